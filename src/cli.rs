@@ -1,0 +1,450 @@
+//! The command line: `flowmpi train | execute | inspect | stats`.
+//!
+//! Every MPI command ends with one agreement step, so all ranks exit together with the same
+//! status; rank 0 prints the one error message.
+
+use crate::comm::{agree, allgather_f64, Comm, Context};
+use crate::error::{Error, Result};
+use crate::flow::{read_flow_file, Flow};
+use crate::io::{expand_pattern, DataOptions, Dataset, Format, NanPolicy, ShardWriter};
+use crate::log::Log;
+use crate::model::Model;
+use crate::nodes::{MomentsNode, Node};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+const AFTER_HELP: &str = "\
+Run under MPI with `mpirun -n 4 flowmpi train ...` or `srun flowmpi train ...`; without a
+launcher flowmpi runs as one rank. Every rank reads its own shards; the trained model is
+identical on all ranks and rank 0 writes it.
+
+Examples:
+  mpirun -n 4 flowmpi train --data 'data/example/part{rank}.csv' --flow 'pca(n=3)' --model model.json
+  mpirun -n 4 flowmpi execute --model model.json --data 'data/example/part{rank}.csv' --out 'out/part{rank}.csv'
+  flowmpi inspect model.json
+  mpirun -n 2 flowmpi stats --data data/example --columns 0-3";
+
+/// Train and run MDP-style flows of statistical nodes over sharded data with MPI.
+#[derive(Parser, Debug)]
+#[command(name = "flowmpi", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Print only errors and warnings.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Per-rank detail: rows and seconds of every rank, model hashes.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Sub-commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a flow over all ranks' shards and write the model (rank 0, atomically).
+    Train(TrainArgs),
+    /// Run a trained flow: each rank writes its own transformed shard, rows in input order.
+    Execute(ExecuteArgs),
+    /// Print a readable summary of a model file (no MPI needed).
+    Inspect(InspectArgs),
+    /// Print per-column low-order moments of the data (a table, or JSON).
+    Stats(StatsArgs),
+}
+
+/// Where the data is and how to parse it.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Input shards: a pattern with {rank} (or {}) and {size}, e.g. 'data/part{rank}.csv'; a glob
+    /// ('data/*.npy') or a directory, whose sorted files are cut into contiguous blocks, one per
+    /// rank (a rank may get several or none); or one CSV/NPY file that the ranks split among
+    /// themselves (CSV by line-aligned byte ranges, NPY by rows).
+    #[arg(long, value_name = "SPEC")]
+    pub data: String,
+    /// File format; chosen by extension by default (.npy = npy, anything else = csv).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// The CSV files have a header line (auto-detected by default: a non-numeric field).
+    #[arg(long, conflicts_with = "no_header")]
+    pub header: bool,
+    /// The CSV files have no header line.
+    #[arg(long)]
+    pub no_header: bool,
+    /// CSV field delimiter (one character; 'tab' or '\t' for tabs). Default ',' (tab for .tsv).
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<String>,
+    /// Input columns by header name or 0-based index, with inclusive ranges: 'x0,x1,x5', '0-5'.
+    /// Default: all columns.
+    #[arg(long, value_name = "LIST")]
+    pub columns: Option<String>,
+    /// What to do with NaN, ±inf or empty values in the selected columns.
+    #[arg(long, value_enum, default_value = "error")]
+    pub nan: NanArg,
+    /// Read block size in bytes (memory per rank is a few blocks plus the node state).
+    #[arg(long, default_value_t = 4 << 20, hide = true)]
+    pub block_bytes: usize,
+}
+
+/// `--format` values.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum FormatArg {
+    /// Delimited text.
+    Csv,
+    /// NumPy .npy (float64 or float32, C order).
+    Npy,
+}
+
+/// `--nan` values.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum NanArg {
+    /// Stop with an error naming rank, file and line.
+    Error,
+    /// Drop rows holding NaN/inf/empty values (counted in the log).
+    Skip,
+}
+
+impl DataArgs {
+    fn options(&self, default_columns: Option<&str>) -> Result<DataOptions> {
+        let delimiter = match self.delimiter.as_deref() {
+            None => None,
+            Some("tab") | Some("\\t") | Some("\t") => Some(b'\t'),
+            Some(s) if s.len() == 1 && s != "\"" && s != "\n" => Some(s.as_bytes()[0]),
+            Some(s) => return Err(Error::Param(format!("--delimiter must be one character, got {s:?}"))),
+        };
+        let mut o = DataOptions::new(&self.data);
+        o.format = self.format.map(|f| match f {
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Npy => Format::Npy,
+        });
+        o.header = if self.header { Some(true) } else if self.no_header { Some(false) } else { None };
+        o.delimiter = delimiter;
+        o.columns = self.columns.clone().or(default_columns.map(String::from));
+        o.nan = match self.nan {
+            NanArg::Error => NanPolicy::Error,
+            NanArg::Skip => NanPolicy::Skip,
+        };
+        o.block_bytes = self.block_bytes.max(1024);
+        Ok(o)
+    }
+}
+
+/// `flowmpi train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Data options.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The flow: nodes separated by '|', e.g. 'moments | covariance | pca(n=6)' or
+    /// 'pca(var=0.95) | whitening'. Nodes: moments, covariance, pca(n=K | var=F, method=cov|corr),
+    /// whitening(n=K | var=F).
+    #[arg(long, required_unless_present = "flow_file", conflicts_with = "flow_file")]
+    pub flow: Option<String>,
+    /// Read the flow from a TOML or JSON file: `flow = "..."`, or [[node]] tables with `kind`.
+    #[arg(long, value_name = "FILE")]
+    pub flow_file: Option<PathBuf>,
+    /// Where rank 0 writes the model (JSON; written atomically, untouched on failure).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+}
+
+/// `flowmpi execute`.
+#[derive(Args, Debug)]
+pub struct ExecuteArgs {
+    /// The trained model.
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Data options (the model's --columns are used unless given).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Output per rank, with {rank} (or {}) when running on several ranks, e.g.
+    /// 'out/part{rank}.csv'; .npy writes NumPy, anything else CSV with a header.
+    #[arg(long, value_name = "PATTERN")]
+    pub out: String,
+}
+
+/// `flowmpi inspect`.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// Print the model's arrays as JSON instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `flowmpi stats`.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Data options.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.quiet { 0 } else if cli.verbose { 2 } else { 1 };
+    if let Command::Inspect(a) = &cli.command {
+        return match inspect(a) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("flowmpi: error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    configure_blas_threads();
+    let ctx = Context::init();
+    let comm = ctx.comm();
+    let log = Log { level, rank: comm.rank() };
+    check_launch(comm, &log);
+    let res = match &cli.command {
+        Command::Train(a) => train(comm, a, &log),
+        Command::Execute(a) => execute(comm, a, &log),
+        Command::Stats(a) => stats(comm, a, &log),
+        Command::Inspect(_) => unreachable!(),
+    };
+    // Every error path above already agreed; this last agreement makes the exit collective even
+    // if one did not, and leaves exactly one message, printed by rank 0.
+    let res = agree(comm, res);
+    let code = match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if comm.rank() == 0 {
+                eprintln!("flowmpi: error: {e}");
+            }
+            ExitCode::FAILURE
+        }
+    };
+    drop(ctx);
+    code
+}
+
+/// Keep ranks × BLAS threads within the cores: unless OPENBLAS_NUM_THREADS is set, give each
+/// rank cores / (ranks on this node) threads.
+fn configure_blas_threads() {
+    if std::env::var_os("OPENBLAS_NUM_THREADS").is_some() || std::env::var_os("OMP_NUM_THREADS").is_some() {
+        return;
+    }
+    let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok()?.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    extern "C" {
+        fn openblas_set_num_threads(n: std::os::raw::c_int);
+    }
+    // SAFETY: plain setter of OpenBLAS, called before any BLAS work.
+    unsafe { openblas_set_num_threads((cores / local).max(1) as _) };
+}
+
+/// Warn when the launcher and the MPI world disagree (a binary built against another MPI than
+/// the launcher's runs as N independent one-rank jobs).
+fn check_launch(comm: &dyn Comm, log: &Log) {
+    for var in ["SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"] {
+        if let Some(n) = std::env::var(var).ok().and_then(|v| v.parse::<usize>().ok()) {
+            if n > 1 && comm.size() == 1 {
+                log.warn(format!(
+                    "{var}={n} but the MPI world has 1 rank: every process is running alone. flowmpi was \
+                     probably built against a different MPI than the launcher (check `srun --mpi=list`, or \
+                     rebuild with the cluster's mpicc on PATH)."
+                ));
+                return;
+            }
+        }
+    }
+}
+
+fn check_output_dir(comm: &dyn Comm, path: &Path, what: &str) -> Result<()> {
+    let local = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(Error::Output {
+            rank: comm.rank(),
+            path: path.display().to_string(),
+            msg: format!("the {what} directory {} does not exist", dir.display()),
+        }),
+        _ => Ok(()),
+    };
+    agree(comm, local)
+}
+
+fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
+    let t0 = Instant::now();
+    let spec = match (&a.flow, &a.flow_file) {
+        (Some(f), _) => f.clone(),
+        (None, Some(p)) => agree(comm, read_flow_file(p))?,
+        (None, None) => return Err(Error::Param("give --flow or --flow-file".into())),
+    };
+    let mut flow = Flow::parse(&spec)?;
+    if comm.rank() == 0 {
+        check_output_dir(comm, &a.model, "model")?;
+    } else {
+        check_output_dir(comm, Path::new(""), "model")?;
+    }
+    let opts = a.data.options(None)?;
+    let data = Dataset::open(comm, &opts)?;
+    log.info(format!(
+        "{} rank(s); data {:?}: {} columns selected; flow {}",
+        comm.size(),
+        opts.spec,
+        data.dim(),
+        flow.spec()
+    ));
+    let report = flow.train(comm, &data, log)?;
+    let model = Model::new(&flow, opts.columns.clone(), data.names(), report.rows, comm.size());
+    let hashes = comm.allgather_bytes(&model.hash().to_le_bytes());
+    let same = hashes.iter().all(|h| h == &hashes[0]);
+    for (r, h) in hashes.iter().enumerate() {
+        log.detail(format!("  rank {r}: model hash {:016x}", u64::from_le_bytes(h[..8].try_into().unwrap())));
+    }
+    if !same {
+        log.warn("the trained model differs between ranks (see -v); please report this");
+    }
+    model.save(comm, &a.model)?;
+    log.info(format!(
+        "wrote {} ({} nodes, {} -> {} dims, {} rows) in {:.3} s",
+        a.model.display(),
+        model.nodes.len(),
+        model.input_dim,
+        model.output_columns.len(),
+        model.training_rows,
+        t0.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
+    let t0 = Instant::now();
+    let loaded = Model::load(&a.model).and_then(|m| Ok((m.flow()?, m)));
+    let (flow, model) = agree(comm, loaded)?;
+    let per_rank = a.out.contains("{rank}") || a.out.contains("{}");
+    if comm.size() > 1 && !per_rank {
+        return Err(Error::Param(format!(
+            "--out {:?} has no {{rank}}: with {} ranks every rank would write the same file",
+            a.out,
+            comm.size()
+        )));
+    }
+    let opts = a.data.options(model.columns.as_deref())?;
+    let data = Dataset::open(comm, &opts)?;
+    if data.names() != model.input_columns {
+        return Err(Error::Model(format!(
+            "the model was trained on columns [{}] but the data gives [{}]",
+            model.input_columns.join(", "),
+            data.names().join(", ")
+        )));
+    }
+    let out = PathBuf::from(expand_pattern(&a.out, comm.rank(), comm.size()));
+    let mut writer = agree(comm, ShardWriter::create(&out, &model.output_columns, comm.rank()))?;
+    let written = data
+        .for_each_chunk(&mut |x| writer.write_rows(flow.execute(x).as_slice().expect("standard layout")))
+        .and_then(|r| writer.finish().map(|_| r));
+    match agree(comm, written) {
+        Ok((rows, skipped)) => {
+            let committed = writer.commit();
+            agree(comm, committed)?;
+            let all = allgather_f64(comm, rows as f64);
+            let total: f64 = all.iter().sum();
+            let skipped = {
+                let mut s = [skipped as f64];
+                comm.allreduce_sum(&mut s);
+                s[0]
+            };
+            log.info(format!(
+                "wrote {} rows x {} columns to {} in {:.3} s{}",
+                total,
+                model.output_columns.len(),
+                a.out,
+                t0.elapsed().as_secs_f64(),
+                if skipped > 0.0 { format!(" ({skipped} rows skipped for NaN/inf)") } else { String::new() }
+            ));
+            for (r, n) in all.iter().enumerate() {
+                log.detail(format!("  rank {r}: {n} rows -> {}", expand_pattern(&a.out, r, comm.size())));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            writer.abort();
+            Err(e)
+        }
+    }
+}
+
+fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
+    let t0 = Instant::now();
+    let opts = a.data.options(None)?;
+    let data = Dataset::open(comm, &opts)?;
+    let mut node = MomentsNode::default();
+    agree(comm, node.begin(&data.names()))?;
+    let local = data.for_each_chunk(&mut |x| {
+        node.update(x);
+        Ok(())
+    });
+    agree(comm, local)?;
+    node.join(comm)?;
+    let m = node.moments.as_ref().expect("joined");
+    log.info(format!("{} rows over {} rank(s) in {:.3} s", m.count, comm.size(), t0.elapsed().as_secs_f64()));
+    if comm.rank() == 0 {
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&node.to_json()).expect("json"));
+        } else {
+            print!("{}", moments_table(&node.columns, m));
+        }
+    }
+    Ok(())
+}
+
+/// A human table: one row per column, one column per statistic.
+fn moments_table(names: &[String], m: &crate::nodes::moments::Moments) -> String {
+    let stats = m.table();
+    let heads: Vec<&str> = ["column"].into_iter().chain(stats.iter().map(|(n, _)| *n)).collect();
+    let mut rows: Vec<Vec<String>> = vec![heads.iter().map(|s| s.to_string()).collect()];
+    for (j, name) in names.iter().enumerate() {
+        let mut r = vec![name.clone()];
+        r.extend(stats.iter().map(|(_, v)| format!("{:.6e}", v[j])));
+        rows.push(r);
+    }
+    let widths: Vec<usize> = (0..heads.len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let mut out = format!("rows: {}\n", m.count);
+    for r in rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(s, w)| format!("{s:>w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn inspect(a: &InspectArgs) -> Result<()> {
+    let m = Model::load(&a.model)?;
+    if a.json {
+        println!("{}", String::from_utf8_lossy(&m.to_bytes()));
+        return Ok(());
+    }
+    let flow = m.flow()?;
+    println!("model:     {}", a.model.display());
+    println!("written by flowmpi {} (format v{}), trained on {} rank(s)", m.flowmpi_version, m.format_version, m.ranks);
+    println!("flow:      {}", m.flow);
+    println!("input:     {} columns [{}]", m.input_dim, abbreviate(&m.input_columns));
+    println!("output:    {} columns [{}]", m.output_columns.len(), abbreviate(&m.output_columns));
+    println!("training:  {} rows", m.training_rows);
+    for (i, n) in flow.nodes.iter().enumerate() {
+        println!("node {i}: {}", n.spec());
+        for line in n.summary() {
+            println!("    {line}");
+        }
+    }
+    Ok(())
+}
+
+fn abbreviate(names: &[String]) -> String {
+    if names.len() <= 8 {
+        names.join(", ")
+    } else {
+        format!("{}, ... , {}", names[..4].join(", "), names[names.len() - 2..].join(", "))
+    }
+}

@@ -1,0 +1,122 @@
+//! The `Comm` trait: the only door to inter-rank communication.
+//!
+//! Math and I/O code never see MPI; they see a `Comm`. Three implementations exist:
+//! [`SingleComm`] (one rank, no MPI), [`ThreadComm`] (N simulated ranks as threads, for tests)
+//! and [`MpiComm`] (rsmpi). Every reduction is deterministic and returns bit-identical results
+//! on every rank, so models computed from reduced statistics are identical everywhere.
+
+mod mpi_comm;
+mod single;
+mod thread;
+
+pub use mpi_comm::{Context, MpiComm};
+pub use single::SingleComm;
+pub use thread::{run_threads, ThreadComm};
+
+use crate::error::{Error, Result};
+
+/// Collective operations over a group of ranks. All ranks must call the same collectives in
+/// the same order (SPMD); buffers must have the same length on every rank.
+pub trait Comm: Sync {
+    /// This rank's id, `0..size`.
+    fn rank(&self) -> usize;
+    /// Number of ranks.
+    fn size(&self) -> usize;
+    /// Element-wise sum over ranks, result on every rank.
+    fn allreduce_sum(&self, buf: &mut [f64]);
+    /// Element-wise minimum over ranks, result on every rank.
+    fn allreduce_min(&self, buf: &mut [f64]);
+    /// Element-wise maximum over ranks, result on every rank.
+    fn allreduce_max(&self, buf: &mut [f64]);
+    /// Every rank's bytes (any length), in rank order, on every rank.
+    fn allgather_bytes(&self, mine: &[u8]) -> Vec<Vec<u8>>;
+    /// Replace `buf` on every rank with `root`'s `buf`.
+    fn bcast_bytes(&self, root: usize, buf: &mut Vec<u8>);
+    /// Wait until every rank arrives.
+    fn barrier(&self);
+}
+
+/// Turn a local result into a collective one: if any rank failed, every rank returns an error
+/// carrying the message of the lowest failing rank. Call it at the end of every phase so that a
+/// rank with bad input never leaves the others waiting in a collective (the classic SPMD hang).
+pub fn agree<T>(comm: &dyn Comm, local: Result<T>) -> Result<T> {
+    let mut flag = [if local.is_err() { comm.rank() as f64 } else { comm.size() as f64 }];
+    comm.allreduce_min(&mut flag);
+    let failed = flag[0] as usize;
+    if failed >= comm.size() {
+        return local;
+    }
+    let mut msg = match &local {
+        Err(e) if comm.rank() == failed => e.to_string().into_bytes(),
+        _ => Vec::new(),
+    };
+    comm.bcast_bytes(failed, &mut msg);
+    match local {
+        Err(e) if comm.rank() == failed => Err(e),
+        _ => Err(Error::Peer(String::from_utf8_lossy(&msg).into_owned())),
+    }
+}
+
+/// Gather one `f64` from each rank, in rank order, on every rank.
+pub fn allgather_f64(comm: &dyn Comm, x: f64) -> Vec<f64> {
+    comm.allgather_bytes(&x.to_le_bytes())
+        .iter()
+        .map(|b| f64::from_le_bytes(b[..8].try_into().expect("8 bytes")))
+        .collect()
+}
+
+/// Reduce by gathering every rank's buffer and folding in rank order: deterministic and
+/// identical on every rank. Used by the in-process communicators.
+pub(crate) fn fold_gathered(comm: &dyn Comm, buf: &mut [f64], op: fn(f64, f64) -> f64) {
+    let bytes: Vec<u8> = buf.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let all = comm.allgather_bytes(&bytes);
+    for (i, slot) in buf.iter_mut().enumerate() {
+        let at = |r: usize| f64::from_le_bytes(all[r][i * 8..i * 8 + 8].try_into().unwrap());
+        let mut acc = at(0);
+        for r in 1..all.len() {
+            acc = op(acc, at(r));
+        }
+        *slot = acc;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agree_reports_lowest_failing_rank_everywhere() {
+        let out = run_threads(4, |c| {
+            let local: Result<()> = if c.rank() == 1 || c.rank() == 3 {
+                Err(Error::Fit(format!("boom on {}", c.rank())))
+            } else {
+                Ok(())
+            };
+            agree(c, local).unwrap_err().to_string()
+        });
+        assert!(out.iter().all(|m| m == "boom on 1"), "{out:?}");
+    }
+
+    #[test]
+    fn reductions_are_identical_on_all_ranks() {
+        let out = run_threads(3, |c| {
+            let mut s = [c.rank() as f64 + 0.1, 1.0];
+            c.allreduce_sum(&mut s);
+            let mut m = [c.rank() as f64];
+            c.allreduce_max(&mut m);
+            let mut n = [c.rank() as f64];
+            c.allreduce_min(&mut n);
+            let mut b = if c.rank() == 2 { b"hi".to_vec() } else { vec![] };
+            c.bcast_bytes(2, &mut b);
+            (s, m[0], n[0], b)
+        });
+        for o in &out {
+            assert_eq!(o, &out[0]);
+        }
+        assert!((out[0].0[0] - 3.3).abs() < 1e-12);
+        assert_eq!(out[0].0[1], 3.0);
+        assert_eq!(out[0].1, 2.0);
+        assert_eq!(out[0].2, 0.0);
+        assert_eq!(out[0].3, b"hi".to_vec());
+    }
+}

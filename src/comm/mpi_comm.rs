@@ -1,0 +1,146 @@
+//! The MPI communicator (rsmpi) and the library's init/fini guard.
+//!
+//! This file is the only place that talks to MPI.
+
+use super::Comm;
+use mpi::collective::SystemOperation;
+use mpi::datatype::PartitionMut;
+use mpi::environment::Universe;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+use mpi::Count;
+
+/// rsmpi counts are 32-bit: large buffers go in pieces of at most this many elements.
+const MAX_PIECE: usize = 1 << 27;
+
+/// A communicator over MPI_COMM_WORLD.
+pub struct MpiComm {
+    world: SimpleCommunicator,
+}
+
+impl MpiComm {
+    fn pieces(len: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+        (0..len).step_by(MAX_PIECE).map(move |s| s..(s + MAX_PIECE).min(len))
+    }
+
+    fn allreduce(&self, buf: &mut [f64], op: SystemOperation) {
+        for r in Self::pieces(buf.len()) {
+            let send = buf[r.clone()].to_vec();
+            self.world.all_reduce_into(&send[..], &mut buf[r], op);
+        }
+    }
+}
+
+// MPI is not thread-safe at the level we request (Funneled): only the main thread calls it.
+unsafe impl Sync for MpiComm {}
+
+impl Comm for MpiComm {
+    fn rank(&self) -> usize {
+        self.world.rank() as usize
+    }
+    fn size(&self) -> usize {
+        self.world.size() as usize
+    }
+    fn allreduce_sum(&self, buf: &mut [f64]) {
+        // Reduce to rank 0 and broadcast instead of MPI_Allreduce: the standard does not promise
+        // that every rank gets the same rounding from an allreduce, and we promise identical
+        // models on every rank.
+        let root = self.world.process_at_rank(0);
+        for r in Self::pieces(buf.len()) {
+            let send = buf[r.clone()].to_vec();
+            if self.rank() == 0 {
+                root.reduce_into_root(&send[..], &mut buf[r.clone()], SystemOperation::sum());
+            } else {
+                root.reduce_into(&send[..], SystemOperation::sum());
+            }
+            root.broadcast_into(&mut buf[r]);
+        }
+    }
+    fn allreduce_min(&self, buf: &mut [f64]) {
+        self.allreduce(buf, SystemOperation::min())
+    }
+    fn allreduce_max(&self, buf: &mut [f64]) {
+        self.allreduce(buf, SystemOperation::max())
+    }
+    fn allgather_bytes(&self, mine: &[u8]) -> Vec<Vec<u8>> {
+        let n = self.size();
+        let mut counts = vec![0 as Count; n];
+        let my_count = Count::try_from(mine.len()).expect("allgather payload over 2 GiB");
+        self.world.all_gather_into(&my_count, &mut counts[..]);
+        let displs: Vec<Count> = counts
+            .iter()
+            .scan(0 as Count, |acc, &c| {
+                let d = *acc;
+                *acc += c;
+                Some(d)
+            })
+            .collect();
+        let total: usize = counts.iter().map(|&c| c as usize).sum();
+        let mut recv = vec![0u8; total];
+        {
+            let mut part = PartitionMut::new(&mut recv[..], &counts[..], &displs[..]);
+            self.world.all_gather_varcount_into(mine, &mut part);
+        }
+        (0..n)
+            .map(|r| recv[displs[r] as usize..(displs[r] + counts[r]) as usize].to_vec())
+            .collect()
+    }
+    fn bcast_bytes(&self, root: usize, buf: &mut Vec<u8>) {
+        let root = self.world.process_at_rank(root as i32);
+        let mut len = buf.len() as u64;
+        root.broadcast_into(&mut len);
+        buf.resize(len as usize, 0);
+        for r in Self::pieces(buf.len()) {
+            root.broadcast_into(&mut buf[r]);
+        }
+    }
+    fn barrier(&self) {
+        self.world.barrier();
+    }
+}
+
+/// The init/fini guard, like daal4py's `daalinit()` / `daalfini()`.
+///
+/// `Context::init()` initialises MPI (threading level Funneled) unless the caller already did,
+/// in which case it borrows MPI_COMM_WORLD and leaves finalisation to the caller. Dropping the
+/// guard finalises MPI if, and only if, this guard initialised it. Works without mpirun too
+/// (a world of one rank).
+///
+/// ```no_run
+/// let ctx = flowmpi::Context::init();
+/// let comm = ctx.comm();
+/// println!("rank {} of {}", flowmpi::Comm::rank(comm), flowmpi::Comm::size(comm));
+/// ```
+pub struct Context {
+    comm: MpiComm,
+    // Dropped last: finalises MPI when we initialised it.
+    _universe: Option<Universe>,
+}
+
+impl Context {
+    /// Initialise (or borrow) MPI and install a panic hook that aborts the whole MPI job, so that
+    /// a panicking rank cannot leave its peers waiting forever in a collective.
+    pub fn init() -> Context {
+        let universe = if mpi::is_initialized() {
+            None
+        } else {
+            let (u, _provided) = mpi::initialize_with_threading(mpi::Threading::Funneled)
+                .expect("MPI initialisation failed");
+            Some(u)
+        };
+        let comm = MpiComm { world: SimpleCommunicator::world() };
+        if comm.size() > 1 {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                previous(info);
+                SimpleCommunicator::world().abort(70);
+            }));
+        }
+        Context { comm, _universe: universe }
+    }
+
+    /// The communicator over all ranks.
+    pub fn comm(&self) -> &MpiComm {
+        &self.comm
+    }
+}

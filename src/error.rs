@@ -1,0 +1,69 @@
+//! One error type for the whole crate. Every variant prints as a sentence a user can act on,
+//! naming the rank, file and line where the problem was found.
+
+use std::fmt;
+
+/// Where in the input a data error was found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Location {
+    /// MPI rank that read the input.
+    pub rank: usize,
+    /// File that holds the bad input.
+    pub path: String,
+    /// 1-based line (CSV) or row (NPY) number, when known.
+    pub line: Option<u64>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "rank {}: {}, line {}", self.rank, self.path, l),
+            None => write!(f, "rank {}: {}", self.rank, self.path),
+        }
+    }
+}
+
+/// All errors flowmpi reports.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// A parameter, flow spec or command-line value is invalid.
+    #[error("invalid parameter: {0}")]
+    Param(String),
+    /// Input data is unreadable or malformed.
+    #[error("{loc}: {msg}")]
+    Data {
+        /// Where the problem is.
+        loc: Location,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The joined data does not allow the computation (too few rows, rank-deficient, ...).
+    #[error("{0}")]
+    Fit(String),
+    /// A model file cannot be read or written, or does not fit the data.
+    #[error("model: {0}")]
+    Model(String),
+    /// Output could not be written.
+    #[error("rank {rank}: cannot write {path}: {msg}")]
+    Output {
+        /// Rank that failed.
+        rank: usize,
+        /// Output path.
+        path: String,
+        /// OS or format message.
+        msg: String,
+    },
+    /// Another rank failed; this is its message, received by the collective error agreement.
+    #[error("{0}")]
+    Peer(String),
+}
+
+impl Error {
+    /// A data error at `path` (optionally `line`) read by `rank`.
+    pub fn data(rank: usize, path: impl Into<String>, line: Option<u64>, msg: impl Into<String>) -> Self {
+        Error::Data { loc: Location { rank, path: path.into(), line }, msg: msg.into() }
+    }
+}
+
+/// Result alias used across flowmpi.
+pub type Result<T> = std::result::Result<T, Error>;

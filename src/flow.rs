@@ -1,0 +1,177 @@
+//! Flows: chains of nodes, trained one after the other, each on the output of the trained nodes
+//! before it (MDP's ParallelFlow). Statistics nodes pass rows through unchanged, so a run of
+//! them and the node after them train in the same pass over the data.
+
+use crate::comm::{agree, allgather_f64, Comm};
+use crate::error::{Error, Result};
+use crate::io::Dataset;
+use crate::log::Log;
+use crate::nodes::{self, Node, NodeSpec};
+use ndarray::{Array2, ArrayView2};
+use std::time::Instant;
+
+/// A chain of nodes.
+pub struct Flow {
+    /// The nodes, in order.
+    pub nodes: Vec<Box<dyn Node>>,
+}
+
+/// What training did, for logs and the model file.
+#[derive(Debug, Clone, Default)]
+pub struct TrainReport {
+    /// Rows used for training, over all ranks.
+    pub rows: u64,
+    /// Rows dropped by `--nan skip`, over all ranks.
+    pub skipped: u64,
+}
+
+/// Split a flow spec `a(..) | b(..)` into node specs.
+pub fn parse_flow(spec: &str) -> Result<Vec<NodeSpec>> {
+    let parts: Vec<&str> = spec.split('|').map(str::trim).collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(Error::Param(format!("empty node in flow {spec:?}")));
+    }
+    parts.into_iter().map(NodeSpec::parse).collect()
+}
+
+/// Read a flow from a TOML or JSON file: either `flow = "pca(n=3) | whitening"` or a list of
+/// nodes, `[[node]]` tables (TOML) / `"nodes": [...]` (JSON), each with `kind` and parameters.
+pub fn read_flow_file(path: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Param(format!("--flow-file {}: {e}", path.display())))?;
+    let bad = |m: String| Error::Param(format!("--flow-file {}: {m}", path.display()));
+    let value: serde_json::Value = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?
+    } else {
+        let t: toml::Value = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        serde_json::to_value(t).map_err(|e| bad(e.to_string()))?
+    };
+    if let Some(f) = value.get("flow").and_then(|f| f.as_str()) {
+        return Ok(f.to_string());
+    }
+    let list = value.get("node").or_else(|| value.get("nodes")).and_then(|v| v.as_array())
+        .ok_or_else(|| bad("expected `flow = \"...\"` or a list of nodes ([[node]] with kind = ...)".into()))?;
+    let mut specs = Vec::new();
+    for n in list {
+        let obj = n.as_object().ok_or_else(|| bad("each node must be a table".into()))?;
+        let kind = obj.get("kind").and_then(|k| k.as_str()).ok_or_else(|| bad("a node has no `kind`".into()))?;
+        let args: Vec<String> = obj.iter().filter(|(k, _)| *k != "kind").map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        }).collect();
+        specs.push(if args.is_empty() { kind.to_string() } else { format!("{kind}({})", args.join(", ")) });
+    }
+    if specs.is_empty() {
+        return Err(bad("the flow has no nodes".into()));
+    }
+    Ok(specs.join(" | "))
+}
+
+impl Flow {
+    /// Build an untrained flow from a spec like `pca(n=10) | whitening`.
+    pub fn parse(spec: &str) -> Result<Flow> {
+        let nodes = parse_flow(spec)?.iter().map(nodes::build).collect::<Result<_>>()?;
+        Ok(Flow { nodes })
+    }
+
+    /// The canonical flow spec.
+    pub fn spec(&self) -> String {
+        self.nodes.iter().map(|n| n.spec()).collect::<Vec<_>>().join(" | ")
+    }
+
+    /// Output column names of the trained flow.
+    pub fn output_names(&self, input: &[String]) -> Vec<String> {
+        self.nodes.last().map_or_else(|| input.to_vec(), |n| n.output_names())
+    }
+
+    /// Map rows through nodes `0..upto` (statistics nodes cost nothing).
+    fn execute_prefix(nodes: &[Box<dyn Node>], x: ArrayView2<f64>) -> Option<Array2<f64>> {
+        let mut out: Option<Array2<f64>> = None;
+        for n in nodes.iter().filter(|n| !n.passthrough()) {
+            out = Some(n.execute(out.as_ref().map_or(x, |a| a.view())));
+        }
+        out
+    }
+
+    /// Map rows through the whole trained flow.
+    pub fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        Self::execute_prefix(&self.nodes, x).unwrap_or_else(|| x.to_owned())
+    }
+
+    /// Train every node over all ranks' data (collective). Each pass streams the rank's shards
+    /// once; errors on any rank stop every rank with that rank's message.
+    pub fn train(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log) -> Result<TrainReport> {
+        let mut names = data.names();
+        let mut report = TrainReport::default();
+        let mut i = 0;
+        while i < self.nodes.len() {
+            let mut j = i;
+            while j + 1 < self.nodes.len() && self.nodes[j].passthrough() {
+                j += 1;
+            }
+            let (done, todo) = self.nodes.split_at_mut(i);
+            let group = &mut todo[..=j - i];
+            let begun: Result<()> = group.iter_mut().try_for_each(|n| n.begin(&names));
+            agree(comm, begun)?;
+            let label = group.iter().map(|n| n.spec()).collect::<Vec<_>>().join(", ");
+            let t0 = Instant::now();
+            let local = data.for_each_chunk(&mut |chunk| {
+                let mapped = Self::execute_prefix(done, chunk);
+                let x = mapped.as_ref().map_or(chunk, |a| a.view());
+                for n in group.iter_mut() {
+                    n.update(x);
+                }
+                Ok(())
+            });
+            let (rows, skipped) = agree(comm, local)?;
+            let read_s = t0.elapsed().as_secs_f64();
+            let t1 = Instant::now();
+            for n in group.iter_mut() {
+                n.join(comm)?;
+            }
+            let mut totals = [rows as f64, skipped as f64];
+            comm.allreduce_sum(&mut totals);
+            report = TrainReport { rows: totals[0] as u64, skipped: totals[1] as u64 };
+            let per_rank_rows = allgather_f64(comm, rows as f64);
+            let per_rank_s = allgather_f64(comm, read_s);
+            log.info(format!(
+                "trained {label}: {} rows{} in {:.3} s (read+local {:.3} s, join {:.3} s)",
+                report.rows,
+                if report.skipped > 0 { format!(" ({} skipped for NaN/inf)", report.skipped) } else { String::new() },
+                t0.elapsed().as_secs_f64(),
+                per_rank_s.iter().cloned().fold(0.0, f64::max),
+                t1.elapsed().as_secs_f64()
+            ));
+            for (r, (n, s)) in per_rank_rows.iter().zip(&per_rank_s).enumerate() {
+                log.detail(format!("  rank {r}: {n} rows, {s:.3} s"));
+            }
+            names = self.nodes[j].output_names();
+            i = j + 1;
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_spec_roundtrip() {
+        let f = Flow::parse("moments | covariance | pca(n=2) | whitening").unwrap();
+        assert_eq!(f.spec(), "moments | covariance | pca(n=2) | whitening");
+        assert!(Flow::parse("pca(n=2) || whitening").is_err());
+    }
+
+    #[test]
+    fn flow_file_forms() {
+        let dir = std::env::temp_dir().join(format!("flowmpi-flowfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = dir.join("f.toml");
+        std::fs::write(&t, "[[node]]\nkind = \"pca\"\nn = 3\n[[node]]\nkind = \"whitening\"\n").unwrap();
+        assert_eq!(read_flow_file(&t).unwrap(), "pca(n=3) | whitening");
+        let j = dir.join("f.json");
+        std::fs::write(&j, r#"{"flow": "moments | pca(var=0.9)"}"#).unwrap();
+        assert_eq!(read_flow_file(&j).unwrap(), "moments | pca(var=0.9)");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,356 @@
+//! Shard input and output: which files a rank reads, their layout, column selection, chunked
+//! streaming, and atomic per-rank output.
+//!
+//! `--data` can be
+//! - a pattern with `{rank}` (or `{}`) and optionally `{size}`: each rank reads its own file;
+//! - a glob (`data/*.csv`) or a directory: the sorted files are cut into contiguous blocks, one
+//!   block per rank (so a rank may own several files, or none);
+//! - one file: ranks split it (CSV by byte ranges aligned to line starts, NPY by rows).
+//!
+//! Concatenating rank 0's rows, rank 1's rows, ... always gives the rows of the files in sorted
+//! order, whatever the number of ranks.
+
+pub mod csv;
+pub mod npy;
+mod write;
+
+pub use self::csv::NanPolicy;
+pub use write::{write_atomic, ShardWriter};
+
+use crate::comm::{agree, Comm};
+use crate::error::{Error, Result};
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// File format of a shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Delimited text.
+    Csv,
+    /// NumPy `.npy`.
+    Npy,
+}
+
+impl Format {
+    /// Format from a path's extension (`.npy` → NPY, anything else → CSV).
+    pub fn from_path(p: &Path) -> Format {
+        match p.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("npy") => Format::Npy,
+            _ => Format::Csv,
+        }
+    }
+}
+
+/// How to find and parse the input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataOptions {
+    /// The `--data` spec (pattern, glob, directory or file).
+    pub spec: String,
+    /// Force a format instead of choosing by extension.
+    pub format: Option<Format>,
+    /// Force header on/off for CSV (auto-detected when `None`).
+    pub header: Option<bool>,
+    /// CSV delimiter (`,` by default, tab for `.tsv`).
+    pub delimiter: Option<u8>,
+    /// Column selection (`x0,x3`, `0-5`, names and indices mixed); all columns when `None`.
+    pub columns: Option<String>,
+    /// NaN/inf handling.
+    #[serde(skip)]
+    pub nan: NanPolicy,
+    /// Bytes per read block (memory per rank is about 2× this plus the node state).
+    #[serde(skip)]
+    pub block_bytes: usize,
+}
+
+impl DataOptions {
+    /// Options with defaults for a `--data` spec.
+    pub fn new(spec: impl Into<String>) -> Self {
+        DataOptions {
+            spec: spec.into(),
+            format: None,
+            header: None,
+            delimiter: None,
+            columns: None,
+            nan: NanPolicy::Error,
+            block_bytes: 4 << 20,
+        }
+    }
+}
+
+/// One piece of input a rank reads: a whole file, or part `i` of `n` of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// The file.
+    pub path: PathBuf,
+    /// `Some((i, n))` when the file is split among `n` ranks and this is part `i`.
+    pub part: Option<(usize, usize)>,
+}
+
+const DATA_EXTENSIONS: [&str; 4] = ["csv", "tsv", "txt", "npy"];
+
+/// Substitute `{rank}`, `{}` and `{size}` in a pattern.
+pub fn expand_pattern(spec: &str, rank: usize, size: usize) -> String {
+    spec.replace("{rank}", &rank.to_string()).replace("{}", &rank.to_string()).replace("{size}", &size.to_string())
+}
+
+/// The sources rank `rank` of `size` reads for `spec` (see the module docs for the rules).
+pub fn shard_sources(spec: &str, rank: usize, size: usize) -> Result<Vec<Source>> {
+    let per_rank = spec.contains("{rank}") || spec.contains("{}");
+    let spec_x = expand_pattern(spec, rank, size);
+    let not_found = |p: &str| Error::data(rank, p, None, "no such file or directory");
+    if per_rank {
+        let p = PathBuf::from(&spec_x);
+        if !p.is_file() {
+            return Err(not_found(&spec_x));
+        }
+        return Ok(vec![Source { path: p, part: None }]);
+    }
+    let files: Vec<PathBuf> = if spec_x.contains(['*', '?', '[']) {
+        let paths = glob::glob(&spec_x).map_err(|e| Error::Param(format!("bad glob {spec_x:?}: {e}")))?;
+        let mut v: Vec<PathBuf> = paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).collect();
+        if v.is_empty() {
+            return Err(Error::data(rank, spec_x, None, "no files match this pattern"));
+        }
+        v.sort();
+        v
+    } else {
+        let p = PathBuf::from(&spec_x);
+        if p.is_dir() {
+            let rd = std::fs::read_dir(&p).map_err(|e| Error::data(rank, &spec_x, None, e.to_string()))?;
+            let mut v: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && p.extension().and_then(|e| e.to_str()).is_some_and(|e| DATA_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                })
+                .collect();
+            if v.is_empty() {
+                return Err(Error::data(rank, spec_x, None, "directory holds no .csv/.tsv/.txt/.npy files"));
+            }
+            v.sort();
+            v
+        } else if p.is_file() {
+            return Ok(vec![Source { path: p, part: Some((rank, size)) }]);
+        } else {
+            return Err(not_found(&spec_x));
+        }
+    };
+    // Contiguous blocks of files keep the global row order independent of the rank count.
+    let (lo, hi) = (rank * files.len() / size, (rank + 1) * files.len() / size);
+    Ok(files[lo..hi].iter().map(|p| Source { path: p.clone(), part: None }).collect())
+}
+
+/// Columns of a file as found on disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Layout {
+    /// Fields per row.
+    pub ncols: usize,
+    /// Header names (CSV with a header), else `None`.
+    pub names: Option<Vec<String>>,
+}
+
+impl Layout {
+    /// Column names, `x0, x1, ...` when the file has none.
+    pub fn column_names(&self) -> Vec<String> {
+        self.names.clone().unwrap_or_else(|| (0..self.ncols).map(|j| format!("x{j}")).collect())
+    }
+}
+
+/// Parse a `--columns` spec against a layout into column indices.
+pub fn select_columns(spec: Option<&str>, layout: &Layout) -> std::result::Result<Vec<usize>, String> {
+    let Some(spec) = spec.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok((0..layout.ncols).collect());
+    };
+    let names = layout.column_names();
+    let index_of = |tok: &str| -> std::result::Result<usize, String> {
+        if let Some(i) = layout.names.as_ref().and_then(|n| n.iter().position(|x| x == tok)) {
+            return Ok(i);
+        }
+        if let Ok(i) = tok.parse::<usize>() {
+            return if i < layout.ncols { Ok(i) } else { Err(format!("column index {i} is out of range (the data has {} columns)", layout.ncols)) };
+        }
+        if let Some(i) = names.iter().position(|x| x == tok) {
+            return Ok(i);
+        }
+        Err(format!("no column named '{tok}' (columns are: {})", names.join(", ")))
+    };
+    let mut out = Vec::new();
+    for tok in spec.split(',').map(str::trim) {
+        match tok.split_once('-') {
+            Some((a, b)) if !a.is_empty() && !b.is_empty() && layout.names.as_ref().is_none_or(|n| !n.iter().any(|x| x == tok)) => {
+                let (i, j) = (index_of(a.trim())?, index_of(b.trim())?);
+                if i > j {
+                    return Err(format!("empty column range '{tok}'"));
+                }
+                out.extend(i..=j);
+            }
+            _ => out.push(index_of(tok)?),
+        }
+    }
+    Ok(out)
+}
+
+/// A rank's view of the input: its sources, the agreed layout and the selected columns.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Options it was opened with.
+    pub opts: DataOptions,
+    /// What this rank reads.
+    pub sources: Vec<Source>,
+    /// The layout all ranks agreed on.
+    pub layout: Layout,
+    /// Selected column indices into the layout.
+    pub columns: Vec<usize>,
+    rank: usize,
+}
+
+fn probe(src: &Source, opts: &DataOptions, rank: usize) -> Result<Option<Layout>> {
+    match opts.format.unwrap_or_else(|| Format::from_path(&src.path)) {
+        Format::Npy => {
+            let h = npy::read_header(&src.path, rank)?;
+            Ok(Some(Layout { ncols: h.cols, names: None }))
+        }
+        Format::Csv => Ok(csv::probe(&src.path, delimiter(opts, &src.path), opts.header, rank)?
+            .map(|l| Layout { ncols: l.ncols, names: l.names })),
+    }
+}
+
+fn delimiter(opts: &DataOptions, p: &Path) -> u8 {
+    opts.delimiter.unwrap_or_else(|| if p.extension().is_some_and(|e| e == "tsv") { b'\t' } else { b',' })
+}
+
+impl Dataset {
+    /// Resolve this rank's sources and agree the column layout with every other rank
+    /// (collective: all ranks call it; all fail together on any rank's error).
+    pub fn open(comm: &dyn Comm, opts: &DataOptions) -> Result<Dataset> {
+        let rank = comm.rank();
+        let local = shard_sources(&opts.spec, rank, comm.size()).and_then(|sources| {
+            let mut layout = None;
+            for s in &sources {
+                if let Some(l) = probe(s, opts, rank)? {
+                    layout = Some((l, s.path.display().to_string()));
+                    break;
+                }
+            }
+            Ok((sources, layout))
+        });
+        let (sources, layout) = agree(comm, local)?;
+        // Every rank learns every rank's layout, so all ranks reach the same verdict.
+        let mine = serde_json::to_vec(&layout).expect("layout serialises");
+        let all: Vec<Option<(Layout, String)>> = comm
+            .allgather_bytes(&mine)
+            .iter()
+            .map(|b| serde_json::from_slice(b).expect("layout deserialises"))
+            .collect();
+        let first = all.iter().enumerate().find_map(|(r, l)| l.as_ref().map(|l| (r, l)));
+        let Some((r0, (agreed, path0))) = first else {
+            return Err(Error::Fit(format!("no data: the input {:?} holds no rows on any rank", opts.spec)));
+        };
+        for (r, l) in all.iter().enumerate() {
+            if let Some((l, p)) = l {
+                if l.ncols != agreed.ncols {
+                    return Err(Error::data(r, p, None, format!(
+                        "has {} columns but rank {r0}'s {path0} has {}", l.ncols, agreed.ncols)));
+                }
+                if l.names.is_some() && agreed.names.is_some() && l.names != agreed.names {
+                    return Err(Error::data(r, p, None, format!("header differs from rank {r0}'s {path0}")));
+                }
+            }
+        }
+        let columns = select_columns(opts.columns.as_deref(), agreed).map_err(|m| Error::Param(format!("--columns: {m}")))?;
+        if columns.is_empty() {
+            return Err(Error::Param("--columns selects no column".into()));
+        }
+        Ok(Dataset { opts: opts.clone(), sources, layout: agreed.clone(), columns, rank })
+    }
+
+    /// Number of selected columns.
+    pub fn dim(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Names of the selected columns.
+    pub fn names(&self) -> Vec<String> {
+        let all = self.layout.column_names();
+        self.columns.iter().map(|&j| all[j].clone()).collect()
+    }
+
+    /// Stream this rank's rows (selected columns, in file order) in chunks. Returns
+    /// (rows read, rows skipped for NaN). Local: does not communicate, so callers must `agree`.
+    pub fn for_each_chunk(&self, f: &mut dyn FnMut(ArrayView2<f64>) -> Result<()>) -> Result<(u64, u64)> {
+        let d = self.dim();
+        let mut rows = 0u64;
+        let mut skipped = 0u64;
+        for src in &self.sources {
+            let pstr = src.path.display().to_string();
+            let Some(layout) = probe(src, &self.opts, self.rank)? else { continue };
+            if layout.ncols != self.layout.ncols {
+                return Err(Error::data(self.rank, pstr, Some(1), format!(
+                    "has {} columns but the other shards have {}", layout.ncols, self.layout.ncols)));
+            }
+            match self.opts.format.unwrap_or_else(|| Format::from_path(&src.path)) {
+                Format::Npy => {
+                    let h = npy::read_header(&src.path, self.rank)?;
+                    let (lo, hi) = match src.part {
+                        Some((i, n)) => (h.rows * i as u64 / n as u64, h.rows * (i as u64 + 1) / n as u64),
+                        None => (0, h.rows),
+                    };
+                    let block_rows = (self.opts.block_bytes / (8 * h.cols.max(1))).max(1);
+                    let mut sel = Vec::with_capacity(block_rows * d);
+                    let identity = self.columns.iter().copied().eq(0..h.cols);
+                    npy::read_rows(&src.path, &h, lo, hi, block_rows, self.rank, &mut |vals, first| {
+                        let n = vals.len() / h.cols.max(1);
+                        let block: &[f64] = if identity {
+                            vals
+                        } else {
+                            sel.clear();
+                            for row in vals.chunks_exact(h.cols) {
+                                sel.extend(self.columns.iter().map(|&j| row[j]));
+                            }
+                            &sel
+                        };
+                        if let Some(k) = block.iter().position(|v| !v.is_finite()) {
+                            if self.opts.nan == NanPolicy::Error {
+                                return Err(Error::data(self.rank, &pstr, None, format!(
+                                    "row {} column {} holds {} (use --nan skip to drop such rows)",
+                                    first + (k / d) as u64 + 1, self.columns[k % d], block[k])));
+                            }
+                            let kept: Vec<f64> = block.chunks_exact(d).filter(|r| r.iter().all(|v| v.is_finite())).flatten().copied().collect();
+                            skipped += (n - kept.len() / d) as u64;
+                            rows += (kept.len() / d) as u64;
+                            return f(ArrayView2::from_shape((kept.len() / d, d), &kept).unwrap());
+                        }
+                        rows += n as u64;
+                        f(ArrayView2::from_shape((n, d), block).unwrap())
+                    })?;
+                }
+                Format::Csv => {
+                    let delim = delimiter(&self.opts, &src.path);
+                    let l = csv::probe(&src.path, delim, self.opts.header, self.rank)?.expect("probed above");
+                    let (begin, end) = match src.part {
+                        Some((i, n)) => {
+                            let span = l.len - l.data_start;
+                            let at = |k: usize| l.data_start + span * k as u64 / n as u64;
+                            let align = |p| csv::align_to_line(&src.path, p, l.data_start, l.len)
+                                .map_err(|e| Error::data(self.rank, &pstr, None, e.to_string()));
+                            (align(at(i))?, align(at(i + 1))?)
+                        }
+                        None => (l.data_start, l.len),
+                    };
+                    let mut slot = vec![None; l.ncols];
+                    for (k, &j) in self.columns.iter().enumerate() {
+                        slot[j] = Some(k);
+                    }
+                    let plan = csv::FieldPlan { ncols: l.ncols, slot, width: d, names: self.layout.column_names() };
+                    skipped += csv::read_range(&src.path, begin, end, self.opts.block_bytes, delim, &plan, self.opts.nan, self.rank, &mut |vals, n| {
+                        rows += n;
+                        f(ArrayView2::from_shape((n as usize, d), vals).unwrap())
+                    })?;
+                }
+            }
+        }
+        Ok((rows, skipped))
+    }
+}

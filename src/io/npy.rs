@@ -1,0 +1,190 @@
+//! NumPy `.npy` files: 2-D (or 1-D) float64/float32 arrays in C order, read by row ranges and
+//! written in a streaming way (the shape in the header is patched when the writer finishes).
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// Element type of an `.npy` file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Dtype {
+    /// little-endian float64
+    F8,
+    /// little-endian float32
+    F4,
+    /// big-endian float64
+    F8Big,
+    /// big-endian float32
+    F4Big,
+}
+
+impl Dtype {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::F8 | Dtype::F8Big => 8,
+            Dtype::F4 | Dtype::F4Big => 4,
+        }
+    }
+}
+
+/// The parsed header of an `.npy` file.
+#[derive(Debug, Clone)]
+pub struct NpyHeader {
+    /// Element type.
+    pub dtype: Dtype,
+    /// Number of rows (first dimension).
+    pub rows: u64,
+    /// Number of columns (1 for a 1-D array).
+    pub cols: usize,
+    /// Byte offset of the first element.
+    pub data_offset: u64,
+}
+
+fn dict_value<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
+    let at = dict.find(&format!("'{key}'"))? + key.len() + 2;
+    let rest = dict[at..].trim_start().strip_prefix(':')?.trim_start();
+    Some(rest)
+}
+
+/// Read and validate the header of `path`; `rank` is only used in error messages.
+pub fn read_header(path: &Path, rank: usize) -> Result<NpyHeader> {
+    let err = |msg: String| Error::data(rank, path.display().to_string(), None, msg);
+    let mut f = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+    let mut pre = [0u8; 10];
+    f.read_exact(&mut pre).map_err(|_| err("not a .npy file (too short)".into()))?;
+    if &pre[..6] != b"\x93NUMPY" {
+        return Err(err("not a .npy file (bad magic bytes)".into()));
+    }
+    let (hlen, start) = match pre[6] {
+        1 => (u16::from_le_bytes([pre[8], pre[9]]) as usize, 10u64),
+        2 | 3 => {
+            let mut more = [0u8; 2];
+            f.read_exact(&mut more).map_err(|_| err("truncated .npy header".into()))?;
+            (u32::from_le_bytes([pre[8], pre[9], more[0], more[1]]) as usize, 12u64)
+        }
+        v => return Err(err(format!("unsupported .npy version {v}"))),
+    };
+    let mut h = vec![0u8; hlen];
+    f.read_exact(&mut h).map_err(|_| err("truncated .npy header".into()))?;
+    let dict = String::from_utf8_lossy(&h).into_owned();
+    let descr = dict_value(&dict, "descr").ok_or_else(|| err("header has no 'descr'".into()))?;
+    let dtype = match descr.get(..5) {
+        Some("'<f8'") => Dtype::F8,
+        Some("'<f4'") => Dtype::F4,
+        Some("'>f8'") => Dtype::F8Big,
+        Some("'>f4'") => Dtype::F4Big,
+        _ => {
+            let shown: String = descr.chars().take_while(|&c| c != ',').collect();
+            return Err(err(format!("dtype {shown} is not supported (use float64 or float32)")));
+        }
+    };
+    if dict_value(&dict, "fortran_order").is_some_and(|v| v.starts_with("True")) {
+        return Err(err("Fortran-order arrays are not supported (save np.ascontiguousarray(a))".into()));
+    }
+    let shape = dict_value(&dict, "shape").ok_or_else(|| err("header has no 'shape'".into()))?;
+    let inner = shape.strip_prefix('(').and_then(|s| s.split(')').next()).unwrap_or("");
+    let dims: Vec<u64> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_end_matches('L').parse::<u64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| err(format!("bad shape {inner:?}")))?;
+    let (rows, cols) = match dims[..] {
+        [n] => (n, 1),
+        [n, d] => (n, d as usize),
+        _ => return Err(err(format!("expected a 1-D or 2-D array, got shape ({inner})"))),
+    };
+    let data_offset = start + hlen as u64;
+    let len = f.metadata().map_err(|e| err(e.to_string()))?.len();
+    let need = data_offset + rows * cols as u64 * dtype.size() as u64;
+    if len < need {
+        return Err(err(format!("file is truncated: header says {rows}x{cols} but only {len} bytes")));
+    }
+    Ok(NpyHeader { dtype, rows, cols, data_offset })
+}
+
+/// Read rows `first..last` of `path` in blocks of at most `block_rows` rows; each block is
+/// decoded to float64 into `out` (row-major, `hdr.cols` columns) and handed to `sink`.
+pub fn read_rows(
+    path: &Path,
+    hdr: &NpyHeader,
+    first: u64,
+    last: u64,
+    block_rows: usize,
+    rank: usize,
+    sink: &mut dyn FnMut(&[f64], u64) -> Result<()>,
+) -> Result<()> {
+    let err = |msg: String| Error::data(rank, path.display().to_string(), None, msg);
+    let mut f = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+    let row_bytes = hdr.cols * hdr.dtype.size();
+    f.seek(SeekFrom::Start(hdr.data_offset + first * row_bytes as u64))
+        .map_err(|e| err(e.to_string()))?;
+    let block_rows = block_rows.max(1);
+    let mut raw = vec![0u8; block_rows * row_bytes];
+    let mut vals: Vec<f64> = Vec::with_capacity(block_rows * hdr.cols);
+    let mut row = first;
+    while row < last {
+        let n = ((last - row) as usize).min(block_rows);
+        let bytes = &mut raw[..n * row_bytes];
+        f.read_exact(bytes).map_err(|e| err(format!("read failed at row {}: {e}", row + 1)))?;
+        vals.clear();
+        match hdr.dtype {
+            Dtype::F8 => vals.extend(bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()))),
+            Dtype::F8Big => vals.extend(bytes.chunks_exact(8).map(|b| f64::from_be_bytes(b.try_into().unwrap()))),
+            Dtype::F4 => vals.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64)),
+            Dtype::F4Big => vals.extend(bytes.chunks_exact(4).map(|b| f32::from_be_bytes(b.try_into().unwrap()) as f64)),
+        }
+        sink(&vals, row)?;
+        row += n as u64;
+    }
+    Ok(())
+}
+
+/// Fixed header size for written files, so the shape can be patched in place at the end.
+const WRITE_HEADER_LEN: usize = 128;
+
+fn header_bytes(rows: u64, cols: usize) -> Vec<u8> {
+    let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let mut h = b"\x93NUMPY\x01\x00".to_vec();
+    h.extend_from_slice(&((WRITE_HEADER_LEN - 10) as u16).to_le_bytes());
+    h.extend_from_slice(dict.as_bytes());
+    h.resize(WRITE_HEADER_LEN - 1, b' ');
+    h.push(b'\n');
+    h
+}
+
+/// Streaming float64 `.npy` writer: rows are appended, the shape is fixed by `finish`.
+pub struct NpyWriter {
+    file: std::io::BufWriter<File>,
+    rows: u64,
+    cols: usize,
+}
+
+impl NpyWriter {
+    /// Start a file with `cols` columns.
+    pub fn create(file: File, cols: usize) -> std::io::Result<Self> {
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
+        file.write_all(&header_bytes(0, cols))?;
+        Ok(NpyWriter { file, rows: 0, cols })
+    }
+
+    /// Append rows (row-major, `cols` values each).
+    pub fn write_rows(&mut self, vals: &[f64]) -> std::io::Result<()> {
+        for v in vals {
+            self.file.write_all(&v.to_le_bytes())?;
+        }
+        self.rows += (vals.len() / self.cols.max(1)) as u64;
+        Ok(())
+    }
+
+    /// Patch the header with the final shape and flush.
+    pub fn finish(self) -> std::io::Result<()> {
+        let mut f = self.file.into_inner().map_err(|e| e.into_error())?;
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(&header_bytes(self.rows, self.cols))?;
+        f.sync_all()
+    }
+}

@@ -1,0 +1,33 @@
+//! Rank-0 logging to stderr: phases with row counts and timings; `-v` adds per-rank detail.
+
+/// Log verbosity and the rank that speaks.
+#[derive(Debug, Clone, Copy)]
+pub struct Log {
+    /// 0 = quiet, 1 = normal, 2 = verbose.
+    pub level: u8,
+    /// This process's rank; only rank 0 prints.
+    pub rank: usize,
+}
+
+impl Log {
+    /// Print at normal verbosity (rank 0 only).
+    pub fn info(&self, msg: impl AsRef<str>) {
+        if self.rank == 0 && self.level >= 1 {
+            eprintln!("flowmpi: {}", msg.as_ref());
+        }
+    }
+
+    /// Print at `-v` (rank 0 only).
+    pub fn detail(&self, msg: impl AsRef<str>) {
+        if self.rank == 0 && self.level >= 2 {
+            eprintln!("flowmpi: {}", msg.as_ref());
+        }
+    }
+
+    /// Print a warning (rank 0 only, even with `-q`).
+    pub fn warn(&self, msg: impl AsRef<str>) {
+        if self.rank == 0 {
+            eprintln!("flowmpi: warning: {}", msg.as_ref());
+        }
+    }
+}

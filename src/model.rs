@@ -1,0 +1,98 @@
+//! The model file: versioned JSON holding the flow spec, input columns, training row count and
+//! every node's trained state. Rank 0 writes it atomically; every rank can read it.
+
+use crate::comm::{agree, Comm};
+use crate::error::{Error, Result};
+use crate::flow::Flow;
+use crate::nodes;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Identifies our files.
+pub const FORMAT: &str = "flowmpi-model";
+/// Bumped when the layout changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A trained flow as stored on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Model {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Layout version, [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// flowmpi version that wrote the file.
+    pub flowmpi_version: String,
+    /// The flow spec.
+    pub flow: String,
+    /// The `--columns` selection used for training (re-used by `execute`).
+    pub columns: Option<String>,
+    /// Names of the input columns.
+    pub input_columns: Vec<String>,
+    /// Input dimension.
+    pub input_dim: usize,
+    /// Names of the output columns.
+    pub output_columns: Vec<String>,
+    /// Rows used for training, over all ranks.
+    pub training_rows: u64,
+    /// Number of ranks that trained it.
+    pub ranks: usize,
+    /// Trained nodes, in flow order.
+    pub nodes: Vec<serde_json::Value>,
+}
+
+impl Model {
+    /// Capture a trained flow.
+    pub fn new(flow: &Flow, columns: Option<String>, input_columns: Vec<String>, training_rows: u64, ranks: usize) -> Model {
+        Model {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            flowmpi_version: env!("CARGO_PKG_VERSION").into(),
+            flow: flow.spec(),
+            columns,
+            input_dim: input_columns.len(),
+            output_columns: flow.output_names(&input_columns),
+            input_columns,
+            training_rows,
+            ranks,
+            nodes: flow.nodes.iter().map(|n| n.to_json()).collect(),
+        }
+    }
+
+    /// Pretty JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("model serialises");
+        v.push(b'\n');
+        v
+    }
+
+    /// FNV-1a hash of the nodes' trained state: equal hashes on all ranks = identical models.
+    pub fn hash(&self) -> u64 {
+        let bytes = serde_json::to_vec(&self.nodes).expect("model serialises");
+        bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    }
+
+    /// Collective: rank 0 writes `path` atomically; every rank returns the same result.
+    pub fn save(&self, comm: &dyn Comm, path: &Path) -> Result<()> {
+        let local = if comm.rank() == 0 { crate::io::write_atomic(path, &self.to_bytes(), 0) } else { Ok(()) };
+        agree(comm, local)
+    }
+
+    /// Read and check a model file.
+    pub fn load(path: &Path) -> Result<Model> {
+        let text = std::fs::read(path).map_err(|e| Error::Model(format!("cannot read {}: {e}", path.display())))?;
+        let m: Model = serde_json::from_slice(&text)
+            .map_err(|e| Error::Model(format!("{} is not a flowmpi model: {e}", path.display())))?;
+        if m.format != FORMAT || m.format_version > FORMAT_VERSION {
+            return Err(Error::Model(format!(
+                "{}: format {} v{} is not supported by this flowmpi ({} v{FORMAT_VERSION})",
+                path.display(), m.format, m.format_version, FORMAT
+            )));
+        }
+        Ok(m)
+    }
+
+    /// Rebuild the trained flow.
+    pub fn flow(&self) -> Result<Flow> {
+        Ok(Flow { nodes: self.nodes.iter().map(nodes::from_json).collect::<Result<_>>()? })
+    }
+}

@@ -1,0 +1,203 @@
+//! Nodes: one file each. A node is trained in three steps that mirror MDP's fork/join and
+//! oneDAL's partial/merge/finalize: `begin` (fix the input), `update` (local partial statistics
+//! from row chunks), `join` (collective merge across ranks + finalize, identical on all ranks).
+//! After training, `execute` maps rows.
+
+mod covariance;
+pub mod moments;
+mod pca;
+mod whitening;
+
+pub use covariance::CovarianceNode;
+pub use moments::MomentsNode;
+pub use pca::{PcaMethod, PcaNode, PcaParams};
+pub use whitening::WhiteningNode;
+
+use crate::comm::Comm;
+use crate::error::{Error, Result};
+use ndarray::{Array2, ArrayView2};
+use std::collections::BTreeMap;
+
+/// A trainable, executable node of a flow.
+pub trait Node: Send + Sync {
+    /// Short kind name used in flow specs and model files (`pca`, `moments`, ...).
+    fn kind(&self) -> &'static str;
+    /// Canonical spec, e.g. `pca(n=3)`.
+    fn spec(&self) -> String;
+    /// True for statistics nodes whose `execute` is the identity.
+    fn passthrough(&self) -> bool {
+        false
+    }
+    /// Start training on inputs with these column names; checks parameters against the
+    /// dimension (e.g. `n` larger than the input dimension).
+    fn begin(&mut self, input_names: &[String]) -> Result<()>;
+    /// Accumulate local partial statistics from a chunk of rows.
+    fn update(&mut self, x: ArrayView2<f64>);
+    /// Collective: merge the partials of all ranks and finalize the model (same on all ranks).
+    fn join(&mut self, comm: &dyn Comm) -> Result<()>;
+    /// Input dimension.
+    fn input_dim(&self) -> usize;
+    /// Names of the output columns (after training).
+    fn output_names(&self) -> Vec<String>;
+    /// Map rows through the trained node.
+    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64>;
+    /// Human-readable summary lines for `flowmpi inspect`.
+    fn summary(&self) -> Vec<String>;
+    /// Trained state as JSON (kind, parameters and arrays).
+    fn to_json(&self) -> serde_json::Value;
+
+    /// Fit on one local block of rows (library use: the rank's own `ndarray`), collectively.
+    fn fit(&mut self, comm: &dyn Comm, x: ArrayView2<f64>, names: &[String]) -> Result<()> {
+        crate::comm::agree(comm, self.begin(names))?;
+        self.update(x);
+        self.join(comm)
+    }
+}
+
+/// A node as written in a flow spec: `pca(n=3, method=corr)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSpec {
+    /// Node kind.
+    pub kind: String,
+    /// Parameters as written.
+    pub params: BTreeMap<String, String>,
+}
+
+impl NodeSpec {
+    /// Parse `kind` or `kind(key=value, ...)`.
+    pub fn parse(text: &str) -> Result<NodeSpec> {
+        let t = text.trim();
+        let (kind, args) = match t.find('(') {
+            Some(i) => {
+                let rest = t[i + 1..].trim_end();
+                let inner = rest.strip_suffix(')').ok_or_else(|| Error::Param(format!("missing ')' in {t:?}")))?;
+                (&t[..i], inner)
+            }
+            None => (t, ""),
+        };
+        let kind = kind.trim().to_ascii_lowercase();
+        if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::Param(format!("bad node name in {t:?}")));
+        }
+        let mut params = BTreeMap::new();
+        for kv in args.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (k, v) = kv.split_once('=').ok_or_else(|| Error::Param(format!("expected key=value, got {kv:?} in {t:?}")))?;
+            params.insert(k.trim().to_string(), v.trim().trim_matches(['"', '\'']).to_string());
+        }
+        Ok(NodeSpec { kind, params })
+    }
+
+    /// Fail on parameters the node does not know.
+    pub fn check_keys(&self, allowed: &[&str]) -> Result<()> {
+        for k in self.params.keys() {
+            if !allowed.contains(&k.as_str()) {
+                let list = if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") };
+                return Err(Error::Param(format!("{}: unknown parameter '{k}' (known: {list})", self.kind)));
+            }
+        }
+        Ok(())
+    }
+
+    /// A parameter parsed as `T`, if given.
+    pub fn get<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>> {
+        self.params
+            .get(key)
+            .map(|v| v.parse::<T>().map_err(|_| Error::Param(format!("{}: cannot use {v:?} as {key}", self.kind))))
+            .transpose()
+    }
+}
+
+/// Node kinds this build knows.
+pub const KINDS: [&str; 4] = ["moments", "covariance", "pca", "whitening"];
+
+/// Build an untrained node from its spec.
+pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
+    Ok(match spec.kind.as_str() {
+        "moments" | "low_order_moments" => Box::new(MomentsNode::from_spec(spec)?),
+        "covariance" | "cov" => Box::new(CovarianceNode::from_spec(spec)?),
+        "pca" => Box::new(PcaNode::from_spec(spec)?),
+        "whitening" | "whiten" => Box::new(WhiteningNode::from_spec(spec)?),
+        k => return Err(Error::Param(format!("unknown node '{k}' (known: {})", KINDS.join(", ")))),
+    })
+}
+
+/// Rebuild a trained node from its model-file JSON.
+pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
+    let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    let bad = |e: serde_json::Error| Error::Model(format!("node '{kind}': {e}"));
+    Ok(match kind {
+        "moments" => Box::new(serde_json::from_value::<MomentsNode>(v.clone()).map_err(bad)?),
+        "covariance" => Box::new(serde_json::from_value::<CovarianceNode>(v.clone()).map_err(bad)?),
+        "pca" => Box::new(serde_json::from_value::<PcaNode>(v.clone()).map_err(bad)?),
+        "whitening" => Box::new(serde_json::from_value::<WhiteningNode>(v.clone()).map_err(bad)?),
+        k => return Err(Error::Model(format!("unknown node kind '{k}'"))),
+    })
+}
+
+/// Serialize a node struct and tag it with its kind.
+pub(crate) fn tagged<T: serde::Serialize>(kind: &str, node: &T) -> serde_json::Value {
+    let mut v = serde_json::to_value(node).expect("node serialises");
+    if let Some(m) = v.as_object_mut() {
+        m.insert("kind".into(), kind.into());
+    }
+    v
+}
+
+/// Matrices are stored in model files as lists of rows: readable and easy to load in numpy.
+pub(crate) mod rows {
+    use ndarray::Array2;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialize as a list of rows.
+    pub fn serialize<S: Serializer>(a: &Array2<f64>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(a.rows().into_iter().map(|r| r.to_vec()))
+    }
+
+    /// Deserialize from a list of rows.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Array2<f64>, D::Error> {
+        let rows: Vec<Vec<f64>> = Vec::deserialize(d)?;
+        let ncols = rows.first().map_or(0, |r| r.len());
+        if rows.iter().any(|r| r.len() != ncols) {
+            return Err(serde::de::Error::custom("ragged matrix"));
+        }
+        Array2::from_shape_vec((rows.len(), ncols), rows.concat()).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Vectors that may hold NaN (written as JSON null, read back as NaN).
+pub(crate) mod nan_vec {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialize, NaN as null.
+    pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|x| if x.is_nan() { None } else { Some(*x) }))
+    }
+
+    /// Deserialize, null as NaN.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let v: Vec<Option<f64>> = Vec::deserialize(d)?;
+        Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+    }
+}
+
+/// "not trained" error for nodes used before training.
+pub(crate) fn untrained(kind: &str) -> Error {
+    Error::Model(format!("{kind} node is not trained"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_parsing() {
+        let s = NodeSpec::parse(" PCA( n = 3, method=corr ) ").unwrap();
+        assert_eq!(s.kind, "pca");
+        assert_eq!(s.params["n"], "3");
+        assert_eq!(s.params["method"], "corr");
+        assert!(NodeSpec::parse("pca(n=3").is_err());
+        assert!(NodeSpec::parse("pca(3)").is_err());
+        assert!(build(&NodeSpec::parse("pca(m=3)").unwrap()).is_err());
+        assert!(build(&NodeSpec::parse("nope").unwrap()).is_err());
+    }
+}

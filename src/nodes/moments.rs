@@ -1,0 +1,177 @@
+//! `moments`: low-order moments per column (daal4py's `low_order_moments`, snake_case names).
+//!
+//! Variance is the sample variance (n − 1 denominator), `variation` = standard deviation / mean.
+//! With a single row in total, variance-based values are undefined (NaN, `null` in the model).
+//! A statistics node: `execute` passes rows through unchanged.
+
+use super::{nan_vec, tagged, untrained, Node, NodeSpec};
+use crate::comm::Comm;
+use crate::error::Result;
+use crate::stats::Scatter;
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+/// Per-column low-order moments of all rows on all ranks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Moments {
+    pub count: u64,
+    pub minimum: Vec<f64>,
+    pub maximum: Vec<f64>,
+    pub sum: Vec<f64>,
+    pub sum_squares: Vec<f64>,
+    pub sum_squares_centered: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub second_order_raw_moment: Vec<f64>,
+    #[serde(with = "nan_vec")]
+    pub variance: Vec<f64>,
+    #[serde(with = "nan_vec")]
+    pub standard_deviation: Vec<f64>,
+    #[serde(with = "nan_vec")]
+    pub variation: Vec<f64>,
+}
+
+impl Moments {
+    /// Finalize from joined statistics.
+    pub fn from_scatter(s: &Scatter) -> Moments {
+        let n = s.n as f64;
+        let mean = s.mean().to_vec();
+        let ssc = s.centered_sq().to_vec();
+        let variance: Vec<f64> = ssc.iter().map(|v| if s.n > 1 { v / (n - 1.0) } else { f64::NAN }).collect();
+        let sd: Vec<f64> = variance.iter().map(|v| v.sqrt()).collect();
+        let raw = s.raw_sq().to_vec();
+        Moments {
+            count: s.n,
+            minimum: s.min.to_vec(),
+            maximum: s.max.to_vec(),
+            sum: mean.iter().map(|m| m * n).collect(),
+            second_order_raw_moment: raw.iter().map(|v| v / n).collect(),
+            sum_squares: raw,
+            sum_squares_centered: ssc,
+            variation: sd.iter().zip(&mean).map(|(s, m)| s / m).collect(),
+            standard_deviation: sd,
+            variance,
+            mean,
+        }
+    }
+
+    /// The statistics as (name, values) pairs in daal4py's order.
+    pub fn table(&self) -> Vec<(&'static str, &[f64])> {
+        vec![
+            ("minimum", &self.minimum),
+            ("maximum", &self.maximum),
+            ("sum", &self.sum),
+            ("sum_squares", &self.sum_squares),
+            ("sum_squares_centered", &self.sum_squares_centered),
+            ("mean", &self.mean),
+            ("second_order_raw_moment", &self.second_order_raw_moment),
+            ("variance", &self.variance),
+            ("standard_deviation", &self.standard_deviation),
+            ("variation", &self.variation),
+        ]
+    }
+}
+
+/// The `moments` node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MomentsNode {
+    /// Input column names.
+    pub columns: Vec<String>,
+    /// The trained moments.
+    pub moments: Option<Moments>,
+    #[serde(skip)]
+    partial: Option<Scatter>,
+}
+
+impl MomentsNode {
+    /// From a flow spec (no parameters).
+    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        spec.check_keys(&[])?;
+        Ok(Self::default())
+    }
+}
+
+impl Node for MomentsNode {
+    fn kind(&self) -> &'static str {
+        "moments"
+    }
+    fn spec(&self) -> String {
+        "moments".into()
+    }
+    fn passthrough(&self) -> bool {
+        true
+    }
+    fn begin(&mut self, names: &[String]) -> Result<()> {
+        self.columns = names.to_vec();
+        self.partial = Some(Scatter::new(names.len(), false));
+        Ok(())
+    }
+    fn update(&mut self, x: ArrayView2<f64>) {
+        self.partial.as_mut().expect("begin() first").update(x);
+    }
+    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
+        let mut s = self.partial.take().ok_or_else(|| untrained("moments"))?;
+        s.allreduce(comm)?;
+        self.moments = Some(Moments::from_scatter(&s));
+        Ok(())
+    }
+    fn input_dim(&self) -> usize {
+        self.columns.len()
+    }
+    fn output_names(&self) -> Vec<String> {
+        self.columns.clone()
+    }
+    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        x.to_owned()
+    }
+    fn summary(&self) -> Vec<String> {
+        match &self.moments {
+            Some(m) => vec![format!("{} rows x {} columns; mean {:?}", m.count, self.columns.len(), short(&m.mean))],
+            None => vec!["not trained".into()],
+        }
+    }
+    fn to_json(&self) -> serde_json::Value {
+        tagged("moments", self)
+    }
+}
+
+/// At most the first 6 values, rounded for display.
+pub(crate) fn short(v: &[f64]) -> Vec<String> {
+    let mut out: Vec<String> = v.iter().take(6).map(|x| format!("{x:.6}")).collect();
+    if v.len() > 6 {
+        out.push(format!("... ({} more)", v.len() - 6));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comm::run_threads;
+    use ndarray::{array, s};
+
+    #[test]
+    fn moments_match_direct_formulas_on_any_rank_count() {
+        let x = array![[1.0, -2.0], [3.0, 0.5], [4.0, 8.0], [-1.0, 2.0], [2.5, 2.5]];
+        let n = 5.0;
+        let mean0 = (1.0 + 3.0 + 4.0 - 1.0 + 2.5) / n;
+        let var0 = x.column(0).iter().map(|v| (v - mean0) * (v - mean0)).sum::<f64>() / (n - 1.0);
+        for ranks in 1..=4 {
+            let out = run_threads(ranks, |c| {
+                let (lo, hi) = ((c.rank() * 5) / ranks, ((c.rank() + 1) * 5) / ranks);
+                let mut node = MomentsNode::default();
+                node.fit(c, x.slice(s![lo..hi, ..]), &["a".into(), "b".into()]).unwrap();
+                node.moments.unwrap()
+            });
+            let m = &out[0];
+            assert!(out.iter().all(|o| o == m));
+            assert_eq!(m.count, 5);
+            assert_eq!(m.minimum, vec![-1.0, -2.0]);
+            assert_eq!(m.maximum, vec![4.0, 8.0]);
+            assert!((m.mean[0] - mean0).abs() < 1e-14);
+            assert!((m.variance[0] - var0).abs() < 1e-13);
+            assert!((m.sum_squares[1] - x.column(1).iter().map(|v| v * v).sum::<f64>()).abs() < 1e-12);
+            assert!((m.variation[0] - var0.sqrt() / mean0).abs() < 1e-13);
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! `pca`: principal component analysis by eigendecomposition of the joined covariance
+//! (`method=cov`, default) or correlation (`method=corr`) matrix.
+//!
+//! Output dimension: `n=K` components, or `var=F` (the fewest components whose explained
+//! variance ratio sums to at least F); all components when neither is given. Components are
+//! rows, sorted by decreasing eigenvalue, each with its largest-magnitude entry positive
+//! (deterministic signs). `execute` projects (x − mean)/scale onto the components, where scale
+//! is 1 for `cov` and the column standard deviation for `corr`; `inverse` reconstructs.
+
+use super::{rows, tagged, untrained, Node, NodeSpec};
+use crate::comm::Comm;
+use crate::error::{Error, Result};
+use crate::stats::{correlation, Scatter};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray_linalg::{Eigh, UPLO};
+use serde::{Deserialize, Serialize};
+
+/// Matrix the eigendecomposition runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PcaMethod {
+    /// Covariance matrix (sklearn's PCA).
+    #[default]
+    Cov,
+    /// Correlation matrix (daal4py's correlationDense): PCA of standardized columns.
+    Corr,
+}
+
+/// PCA parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PcaParams {
+    /// Number of components.
+    pub n: Option<usize>,
+    /// Explained-variance fraction in (0, 1].
+    pub var: Option<f64>,
+    /// Covariance or correlation.
+    pub method: PcaMethod,
+}
+
+impl PcaParams {
+    /// Parse and validate `n`, `var` and `method` from a spec.
+    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        spec.check_keys(&["n", "var", "method"])?;
+        let p = PcaParams {
+            n: spec.get("n")?,
+            var: spec.get("var")?,
+            method: match spec.params.get("method").map(|s| s.as_str()) {
+                None | Some("cov") | Some("covariance") | Some("eig") => PcaMethod::Cov,
+                Some("corr") | Some("correlation") => PcaMethod::Corr,
+                Some(m) => return Err(Error::Param(format!("{}: method must be cov or corr, not {m:?}", spec.kind))),
+            },
+        };
+        if p.n.is_some() && p.var.is_some() {
+            return Err(Error::Param(format!("{}: give n or var, not both", spec.kind)));
+        }
+        if p.n == Some(0) {
+            return Err(Error::Param(format!("{}: n must be at least 1", spec.kind)));
+        }
+        if let Some(v) = p.var {
+            if !(v > 0.0 && v <= 1.0) {
+                return Err(Error::Param(format!("{}: var must be in (0, 1], got {v}", spec.kind)));
+            }
+        }
+        Ok(p)
+    }
+
+    pub(crate) fn spec(&self, kind: &str) -> String {
+        let mut a = Vec::new();
+        if let Some(n) = self.n {
+            a.push(format!("n={n}"));
+        }
+        if let Some(v) = self.var {
+            a.push(format!("var={v}"));
+        }
+        if self.method == PcaMethod::Corr {
+            a.push("method=corr".into());
+        }
+        if a.is_empty() { kind.to_string() } else { format!("{kind}({})", a.join(", ")) }
+    }
+}
+
+/// The `pca` node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PcaNode {
+    /// Parameters.
+    pub params: PcaParams,
+    /// Input column names.
+    pub columns: Vec<String>,
+    /// Training rows on all ranks.
+    pub count: u64,
+    /// Column means.
+    pub mean: Vec<f64>,
+    /// Column scale divided out before projection (1 for cov, std for corr).
+    pub scale: Vec<f64>,
+    /// All eigenvalues of the covariance (or correlation) matrix, decreasing.
+    pub eigenvalues: Vec<f64>,
+    /// Kept components, one per row (k × d).
+    #[serde(with = "rows")]
+    pub components: Array2<f64>,
+    /// Fraction of the total variance each kept component explains.
+    pub explained_variance_ratio: Vec<f64>,
+    #[serde(skip)]
+    partial: Option<Scatter>,
+}
+
+/// Eigen-decompose a symmetric matrix: eigenvalues decreasing, eigenvectors as rows with the
+/// largest-magnitude entry made positive.
+pub fn sorted_eigh(m: &Array2<f64>) -> Result<(Array1<f64>, Array2<f64>)> {
+    let (vals, vecs) = m.eigh(UPLO::Upper).map_err(|e| Error::Fit(format!("eigendecomposition failed: {e}")))?;
+    let d = vals.len();
+    let mut order: Vec<usize> = (0..d).collect();
+    order.sort_by(|&a, &b| vals[b].total_cmp(&vals[a]));
+    let mut comps = Array2::zeros((d, d));
+    for (r, &k) in order.iter().enumerate() {
+        let mut v = vecs.column(k).to_owned();
+        let big = v.iter().copied().fold(0.0f64, |b, x| if x.abs() > b.abs() { x } else { b });
+        if big < 0.0 {
+            v.mapv_inplace(|x| -x);
+        }
+        comps.row_mut(r).assign(&v);
+    }
+    Ok((Array1::from_iter(order.iter().map(|&k| vals[k])), comps))
+}
+
+impl PcaNode {
+    /// From a flow spec: `pca(n=K)`, `pca(var=F)`, `method=cov|corr`.
+    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        Ok(Self::new(PcaParams::from_spec(spec)?))
+    }
+
+    /// An untrained node.
+    pub fn new(params: PcaParams) -> Self {
+        PcaNode { params, ..Default::default() }
+    }
+
+    /// Finalize from joined statistics (used by `pca` and `whitening`).
+    pub(crate) fn finalize(&mut self, s: &Scatter, kind: &str) -> Result<()> {
+        let cov = s.covariance()?;
+        let d = cov.nrows();
+        let (matrix, scale) = match self.params.method {
+            PcaMethod::Cov => (cov, vec![1.0; d]),
+            PcaMethod::Corr => {
+                let sd: Vec<f64> = cov.diag().iter().map(|v| v.sqrt()).collect();
+                if let Some(j) = sd.iter().position(|&v| v == 0.0) {
+                    return Err(Error::Fit(format!(
+                        "{kind}(method=corr): column '{}' is constant, its correlation is undefined", self.columns[j])));
+                }
+                (correlation(&cov), sd)
+            }
+        };
+        let (vals, comps) = sorted_eigh(&matrix)?;
+        let total: f64 = vals.iter().map(|v| v.max(0.0)).sum();
+        let ratio: Vec<f64> = vals.iter().map(|v| if total > 0.0 { v.max(0.0) / total } else { 0.0 }).collect();
+        let k = match (self.params.n, self.params.var) {
+            (Some(n), _) => n,
+            (None, Some(f)) => {
+                let mut acc = 0.0;
+                // Tolerance: var=1.0 must not ask for more components than exist.
+                ratio.iter().position(|r| { acc += r; acc >= f - 1e-12 }).map_or(d, |i| i + 1)
+            }
+            (None, None) => d,
+        };
+        self.components = comps.slice_axis(Axis(0), (0..k).into()).to_owned();
+        self.explained_variance_ratio = ratio[..k].to_vec();
+        self.eigenvalues = vals.to_vec();
+        self.mean = s.mean().to_vec();
+        self.scale = scale;
+        self.count = s.n;
+        Ok(())
+    }
+
+    /// Reconstruct input rows from projections (k columns → d columns).
+    pub fn inverse(&self, y: ArrayView2<f64>) -> Array2<f64> {
+        let mut x = y.dot(&self.components);
+        for mut row in x.rows_mut() {
+            for j in 0..row.len() {
+                row[j] = row[j] * self.scale[j] + self.mean[j];
+            }
+        }
+        x
+    }
+
+    pub(crate) fn check_dim(&self, kind: &str, d: usize) -> Result<()> {
+        match self.params.n {
+            Some(n) if n > d => Err(Error::Param(format!("{kind}: n={n} is larger than the input dimension {d}"))),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn center(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        let mut c = x.to_owned();
+        for mut row in c.rows_mut() {
+            for j in 0..row.len() {
+                row[j] = (row[j] - self.mean[j]) / self.scale[j];
+            }
+        }
+        c
+    }
+}
+
+impl Node for PcaNode {
+    fn kind(&self) -> &'static str {
+        "pca"
+    }
+    fn spec(&self) -> String {
+        self.params.spec("pca")
+    }
+    fn begin(&mut self, names: &[String]) -> Result<()> {
+        self.check_dim("pca", names.len())?;
+        self.columns = names.to_vec();
+        self.partial = Some(Scatter::new(names.len(), true));
+        Ok(())
+    }
+    fn update(&mut self, x: ArrayView2<f64>) {
+        self.partial.as_mut().expect("begin() first").update(x);
+    }
+    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
+        let mut s = self.partial.take().ok_or_else(|| untrained("pca"))?;
+        s.allreduce(comm)?;
+        self.finalize(&s, "pca")
+    }
+    fn input_dim(&self) -> usize {
+        self.columns.len()
+    }
+    fn output_names(&self) -> Vec<String> {
+        (0..self.components.nrows()).map(|i| format!("pc{i}")).collect()
+    }
+    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        self.center(x).dot(&self.components.t())
+    }
+    fn summary(&self) -> Vec<String> {
+        let k = self.components.nrows();
+        let kept: f64 = self.explained_variance_ratio.iter().sum();
+        vec![
+            format!("{} -> {} dims ({:?}), trained on {} rows", self.columns.len(), k, self.params.method, self.count),
+            format!("explained variance: {:.4} in total; per component {:?}", kept, super::moments::short(&self.explained_variance_ratio)),
+            format!("eigenvalues {:?}", super::moments::short(&self.eigenvalues)),
+        ]
+    }
+    fn to_json(&self) -> serde_json::Value {
+        tagged("pca", self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comm::run_threads;
+    use crate::stats::two_pass_covariance;
+    use ndarray::{s, Array};
+
+    fn data() -> Array2<f64> {
+        Array::from_shape_fn((60, 4), |(i, j)| {
+            let t = i as f64;
+            match j {
+                0 => (t * 0.37).sin() * 3.0,
+                1 => (t * 0.37).sin() * 1.5 + (t * 1.1).cos(),
+                2 => (t * 0.05).cos() + 0.1 * (t * 2.3).sin(),
+                _ => 0.2 * (t * 0.7).sin() + 10.0,
+            }
+        })
+    }
+
+    #[test]
+    fn pca_equals_eigh_of_two_pass_covariance_and_roundtrips() {
+        let x = data();
+        let (_, cov) = two_pass_covariance(x.view());
+        let (vals, vecs) = sorted_eigh(&cov).unwrap();
+        let names: Vec<String> = (0..4).map(|j| format!("c{j}")).collect();
+        for ranks in [1, 2, 3, 4, 7] {
+            let out = run_threads(ranks, |c| {
+                let (lo, hi) = ((c.rank() * 60) / ranks, ((c.rank() + 1) * 60) / ranks);
+                let mut node = PcaNode::new(PcaParams { n: Some(4), ..Default::default() });
+                node.fit(c, x.slice(s![lo..hi, ..]), &names).unwrap();
+                node
+            });
+            for node in &out {
+                assert_eq!(node.components, out[0].components);
+                for (a, b) in node.eigenvalues.iter().zip(vals.iter()) {
+                    assert!((a - b).abs() < 1e-10 * vals[0]);
+                }
+                assert!((&node.components - &vecs).iter().all(|v| v.abs() < 1e-8));
+                // Full-rank PCA reconstructs exactly.
+                let back = node.inverse(node.execute(x.view()).view());
+                assert!((&back - &x).iter().all(|v| v.abs() < 1e-10));
+            }
+        }
+    }
+
+    #[test]
+    fn var_selects_the_fewest_components() {
+        let x = data();
+        let names: Vec<String> = (0..4).map(|j| format!("c{j}")).collect();
+        let mut node = PcaNode::new(PcaParams { var: Some(0.9), ..Default::default() });
+        node.fit(&crate::comm::SingleComm, x.view(), &names).unwrap();
+        let k = node.components.nrows();
+        let sum: f64 = node.explained_variance_ratio.iter().sum();
+        assert!(sum >= 0.9);
+        assert!(sum - node.explained_variance_ratio[k - 1] < 0.9);
+    }
+
+    #[test]
+    fn n_larger_than_dimension_is_rejected() {
+        let mut node = PcaNode::new(PcaParams { n: Some(5), ..Default::default() });
+        assert!(node.begin(&["a".into(), "b".into()]).is_err());
+    }
+}

@@ -1,0 +1,397 @@
+//! Mergeable, numerically stable sums: the partial statistics behind moments, covariance, PCA
+//! and whitening.
+//!
+//! Raw sums (Σx, ΣxxT) lose every significant digit when the mean is large compared with the
+//! spread (mean 1e8, std 1e-2). [`Scatter`] keeps *shifted* sums Σ(x−s) and Σ(x−s)(x−s)ᵀ around
+//! a shift `s` close to the data (the first row seen), and moves them to another shift exactly
+//! when two partials are merged. The distributed join first agrees a global shift (the
+//! approximate global mean), moves every rank's sums there and then sums them: the payload is
+//! O(d²) whatever the number of ranks.
+
+use crate::comm::Comm;
+use crate::error::{Error, Result};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+
+/// Partial statistics of a set of rows: count, shifted sums, min and max.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scatter {
+    /// Number of rows.
+    pub n: u64,
+    /// The shift `s` (meaningless while `n == 0`).
+    pub shift: Array1<f64>,
+    /// Σ(x − s).
+    pub sum: Array1<f64>,
+    /// Upper triangle of Σ(x − s)(x − s)ᵀ when `full`, otherwise only its diagonal in `sq`.
+    pub cross: Array2<f64>,
+    /// Σ(x − s)² per column (kept up to date in both modes).
+    pub sq: Array1<f64>,
+    /// Column minima.
+    pub min: Array1<f64>,
+    /// Column maxima.
+    pub max: Array1<f64>,
+    full: bool,
+    scratch: Vec<f64>,
+}
+
+impl Scatter {
+    /// Empty statistics for `d` columns; `full` keeps the d×d cross-products (covariance),
+    /// otherwise only per-column sums (moments, O(d) memory and O(nd) work).
+    pub fn new(d: usize, full: bool) -> Self {
+        Scatter {
+            n: 0,
+            shift: Array1::zeros(d),
+            sum: Array1::zeros(d),
+            cross: if full { Array2::zeros((d, d)) } else { Array2::zeros((0, 0)) },
+            sq: Array1::zeros(d),
+            min: Array1::from_elem(d, f64::INFINITY),
+            max: Array1::from_elem(d, f64::NEG_INFINITY),
+            full,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Number of columns.
+    pub fn dim(&self) -> usize {
+        self.sum.len()
+    }
+
+    /// Add the rows of `x` (row-major, `dim()` columns).
+    pub fn update(&mut self, x: ArrayView2<f64>) {
+        let (rows, d) = x.dim();
+        assert_eq!(d, self.dim(), "column count changed");
+        if rows == 0 {
+            return;
+        }
+        if self.n == 0 {
+            self.shift.assign(&x.row(0));
+        }
+        self.n += rows as u64;
+        for row in x.rows() {
+            for j in 0..d {
+                let v = row[j];
+                if v < self.min[j] {
+                    self.min[j] = v;
+                }
+                if v > self.max[j] {
+                    self.max[j] = v;
+                }
+            }
+        }
+        if self.full {
+            // Shift into a scratch block, then one BLAS dsyrk for the cross-products.
+            self.scratch.clear();
+            self.scratch.reserve(rows * d);
+            let shift = self.shift.as_slice().unwrap();
+            for row in x.rows() {
+                self.scratch.extend(row.iter().zip(shift).map(|(v, s)| v - s));
+            }
+            for chunk in self.scratch.chunks_exact(d) {
+                for j in 0..d {
+                    self.sum[j] += chunk[j];
+                }
+            }
+            syrk_upper(&self.scratch, rows, d, &mut self.cross);
+            for j in 0..d {
+                self.sq[j] = self.cross[[j, j]];
+            }
+        } else {
+            let shift = self.shift.as_slice().unwrap();
+            let sum = self.sum.as_slice_mut().unwrap();
+            let sq = self.sq.as_slice_mut().unwrap();
+            for row in x.rows() {
+                for j in 0..d {
+                    let v = row[j] - shift[j];
+                    sum[j] += v;
+                    sq[j] += v * v;
+                }
+            }
+        }
+    }
+
+    /// Move the sums to another shift, exactly: with δ = s_old − s_new,
+    /// Σ(x−s_new) = Σ(x−s_old) + nδ and Σ(x−s_new)(x−s_new)ᵀ = C + Σδᵀ + δΣᵀ + nδδᵀ.
+    pub fn reshift(&mut self, new_shift: &Array1<f64>) {
+        if self.n == 0 {
+            self.shift.assign(new_shift);
+            return;
+        }
+        let n = self.n as f64;
+        let delta = &self.shift - new_shift;
+        let d = self.dim();
+        if self.full {
+            for i in 0..d {
+                for j in i..d {
+                    self.cross[[i, j]] +=
+                        self.sum[i] * delta[j] + delta[i] * self.sum[j] + n * delta[i] * delta[j];
+                }
+                self.sq[i] = self.cross[[i, i]];
+            }
+        } else {
+            for j in 0..d {
+                self.sq[j] += 2.0 * delta[j] * self.sum[j] + n * delta[j] * delta[j];
+            }
+        }
+        self.sum.scaled_add(n, &delta);
+        self.shift.assign(new_shift);
+    }
+
+    /// Merge another partial into this one (associative and commutative up to round-off).
+    pub fn merge(&mut self, other: &Scatter) {
+        if other.n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = other.clone();
+            return;
+        }
+        let mut o = other.clone();
+        o.reshift(&self.shift);
+        self.n += o.n;
+        self.sum += &o.sum;
+        self.sq += &o.sq;
+        if self.full {
+            self.cross += &o.cross;
+        }
+        self.min.zip_mut_with(&o.min, |a, &b| *a = a.min(b));
+        self.max.zip_mut_with(&o.max, |a, &b| *a = a.max(b));
+    }
+
+    /// Join the partials of all ranks: afterwards every rank holds the statistics of all rows,
+    /// bit-identical. Errors (on every rank) when there are no rows at all.
+    pub fn allreduce(&mut self, comm: &dyn Comm) -> Result<()> {
+        let d = self.dim();
+        // 1. Agree a shift near the data: the global mean, to working precision.
+        let mut head = vec![0.0; d + 1];
+        head[0] = self.n as f64;
+        if self.n > 0 {
+            for j in 0..d {
+                head[j + 1] = self.n as f64 * self.shift[j] + self.sum[j];
+            }
+        }
+        comm.allreduce_sum(&mut head);
+        let total = head[0];
+        if total == 0.0 {
+            return Err(Error::Fit("no data rows on any rank".into()));
+        }
+        let g = Array1::from_iter(head[1..].iter().map(|v| v / total));
+        self.reshift(&g);
+        // 2. Sum the sums, now all around the same shift.
+        let mut flat = vec![self.n as f64];
+        flat.extend(self.sum.iter());
+        if self.full {
+            for i in 0..d {
+                flat.extend(self.cross.row(i).iter().skip(i));
+            }
+        } else {
+            flat.extend(self.sq.iter());
+        }
+        comm.allreduce_sum(&mut flat);
+        self.n = flat[0] as u64;
+        self.sum.assign(&Array1::from_iter(flat[1..=d].iter().copied()));
+        let rest = &flat[d + 1..];
+        if self.full {
+            let mut k = 0;
+            for i in 0..d {
+                for j in i..d {
+                    self.cross[[i, j]] = rest[k];
+                    k += 1;
+                }
+                self.sq[i] = self.cross[[i, i]];
+            }
+        } else {
+            self.sq.assign(&Array1::from_iter(rest.iter().copied()));
+        }
+        comm.allreduce_min(self.min.as_slice_mut().unwrap());
+        comm.allreduce_max(self.max.as_slice_mut().unwrap());
+        Ok(())
+    }
+
+    /// Column means.
+    pub fn mean(&self) -> Array1<f64> {
+        &self.shift + &(&self.sum / self.n as f64)
+    }
+
+    /// Σ(x − mean)² per column.
+    pub fn centered_sq(&self) -> Array1<f64> {
+        let n = self.n as f64;
+        Array1::from_iter(self.sq.iter().zip(self.sum.iter()).map(|(q, s)| (q - s * s / n).max(0.0)))
+    }
+
+    /// Σx² per column (raw, unshifted).
+    pub fn raw_sq(&self) -> Array1<f64> {
+        let n = self.n as f64;
+        Array1::from_iter((0..self.dim()).map(|j| {
+            let s = self.shift[j];
+            self.sq[j] + 2.0 * s * self.sum[j] + n * s * s
+        }))
+    }
+
+    /// Full symmetric Σ(x − mean)(x − mean)ᵀ (requires `full`).
+    pub fn centered_cross(&self) -> Array2<f64> {
+        assert!(self.full, "cross-products were not accumulated");
+        let d = self.dim();
+        let n = self.n as f64;
+        let mut c = Array2::zeros((d, d));
+        for i in 0..d {
+            for j in i..d {
+                let v = self.cross[[i, j]] - self.sum[i] * self.sum[j] / n;
+                c[[i, j]] = v;
+                c[[j, i]] = v;
+            }
+        }
+        c
+    }
+
+    /// Sample covariance (n − 1 denominator); needs at least two rows.
+    pub fn covariance(&self) -> Result<Array2<f64>> {
+        if self.n < 2 {
+            return Err(Error::Fit(format!(
+                "covariance needs at least 2 rows in total, got {}",
+                self.n
+            )));
+        }
+        Ok(self.centered_cross() / (self.n as f64 - 1.0))
+    }
+}
+
+/// Correlation from a covariance matrix; a constant column gets correlation 0 with the others
+/// and 1 with itself (rather than NaN), as oneDAL does.
+pub fn correlation(cov: &Array2<f64>) -> Array2<f64> {
+    let sd: Vec<f64> = cov.diag().iter().map(|v| v.sqrt()).collect();
+    let mut r = cov.clone();
+    for ((i, j), v) in r.indexed_iter_mut() {
+        *v = if i == j {
+            1.0
+        } else if sd[i] > 0.0 && sd[j] > 0.0 {
+            *v / (sd[i] * sd[j])
+        } else {
+            0.0
+        };
+    }
+    r
+}
+
+/// C(upper) += AᵀA for a row-major `rows × d` block `a`, with BLAS dsyrk.
+pub fn syrk_upper(a: &[f64], rows: usize, d: usize, c: &mut Array2<f64>) {
+    assert_eq!(a.len(), rows * d);
+    assert!(c.is_standard_layout() && c.dim() == (d, d));
+    if rows == 0 || d == 0 {
+        return;
+    }
+    // Row-major C = 1·AᵀA + 1·C with A stored rows × d: cblas Trans, N = d, K = rows.
+    unsafe {
+        cblas_sys::cblas_dsyrk(
+            cblas_sys::CBLAS_LAYOUT::CblasRowMajor,
+            cblas_sys::CBLAS_UPLO::CblasUpper,
+            cblas_sys::CBLAS_TRANSPOSE::CblasTrans,
+            d as i32,
+            rows as i32,
+            1.0,
+            a.as_ptr(),
+            d as i32,
+            1.0,
+            c.as_mut_ptr(),
+            d as i32,
+        );
+    }
+}
+
+/// Mean of the rows of `x` and their sample covariance, by the plain two-pass formula; the
+/// independent reference for tests.
+pub fn two_pass_covariance(x: ArrayView2<f64>) -> (Array1<f64>, Array2<f64>) {
+    let n = x.nrows() as f64;
+    let mean = x.mean_axis(Axis(0)).unwrap();
+    let c = &x - &mean;
+    (mean, c.t().dot(&c) / (n - 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comm::run_threads;
+    use ndarray::{s, Array};
+
+    fn data(n: usize, d: usize, seed: u64, center: f64, spread: f64) -> Array2<f64> {
+        // Small deterministic LCG: no rand dependency for tests.
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        Array::from_shape_fn((n, d), |(_, j)| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+            center + spread * (j as f64 + 1.0) * (u - 0.5)
+        })
+    }
+
+    fn close(a: &Array2<f64>, b: &Array2<f64>, rel: f64) -> bool {
+        let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        a.iter().zip(b.iter()).all(|(x, y)| (x - y).abs() <= rel * scale)
+    }
+
+    #[test]
+    fn merge_of_partials_equals_partial_of_union() {
+        let x = data(101, 4, 1, 3.0, 2.0);
+        for full in [true, false] {
+            let mut whole = Scatter::new(4, full);
+            whole.update(x.view());
+            let mut a = Scatter::new(4, full);
+            a.update(x.slice(s![..37, ..]));
+            let mut b = Scatter::new(4, full);
+            b.update(x.slice(s![37.., ..]));
+            let empty = Scatter::new(4, full);
+            a.merge(&empty);
+            a.merge(&b);
+            assert_eq!(a.n, whole.n);
+            assert!((a.mean() - whole.mean()).iter().all(|v| v.abs() < 1e-12));
+            assert!((a.centered_sq() - whole.centered_sq()).iter().all(|v| v.abs() < 1e-9));
+            assert_eq!(a.min, whole.min);
+            assert_eq!(a.max, whole.max);
+            if full {
+                assert!(close(&a.centered_cross(), &whole.centered_cross(), 1e-12));
+            }
+        }
+    }
+
+    #[test]
+    fn covariance_matches_two_pass_on_nasty_data() {
+        // mean 1e8, spreads 1e-2..4e-2: raw sums would lose every digit here.
+        let x = data(5000, 4, 7, 1e8, 1e-2);
+        let (m_ref, c_ref) = two_pass_covariance(x.view());
+        let mut s = Scatter::new(4, true);
+        for k in 0..5 {
+            s.update(x.slice(s![k * 1000..(k + 1) * 1000, ..]));
+        }
+        assert!(close(&s.covariance().unwrap(), &c_ref, 1e-9));
+        assert!((s.mean() - m_ref).iter().all(|v| v.abs() < 1e-6));
+    }
+
+    #[test]
+    fn allreduce_over_simulated_ranks_matches_one_rank() {
+        let x = data(257, 5, 3, -2.0, 5.0);
+        let mut one = Scatter::new(5, true);
+        one.update(x.view());
+        let reference = one.covariance().unwrap();
+        for ranks in 1..=8 {
+            let out = run_threads(ranks, |c| {
+                // Uneven blocks; rank 1 (when present) gets nothing.
+                let bounds: Vec<usize> = (0..=ranks).map(|r| (r * r * 257) / (ranks * ranks)).collect();
+                let (lo, hi) = if c.rank() == 1 { (0, 0) } else { (bounds[c.rank()], bounds[c.rank() + 1]) };
+                let mut s = Scatter::new(5, true);
+                s.update(x.slice(s![lo..hi, ..]));
+                if c.rank() == 0 && ranks > 1 {
+                    s.update(x.slice(s![bounds[1]..bounds[2], ..]));
+                }
+                s.allreduce(c).unwrap();
+                s.covariance().unwrap()
+            });
+            for cov in &out {
+                assert_eq!(cov, &out[0], "ranks disagree");
+                assert!(close(cov, &reference, 1e-12), "{ranks} ranks");
+            }
+        }
+    }
+
+    #[test]
+    fn no_rows_anywhere_is_an_error_on_every_rank() {
+        let out = run_threads(3, |c| Scatter::new(2, true).allreduce(c).is_err());
+        assert_eq!(out, vec![true; 3]);
+    }
+}
