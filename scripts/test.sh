@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: set up, build, unit tests (including flows over
+# 1..8 simulated ranks), real `mpirun -n 1..4` runs of the binary against numpy references,
+# bad-input runs (every one under a timeout), and the library example under mpirun -n 1..4.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+export OPENBLAS_NUM_THREADS=1
+cargo build --release --all-targets
+# Two test threads: the mpirun tests start up to 4 ranks each on a 2-core machine.
+cargo test --release -- --test-threads=2
+for n in 1 2 3 4; do
+  echo "== examples/library.rs under mpirun -n $n"
+  timeout -s KILL 120 mpirun -n "$n" target/release/examples/library
+done
+echo "all tests passed"

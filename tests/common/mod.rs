@@ -1,0 +1,124 @@
+//! Helpers for the multi-process tests: run the real binary under `mpirun -n N` with a timeout,
+//! read model files and compare against the numpy references in tests/expected.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_flowmpi");
+/// No test may hang: every launch is killed after this many seconds.
+pub const TIMEOUT_S: u32 = 120;
+
+/// Result of one launch.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+    pub fn ok(&self) -> &Run {
+        assert_eq!(self.code, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+fn mpi_env(c: &mut Command) {
+    c.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        // Containers often forbid the cross-memory-attach single copy; plain shared memory works.
+        .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
+        .env("OPENBLAS_NUM_THREADS", "1");
+}
+
+/// `mpirun -n n flowmpi args...` with a hard timeout (exit code 124 = hung).
+pub fn mpirun(n: usize, args: &[&str]) -> Run {
+    let mut c = Command::new("timeout");
+    c.args(["-s", "KILL", &TIMEOUT_S.to_string(), "mpirun", "--oversubscribe", "-n", &n.to_string(), BIN]);
+    c.args(args);
+    mpi_env(&mut c);
+    let r = Run::from(c.output().expect("cannot start timeout/mpirun: is Open MPI installed?"));
+    assert_ne!(r.code, 137, "mpirun -n {n} {args:?} hung and was killed after {TIMEOUT_S} s\n{}", r.stderr);
+    r
+}
+
+/// The binary alone (one rank, MPI singleton), with a timeout.
+pub fn single(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = Command::new("timeout");
+    c.args(["-s", "KILL", &TIMEOUT_S.to_string(), BIN]);
+    c.args(args);
+    mpi_env(&mut c);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let r = Run::from(c.output().expect("cannot start flowmpi"));
+    assert_ne!(r.code, 137, "flowmpi {args:?} hung\n{}", r.stderr);
+    r
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("flowmpi-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+pub fn expected(name: &str) -> Value {
+    read_json(Path::new(&format!("tests/expected/{name}.json")))
+}
+
+/// Flatten numbers / nested arrays of numbers.
+pub fn nums(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Number(n) => vec![n.as_f64().unwrap()],
+        Value::Array(a) => a.iter().flat_map(nums).collect(),
+        Value::Null => vec![f64::NAN],
+        other => panic!("not numeric: {other}"),
+    }
+}
+
+/// Every entry within `rel` of the reference, relative to the largest reference magnitude.
+pub fn assert_close(what: &str, got: &Value, want: &Value, rel: f64) {
+    let (g, w) = (nums(got), nums(want));
+    assert_eq!(g.len(), w.len(), "{what}: length {} vs {}", g.len(), w.len());
+    let scale = w.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
+    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+        assert!((a - b).abs() <= rel * scale, "{what}[{i}]: got {a:e}, want {b:e} (rel {rel:e} of {scale:e})");
+    }
+}
+
+/// The model hashes rank 0 logs with -v; asserts every rank printed the same one.
+pub fn assert_same_hash_on_all_ranks(r: &Run, n: usize) {
+    let hashes: Vec<&str> = r.stderr.lines().filter(|l| l.contains("model hash")).map(|l| l.rsplit(' ').next().unwrap()).collect();
+    assert_eq!(hashes.len(), n, "expected {n} hashes in\n{}", r.stderr);
+    assert!(hashes.iter().all(|h| *h == hashes[0]), "ranks hold different models: {hashes:?}");
+}
+
+/// Node `i` of a model file.
+pub fn node(model: &Value, i: usize) -> &Value {
+    &model["nodes"][i]
+}
+
+/// Read a CSV written by `execute` (header + numbers).
+pub fn read_out_csv(p: &Path) -> Vec<Vec<f64>> {
+    std::fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect()
+}

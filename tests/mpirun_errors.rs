@@ -1,0 +1,92 @@
+//! Bad input under real mpirun: every rank exits non-zero within the timeout, one clear message
+//! names rank, file and line, and the model file is not written (an existing one is untouched).
+
+mod common;
+use common::*;
+
+/// Train with a pre-existing model file; the run must fail and leave the file as it was.
+fn fails(n: usize, data: &str, flow: &str, extra: &[&str], must_contain: &[&str]) -> String {
+    let dir = scratch(&format!("err-{}", data.replace(['/', '{', '}', '*', '.'], "_")));
+    let model = dir.join("model.json");
+    std::fs::write(&model, "OLD").unwrap();
+    let mut args = vec!["train", "--data", data, "--flow", flow, "--model", model.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let r = mpirun(n, &args);
+    assert_ne!(r.code, 0, "{data}: expected failure\n{}", r.stderr);
+    let errors: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("flowmpi: error:")).collect();
+    assert_eq!(errors.len(), 1, "exactly one error message expected:\n{}", r.stderr);
+    for s in must_contain {
+        assert!(errors[0].contains(s), "message {:?} lacks {s:?}", errors[0]);
+    }
+    assert_eq!(std::fs::read_to_string(&model).unwrap(), "OLD", "model file was touched");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name() != "model.json").collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    errors[0].to_string()
+}
+
+#[test]
+fn missing_shard_file() {
+    fails(2, "tests/data/bad/only{rank}.csv", "moments", &[], &["rank 1", "tests/data/bad/only1.csv", "no such file"]);
+}
+
+#[test]
+fn unparsable_value_names_rank_file_and_line() {
+    fails(2, "tests/data/bad/parse{rank}.csv", "covariance", &[], &["rank 1", "parse1.csv", "line 4", "'abc'"]);
+    // Two files over three ranks by glob: rank 0 gets none, rank 1 parse0.csv, rank 2 parse1.csv.
+    fails(3, "tests/data/bad/parse*.csv", "covariance", &[], &["rank 2", "parse1.csv", "line 4", "'abc'"]);
+}
+
+#[test]
+fn wrong_number_of_fields() {
+    fails(2, "tests/data/bad/fields{rank}.csv", "moments", &[], &["rank 1", "fields1.csv", "line 6", "expected 4 fields, found 3"]);
+}
+
+#[test]
+fn different_column_counts_on_different_ranks() {
+    fails(2, "tests/data/bad/cols{rank}.csv", "moments", &[], &["rank 1", "cols1.csv", "5 columns", "4"]);
+}
+
+#[test]
+fn nan_is_an_error_by_default_and_skippable() {
+    fails(2, "tests/data/bad/nan{rank}.csv", "moments", &[], &["rank 1", "nan1.csv", "line 3", "--nan skip"]);
+    let dir = scratch("nanskip");
+    let m = dir.join("m.json");
+    let r = mpirun(2, &["train", "--data", "tests/data/bad/nan{rank}.csv", "--flow", "moments", "--nan", "skip", "--model", m.to_str().unwrap()]);
+    r.ok();
+    assert!(r.stderr.contains("1 skipped"), "{}", r.stderr);
+    let got = read_json(&m);
+    let want = expected("nan_skip");
+    for key in ["mean", "variance", "minimum", "maximum"] {
+        assert_close(key, &node(&got, 0)["moments"][key], &want[key], 1e-12);
+    }
+    assert_eq!(node(&got, 0)["moments"]["count"], want["count"]);
+}
+
+#[test]
+fn zero_rows_in_total() {
+    fails(2, "tests/data/bad/empty{rank}.csv", "covariance", &[], &["no data rows"]);
+}
+
+#[test]
+fn n_larger_than_dimension() {
+    fails(3, "tests/data/bad/parse0.csv", "pca(n=7)", &[], &["n=7", "larger than the input dimension 4"]);
+}
+
+#[test]
+fn bad_flow_and_columns_are_parameter_errors() {
+    fails(2, "data/example", "pca(n=2) | nosuchnode", &[], &["unknown node 'nosuchnode'"]);
+    fails(2, "data/example", "covariance", &["--columns", "temperature_c,nope"], &["no column named 'nope'"]);
+}
+
+#[test]
+fn execute_failure_leaves_no_output() {
+    let dir = scratch("execfail");
+    let m = dir.join("m.json");
+    mpirun(2, &["train", "--data", "tests/data/bad/parse0.csv", "--flow", "pca(n=2)", "--model", m.to_str().unwrap()]).ok();
+    let out = dir.join("out{rank}.csv");
+    let r = mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", "tests/data/bad/parse{rank}.csv", "--out", out.to_str().unwrap()]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("parse1.csv, line 4"), "{}", r.stderr);
+    let files: Vec<String> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(files, vec!["m.json".to_string()], "no output (and no temporary) may remain");
+}

@@ -1,0 +1,218 @@
+//! Real multi-process runs: `mpirun -n 1..4 flowmpi ...` against numpy references
+//! (tests/expected, made by scripts/make_test_data.py).
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+const RANKS: [usize; 4] = [1, 2, 3, 4];
+
+fn train(n: usize, data: &str, flow: &str, extra: &[&str], dir: &std::path::Path) -> Value {
+    let model = dir.join(format!("m{n}.json"));
+    let m = model.to_str().unwrap();
+    let mut args = vec!["-v", "train", "--data", data, "--flow", flow, "--model", m];
+    args.extend_from_slice(extra);
+    let r = mpirun(n, &args);
+    r.ok();
+    assert_same_hash_on_all_ranks(&r, n);
+    read_json(&model)
+}
+
+#[test]
+fn example_moments_covariance_pca_on_1_to_4_ranks() {
+    let dir = scratch("example");
+    let want = expected("example");
+    for n in RANKS {
+        // A glob: the 4 shards are cut into blocks (3 ranks: 1 + 1 + 2 files).
+        let m = train(n, "data/example/part*.csv", "moments | covariance | pca(n=3)", &[], &dir);
+        assert_eq!(m["training_rows"], 4000);
+        assert_eq!(m["input_columns"], want["columns"]);
+        let mo = &node(&m, 0)["moments"];
+        for key in ["minimum", "maximum", "sum", "sum_squares", "sum_squares_centered", "mean",
+                    "second_order_raw_moment", "variance", "standard_deviation", "variation"] {
+            assert_close(&format!("{n} ranks moments.{key}"), &mo[key], &want["moments"][key], 1e-10);
+        }
+        assert_eq!(mo["count"], 4000);
+        let cov = node(&m, 1);
+        for key in ["mean", "covariance", "correlation"] {
+            assert_close(&format!("{n} ranks {key}"), &cov[key], &want["covariance"][key], 1e-10);
+        }
+        let pca = node(&m, 2);
+        assert_close("eigenvalues", &pca["eigenvalues"], &want["pca"]["eigenvalues"], 1e-10);
+        let comps: Vec<Value> = want["pca"]["components"].as_array().unwrap()[..3].to_vec();
+        assert_close("components", &pca["components"], &Value::Array(comps), 1e-9);
+        let ratios: Vec<Value> = want["pca"]["explained_variance_ratio"].as_array().unwrap()[..3].to_vec();
+        assert_close("explained_variance_ratio", &pca["explained_variance_ratio"], &Value::Array(ratios), 1e-10);
+    }
+    // The {rank} pattern on 4 ranks reads the same shards.
+    let m = train(4, "data/example/part{rank}.csv", "covariance", &[], &dir);
+    assert_close("pattern covariance", &node(&m, 0)["covariance"], &want["covariance"]["covariance"], 1e-10);
+}
+
+#[test]
+fn pca_by_variance_fraction_and_by_correlation() {
+    let dir = scratch("pcavar");
+    let want = expected("example");
+    for n in [1, 3] {
+        let m = train(n, "data/example", "pca(var=0.95)", &[], &dir);
+        let k = node(&m, 0)["components"].as_array().unwrap().len();
+        assert_eq!(k as u64, want["pca"]["k_for_var_0.95"].as_u64().unwrap());
+        let m = train(n, "data/example", "pca(method=corr)", &[], &dir);
+        let p = node(&m, 0);
+        assert_close("corr eigenvalues", &p["eigenvalues"], &want["pca_corr"]["eigenvalues"], 1e-10);
+        assert_close("corr components", &p["components"], &want["pca_corr"]["components"], 1e-9);
+        assert_close("corr scale", &p["scale"], &want["pca_corr"]["scale"], 1e-10);
+    }
+}
+
+#[test]
+fn single_file_split_by_byte_ranges() {
+    let dir = scratch("single");
+    let want = expected("example");
+    for n in RANKS {
+        let m = train(n, "tests/data/single/all.csv", "covariance", &["--block-bytes", "4096"], &dir);
+        assert_eq!(m["training_rows"], 4000);
+        assert_close(&format!("{n} ranks split covariance"), &node(&m, 0)["covariance"], &want["covariance"]["covariance"], 1e-10);
+    }
+}
+
+#[test]
+fn nasty_data_csv_and_npy_with_empty_and_tiny_shards() {
+    // Shards of 700, 0, 300 and 2 rows (2 < 5 columns); mean 1e8, std 1e-2..10.
+    let dir = scratch("nasty");
+    let want = expected("nasty");
+    let d = 5;
+    let var: Vec<f64> = nums(&want["variance"]);
+    for data in ["tests/data/nasty/*.csv", "tests/data/nasty_npy/*.npy"] {
+        for n in RANKS {
+            let m = train(n, data, "moments | covariance", &["--block-bytes", "2048"], &dir);
+            assert_eq!(m["training_rows"], 1002);
+            let cov = nums(&node(&m, 1)["covariance"]);
+            let wcov = nums(&want["covariance"]);
+            for i in 0..d {
+                for j in 0..d {
+                    let s = (var[i] * var[j]).sqrt();
+                    let (a, b) = (cov[i * d + j], wcov[i * d + j]);
+                    assert!((a - b).abs() <= 1e-8 * s, "{data} {n} ranks cov[{i}][{j}] {a:e} vs {b:e}");
+                }
+            }
+            let v = nums(&node(&m, 0)["moments"]["variance"]);
+            for j in 0..d {
+                assert!((v[j] - var[j]).abs() <= 1e-8 * var[j], "{data} {n} ranks variance[{j}] {} vs {}", v[j], var[j]);
+            }
+            assert_close("mean", &node(&m, 1)["mean"], &want["mean"], 1e-15);
+        }
+    }
+}
+
+#[test]
+fn flow_whitening_then_execute_writes_rows_in_order() {
+    let dir = scratch("execute");
+    let want = expected("example");
+    let m = dir.join("w.json");
+    mpirun(3, &["train", "--data", "data/example", "--flow", "pca(n=3) | whitening", "--model", m.to_str().unwrap()]).ok();
+    let pm = dir.join("p.json");
+    mpirun(2, &["train", "--data", "data/example", "--flow", "pca(n=3)", "--model", pm.to_str().unwrap()]).ok();
+    for (model, key, ext) in [(&pm, "pca3_first_rows_per_shard", "csv"), (&m, "whitening3_first_rows_per_shard", "csv"), (&m, "whitening3_first_rows_per_shard", "npy")] {
+        let out = dir.join(format!("out-{key}-{{rank}}.{ext}"));
+        let r = mpirun(4, &["execute", "--model", model.to_str().unwrap(), "--data", "data/example/part{rank}.csv", "--out", out.to_str().unwrap()]);
+        r.ok();
+        let sizes = nums(&want["shard_sizes"]);
+        for s in 0..4 {
+            let p = dir.join(format!("out-{key}-{s}.{ext}"));
+            let rows: Vec<Vec<f64>> = if ext == "csv" { read_out_csv(&p) } else { read_npy(&p) };
+            assert_eq!(rows.len() as f64, sizes[s], "rank {s} row count");
+            let first = Value::from(rows[..3].to_vec());
+            assert_close(&format!("{key} shard {s}"), &first, &want[key][s.to_string()], 1e-9);
+        }
+    }
+    // Whitened outputs over all shards: zero mean, unit variance.
+    let mut all = Vec::new();
+    for s in 0..4 {
+        all.extend(read_out_csv(&dir.join(format!("out-whitening3_first_rows_per_shard-{s}.csv"))));
+    }
+    let n = all.len() as f64;
+    for j in 0..3 {
+        let mean = all.iter().map(|r| r[j]).sum::<f64>() / n;
+        let var = all.iter().map(|r| (r[j] - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        assert!(mean.abs() < 1e-9 && (var - 1.0).abs() < 1e-9, "column {j}: mean {mean}, var {var}");
+    }
+}
+
+fn read_npy(p: &std::path::Path) -> Vec<Vec<f64>> {
+    let b = std::fs::read(p).unwrap();
+    assert_eq!(&b[..6], b"\x93NUMPY");
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    let header = String::from_utf8_lossy(&b[10..10 + hlen]).into_owned();
+    let shape = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap().to_string();
+    let dims: Vec<usize> = shape.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    let vals: Vec<f64> = b[10 + hlen..].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(vals.len(), dims[0] * dims[1]);
+    vals.chunks(dims[1]).map(|r| r.to_vec()).collect()
+}
+
+#[test]
+fn columns_selection_by_name_and_range() {
+    let dir = scratch("columns");
+    let want = expected("example");
+    let full = nums(&want["covariance"]["covariance"]);
+    let pick = [0usize, 4, 5, 6]; // temperature_c, pm25-no2
+    for n in [1, 2] {
+        let m = train(n, "data/example", "covariance", &["--columns", "temperature_c,pm25-no2"], &dir);
+        let got = nums(&node(&m, 0)["covariance"]);
+        for (a, &i) in pick.iter().enumerate() {
+            for (b, &j) in pick.iter().enumerate() {
+                assert!((got[a * 4 + b] - full[i * 8 + j]).abs() <= 1e-10 * full[i * 8 + i].max(full[j * 8 + j]));
+            }
+        }
+        let m2 = train(n, "data/example", "covariance", &["--columns", "0,4-6"], &dir);
+        assert_eq!(node(&m2, 0)["covariance"], node(&m, 0)["covariance"]);
+    }
+}
+
+#[test]
+fn stats_reads_quirky_csv_and_float32_npy() {
+    let want = expected("quirky");
+    let r = single(&["stats", "--json", "--data", "tests/data/quirky/q.csv", "--delimiter", ";"], &[]);
+    r.ok();
+    let got: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(got["columns"], serde_json::json!(["a", "b col", "c"]));
+    for key in ["minimum", "maximum", "mean", "variance", "sum_squares"] {
+        assert_close(key, &got["moments"][key], &want["quirky"][key], 1e-12);
+    }
+    for n in [1, 2] {
+        let r = mpirun(n, &["stats", "--json", "--data", "tests/data/f32/x.npy"]);
+        r.ok();
+        let got: Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_close("f32 mean", &got["moments"]["mean"], &want["f32"]["mean"], 1e-12);
+        assert_close("f32 variance", &got["moments"]["variance"], &want["f32"]["variance"], 1e-12);
+    }
+    let table = mpirun(2, &["stats", "--data", "data/example/part{rank}.csv"]);
+    table.ok();
+    assert!(table.stdout.contains("rows: 2300") && table.stdout.contains("standard_deviation"), "{}", table.stdout);
+}
+
+#[test]
+fn flow_file_inspect_and_one_rank_without_mpirun() {
+    let dir = scratch("inspect");
+    let flow = dir.join("flow.toml");
+    std::fs::write(&flow, "[[node]]\nkind = \"moments\"\n[[node]]\nkind = \"pca\"\nvar = 0.9\n").unwrap();
+    let m = dir.join("m.json");
+    single(&["train", "--data", "data/example", "--flow-file", flow.to_str().unwrap(), "--model", m.to_str().unwrap()], &[]).ok();
+    let r = single(&["inspect", m.to_str().unwrap()], &[]);
+    r.ok();
+    assert!(r.stdout.contains("moments | pca(var=0.9)") && r.stdout.contains("4000 rows") && r.stdout.contains("explained variance"), "{}", r.stdout);
+    let j = single(&["inspect", "--json", m.to_str().unwrap()], &[]);
+    let v: Value = serde_json::from_str(&j.ok().stdout).unwrap();
+    assert_eq!(v["flowmpi_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["training_rows"], 4000);
+}
+
+#[test]
+fn warns_when_launcher_and_mpi_world_disagree() {
+    let dir = scratch("launch");
+    let m = dir.join("m.json");
+    let r = single(&["train", "--data", "data/example", "--flow", "moments", "--model", m.to_str().unwrap()], &[("SLURM_NTASKS", "4")]);
+    r.ok();
+    assert!(r.stderr.contains("SLURM_NTASKS=4 but the MPI world has 1 rank"), "{}", r.stderr);
+}
