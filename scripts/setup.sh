@@ -5,22 +5,25 @@
 # module first (module load openmpi / intel-mpi ...): its mpicc is used and nothing is installed.
 set -euo pipefail
 
-missing=()
-command -v mpicc  >/dev/null 2>&1 || missing+=(libopenmpi-dev)
-command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
-command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
-ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so' || missing+=(libopenblas-dev)
-ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 \
-  || [ -n "${LIBCLANG_PATH:-}" ] || missing+=(libclang-dev)
+PKGS="libopenmpi-dev openmpi-bin libclang-dev libopenblas-dev pkg-config"
+if command -v dpkg >/dev/null 2>&1 && ! command -v module >/dev/null 2>&1; then
+  # Debian/Ubuntu: ask dpkg exactly which packages are missing.
+  missing=$(for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done | xargs)
+else
+  # Elsewhere (clusters): an MPI compiler wrapper and launcher on PATH are what matter.
+  missing=""
+  command -v mpicc >/dev/null 2>&1 || missing="$missing mpicc"
+  command -v mpirun >/dev/null 2>&1 || command -v srun >/dev/null 2>&1 || missing="$missing mpirun"
+fi
 
-if [ ${#missing[@]} -gt 0 ]; then
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing ${missing[*]} (and the rest of the MPI/BLAS tool chain)" >&2
+    echo "setup: installing $missing" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq libopenmpi-dev openmpi-bin libclang-dev libopenblas-dev pkg-config >/dev/null
+    apt-get install -y -qq $PKGS >/dev/null
   else
-    echo "setup: missing ${missing[*]}; install them (Debian: apt-get install -y libopenmpi-dev openmpi-bin libclang-dev libopenblas-dev pkg-config) or load your cluster's MPI module" >&2
+    echo "setup: missing $missing; install them (Debian: apt-get install -y $PKGS) or load your cluster's MPI module" >&2
     exit 1
   fi
 fi

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Benchmark flowmpi end to end (process start -> model on all ranks) on N x D rows in 4 shards
+# (default 4,000,000 x 33: ~1.2 GB CSV, ~1.06 GB .npy), for moments, covariance and pca at 1 and
+# 2 ranks, CSV and NPY; prints wall time, MB/s, rows/s and peak RSS per rank, next to a
+# single-process numpy/pandas baseline measured in the same run (when python3 has them).
+#
+#   bash scripts/bench.sh                 # data under /tmp/flowmpi-bench (made once, not committed)
+#   N=400000 bash scripts/bench.sh        # smaller
+#   NODES="covariance" RANKS="2" bash scripts/bench.sh
+#
+# Files are read once before timing so every run sees a warm page cache. Machines are noisy:
+# compare ratios within one run, and repeat (REPEAT=3 keeps the best wall time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+command -v /usr/bin/time >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && apt-get install -y -qq time >/dev/null; }
+N=${N:-4000000}; D=${D:-33}; DIR=${BENCH_DIR:-/tmp/flowmpi-bench}/n${N}d${D}
+NODES=${NODES:-"moments covariance pca"}; RANKS=${RANKS:-"1 2"}; FORMATS=${FORMATS:-"csv npy"}
+REPEAT=${REPEAT:-1}
+cargo build --release --quiet
+BIN=$PWD/target/release/flowmpi
+if [ ! -f "$DIR/shard3.npy" ]; then
+  python3 scripts/bench_data.py "$DIR" --n "$N" --d "$D"
+fi
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+have_py=0
+python3 -c 'import numpy, pandas' 2>/dev/null && have_py=1
+
+# wall seconds and max RSS (MB) over the ranks of one run; prints "wall rss"
+run_timed() { # ranks cmd...
+  local ranks=$1; shift
+  rm -f "$TMP"/time.*
+  local t0 t1
+  t0=$(date +%s.%N)
+  mpirun -n "$ranks" bash -c '/usr/bin/time -v -o "'"$TMP"'/time.${OMPI_COMM_WORLD_RANK:-0}" "$@"' _ "$@" >/dev/null
+  t1=$(date +%s.%N)
+  local rss
+  rss=$(grep -h "Maximum resident" "$TMP"/time.* | awk '{ if ($6 > m) m = $6 } END { printf "%.0f", m / 1024 }')
+  echo "$(echo "$t1 - $t0" | bc -l) $rss"
+}
+
+best_of() { # ranks cmd... -> best "wall rss" of REPEAT runs
+  local best="" r
+  for _ in $(seq "$REPEAT"); do
+    r=$(run_timed "$@")
+    if [ -z "$best" ] || (( $(echo "${r% *} < ${best% *}" | bc -l) )); then best=$r; fi
+  done
+  echo "$best"
+}
+
+printf "%-11s %-4s %-26s %5s %8s %8s %10s %9s\n" node fmt runner ranks "wall s" "MB/s" "Mrows/s" "RSS MB"
+for fmt in $FORMATS; do
+  cat "$DIR"/shard*."$fmt" > /dev/null   # warm the page cache
+  bytes=$(cat "$DIR"/shard*."$fmt" | wc -c)
+  for node in $NODES; do
+    flow=$node; [ "$node" = pca ] && flow="pca(n=5)"
+    for ranks in $RANKS; do
+      read -r wall rss < <(best_of "$ranks" "$BIN" -q train --data "$DIR/shard*.$fmt" --flow "$flow" --model "$TMP/m.json")
+      printf "%-11s %-4s %-26s %5s %8.3f %8.0f %10.2f %9s\n" "$node" "$fmt" flowmpi "$ranks" "$wall" \
+        "$(echo "$bytes / 1000000 / $wall" | bc -l)" "$(echo "$N / 1000000 / $wall" | bc -l)" "$rss"
+    done
+    if [ $have_py = 1 ]; then
+      read -r wall rss < <(best_of 1 python3 scripts/bench_baseline.py "$node" "$fmt" "$DIR"/shard*."$fmt")
+      base=$([ "$fmt" = csv ] && echo "pandas.read_csv+numpy" || echo "numpy.load+numpy")
+      printf "%-11s %-4s %-26s %5s %8.3f %8.0f %10.2f %9s\n" "$node" "$fmt" "$base" 1 "$wall" \
+        "$(echo "$bytes / 1000000 / $wall" | bc -l)" "$(echo "$N / 1000000 / $wall" | bc -l)" "$rss"
+    fi
+  done
+done
