@@ -66,28 +66,21 @@ impl Scatter {
             self.shift.assign(&x.row(0));
         }
         self.n += rows as u64;
-        for row in x.rows() {
-            for j in 0..d {
-                let v = row[j];
-                if v < self.min[j] {
-                    self.min[j] = v;
-                }
-                if v > self.max[j] {
-                    self.max[j] = v;
-                }
-            }
-        }
+        let shift = self.shift.as_slice().unwrap();
+        let (min, max) = (self.min.as_slice_mut().unwrap(), self.max.as_slice_mut().unwrap());
+        let sum = self.sum.as_slice_mut().unwrap();
         if self.full {
-            // Shift into a scratch block, then one BLAS dsyrk for the cross-products.
-            self.scratch.clear();
-            self.scratch.reserve(rows * d);
-            let shift = self.shift.as_slice().unwrap();
-            for row in x.rows() {
-                self.scratch.extend(row.iter().zip(shift).map(|(v, s)| v - s));
-            }
-            for chunk in self.scratch.chunks_exact(d) {
+            // One pass: min/max, shift into a scratch block and column sums; then one BLAS
+            // dsyrk on the block for the cross-products.
+            self.scratch.resize(rows * d, 0.0);
+            for (row, dev) in x.rows().into_iter().zip(self.scratch.chunks_exact_mut(d)) {
                 for j in 0..d {
-                    self.sum[j] += chunk[j];
+                    let v = row[j];
+                    min[j] = min[j].min(v);
+                    max[j] = max[j].max(v);
+                    let c = v - shift[j];
+                    dev[j] = c;
+                    sum[j] += c;
                 }
             }
             syrk_upper(&self.scratch, rows, d, &mut self.cross);
@@ -95,14 +88,15 @@ impl Scatter {
                 self.sq[j] = self.cross[[j, j]];
             }
         } else {
-            let shift = self.shift.as_slice().unwrap();
-            let sum = self.sum.as_slice_mut().unwrap();
             let sq = self.sq.as_slice_mut().unwrap();
             for row in x.rows() {
                 for j in 0..d {
-                    let v = row[j] - shift[j];
-                    sum[j] += v;
-                    sq[j] += v * v;
+                    let v = row[j];
+                    min[j] = min[j].min(v);
+                    max[j] = max[j].max(v);
+                    let c = v - shift[j];
+                    sum[j] += c;
+                    sq[j] += c * c;
                 }
             }
         }
