@@ -123,21 +123,30 @@ pub fn read_rows(
     f.seek(SeekFrom::Start(hdr.data_offset + first * row_bytes as u64))
         .map_err(|e| err(e.to_string()))?;
     let block_rows = block_rows.max(1);
-    let mut raw = vec![0u8; block_rows * row_bytes];
-    let mut vals: Vec<f64> = Vec::with_capacity(block_rows * hdr.cols);
+    let mut raw = vec![0u8; if hdr.dtype == Dtype::F8 { 0 } else { block_rows * row_bytes }];
+    let mut vals: Vec<f64> = vec![0.0; block_rows * hdr.cols];
     let mut row = first;
     while row < last {
         let n = ((last - row) as usize).min(block_rows);
-        let bytes = &mut raw[..n * row_bytes];
-        f.read_exact(bytes).map_err(|e| err(format!("read failed at row {}: {e}", row + 1)))?;
-        vals.clear();
-        match hdr.dtype {
-            Dtype::F8 => vals.extend(bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()))),
-            Dtype::F8Big => vals.extend(bytes.chunks_exact(8).map(|b| f64::from_be_bytes(b.try_into().unwrap()))),
-            Dtype::F4 => vals.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64)),
-            Dtype::F4Big => vals.extend(bytes.chunks_exact(4).map(|b| f32::from_be_bytes(b.try_into().unwrap()) as f64)),
+        let read_err = |e: std::io::Error| err(format!("read failed at row {}: {e}", row + 1));
+        if hdr.dtype == Dtype::F8 && cfg!(target_endian = "little") {
+            // Native layout: read straight into the f64 buffer, no conversion pass.
+            let dst = &mut vals[..n * hdr.cols];
+            // SAFETY: any bit pattern is a valid f64; the byte view covers exactly `dst`.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr() as *mut u8, dst.len() * 8) };
+            f.read_exact(bytes).map_err(read_err)?;
+        } else {
+            let bytes = &mut raw[..n * row_bytes];
+            f.read_exact(bytes).map_err(read_err)?;
+            let dst = vals[..n * hdr.cols].iter_mut();
+            match hdr.dtype {
+                Dtype::F8 => dst.zip(bytes.chunks_exact(8)).for_each(|(v, b)| *v = f64::from_le_bytes(b.try_into().unwrap())),
+                Dtype::F8Big => dst.zip(bytes.chunks_exact(8)).for_each(|(v, b)| *v = f64::from_be_bytes(b.try_into().unwrap())),
+                Dtype::F4 => dst.zip(bytes.chunks_exact(4)).for_each(|(v, b)| *v = f32::from_le_bytes(b.try_into().unwrap()) as f64),
+                Dtype::F4Big => dst.zip(bytes.chunks_exact(4)).for_each(|(v, b)| *v = f32::from_be_bytes(b.try_into().unwrap()) as f64),
+            }
         }
-        sink(&vals, row)?;
+        sink(&vals[..n * hdr.cols], row)?;
         row += n as u64;
     }
     Ok(())
