@@ -82,6 +82,9 @@ pub struct DataArgs {
     /// What to do with NaN, ±inf or empty values in the selected columns.
     #[arg(long, value_enum, default_value = "error")]
     pub nan: NanArg,
+    /// Parser threads per rank (default: cores / ranks on the node, or $FLOWMPI_THREADS).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Read block size in bytes (memory per rank is a few blocks plus the node state).
     #[arg(long, default_value_t = 4 << 20, hide = true)]
     pub block_bytes: usize,
@@ -126,6 +129,7 @@ impl DataArgs {
             NanArg::Skip => NanPolicy::Skip,
         };
         o.block_bytes = self.block_bytes.max(1024);
+        o.threads = self.threads.unwrap_or_else(crate::launch::threads_per_rank).max(1);
         Ok(o)
     }
 }
@@ -198,11 +202,11 @@ pub fn main() -> ExitCode {
             }
         };
     }
-    configure_blas_threads();
+    crate::launch::configure_blas_threads();
     let ctx = Context::init();
     let comm = ctx.comm();
     let log = Log { level, rank: comm.rank() };
-    check_launch(comm, &log);
+    crate::launch::check_launch(comm, &log);
     let res = match &cli.command {
         Command::Train(a) => train(comm, a, &log),
         Command::Execute(a) => execute(comm, a, &log),
@@ -223,42 +227,6 @@ pub fn main() -> ExitCode {
     };
     drop(ctx);
     code
-}
-
-/// Keep ranks × BLAS threads within the cores: unless OPENBLAS_NUM_THREADS is set, give each
-/// rank cores / (ranks on this node) threads.
-fn configure_blas_threads() {
-    if std::env::var_os("OPENBLAS_NUM_THREADS").is_some() || std::env::var_os("OMP_NUM_THREADS").is_some() {
-        return;
-    }
-    let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok()?.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    extern "C" {
-        fn openblas_set_num_threads(n: std::os::raw::c_int);
-    }
-    // SAFETY: plain setter of OpenBLAS, called before any BLAS work.
-    unsafe { openblas_set_num_threads((cores / local).max(1) as _) };
-}
-
-/// Warn when the launcher and the MPI world disagree (a binary built against another MPI than
-/// the launcher's runs as N independent one-rank jobs).
-fn check_launch(comm: &dyn Comm, log: &Log) {
-    for var in ["SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"] {
-        if let Some(n) = std::env::var(var).ok().and_then(|v| v.parse::<usize>().ok()) {
-            if n > 1 && comm.size() == 1 {
-                log.warn(format!(
-                    "{var}={n} but the MPI world has 1 rank: every process is running alone. flowmpi was \
-                     probably built against a different MPI than the launcher (check `srun --mpi=list`, or \
-                     rebuild with the cluster's mpicc on PATH)."
-                ));
-                return;
-            }
-        }
-    }
 }
 
 fn check_output_dir(comm: &dyn Comm, path: &Path, what: &str) -> Result<()> {

@@ -175,3 +175,77 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[cfg(test)]
+mod spmd_tests {
+    //! Whole flows over the in-process thread Comm: 1..8 simulated ranks reading real shard files
+    //! (uneven, one empty, one with a single row) give the single-rank model.
+    use super::*;
+    use crate::comm::run_threads;
+    use crate::io::DataOptions;
+    use crate::model::Model;
+
+    fn write_shards(dir: &std::path::Path) {
+        let sizes = [37usize, 0, 1, 120, 9];
+        let mut row = 0usize;
+        for (s, &n) in sizes.iter().enumerate() {
+            let mut text = String::from("a,b,c,d\n");
+            for _ in 0..n {
+                let t = row as f64;
+                text.push_str(&format!(
+                    "{},{},{},{}\n",
+                    (t * 0.37).sin() * 3.0 + 100.0,
+                    (t * 0.37).sin() + (t * 1.3).cos(),
+                    (t * 0.05).cos() * 0.5,
+                    (t * 2.1).sin() * 0.25 - 7.0
+                ));
+                row += 1;
+            }
+            std::fs::write(dir.join(format!("part{s}.csv")), text).unwrap();
+        }
+    }
+
+    fn numbers(v: &serde_json::Value, out: &mut Vec<f64>) {
+        match v {
+            serde_json::Value::Number(n) => out.push(n.as_f64().unwrap()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| numbers(x, out)),
+            serde_json::Value::Object(m) => m.values().for_each(|x| numbers(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn flows_on_1_to_8_simulated_ranks_equal_the_single_rank_model() {
+        let dir = std::env::temp_dir().join(format!("flowmpi-spmd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_shards(&dir);
+        let mut opts = DataOptions::new(dir.join("part*.csv").to_str().unwrap());
+        opts.block_bytes = 1024; // many chunks per shard
+        let spec = "moments | covariance | pca(n=3) | whitening";
+        let train = |ranks: usize| {
+            run_threads(ranks, |c| {
+                let data = crate::io::Dataset::open(c, &opts).unwrap();
+                let mut flow = Flow::parse(spec).unwrap();
+                let report = flow.train(c, &data, &Log { level: 0, rank: c.rank() }).unwrap();
+                Model::new(&flow, None, data.names(), report.rows, c.size())
+            })
+        };
+        let one = train(1).remove(0);
+        let mut reference = Vec::new();
+        numbers(&serde_json::Value::Array(one.nodes.clone()), &mut reference);
+        assert_eq!(one.training_rows, 167);
+        for ranks in 2..=8 {
+            let models = train(ranks);
+            for m in &models {
+                assert_eq!(m.hash(), models[0].hash(), "ranks disagree with {ranks} ranks");
+            }
+            let mut got = Vec::new();
+            numbers(&serde_json::Value::Array(models[0].nodes.clone()), &mut got);
+            assert_eq!(got.len(), reference.len());
+            for (i, (a, b)) in got.iter().zip(&reference).enumerate() {
+                assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0), "{ranks} ranks, value {i}: {a} vs {b}");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -24,6 +24,7 @@ pub mod comm;
 pub mod error;
 pub mod flow;
 pub mod io;
+pub mod launch;
 pub mod log;
 pub mod model;
 pub mod nodes;

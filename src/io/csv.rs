@@ -380,13 +380,75 @@ fn bad_field(field: &[u8], col: usize, plan: &FieldPlan, fail: &dyn Fn(String) -
     ))
 }
 
+/// Split `block` into at most `parts` pieces that end at line ends.
+fn split_lines(block: &[u8], parts: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::with_capacity(parts);
+    let mut start = 0;
+    for k in 1..parts {
+        let target = (block.len() * k / parts).max(start);
+        let Some(nl) = memchr::memchr(b'\n', &block[target..]) else { break };
+        let end = target + nl + 1;
+        out.push(start..end);
+        start = end;
+    }
+    out.push(start..block.len());
+    out.retain(|r| !r.is_empty());
+    out
+}
+
+/// What [`parse_parallel`] appended: for each piece, (end index in the values, rows).
+struct Parsed {
+    pieces: Vec<(usize, u64)>,
+    skipped: u64,
+}
+
+/// Parse a block, in `threads` pieces in parallel when it pays; values are appended to `vals`
+/// in file order.
+fn parse_parallel(
+    block: &[u8],
+    base: u64,
+    threads: usize,
+    delim: u8,
+    plan: &FieldPlan,
+    nan: NanPolicy,
+    vals: &mut Vec<f64>,
+) -> std::result::Result<Parsed, ParseError> {
+    if threads <= 1 || block.len() < (256 << 10) {
+        let (rows, skipped) = parse_block(block, base, delim, plan, nan, vals)?;
+        return Ok(Parsed { pieces: vec![(vals.len(), rows)], skipped });
+    }
+    let pieces = split_lines(block, threads);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = pieces
+            .iter()
+            .map(|r| {
+                s.spawn(move || {
+                    let mut v = Vec::with_capacity(r.len() / 4);
+                    parse_block(&block[r.clone()], base + r.start as u64, delim, plan, nan, &mut v).map(|rs| (v, rs))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("parser thread panicked")).collect()
+    });
+    let mut out = Parsed { pieces: Vec::with_capacity(results.len()), skipped: 0 };
+    for r in results {
+        let (v, (rows, skip)) = r?; // the first failing piece has the lowest offset
+        vals.extend_from_slice(&v);
+        out.skipped += skip;
+        out.pieces.push((vals.len(), rows));
+    }
+    Ok(out)
+}
+
 /// Stream the lines in bytes `[begin, end)` of `path` (line-aligned) in blocks of about
-/// `block_bytes`, calling `sink(values, rows)` with each parsed block.
+/// `block_bytes`, parsed by `threads` threads, calling `sink(values, rows)` with each parsed
+/// piece, in file order.
 pub fn read_range(
     path: &Path,
     begin: u64,
     end: u64,
     block_bytes: usize,
+    threads: usize,
     delim: u8,
     plan: &FieldPlan,
     nan: NanPolicy,
@@ -421,12 +483,15 @@ pub fn read_range(
             }
         };
         vals.clear();
-        let (rows, skip) = parse_block(&buf[..upto], base, delim, plan, nan, &mut vals).map_err(|e| {
-            Error::data(rank, pstr(), line_of(path, e.offset), e.msg)
-        })?;
-        skipped += skip;
-        if rows > 0 {
-            sink(&vals, rows)?;
+        let parsed = parse_parallel(&buf[..upto], base, threads, delim, plan, nan, &mut vals)
+            .map_err(|e| Error::data(rank, pstr(), line_of(path, e.offset), e.msg))?;
+        skipped += parsed.skipped;
+        let mut from = 0;
+        for &(to, rows) in &parsed.pieces {
+            if rows > 0 {
+                sink(&vals[from..to], rows)?;
+            }
+            from = to;
         }
         buf.copy_within(upto..have, 0);
         have -= upto;
@@ -488,5 +553,29 @@ mod tests {
         out.clear();
         assert_eq!(parse_block(b"1,nan,3\n4,5,6\n", 0, b',', &plan(3), NanPolicy::Skip, &mut out).unwrap(), (1, 1));
         assert_eq!(out, vec![4.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn parallel_parsing_keeps_order_and_reports_the_first_error() {
+        let mut text = Vec::new();
+        for i in 0..40_000 {
+            text.extend_from_slice(format!("{i},{}.5,-{}\n", i * 3, i % 7).as_bytes());
+        }
+        let (mut one, mut par) = (Vec::new(), Vec::new());
+        parse_block(&text, 0, b',', &plan(3), NanPolicy::Error, &mut one).unwrap();
+        let parsed = parse_parallel(&text, 0, 3, b',', &plan(3), NanPolicy::Error, &mut par).unwrap();
+        assert!(parsed.pieces.len() > 1);
+        assert_eq!(parsed.pieces.iter().map(|p| p.1).sum::<u64>(), 40_000);
+        assert_eq!(one, par);
+        // Errors in the second and third pieces: the earlier one is reported.
+        let at1 = text.len() / 2;
+        let at2 = text.len() * 5 / 6;
+        for at in [at2, at1] {
+            let line = at + memchr::memchr(b'\n', &text[at..]).unwrap() + 1;
+            text[line] = b'x';
+        }
+        let first_bad = at1 + memchr::memchr(b'\n', &text[at1..]).unwrap() + 1;
+        let e = parse_parallel(&text, 1000, 3, b',', &plan(3), NanPolicy::Error, &mut par).unwrap_err();
+        assert_eq!(e.offset, 1000 + first_bad as u64);
     }
 }

@@ -62,6 +62,9 @@ pub struct DataOptions {
     /// Bytes per read block (memory per rank is about 2× this plus the node state).
     #[serde(skip)]
     pub block_bytes: usize,
+    /// Threads that parse CSV blocks in parallel inside this rank.
+    #[serde(skip)]
+    pub threads: usize,
 }
 
 impl DataOptions {
@@ -75,6 +78,7 @@ impl DataOptions {
             columns: None,
             nan: NanPolicy::Error,
             block_bytes: 4 << 20,
+            threads: 1,
         }
     }
 }
@@ -344,7 +348,7 @@ impl Dataset {
                         slot[j] = Some(k);
                     }
                     let plan = csv::FieldPlan { ncols: l.ncols, slot, width: d, names: self.layout.column_names() };
-                    skipped += csv::read_range(&src.path, begin, end, self.opts.block_bytes, delim, &plan, self.opts.nan, self.rank, &mut |vals, n| {
+                    skipped += csv::read_range(&src.path, begin, end, self.opts.block_bytes, self.opts.threads, delim, &plan, self.opts.nan, self.rank, &mut |vals, n| {
                         rows += n;
                         f(ArrayView2::from_shape((n as usize, d), vals).unwrap())
                     })?;
