@@ -397,6 +397,7 @@ fn split_lines(block: &[u8], parts: usize) -> Vec<std::ops::Range<usize>> {
 }
 
 /// What [`parse_parallel`] appended: for each piece, (end index in the values, rows).
+#[derive(Debug)]
 struct Parsed {
     pieces: Vec<(usize, u64)>,
     skipped: u64,
