@@ -193,6 +193,11 @@ pub fn select_columns(spec: Option<&str>, layout: &Layout) -> std::result::Resul
             _ => out.push(index_of(tok)?),
         }
     }
+    for (k, j) in out.iter().enumerate() {
+        if out[..k].contains(j) {
+            return Err(format!("column '{}' is selected twice", names[*j]));
+        }
+    }
     Ok(out)
 }
 
@@ -356,5 +361,44 @@ impl Dataset {
             }
         }
         Ok((rows, skipped))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_selection() {
+        let l = Layout { ncols: 6, names: Some(["a", "b", "c", "d-e", "e", "f"].map(String::from).to_vec()) };
+        assert_eq!(select_columns(None, &l).unwrap(), vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(select_columns(Some("b,e-f"), &l).unwrap(), vec![1, 4, 5]);
+        assert_eq!(select_columns(Some("0-2, 5"), &l).unwrap(), vec![0, 1, 2, 5]);
+        assert_eq!(select_columns(Some("d-e"), &l).unwrap(), vec![3]); // a name with a dash
+        assert!(select_columns(Some("a,a"), &l).unwrap_err().contains("twice"));
+        assert!(select_columns(Some("6"), &l).unwrap_err().contains("out of range"));
+        assert!(select_columns(Some("zz"), &l).unwrap_err().contains("no column named 'zz'"));
+        let anon = Layout { ncols: 3, names: None };
+        assert_eq!(select_columns(Some("x1,2"), &anon).unwrap(), vec![1, 2]);
+    }
+
+    #[test]
+    fn shard_assignment_is_contiguous_and_covers_every_file() {
+        let dir = std::env::temp_dir().join(format!("flowmpi-shards-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for k in 0..5 {
+            std::fs::write(dir.join(format!("s{k}.csv")), "a\n1\n").unwrap();
+        }
+        let spec = dir.join("s*.csv").display().to_string();
+        for size in 1..=7 {
+            let all: Vec<PathBuf> = (0..size).flat_map(|r| shard_sources(&spec, r, size).unwrap()).map(|s| s.path).collect();
+            let want: Vec<PathBuf> = (0..5).map(|k| dir.join(format!("s{k}.csv"))).collect();
+            assert_eq!(all, want, "{size} ranks");
+        }
+        let one = shard_sources(&dir.join("s3.csv").display().to_string(), 2, 4).unwrap();
+        assert_eq!(one[0].part, Some((2, 4)));
+        assert_eq!(expand_pattern("p{rank}of{size}_{}.csv", 3, 8), "p3of8_3.csv");
+        assert!(shard_sources(&dir.join("nope{rank}.csv").display().to_string(), 1, 2).unwrap_err().to_string().contains("rank 1"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
