@@ -166,6 +166,10 @@ pub struct ExecuteArgs {
     /// 'out/part{rank}.csv'; .npy writes NumPy, anything else CSV with a header.
     #[arg(long, value_name = "PATTERN")]
     pub out: String,
+    /// Run the flow backwards: the data holds outputs of the flow (e.g. PCA coordinates) and
+    /// the inputs are reconstructed (statistics nodes pass through; PCA/whitening invert).
+    #[arg(long)]
+    pub inverse: bool,
 }
 
 /// `flowmpi inspect`.
@@ -298,19 +302,30 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
             comm.size()
         )));
     }
-    let opts = a.data.options(model.columns.as_deref())?;
+    let (expect, produce) = if a.inverse {
+        flow.check_invertible()?;
+        (&model.output_columns, &model.input_columns)
+    } else {
+        (&model.input_columns, &model.output_columns)
+    };
+    let opts = a.data.options(if a.inverse { None } else { model.columns.as_deref() })?;
     let data = Dataset::open(comm, &opts)?;
-    if data.names() != model.input_columns {
+    // Names must match when the data has a header; without one, only the count is checked.
+    let names_match = data.names() == *expect || (data.layout.names.is_none() && data.dim() == expect.len());
+    if !names_match {
         return Err(Error::Model(format!(
-            "the model was trained on columns [{}] but the data gives [{}]",
-            model.input_columns.join(", "),
+            "the model expects columns [{}] but the data gives [{}]",
+            expect.join(", "),
             data.names().join(", ")
         )));
     }
     let out = PathBuf::from(expand_pattern(&a.out, comm.rank(), comm.size()));
-    let mut writer = agree(comm, ShardWriter::create(&out, &model.output_columns, comm.rank()))?;
+    let mut writer = agree(comm, ShardWriter::create(&out, produce, comm.rank()))?;
     let written = data
-        .for_each_chunk(&mut |x| writer.write_rows(flow.execute(x).as_slice().expect("standard layout")))
+        .for_each_chunk(&mut |x| {
+            let y = if a.inverse { flow.inverse(x)? } else { flow.execute(x) };
+            writer.write_rows(y.as_standard_layout().as_slice().expect("standard layout"))
+        })
         .and_then(|r| writer.finish().map(|_| r));
     match agree(comm, written) {
         Ok((rows, skipped)) => {
@@ -326,7 +341,7 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
             log.info(format!(
                 "wrote {} rows x {} columns to {} in {:.3} s{}",
                 total,
-                model.output_columns.len(),
+                produce.len(),
                 a.out,
                 t0.elapsed().as_secs_f64(),
                 if skipped > 0.0 { format!(" ({skipped} rows skipped for NaN/inf)") } else { String::new() }

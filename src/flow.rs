@@ -97,6 +97,21 @@ impl Flow {
         Self::execute_prefix(&self.nodes, x).unwrap_or_else(|| x.to_owned())
     }
 
+    /// Map outputs of the trained flow back to its inputs (nodes inverted in reverse order).
+    pub fn inverse(&self, y: ArrayView2<f64>) -> Result<Array2<f64>> {
+        let mut out = y.to_owned();
+        for n in self.nodes.iter().rev() {
+            out = n.inverse(out.view()).ok_or_else(|| Error::Model(format!("node {} has no inverse", n.spec())))?;
+        }
+        Ok(out)
+    }
+
+    /// Check up front that every node can be inverted.
+    pub fn check_invertible(&self) -> Result<()> {
+        let probe = Array2::zeros((0, self.nodes.last().map_or(0, |n| n.output_names().len())));
+        self.inverse(probe.view()).map(|_| ())
+    }
+
     /// Train every node over all ranks' data (collective). Each pass streams the rank's shards
     /// once; errors on any rank stop every rank with that rank's message.
     pub fn train(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log) -> Result<TrainReport> {

@@ -216,3 +216,22 @@ fn warns_when_launcher_and_mpi_world_disagree() {
     r.ok();
     assert!(r.stderr.contains("SLURM_NTASKS=4 but the MPI world has 1 rank"), "{}", r.stderr);
 }
+
+#[test]
+fn execute_inverse_reconstructs_the_input() {
+    let dir = scratch("inverse");
+    let m = dir.join("m.json");
+    mpirun(2, &["train", "--data", "data/example", "--flow", "moments | whitening", "--model", m.to_str().unwrap()]).ok();
+    let fwd = dir.join("w{rank}.npy");
+    mpirun(4, &["execute", "--model", m.to_str().unwrap(), "--data", "data/example/part{rank}.csv", "--out", fwd.to_str().unwrap()]).ok();
+    let back = dir.join("x{rank}.csv");
+    mpirun(4, &["execute", "--inverse", "--model", m.to_str().unwrap(), "--data", fwd.to_str().unwrap(), "--out", back.to_str().unwrap()]).ok();
+    for s in 0..4 {
+        let orig = read_out_csv(std::path::Path::new(&format!("data/example/part{s}.csv")));
+        let got = read_out_csv(&dir.join(format!("x{s}.csv")));
+        assert_eq!(orig.len(), got.len());
+        for (a, b) in orig.iter().flatten().zip(got.iter().flatten()) {
+            assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "shard {s}: {a} vs {b}");
+        }
+    }
+}

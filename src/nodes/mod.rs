@@ -41,6 +41,11 @@ pub trait Node: Send + Sync {
     fn output_names(&self) -> Vec<String>;
     /// Map rows through the trained node.
     fn execute(&self, x: ArrayView2<f64>) -> Array2<f64>;
+    /// Map outputs back to inputs, where the node can (`None` otherwise). Statistics nodes are
+    /// the identity; PCA and whitening reconstruct from the kept components.
+    fn inverse(&self, y: ArrayView2<f64>) -> Option<Array2<f64>> {
+        self.passthrough().then(|| y.to_owned())
+    }
     /// Human-readable summary lines for `flowmpi inspect`.
     fn summary(&self) -> Vec<String>;
     /// Trained state as JSON (kind, parameters and arrays).

@@ -169,8 +169,8 @@ impl PcaNode {
         Ok(())
     }
 
-    /// Reconstruct input rows from projections (k columns → d columns).
-    pub fn inverse(&self, y: ArrayView2<f64>) -> Array2<f64> {
+    /// Reconstruct input rows from component coordinates (k columns → d columns).
+    pub(crate) fn reconstruct(&self, y: ArrayView2<f64>) -> Array2<f64> {
         let mut x = y.dot(&self.components);
         for mut row in x.rows_mut() {
             for j in 0..row.len() {
@@ -228,6 +228,9 @@ impl Node for PcaNode {
     fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
         self.center(x).dot(&self.components.t())
     }
+    fn inverse(&self, y: ArrayView2<f64>) -> Option<Array2<f64>> {
+        Some(self.reconstruct(y))
+    }
     fn summary(&self) -> Vec<String> {
         let k = self.components.nrows();
         let kept: f64 = self.explained_variance_ratio.iter().sum();
@@ -281,7 +284,7 @@ mod tests {
                 }
                 assert!((&node.components - &vecs).iter().all(|v| v.abs() < 1e-8));
                 // Full-rank PCA reconstructs exactly.
-                let back = node.inverse(node.execute(x.view()).view());
+                let back = node.inverse(node.execute(x.view()).view()).unwrap();
                 assert!((&back - &x).iter().all(|v| v.abs() < 1e-10));
             }
         }

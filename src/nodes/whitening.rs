@@ -81,6 +81,16 @@ impl Node for WhiteningNode {
     fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
         self.pca.center(x).dot(&self.whitening.t())
     }
+    fn inverse(&self, y: ArrayView2<f64>) -> Option<Array2<f64>> {
+        // Undo the unit-variance scaling, then the PCA.
+        let mut coords = y.to_owned();
+        for mut row in coords.rows_mut() {
+            for (i, v) in row.iter_mut().enumerate() {
+                *v *= self.pca.eigenvalues[i].sqrt();
+            }
+        }
+        Some(self.pca.reconstruct(coords.view()))
+    }
     fn summary(&self) -> Vec<String> {
         let mut s = self.pca.summary();
         s[0] = format!("{} (outputs have unit variance)", s[0]);
@@ -113,6 +123,8 @@ mod tests {
         assert!(mean.iter().all(|v| v.abs() < 1e-10));
         assert!((&cov - &Array2::<f64>::eye(3)).iter().all(|v| v.abs() < 1e-10));
         assert_eq!(out[1].whitening, out[0].whitening);
+        let back = out[0].inverse(y.view()).unwrap();
+        assert!((&back - &x).iter().all(|v| v.abs() < 1e-9));
     }
 
     #[test]
