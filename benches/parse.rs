@@ -2,7 +2,7 @@
 //! I/O or MPI noise. Prints MB/s and rows/s (best of several runs) for the pieces of the
 //! single-pass hot path: parse a block, then update a moments / covariance accumulator.
 
-use flowmpi::io::csv::{parse_block, FieldPlan, NanPolicy};
+use flowmpi::io::csv::{parse_block, FieldPlan, NanPolicy, Rows};
 use flowmpi::stats::Scatter;
 use ndarray::ArrayView2;
 use std::time::Instant;
@@ -31,15 +31,15 @@ fn main() {
         }
         text.push(b'\n');
     }
-    let plan = FieldPlan { ncols: d, slot: (0..d).map(Some).collect(), width: d, names: (0..d).map(|j| format!("x{j}")).collect() };
-    let mut out = Vec::with_capacity(rows * d);
+    let plan = FieldPlan { ncols: d, slot: (0..d).map(Some).collect(), width: d, names: (0..d).map(|j| format!("x{j}")).collect(), label: None };
+    let mut out = Rows { vals: Vec::with_capacity(rows * d), labels: Vec::new() };
     let mb = text.len() as f64 / 1e6;
     let t = best(10, || {
-        out.clear();
+        out.vals.clear();
         parse_block(&text, 0, b',', &plan, NanPolicy::Error, &mut out).unwrap();
     });
     println!("parse_block      {:8.0} MB/s {:8.2} Mrows/s  ({mb:.0} MB, {rows} rows x {d})", mb / t, rows as f64 / t / 1e6);
-    let x = ArrayView2::from_shape((rows, d), &out).unwrap();
+    let x = ArrayView2::from_shape((rows, d), &out.vals).unwrap();
     for (name, full) in [("moments update", false), ("covariance upd.", true)] {
         let t = best(10, || {
             let mut s = Scatter::new(d, full);

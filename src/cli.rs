@@ -258,10 +258,12 @@ fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     } else {
         check_output_dir(comm, Path::new(""), "model")?;
     }
-    let opts = a.data.options(None)?;
+    let mut opts = a.data.options(None)?;
+    opts.targets = flow.targets();
+    opts.label = flow.label()?;
     let data = Dataset::open(comm, &opts)?;
     log.info(format!(
-        "{} rank(s); data {:?}: {} columns selected; flow {}",
+        "{} rank(s); data {:?}: {} feature columns; flow {}",
         comm.size(),
         opts.spec,
         data.dim(),
@@ -308,7 +310,10 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
     } else {
         (&model.input_columns, &model.output_columns)
     };
-    let opts = a.data.options(if a.inverse { None } else { model.columns.as_deref() })?;
+    // Features are picked by the names the model was trained on (targets or labels in the data
+    // are then simply not read).
+    let trained_on = model.input_columns.join(",");
+    let opts = a.data.options(if a.inverse { None } else { Some(&trained_on) })?;
     let data = Dataset::open(comm, &opts)?;
     // Names must match when the data has a header; without one, only the count is checked.
     let names_match = data.names() == *expect || (data.layout.names.is_none() && data.dim() == expect.len());
@@ -323,7 +328,7 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
     let mut writer = agree(comm, ShardWriter::create(&out, produce, comm.rank()))?;
     let written = data
         .for_each_chunk(&mut |x| {
-            let y = if a.inverse { flow.inverse(x)? } else { flow.execute(x) };
+            let y = if a.inverse { flow.inverse(x.x)? } else { flow.execute(x.x) };
             writer.write_rows(y.as_standard_layout().as_slice().expect("standard layout"))
         })
         .and_then(|r| writer.finish().map(|_| r));
@@ -363,7 +368,7 @@ fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
     let opts = a.data.options(None)?;
     let data = Dataset::open(comm, &opts)?;
     let mut node = MomentsNode::default();
-    agree(comm, node.begin(&data.names()))?;
+    agree(comm, node.begin(&data.schema()))?;
     let local = data.for_each_chunk(&mut |x| {
         node.update(x);
         Ok(())

@@ -4,7 +4,7 @@
 
 use crate::comm::{agree, allgather_f64, Comm};
 use crate::error::{Error, Result};
-use crate::io::Dataset;
+use crate::io::{Chunk, Dataset, Schema};
 use crate::log::Log;
 use crate::nodes::{self, Node, NodeSpec};
 use ndarray::{Array2, ArrayView2};
@@ -67,6 +67,27 @@ pub fn read_flow_file(path: &std::path::Path) -> Result<String> {
 }
 
 impl Flow {
+    /// Target columns the flow's nodes train on (union, in order of appearance).
+    pub fn targets(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for t in self.nodes.iter().flat_map(|n| n.targets()) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    /// The one label column the flow's nodes train on.
+    pub fn label(&self) -> Result<Option<String>> {
+        let mut labels: Vec<String> = self.nodes.iter().filter_map(|n| n.label()).collect();
+        labels.dedup();
+        match labels.len() {
+            0 | 1 => Ok(labels.pop()),
+            _ => Err(Error::Param(format!("nodes use different label columns: {}", labels.join(", ")))),
+        }
+    }
+
     /// Build an untrained flow from a spec like `pca(n=10) | whitening`.
     pub fn parse(spec: &str) -> Result<Flow> {
         let nodes = parse_flow(spec)?.iter().map(nodes::build).collect::<Result<_>>()?;
@@ -115,7 +136,7 @@ impl Flow {
     /// Train every node over all ranks' data (collective). Each pass streams the rank's shards
     /// once; errors on any rank stop every rank with that rank's message.
     pub fn train(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log) -> Result<TrainReport> {
-        let mut names = data.names();
+        let mut schema = data.schema();
         let mut report = TrainReport::default();
         let mut i = 0;
         while i < self.nodes.len() {
@@ -125,15 +146,15 @@ impl Flow {
             }
             let (done, todo) = self.nodes.split_at_mut(i);
             let group = &mut todo[..=j - i];
-            let begun: Result<()> = group.iter_mut().try_for_each(|n| n.begin(&names));
+            let begun: Result<()> = group.iter_mut().try_for_each(|n| n.begin(&schema));
             agree(comm, begun)?;
             let label = group.iter().map(|n| n.spec()).collect::<Vec<_>>().join(", ");
             let t0 = Instant::now();
             let local = data.for_each_chunk(&mut |chunk| {
-                let mapped = Self::execute_prefix(done, chunk);
-                let x = mapped.as_ref().map_or(chunk, |a| a.view());
+                let mapped = Self::execute_prefix(done, chunk.x);
+                let c = Chunk { x: mapped.as_ref().map_or(chunk.x, |a| a.view()), ..*chunk };
                 for n in group.iter_mut() {
-                    n.update(x);
+                    n.update(&c);
                 }
                 Ok(())
             });
@@ -159,7 +180,7 @@ impl Flow {
             for (r, (n, s)) in per_rank_rows.iter().zip(&per_rank_s).enumerate() {
                 log.detail(format!("  rank {r}: {n} rows, {s:.3} s"));
             }
-            names = self.nodes[j].output_names();
+            schema = Schema { x: self.nodes[j].output_names(), ..schema };
             i = j + 1;
         }
         Ok(report)

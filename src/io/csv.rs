@@ -155,6 +155,35 @@ pub struct FieldPlan {
     pub width: usize,
     /// Column names for messages.
     pub names: Vec<String>,
+    /// Field holding class labels (kept as text), if any.
+    pub label: Option<usize>,
+}
+
+/// Parsed rows: numeric values row-major (`FieldPlan::width` per row) and, when the plan has a
+/// label field, one label per row.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Rows {
+    /// Numeric values, row-major.
+    pub vals: Vec<f64>,
+    /// Class labels, one per row (empty without a label field).
+    pub labels: Vec<String>,
+}
+
+impl Rows {
+    fn clear(&mut self) {
+        self.vals.clear();
+        self.labels.clear();
+    }
+}
+
+/// A label field's text: trimmed, unquoted.
+fn label_text(field: &[u8]) -> String {
+    let t = field.trim_ascii();
+    let s = String::from_utf8_lossy(t);
+    match s.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => s.into_owned(),
+    }
 }
 
 /// A parse failure at a byte offset of the file.
@@ -256,14 +285,25 @@ fn parse_plain(b: &[u8]) -> Option<(f64, usize)> {
 /// for anything unusual (comments, blanks, quotes, spaces, exponents, NaN, wrong field count),
 /// which then takes the general path, so errors are always reported by one code path.
 #[inline(always)]
-fn parse_line_fast(b: &[u8], delim: u8, plan: &FieldPlan, row: &mut [f64]) -> Option<usize> {
+fn parse_line_fast(b: &[u8], delim: u8, plan: &FieldPlan, row: &mut [f64], labels: &mut Vec<String>) -> Option<usize> {
     let mut p = 0;
     let last = plan.ncols - 1;
     for (col, slot) in plan.slot.iter().enumerate() {
-        let (v, n) = parse_plain(&b[p..])?;
-        p += n;
-        if let Some(s) = *slot {
-            row[s] = v;
+        if plan.label == Some(col) {
+            let rest = &b[p..];
+            let n = memchr::memchr2(delim, b'\n', rest).unwrap_or(rest.len());
+            let field = trim_eol(&rest[..n]);
+            if field.is_empty() || field[0] == b'"' || field.iter().any(|c| c.is_ascii_whitespace()) {
+                return None;
+            }
+            labels.push(String::from_utf8_lossy(field).into_owned());
+            p += field.len();
+        } else {
+            let (v, n) = parse_plain(&b[p..])?;
+            p += n;
+            if let Some(s) = *slot {
+                row[s] = v;
+            }
         }
         let t = b.get(p).copied();
         if col < last {
@@ -294,28 +334,31 @@ fn parse_quoted(field: &[u8]) -> Option<f64> {
 }
 
 /// Parse the complete lines in `block` (which starts at file offset `base`), appending the
-/// selected values row by row to `out`. Returns (rows appended, rows skipped for NaN).
+/// selected values (and labels) row by row to `out`. Returns (rows appended, rows skipped for NaN).
 pub fn parse_block(
     block: &[u8],
     base: u64,
     delim: u8,
     plan: &FieldPlan,
     nan: NanPolicy,
-    out: &mut Vec<f64>,
+    rows_out: &mut Rows,
 ) -> std::result::Result<(u64, u64), ParseError> {
     let mut rows = 0u64;
     let mut skipped = 0u64;
     let mut pos = 0usize;
     let width = plan.width;
+    let (out, labels) = (&mut rows_out.vals, &mut rows_out.labels);
     while pos < block.len() {
         let row_at = out.len();
+        let label_at = labels.len();
         out.resize(row_at + width, 0.0);
-        if let Some(n) = parse_line_fast(&block[pos..], delim, plan, &mut out[row_at..]) {
+        if let Some(n) = parse_line_fast(&block[pos..], delim, plan, &mut out[row_at..], labels) {
             pos += n;
             rows += 1;
             continue;
         }
         out.truncate(row_at);
+        labels.truncate(label_at);
         let end = memchr::memchr(b'\n', &block[pos..]).map_or(block.len(), |i| pos + i);
         let line = trim_eol(&block[pos..end]);
         let line_start = pos;
@@ -325,6 +368,7 @@ pub fn parse_block(
         }
         let fail = |msg: String| ParseError { offset: base + line_start as u64, msg };
         let row_at = out.len();
+        let label_at = labels.len();
         out.resize(row_at + width, 0.0);
         let mut bad_value = false;
         let mut p = 0usize;
@@ -351,7 +395,13 @@ pub fn parse_block(
                 memchr::memchr(delim, rest).unwrap_or(rest.len())
             };
             let field = &rest[..field_end];
-            if let Some(slot) = plan.slot[col] {
+            if plan.label == Some(col) {
+                let l = label_text(field);
+                if l.is_empty() {
+                    return Err(fail(format!("empty label in column '{}'", plan.names[col])));
+                }
+                labels.push(l);
+            } else if let Some(slot) = plan.slot[col] {
                 let v = match fast_float2::parse_partial::<f64, _>(field) {
                     Ok((v, n)) if n == field.len() => v,
                     _ => {
@@ -388,6 +438,7 @@ pub fn parse_block(
         }
         if bad_value {
             out.truncate(row_at);
+            labels.truncate(label_at);
             skipped += 1;
         } else {
             rows += 1;
@@ -420,10 +471,11 @@ fn split_lines(block: &[u8], parts: usize) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-/// What [`parse_parallel`] appended: for each piece, (end index in the values, rows).
+/// What [`parse_parallel`] appended: for each piece, (end index in the values, end index in
+/// the labels, rows).
 #[derive(Debug)]
 struct Parsed {
-    pieces: Vec<(usize, u64)>,
+    pieces: Vec<(usize, usize, u64)>,
     skipped: u64,
 }
 
@@ -436,11 +488,11 @@ fn parse_parallel(
     delim: u8,
     plan: &FieldPlan,
     nan: NanPolicy,
-    vals: &mut Vec<f64>,
+    out: &mut Rows,
 ) -> std::result::Result<Parsed, ParseError> {
     if threads <= 1 || block.len() < (256 << 10) {
-        let (rows, skipped) = parse_block(block, base, delim, plan, nan, vals)?;
-        return Ok(Parsed { pieces: vec![(vals.len(), rows)], skipped });
+        let (rows, skipped) = parse_block(block, base, delim, plan, nan, out)?;
+        return Ok(Parsed { pieces: vec![(out.vals.len(), out.labels.len(), rows)], skipped });
     }
     let pieces = split_lines(block, threads);
     let results: Vec<_> = std::thread::scope(|s| {
@@ -448,21 +500,22 @@ fn parse_parallel(
             .iter()
             .map(|r| {
                 s.spawn(move || {
-                    let mut v = Vec::with_capacity(r.len() / 4);
+                    let mut v = Rows { vals: Vec::with_capacity(r.len() / 4), labels: Vec::new() };
                     parse_block(&block[r.clone()], base + r.start as u64, delim, plan, nan, &mut v).map(|rs| (v, rs))
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().expect("parser thread panicked")).collect()
     });
-    let mut out = Parsed { pieces: Vec::with_capacity(results.len()), skipped: 0 };
+    let mut parsed = Parsed { pieces: Vec::with_capacity(results.len()), skipped: 0 };
     for r in results {
         let (v, (rows, skip)) = r?; // the first failing piece has the lowest offset
-        vals.extend_from_slice(&v);
-        out.skipped += skip;
-        out.pieces.push((vals.len(), rows));
+        out.vals.extend_from_slice(&v.vals);
+        out.labels.extend(v.labels);
+        parsed.skipped += skip;
+        parsed.pieces.push((out.vals.len(), out.labels.len(), rows));
     }
-    Ok(out)
+    Ok(parsed)
 }
 
 /// Stream the lines in bytes `[begin, end)` of `path` (line-aligned) in blocks of about
@@ -478,7 +531,7 @@ pub fn read_range(
     plan: &FieldPlan,
     nan: NanPolicy,
     rank: usize,
-    sink: &mut dyn FnMut(&[f64], u64) -> Result<()>,
+    sink: &mut dyn FnMut(&[f64], &[String], u64) -> Result<()>,
 ) -> Result<u64> {
     let pstr = || path.display().to_string();
     let io_err = |e: std::io::Error| Error::data(rank, pstr(), None, format!("read failed: {e}"));
@@ -488,7 +541,7 @@ pub fn read_range(
     let mut have = 0usize; // bytes in buf carried over + read
     let mut base = begin; // file offset of buf[0]
     let mut left = end - begin;
-    let mut vals = Vec::new();
+    let mut vals = Rows::default();
     let mut skipped = 0;
     loop {
         if have == buf.len() {
@@ -511,12 +564,12 @@ pub fn read_range(
         let parsed = parse_parallel(&buf[..upto], base, threads, delim, plan, nan, &mut vals)
             .map_err(|e| Error::data(rank, pstr(), line_of(path, e.offset), e.msg))?;
         skipped += parsed.skipped;
-        let mut from = 0;
-        for &(to, rows) in &parsed.pieces {
+        let (mut from, mut lfrom) = (0, 0);
+        for &(to, lto, rows) in &parsed.pieces {
             if rows > 0 {
-                sink(&vals[from..to], rows)?;
+                sink(&vals.vals[from..to], &vals.labels[lfrom..lto], rows)?;
             }
-            from = to;
+            (from, lfrom) = (to, lto);
         }
         buf.copy_within(upto..have, 0);
         have -= upto;
@@ -558,15 +611,15 @@ mod tests {
     }
 
     fn plan(ncols: usize) -> FieldPlan {
-        FieldPlan { ncols, slot: (0..ncols).map(Some).collect(), width: ncols, names: (0..ncols).map(|j| format!("c{j}")).collect() }
+        FieldPlan { ncols, slot: (0..ncols).map(Some).collect(), width: ncols, names: (0..ncols).map(|j| format!("c{j}")).collect(), label: None }
     }
 
     #[test]
     fn block_parsing_handles_quotes_comments_and_reports_offsets() {
-        let mut out = Vec::new();
+        let mut out = Rows::default();
         let text = b"1,2,3\n# note\n\"4\", 5 ,6e0\r\n\n7,8,9";
         assert_eq!(parse_block(text, 0, b',', &plan(3), NanPolicy::Error, &mut out).unwrap(), (3, 0));
-        assert_eq!(out, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        assert_eq!(out.vals, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
         let e = parse_block(b"1,2,3\n1,2\n", 100, b',', &plan(3), NanPolicy::Error, &mut out).unwrap_err();
         assert_eq!((e.offset, e.msg.as_str()), (106, "expected 3 fields, found 2"));
         let e = parse_block(b"1,2,3,4\n", 0, b',', &plan(3), NanPolicy::Error, &mut out).unwrap_err();
@@ -577,7 +630,7 @@ mod tests {
         assert!(e.msg.contains("empty field"), "{}", e.msg);
         out.clear();
         assert_eq!(parse_block(b"1,nan,3\n4,5,6\n", 0, b',', &plan(3), NanPolicy::Skip, &mut out).unwrap(), (1, 1));
-        assert_eq!(out, vec![4.0, 5.0, 6.0]);
+        assert_eq!(out.vals, vec![4.0, 5.0, 6.0]);
     }
 
     #[test]
@@ -586,11 +639,11 @@ mod tests {
         for i in 0..40_000 {
             text.extend_from_slice(format!("{i},{}.5,-{}\n", i * 3, i % 7).as_bytes());
         }
-        let (mut one, mut par) = (Vec::new(), Vec::new());
+        let (mut one, mut par) = (Rows::default(), Rows::default());
         parse_block(&text, 0, b',', &plan(3), NanPolicy::Error, &mut one).unwrap();
         let parsed = parse_parallel(&text, 0, 3, b',', &plan(3), NanPolicy::Error, &mut par).unwrap();
         assert!(parsed.pieces.len() > 1);
-        assert_eq!(parsed.pieces.iter().map(|p| p.1).sum::<u64>(), 40_000);
+        assert_eq!(parsed.pieces.iter().map(|p| p.2).sum::<u64>(), 40_000);
         assert_eq!(one, par);
         // Errors in the second and third pieces: the earlier one is reported.
         let at1 = text.len() / 2;
@@ -602,5 +655,20 @@ mod tests {
         let first_bad = at1 + memchr::memchr(b'\n', &text[at1..]).unwrap() + 1;
         let e = parse_parallel(&text, 1000, 3, b',', &plan(3), NanPolicy::Error, &mut par).unwrap_err();
         assert_eq!(e.offset, 1000 + first_bad as u64);
+    }
+
+    #[test]
+    fn label_fields_are_kept_as_text_on_both_paths() {
+        let mut p = plan(3);
+        p.slot = vec![Some(0), None, Some(1)];
+        p.width = 2;
+        p.label = Some(1);
+        let mut out = Rows::default();
+        let text = b"1,cat,2\n3,\"dog, big\",4\r\n5, 7 ,6\n7,nan,8\n";
+        assert_eq!(parse_block(text, 0, b',', &p, NanPolicy::Error, &mut out).unwrap(), (4, 0));
+        assert_eq!(out.vals, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        assert_eq!(out.labels, vec!["cat", "dog, big", "7", "nan"]);
+        let e = parse_block(b"1,,2\n", 0, b',', &p, NanPolicy::Error, &mut out).unwrap_err();
+        assert!(e.msg.contains("empty label"), "{}", e.msg);
     }
 }

@@ -54,8 +54,13 @@ pub struct DataOptions {
     pub header: Option<bool>,
     /// CSV delimiter (`,` by default, tab for `.tsv`).
     pub delimiter: Option<u8>,
-    /// Column selection (`x0,x3`, `0-5`, names and indices mixed); all columns when `None`.
+    /// Column selection (`x0,x3`, `0-5`, names and indices mixed); when `None`, all columns
+    /// that are not targets or the label.
     pub columns: Option<String>,
+    /// Numeric target columns (regression), by name or index.
+    pub targets: Vec<String>,
+    /// Class-label column (kept as text), by name or index.
+    pub label: Option<String>,
     /// NaN/inf handling.
     #[serde(skip)]
     pub nan: NanPolicy,
@@ -76,6 +81,8 @@ impl DataOptions {
             header: None,
             delimiter: None,
             columns: None,
+            targets: Vec::new(),
+            label: None,
             nan: NanPolicy::Error,
             block_bytes: 4 << 20,
             threads: 1,
@@ -201,6 +208,48 @@ pub fn select_columns(spec: Option<&str>, layout: &Layout) -> std::result::Resul
     Ok(out)
 }
 
+/// One block of a rank's rows: the feature columns, the target columns (regression) and the
+/// class labels (classification), row-aligned.
+#[derive(Debug, Clone, Copy)]
+pub struct Chunk<'a> {
+    /// Features, rows × d.
+    pub x: ArrayView2<'a, f64>,
+    /// Targets, rows × t (t = 0 without targets).
+    pub y: ArrayView2<'a, f64>,
+    /// Labels, one per row (empty without a label column).
+    pub labels: &'a [String],
+}
+
+impl<'a> Chunk<'a> {
+    /// Features only.
+    pub fn new(x: ArrayView2<'a, f64>) -> Self {
+        Chunk { x, y: ArrayView2::from_shape((x.nrows(), 0), &[]).unwrap(), labels: &[] }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.x.nrows()
+    }
+}
+
+/// Names of what a node sees: feature columns, target columns and the label column.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Schema {
+    /// Feature names.
+    pub x: Vec<String>,
+    /// Target names.
+    pub y: Vec<String>,
+    /// Label column name.
+    pub label: Option<String>,
+}
+
+impl Schema {
+    /// Features only.
+    pub fn features(names: &[String]) -> Self {
+        Schema { x: names.to_vec(), ..Default::default() }
+    }
+}
+
 /// A rank's view of the input: its sources, the agreed layout and the selected columns.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -210,8 +259,12 @@ pub struct Dataset {
     pub sources: Vec<Source>,
     /// The layout all ranks agreed on.
     pub layout: Layout,
-    /// Selected column indices into the layout.
+    /// Selected feature column indices into the layout.
     pub columns: Vec<usize>,
+    /// Target column indices.
+    pub targets: Vec<usize>,
+    /// Label column index.
+    pub label: Option<usize>,
     rank: usize,
 }
 
@@ -228,6 +281,13 @@ fn probe(src: &Source, opts: &DataOptions, rank: usize) -> Result<Option<Layout>
 
 fn delimiter(opts: &DataOptions, p: &Path) -> u8 {
     opts.delimiter.unwrap_or_else(|| if p.extension().is_some_and(|e| e == "tsv") { b'\t' } else { b',' })
+}
+
+/// Label text for a numeric label value (NPY): `3` for 3.0, shortest round-trip otherwise.
+fn number_label(v: f64) -> String {
+    let mut b = ryu::Buffer::new();
+    let s = b.format(v);
+    s.strip_suffix(".0").unwrap_or(s).to_string()
 }
 
 impl Dataset {
@@ -268,30 +328,64 @@ impl Dataset {
                 }
             }
         }
-        let columns = select_columns(opts.columns.as_deref(), agreed).map_err(|m| Error::Param(format!("--columns: {m}")))?;
-        if columns.is_empty() {
-            return Err(Error::Param("--columns selects no column".into()));
+        let pick = |what: &str, spec: &str| -> Result<Vec<usize>> {
+            select_columns(Some(spec), agreed).map_err(|m| Error::Param(format!("{what}: {m}")))
+        };
+        let targets = if opts.targets.is_empty() { Vec::new() } else { pick("target", &opts.targets.join(","))? };
+        let label = match &opts.label {
+            Some(l) => Some(pick("label", l)?[0]),
+            None => None,
+        };
+        let side: Vec<usize> = targets.iter().copied().chain(label).collect();
+        let columns = match opts.columns.as_deref() {
+            Some(spec) => pick("--columns", spec)?,
+            None => (0..agreed.ncols).filter(|j| !side.contains(j)).collect(),
+        };
+        if let Some(j) = columns.iter().find(|j| side.contains(j)) {
+            return Err(Error::Param(format!(
+                "column '{}' is both a feature and a target/label", agreed.column_names()[*j])));
         }
-        Ok(Dataset { opts: opts.clone(), sources, layout: agreed.clone(), columns, rank })
+        if columns.is_empty() {
+            return Err(Error::Param("no feature column is selected".into()));
+        }
+        Ok(Dataset { opts: opts.clone(), sources, layout: agreed.clone(), columns, targets, label, rank })
     }
 
-    /// Number of selected columns.
+    /// Number of feature columns.
     pub fn dim(&self) -> usize {
         self.columns.len()
     }
 
-    /// Names of the selected columns.
+    /// Names of the feature columns.
     pub fn names(&self) -> Vec<String> {
         let all = self.layout.column_names();
         self.columns.iter().map(|&j| all[j].clone()).collect()
     }
 
-    /// Stream this rank's rows (selected columns, in file order) in chunks. Returns
-    /// (rows read, rows skipped for NaN). Local: does not communicate, so callers must `agree`.
-    pub fn for_each_chunk(&self, f: &mut dyn FnMut(ArrayView2<f64>) -> Result<()>) -> Result<(u64, u64)> {
-        let d = self.dim();
+    /// Names of features, targets and label.
+    pub fn schema(&self) -> Schema {
+        let all = self.layout.column_names();
+        Schema {
+            x: self.names(),
+            y: self.targets.iter().map(|&j| all[j].clone()).collect(),
+            label: self.label.map(|j| all[j].clone()),
+        }
+    }
+
+    /// Stream this rank's rows (in file order) in chunks. Returns (rows read, rows skipped for
+    /// NaN). Local: does not communicate, so callers must `agree`.
+    pub fn for_each_chunk(&self, f: &mut dyn FnMut(&Chunk) -> Result<()>) -> Result<(u64, u64)> {
+        let (d, t) = (self.dim(), self.targets.len());
+        let width = d + t;
+        // Numeric fields in row order: features, then targets.
+        let numeric: Vec<usize> = self.columns.iter().chain(&self.targets).copied().collect();
         let mut rows = 0u64;
         let mut skipped = 0u64;
+        let mut emit = |vals: &[f64], labels: &[String], n: usize| -> Result<()> {
+            let all = ArrayView2::from_shape((n, width), vals).unwrap();
+            rows += n as u64;
+            f(&Chunk { x: all.slice(ndarray::s![.., ..d]), y: all.slice(ndarray::s![.., d..]), labels })
+        };
         for src in &self.sources {
             let pstr = src.path.display().to_string();
             let Some(layout) = probe(src, &self.opts, self.rank)? else { continue };
@@ -307,8 +401,9 @@ impl Dataset {
                         None => (0, h.rows),
                     };
                     let block_rows = (self.opts.block_bytes / (8 * h.cols.max(1))).max(1);
-                    let mut sel = Vec::with_capacity(block_rows * d);
-                    let identity = self.columns.iter().copied().eq(0..h.cols);
+                    let mut sel = Vec::with_capacity(block_rows * width);
+                    let mut labels = Vec::new();
+                    let identity = numeric.iter().copied().eq(0..h.cols);
                     npy::read_rows(&src.path, &h, lo, hi, block_rows, self.rank, &mut |vals, first| {
                         let n = vals.len() / h.cols.max(1);
                         let block: &[f64] = if identity {
@@ -316,23 +411,30 @@ impl Dataset {
                         } else {
                             sel.clear();
                             for row in vals.chunks_exact(h.cols) {
-                                sel.extend(self.columns.iter().map(|&j| row[j]));
+                                sel.extend(numeric.iter().map(|&j| row[j]));
                             }
                             &sel
                         };
+                        labels.clear();
+                        if let Some(j) = self.label {
+                            labels.extend(vals.chunks_exact(h.cols).map(|r| number_label(r[j])));
+                        }
                         if let Some(k) = block.iter().position(|v| !v.is_finite()) {
                             if self.opts.nan == NanPolicy::Error {
                                 return Err(Error::data(self.rank, &pstr, None, format!(
                                     "row {} column {} holds {} (use --nan skip to drop such rows)",
-                                    first + (k / d) as u64 + 1, self.columns[k % d], block[k])));
+                                    first + (k / width) as u64 + 1, numeric[k % width], block[k])));
                             }
-                            let kept: Vec<f64> = block.chunks_exact(d).filter(|r| r.iter().all(|v| v.is_finite())).flatten().copied().collect();
-                            skipped += (n - kept.len() / d) as u64;
-                            rows += (kept.len() / d) as u64;
-                            return f(ArrayView2::from_shape((kept.len() / d, d), &kept).unwrap());
+                            let keep: Vec<bool> = block.chunks_exact(width).map(|r| r.iter().all(|v| v.is_finite())).collect();
+                            let kept: Vec<f64> = block.chunks_exact(width).zip(&keep).filter(|(_, k)| **k).flat_map(|(r, _)| r.iter().copied()).collect();
+                            let kept_labels: Vec<String> = if labels.is_empty() { Vec::new() } else {
+                                labels.iter().zip(&keep).filter(|(_, k)| **k).map(|(l, _)| l.clone()).collect()
+                            };
+                            let m = kept.len() / width;
+                            skipped += (n - m) as u64;
+                            return emit(&kept, &kept_labels, m);
                         }
-                        rows += n as u64;
-                        f(ArrayView2::from_shape((n, d), block).unwrap())
+                        emit(block, &labels, n)
                     })?;
                 }
                 Format::Csv => {
@@ -349,13 +451,12 @@ impl Dataset {
                         None => (l.data_start, l.len),
                     };
                     let mut slot = vec![None; l.ncols];
-                    for (k, &j) in self.columns.iter().enumerate() {
+                    for (k, &j) in numeric.iter().enumerate() {
                         slot[j] = Some(k);
                     }
-                    let plan = csv::FieldPlan { ncols: l.ncols, slot, width: d, names: self.layout.column_names() };
-                    skipped += csv::read_range(&src.path, begin, end, self.opts.block_bytes, self.opts.threads, delim, &plan, self.opts.nan, self.rank, &mut |vals, n| {
-                        rows += n;
-                        f(ArrayView2::from_shape((n as usize, d), vals).unwrap())
+                    let plan = csv::FieldPlan { ncols: l.ncols, slot, width, names: self.layout.column_names(), label: self.label };
+                    skipped += csv::read_range(&src.path, begin, end, self.opts.block_bytes, self.opts.threads, delim, &plan, self.opts.nan, self.rank, &mut |vals, labels, n| {
+                        emit(vals, labels, n as usize)
                     })?;
                 }
             }

@@ -15,6 +15,7 @@ pub use whitening::WhiteningNode;
 
 use crate::comm::Comm;
 use crate::error::{Error, Result};
+use crate::io::{Chunk, Schema};
 use ndarray::{Array2, ArrayView2};
 use std::collections::BTreeMap;
 
@@ -28,11 +29,19 @@ pub trait Node: Send + Sync {
     fn passthrough(&self) -> bool {
         false
     }
+    /// Target columns this node trains on (regression); the flow reads them beside the features.
+    fn targets(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Class-label column this node trains on (classification).
+    fn label(&self) -> Option<String> {
+        None
+    }
     /// Start training on inputs with these column names; checks parameters against the
     /// dimension (e.g. `n` larger than the input dimension).
-    fn begin(&mut self, input_names: &[String]) -> Result<()>;
+    fn begin(&mut self, schema: &Schema) -> Result<()>;
     /// Accumulate local partial statistics from a chunk of rows.
-    fn update(&mut self, x: ArrayView2<f64>);
+    fn update(&mut self, chunk: &Chunk);
     /// Collective: merge the partials of all ranks and finalize the model (same on all ranks).
     fn join(&mut self, comm: &dyn Comm) -> Result<()>;
     /// Input dimension.
@@ -51,10 +60,16 @@ pub trait Node: Send + Sync {
     /// Trained state as JSON (kind, parameters and arrays).
     fn to_json(&self) -> serde_json::Value;
 
-    /// Fit on one local block of rows (library use: the rank's own `ndarray`), collectively.
+    /// Fit on one local block of feature rows (library use: the rank's own `ndarray`),
+    /// collectively.
     fn fit(&mut self, comm: &dyn Comm, x: ArrayView2<f64>, names: &[String]) -> Result<()> {
-        crate::comm::agree(comm, self.begin(names))?;
-        self.update(x);
+        self.fit_chunk(comm, &Chunk::new(x), &Schema::features(names))
+    }
+
+    /// Fit on one local chunk with targets and/or labels, collectively.
+    fn fit_chunk(&mut self, comm: &dyn Comm, chunk: &Chunk, schema: &Schema) -> Result<()> {
+        crate::comm::agree(comm, self.begin(schema))?;
+        self.update(chunk);
         self.join(comm)
     }
 }

@@ -6,6 +6,7 @@
 
 use super::{nan_vec, tagged, untrained, Node, NodeSpec};
 use crate::comm::Comm;
+use crate::io::{Chunk, Schema};
 use crate::error::Result;
 use crate::stats::Scatter;
 use ndarray::{Array2, ArrayView2};
@@ -101,13 +102,14 @@ impl Node for MomentsNode {
     fn passthrough(&self) -> bool {
         true
     }
-    fn begin(&mut self, names: &[String]) -> Result<()> {
+    fn begin(&mut self, schema: &Schema) -> Result<()> {
+        let names = &schema.x;
         self.columns = names.to_vec();
         self.partial = Some(Scatter::new(names.len(), false));
         Ok(())
     }
-    fn update(&mut self, x: ArrayView2<f64>) {
-        self.partial.as_mut().expect("begin() first").update(x);
+    fn update(&mut self, chunk: &Chunk) {
+        self.partial.as_mut().expect("begin() first").update(chunk.x);
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
         let mut s = self.partial.take().ok_or_else(|| untrained("moments"))?;

@@ -9,6 +9,7 @@
 
 use super::{rows, tagged, untrained, Node, NodeSpec};
 use crate::comm::Comm;
+use crate::io::{Chunk, Schema};
 use crate::error::{Error, Result};
 use crate::stats::{correlation, Scatter};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
@@ -205,14 +206,15 @@ impl Node for PcaNode {
     fn spec(&self) -> String {
         self.params.spec("pca")
     }
-    fn begin(&mut self, names: &[String]) -> Result<()> {
+    fn begin(&mut self, schema: &Schema) -> Result<()> {
+        let names = &schema.x;
         self.check_dim("pca", names.len())?;
         self.columns = names.to_vec();
         self.partial = Some(Scatter::new(names.len(), true));
         Ok(())
     }
-    fn update(&mut self, x: ArrayView2<f64>) {
-        self.partial.as_mut().expect("begin() first").update(x);
+    fn update(&mut self, chunk: &Chunk) {
+        self.partial.as_mut().expect("begin() first").update(chunk.x);
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
         let mut s = self.partial.take().ok_or_else(|| untrained("pca"))?;
@@ -305,6 +307,6 @@ mod tests {
     #[test]
     fn n_larger_than_dimension_is_rejected() {
         let mut node = PcaNode::new(PcaParams { n: Some(5), ..Default::default() });
-        assert!(node.begin(&["a".into(), "b".into()]).is_err());
+        assert!(node.begin(&Schema::features(&["a".into(), "b".into()])).is_err());
     }
 }

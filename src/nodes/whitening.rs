@@ -7,6 +7,7 @@
 use super::pca::{PcaNode, PcaParams};
 use super::{tagged, untrained, Node, NodeSpec};
 use crate::comm::Comm;
+use crate::io::{Chunk, Schema};
 use crate::error::{Error, Result};
 use crate::stats::Scatter;
 use ndarray::{Array2, ArrayView2};
@@ -43,14 +44,15 @@ impl Node for WhiteningNode {
     fn spec(&self) -> String {
         self.pca.params.spec("whitening")
     }
-    fn begin(&mut self, names: &[String]) -> Result<()> {
+    fn begin(&mut self, schema: &Schema) -> Result<()> {
+        let names = &schema.x;
         self.pca.check_dim("whitening", names.len())?;
         self.pca.columns = names.to_vec();
         self.partial = Some(Scatter::new(names.len(), true));
         Ok(())
     }
-    fn update(&mut self, x: ArrayView2<f64>) {
-        self.partial.as_mut().expect("begin() first").update(x);
+    fn update(&mut self, chunk: &Chunk) {
+        self.partial.as_mut().expect("begin() first").update(chunk.x);
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
         let mut s = self.partial.take().ok_or_else(|| untrained("whitening"))?;
