@@ -369,10 +369,7 @@ fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
     let data = Dataset::open(comm, &opts)?;
     let mut node = MomentsNode::default();
     agree(comm, node.begin(&data.schema()))?;
-    let local = data.for_each_chunk(&mut |x| {
-        node.update(x);
-        Ok(())
-    });
+    let local = data.for_each_chunk(&mut |x| node.update(x));
     agree(comm, local)?;
     node.join(comm)?;
     let m = node.moments.as_ref().expect("joined");

@@ -154,7 +154,7 @@ impl Flow {
                 let mapped = Self::execute_prefix(done, chunk.x);
                 let c = Chunk { x: mapped.as_ref().map_or(chunk.x, |a| a.view()), ..*chunk };
                 for n in group.iter_mut() {
-                    n.update(&c);
+                    n.update(&c).map_err(|e| Error::Fit(format!("rank {}: {e}", comm.rank())))?;
                 }
                 Ok(())
             });

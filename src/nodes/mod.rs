@@ -4,13 +4,17 @@
 //! After training, `execute` maps rows.
 
 mod covariance;
+pub mod linreg;
 pub mod moments;
 mod pca;
+mod ridge;
 mod whitening;
 
 pub use covariance::CovarianceNode;
+pub use linreg::LinregNode;
 pub use moments::MomentsNode;
 pub use pca::{PcaMethod, PcaNode, PcaParams};
+pub use ridge::RidgeNode;
 pub use whitening::WhiteningNode;
 
 use crate::comm::Comm;
@@ -40,14 +44,24 @@ pub trait Node: Send + Sync {
     /// Start training on inputs with these column names; checks parameters against the
     /// dimension (e.g. `n` larger than the input dimension).
     fn begin(&mut self, schema: &Schema) -> Result<()>;
-    /// Accumulate local partial statistics from a chunk of rows.
-    fn update(&mut self, chunk: &Chunk);
+    /// Accumulate local partial statistics from a chunk of rows (an error here is about the
+    /// data, e.g. negative counts for multinomial naive Bayes).
+    fn update(&mut self, chunk: &Chunk) -> Result<()>;
     /// Collective: merge the partials of all ranks and finalize the model (same on all ranks).
     fn join(&mut self, comm: &dyn Comm) -> Result<()>;
     /// Input dimension.
     fn input_dim(&self) -> usize;
     /// Names of the output columns (after training).
     fn output_names(&self) -> Vec<String>;
+    /// What the node's output means, for `flowmpi score`.
+    fn task(&self) -> Task {
+        Task::Transform
+    }
+    /// Predictions only (supervised and clustering nodes): targets, class index, or cluster
+    /// id and distance. `execute` writes them next to the input columns.
+    fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        self.execute(x)
+    }
     /// Map rows through the trained node.
     fn execute(&self, x: ArrayView2<f64>) -> Array2<f64>;
     /// Map outputs back to inputs, where the node can (`None` otherwise). Statistics nodes are
@@ -69,9 +83,23 @@ pub trait Node: Send + Sync {
     /// Fit on one local chunk with targets and/or labels, collectively.
     fn fit_chunk(&mut self, comm: &dyn Comm, chunk: &Chunk, schema: &Schema) -> Result<()> {
         crate::comm::agree(comm, self.begin(schema))?;
-        self.update(chunk);
+        let updated = self.update(chunk);
+        crate::comm::agree(comm, updated)?;
         self.join(comm)
     }
+}
+
+/// What a node's output is, which decides how `flowmpi score` scores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// A transformation (no score).
+    Transform,
+    /// Predicts the numeric targets: R² and RMSE.
+    Regression,
+    /// Predicts a class: accuracy and confusion matrix.
+    Classification,
+    /// Assigns clusters: inertia.
+    Clustering,
 }
 
 /// A node as written in a flow spec: `pca(n=3, method=corr)`.
@@ -100,11 +128,28 @@ impl NodeSpec {
             return Err(Error::Param(format!("bad node name in {t:?}")));
         }
         let mut params = BTreeMap::new();
-        for kv in args.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for kv in split_top_level(args).iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
             let (k, v) = kv.split_once('=').ok_or_else(|| Error::Param(format!("expected key=value, got {kv:?} in {t:?}")))?;
             params.insert(k.trim().to_string(), v.trim().trim_matches(['"', '\'']).to_string());
         }
         Ok(NodeSpec { kind, params })
+    }
+
+    /// A list parameter: `target=[y0,y1]`, `target="y0,y1"`, `target=y0;y1` or one value.
+    pub fn get_list(&self, key: &str) -> Option<Vec<String>> {
+        self.params.get(key).map(|v| {
+            v.trim_matches(['[', ']']).split([',', ';']).map(|s| s.trim().trim_matches(['"', '\'']).to_string()).filter(|s| !s.is_empty()).collect()
+        })
+    }
+
+    /// A boolean parameter (`true/false`, `yes/no`, `1/0`).
+    pub fn get_bool(&self, key: &str, default: bool) -> Result<bool> {
+        match self.params.get(key).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if ["true", "yes", "1", "on"].contains(&v.as_str()) => Ok(true),
+            Some(v) if ["false", "no", "0", "off"].contains(&v.as_str()) => Ok(false),
+            Some(v) => Err(Error::Param(format!("{}: {key} must be true or false, not {v:?}", self.kind))),
+        }
     }
 
     /// Fail on parameters the node does not know.
@@ -127,8 +172,28 @@ impl NodeSpec {
     }
 }
 
+/// Split on commas outside brackets and quotes.
+fn split_top_level(s: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut quote, mut start) = (Vec::new(), 0i32, None, 0);
+    for (i, c) in s.char_indices() {
+        match (c, quote) {
+            ('"' | '\'', None) => quote = Some(c),
+            (q, Some(open)) if q == open => quote = None,
+            ('[', None) => depth += 1,
+            (']', None) => depth -= 1,
+            (',', None) if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
 /// Node kinds this build knows.
-pub const KINDS: [&str; 4] = ["moments", "covariance", "pca", "whitening"];
+pub const KINDS: [&str; 6] = ["moments", "covariance", "pca", "whitening", "linreg", "ridge"];
 
 /// Build an untrained node from its spec.
 pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
@@ -137,6 +202,8 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
         "covariance" | "cov" => Box::new(CovarianceNode::from_spec(spec)?),
         "pca" => Box::new(PcaNode::from_spec(spec)?),
         "whitening" | "whiten" => Box::new(WhiteningNode::from_spec(spec)?),
+        "linreg" | "linear_regression" => Box::new(LinregNode::from_spec(spec)?),
+        "ridge" => Box::new(RidgeNode::from_spec(spec)?),
         k => return Err(Error::Param(format!("unknown node '{k}' (known: {})", KINDS.join(", ")))),
     })
 }
@@ -150,6 +217,8 @@ pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
         "covariance" => Box::new(serde_json::from_value::<CovarianceNode>(v.clone()).map_err(bad)?),
         "pca" => Box::new(serde_json::from_value::<PcaNode>(v.clone()).map_err(bad)?),
         "whitening" => Box::new(serde_json::from_value::<WhiteningNode>(v.clone()).map_err(bad)?),
+        "linreg" => Box::new(serde_json::from_value::<LinregNode>(v.clone()).map_err(bad)?),
+        "ridge" => Box::new(serde_json::from_value::<RidgeNode>(v.clone()).map_err(bad)?),
         k => return Err(Error::Model(format!("unknown node kind '{k}'"))),
     })
 }
@@ -216,6 +285,10 @@ mod tests {
         assert_eq!(s.params["n"], "3");
         assert_eq!(s.params["method"], "corr");
         assert!(NodeSpec::parse("pca(n=3").is_err());
+        let r = NodeSpec::parse("ridge(alpha=[0.1, 1,10], target=\"y0,y1\", intercept=false)").unwrap();
+        assert_eq!(r.get_list("alpha").unwrap(), vec!["0.1", "1", "10"]);
+        assert_eq!(r.get_list("target").unwrap(), vec!["y0", "y1"]);
+        assert!(!r.get_bool("intercept", true).unwrap());
         assert!(NodeSpec::parse("pca(3)").is_err());
         assert!(build(&NodeSpec::parse("pca(m=3)").unwrap()).is_err());
         assert!(build(&NodeSpec::parse("nope").unwrap()).is_err());

@@ -51,8 +51,9 @@ impl Node for WhiteningNode {
         self.partial = Some(Scatter::new(names.len(), true));
         Ok(())
     }
-    fn update(&mut self, chunk: &Chunk) {
+    fn update(&mut self, chunk: &Chunk) -> Result<()> {
         self.partial.as_mut().expect("begin() first").update(chunk.x);
+        Ok(())
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
         let mut s = self.partial.take().ok_or_else(|| untrained("whitening"))?;

@@ -1,0 +1,438 @@
+//! `linreg`: linear least squares over all ranks, `target=y` (several: `target=[y0,y1]`),
+//! `intercept=true` (default), `method=normal|qr`.
+//!
+//! - `normal` (default): the joined, *centred* cross-products (the same shifted sums as
+//!   covariance, so a mean of 1e8 costs no precision) are solved by Cholesky. A singular system
+//!   (collinear columns) is a clear error suggesting `method=qr` or `ridge`.
+//! - `qr`: distributed tall-skinny QR. Each rank streams its block through an incremental QR of
+//!   `[1, x − s, y − s]` (its own shift s), moves its R factor to the agreed global shift
+//!   exactly (a shift is a right-multiplication by a unit upper-triangular matrix), the R factors
+//!   of all ranks are gathered (payload ranks × (d+t+1)², fine for d in the hundreds) and one
+//!   final QR gives the R of all rows. Better for ill-conditioned data.
+//!
+//! Model: coefficients (targets × features), intercepts, and training R² and RMSE over all ranks.
+//! `execute` appends the predictions `<target>_pred` to the rows.
+
+use super::{rows, tagged, untrained, Node, NodeSpec, Task};
+use crate::comm::Comm;
+use crate::error::{Error, Result};
+use crate::io::{Chunk, Schema};
+use crate::stats::Scatter;
+use ndarray::{concatenate, s, Array1, Array2, ArrayView2, Axis};
+use ndarray_linalg::{Cholesky, QRInto, SolveTriangular, Diag, UPLO};
+use serde::{Deserialize, Serialize};
+
+/// Solver for `linreg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Cholesky on the centred normal equations.
+    #[default]
+    Normal,
+    /// Distributed tall-skinny QR.
+    Qr,
+}
+
+/// What linreg and ridge learn for one set of coefficients.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fit {
+    /// Coefficients, one row per target.
+    #[serde(with = "rows")]
+    pub coefficients: Array2<f64>,
+    /// Intercept per target (0 without intercept).
+    pub intercept: Vec<f64>,
+    /// Training R² per target.
+    pub r2: Vec<f64>,
+    /// Training root mean squared error per target.
+    pub rmse: Vec<f64>,
+}
+
+impl Fit {
+    /// Predictions for rows `x` (rows × targets).
+    pub fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        let mut p = x.dot(&self.coefficients.t());
+        for mut row in p.rows_mut() {
+            row += &Array1::from(self.intercept.clone());
+        }
+        p
+    }
+}
+
+/// Parse `target=...` and `intercept=...`, shared by linreg and ridge.
+pub(crate) fn target_params(spec: &NodeSpec) -> Result<(Vec<String>, bool)> {
+    let target = spec.get_list("target").unwrap_or_default();
+    if target.is_empty() {
+        return Err(Error::Param(format!("{}: give the target column(s), e.g. {}(target=y)", spec.kind, spec.kind)));
+    }
+    Ok((target, spec.get_bool("intercept", true)?))
+}
+
+/// Indices of `targets` among the schema's target columns.
+pub(crate) fn target_indices(kind: &str, targets: &[String], schema: &Schema) -> Result<Vec<usize>> {
+    targets
+        .iter()
+        .map(|t| {
+            schema.y.iter().position(|y| y == t).ok_or_else(|| Error::Param(format!("{kind}: target column '{t}' is not in the data")))
+        })
+        .collect()
+}
+
+/// `[x | y[:, idx]]` as one block.
+pub(crate) fn joint(chunk: &Chunk, idx: &[usize]) -> Array2<f64> {
+    let y = chunk.y.select(Axis(1), idx);
+    concatenate![Axis(1), chunk.x, y]
+}
+
+/// Solve (Sxx + αI)β = Sxy from joined statistics of `[x | y]` (d features, t targets),
+/// centred when `intercept`, with SSE from the same sums. `kind` names the node in errors.
+pub(crate) fn solve_normal(s: &Scatter, d: usize, alpha: f64, intercept: bool, kind: &str) -> Result<Fit> {
+    let n = s.n as f64;
+    let c = s.centered_cross();
+    let mean = s.mean();
+    let t = s.dim() - d;
+    // Without an intercept the model goes through the origin: raw cross-products.
+    let m = if intercept {
+        c.clone()
+    } else {
+        let mm = mean.view().insert_axis(Axis(1));
+        &c + &(mm.dot(&mm.t()) * n)
+    };
+    let mut sxx = m.slice(s![..d, ..d]).to_owned();
+    for i in 0..d {
+        sxx[[i, i]] += alpha;
+    }
+    let sxy = m.slice(s![..d, d..]).to_owned();
+    let l = sxx.cholesky(UPLO::Lower).map_err(|_| {
+        Error::Fit(format!(
+            "{kind}: the normal equations are singular (constant or collinear feature columns?); \
+             use linreg(method=qr) or ridge(alpha=...)"
+        ))
+    })?;
+    let z = l.solve_triangular(UPLO::Lower, Diag::NonUnit, &sxy).map_err(|e| Error::Fit(format!("{kind}: {e}")))?;
+    let beta = l.t().to_owned().solve_triangular(UPLO::Upper, Diag::NonUnit, &z).map_err(|e| Error::Fit(format!("{kind}: {e}")))?;
+    let mut fit = Fit { coefficients: beta.t().to_owned(), intercept: vec![0.0; t], r2: vec![0.0; t], rmse: vec![0.0; t] };
+    for j in 0..t {
+        let b = beta.column(j);
+        if intercept {
+            fit.intercept[j] = mean[d + j] - mean.slice(s![..d]).dot(&b);
+        }
+        // SSE = Syy − 2βᵀSxy + βᵀSxxβ (Sxx without the ridge term).
+        let syy = m[[d + j, d + j]];
+        let sxx0 = m.slice(s![..d, ..d]);
+        let sse = (syy - 2.0 * b.dot(&m.slice(s![..d, d + j])) + b.dot(&sxx0.dot(&b))).max(0.0);
+        let sst = c[[d + j, d + j]];
+        fit.r2[j] = if sst > 0.0 { 1.0 - sse / sst } else { f64::NAN };
+        fit.rmse[j] = (sse / n).sqrt();
+    }
+    Ok(fit)
+}
+
+/// Incremental QR of shifted rows: the local half of TSQR.
+#[derive(Debug, Clone, Default)]
+struct Tsqr {
+    n: u64,
+    shift: Option<Array1<f64>>,
+    sum: Array1<f64>,
+    r: Array2<f64>,
+}
+
+impl Tsqr {
+    fn width(&self, z: usize, intercept: bool) -> usize {
+        z + intercept as usize
+    }
+
+    fn update(&mut self, z: ArrayView2<f64>, intercept: bool) -> Result<()> {
+        let (rows, w) = z.dim();
+        if rows == 0 {
+            return Ok(());
+        }
+        let k = self.width(w, intercept);
+        if self.r.nrows() == 0 {
+            self.r = Array2::zeros((k, k));
+            self.sum = Array1::zeros(w);
+        }
+        // Without an intercept the model is not shift invariant: use the raw values.
+        let shift = self.shift.get_or_insert_with(|| if intercept { z.row(0).to_owned() } else { Array1::zeros(w) }).clone();
+        let mut a = Array2::zeros((k + rows, k));
+        a.slice_mut(s![..k, ..]).assign(&self.r);
+        for (i, row) in z.rows().into_iter().enumerate() {
+            let mut out = a.row_mut(k + i);
+            if intercept {
+                out[0] = 1.0;
+            }
+            for j in 0..w {
+                let v = row[j] - shift[j];
+                out[j + intercept as usize] = v;
+                self.sum[j] += v;
+            }
+        }
+        self.n += rows as u64;
+        let (_, r) = a.qr_into().map_err(|e| Error::Fit(format!("linreg(method=qr): {e}")))?;
+        self.r = r;
+        Ok(())
+    }
+
+    /// Gather every rank's R (moved to a common shift) and reduce them to the R of all rows.
+    fn join(mut self, comm: &dyn Comm, w: usize, intercept: bool) -> Result<(u64, Array1<f64>, Array2<f64>)> {
+        let k = self.width(w, intercept);
+        let mut head = vec![0.0; w + 1];
+        head[0] = self.n as f64;
+        if let Some(s) = &self.shift {
+            for j in 0..w {
+                head[j + 1] = self.n as f64 * s[j] + self.sum[j];
+            }
+        }
+        comm.allreduce_sum(&mut head);
+        let n = head[0];
+        if n == 0.0 {
+            return Err(Error::Fit("no data rows on any rank".into()));
+        }
+        let g = if intercept { Array1::from_iter(head[1..].iter().map(|v| v / n)) } else { Array1::zeros(w) };
+        if self.r.nrows() == 0 {
+            self.r = Array2::zeros((k, k));
+        }
+        if let (true, Some(s)) = (intercept, &self.shift) {
+            // [1, z − g] = [1, z − s]·T with T = I + e₀(s − g)ᵀ on the z columns.
+            let delta = s - &g;
+            let col0 = self.r.column(0).to_owned();
+            for j in 0..w {
+                let mut cj = self.r.column_mut(j + 1);
+                cj.scaled_add(delta[j], &col0);
+            }
+        }
+        let mine: Vec<u8> = self.r.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let all = comm.allgather_bytes(&mine);
+        let mut stacked = Array2::zeros((k * all.len(), k));
+        for (r, bytes) in all.iter().enumerate() {
+            for (i, v) in bytes.chunks_exact(8).enumerate() {
+                stacked[[r * k + i / k, i % k]] = f64::from_le_bytes(v.try_into().unwrap());
+            }
+        }
+        let (_, r) = stacked.qr_into().map_err(|e| Error::Fit(format!("linreg(method=qr): {e}")))?;
+        Ok((n as u64, g, r))
+    }
+}
+
+fn solve_qr(r: &Array2<f64>, g: &Array1<f64>, n: f64, d: usize, intercept: bool, sst: &[f64]) -> Result<Fit> {
+    let a = d + intercept as usize;
+    let t = r.ncols() - a;
+    let raa = r.slice(s![..a, ..a]).to_owned();
+    let top = raa.diag().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if raa.diag().iter().any(|v| v.abs() <= top * 1e-13) {
+        return Err(Error::Fit("linreg(method=qr): the features are rank-deficient (constant or collinear columns?); use ridge(alpha=...)".into()));
+    }
+    let ray = r.slice(s![..a, a..]).to_owned();
+    let b = raa.solve_triangular(UPLO::Upper, Diag::NonUnit, &ray).map_err(|e| Error::Fit(format!("linreg(method=qr): {e}")))?;
+    let coef = b.slice(s![intercept as usize.., ..]).to_owned();
+    let mut fit = Fit { coefficients: coef.t().to_owned(), intercept: vec![0.0; t], r2: vec![0.0; t], rmse: vec![0.0; t] };
+    for j in 0..t {
+        if intercept {
+            fit.intercept[j] = b[[0, j]] + g[d + j] - g.slice(s![..d]).dot(&coef.column(j));
+        }
+        let sse: f64 = r.slice(s![a.., a + j]).iter().map(|v| v * v).sum();
+        fit.r2[j] = if sst[j] > 0.0 { 1.0 - sse / sst[j] } else { f64::NAN };
+        fit.rmse[j] = (sse / n).sqrt();
+    }
+    Ok(fit)
+}
+
+#[derive(Debug, Clone)]
+enum Partial {
+    Normal(Scatter),
+    Qr(Tsqr, Scatter),
+}
+
+/// The `linreg` node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LinregNode {
+    /// Target column names.
+    pub target: Vec<String>,
+    /// Fit an intercept.
+    pub intercept: bool,
+    /// Solver.
+    pub method: Method,
+    /// Feature names.
+    pub columns: Vec<String>,
+    /// Training rows over all ranks.
+    pub count: u64,
+    /// The fitted model.
+    #[serde(flatten)]
+    pub fit: Fit,
+    #[serde(skip)]
+    idx: Vec<usize>,
+    #[serde(skip)]
+    partial: Option<Partial>,
+}
+
+impl LinregNode {
+    /// From a flow spec: `linreg(target=y, intercept=true, method=normal|qr)`.
+    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        spec.check_keys(&["target", "intercept", "method"])?;
+        let (target, intercept) = target_params(spec)?;
+        let method = match spec.params.get("method").map(String::as_str) {
+            None | Some("normal") | Some("cholesky") => Method::Normal,
+            Some("qr") => Method::Qr,
+            Some(m) => return Err(Error::Param(format!("linreg: method must be normal or qr, not {m:?}"))),
+        };
+        Ok(LinregNode { target, intercept, method, ..Default::default() })
+    }
+}
+
+impl Node for LinregNode {
+    fn kind(&self) -> &'static str {
+        "linreg"
+    }
+    fn spec(&self) -> String {
+        let mut s = format!("linreg(target=[{}]", self.target.join(","));
+        if !self.intercept {
+            s.push_str(", intercept=false");
+        }
+        if self.method == Method::Qr {
+            s.push_str(", method=qr");
+        }
+        s + ")"
+    }
+    fn targets(&self) -> Vec<String> {
+        self.target.clone()
+    }
+    fn task(&self) -> Task {
+        Task::Regression
+    }
+    fn begin(&mut self, schema: &Schema) -> Result<()> {
+        self.idx = target_indices("linreg", &self.target, schema)?;
+        self.columns = schema.x.clone();
+        let w = schema.x.len() + self.idx.len();
+        self.partial = Some(match self.method {
+            Method::Normal => Partial::Normal(Scatter::new(w, true)),
+            Method::Qr => Partial::Qr(Tsqr::default(), Scatter::new(self.idx.len(), false)),
+        });
+        Ok(())
+    }
+    fn update(&mut self, chunk: &Chunk) -> Result<()> {
+        let z = joint(chunk, &self.idx);
+        match self.partial.as_mut().expect("begin() first") {
+            Partial::Normal(s) => s.update(z.view()),
+            Partial::Qr(q, ys) => {
+                ys.update(z.slice(s![.., self.columns.len()..]));
+                q.update(z.view(), self.intercept)?
+            }
+        }
+        Ok(())
+    }
+    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
+        let d = self.columns.len();
+        match self.partial.take().ok_or_else(|| untrained("linreg"))? {
+            Partial::Normal(mut s) => {
+                s.allreduce(comm)?;
+                self.count = s.n;
+                self.fit = solve_normal(&s, d, 0.0, self.intercept, "linreg")?;
+            }
+            Partial::Qr(q, mut ys) => {
+                let (n, g, r) = q.join(comm, d + self.idx.len(), self.intercept)?;
+                ys.allreduce(comm)?;
+                self.count = n;
+                self.fit = solve_qr(&r, &g, n as f64, d, self.intercept, &ys.centered_sq().to_vec())?;
+            }
+        }
+        Ok(())
+    }
+    fn input_dim(&self) -> usize {
+        self.columns.len()
+    }
+    fn output_names(&self) -> Vec<String> {
+        self.columns.iter().cloned().chain(self.target.iter().map(|t| format!("{t}_pred"))).collect()
+    }
+    fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        self.fit.predict(x)
+    }
+    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        concatenate![Axis(1), x, self.predict(x)]
+    }
+    fn summary(&self) -> Vec<String> {
+        let mut out = vec![format!("{} features -> {} target(s), {:?}, trained on {} rows", self.columns.len(), self.target.len(), self.method, self.count)];
+        for (j, t) in self.target.iter().enumerate() {
+            out.push(format!("{t}: intercept {:.6}, R² {:.6}, RMSE {:.6}", self.fit.intercept[j], self.fit.r2[j], self.fit.rmse[j]));
+        }
+        out
+    }
+    fn to_json(&self) -> serde_json::Value {
+        tagged("linreg", self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comm::run_threads;
+    use ndarray::Array;
+
+    /// y0 = 2 + x·(1, −2, 0.5) + small noise; y1 = −1 + x·(0.3, 0, 4)
+    fn data(n: usize, center: f64) -> (Array2<f64>, Array2<f64>) {
+        let x = Array::from_shape_fn((n, 3), |(i, j)| center + ((i * (j + 2)) as f64 * 0.37).sin() * (j + 1) as f64);
+        let y = Array::from_shape_fn((n, 2), |(i, j)| {
+            let r = x.row(i).mapv(|v| v - center);
+            if j == 0 { 2.0 + r[0] - 2.0 * r[1] + 0.5 * r[2] + 1e-3 * (i as f64 * 1.7).cos() } else { -1.0 + 0.3 * r[0] + 4.0 * r[2] }
+        });
+        (x, y)
+    }
+
+    fn lstsq(x: &Array2<f64>, y: &Array2<f64>) -> Array2<f64> {
+        // Reference: QR of [1, x] on one process (independent of the node's code paths).
+        let n = x.nrows();
+        let a = concatenate![Axis(1), Array2::ones((n, 1)), *x];
+        let (q, r) = a.qr_into().unwrap();
+        r.solve_triangular(UPLO::Upper, Diag::NonUnit, &q.t().dot(y)).unwrap()
+    }
+
+    #[test]
+    fn both_methods_match_a_single_process_least_squares_on_any_rank_count() {
+        let (x, y) = data(200, 0.0);
+        let want = lstsq(&x, &y);
+        let schema = Schema { x: vec!["a".into(), "b".into(), "c".into()], y: vec!["y0".into(), "y1".into()], label: None };
+        for method in ["normal", "qr"] {
+            for ranks in [1, 2, 3, 5] {
+                let out = run_threads(ranks, |c| {
+                    let (lo, hi) = ((c.rank() * c.rank() * 200) / (ranks * ranks), ((c.rank() + 1) * (c.rank() + 1) * 200) / (ranks * ranks));
+                    let mut node = LinregNode::from_spec(&NodeSpec::parse(&format!("linreg(target=[y0,y1], method={method})")).unwrap()).unwrap();
+                    let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: y.slice(s![lo..hi, ..]), labels: &[] };
+                    node.fit_chunk(c, &chunk, &schema).unwrap();
+                    node.fit
+                });
+                for f in &out {
+                    assert_eq!(f, &out[0]);
+                    for j in 0..2 {
+                        assert!((f.intercept[j] - want[[0, j]]).abs() < 1e-10, "{method} {ranks}: {} vs {}", f.intercept[j], want[[0, j]]);
+                        for i in 0..3 {
+                            assert!((f.coefficients[[j, i]] - want[[i + 1, j]]).abs() < 1e-10);
+                        }
+                    }
+                    // Exact fit: the normal-equation SSE is a difference of sums, exact to ~sqrt(eps·Syy/n).
+                    assert!(f.r2[1] > 1.0 - 1e-12 && f.rmse[1] < 1e-6, "{:?}", f);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nasty_offsets_keep_precision_and_collinearity_is_an_error() {
+        let (x0, y) = data(300, 0.0);
+        let (x, _) = data(300, 1e8);
+        let want = lstsq(&x0, &y);
+        let schema = Schema { x: vec!["a".into(), "b".into(), "c".into()], y: vec!["y0".into(), "y1".into()], label: None };
+        for method in ["normal", "qr"] {
+            let mut node = LinregNode::from_spec(&NodeSpec::parse(&format!("linreg(target=[y0,y1], method={method})")).unwrap()).unwrap();
+            node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: x.view(), y: y.view(), labels: &[] }, &schema).unwrap();
+            for i in 0..3 {
+                let (a, b) = (node.fit.coefficients[[0, i]], want[[i + 1, 0]]);
+                assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{method}: {a} vs {b}");
+            }
+        }
+        let bad = concatenate![Axis(1), x0, x0.column(0).insert_axis(Axis(1))];
+        let schema4 = Schema { x: vec!["a".into(), "b".into(), "c".into(), "d".into()], ..schema.clone() };
+        for method in ["normal", "qr"] {
+            let mut node = LinregNode::from_spec(&NodeSpec::parse(&format!("linreg(target=y0, method={method})")).unwrap()).unwrap();
+            let e = node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: bad.view(), y: y.view(), labels: &[] }, &schema4).unwrap_err();
+            assert!(e.to_string().contains("collinear"), "{e}");
+        }
+    }
+}
