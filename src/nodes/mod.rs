@@ -3,7 +3,10 @@
 //! from row chunks), `join` (collective merge across ranks + finalize, identical on all ranks).
 //! After training, `execute` maps rows.
 
+pub mod classes;
 mod covariance;
+mod gnb;
+mod mnb;
 pub mod linreg;
 pub mod moments;
 mod pca;
@@ -11,6 +14,8 @@ mod ridge;
 mod whitening;
 
 pub use covariance::CovarianceNode;
+pub use gnb::GnbNode;
+pub use mnb::MnbNode;
 pub use linreg::LinregNode;
 pub use moments::MomentsNode;
 pub use pca::{PcaMethod, PcaNode, PcaParams};
@@ -62,6 +67,12 @@ pub trait Node: Send + Sync {
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
         self.execute(x)
     }
+    /// Class labels, for classifiers: `predict`'s first column holds an index into them.
+    fn classes(&self) -> Option<&[String]> {
+        None
+    }
+    /// Classifiers: also output per-class log-probabilities.
+    fn set_proba(&mut self, _on: bool) {}
     /// Map rows through the trained node.
     fn execute(&self, x: ArrayView2<f64>) -> Array2<f64>;
     /// Map outputs back to inputs, where the node can (`None` otherwise). Statistics nodes are
@@ -193,7 +204,7 @@ fn split_top_level(s: &str) -> Vec<&str> {
 }
 
 /// Node kinds this build knows.
-pub const KINDS: [&str; 6] = ["moments", "covariance", "pca", "whitening", "linreg", "ridge"];
+pub const KINDS: [&str; 8] = ["moments", "covariance", "pca", "whitening", "linreg", "ridge", "mnb", "gnb"];
 
 /// Build an untrained node from its spec.
 pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
@@ -204,6 +215,8 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
         "whitening" | "whiten" => Box::new(WhiteningNode::from_spec(spec)?),
         "linreg" | "linear_regression" => Box::new(LinregNode::from_spec(spec)?),
         "ridge" => Box::new(RidgeNode::from_spec(spec)?),
+        "mnb" | "multinomial_nb" => Box::new(MnbNode::from_spec(spec)?),
+        "gnb" | "gaussian_nb" => Box::new(GnbNode::from_spec(spec)?),
         k => return Err(Error::Param(format!("unknown node '{k}' (known: {})", KINDS.join(", ")))),
     })
 }
@@ -219,6 +232,8 @@ pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
         "whitening" => Box::new(serde_json::from_value::<WhiteningNode>(v.clone()).map_err(bad)?),
         "linreg" => Box::new(serde_json::from_value::<LinregNode>(v.clone()).map_err(bad)?),
         "ridge" => Box::new(serde_json::from_value::<RidgeNode>(v.clone()).map_err(bad)?),
+        "mnb" => Box::new(serde_json::from_value::<MnbNode>(v.clone()).map_err(bad)?),
+        "gnb" => Box::new(serde_json::from_value::<GnbNode>(v.clone()).map_err(bad)?),
         k => return Err(Error::Model(format!("unknown node kind '{k}'"))),
     })
 }
