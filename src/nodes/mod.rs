@@ -6,6 +6,7 @@
 pub mod classes;
 mod covariance;
 mod gnb;
+mod kmeans;
 mod mnb;
 pub mod linreg;
 pub mod moments;
@@ -15,6 +16,7 @@ mod whitening;
 
 pub use covariance::CovarianceNode;
 pub use gnb::GnbNode;
+pub use kmeans::{Init as KmeansInit, KmeansNode};
 pub use mnb::MnbNode;
 pub use linreg::LinregNode;
 pub use moments::MomentsNode;
@@ -73,6 +75,8 @@ pub trait Node: Send + Sync {
     }
     /// Classifiers: also output per-class log-probabilities.
     fn set_proba(&mut self, _on: bool) {}
+    /// Iterative nodes: write a checkpoint every iteration / resume from it.
+    fn set_checkpoint(&mut self, _path: Option<std::path::PathBuf>, _resume: bool) {}
     /// Map rows through the trained node.
     fn execute(&self, x: ArrayView2<f64>) -> Array2<f64>;
     /// Map outputs back to inputs, where the node can (`None` otherwise). Statistics nodes are
@@ -204,7 +208,7 @@ fn split_top_level(s: &str) -> Vec<&str> {
 }
 
 /// Node kinds this build knows.
-pub const KINDS: [&str; 8] = ["moments", "covariance", "pca", "whitening", "linreg", "ridge", "mnb", "gnb"];
+pub const KINDS: [&str; 9] = ["moments", "covariance", "pca", "whitening", "linreg", "ridge", "mnb", "gnb", "kmeans"];
 
 /// Build an untrained node from its spec.
 pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
@@ -217,6 +221,7 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
         "ridge" => Box::new(RidgeNode::from_spec(spec)?),
         "mnb" | "multinomial_nb" => Box::new(MnbNode::from_spec(spec)?),
         "gnb" | "gaussian_nb" => Box::new(GnbNode::from_spec(spec)?),
+        "kmeans" | "k_means" => Box::new(KmeansNode::from_spec(spec)?),
         k => return Err(Error::Param(format!("unknown node '{k}' (known: {})", KINDS.join(", ")))),
     })
 }
@@ -234,6 +239,7 @@ pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
         "ridge" => Box::new(serde_json::from_value::<RidgeNode>(v.clone()).map_err(bad)?),
         "mnb" => Box::new(serde_json::from_value::<MnbNode>(v.clone()).map_err(bad)?),
         "gnb" => Box::new(serde_json::from_value::<GnbNode>(v.clone()).map_err(bad)?),
+        "kmeans" => Box::new(serde_json::from_value::<KmeansNode>(v.clone()).map_err(bad)?),
         k => return Err(Error::Model(format!("unknown node kind '{k}'"))),
     })
 }

@@ -1,0 +1,559 @@
+//! `kmeans`: Lloyd's k-means over all ranks, `kmeans(k=10, init=++, max_iter=300, tol=1e-4,
+//! seed=0)`. The node keeps its rank's rows in memory (k-means needs many passes).
+//!
+//! **Initialisation** is defined on *global row indices* (row i of the concatenated shards), with
+//! per-row random numbers hashed from (seed, round, i), so a seed gives the same centroids for
+//! any number of ranks and any split of the same rows:
+//! - `init=random`: the k rows with the smallest hashed keys (uniform, without replacement);
+//! - `init=++`: k-means++ by weighted sampling with exponential keys −ln(u)/D² (the row with the
+//!   smallest key is a sample ∝ D²), found with one min-reduction per centre;
+//! - `init=parallel`: k-means‖ (`oversampling=2k` points expected per round, `rounds=5`), then
+//!   weighted k-means++ on the candidates, on every rank alike;
+//! - `init=FILE.csv|FILE.npy`: given centroids (k × d).
+//!
+//! **Iterations** follow scikit-learn's Lloyd: assign with distances ‖x‖² − 2x·c + ‖c‖² (BLAS
+//! gemm on row blocks), recompute centroids, stop when no label changed or when the squared
+//! centroid shift Σ‖Δc‖² ≤ tol × mean feature variance, or after `max_iter`. An empty cluster
+//! takes the point farthest from its centroid (over all ranks; ties → lowest global row).
+//! Model: centroids, inertia (Σ squared distances to the final centroids), n_iter.
+//!
+//! `checkpoint=FILE` (or `train --checkpoint FILE`): rank 0 writes centroids and iteration
+//! atomically after every iteration; `resume=true` (`--resume`) continues from it.
+
+use super::{rows, tagged, Node, NodeSpec, Task};
+use crate::comm::Comm;
+use crate::error::{Error, Result};
+use crate::io::{Chunk, Schema};
+use ndarray::{concatenate, s, Array1, Array2, ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Rows per BLAS block when computing distances.
+const BLOCK: usize = 4096;
+
+/// How initial centroids are chosen.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// k rows uniformly at random.
+    Random,
+    /// k-means++.
+    #[default]
+    PlusPlus,
+    /// k-means‖.
+    Parallel,
+    /// Centroids from a file.
+    File(PathBuf),
+}
+
+/// A uniform number in (0, 1] from (seed, stream, global row): splitmix64 of the three.
+fn uniform(seed: u64, stream: u64, i: u64) -> f64 {
+    let mut z = seed
+        .wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(i.wrapping_mul(0xD1B5_4A32_D192_ED03))
+        .wrapping_add(0x2545_F491_4F6C_DD1D);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+}
+
+/// Squared distances of `x`'s rows to every centroid (rows × k), via one gemm.
+fn sq_distances(x: ArrayView2<f64>, xn: &[f64], c: &Array2<f64>) -> Array2<f64> {
+    let cn: Vec<f64> = c.rows().into_iter().map(|r| r.dot(&r)).collect();
+    let mut g = x.dot(&c.t());
+    for (i, mut row) in g.rows_mut().into_iter().enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = (xn[i] - 2.0 * *v + cn[j]).max(0.0);
+        }
+    }
+    g
+}
+
+/// The `kmeans` node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KmeansNode {
+    /// Number of clusters.
+    pub k: usize,
+    /// Initialisation.
+    pub init: Init,
+    /// Iteration limit.
+    pub max_iter: usize,
+    /// Relative tolerance (scikit-learn's).
+    pub tol: f64,
+    /// Seed of the initialisation.
+    pub seed: u64,
+    /// k-means‖ points expected per round.
+    pub oversampling: Option<f64>,
+    /// k-means‖ rounds.
+    pub rounds: usize,
+    /// Feature names.
+    pub columns: Vec<String>,
+    /// Final centroids (k × d).
+    #[serde(with = "rows")]
+    pub centroids: Array2<f64>,
+    /// Initial centroids (k × d).
+    #[serde(with = "rows")]
+    pub initial_centroids: Array2<f64>,
+    /// Σ squared distance of every row to its centroid.
+    pub inertia: f64,
+    /// Lloyd iterations run.
+    pub n_iter: usize,
+    /// Training rows over all ranks.
+    pub count: u64,
+    #[serde(skip)]
+    checkpoint: Option<PathBuf>,
+    #[serde(skip)]
+    resume: bool,
+    #[serde(skip)]
+    data: Vec<f64>,
+}
+
+impl KmeansNode {
+    /// From a flow spec.
+    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        spec.check_keys(&["k", "init", "max_iter", "tol", "seed", "oversampling", "rounds", "checkpoint", "resume"])?;
+        let init = match spec.params.get("init").map(String::as_str) {
+            None | Some("++") | Some("plusplus") | Some("k-means++") => Init::PlusPlus,
+            Some("random") => Init::Random,
+            Some("parallel") | Some("k-means||") | Some("||") => Init::Parallel,
+            Some(f) => Init::File(PathBuf::from(f)),
+        };
+        let k = spec.get::<usize>("k")?.unwrap_or(0);
+        if k == 0 && !matches!(init, Init::File(_)) {
+            return Err(Error::Param("kmeans: give k >= 1, e.g. kmeans(k=8)".into()));
+        }
+        let tol = spec.get::<f64>("tol")?.unwrap_or(1e-4);
+        if !(tol >= 0.0) {
+            return Err(Error::Param(format!("kmeans: tol must be >= 0, got {tol}")));
+        }
+        Ok(KmeansNode {
+            k,
+            init,
+            max_iter: spec.get::<usize>("max_iter")?.unwrap_or(300).max(1),
+            tol,
+            seed: spec.get::<u64>("seed")?.unwrap_or(0),
+            oversampling: spec.get::<f64>("oversampling")?,
+            rounds: spec.get::<usize>("rounds")?.unwrap_or(5).max(1),
+            checkpoint: spec.params.get("checkpoint").map(PathBuf::from),
+            resume: spec.get_bool("resume", false)?,
+            ..Default::default()
+        })
+    }
+
+    fn local(&self) -> ArrayView2<'_, f64> {
+        let d = self.columns.len();
+        ArrayView2::from_shape((self.data.len() / d.max(1), d), &self.data).unwrap()
+    }
+
+    /// Collective: pick the globally best (key, row) among every rank's `local` candidate
+    /// (smallest key, ties → smallest global row); returns that row, same on all ranks.
+    fn global_min(comm: &dyn Comm, local: Option<(f64, u64, Vec<f64>)>, d: usize) -> Option<(f64, u64, Vec<f64>)> {
+        let pack = |c: &Option<(f64, u64, Vec<f64>)>| -> Vec<u8> {
+            match c {
+                None => Vec::new(),
+                Some((k, i, r)) => [k.to_le_bytes(), (*i as f64).to_le_bytes()].concat().into_iter().chain(r.iter().flat_map(|v| v.to_le_bytes())).collect(),
+            }
+        };
+        let all = comm.allgather_bytes(&pack(&local));
+        all.iter()
+            .filter(|b| b.len() == 8 * (d + 2))
+            .map(|b| {
+                let v: Vec<f64> = b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
+                (v[0], v[1] as u64, v[2..].to_vec())
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+    }
+
+    /// Gather rows from every rank (rank order), as a matrix.
+    fn gather_rows(comm: &dyn Comm, rows: &[f64], d: usize) -> Array2<f64> {
+        let mine: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let all: Vec<f64> = comm.allgather_bytes(&mine).iter().flat_map(|b| b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>()).collect();
+        Array2::from_shape_vec((all.len() / d.max(1), d), all).unwrap()
+    }
+
+    fn init_random(&self, comm: &dyn Comm, offset: u64) -> Array2<f64> {
+        let d = self.columns.len();
+        let x = self.local();
+        let mut keyed: Vec<(f64, u64, usize)> = (0..x.nrows()).map(|i| (uniform(self.seed, 0, offset + i as u64), offset + i as u64, i)).collect();
+        keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        keyed.truncate(self.k);
+        let mut mine = Vec::new();
+        for (key, g, i) in &keyed {
+            mine.push(*key);
+            mine.push(*g as f64);
+            mine.extend(x.row(*i).iter());
+        }
+        let all = Self::gather_rows(comm, &mine, d + 2);
+        let mut cand: Vec<_> = all.rows().into_iter().map(|r| (r[0], r[1] as u64, r.slice(s![2..]).to_owned())).collect();
+        cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut c = Array2::zeros((self.k, d));
+        for (j, (_, _, row)) in cand.into_iter().take(self.k).enumerate() {
+            c.row_mut(j).assign(&row);
+        }
+        c
+    }
+
+    /// k-means++ over `x` (local rows with global offsets and weights), stream `base`.
+    fn plusplus(&self, comm: &dyn Comm, x: ArrayView2<f64>, offset: u64, weight: Option<&[f64]>, base: u64, k: usize) -> Array2<f64> {
+        let d = self.columns.len();
+        let xn: Vec<f64> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
+        let w = |i: usize| weight.map_or(1.0, |w| w[i]);
+        let mut d2 = vec![f64::INFINITY; x.nrows()];
+        let mut c = Array2::zeros((k, d));
+        for j in 0..k {
+            let local = (0..x.nrows())
+                .filter(|&i| w(i) > 0.0 && d2[i] > 0.0)
+                .map(|i| {
+                    let u = uniform(self.seed, base + j as u64, offset + i as u64);
+                    // Exponential race: min of −ln(u)/weight samples ∝ weight (D² after the first).
+                    let wt = if j == 0 { w(i) } else { w(i) * d2[i] };
+                    (-u.ln() / wt, offset + i as u64, i)
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+                .map(|(key, g, i)| (key, g, x.row(i).to_vec()));
+            let best = Self::global_min(comm, local, d);
+            let row = match best {
+                Some((_, _, r)) => Array1::from(r),
+                None => c.row(j - 1).to_owned(), // fewer distinct points than k: repeat
+            };
+            c.row_mut(j).assign(&row);
+            let rn = row.dot(&row);
+            for (i, xr) in x.rows().into_iter().enumerate() {
+                d2[i] = d2[i].min((xn[i] - 2.0 * xr.dot(&row) + rn).max(0.0));
+            }
+        }
+        c
+    }
+
+    fn init_parallel(&self, comm: &dyn Comm, offset: u64) -> Array2<f64> {
+        let d = self.columns.len();
+        let x = self.local();
+        let xn: Vec<f64> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
+        let l = self.oversampling.unwrap_or(2.0 * self.k as f64);
+        let mut cand = self.plusplus(comm, x, offset, None, 1, 1);
+        for round in 0..self.rounds {
+            let dist = sq_distances(x, &xn, &cand);
+            let d2: Vec<f64> = dist.rows().into_iter().map(|r| r.iter().cloned().fold(f64::INFINITY, f64::min)).collect();
+            let mut phi = [d2.iter().sum::<f64>()];
+            comm.allreduce_sum(&mut phi);
+            if phi[0] == 0.0 {
+                break;
+            }
+            let mut picked = Vec::new();
+            for (i, v) in d2.iter().enumerate() {
+                if uniform(self.seed, 100 + round as u64, offset + i as u64) <= l * v / phi[0] {
+                    picked.extend(x.row(i).iter());
+                }
+            }
+            let new = Self::gather_rows(comm, &picked, d);
+            cand = concatenate![Axis(0), cand, new];
+        }
+        // Weight each candidate by the rows nearest to it, then k-means++ on the candidates.
+        let dist = sq_distances(x, &xn, &cand);
+        let mut weight = vec![0.0; cand.nrows()];
+        for r in dist.rows() {
+            let best = r.iter().enumerate().fold((0, f64::INFINITY), |b, (j, &v)| if v < b.1 { (j, v) } else { b });
+            weight[best.0] += 1.0;
+        }
+        comm.allreduce_sum(&mut weight);
+        let single = crate::comm::SingleComm;
+        self.plusplus(&single, cand.view(), 0, Some(&weight), 1000, self.k)
+    }
+
+    fn init_file(&self, path: &std::path::Path, d: usize) -> Result<Array2<f64>> {
+        let mut opts = crate::io::DataOptions::new(path.display().to_string());
+        opts.block_bytes = 1 << 20;
+        let data = crate::io::Dataset::open(&crate::comm::SingleComm, &opts)
+            .map_err(|e| Error::Param(format!("kmeans init file: {e}")))?;
+        let mut vals = Vec::new();
+        data.for_each_chunk(&mut |c| {
+            vals.extend(c.x.iter());
+            Ok(())
+        })
+        .map_err(|e| Error::Param(format!("kmeans init file: {e}")))?;
+        if data.dim() != d {
+            return Err(Error::Param(format!("kmeans init file {} has {} columns, the data has {d}", path.display(), data.dim())));
+        }
+        Ok(Array2::from_shape_vec((vals.len() / d, d), vals).unwrap())
+    }
+
+    fn write_checkpoint(&self, comm: &dyn Comm, c: &Array2<f64>, iteration: usize) -> Result<()> {
+        let Some(path) = &self.checkpoint else { return Ok(()) };
+        let local = if comm.rank() == 0 {
+            let rows: Vec<Vec<f64>> = c.rows().into_iter().map(|r| r.to_vec()).collect();
+            let body = serde_json::json!({"format": "flowmpi-kmeans-checkpoint", "iteration": iteration, "k": c.nrows(), "columns": self.columns, "centroids": rows});
+            crate::io::write_atomic(path, &serde_json::to_vec_pretty(&body).unwrap(), 0)
+        } else {
+            Ok(())
+        };
+        crate::comm::agree(comm, local)
+    }
+
+    fn read_checkpoint(&self, d: usize) -> Result<(Array2<f64>, usize)> {
+        let path = self.checkpoint.as_ref().ok_or_else(|| Error::Param("kmeans: --resume needs --checkpoint FILE".into()))?;
+        let text = std::fs::read(path).map_err(|e| Error::Param(format!("kmeans: cannot resume from {}: {e}", path.display())))?;
+        let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| Error::Param(format!("kmeans: {} is not a checkpoint: {e}", path.display())))?;
+        let rows: Vec<Vec<f64>> = serde_json::from_value(v["centroids"].clone()).map_err(|e| Error::Param(format!("kmeans checkpoint: {e}")))?;
+        if rows.len() != self.k || rows.iter().any(|r| r.len() != d) {
+            return Err(Error::Param(format!("kmeans: checkpoint {} holds {} centroids of another shape", path.display(), rows.len())));
+        }
+        Ok((Array2::from_shape_vec((self.k, d), rows.concat()).unwrap(), v["iteration"].as_u64().unwrap_or(0) as usize))
+    }
+
+    /// Assign local rows to `c`: labels, distances; and per-cluster sums and counts.
+    fn assign(&self, c: &Array2<f64>, xn: &[f64], labels: &mut [u32]) -> (Array2<f64>, Vec<f64>, f64, Vec<f64>) {
+        let (k, d) = c.dim();
+        let x = self.local();
+        let mut sums = Array2::zeros((k, d));
+        let mut counts = vec![0.0; k];
+        let mut changed = 0.0;
+        let mut dist = vec![0.0; x.nrows()];
+        for start in (0..x.nrows()).step_by(BLOCK) {
+            let end = (start + BLOCK).min(x.nrows());
+            let dd = sq_distances(x.slice(s![start..end, ..]), &xn[start..end], c);
+            for (r, row) in dd.rows().into_iter().enumerate() {
+                let i = start + r;
+                let (best, bd) = row.iter().enumerate().fold((0usize, f64::INFINITY), |b, (j, &v)| if v < b.1 { (j, v) } else { b });
+                if labels[i] != best as u32 {
+                    changed += 1.0;
+                    labels[i] = best as u32;
+                }
+                dist[i] = bd;
+                counts[best] += 1.0;
+                let mut srow = sums.row_mut(best);
+                srow += &x.row(i);
+            }
+        }
+        (sums, counts, changed, dist)
+    }
+}
+
+impl Node for KmeansNode {
+    fn kind(&self) -> &'static str {
+        "kmeans"
+    }
+    fn spec(&self) -> String {
+        let init = match &self.init {
+            Init::Random => "random".to_string(),
+            Init::PlusPlus => "++".to_string(),
+            Init::Parallel => "parallel".to_string(),
+            Init::File(p) => p.display().to_string(),
+        };
+        format!("kmeans(k={}, init={init}, max_iter={}, tol={}, seed={})", self.k, self.max_iter, self.tol, self.seed)
+    }
+    fn task(&self) -> Task {
+        Task::Clustering
+    }
+    fn set_checkpoint(&mut self, path: Option<PathBuf>, resume: bool) {
+        if path.is_some() {
+            self.checkpoint = path;
+        }
+        self.resume |= resume;
+    }
+    fn begin(&mut self, schema: &Schema) -> Result<()> {
+        self.columns = schema.x.clone();
+        self.data.clear();
+        if let Init::File(p) = &self.init {
+            let c = self.init_file(p, schema.x.len())?;
+            if self.k != 0 && self.k != c.nrows() {
+                return Err(Error::Param(format!("kmeans: k={} but {} holds {} centroids", self.k, p.display(), c.nrows())));
+            }
+            self.k = c.nrows();
+            self.initial_centroids = c;
+        }
+        Ok(())
+    }
+    fn update(&mut self, chunk: &Chunk) -> Result<()> {
+        self.data.extend(chunk.x.iter());
+        Ok(())
+    }
+    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
+        let d = self.columns.len();
+        let n_local = (self.data.len() / d.max(1)) as f64;
+        let counts = crate::comm::allgather_f64(comm, n_local);
+        let total: f64 = counts.iter().sum();
+        let offset = counts[..comm.rank()].iter().sum::<f64>() as u64;
+        if (total as usize) < self.k {
+            return Err(Error::Fit(format!("kmeans: k={} is larger than the number of rows ({total})", self.k)));
+        }
+        self.count = total as u64;
+        // scikit-learn's tolerance: tol × mean of the feature variances (population).
+        let mut var = crate::stats::Scatter::new(d, false);
+        var.update(self.local());
+        var.allreduce(comm)?;
+        let tol = self.tol * var.centered_sq().iter().map(|v| v / total).sum::<f64>() / d as f64;
+
+        let (mut c, start) = if self.resume {
+            let (c, it) = crate::comm::agree(comm, self.read_checkpoint(d))?;
+            (c, it)
+        } else {
+            let c = match &self.init {
+                Init::File(_) => self.initial_centroids.clone(),
+                Init::Random => self.init_random(comm, offset),
+                Init::PlusPlus => self.plusplus(comm, self.local(), offset, None, 1, self.k),
+                Init::Parallel => self.init_parallel(comm, offset),
+            };
+            (c, 0)
+        };
+        if !self.resume {
+            self.initial_centroids = c.clone();
+        }
+        let x_norms: Vec<f64> = self.local().rows().into_iter().map(|r| r.dot(&r)).collect();
+        let mut labels = vec![u32::MAX; x_norms.len()];
+        let mut it = start;
+        let mut dist;
+        while it < self.max_iter {
+            let (sums, cnt, changed, dd) = self.assign(&c, &x_norms, &mut labels);
+            dist = dd;
+            let mut flat: Vec<f64> = sums.iter().copied().chain(cnt.iter().copied()).chain([changed]).collect();
+            comm.allreduce_sum(&mut flat);
+            let (k, kd) = (self.k, self.k * d);
+            let mut new = Array2::from_shape_vec((k, d), flat[..kd].to_vec()).unwrap();
+            let counts = &flat[kd..kd + k];
+            for j in 0..k {
+                if counts[j] > 0.0 {
+                    new.row_mut(j).mapv_inplace(|v| v / counts[j]);
+                }
+            }
+            let empty: Vec<usize> = (0..k).filter(|&j| counts[j] == 0.0).collect();
+            if !empty.is_empty() {
+                // Re-seed empty clusters from the rows farthest from their centroids.
+                let mut order: Vec<usize> = (0..dist.len()).collect();
+                order.sort_by(|&a, &b| dist[b].total_cmp(&dist[a]).then(a.cmp(&b)));
+                let mut mine = Vec::new();
+                for &i in order.iter().take(empty.len()) {
+                    mine.push(-dist[i]);
+                    mine.push((offset + i as u64) as f64);
+                    mine.extend(self.local().row(i).iter());
+                }
+                let all = Self::gather_rows(comm, &mine, d + 2);
+                let mut cand: Vec<_> = all.rows().into_iter().map(|r| (r[0], r[1], r.slice(s![2..]).to_owned())).collect();
+                cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+                for (j, (_, _, row)) in empty.iter().zip(cand) {
+                    new.row_mut(*j).assign(&row);
+                }
+            }
+            let shift: f64 = (&new - &c).iter().map(|v| v * v).sum();
+            c = new;
+            it += 1;
+            self.write_checkpoint(comm, &c, it)?;
+            if flat[kd + k] == 0.0 {
+                break; // no label changed: converged
+            }
+            if shift <= tol {
+                break;
+            }
+        }
+        // As scikit-learn: unless labels were stable, relabel against the final centroids.
+        let (_, _, _, dist) = self.assign(&c, &x_norms, &mut labels);
+        let mut inertia = [dist.iter().sum::<f64>()];
+        comm.allreduce_sum(&mut inertia);
+        self.inertia = inertia[0];
+        self.n_iter = it;
+        self.centroids = c;
+        self.data = Vec::new();
+        Ok(())
+    }
+    fn input_dim(&self) -> usize {
+        self.columns.len()
+    }
+    fn output_names(&self) -> Vec<String> {
+        self.columns.iter().cloned().chain(["cluster".to_string(), "distance".to_string()]).collect()
+    }
+    fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        let xn: Vec<f64> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
+        let dd = sq_distances(x, &xn, &self.centroids);
+        let mut out = Array2::zeros((x.nrows(), 2));
+        for (i, row) in dd.rows().into_iter().enumerate() {
+            let (best, bd) = row.iter().enumerate().fold((0usize, f64::INFINITY), |b, (j, &v)| if v < b.1 { (j, v) } else { b });
+            out[[i, 0]] = best as f64;
+            out[[i, 1]] = bd.sqrt();
+        }
+        out
+    }
+    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        concatenate![Axis(1), x, self.predict(x)]
+    }
+    fn summary(&self) -> Vec<String> {
+        vec![format!(
+            "k={} on {} features, {} rows: inertia {:.6e} after {} iteration(s)",
+            self.k,
+            self.columns.len(),
+            self.count,
+            self.inertia,
+            self.n_iter
+        )]
+    }
+    fn to_json(&self) -> serde_json::Value {
+        tagged("kmeans", self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comm::run_threads;
+    use ndarray::Array;
+
+    fn blobs() -> Array2<f64> {
+        Array::from_shape_fn((300, 2), |(i, j)| {
+            let c = [(0.0, 0.0), (5.0, 5.0), (0.0, 6.0)][i % 3];
+            let u = uniform(42, j as u64, i as u64) - 0.5;
+            (if j == 0 { c.0 } else { c.1 }) + u
+        })
+    }
+
+    fn fit(ranks: usize, spec: &str, x: &Array2<f64>, cuts: &[usize]) -> Vec<KmeansNode> {
+        let schema = Schema::features(&["a".into(), "b".into()]);
+        run_threads(ranks, |c| {
+            let (lo, hi) = (cuts[c.rank()], cuts[c.rank() + 1]);
+            let mut n = KmeansNode::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap();
+            n.fit_chunk(c, &Chunk::new(x.slice(s![lo..hi, ..])), &schema).unwrap();
+            n
+        })
+    }
+
+    #[test]
+    fn init_is_the_same_for_any_rank_count_and_split() {
+        let x = blobs();
+        for init in ["random", "++", "parallel"] {
+            let spec = format!("kmeans(k=3, init={init}, seed=7, max_iter=1)");
+            let one = fit(1, &spec, &x, &[0, 300]).remove(0);
+            for cuts in [vec![0, 150, 300], vec![0, 0, 299, 300], vec![0, 10, 20, 200, 300]] {
+                let out = fit(cuts.len() - 1, &spec, &x, &cuts);
+                for n in &out {
+                    assert_eq!(n.initial_centroids, one.initial_centroids, "{init} with cuts {cuts:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lloyd_finds_the_blobs_and_agrees_across_ranks() {
+        let x = blobs();
+        let out = fit(3, "kmeans(k=3, init=++, seed=1)", &x, &[0, 50, 50, 300]);
+        let n = &out[0];
+        assert!(out.iter().all(|o| o.centroids == n.centroids && o.n_iter == n.n_iter));
+        let mut cs: Vec<(f64, f64)> = n.centroids.rows().into_iter().map(|r| (r[0], r[1])).collect();
+        cs.sort_by_key(|c| (c.0.round() as i64, c.1.round() as i64));
+        for (got, want) in cs.iter().zip([(0.0, 0.0), (0.0, 6.0), (5.0, 5.0)]) {
+            assert!((got.0 - want.0).abs() < 0.1 && (got.1 - want.1).abs() < 0.1, "{cs:?}");
+        }
+        // Inertia is the sum of squared distances to the final centroids.
+        let p = n.predict(x.view());
+        let direct: f64 = p.column(1).iter().map(|v| v * v).sum();
+        assert!((direct - n.inertia).abs() < 1e-9 * n.inertia);
+    }
+
+    #[test]
+    fn k_larger_than_rows_is_an_error_everywhere() {
+        let x = blobs();
+        let schema = Schema::features(&["a".into(), "b".into()]);
+        let out = run_threads(2, |c| {
+            let mut n = KmeansNode::from_spec(&NodeSpec::parse("kmeans(k=500)").unwrap()).unwrap();
+            n.fit_chunk(c, &Chunk::new(x.slice(s![c.rank() * 150..(c.rank() + 1) * 150, ..])), &schema).unwrap_err().to_string()
+        });
+        assert!(out.iter().all(|m| m.contains("larger than the number of rows")), "{out:?}");
+    }
+}
