@@ -52,6 +52,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Print per-column low-order moments of the data (a table, or JSON).
     Stats(StatsArgs),
+    /// Score a trained supervised or k-means flow on data over all ranks: R² and RMSE,
+    /// accuracy and confusion matrix, or inertia.
+    Score(ScoreArgs),
 }
 
 /// Where the data is and how to parse it.
@@ -151,6 +154,26 @@ pub struct TrainArgs {
     /// Where rank 0 writes the model (JSON; written atomically, untouched on failure).
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
+    /// Iterative nodes (kmeans): rank 0 writes a checkpoint here after every iteration.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue iterative nodes from --checkpoint instead of initialising.
+    #[arg(long, requires = "checkpoint")]
+    pub resume: bool,
+}
+
+/// `flowmpi score`.
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    /// The trained model.
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Data options (features by the model's column names; targets/labels as trained).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `flowmpi execute`.
@@ -170,6 +193,9 @@ pub struct ExecuteArgs {
     /// the inputs are reconstructed (statistics nodes pass through; PCA/whitening invert).
     #[arg(long)]
     pub inverse: bool,
+    /// Classifiers: also write the log-probability of every class.
+    #[arg(long)]
+    pub proba: bool,
 }
 
 /// `flowmpi inspect`.
@@ -215,6 +241,7 @@ pub fn main() -> ExitCode {
         Command::Train(a) => train(comm, a, &log),
         Command::Execute(a) => execute(comm, a, &log),
         Command::Stats(a) => stats(comm, a, &log),
+        Command::Score(a) => score(comm, a, &log),
         Command::Inspect(_) => unreachable!(),
     };
     // Every error path above already agreed; this last agreement makes the exit collective even
@@ -253,6 +280,9 @@ fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
         (None, None) => return Err(Error::Param("give --flow or --flow-file".into())),
     };
     let mut flow = Flow::parse(&spec)?;
+    for n in flow.nodes.iter_mut() {
+        n.set_checkpoint(a.checkpoint.clone(), a.resume);
+    }
     if comm.rank() == 0 {
         check_output_dir(comm, &a.model, "model")?;
     } else {
@@ -295,7 +325,11 @@ fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
 fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
     let t0 = Instant::now();
     let loaded = Model::load(&a.model).and_then(|m| Ok((m.flow()?, m)));
-    let (flow, model) = agree(comm, loaded)?;
+    let (mut flow, model) = agree(comm, loaded)?;
+    if let Some(last) = flow.nodes.last_mut() {
+        last.set_proba(a.proba);
+    }
+    let output_columns = flow.output_names(&model.input_columns);
     let per_rank = a.out.contains("{rank}") || a.out.contains("{}");
     if comm.size() > 1 && !per_rank {
         return Err(Error::Param(format!(
@@ -308,7 +342,7 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
         flow.check_invertible()?;
         (&model.output_columns, &model.input_columns)
     } else {
-        (&model.input_columns, &model.output_columns)
+        (&model.input_columns, &output_columns)
     };
     // Features are picked by the names the model was trained on (targets or labels in the data
     // are then simply not read).
@@ -325,7 +359,12 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
         )));
     }
     let out = PathBuf::from(expand_pattern(&a.out, comm.rank(), comm.size()));
-    let mut writer = agree(comm, ShardWriter::create(&out, produce, comm.rank()))?;
+    let labels = flow.nodes.last().filter(|_| !a.inverse).and_then(|n| n.classes().map(|c| (n.input_dim(), c.to_vec())));
+    let created = ShardWriter::create(&out, produce, comm.rank()).map(|w| match labels {
+        Some((col, names)) => w.with_labels(col, names),
+        None => w,
+    });
+    let mut writer = agree(comm, created)?;
     let written = data
         .for_each_chunk(&mut |x| {
             let y = if a.inverse { flow.inverse(x.x)? } else { flow.execute(x.x) };
@@ -361,6 +400,27 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
             Err(e)
         }
     }
+}
+
+fn score(comm: &dyn Comm, a: &ScoreArgs, log: &Log) -> Result<()> {
+    let t0 = Instant::now();
+    let loaded = Model::load(&a.model).and_then(|m| Ok((m.flow()?, m)));
+    let (flow, model) = agree(comm, loaded)?;
+    let trained_on = model.input_columns.join(",");
+    let mut opts = a.data.options(Some(&trained_on))?;
+    opts.targets = flow.targets();
+    opts.label = flow.label()?;
+    let data = Dataset::open(comm, &opts)?;
+    let s = crate::score::score(comm, &flow, &data)?;
+    log.info(format!("scored {} over {} rank(s) in {:.3} s", model.flow, comm.size(), t0.elapsed().as_secs_f64()));
+    if comm.rank() == 0 {
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&s).expect("json"));
+        } else {
+            print!("{}", s.table());
+        }
+    }
+    Ok(())
 }
 
 fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {

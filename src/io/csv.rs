@@ -449,7 +449,7 @@ pub fn parse_block(
 
 fn bad_field(field: &[u8], col: usize, plan: &FieldPlan, fail: &dyn Fn(String) -> ParseError) -> ParseError {
     fail(format!(
-        "cannot parse '{}' as a number (column '{}')",
+        "cannot parse '{}' as a number (column '{}'; --columns picks the numeric feature columns)",
         String::from_utf8_lossy(field),
         plan.names[col]
     ))

@@ -42,6 +42,7 @@ pub struct ShardWriter {
     sink: Option<Sink>,
     cols: usize,
     rank: usize,
+    labels: Option<(usize, Vec<String>)>,
 }
 
 impl ShardWriter {
@@ -63,7 +64,13 @@ impl ShardWriter {
                 Sink::Csv(w, Vec::new())
             }
         };
-        Ok(ShardWriter { path: path.to_path_buf(), tmp, sink: Some(sink), cols: names.len(), rank })
+        Ok(ShardWriter { path: path.to_path_buf(), tmp, sink: Some(sink), cols: names.len(), rank, labels: None })
+    }
+
+    /// Write column `col` (which holds class indices) as the class names, in CSV output.
+    pub fn with_labels(mut self, col: usize, names: Vec<String>) -> Self {
+        self.labels = Some((col, names));
+        self
     }
 
     fn err(&self, e: std::io::Error) -> Error {
@@ -73,6 +80,7 @@ impl ShardWriter {
     /// Append rows (row-major, one value per column).
     pub fn write_rows(&mut self, vals: &[f64]) -> Result<()> {
         let cols = self.cols;
+        let labels = self.labels.as_ref();
         let res = match self.sink.as_mut().expect("writer already finished") {
             Sink::Npy(w) => w.write_rows(vals),
             Sink::Csv(w, line) => {
@@ -83,6 +91,15 @@ impl ShardWriter {
                     for (j, v) in row.iter().enumerate() {
                         if j > 0 {
                             line.push(b',');
+                        }
+                        if let Some((_, names)) = labels.filter(|(c, _)| *c == j) {
+                            let name = &names[*v as usize];
+                            if name.contains([',', '"', '\n']) {
+                                line.extend_from_slice(format!("\"{}\"", name.replace('"', "\"\"")).as_bytes());
+                            } else {
+                                line.extend_from_slice(name.as_bytes());
+                            }
+                            continue;
                         }
                         let s = if v.is_finite() { fmt.format_finite(*v) } else { fmt.format(*v) };
                         line.extend_from_slice(s.strip_suffix(".0").unwrap_or(s).as_bytes());

@@ -248,7 +248,7 @@ pub struct LinregNode {
     /// Target column names.
     pub target: Vec<String>,
     /// Fit an intercept.
-    pub intercept: bool,
+    pub fit_intercept: bool,
     /// Solver.
     pub method: Method,
     /// Feature names.
@@ -274,7 +274,7 @@ impl LinregNode {
             Some("qr") => Method::Qr,
             Some(m) => return Err(Error::Param(format!("linreg: method must be normal or qr, not {m:?}"))),
         };
-        Ok(LinregNode { target, intercept, method, ..Default::default() })
+        Ok(LinregNode { target, fit_intercept: intercept, method, ..Default::default() })
     }
 }
 
@@ -284,7 +284,7 @@ impl Node for LinregNode {
     }
     fn spec(&self) -> String {
         let mut s = format!("linreg(target=[{}]", self.target.join(","));
-        if !self.intercept {
+        if !self.fit_intercept {
             s.push_str(", intercept=false");
         }
         if self.method == Method::Qr {
@@ -314,7 +314,7 @@ impl Node for LinregNode {
             Partial::Normal(s) => s.update(z.view()),
             Partial::Qr(q, ys) => {
                 ys.update(z.slice(s![.., self.columns.len()..]));
-                q.update(z.view(), self.intercept)?
+                q.update(z.view(), self.fit_intercept)?
             }
         }
         Ok(())
@@ -325,13 +325,13 @@ impl Node for LinregNode {
             Partial::Normal(mut s) => {
                 s.allreduce(comm)?;
                 self.count = s.n;
-                self.fit = solve_normal(&s, d, 0.0, self.intercept, "linreg")?;
+                self.fit = solve_normal(&s, d, 0.0, self.fit_intercept, "linreg")?;
             }
             Partial::Qr(q, mut ys) => {
-                let (n, g, r) = q.join(comm, d + self.idx.len(), self.intercept)?;
+                let (n, g, r) = q.join(comm, d + self.idx.len(), self.fit_intercept)?;
                 ys.allreduce(comm)?;
                 self.count = n;
-                self.fit = solve_qr(&r, &g, n as f64, d, self.intercept, &ys.centered_sq().to_vec())?;
+                self.fit = solve_qr(&r, &g, n as f64, d, self.fit_intercept, &ys.centered_sq().to_vec())?;
             }
         }
         Ok(())

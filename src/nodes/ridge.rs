@@ -20,7 +20,7 @@ pub struct RidgeNode {
     /// Target column names.
     pub target: Vec<String>,
     /// Fit an (unpenalised) intercept.
-    pub intercept: bool,
+    pub fit_intercept: bool,
     /// Regularisation strengths.
     pub alphas: Vec<f64>,
     /// Feature names.
@@ -53,7 +53,7 @@ impl RidgeNode {
         if alphas.is_empty() {
             return Err(Error::Param("ridge: alpha list is empty".into()));
         }
-        Ok(RidgeNode { target, intercept, alphas, ..Default::default() })
+        Ok(RidgeNode { target, fit_intercept: intercept, alphas, ..Default::default() })
     }
 
     fn suffix(&self, k: usize) -> String {
@@ -68,7 +68,7 @@ impl Node for RidgeNode {
     fn spec(&self) -> String {
         let alphas: Vec<String> = self.alphas.iter().map(|a| a.to_string()).collect();
         let a = if alphas.len() == 1 { alphas[0].clone() } else { format!("[{}]", alphas.join(",")) };
-        format!("ridge(alpha={a}, target=[{}]{})", self.target.join(","), if self.intercept { "" } else { ", intercept=false" })
+        format!("ridge(alpha={a}, target=[{}]{})", self.target.join(","), if self.fit_intercept { "" } else { ", intercept=false" })
     }
     fn targets(&self) -> Vec<String> {
         self.target.clone()
@@ -91,7 +91,7 @@ impl Node for RidgeNode {
         s.allreduce(comm)?;
         self.count = s.n;
         let d = self.columns.len();
-        self.fits = self.alphas.iter().map(|&a| solve_normal(&s, d, a, self.intercept, "ridge")).collect::<Result<_>>()?;
+        self.fits = self.alphas.iter().map(|&a| solve_normal(&s, d, a, self.fit_intercept, "ridge")).collect::<Result<_>>()?;
         Ok(())
     }
     fn input_dim(&self) -> usize {

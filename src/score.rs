@@ -1,0 +1,163 @@
+//! `flowmpi score`: quality of a trained supervised or clustering flow on (test) data, joined
+//! over all ranks: R² and RMSE for regression, accuracy and the confusion matrix for
+//! classification, inertia for k-means.
+
+use crate::comm::{agree, Comm};
+use crate::error::{Error, Result};
+use crate::flow::Flow;
+use crate::io::Dataset;
+use crate::nodes::Task;
+use crate::stats::Scatter;
+use ndarray::Array2;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// A joined score.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "task", rename_all = "lowercase")]
+pub enum Score {
+    /// Per prediction column: R² and RMSE.
+    Regression {
+        /// Rows scored.
+        rows: u64,
+        /// Prediction column names.
+        columns: Vec<String>,
+        /// Coefficient of determination per column.
+        r2: Vec<f64>,
+        /// Root mean squared error per column.
+        rmse: Vec<f64>,
+    },
+    /// Accuracy and confusion matrix (rows: true class, columns: predicted class).
+    Classification {
+        /// Rows scored.
+        rows: u64,
+        /// Class labels.
+        classes: Vec<String>,
+        /// Fraction predicted right.
+        accuracy: f64,
+        /// Counts, true × predicted.
+        confusion: Vec<Vec<u64>>,
+    },
+    /// Sum of squared distances to the nearest centroid.
+    Clustering {
+        /// Rows scored.
+        rows: u64,
+        /// Inertia.
+        inertia: f64,
+    },
+}
+
+/// Score the flow's last node on `data` (collective).
+pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
+    let (last, prefix) = flow.nodes.split_last().ok_or_else(|| Error::Model("empty flow".into()))?;
+    let prefix = Flow { nodes: prefix.iter().map(|n| crate::nodes::from_json(&n.to_json())).collect::<Result<_>>()? };
+    let task = last.task();
+    let schema = data.schema();
+    let targets = last.targets();
+    let tidx: Vec<usize> = targets.iter().map(|t| schema.y.iter().position(|y| y == t).expect("targets are read")).collect();
+    let names = last.output_names()[last.input_dim()..].to_vec();
+    let classes: Vec<String> = last.classes().map(|c| c.to_vec()).unwrap_or_default();
+    let class_of: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    let c = classes.len();
+    let p = names.len();
+    // Local accumulators.
+    let mut sse = vec![0.0; p];
+    let mut truth: Vec<Scatter> = (0..p).map(|_| Scatter::new(1, false)).collect();
+    let mut confusion = vec![0.0; c * c];
+    let mut inertia = 0.0;
+    let mut rows = 0u64;
+    let local = data.for_each_chunk(&mut |chunk| {
+        let x = prefix.execute(chunk.x);
+        let pred = last.predict(x.view());
+        rows += chunk.rows() as u64;
+        match task {
+            Task::Regression => {
+                for k in 0..p {
+                    let y = chunk.y.column(tidx[k % tidx.len()]);
+                    sse[k] += y.iter().zip(pred.column(k)).map(|(a, b)| (a - b) * (a - b)).sum::<f64>();
+                    truth[k].update(y.insert_axis(ndarray::Axis(1)));
+                }
+            }
+            Task::Classification => {
+                for (i, l) in chunk.labels.iter().enumerate() {
+                    let t = *class_of.get(l.as_str()).ok_or_else(|| {
+                        Error::Fit(format!("rank {}: label '{l}' is not one of the model's classes [{}]", comm.rank(), classes.join(", ")))
+                    })?;
+                    confusion[t * c + pred[[i, 0]] as usize] += 1.0;
+                }
+            }
+            Task::Clustering => inertia += pred.column(1).iter().map(|d| d * d).sum::<f64>(),
+            Task::Transform => {}
+        }
+        Ok(())
+    });
+    agree(comm, local)?;
+    let mut n = [rows as f64];
+    comm.allreduce_sum(&mut n);
+    let rows = n[0] as u64;
+    if rows == 0 {
+        return Err(Error::Fit("no data rows on any rank".into()));
+    }
+    Ok(match task {
+        Task::Regression => {
+            comm.allreduce_sum(&mut sse);
+            let mut r2 = Vec::new();
+            for (k, t) in truth.iter_mut().enumerate() {
+                t.allreduce(comm)?;
+                let sst = t.centered_sq()[0];
+                r2.push(if sst > 0.0 { 1.0 - sse[k] / sst } else { f64::NAN });
+            }
+            Score::Regression { rows, columns: names, r2, rmse: sse.iter().map(|s| (s / rows as f64).sqrt()).collect() }
+        }
+        Task::Classification => {
+            comm.allreduce_sum(&mut confusion);
+            let right: f64 = (0..c).map(|i| confusion[i * c + i]).sum();
+            let m = Array2::from_shape_vec((c, c), confusion).unwrap();
+            Score::Classification {
+                rows,
+                classes,
+                accuracy: right / rows as f64,
+                confusion: m.rows().into_iter().map(|r| r.iter().map(|v| *v as u64).collect()).collect(),
+            }
+        }
+        Task::Clustering => {
+            let mut s = [inertia];
+            comm.allreduce_sum(&mut s);
+            Score::Clustering { rows, inertia: s[0] }
+        }
+        Task::Transform => return Err(Error::Model(format!("the flow ends in {}, which has no score", last.spec()))),
+    })
+}
+
+impl Score {
+    /// A table for people.
+    pub fn table(&self) -> String {
+        match self {
+            Score::Regression { rows, columns, r2, rmse } => {
+                let w = columns.iter().map(|c| c.len()).max().unwrap_or(6).max(6);
+                let mut s = format!("rows: {rows}\n{:<w$}  {:>12}  {:>14}\n", "column", "R2", "RMSE");
+                for k in 0..columns.len() {
+                    s.push_str(&format!("{:<w$}  {:>12.8}  {:>14.6e}\n", columns[k], r2[k], rmse[k]));
+                }
+                s
+            }
+            Score::Classification { rows, classes, accuracy, confusion } => {
+                let w = classes.iter().map(|c| c.len()).chain(confusion.iter().flatten().map(|v| v.to_string().len())).max().unwrap_or(1).max(4);
+                let mut s = format!("rows: {rows}\naccuracy: {accuracy:.6}\nconfusion matrix (rows: true class, columns: predicted)\n{:>w$}", "");
+                for c in classes {
+                    s.push_str(&format!("  {c:>w$}"));
+                }
+                s.push('\n');
+                for (c, row) in classes.iter().zip(confusion) {
+                    s.push_str(&format!("{c:>w$}"));
+                    for v in row {
+                        s.push_str(&format!("  {v:>w$}"));
+                    }
+                    s.push('\n');
+                }
+                s
+            }
+            Score::Clustering { rows, inertia } => format!("rows: {rows}\ninertia: {inertia:.10e}\n"),
+        }
+    }
+}
