@@ -1,0 +1,222 @@
+//! Regression, naive Bayes and k-means under real `mpirun -n 1..4` against scikit-learn values
+//! (tests/expected/sklearn.json, made by scripts/make_sklearn_refs.py). Shards are uneven, one
+//! is empty and one has fewer rows than columns.
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+const RANKS: [usize; 4] = [1, 2, 3, 4];
+
+fn train(n: usize, data: &str, flow: &str, extra: &[&str], dir: &std::path::Path) -> Value {
+    let model = dir.join(format!("m{n}.json"));
+    let mut args = vec!["-v", "train", "--data", data, "--flow", flow, "--model", model.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let r = mpirun(n, &args);
+    r.ok();
+    assert_same_hash_on_all_ranks(&r, n);
+    read_json(&model)
+}
+
+fn refs() -> Value {
+    expected("sklearn")
+}
+
+#[test]
+fn linear_regression_normal_and_qr_match_sklearn() {
+    let dir = scratch("linreg");
+    let want = &refs()["regression"];
+    for method in ["normal", "qr"] {
+        for n in RANKS {
+            let m = train(n, "tests/data/reg/*.csv", &format!("linreg(target=[y0,y1], method={method})"), &[], &dir);
+            let lr = node(&m, 0);
+            assert_close(&format!("{method} {n} coef"), &lr["coefficients"], &want["linreg"]["coef"], 1e-9);
+            assert_close(&format!("{method} {n} intercept"), &lr["intercept"], &want["linreg"]["intercept"], 1e-9);
+            assert_close(&format!("{method} {n} r2"), &lr["r2"], &want["linreg"]["r2"], 1e-9);
+            assert_close(&format!("{method} {n} rmse"), &lr["rmse"], &want["linreg"]["rmse"], 1e-7);
+        }
+    }
+    let m = train(3, "tests/data/reg/*.csv", "linreg(target=[y0,y1], intercept=false)", &[], &dir);
+    assert_close("no intercept", &node(&m, 0)["coefficients"], &want["linreg_no_intercept"]["coef"], 1e-9);
+}
+
+#[test]
+fn ridge_with_an_alpha_list_matches_sklearn() {
+    let dir = scratch("ridge");
+    let want = &refs()["regression"];
+    for n in RANKS {
+        let m = train(n, "tests/data/reg/*.csv", "ridge(alpha=[0.5,10], target=[y0,y1])", &[], &dir);
+        for (k, a) in ["0.5", "10.0"].iter().enumerate() {
+            let fit = &node(&m, 0)["fits"][k];
+            assert_close(&format!("ridge {a} coef"), &fit["coefficients"], &want[format!("ridge_{a}")]["coef"], 1e-9);
+            assert_close(&format!("ridge {a} intercept"), &fit["intercept"], &want[format!("ridge_{a}")]["intercept"], 1e-9);
+        }
+    }
+}
+
+#[test]
+fn regression_on_nasty_data_keeps_precision() {
+    let dir = scratch("nastyreg");
+    let want = &refs()["nasty_regression"];
+    for method in ["normal", "qr"] {
+        for n in [1, 4] {
+            let m = train(n, "tests/data/nasty_reg/*.csv", &format!("linreg(target=y, method={method})"), &[], &dir);
+            let got = nums(&node(&m, 0)["coefficients"]);
+            for (a, b) in got.iter().zip(nums(&want["coef"])) {
+                assert!((a - b).abs() <= 1e-6 * b.abs(), "{method} {n}: {a} vs {b}");
+            }
+            let i = nums(&node(&m, 0)["intercept"])[0];
+            let wi = want["intercept"].as_f64().unwrap();
+            assert!((i - wi).abs() <= 1e-6 * wi.abs(), "{method} {n}: intercept {i} vs {wi}");
+        }
+    }
+}
+
+#[test]
+fn predictions_and_scores_for_regression() {
+    let dir = scratch("regexec");
+    let want = &refs()["regression"];
+    let m = dir.join("lr.json");
+    mpirun(2, &["train", "--data", "tests/data/reg/*.csv", "--flow", "linreg(target=[y0,y1])", "--model", m.to_str().unwrap()]).ok();
+    let out = dir.join("p{rank}.csv");
+    mpirun(4, &["execute", "--model", m.to_str().unwrap(), "--data", "tests/data/reg/part{rank}.csv", "--out", out.to_str().unwrap()]).ok();
+    let coef = nums(&want["linreg"]["coef"]);
+    let icpt = nums(&want["linreg"]["intercept"]);
+    let rows = read_out_csv(&dir.join("p0.csv"));
+    assert_eq!(rows.len(), 400);
+    for r in rows.iter().take(20) {
+        assert_eq!(r.len(), 7, "5 features + 2 predictions");
+        for t in 0..2 {
+            let p: f64 = icpt[t] + (0..5).map(|j| coef[t * 5 + j] * r[j]).sum::<f64>();
+            assert!((r[5 + t] - p).abs() <= 1e-9 * p.abs().max(1.0));
+        }
+    }
+    let s = mpirun(3, &["score", "--json", "--model", m.to_str().unwrap(), "--data", "tests/data/reg"]);
+    let v: Value = serde_json::from_str(&s.ok().stdout).unwrap();
+    assert_eq!(v["rows"], 653);
+    assert_close("score r2", &v["r2"], &want["linreg"]["r2"], 1e-9);
+    assert_close("score rmse", &v["rmse"], &want["linreg"]["rmse"], 1e-9);
+}
+
+#[test]
+fn naive_bayes_match_sklearn_with_a_class_on_one_rank_only() {
+    let dir = scratch("nb");
+    let r = refs();
+    for n in RANKS {
+        let m = train(n, "tests/data/nb/part*.csv", "mnb(label=label, alpha=0.5)", &[], &dir);
+        let mnb = node(&m, 0);
+        assert_eq!(mnb["classes"], r["mnb"]["classes"]);
+        assert_close("class_log_prior", &mnb["class_log_prior"], &r["mnb"]["class_log_prior"], 1e-12);
+        assert_close("feature_log_prob", &mnb["feature_log_prob"], &r["mnb"]["feature_log_prob"], 1e-12);
+        let m = train(n, "tests/data/gnb/part*.csv", "gnb(label=label)", &[], &dir);
+        let gnb = node(&m, 0);
+        assert_eq!(gnb["classes"], r["gnb"]["classes"], "numeric labels sort as numbers");
+        assert_close("theta", &gnb["theta"], &r["gnb"]["theta"], 1e-12);
+        assert_close("var", &gnb["var"], &r["gnb"]["var"], 1e-10);
+        assert_close("class_prior", &gnb["class_prior"], &r["gnb"]["class_prior"], 1e-12);
+    }
+    for (kind, data) in [("mnb(label=label, alpha=0.5)", "tests/data/nb/part*.csv"), ("gnb(label=label)", "tests/data/gnb/part*.csv")] {
+        let m = dir.join("s.json");
+        mpirun(2, &["train", "--data", data, "--flow", kind, "--model", m.to_str().unwrap()]).ok();
+        let s = mpirun(3, &["score", "--json", "--model", m.to_str().unwrap(), "--data", data]);
+        let v: Value = serde_json::from_str(&s.ok().stdout).unwrap();
+        let key = if kind.starts_with("mnb") { "mnb" } else { "gnb" };
+        assert_close("accuracy", &v["accuracy"], &r[key]["train_accuracy"], 1e-12);
+        let total: u64 = v["confusion"].as_array().unwrap().iter().flat_map(|row| row.as_array().unwrap()).map(|x| x.as_u64().unwrap()).sum();
+        assert_eq!(total, 653);
+    }
+    // Predicted classes are written as their labels.
+    let m = dir.join("s.json");
+    mpirun(2, &["train", "--data", "tests/data/nb/part*.csv", "--flow", "mnb(label=label, alpha=0.5)", "--model", m.to_str().unwrap()]).ok();
+    let out = dir.join("c{rank}.csv");
+    mpirun(4, &["execute", "--proba", "--model", m.to_str().unwrap(), "--data", "tests/data/nb/part{rank}.csv", "--out", out.to_str().unwrap()]).ok();
+    let text = std::fs::read_to_string(dir.join("c3.csv")).unwrap();
+    assert!(text.starts_with("w0,w1,w2,w3,w4,w5,label_pred,logp_eggs,logp_ham,logp_spam\n"), "{text}");
+    assert!(text.lines().skip(1).all(|l| ["spam", "ham", "eggs"].contains(&l.split(',').nth(6).unwrap())), "{text}");
+}
+
+#[test]
+fn kmeans_from_given_centroids_matches_sklearn() {
+    let dir = scratch("km");
+    let want = &refs()["kmeans"];
+    for n in RANKS {
+        let m = train(n, "tests/data/km/part*.csv", "kmeans(init=tests/data/km/init.csv)", &[], &dir);
+        let km = node(&m, 0);
+        assert_close(&format!("{n} centroids"), &km["centroids"], &want["centroids"], 1e-9);
+        assert_close(&format!("{n} inertia"), &km["inertia"], &want["inertia"], 1e-9);
+        assert_eq!(km["n_iter"], want["n_iter"], "{n} ranks");
+    }
+    let m = dir.join("m2.json");
+    let s = mpirun(2, &["score", "--json", "--model", m.to_str().unwrap(), "--data", "tests/data/km/part*.csv"]);
+    let v: Value = serde_json::from_str(&s.ok().stdout).unwrap();
+    assert_close("score inertia", &v["inertia"], &want["inertia"], 1e-9);
+}
+
+#[test]
+fn kmeans_init_is_the_same_for_any_rank_count_and_file_split() {
+    let dir = scratch("kminit");
+    // The same rows in one file, split by byte ranges.
+    let mut all = String::from("a,b,c\n");
+    for s in 0..4 {
+        all.extend(std::fs::read_to_string(format!("tests/data/km/part{s}.csv")).unwrap().lines().skip(1).map(|l| format!("{l}\n")));
+    }
+    let one = dir.join("all.csv");
+    std::fs::write(&one, all).unwrap();
+    for init in ["random", "++", "parallel"] {
+        let flow = format!("kmeans(k=4, init={init}, seed=3, max_iter=2)");
+        let reference = train(1, "tests/data/km/part*.csv", &flow, &[], &dir);
+        let want = &node(&reference, 0)["initial_centroids"];
+        for n in RANKS {
+            for data in ["tests/data/km/part*.csv", one.to_str().unwrap()] {
+                let m = train(n, data, &flow, &[], &dir);
+                assert_eq!(&node(&m, 0)["initial_centroids"], want, "{init}, {n} ranks, {data}");
+            }
+        }
+    }
+}
+
+#[test]
+fn kmeans_resumed_from_a_checkpoint_ends_like_an_uninterrupted_run() {
+    let dir = scratch("kmresume");
+    let ck = dir.join("ck.json");
+    let full = train(3, "tests/data/km/part*.csv", "kmeans(k=4, init=++, seed=5)", &[], &dir);
+    let first = dir.join("first.json");
+    mpirun(2, &["train", "--data", "tests/data/km/part*.csv", "--flow", "kmeans(k=4, init=++, seed=5, max_iter=2)", "--model", first.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap()]).ok();
+    let cp = read_json(&ck);
+    assert_eq!(cp["iteration"], 2);
+    let resumed = dir.join("resumed.json");
+    mpirun(4, &["train", "--data", "tests/data/km/part*.csv", "--flow", "kmeans(k=4, init=++, seed=5)", "--model", resumed.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap(), "--resume"]).ok();
+    assert_close("resumed centroids", &node(&read_json(&resumed), 0)["centroids"], &node(&full, 0)["centroids"], 1e-12);
+}
+
+/// Bad input: a clear error on every rank, nothing written.
+fn fails(n: usize, args: &[&str], must: &[&str]) {
+    let dir = scratch("suberr");
+    let model = dir.join("model.json");
+    std::fs::write(&model, "OLD").unwrap();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--model", model.to_str().unwrap()]);
+    let r = mpirun(n, &all);
+    assert_ne!(r.code, 0, "{args:?} should fail");
+    let errors: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("flowmpi: error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", r.stderr);
+    for m in must {
+        assert!(errors[0].contains(m), "{:?} lacks {m:?}", errors[0]);
+    }
+    assert_eq!(std::fs::read_to_string(&model).unwrap(), "OLD");
+}
+
+#[test]
+fn supervised_bad_input_errors() {
+    fails(2, &["train", "--data", "tests/data/reg/*.csv", "--flow", "linreg(target=nope)"], &["target", "no column named 'nope'"]);
+    fails(2, &["train", "--data", "tests/data/reg/*.csv", "--flow", "ridge(alpha=-1, target=y0)"], &["alpha must be >= 0"]);
+    fails(3, &["train", "--data", "tests/data/km/part*.csv", "--flow", "kmeans(k=1000)"], &["k=1000 is larger than the number of rows (653)"]);
+    fails(2, &["train", "--data", "tests/data/nb/part*.csv", "--flow", "mnb(label=label, alpha=-0.5)"], &["alpha must be >= 0"]);
+    // A label at predict time that is not a class of the model.
+    let dir = scratch("badlabel");
+    let m = dir.join("nb.json");
+    mpirun(2, &["train", "--data", "tests/data/nb/part*.csv", "--flow", "mnb(label=label)", "--model", m.to_str().unwrap()]).ok();
+    let r = mpirun(2, &["score", "--model", m.to_str().unwrap(), "--data", "tests/data/nb/bad_label.csv"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("label 'toast' is not one of the model's classes [eggs, ham, spam]"), "{}", r.stderr);
+}
