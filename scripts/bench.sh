@@ -7,6 +7,11 @@
 #   bash scripts/bench.sh                 # data under /tmp/flowmpi-bench (made once, not committed)
 #   N=400000 bash scripts/bench.sh        # smaller
 #   NODES="covariance" RANKS="2" bash scripts/bench.sh
+#   NODES="linreg kmeans" bash scripts/bench.sh   # 32 features + 2 targets (D=34 data)
+#
+# linreg: 2 targets (the last two columns). kmeans: k = 8, 10 Lloyd iterations (tol=0) from
+# the first 8 rows, on all but the last two columns; "compute s" is the time of the joins
+# (initialisation + iterations), the rest of the wall time is start-up and reading.
 #
 # Files are read once before timing so every run sees a warm page cache. Machines are noisy:
 # compare ratios within one run, and repeat (REPEAT=3 keeps the best wall time).
@@ -14,8 +19,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 command -v /usr/bin/time >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && apt-get install -y -qq time >/dev/null; }
+NODES=${NODES:-"moments covariance pca"}
+case " $NODES " in *" linreg "*|*" kmeans "*) D=${D:-34} ;; esac
 N=${N:-4000000}; D=${D:-33}; DIR=${BENCH_DIR:-/tmp/flowmpi-bench}/n${N}d${D}
-NODES=${NODES:-"moments covariance pca"}; RANKS=${RANKS:-"1 2"}; FORMATS=${FORMATS:-"csv npy"}
+RANKS=${RANKS:-"1 2"}; FORMATS=${FORMATS:-"csv npy"}
 REPEAT=${REPEAT:-1}
 cargo build --release --quiet
 BIN=$PWD/target/release/flowmpi
@@ -33,38 +40,52 @@ run_timed() { # ranks cmd...
   rm -f "$TMP"/time.*
   local t0 t1
   t0=$(date +%s.%N)
-  mpirun -n "$ranks" bash -c '/usr/bin/time -v -o "'"$TMP"'/time.${OMPI_COMM_WORLD_RANK:-0}" "$@"' _ "$@" >/dev/null
+  if ! mpirun -n "$ranks" bash -c '/usr/bin/time -v -o "'"$TMP"'/time.${OMPI_COMM_WORLD_RANK:-0}" "$@"' _ "$@" >/dev/null 2>"$TMP/log"; then
+    echo "bench: FAILED: $*" >&2
+    cat "$TMP/log" >&2
+    exit 1
+  fi
   t1=$(date +%s.%N)
   local rss
   rss=$(grep -h "Maximum resident" "$TMP"/time.* | awk '{ if ($6 > m) m = $6 } END { printf "%.0f", m / 1024 }')
-  echo "$(echo "$t1 - $t0" | bc -l) $rss"
+  local join
+  join=$(grep -o 'join [0-9.]* s' "$TMP/log" | awk '{ s += $2 } END { printf "%.3f", s }')
+  echo "$(echo "$t1 - $t0" | bc -l) $rss $join"
 }
 
 best_of() { # ranks cmd... -> best "wall rss" of REPEAT runs
   local best="" r
   for _ in $(seq "$REPEAT"); do
     r=$(run_timed "$@")
-    if [ -z "$best" ] || (( $(echo "${r% *} < ${best% *}" | bc -l) )); then best=$r; fi
+    if [ -z "$best" ] || (( $(echo "${r%% *} < ${best%% *}" | bc -l) )); then best=$r; fi
   done
   echo "$best"
 }
 
-printf "%-11s %-4s %-26s %5s %8s %8s %10s %9s\n" node fmt runner ranks "wall s" "MB/s" "Mrows/s" "RSS MB"
+NF=$((D - 3))                                    # last feature column for linreg/kmeans
+head -n 9 "$DIR/shard0.csv" | cut -d, -f"1-$((NF + 1))" > "$DIR/init8.csv"   # k-means start: first 8 rows
+printf "%-11s %-4s %-26s %5s %8s %8s %10s %9s %10s\n" node fmt runner ranks "wall s" "MB/s" "Mrows/s" "RSS MB" "compute s"
 for fmt in $FORMATS; do
   cat "$DIR"/shard*."$fmt" > /dev/null   # warm the page cache
   bytes=$(cat "$DIR"/shard*."$fmt" | wc -c)
   for node in $NODES; do
-    flow=$node; [ "$node" = pca ] && flow="pca(n=5)"
+    cols=()
+    case $node in
+      pca) flow="pca(n=5)" ;;
+      linreg) flow="linreg(target=[x$((D - 2)),x$((D - 1))])"; cols=(--columns "0-$NF") ;;
+      kmeans) flow="kmeans(init=$DIR/init8.csv, max_iter=10, tol=0)"; cols=(--columns "0-$NF") ;;
+      *) flow=$node ;;
+    esac
     for ranks in $RANKS; do
-      read -r wall rss < <(best_of "$ranks" "$BIN" -q train --data "$DIR/shard*.$fmt" --flow "$flow" --model "$TMP/m.json")
-      printf "%-11s %-4s %-26s %5s %8.3f %8.0f %10.2f %9s\n" "$node" "$fmt" flowmpi "$ranks" "$wall" \
-        "$(echo "$bytes / 1000000 / $wall" | bc -l)" "$(echo "$N / 1000000 / $wall" | bc -l)" "$rss"
+      read -r wall rss join < <(best_of "$ranks" "$BIN" train --data "$DIR/shard*.$fmt" "${cols[@]}" --flow "$flow" --model "$TMP/m.json")
+      printf "%-11s %-4s %-26s %5s %8.3f %8.0f %10.2f %9s %10s\n" "$node" "$fmt" flowmpi "$ranks" "$wall" \
+        "$(echo "$bytes / 1000000 / $wall" | bc -l)" "$(echo "$N / 1000000 / $wall" | bc -l)" "$rss" "$join"
     done
-    if [ $have_py = 1 ]; then
-      read -r wall rss < <(best_of 1 python3 scripts/bench_baseline.py "$node" "$fmt" "$DIR"/shard*."$fmt")
-      base=$([ "$fmt" = csv ] && echo "pandas.read_csv+numpy" || echo "numpy.load+numpy")
-      printf "%-11s %-4s %-26s %5s %8.3f %8.0f %10.2f %9s\n" "$node" "$fmt" "$base" 1 "$wall" \
-        "$(echo "$bytes / 1000000 / $wall" | bc -l)" "$(echo "$N / 1000000 / $wall" | bc -l)" "$rss"
+    if [ $have_py = 1 ] && { [ "$node" != kmeans ] || python3 -c 'import sklearn' 2>/dev/null; }; then
+      read -r wall rss _ < <(best_of 1 python3 scripts/bench_baseline.py "$node" "$fmt" "$DIR"/shard*."$fmt")
+      base=$([ "$fmt" = csv ] && echo "pandas.read_csv+" || echo "numpy.load+")$([ "$node" = kmeans ] && echo sklearn || echo numpy)
+      printf "%-11s %-4s %-26s %5s %8.3f %8.0f %10.2f %9s %10s\n" "$node" "$fmt" "$base" 1 "$wall" \
+        "$(echo "$bytes / 1000000 / $wall" | bc -l)" "$(echo "$N / 1000000 / $wall" | bc -l)" "$rss" "-"
     fi
   done
 done
