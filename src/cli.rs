@@ -145,7 +145,9 @@ pub struct TrainArgs {
     pub data: DataArgs,
     /// The flow: nodes separated by '|', e.g. 'moments | covariance | pca(n=6)' or
     /// 'pca(var=0.95) | whitening'. Nodes: moments, covariance, pca(n=K | var=F, method=cov|corr),
-    /// whitening(n=K | var=F).
+    /// whitening(n=K | var=F), linreg(target=y, method=normal|qr, intercept=true),
+    /// ridge(alpha=1 | alpha=[..], target=y), mnb(label=c, alpha=1), gnb(label=c),
+    /// kmeans(k=K, init=random|++|parallel|FILE, max_iter=300, tol=1e-4, seed=0).
     #[arg(long, required_unless_present = "flow_file", conflicts_with = "flow_file")]
     pub flow: Option<String>,
     /// Read the flow from a TOML or JSON file: `flow = "..."`, or [[node]] tables with `kind`.

@@ -134,10 +134,17 @@ impl Flow {
     }
 
     /// Train every node over all ranks' data (collective). Each pass streams the rank's shards
-    /// once; errors on any rank stop every rank with that rank's message.
+    /// (or, with `cache`, the rows kept in memory after the first pass); errors on any rank stop
+    /// every rank with that rank's message.
     pub fn train(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log) -> Result<TrainReport> {
+        self.train_with(comm, data, log, false)
+    }
+
+    /// [`Flow::train`], optionally keeping the rank's rows in memory between passes.
+    pub fn train_with(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log, cache: bool) -> Result<TrainReport> {
         let mut schema = data.schema();
         let mut report = TrainReport::default();
+        let mut cached: Option<Vec<OwnedChunk>> = None;
         let mut i = 0;
         while i < self.nodes.len() {
             let mut j = i;
@@ -148,42 +155,84 @@ impl Flow {
             let group = &mut todo[..=j - i];
             let begun: Result<()> = group.iter_mut().try_for_each(|n| n.begin(&schema));
             agree(comm, begun)?;
-            let label = group.iter().map(|n| n.spec()).collect::<Vec<_>>().join(", ");
-            let t0 = Instant::now();
-            let local = data.for_each_chunk(&mut |chunk| {
-                let mapped = Self::execute_prefix(done, chunk.x);
-                let c = Chunk { x: mapped.as_ref().map_or(chunk.x, |a| a.view()), ..*chunk };
-                for n in group.iter_mut() {
-                    n.update(&c).map_err(|e| Error::Fit(format!("rank {}: {e}", comm.rank())))?;
+            // Multi-phase nodes ask for more passes; the others of the group are done.
+            let mut active = vec![true; group.len()];
+            while active.iter().any(|a| *a) {
+                let label = group.iter().zip(&active).filter(|(_, a)| **a).map(|(n, _)| n.spec()).collect::<Vec<_>>().join(", ");
+                let t0 = Instant::now();
+                let mut visit = |chunk: &Chunk| -> Result<()> {
+                    let mapped = Self::execute_prefix(done, chunk.x);
+                    let c = Chunk { x: mapped.as_ref().map_or(chunk.x, |a| a.view()), ..*chunk };
+                    for (n, _) in group.iter_mut().zip(&active).filter(|(_, a)| **a) {
+                        n.update(&c).map_err(|e| Error::Fit(format!("rank {}: {e}", comm.rank())))?;
+                    }
+                    Ok(())
+                };
+                let local = match &cached {
+                    Some(chunks) => chunks.iter().try_for_each(|c| visit(&c.view())).map(|_| (report_rows(chunks), 0)),
+                    None if cache => {
+                        let mut keep = Vec::new();
+                        let r = data.for_each_chunk(&mut |c| {
+                            keep.push(OwnedChunk::from(c));
+                            visit(c)
+                        });
+                        cached = Some(keep);
+                        r
+                    }
+                    None => data.for_each_chunk(&mut visit),
+                };
+                let (rows, skipped) = agree(comm, local)?;
+                let read_s = t0.elapsed().as_secs_f64();
+                let t1 = Instant::now();
+                for (n, a) in group.iter_mut().zip(active.iter_mut()) {
+                    if *a {
+                        n.join(comm)?;
+                        *a = n.another_pass();
+                    }
                 }
-                Ok(())
-            });
-            let (rows, skipped) = agree(comm, local)?;
-            let read_s = t0.elapsed().as_secs_f64();
-            let t1 = Instant::now();
-            for n in group.iter_mut() {
-                n.join(comm)?;
-            }
-            let mut totals = [rows as f64, skipped as f64];
-            comm.allreduce_sum(&mut totals);
-            report = TrainReport { rows: totals[0] as u64, skipped: totals[1] as u64 };
-            let per_rank_rows = allgather_f64(comm, rows as f64);
-            let per_rank_s = allgather_f64(comm, read_s);
-            log.info(format!(
-                "trained {label}: {} rows{} in {:.3} s (read+local {:.3} s, join {:.3} s)",
-                report.rows,
-                if report.skipped > 0 { format!(" ({} skipped for NaN/inf)", report.skipped) } else { String::new() },
-                t0.elapsed().as_secs_f64(),
-                per_rank_s.iter().cloned().fold(0.0, f64::max),
-                t1.elapsed().as_secs_f64()
-            ));
-            for (r, (n, s)) in per_rank_rows.iter().zip(&per_rank_s).enumerate() {
-                log.detail(format!("  rank {r}: {n} rows, {s:.3} s"));
+                let mut totals = [rows as f64, skipped as f64];
+                comm.allreduce_sum(&mut totals);
+                report = TrainReport { rows: totals[0] as u64, skipped: totals[1] as u64 };
+                let per_rank_rows = allgather_f64(comm, rows as f64);
+                let per_rank_s = allgather_f64(comm, read_s);
+                log.info(format!(
+                    "trained {label}: {} rows{} in {:.3} s (read+local {:.3} s, join {:.3} s)",
+                    report.rows,
+                    if report.skipped > 0 { format!(" ({} skipped for NaN/inf)", report.skipped) } else { String::new() },
+                    t0.elapsed().as_secs_f64(),
+                    per_rank_s.iter().cloned().fold(0.0, f64::max),
+                    t1.elapsed().as_secs_f64()
+                ));
+                for (r, (n, s)) in per_rank_rows.iter().zip(&per_rank_s).enumerate() {
+                    log.detail(format!("  rank {r}: {n} rows, {s:.3} s"));
+                }
             }
             schema = Schema { x: self.nodes[j].output_names(), ..schema };
             i = j + 1;
         }
         Ok(report)
+    }
+}
+
+fn report_rows(chunks: &[OwnedChunk]) -> u64 {
+    chunks.iter().map(|c| c.x.nrows() as u64).sum()
+}
+
+/// A chunk kept in memory by `--cache-data`.
+struct OwnedChunk {
+    x: Array2<f64>,
+    y: Array2<f64>,
+    labels: Vec<String>,
+    segment_start: bool,
+}
+
+impl OwnedChunk {
+    fn from(c: &Chunk) -> Self {
+        OwnedChunk { x: c.x.to_owned(), y: c.y.to_owned(), labels: c.labels.to_vec(), segment_start: c.segment_start }
+    }
+
+    fn view(&self) -> Chunk<'_> {
+        Chunk { x: self.x.view(), y: self.y.view(), labels: &self.labels, segment_start: self.segment_start }
     }
 }
 

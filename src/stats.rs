@@ -10,7 +10,8 @@
 
 use crate::comm::Comm;
 use crate::error::{Error, Result};
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use ndarray_linalg::{Cholesky, Diag, Eigh, QRInto, SolveTriangular, UPLO};
 
 /// Partial statistics of a set of rows: count, shifted sums, min and max.
 #[derive(Debug, Clone, PartialEq)]
@@ -288,6 +289,117 @@ pub fn syrk_upper(a: &[f64], rows: usize, d: usize, c: &mut Array2<f64>) {
             d as i32,
         );
     }
+}
+
+/// Distributed tall-skinny QR. Each rank streams its rows through an incremental QR of
+/// `[1, z − s]` (with an intercept column and its own shift s, which keeps a mean of 1e8 from
+/// costing precision) or of raw `z`; `join` moves every rank's R to the agreed global shift
+/// exactly (a shift is a right-multiplication by a unit upper-triangular matrix), gathers the
+/// R factors (payload ranks × k², fine for k in the hundreds) and factors them once more, the
+/// same on every rank.
+#[derive(Debug, Clone, Default)]
+pub struct Tsqr {
+    n: u64,
+    shift: Option<Array1<f64>>,
+    sum: Array1<f64>,
+    r: Array2<f64>,
+}
+
+impl Tsqr {
+    fn width(&self, z: usize, intercept: bool) -> usize {
+        z + intercept as usize
+    }
+
+    /// Add rows `z` (with a leading column of ones when `intercept`).
+    pub fn update(&mut self, z: ArrayView2<f64>, intercept: bool) -> Result<()> {
+        let (rows, w) = z.dim();
+        if rows == 0 {
+            return Ok(());
+        }
+        let k = self.width(w, intercept);
+        if self.r.nrows() == 0 {
+            self.r = Array2::zeros((k, k));
+            self.sum = Array1::zeros(w);
+        }
+        // Without an intercept the model is not shift invariant: use the raw values.
+        let shift = self.shift.get_or_insert_with(|| if intercept { z.row(0).to_owned() } else { Array1::zeros(w) }).clone();
+        let mut a = Array2::zeros((k + rows, k));
+        a.slice_mut(s![..k, ..]).assign(&self.r);
+        for (i, row) in z.rows().into_iter().enumerate() {
+            let mut out = a.row_mut(k + i);
+            if intercept {
+                out[0] = 1.0;
+            }
+            for j in 0..w {
+                let v = row[j] - shift[j];
+                out[j + intercept as usize] = v;
+                self.sum[j] += v;
+            }
+        }
+        self.n += rows as u64;
+        let (_, r) = a.qr_into().map_err(|e| Error::Fit(format!("QR factorisation failed: {e}")))?;
+        self.r = r;
+        Ok(())
+    }
+
+    /// Collective: the R of all rows on all ranks, with the row count and the shift g used
+    /// (zero without intercept).
+    pub fn join(mut self, comm: &dyn Comm, w: usize, intercept: bool) -> Result<(u64, Array1<f64>, Array2<f64>)> {
+        let k = self.width(w, intercept);
+        let mut head = vec![0.0; w + 1];
+        head[0] = self.n as f64;
+        if let Some(s) = &self.shift {
+            for j in 0..w {
+                head[j + 1] = self.n as f64 * s[j] + self.sum[j];
+            }
+        }
+        comm.allreduce_sum(&mut head);
+        let n = head[0];
+        if n == 0.0 {
+            return Err(Error::Fit("no data rows on any rank".into()));
+        }
+        let g = if intercept { Array1::from_iter(head[1..].iter().map(|v| v / n)) } else { Array1::zeros(w) };
+        if self.r.nrows() == 0 {
+            self.r = Array2::zeros((k, k));
+        }
+        if let (true, Some(s)) = (intercept, &self.shift) {
+            // [1, z − g] = [1, z − s]·T with T = I + e₀(s − g)ᵀ on the z columns.
+            let delta = s - &g;
+            let col0 = self.r.column(0).to_owned();
+            for j in 0..w {
+                let mut cj = self.r.column_mut(j + 1);
+                cj.scaled_add(delta[j], &col0);
+            }
+        }
+        let mine: Vec<u8> = self.r.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let all = comm.allgather_bytes(&mine);
+        let mut stacked = Array2::zeros((k * all.len(), k));
+        for (r, bytes) in all.iter().enumerate() {
+            for (i, v) in bytes.chunks_exact(8).enumerate() {
+                stacked[[r * k + i / k, i % k]] = f64::from_le_bytes(v.try_into().unwrap());
+            }
+        }
+        let (_, r) = stacked.qr_into().map_err(|e| Error::Fit(format!("QR factorisation failed: {e}")))?;
+        Ok((n as u64, g, r))
+    }
+}
+
+/// Solve the symmetric-definite generalised eigenproblem A v = λ B v (B positive definite):
+/// eigenvalues ascending and eigenvectors as columns, normalised so that Vᵀ B V = I (as
+/// scipy.linalg.eigh(a, b)). Errors when B is singular, naming `what` B is.
+pub fn generalized_eigh(a: &Array2<f64>, b: &Array2<f64>, what: &str) -> Result<(Array1<f64>, Array2<f64>)> {
+    let top = b.diag().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let l = b.cholesky(UPLO::Lower).map_err(|_| Error::Fit(format!("{what} is singular (rank-deficient input)")))?;
+    if l.diag().iter().any(|v| v * v <= top * 1e-13) {
+        return Err(Error::Fit(format!("{what} is singular (rank-deficient input)")));
+    }
+    // C = L⁻¹ A L⁻ᵀ, then V = L⁻ᵀ U.
+    let y = l.solve_triangular(UPLO::Lower, Diag::NonUnit, a).map_err(|e| Error::Fit(e.to_string()))?;
+    let c = l.solve_triangular(UPLO::Lower, Diag::NonUnit, &y.t().to_owned()).map_err(|e| Error::Fit(e.to_string()))?;
+    let c = (&c + &c.t()) / 2.0;
+    let (vals, u) = c.eigh(UPLO::Upper).map_err(|e| Error::Fit(format!("eigendecomposition failed: {e}")))?;
+    let v = l.t().to_owned().solve_triangular(UPLO::Upper, Diag::NonUnit, &u).map_err(|e| Error::Fit(e.to_string()))?;
+    Ok((vals, v))
 }
 
 /// Mean of the rows of `x` and their sample covariance, by the plain two-pass formula; the

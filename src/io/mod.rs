@@ -218,12 +218,15 @@ pub struct Chunk<'a> {
     pub y: ArrayView2<'a, f64>,
     /// Labels, one per row (empty without a label column).
     pub labels: &'a [String],
+    /// True for the first chunk of a shard file (or file part): time-series nodes (SFA) do not
+    /// difference across this boundary.
+    pub segment_start: bool,
 }
 
 impl<'a> Chunk<'a> {
     /// Features only.
     pub fn new(x: ArrayView2<'a, f64>) -> Self {
-        Chunk { x, y: ArrayView2::from_shape((x.nrows(), 0), &[]).unwrap(), labels: &[] }
+        Chunk { x, y: ArrayView2::from_shape((x.nrows(), 0), &[]).unwrap(), labels: &[], segment_start: true }
     }
 
     /// Number of rows.
@@ -381,12 +384,15 @@ impl Dataset {
         let numeric: Vec<usize> = self.columns.iter().chain(&self.targets).copied().collect();
         let mut rows = 0u64;
         let mut skipped = 0u64;
+        let segment_start = std::cell::Cell::new(true);
         let mut emit = |vals: &[f64], labels: &[String], n: usize| -> Result<()> {
             let all = ArrayView2::from_shape((n, width), vals).unwrap();
             rows += n as u64;
-            f(&Chunk { x: all.slice(ndarray::s![.., ..d]), y: all.slice(ndarray::s![.., d..]), labels })
+            let first = segment_start.replace(false);
+            f(&Chunk { x: all.slice(ndarray::s![.., ..d]), y: all.slice(ndarray::s![.., d..]), labels, segment_start: first })
         };
         for src in &self.sources {
+            segment_start.set(true);
             let pstr = src.path.display().to_string();
             let Some(layout) = probe(src, &self.opts, self.rank)? else { continue };
             if layout.ncols != self.layout.ncols {

@@ -17,9 +17,11 @@ use super::{rows, tagged, untrained, Node, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
-use crate::stats::Scatter;
+use crate::stats::{Scatter, Tsqr};
 use ndarray::{concatenate, s, Array1, Array2, ArrayView2, Axis};
-use ndarray_linalg::{Cholesky, QRInto, SolveTriangular, Diag, UPLO};
+#[cfg(test)]
+use ndarray_linalg::QRInto;
+use ndarray_linalg::{Cholesky, Diag, SolveTriangular, UPLO};
 use serde::{Deserialize, Serialize};
 
 /// Solver for `linreg`.
@@ -125,92 +127,6 @@ pub(crate) fn solve_normal(s: &Scatter, d: usize, alpha: f64, intercept: bool, k
         fit.rmse[j] = (sse / n).sqrt();
     }
     Ok(fit)
-}
-
-/// Incremental QR of shifted rows: the local half of TSQR.
-#[derive(Debug, Clone, Default)]
-struct Tsqr {
-    n: u64,
-    shift: Option<Array1<f64>>,
-    sum: Array1<f64>,
-    r: Array2<f64>,
-}
-
-impl Tsqr {
-    fn width(&self, z: usize, intercept: bool) -> usize {
-        z + intercept as usize
-    }
-
-    fn update(&mut self, z: ArrayView2<f64>, intercept: bool) -> Result<()> {
-        let (rows, w) = z.dim();
-        if rows == 0 {
-            return Ok(());
-        }
-        let k = self.width(w, intercept);
-        if self.r.nrows() == 0 {
-            self.r = Array2::zeros((k, k));
-            self.sum = Array1::zeros(w);
-        }
-        // Without an intercept the model is not shift invariant: use the raw values.
-        let shift = self.shift.get_or_insert_with(|| if intercept { z.row(0).to_owned() } else { Array1::zeros(w) }).clone();
-        let mut a = Array2::zeros((k + rows, k));
-        a.slice_mut(s![..k, ..]).assign(&self.r);
-        for (i, row) in z.rows().into_iter().enumerate() {
-            let mut out = a.row_mut(k + i);
-            if intercept {
-                out[0] = 1.0;
-            }
-            for j in 0..w {
-                let v = row[j] - shift[j];
-                out[j + intercept as usize] = v;
-                self.sum[j] += v;
-            }
-        }
-        self.n += rows as u64;
-        let (_, r) = a.qr_into().map_err(|e| Error::Fit(format!("linreg(method=qr): {e}")))?;
-        self.r = r;
-        Ok(())
-    }
-
-    /// Gather every rank's R (moved to a common shift) and reduce them to the R of all rows.
-    fn join(mut self, comm: &dyn Comm, w: usize, intercept: bool) -> Result<(u64, Array1<f64>, Array2<f64>)> {
-        let k = self.width(w, intercept);
-        let mut head = vec![0.0; w + 1];
-        head[0] = self.n as f64;
-        if let Some(s) = &self.shift {
-            for j in 0..w {
-                head[j + 1] = self.n as f64 * s[j] + self.sum[j];
-            }
-        }
-        comm.allreduce_sum(&mut head);
-        let n = head[0];
-        if n == 0.0 {
-            return Err(Error::Fit("no data rows on any rank".into()));
-        }
-        let g = if intercept { Array1::from_iter(head[1..].iter().map(|v| v / n)) } else { Array1::zeros(w) };
-        if self.r.nrows() == 0 {
-            self.r = Array2::zeros((k, k));
-        }
-        if let (true, Some(s)) = (intercept, &self.shift) {
-            // [1, z − g] = [1, z − s]·T with T = I + e₀(s − g)ᵀ on the z columns.
-            let delta = s - &g;
-            let col0 = self.r.column(0).to_owned();
-            for j in 0..w {
-                let mut cj = self.r.column_mut(j + 1);
-                cj.scaled_add(delta[j], &col0);
-            }
-        }
-        let mine: Vec<u8> = self.r.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let all = comm.allgather_bytes(&mine);
-        let mut stacked = Array2::zeros((k * all.len(), k));
-        for (r, bytes) in all.iter().enumerate() {
-            for (i, v) in bytes.chunks_exact(8).enumerate() {
-                stacked[[r * k + i / k, i % k]] = f64::from_le_bytes(v.try_into().unwrap());
-            }
-        }
-        let (_, r) = stacked.qr_into().map_err(|e| Error::Fit(format!("linreg(method=qr): {e}")))?;
-        Ok((n as u64, g, r))
-    }
 }
 
 fn solve_qr(r: &Array2<f64>, g: &Array1<f64>, n: f64, d: usize, intercept: bool, sst: &[f64]) -> Result<Fit> {
@@ -394,7 +310,7 @@ mod tests {
                 let out = run_threads(ranks, |c| {
                     let (lo, hi) = ((c.rank() * c.rank() * 200) / (ranks * ranks), ((c.rank() + 1) * (c.rank() + 1) * 200) / (ranks * ranks));
                     let mut node = LinregNode::from_spec(&NodeSpec::parse(&format!("linreg(target=[y0,y1], method={method})")).unwrap()).unwrap();
-                    let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: y.slice(s![lo..hi, ..]), labels: &[] };
+                    let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: y.slice(s![lo..hi, ..]), labels: &[], segment_start: true };
                     node.fit_chunk(c, &chunk, &schema).unwrap();
                     node.fit
                 });
@@ -421,7 +337,7 @@ mod tests {
         let schema = Schema { x: vec!["a".into(), "b".into(), "c".into()], y: vec!["y0".into(), "y1".into()], label: None };
         for method in ["normal", "qr"] {
             let mut node = LinregNode::from_spec(&NodeSpec::parse(&format!("linreg(target=[y0,y1], method={method})")).unwrap()).unwrap();
-            node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: x.view(), y: y.view(), labels: &[] }, &schema).unwrap();
+            node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: x.view(), y: y.view(), labels: &[], segment_start: true }, &schema).unwrap();
             for i in 0..3 {
                 let (a, b) = (node.fit.coefficients[[0, i]], want[[i + 1, 0]]);
                 assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{method}: {a} vs {b}");
@@ -431,7 +347,7 @@ mod tests {
         let schema4 = Schema { x: vec!["a".into(), "b".into(), "c".into(), "d".into()], ..schema.clone() };
         for method in ["normal", "qr"] {
             let mut node = LinregNode::from_spec(&NodeSpec::parse(&format!("linreg(target=y0, method={method})")).unwrap()).unwrap();
-            let e = node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: bad.view(), y: y.view(), labels: &[] }, &schema4).unwrap_err();
+            let e = node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: bad.view(), y: y.view(), labels: &[], segment_start: true }, &schema4).unwrap_err();
             assert!(e.to_string().contains("collinear"), "{e}");
         }
     }

@@ -210,7 +210,7 @@ mod tests {
         let out = run_threads(3, |c| {
             let (lo, hi) = [(0, 2), (2, 4), (4, 5)][c.rank()];
             let mut n = MnbNode::from_spec(&NodeSpec::parse("mnb(label=class, alpha=0.5)").unwrap()).unwrap();
-            let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: ArrayView2::from_shape((hi - lo, 0), &[]).unwrap(), labels: &labels[lo..hi] };
+            let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: ArrayView2::from_shape((hi - lo, 0), &[]).unwrap(), labels: &labels[lo..hi], segment_start: true };
             n.fit_chunk(c, &chunk, &schema).unwrap();
             n
         });

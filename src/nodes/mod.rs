@@ -5,16 +5,28 @@
 
 pub mod classes;
 mod covariance;
+mod fda;
+mod hist;
 mod gnb;
 mod kmeans;
 mod mnb;
 pub mod linreg;
 pub mod moments;
 mod pca;
+mod poly;
 mod ridge;
+mod sfa;
+mod sfa2;
+mod svd;
 mod whitening;
 
 pub use covariance::CovarianceNode;
+pub use fda::FdaNode;
+pub use hist::HistNode;
+pub use poly::PolyNode;
+pub use sfa::SfaNode;
+pub use sfa2::Sfa2Node;
+pub use svd::SvdNode;
 pub use gnb::GnbNode;
 pub use kmeans::{Init as KmeansInit, KmeansNode};
 pub use mnb::MnbNode;
@@ -56,6 +68,11 @@ pub trait Node: Send + Sync {
     fn update(&mut self, chunk: &Chunk) -> Result<()>;
     /// Collective: merge the partials of all ranks and finalize the model (same on all ranks).
     fn join(&mut self, comm: &dyn Comm) -> Result<()>;
+    /// After `join`: true when the node needs one more pass over the data (multi-phase nodes
+    /// such as `hist`: min/max, then counts; `fda`: class means, then scatter).
+    fn another_pass(&self) -> bool {
+        false
+    }
     /// Input dimension.
     fn input_dim(&self) -> usize;
     /// Names of the output columns (after training).
@@ -98,9 +115,14 @@ pub trait Node: Send + Sync {
     /// Fit on one local chunk with targets and/or labels, collectively.
     fn fit_chunk(&mut self, comm: &dyn Comm, chunk: &Chunk, schema: &Schema) -> Result<()> {
         crate::comm::agree(comm, self.begin(schema))?;
-        let updated = self.update(chunk);
-        crate::comm::agree(comm, updated)?;
-        self.join(comm)
+        loop {
+            let updated = self.update(chunk);
+            crate::comm::agree(comm, updated)?;
+            self.join(comm)?;
+            if !self.another_pass() {
+                return Ok(());
+            }
+        }
     }
 }
 
@@ -208,7 +230,10 @@ fn split_top_level(s: &str) -> Vec<&str> {
 }
 
 /// Node kinds this build knows.
-pub const KINDS: [&str; 9] = ["moments", "covariance", "pca", "whitening", "linreg", "ridge", "mnb", "gnb", "kmeans"];
+pub const KINDS: [&str; 16] = [
+    "moments", "covariance", "pca", "whitening", "linreg", "ridge", "mnb", "gnb", "kmeans", "quadratic", "poly", "sfa", "sfa2", "fda",
+    "svd", "hist",
+];
 
 /// Build an untrained node from its spec.
 pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
@@ -222,6 +247,12 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
         "mnb" | "multinomial_nb" => Box::new(MnbNode::from_spec(spec)?),
         "gnb" | "gaussian_nb" => Box::new(GnbNode::from_spec(spec)?),
         "kmeans" | "k_means" => Box::new(KmeansNode::from_spec(spec)?),
+        "quadratic" | "poly" => Box::new(PolyNode::from_spec(spec)?),
+        "sfa" => Box::new(SfaNode::from_spec(spec)?),
+        "sfa2" => Box::new(Sfa2Node::from_spec(spec)?),
+        "fda" => Box::new(FdaNode::from_spec(spec)?),
+        "svd" => Box::new(SvdNode::from_spec(spec)?),
+        "hist" | "histogram" => Box::new(HistNode::from_spec(spec)?),
         k => return Err(Error::Param(format!("unknown node '{k}' (known: {})", KINDS.join(", ")))),
     })
 }
@@ -240,6 +271,12 @@ pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
         "mnb" => Box::new(serde_json::from_value::<MnbNode>(v.clone()).map_err(bad)?),
         "gnb" => Box::new(serde_json::from_value::<GnbNode>(v.clone()).map_err(bad)?),
         "kmeans" => Box::new(serde_json::from_value::<KmeansNode>(v.clone()).map_err(bad)?),
+        "poly" => Box::new(serde_json::from_value::<PolyNode>(v.clone()).map_err(bad)?),
+        "sfa" => Box::new(serde_json::from_value::<SfaNode>(v.clone()).map_err(bad)?),
+        "sfa2" => Box::new(serde_json::from_value::<Sfa2Node>(v.clone()).map_err(bad)?),
+        "fda" => Box::new(serde_json::from_value::<FdaNode>(v.clone()).map_err(bad)?),
+        "svd" => Box::new(serde_json::from_value::<SvdNode>(v.clone()).map_err(bad)?),
+        "hist" => Box::new(serde_json::from_value::<HistNode>(v.clone()).map_err(bad)?),
         k => return Err(Error::Model(format!("unknown node kind '{k}'"))),
     })
 }
