@@ -162,6 +162,10 @@ pub struct TrainArgs {
     /// Continue iterative nodes from --checkpoint instead of initialising.
     #[arg(long, requires = "checkpoint")]
     pub resume: bool,
+    /// Keep this rank's rows in memory after the first pass, for flows that need several
+    /// passes (multi-node flows, fda, hist); by default every pass re-reads the shards.
+    #[arg(long)]
+    pub cache_data: bool,
 }
 
 /// `flowmpi score`.
@@ -219,6 +223,12 @@ pub struct StatsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also print per-column histograms (edges agreed over all ranks).
+    #[arg(long)]
+    pub hist: bool,
+    /// Bins per histogram.
+    #[arg(long, default_value_t = 10)]
+    pub bins: usize,
 }
 
 /// Entry point of the binary.
@@ -301,7 +311,7 @@ fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
         data.dim(),
         flow.spec()
     ));
-    let report = flow.train(comm, &data, log)?;
+    let report = flow.train_with(comm, &data, log, a.cache_data)?;
     let model = Model::new(&flow, opts.columns.clone(), data.names(), report.rows, comm.size());
     let hashes = comm.allgather_bytes(&model.hash().to_le_bytes());
     let same = hashes.iter().all(|h| h == &hashes[0]);
@@ -429,18 +439,27 @@ fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
     let t0 = Instant::now();
     let opts = a.data.options(None)?;
     let data = Dataset::open(comm, &opts)?;
-    let mut node = MomentsNode::default();
-    agree(comm, node.begin(&data.schema()))?;
-    let local = data.for_each_chunk(&mut |x| node.update(x));
-    agree(comm, local)?;
-    node.join(comm)?;
+    let spec = if a.hist { format!("moments | hist(bins={})", a.bins) } else { "moments".to_string() };
+    let mut flow = Flow::parse(&spec)?;
+    flow.train(comm, &data, &Log { level: 0, ..*log })?;
+    let node = serde_json::from_value::<MomentsNode>(flow.nodes[0].to_json()).expect("moments node");
     let m = node.moments.as_ref().expect("joined");
     log.info(format!("{} rows over {} rank(s) in {:.3} s", m.count, comm.size(), t0.elapsed().as_secs_f64()));
     if comm.rank() == 0 {
         if a.json {
-            println!("{}", serde_json::to_string_pretty(&node.to_json()).expect("json"));
+            let mut v = node.to_json();
+            if a.hist {
+                v["hist"] = flow.nodes[1].to_json();
+            }
+            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         } else {
             print!("{}", moments_table(&node.columns, m));
+            if a.hist {
+                println!("\nhistograms ({} bins):", a.bins);
+                for line in flow.nodes[1].summary() {
+                    println!("  {line}");
+                }
+            }
         }
     }
     Ok(())

@@ -305,27 +305,41 @@ impl KmeansNode {
     fn assign(&self, c: &Array2<f64>, xn: &[f64], labels: &mut [u32]) -> (Array2<f64>, Vec<f64>, f64, Vec<f64>) {
         let (k, d) = c.dim();
         let x = self.local();
-        let mut sums = Array2::zeros((k, d));
+        let xs = &self.data;
+        let cn: Vec<f64> = c.rows().into_iter().map(|r| r.dot(&r)).collect();
+        let ct = c.t();
+        let mut sums = vec![0.0; k * d];
         let mut counts = vec![0.0; k];
         let mut changed = 0.0;
         let mut dist = vec![0.0; x.nrows()];
         for start in (0..x.nrows()).step_by(BLOCK) {
             let end = (start + BLOCK).min(x.nrows());
-            let dd = sq_distances(x.slice(s![start..end, ..]), &xn[start..end], c);
-            for (r, row) in dd.rows().into_iter().enumerate() {
-                let i = start + r;
-                let (best, bd) = row.iter().enumerate().fold((0usize, f64::INFINITY), |b, (j, &v)| if v < b.1 { (j, v) } else { b });
+            // One gemm per block: the x·c terms of every distance.
+            let g = x.slice(s![start..end, ..]).dot(&ct);
+            let g = g.as_slice().expect("standard layout");
+            for i in start..end {
+                let gi = &g[(i - start) * k..(i - start + 1) * k];
+                let (mut best, mut bd) = (0usize, f64::INFINITY);
+                for j in 0..k {
+                    let v = xn[i] - 2.0 * gi[j] + cn[j];
+                    if v < bd {
+                        bd = v;
+                        best = j;
+                    }
+                }
                 if labels[i] != best as u32 {
                     changed += 1.0;
                     labels[i] = best as u32;
                 }
-                dist[i] = bd;
+                dist[i] = bd.max(0.0);
                 counts[best] += 1.0;
-                let mut srow = sums.row_mut(best);
-                srow += &x.row(i);
+                let row = &xs[i * d..(i + 1) * d];
+                for (sv, xv) in sums[best * d..(best + 1) * d].iter_mut().zip(row) {
+                    *sv += xv;
+                }
             }
         }
-        (sums, counts, changed, dist)
+        (Array2::from_shape_vec((k, d), sums).unwrap(), counts, changed, dist)
     }
 }
 
