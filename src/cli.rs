@@ -147,7 +147,9 @@ pub struct TrainArgs {
     /// 'pca(var=0.95) | whitening'. Nodes: moments, covariance, pca(n=K | var=F, method=cov|corr),
     /// whitening(n=K | var=F), linreg(target=y, method=normal|qr, intercept=true),
     /// ridge(alpha=1 | alpha=[..], target=y), mnb(label=c, alpha=1), gnb(label=c),
-    /// kmeans(k=K, init=random|++|parallel|FILE, max_iter=300, tol=1e-4, seed=0).
+    /// kmeans(k=K, init=random|++|parallel|FILE, max_iter=300, tol=1e-4, seed=0), quadratic,
+    /// poly(degree=D), sfa(n=K, contiguous=false), sfa2(n=K), fda(n=K, label=c), svd(k=K),
+    /// hist(bins=B).
     #[arg(long, required_unless_present = "flow_file", conflicts_with = "flow_file")]
     pub flow: Option<String>,
     /// Read the flow from a TOML or JSON file: `flow = "..."`, or [[node]] tables with `kind`.
