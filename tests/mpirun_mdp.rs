@@ -124,4 +124,37 @@ fn mdp_nodes_bad_input() {
     fails(2, "tests/data/sfa_single/part*.csv", "sfa(n=2)", &["rank 1", "single row"]);
     fails(3, "tests/data/fda_one_class/part0.csv", "fda(n=1, label=label)", &["at least 2 classes"]);
     fails(2, "tests/data/sfa/part*.csv", "svd(k=9)", &["k=9 is larger"]);
+    // Rank-deficient input (a column that is a copy of another): a clear error, not garbage.
+    let dir = scratch("sfasingular");
+    let text: String = std::iter::once("a,b,c\n".to_string())
+        .chain((0..100).map(|i| {
+            let t = i as f64;
+            format!("{},{},{}\n", (t * 0.1).sin(), (t * 0.37).cos(), (t * 0.1).sin())
+        }))
+        .collect();
+    std::fs::write(dir.join("x.csv"), text).unwrap();
+    let data = dir.join("x.csv");
+    fails(2, data.to_str().unwrap(), "sfa(n=2)", &["singular", "pca"]);
+}
+
+#[test]
+fn svd_execute_writes_the_rows_of_u() {
+    let dir = scratch("svdu");
+    let m = dir.join("s.json");
+    mpirun(3, &["train", "--data", "tests/data/sfa/part*.csv", "--flow", "svd(k=3)", "--model", m.to_str().unwrap()]).ok();
+    let out = dir.join("u{rank}.csv");
+    mpirun(4, &["execute", "--model", m.to_str().unwrap(), "--data", "tests/data/sfa/part{rank}.csv", "--out", out.to_str().unwrap()]).ok();
+    let mut u = Vec::new();
+    for r in 0..4 {
+        u.extend(read_out_csv(&dir.join(format!("u{r}.csv"))));
+    }
+    assert_eq!(u.len(), 600);
+    // U has orthonormal columns over all ranks' rows.
+    for a in 0..3 {
+        for b in 0..3 {
+            let dot: f64 = u.iter().map(|row| row[a] * row[b]).sum();
+            let want = if a == b { 1.0 } else { 0.0 };
+            assert!((dot - want).abs() < 1e-10, "UᵀU[{a}][{b}] = {dot}");
+        }
+    }
 }

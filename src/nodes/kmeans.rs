@@ -570,4 +570,21 @@ mod tests {
         });
         assert!(out.iter().all(|m| m.contains("larger than the number of rows")), "{out:?}");
     }
+
+    #[test]
+    fn an_empty_cluster_takes_the_farthest_row() {
+        let x = blobs();
+        let dir = std::env::temp_dir().join(format!("flowmpi-km-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // The third start is far from every row: its cluster is empty after the first step.
+        let init = dir.join("init.csv");
+        std::fs::write(&init, "a,b\n0,0\n5,5\n100,100\n").unwrap();
+        let spec = format!("kmeans(init={}, max_iter=1)", init.display());
+        let n = fit(2, &spec, &x, &[0, 100, 300]).remove(0);
+        // With one iteration, the empty cluster's centroid is the row farthest from its centroid.
+        let c = n.centroids.row(2).to_owned();
+        assert!(x.rows().into_iter().any(|r| r == c), "{c:?} is not a data row");
+        assert!(c[1] > 5.0, "the farthest rows are in the blob at (0, 6): {c:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

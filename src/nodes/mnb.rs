@@ -228,4 +228,17 @@ mod tests {
             assert_eq!(n.predict(x.slice(s![i..i + 1, ..])).row(0)[0], best as f64);
         }
     }
+
+    #[test]
+    fn given_priors_replace_learned_ones_and_are_checked() {
+        let x = array![[1.0, 0.0], [0.0, 2.0]];
+        let labels: Vec<String> = vec!["a".into(), "b".into()];
+        let schema = Schema { x: vec!["f0".into(), "f1".into()], y: vec![], label: Some("class".into()) };
+        let chunk = Chunk { x: x.view(), y: ArrayView2::from_shape((2, 0), &[]).unwrap(), labels: &labels, segment_start: true };
+        let mut n = MnbNode::from_spec(&NodeSpec::parse("mnb(label=class, priors=[0.9,0.1])").unwrap()).unwrap();
+        n.fit_chunk(&crate::comm::SingleComm, &chunk, &schema).unwrap();
+        assert!((n.class_log_prior[0] - 0.9f64.ln()).abs() < 1e-15);
+        let mut bad = MnbNode::from_spec(&NodeSpec::parse("mnb(label=class, priors=[0.5,0.2])").unwrap()).unwrap();
+        assert!(bad.fit_chunk(&crate::comm::SingleComm, &chunk, &schema).unwrap_err().to_string().contains("sum to 1"));
+    }
 }
