@@ -82,7 +82,7 @@ for fmt in $FORMATS; do
         "$(echo "$bytes / 1000000 / $wall" | bc -l)" "$(echo "$N / 1000000 / $wall" | bc -l)" "$rss" "$join"
     done
     if [ $have_py = 1 ] && { [ "$node" != kmeans ] || python3 -c 'import sklearn' 2>/dev/null; }; then
-      read -r wall rss _ < <(best_of 1 python3 scripts/bench_baseline.py "$node" "$fmt" "$DIR"/shard*."$fmt")
+      read -r wall rss _ < <(REPEAT=1 best_of 1 python3 scripts/bench_baseline.py "$node" "$fmt" "$DIR"/shard*."$fmt")
       base=$([ "$fmt" = csv ] && echo "pandas.read_csv+" || echo "numpy.load+")$([ "$node" = kmeans ] && echo sklearn || echo numpy)
       printf "%-11s %-4s %-26s %5s %8.3f %8.0f %10.2f %9s %10s\n" "$node" "$fmt" "$base" 1 "$wall" \
         "$(echo "$bytes / 1000000 / $wall" | bc -l)" "$(echo "$N / 1000000 / $wall" | bc -l)" "$rss" "-"

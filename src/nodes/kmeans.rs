@@ -392,11 +392,16 @@ impl Node for KmeansNode {
             return Err(Error::Fit(format!("kmeans: k={} is larger than the number of rows ({total})", self.k)));
         }
         self.count = total as u64;
-        // scikit-learn's tolerance: tol × mean of the feature variances (population).
-        let mut var = crate::stats::Scatter::new(d, false);
-        var.update(self.local());
-        var.allreduce(comm)?;
-        let tol = self.tol * var.centered_sq().iter().map(|v| v / total).sum::<f64>() / d as f64;
+        // scikit-learn's tolerance: tol × mean of the feature variances (population); one more
+        // pass over the rows, skipped when tol = 0.
+        let tol = if self.tol > 0.0 {
+            let mut var = crate::stats::Scatter::new(d, false);
+            var.update(self.local());
+            var.allreduce(comm)?;
+            self.tol * var.centered_sq().iter().map(|v| v / total).sum::<f64>() / d as f64
+        } else {
+            0.0
+        };
 
         let (mut c, start) = if self.resume {
             let (c, it) = crate::comm::agree(comm, self.read_checkpoint(d))?;
@@ -416,7 +421,8 @@ impl Node for KmeansNode {
         let x_norms: Vec<f64> = self.local().rows().into_iter().map(|r| r.dot(&r)).collect();
         let mut labels = vec![u32::MAX; x_norms.len()];
         let mut it = start;
-        let mut dist;
+        let mut dist = Vec::new();
+        let mut stable = false;
         while it < self.max_iter {
             let (sums, cnt, changed, dd) = self.assign(&c, &x_norms, &mut labels);
             dist = dd;
@@ -453,14 +459,17 @@ impl Node for KmeansNode {
             it += 1;
             self.write_checkpoint(comm, &c, it)?;
             if flat[kd + k] == 0.0 {
-                break; // no label changed: converged
+                stable = true; // no label changed: the centroids did not move either
+                break;
             }
             if shift <= tol {
                 break;
             }
         }
         // As scikit-learn: unless labels were stable, relabel against the final centroids.
-        let (_, _, _, dist) = self.assign(&c, &x_norms, &mut labels);
+        if !stable {
+            dist = self.assign(&c, &x_norms, &mut labels).3;
+        }
         let mut inertia = [dist.iter().sum::<f64>()];
         comm.allreduce_sum(&mut inertia);
         self.inertia = inertia[0];
