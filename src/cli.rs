@@ -274,8 +274,10 @@ pub fn main() -> ExitCode {
     code
 }
 
+/// Collective: fail early (before hours of training) when rank 0 could not write `path`.
 fn check_output_dir(comm: &dyn Comm, path: &Path, what: &str) -> Result<()> {
-    let local = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty() && comm.rank() == 0);
+    let local = match dir {
         Some(dir) if !dir.is_dir() => Err(Error::Output {
             rank: comm.rank(),
             path: path.display().to_string(),
@@ -297,11 +299,7 @@ fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     for n in flow.nodes.iter_mut() {
         n.set_checkpoint(a.checkpoint.clone(), a.resume);
     }
-    if comm.rank() == 0 {
-        check_output_dir(comm, &a.model, "model")?;
-    } else {
-        check_output_dir(comm, Path::new(""), "model")?;
-    }
+    check_output_dir(comm, &a.model, "model")?;
     let mut opts = a.data.options(None)?;
     opts.targets = flow.targets();
     opts.label = flow.label()?;

@@ -104,8 +104,8 @@ impl Flow {
         self.nodes.last().map_or_else(|| input.to_vec(), |n| n.output_names())
     }
 
-    /// Map rows through nodes `0..upto` (statistics nodes cost nothing).
-    fn execute_prefix(nodes: &[Box<dyn Node>], x: ArrayView2<f64>) -> Option<Array2<f64>> {
+    /// Map rows through `nodes` (statistics nodes cost nothing); `None` when all pass through.
+    pub(crate) fn execute_prefix(nodes: &[Box<dyn Node>], x: ArrayView2<f64>) -> Option<Array2<f64>> {
         let mut out: Option<Array2<f64>> = None;
         for n in nodes.iter().filter(|n| !n.passthrough()) {
             out = Some(n.execute(out.as_ref().map_or(x, |a| a.view())));

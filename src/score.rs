@@ -50,7 +50,6 @@ pub enum Score {
 /// Score the flow's last node on `data` (collective).
 pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
     let (last, prefix) = flow.nodes.split_last().ok_or_else(|| Error::Model("empty flow".into()))?;
-    let prefix = Flow { nodes: prefix.iter().map(|n| crate::nodes::from_json(&n.to_json())).collect::<Result<_>>()? };
     let task = last.task();
     let schema = data.schema();
     let targets = last.targets();
@@ -67,8 +66,8 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
     let mut inertia = 0.0;
     let mut rows = 0u64;
     let local = data.for_each_chunk(&mut |chunk| {
-        let x = prefix.execute(chunk.x);
-        let pred = last.predict(x.view());
+        let mapped = Flow::execute_prefix(prefix, chunk.x);
+        let pred = last.predict(mapped.as_ref().map_or(chunk.x, |a| a.view()));
         rows += chunk.rows() as u64;
         match task {
             Task::Regression => {
