@@ -171,31 +171,17 @@ impl Scatter {
         let g = Array1::from_iter(head[1..].iter().map(|v| v / total));
         self.reshift(&g);
         // 2. Sum the sums, now all around the same shift.
-        let mut flat = vec![self.n as f64];
-        flat.extend(self.sum.iter());
+        let mut head: Vec<f64> = std::iter::once(self.n as f64).chain(self.sum.iter().copied()).collect();
         if self.full {
-            for i in 0..d {
-                flat.extend(self.cross.row(i).iter().skip(i));
-            }
+            self.cross = allreduce_symmetric(comm, &self.cross, &mut head);
+            self.sq.assign(&self.cross.diag());
         } else {
-            flat.extend(self.sq.iter());
+            head.extend(self.sq.iter());
+            comm.allreduce_sum(&mut head);
+            self.sq.assign(&Array1::from_iter(head[d + 1..].iter().copied()));
         }
-        comm.allreduce_sum(&mut flat);
-        self.n = flat[0] as u64;
-        self.sum.assign(&Array1::from_iter(flat[1..=d].iter().copied()));
-        let rest = &flat[d + 1..];
-        if self.full {
-            let mut k = 0;
-            for i in 0..d {
-                for j in i..d {
-                    self.cross[[i, j]] = rest[k];
-                    k += 1;
-                }
-                self.sq[i] = self.cross[[i, i]];
-            }
-        } else {
-            self.sq.assign(&Array1::from_iter(rest.iter().copied()));
-        }
+        self.n = head[0] as u64;
+        self.sum.assign(&Array1::from_iter(head[1..=d].iter().copied()));
         comm.allreduce_min(self.min.as_slice_mut().unwrap());
         comm.allreduce_max(self.max.as_slice_mut().unwrap());
         Ok(())
@@ -247,6 +233,39 @@ impl Scatter {
         }
         Ok(self.centered_cross() / (self.n as f64 - 1.0))
     }
+}
+
+/// Make every row's largest-magnitude entry positive: deterministic signs for eigen- and
+/// singular vectors (stored as rows).
+pub fn fix_signs(rows: &mut Array2<f64>) {
+    for mut row in rows.rows_mut() {
+        let big = row.iter().copied().fold(0.0f64, |b, v| if v.abs() > b.abs() { v } else { b });
+        if big < 0.0 {
+            row.mapv_inplace(|v| -v);
+        }
+    }
+}
+
+/// Collective: sum the upper triangle of the symmetric `m` over all ranks (payload d(d+1)/2,
+/// plus `extra` leading values summed alongside) and return the full symmetric sum.
+pub fn allreduce_symmetric(comm: &dyn Comm, m: &Array2<f64>, extra: &mut [f64]) -> Array2<f64> {
+    let d = m.nrows();
+    let mut flat: Vec<f64> = extra.to_vec();
+    for i in 0..d {
+        flat.extend(m.row(i).iter().skip(i));
+    }
+    comm.allreduce_sum(&mut flat);
+    extra.copy_from_slice(&flat[..extra.len()]);
+    let mut out = Array2::zeros((d, d));
+    let mut k = extra.len();
+    for i in 0..d {
+        for j in i..d {
+            out[[i, j]] = flat[k];
+            out[[j, i]] = flat[k];
+            k += 1;
+        }
+    }
+    out
 }
 
 /// Correlation from a covariance matrix; a constant column gets correlation 0 with the others

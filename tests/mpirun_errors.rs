@@ -11,17 +11,11 @@ fn fails(n: usize, data: &str, flow: &str, extra: &[&str], must_contain: &[&str]
     std::fs::write(&model, "OLD").unwrap();
     let mut args = vec!["train", "--data", data, "--flow", flow, "--model", model.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let r = mpirun(n, &args);
-    assert_ne!(r.code, 0, "{data}: expected failure\n{}", r.stderr);
-    let errors: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("flowmpi: error:")).collect();
-    assert_eq!(errors.len(), 1, "exactly one error message expected:\n{}", r.stderr);
-    for s in must_contain {
-        assert!(errors[0].contains(s), "message {:?} lacks {s:?}", errors[0]);
-    }
+    let message = one_error(&mpirun(n, &args), must_contain);
     assert_eq!(std::fs::read_to_string(&model).unwrap(), "OLD", "model file was touched");
     let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name() != "model.json").collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
-    errors[0].to_string()
+    message
 }
 
 #[test]

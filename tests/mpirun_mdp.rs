@@ -7,15 +7,6 @@ use serde_json::Value;
 
 const RANKS: [usize; 4] = [1, 2, 3, 4];
 
-fn train(n: usize, data: &str, flow: &str, extra: &[&str], dir: &std::path::Path) -> Value {
-    let model = dir.join(format!("m{n}.json"));
-    let mut args = vec!["-v", "train", "--data", data, "--flow", flow, "--model", model.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let r = mpirun(n, &args);
-    r.ok();
-    assert_same_hash_on_all_ranks(&r, n);
-    read_json(&model)
-}
 
 fn refs() -> Value {
     expected("mdp")
@@ -27,14 +18,14 @@ fn sfa_and_sfa2_match_mdp_with_shard_breaks_and_contiguous() {
     let r = refs();
     for n in RANKS {
         // Shards of 300, 0, 200 and 100 rows; each shard is a separate piece of the series.
-        let m = train(n, "tests/data/sfa/part*.csv", "sfa(n=3)", &[], &dir);
+        let m = train_model(n, "tests/data/sfa/part*.csv", "sfa(n=3)", &[], &dir);
         assert_close(&format!("{n} sfa delta"), &node(&m, 0)["delta"], &r["sfa"]["delta"], 1e-8);
         assert_close(&format!("{n} sfa projection"), &node(&m, 0)["projection"], &r["sfa"]["projection"], 1e-7);
         assert_close(&format!("{n} sfa mean"), &node(&m, 0)["mean"], &r["sfa"]["mean"], 1e-12);
-        let m = train(n, "tests/data/sfa/part*.csv", "sfa(n=3, contiguous=true)", &[], &dir);
+        let m = train_model(n, "tests/data/sfa/part*.csv", "sfa(n=3, contiguous=true)", &[], &dir);
         assert_close(&format!("{n} contiguous delta"), &node(&m, 0)["delta"], &r["sfa_contiguous"]["delta"], 1e-8);
         assert_close(&format!("{n} contiguous projection"), &node(&m, 0)["projection"], &r["sfa_contiguous"]["projection"], 1e-7);
-        let m = train(n, "tests/data/sfa/part*.csv", "sfa2(n=3)", &[], &dir);
+        let m = train_model(n, "tests/data/sfa/part*.csv", "sfa2(n=3)", &[], &dir);
         assert_close(&format!("{n} sfa2 delta"), &node(&m, 0)["sfa"]["delta"], &r["sfa2"]["delta"], 1e-8);
         assert_close(&format!("{n} sfa2 projection"), &node(&m, 0)["sfa"]["projection"], &r["sfa2"]["projection"], 1e-6);
     }
@@ -57,14 +48,14 @@ fn pca_svd_and_histograms_match_mdp_and_numpy() {
     let dir = scratch("pcasvd");
     let r = refs();
     for n in RANKS {
-        let m = train(n, "tests/data/sfa/part*.csv", "pca(n=2) | svd | hist(bins=7)", &["--cache-data"], &dir);
+        let m = train_model(n, "tests/data/sfa/part*.csv", "pca(n=2) | svd | hist(bins=7)", &["--cache-data"], &dir);
         assert_close("pca eigenvalues", &Value::from(nums(&node(&m, 0)["eigenvalues"])[..2].to_vec()), &r["pca"]["eigenvalues"], 1e-10);
         assert_close("pca components", &node(&m, 0)["components"], &r["pca"]["components"], 1e-9);
         // svd and hist see the PCA output here; check them on the raw data below.
-        let m = train(n, "tests/data/sfa/part*.csv", "svd | hist(bins=7)", &[], &dir);
+        let m = train_model(n, "tests/data/sfa/part*.csv", "svd | hist(bins=7)", &[], &dir);
         assert_close("singular values", &node(&m, 0)["singular_values"], &r["svd"]["singular_values"], 1e-10);
         assert_close("right singular vectors", &node(&m, 0)["components"], &r["svd"]["components"], 1e-8);
-        let m = train(n, "tests/data/sfa/part*.csv", "hist(bins=7)", &[], &dir);
+        let m = train_model(n, "tests/data/sfa/part*.csv", "hist(bins=7)", &[], &dir);
         assert_eq!(node(&m, 0)["counts"], r["hist"]["counts"], "{n} ranks");
         assert_close("edges", &node(&m, 0)["edges"], &r["hist"]["edges"], 1e-15);
     }
@@ -79,7 +70,7 @@ fn fda_matches_mdp_in_two_phases() {
     let r = refs();
     for n in RANKS {
         for cache in [&[][..], &["--cache-data"][..]] {
-            let m = train(n, "tests/data/fda/part*.csv", "fda(n=2, label=label)", cache, &dir);
+            let m = train_model(n, "tests/data/fda/part*.csv", "fda(n=2, label=label)", cache, &dir);
             assert_close(&format!("{n} fda eigenvalues"), &node(&m, 0)["eigenvalues"], &r["fda"]["eigenvalues"], 1e-8);
             assert_close(&format!("{n} fda projection"), &node(&m, 0)["projection"], &r["fda"]["projection"], 1e-7);
             assert_close(&format!("{n} fda mean"), &node(&m, 0)["mean"], &r["fda"]["mean"], 1e-12);
@@ -94,7 +85,7 @@ fn mdp_parallel_documentation_flow_gives_the_same_model_on_1_2_and_4_ranks() {
     let mut models = Vec::new();
     for n in [1, 2, 4] {
         let data = if n == 4 { "tests/data/mdpflow/x{rank}.npy" } else { "tests/data/mdpflow/*.npy" };
-        let m = train(n, data, "pca(n=10) | sfa2(n=10)", &[], &dir);
+        let m = train_model(n, data, "pca(n=10) | sfa2(n=10)", &[], &dir);
         assert_close(&format!("{n} pca"), &Value::from(nums(&node(&m, 0)["eigenvalues"])[..10].to_vec()), &r["mdpflow"]["pca_eigenvalues"], 1e-9);
         assert_close(&format!("{n} sfa2 delta"), &node(&m, 1)["sfa"]["delta"], &r["mdpflow"]["sfa2_delta"], 1e-7);
         models.push(m);
@@ -107,13 +98,7 @@ fn mdp_parallel_documentation_flow_gives_the_same_model_on_1_2_and_4_ranks() {
 fn fails(n: usize, data: &str, flow: &str, must: &[&str]) {
     let dir = scratch("mdperr");
     let model = dir.join("model.json");
-    let r = mpirun(n, &["train", "--data", data, "--flow", flow, "--model", model.to_str().unwrap()]);
-    assert_ne!(r.code, 0, "{flow} should fail");
-    let errors: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("flowmpi: error:")).collect();
-    assert_eq!(errors.len(), 1, "{}", r.stderr);
-    for m in must {
-        assert!(errors[0].contains(m), "{:?} lacks {m:?}", errors[0]);
-    }
+    one_error(&mpirun(n, &["train", "--data", data, "--flow", flow, "--model", model.to_str().unwrap()]), must);
     assert!(!model.exists());
 }
 

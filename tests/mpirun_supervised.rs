@@ -8,15 +8,6 @@ use serde_json::Value;
 
 const RANKS: [usize; 4] = [1, 2, 3, 4];
 
-fn train(n: usize, data: &str, flow: &str, extra: &[&str], dir: &std::path::Path) -> Value {
-    let model = dir.join(format!("m{n}.json"));
-    let mut args = vec!["-v", "train", "--data", data, "--flow", flow, "--model", model.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let r = mpirun(n, &args);
-    r.ok();
-    assert_same_hash_on_all_ranks(&r, n);
-    read_json(&model)
-}
 
 fn refs() -> Value {
     expected("sklearn")
@@ -28,7 +19,7 @@ fn linear_regression_normal_and_qr_match_sklearn() {
     let want = &refs()["regression"];
     for method in ["normal", "qr"] {
         for n in RANKS {
-            let m = train(n, "tests/data/reg/*.csv", &format!("linreg(target=[y0,y1], method={method})"), &[], &dir);
+            let m = train_model(n, "tests/data/reg/*.csv", &format!("linreg(target=[y0,y1], method={method})"), &[], &dir);
             let lr = node(&m, 0);
             assert_close(&format!("{method} {n} coef"), &lr["coefficients"], &want["linreg"]["coef"], 1e-9);
             assert_close(&format!("{method} {n} intercept"), &lr["intercept"], &want["linreg"]["intercept"], 1e-9);
@@ -36,7 +27,7 @@ fn linear_regression_normal_and_qr_match_sklearn() {
             assert_close(&format!("{method} {n} rmse"), &lr["rmse"], &want["linreg"]["rmse"], 1e-7);
         }
     }
-    let m = train(3, "tests/data/reg/*.csv", "linreg(target=[y0,y1], intercept=false)", &[], &dir);
+    let m = train_model(3, "tests/data/reg/*.csv", "linreg(target=[y0,y1], intercept=false)", &[], &dir);
     assert_close("no intercept", &node(&m, 0)["coefficients"], &want["linreg_no_intercept"]["coef"], 1e-9);
 }
 
@@ -45,7 +36,7 @@ fn ridge_with_an_alpha_list_matches_sklearn() {
     let dir = scratch("ridge");
     let want = &refs()["regression"];
     for n in RANKS {
-        let m = train(n, "tests/data/reg/*.csv", "ridge(alpha=[0.5,10], target=[y0,y1])", &[], &dir);
+        let m = train_model(n, "tests/data/reg/*.csv", "ridge(alpha=[0.5,10], target=[y0,y1])", &[], &dir);
         for (k, a) in ["0.5", "10.0"].iter().enumerate() {
             let fit = &node(&m, 0)["fits"][k];
             assert_close(&format!("ridge {a} coef"), &fit["coefficients"], &want[format!("ridge_{a}")]["coef"], 1e-9);
@@ -60,7 +51,7 @@ fn regression_on_nasty_data_keeps_precision() {
     let want = &refs()["nasty_regression"];
     for method in ["normal", "qr"] {
         for n in [1, 4] {
-            let m = train(n, "tests/data/nasty_reg/*.csv", &format!("linreg(target=y, method={method})"), &[], &dir);
+            let m = train_model(n, "tests/data/nasty_reg/*.csv", &format!("linreg(target=y, method={method})"), &[], &dir);
             let got = nums(&node(&m, 0)["coefficients"]);
             for (a, b) in got.iter().zip(nums(&want["coef"])) {
                 assert!((a - b).abs() <= 1e-6 * b.abs(), "{method} {n}: {a} vs {b}");
@@ -103,12 +94,12 @@ fn naive_bayes_match_sklearn_with_a_class_on_one_rank_only() {
     let dir = scratch("nb");
     let r = refs();
     for n in RANKS {
-        let m = train(n, "tests/data/nb/part*.csv", "mnb(label=label, alpha=0.5)", &[], &dir);
+        let m = train_model(n, "tests/data/nb/part*.csv", "mnb(label=label, alpha=0.5)", &[], &dir);
         let mnb = node(&m, 0);
         assert_eq!(mnb["classes"], r["mnb"]["classes"]);
         assert_close("class_log_prior", &mnb["class_log_prior"], &r["mnb"]["class_log_prior"], 1e-12);
         assert_close("feature_log_prob", &mnb["feature_log_prob"], &r["mnb"]["feature_log_prob"], 1e-12);
-        let m = train(n, "tests/data/gnb/part*.csv", "gnb(label=label)", &[], &dir);
+        let m = train_model(n, "tests/data/gnb/part*.csv", "gnb(label=label)", &[], &dir);
         let gnb = node(&m, 0);
         assert_eq!(gnb["classes"], r["gnb"]["classes"], "numeric labels sort as numbers");
         assert_close("theta", &gnb["theta"], &r["gnb"]["theta"], 1e-12);
@@ -140,7 +131,7 @@ fn kmeans_from_given_centroids_matches_sklearn() {
     let dir = scratch("km");
     let want = &refs()["kmeans"];
     for n in RANKS {
-        let m = train(n, "tests/data/km/part*.csv", "kmeans(init=tests/data/km/init.csv)", &[], &dir);
+        let m = train_model(n, "tests/data/km/part*.csv", "kmeans(init=tests/data/km/init.csv)", &[], &dir);
         let km = node(&m, 0);
         assert_close(&format!("{n} centroids"), &km["centroids"], &want["centroids"], 1e-9);
         assert_close(&format!("{n} inertia"), &km["inertia"], &want["inertia"], 1e-9);
@@ -164,11 +155,11 @@ fn kmeans_init_is_the_same_for_any_rank_count_and_file_split() {
     std::fs::write(&one, all).unwrap();
     for init in ["random", "++", "parallel"] {
         let flow = format!("kmeans(k=4, init={init}, seed=3, max_iter=2)");
-        let reference = train(1, "tests/data/km/part*.csv", &flow, &[], &dir);
+        let reference = train_model(1, "tests/data/km/part*.csv", &flow, &[], &dir);
         let want = &node(&reference, 0)["initial_centroids"];
         for n in RANKS {
             for data in ["tests/data/km/part*.csv", one.to_str().unwrap()] {
-                let m = train(n, data, &flow, &[], &dir);
+                let m = train_model(n, data, &flow, &[], &dir);
                 assert_eq!(&node(&m, 0)["initial_centroids"], want, "{init}, {n} ranks, {data}");
             }
         }
@@ -179,7 +170,7 @@ fn kmeans_init_is_the_same_for_any_rank_count_and_file_split() {
 fn kmeans_resumed_from_a_checkpoint_ends_like_an_uninterrupted_run() {
     let dir = scratch("kmresume");
     let ck = dir.join("ck.json");
-    let full = train(3, "tests/data/km/part*.csv", "kmeans(k=4, init=++, seed=5)", &[], &dir);
+    let full = train_model(3, "tests/data/km/part*.csv", "kmeans(k=4, init=++, seed=5)", &[], &dir);
     let first = dir.join("first.json");
     mpirun(2, &["train", "--data", "tests/data/km/part*.csv", "--flow", "kmeans(k=4, init=++, seed=5, max_iter=2)", "--model", first.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap()]).ok();
     let cp = read_json(&ck);
@@ -196,13 +187,7 @@ fn fails(n: usize, args: &[&str], must: &[&str]) {
     std::fs::write(&model, "OLD").unwrap();
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["--model", model.to_str().unwrap()]);
-    let r = mpirun(n, &all);
-    assert_ne!(r.code, 0, "{args:?} should fail");
-    let errors: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("flowmpi: error:")).collect();
-    assert_eq!(errors.len(), 1, "{}", r.stderr);
-    for m in must {
-        assert!(errors[0].contains(m), "{:?} lacks {m:?}", errors[0]);
-    }
+    one_error(&mpirun(n, &all), must);
     assert_eq!(std::fs::read_to_string(&model).unwrap(), "OLD");
 }
 

@@ -7,16 +7,6 @@ use serde_json::Value;
 
 const RANKS: [usize; 4] = [1, 2, 3, 4];
 
-fn train(n: usize, data: &str, flow: &str, extra: &[&str], dir: &std::path::Path) -> Value {
-    let model = dir.join(format!("m{n}.json"));
-    let m = model.to_str().unwrap();
-    let mut args = vec!["-v", "train", "--data", data, "--flow", flow, "--model", m];
-    args.extend_from_slice(extra);
-    let r = mpirun(n, &args);
-    r.ok();
-    assert_same_hash_on_all_ranks(&r, n);
-    read_json(&model)
-}
 
 #[test]
 fn example_moments_covariance_pca_on_1_to_4_ranks() {
@@ -24,7 +14,7 @@ fn example_moments_covariance_pca_on_1_to_4_ranks() {
     let want = expected("example");
     for n in RANKS {
         // A glob: the 4 shards are cut into blocks (3 ranks: 1 + 1 + 2 files).
-        let m = train(n, "data/example/part*.csv", "moments | covariance | pca(n=3)", &[], &dir);
+        let m = train_model(n, "data/example/part*.csv", "moments | covariance | pca(n=3)", &[], &dir);
         assert_eq!(m["training_rows"], 4000);
         assert_eq!(m["input_columns"], want["columns"]);
         let mo = &node(&m, 0)["moments"];
@@ -45,7 +35,7 @@ fn example_moments_covariance_pca_on_1_to_4_ranks() {
         assert_close("explained_variance_ratio", &pca["explained_variance_ratio"], &Value::Array(ratios), 1e-10);
     }
     // The {rank} pattern on 4 ranks reads the same shards.
-    let m = train(4, "data/example/part{rank}.csv", "covariance", &[], &dir);
+    let m = train_model(4, "data/example/part{rank}.csv", "covariance", &[], &dir);
     assert_close("pattern covariance", &node(&m, 0)["covariance"], &want["covariance"]["covariance"], 1e-10);
 }
 
@@ -54,10 +44,10 @@ fn pca_by_variance_fraction_and_by_correlation() {
     let dir = scratch("pcavar");
     let want = expected("example");
     for n in [1, 3] {
-        let m = train(n, "data/example", "pca(var=0.95)", &[], &dir);
+        let m = train_model(n, "data/example", "pca(var=0.95)", &[], &dir);
         let k = node(&m, 0)["components"].as_array().unwrap().len();
         assert_eq!(k as u64, want["pca"]["k_for_var_0.95"].as_u64().unwrap());
-        let m = train(n, "data/example", "pca(method=corr)", &[], &dir);
+        let m = train_model(n, "data/example", "pca(method=corr)", &[], &dir);
         let p = node(&m, 0);
         assert_close("corr eigenvalues", &p["eigenvalues"], &want["pca_corr"]["eigenvalues"], 1e-10);
         assert_close("corr components", &p["components"], &want["pca_corr"]["components"], 1e-9);
@@ -70,7 +60,7 @@ fn single_file_split_by_byte_ranges() {
     let dir = scratch("single");
     let want = expected("example");
     for n in RANKS {
-        let m = train(n, "tests/data/single/all.csv", "covariance", &["--block-bytes", "4096"], &dir);
+        let m = train_model(n, "tests/data/single/all.csv", "covariance", &["--block-bytes", "4096"], &dir);
         assert_eq!(m["training_rows"], 4000);
         assert_close(&format!("{n} ranks split covariance"), &node(&m, 0)["covariance"], &want["covariance"]["covariance"], 1e-10);
     }
@@ -85,7 +75,7 @@ fn nasty_data_csv_and_npy_with_empty_and_tiny_shards() {
     let var: Vec<f64> = nums(&want["variance"]);
     for data in ["tests/data/nasty/*.csv", "tests/data/nasty_npy/*.npy"] {
         for n in RANKS {
-            let m = train(n, data, "moments | covariance", &["--block-bytes", "2048"], &dir);
+            let m = train_model(n, data, "moments | covariance", &["--block-bytes", "2048"], &dir);
             assert_eq!(m["training_rows"], 1002);
             let cov = nums(&node(&m, 1)["covariance"]);
             let wcov = nums(&want["covariance"]);
@@ -158,14 +148,14 @@ fn columns_selection_by_name_and_range() {
     let full = nums(&want["covariance"]["covariance"]);
     let pick = [0usize, 4, 5, 6]; // temperature_c, pm25-no2
     for n in [1, 2] {
-        let m = train(n, "data/example", "covariance", &["--columns", "temperature_c,pm25-no2"], &dir);
+        let m = train_model(n, "data/example", "covariance", &["--columns", "temperature_c,pm25-no2"], &dir);
         let got = nums(&node(&m, 0)["covariance"]);
         for (a, &i) in pick.iter().enumerate() {
             for (b, &j) in pick.iter().enumerate() {
                 assert!((got[a * 4 + b] - full[i * 8 + j]).abs() <= 1e-10 * full[i * 8 + i].max(full[j * 8 + j]));
             }
         }
-        let m2 = train(n, "data/example", "covariance", &["--columns", "0,4-6"], &dir);
+        let m2 = train_model(n, "data/example", "covariance", &["--columns", "0,4-6"], &dir);
         assert_eq!(node(&m2, 0)["covariance"], node(&m, 0)["covariance"]);
     }
 }

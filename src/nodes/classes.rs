@@ -60,6 +60,17 @@ pub fn parse_priors(spec: &super::NodeSpec) -> Result<Option<Vec<f64>>> {
         .transpose()
 }
 
+/// Output columns of a classifier: the features, `<label>_pred`, and with `proba` one
+/// `logp_<class>` per class.
+pub fn output_names(columns: &[String], label: &Option<String>, classes: &[String], proba: bool) -> Vec<String> {
+    let mut names = columns.to_vec();
+    names.push(format!("{}_pred", label.clone().unwrap_or_else(|| "class".into())));
+    if proba {
+        names.extend(classes.iter().map(|c| format!("logp_{c}")));
+    }
+    names
+}
+
 /// log Σ exp(v), stable.
 pub fn logsumexp(v: &[f64]) -> f64 {
     let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);

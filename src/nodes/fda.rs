@@ -11,7 +11,7 @@ use super::{rows, tagged, untrained, Node, NodeSpec};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
-use crate::stats::{generalized_eigh, syrk_upper, Scatter};
+use crate::stats::{allreduce_symmetric, fix_signs, generalized_eigh, syrk_upper, Scatter};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -136,30 +136,12 @@ impl Node for FdaNode {
         }
         let mut total = self.total.take().ok_or_else(|| untrained("fda"))?;
         total.allreduce(comm)?;
-        let mut flat = Vec::with_capacity(d * (d + 1) / 2);
-        for i in 0..d {
-            flat.extend(self.sw.row(i).iter().skip(i));
-        }
-        comm.allreduce_sum(&mut flat);
-        let mut sw = Array2::zeros((d, d));
-        let mut k = 0;
-        for i in 0..d {
-            for j in i..d {
-                sw[[i, j]] = flat[k];
-                sw[[j, i]] = flat[k];
-                k += 1;
-            }
-        }
+        let sw = allreduce_symmetric(comm, &self.sw, &mut []);
         let st = total.covariance()?;
         let (vals, vecs) = generalized_eigh(&sw, &st, "fda: the total covariance matrix")?;
         let keep = self.n.unwrap_or(d);
         let mut proj = vecs.t().slice_axis(Axis(0), (0..keep).into()).to_owned();
-        for mut row in proj.rows_mut() {
-            let big = row.iter().copied().fold(0.0f64, |b, v| if v.abs() > b.abs() { v } else { b });
-            if big < 0.0 {
-                row.mapv_inplace(|v| -v);
-            }
-        }
+        fix_signs(&mut proj);
         self.eigenvalues = vals.iter().take(keep).copied().collect();
         self.projection = proj;
         self.mean = total.mean().to_vec();

@@ -152,12 +152,7 @@ impl Node for GnbNode {
         self.columns.len()
     }
     fn output_names(&self) -> Vec<String> {
-        let mut names = self.columns.clone();
-        names.push(format!("{}_pred", self.label.clone().unwrap_or_else(|| "class".into())));
-        if self.proba {
-            names.extend(self.classes.iter().map(|c| format!("logp_{c}")));
-        }
-        names
+        super::classes::output_names(&self.columns, &self.label, &self.classes, self.proba)
     }
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
         class_outputs(&self.jll(x), self.proba)

@@ -11,7 +11,7 @@ use super::{rows, tagged, untrained, Node, NodeSpec};
 use crate::comm::Comm;
 use crate::io::{Chunk, Schema};
 use crate::error::{Error, Result};
-use crate::stats::{correlation, Scatter};
+use crate::stats::{correlation, fix_signs, Scatter};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use ndarray_linalg::{Eigh, UPLO};
 use serde::{Deserialize, Serialize};
@@ -113,13 +113,9 @@ pub fn sorted_eigh(m: &Array2<f64>) -> Result<(Array1<f64>, Array2<f64>)> {
     order.sort_by(|&a, &b| vals[b].total_cmp(&vals[a]));
     let mut comps = Array2::zeros((d, d));
     for (r, &k) in order.iter().enumerate() {
-        let mut v = vecs.column(k).to_owned();
-        let big = v.iter().copied().fold(0.0f64, |b, x| if x.abs() > b.abs() { x } else { b });
-        if big < 0.0 {
-            v.mapv_inplace(|x| -x);
-        }
-        comps.row_mut(r).assign(&v);
+        comps.row_mut(r).assign(&vecs.column(k));
     }
+    fix_signs(&mut comps);
     Ok((Array1::from_iter(order.iter().map(|&k| vals[k])), comps))
 }
 

@@ -17,7 +17,7 @@ use super::{rows, tagged, untrained, Node, NodeSpec};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
-use crate::stats::{generalized_eigh, syrk_upper, Scatter};
+use crate::stats::{allreduce_symmetric, fix_signs, generalized_eigh, syrk_upper, Scatter};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -185,35 +185,19 @@ impl Node for SfaNode {
             }
         }
         p.x.allreduce(comm)?;
-        let mut flat = vec![p.dn as f64];
-        for i in 0..d {
-            flat.extend(p.dd.row(i).iter().skip(i));
-        }
-        comm.allreduce_sum(&mut flat);
-        let dn = flat[0];
+        let mut dn = [p.dn as f64];
+        let dd = allreduce_symmetric(comm, &p.dd, &mut dn);
+        let dn = dn[0];
         if dn < 2.0 {
             return Err(Error::Fit("sfa: fewer than 2 time differences in total".into()));
         }
-        let mut dcov = Array2::zeros((d, d));
-        let mut k = 1;
-        for i in 0..d {
-            for j in i..d {
-                dcov[[i, j]] = flat[k] / (dn - 1.0);
-                dcov[[j, i]] = dcov[[i, j]];
-                k += 1;
-            }
-        }
+        let dcov = dd / (dn - 1.0);
         let cov = p.x.covariance()?;
         let (vals, vecs) = generalized_eigh(&dcov, &cov, "sfa: the input covariance matrix")
             .map_err(|e| Error::Fit(format!("{e}; reduce the input first, e.g. pca(var=0.9999) | sfa")))?;
         let keep = self.n.unwrap_or(d);
         let mut proj = vecs.t().slice_axis(Axis(0), (0..keep).into()).to_owned();
-        for mut row in proj.rows_mut() {
-            let big = row.iter().copied().fold(0.0f64, |b, v| if v.abs() > b.abs() { v } else { b });
-            if big < 0.0 {
-                row.mapv_inplace(|v| -v);
-            }
-        }
+        fix_signs(&mut proj);
         self.delta = vals.iter().take(keep).copied().collect();
         if self.delta.iter().any(|v| *v < 0.0) {
             return Err(Error::Fit(format!("sfa: negative delta values {:?}: the input is rank-deficient; reduce it first (pca)", self.delta)));

@@ -11,7 +11,7 @@ use super::{rows, tagged, untrained, Node, NodeSpec};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
-use crate::stats::Tsqr;
+use crate::stats::{fix_signs, Tsqr};
 use ndarray::{Array2, ArrayView2, Axis};
 use ndarray_linalg::SVD;
 use serde::{Deserialize, Serialize};
@@ -72,12 +72,7 @@ impl Node for SvdNode {
         let vt = vt.expect("asked for V");
         let keep = self.k.unwrap_or(d).min(s.len());
         let mut comps = vt.slice_axis(Axis(0), (0..keep).into()).to_owned();
-        for mut row in comps.rows_mut() {
-            let big = row.iter().copied().fold(0.0f64, |b, v| if v.abs() > b.abs() { v } else { b });
-            if big < 0.0 {
-                row.mapv_inplace(|v| -v);
-            }
-        }
+        fix_signs(&mut comps);
         if s[keep - 1] <= s[0] * 1e-14 {
             return Err(Error::Fit(format!("svd: singular value {keep} is zero (rank-deficient data); use a smaller k")));
         }

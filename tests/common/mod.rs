@@ -122,3 +122,26 @@ pub fn read_out_csv(p: &Path) -> Vec<Vec<f64>> {
         .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
         .collect()
 }
+
+/// `mpirun -n n flowmpi -v train ...` into `dir/m<n>.json`; checks every rank holds the same
+/// model and returns the model file.
+pub fn train_model(n: usize, data: &str, flow: &str, extra: &[&str], dir: &Path) -> Value {
+    let model = dir.join(format!("m{n}.json"));
+    let mut args = vec!["-v", "train", "--data", data, "--flow", flow, "--model", model.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let r = mpirun(n, &args);
+    r.ok();
+    assert_same_hash_on_all_ranks(&r, n);
+    read_json(&model)
+}
+
+/// The one `flowmpi: error:` line of a failed run, checked to contain every string of `must`.
+pub fn one_error(r: &Run, must: &[&str]) -> String {
+    assert_ne!(r.code, 0, "expected a failure\n{}", r.stderr);
+    let errors: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("flowmpi: error:")).collect();
+    assert_eq!(errors.len(), 1, "exactly one error message expected:\n{}", r.stderr);
+    for m in must {
+        assert!(errors[0].contains(m), "message {:?} lacks {m:?}", errors[0]);
+    }
+    errors[0].to_string()
+}
