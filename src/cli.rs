@@ -78,8 +78,8 @@ pub struct DataArgs {
     /// CSV field delimiter (one character; 'tab' or '\t' for tabs). Default ',' (tab for .tsv).
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<String>,
-    /// Input columns by header name or 0-based index, with inclusive ranges: 'x0,x1,x5', '0-5'.
-    /// Default: all columns.
+    /// Feature columns by header name or 0-based index, with inclusive ranges: 'x0,x1,x5',
+    /// '0-5'. Default: all columns except the flow's target and label columns.
     #[arg(long, value_name = "LIST")]
     pub columns: Option<String>,
     /// What to do with NaN, ±inf or empty values in the selected columns.
