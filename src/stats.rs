@@ -63,6 +63,11 @@ impl Scatter {
         if rows == 0 {
             return;
         }
+        if self.full {
+            let first = x.row(0).to_owned();
+            self.absorb_rows(rows, first.view(), x.rows().into_iter().map(|r| r.into_iter().copied()));
+            return;
+        }
         if self.n == 0 {
             self.shift.assign(&x.row(0));
         }
@@ -70,36 +75,60 @@ impl Scatter {
         let shift = self.shift.as_slice().unwrap();
         let (min, max) = (self.min.as_slice_mut().unwrap(), self.max.as_slice_mut().unwrap());
         let sum = self.sum.as_slice_mut().unwrap();
-        if self.full {
-            // One pass: min/max, shift into a scratch block and column sums; then one BLAS
-            // dsyrk on the block for the cross-products.
-            self.scratch.resize(rows * d, 0.0);
-            for (row, dev) in x.rows().into_iter().zip(self.scratch.chunks_exact_mut(d)) {
-                for j in 0..d {
-                    let v = row[j];
-                    min[j] = min[j].min(v);
-                    max[j] = max[j].max(v);
-                    let c = v - shift[j];
-                    dev[j] = c;
-                    sum[j] += c;
-                }
-            }
-            syrk_upper(&self.scratch, rows, d, &mut self.cross);
+        let sq = self.sq.as_slice_mut().unwrap();
+        for row in x.rows() {
             for j in 0..d {
-                self.sq[j] = self.cross[[j, j]];
+                let v = row[j];
+                min[j] = min[j].min(v);
+                max[j] = max[j].max(v);
+                let c = v - shift[j];
+                sum[j] += c;
+                sq[j] += c * c;
             }
-        } else {
-            let sq = self.sq.as_slice_mut().unwrap();
-            for row in x.rows() {
-                for j in 0..d {
-                    let v = row[j];
-                    min[j] = min[j].min(v);
-                    max[j] = max[j].max(v);
-                    let c = v - shift[j];
-                    sum[j] += c;
-                    sq[j] += c * c;
-                }
+        }
+    }
+
+    /// Add the rows `[x | y[:, idx]]` (full mode) without building the joined block first.
+    pub fn update_joint(&mut self, x: ArrayView2<f64>, y: ArrayView2<f64>, idx: &[usize]) {
+        let d = x.ncols();
+        assert_eq!(d + idx.len(), self.dim(), "column count changed");
+        if x.nrows() == 0 {
+            return;
+        }
+        let first: Array1<f64> = x.row(0).iter().copied().chain(idx.iter().map(|&k| y[[0, k]])).collect();
+        let rows = x.rows().into_iter().zip(y.rows()).map(|(xr, yr)| xr.into_iter().copied().chain(idx.iter().map(move |&k| yr[k])));
+        self.absorb_rows(x.nrows(), first.view(), rows);
+    }
+
+    /// Full mode: one pass over `rows` (each an iterator over its values; `first` is row 0)
+    /// takes min/max, shifts into the scratch block and sums; one BLAS dsyrk then adds the
+    /// cross-products.
+    fn absorb_rows<R: Iterator<Item = f64>>(&mut self, n: usize, first: ndarray::ArrayView1<f64>, rows: impl Iterator<Item = R>) {
+        assert!(self.full);
+        let d = self.dim();
+        if n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            self.shift.assign(&first);
+        }
+        self.n += n as u64;
+        self.scratch.resize(n * d, 0.0);
+        let shift = self.shift.as_slice().unwrap();
+        let (min, max) = (self.min.as_slice_mut().unwrap(), self.max.as_slice_mut().unwrap());
+        let sum = self.sum.as_slice_mut().unwrap();
+        for (row, dev) in rows.zip(self.scratch.chunks_exact_mut(d)) {
+            for (j, v) in row.enumerate() {
+                min[j] = min[j].min(v);
+                max[j] = max[j].max(v);
+                let c = v - shift[j];
+                dev[j] = c;
+                sum[j] += c;
             }
+        }
+        syrk_upper(&self.scratch, n, d, &mut self.cross);
+        for j in 0..d {
+            self.sq[j] = self.cross[[j, j]];
         }
     }
 

@@ -225,10 +225,10 @@ impl Node for LinregNode {
         Ok(())
     }
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        let z = joint(chunk, &self.idx);
         match self.partial.as_mut().expect("begin() first") {
-            Partial::Normal(s) => s.update(z.view()),
+            Partial::Normal(s) => s.update_joint(chunk.x, chunk.y, &self.idx),
             Partial::Qr(q, ys) => {
+                let z = joint(chunk, &self.idx);
                 ys.update(z.slice(s![.., self.columns.len()..]));
                 q.update(z.view(), self.fit_intercept)?
             }

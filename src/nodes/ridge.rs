@@ -5,7 +5,7 @@
 //! Model: alphas, and per alpha the coefficients, intercepts, training R² and RMSE. `execute`
 //! appends `<target>_pred` (or `<target>_pred@<alpha>` for several alphas) to the rows.
 
-use super::linreg::{joint, solve_normal, target_indices, target_params, Fit};
+use super::linreg::{solve_normal, target_indices, target_params, Fit};
 use super::{tagged, untrained, Node, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -83,7 +83,7 @@ impl Node for RidgeNode {
         Ok(())
     }
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        self.partial.as_mut().expect("begin() first").update(joint(chunk, &self.idx).view());
+        self.partial.as_mut().expect("begin() first").update_joint(chunk.x, chunk.y, &self.idx);
         Ok(())
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
