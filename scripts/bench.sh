@@ -24,6 +24,7 @@ case " $NODES " in *" linreg "*|*" kmeans "*) D=${D:-34} ;; esac
 N=${N:-4000000}; D=${D:-33}; DIR=${BENCH_DIR:-/tmp/flowmpi-bench}/n${N}d${D}
 RANKS=${RANKS:-"1 2"}; FORMATS=${FORMATS:-"csv npy"}
 REPEAT=${REPEAT:-1}
+BASELINE=${BASELINE:-1}   # 0: skip the Python baselines
 cargo build --release --quiet
 BIN=$PWD/target/release/flowmpi
 if [ ! -f "$DIR/shard3.npy" ]; then
@@ -32,7 +33,7 @@ fi
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 have_py=0
-python3 -c 'import numpy, pandas' 2>/dev/null && have_py=1
+[ "$BASELINE" = 1 ] && python3 -c 'import numpy, pandas' 2>/dev/null && have_py=1
 
 # wall seconds and max RSS (MB) over the ranks of one run; prints "wall rss"
 run_timed() { # ranks cmd...
