@@ -31,13 +31,21 @@ impl Run {
     }
 }
 
-fn mpi_env(c: &mut Command) {
+fn mpi_env(c: &mut Command) -> PathBuf {
+    // Tests launch mpirun concurrently; Open MPI 4.1 races on creating its shared session
+    // directory under /tmp ("mkdir ... File exists"), so every launch gets its own base.
+    static LAUNCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = LAUNCH.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let base = std::env::temp_dir().join(format!("flowmpi-ompi-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&base).expect("session directory base");
+    c.env("OMPI_MCA_orte_tmpdir_base", &base).env("TMPDIR", &base);
     c.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
         // Containers often forbid the cross-memory-attach single copy; plain shared memory works.
         .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
         .env("OPENBLAS_NUM_THREADS", "1");
+    base
 }
 
 /// `mpirun -n n flowmpi args...` with a hard timeout (exit code 124 = hung).
@@ -45,8 +53,9 @@ pub fn mpirun(n: usize, args: &[&str]) -> Run {
     let mut c = Command::new("timeout");
     c.args(["-s", "KILL", &TIMEOUT_S.to_string(), "mpirun", "--oversubscribe", "-n", &n.to_string(), BIN]);
     c.args(args);
-    mpi_env(&mut c);
+    let base = mpi_env(&mut c);
     let r = Run::from(c.output().expect("cannot start timeout/mpirun: is Open MPI installed?"));
+    let _ = std::fs::remove_dir_all(base);
     assert_ne!(r.code, 137, "mpirun -n {n} {args:?} hung and was killed after {TIMEOUT_S} s\n{}", r.stderr);
     r
 }
@@ -56,11 +65,12 @@ pub fn single(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut c = Command::new("timeout");
     c.args(["-s", "KILL", &TIMEOUT_S.to_string(), BIN]);
     c.args(args);
-    mpi_env(&mut c);
+    let base = mpi_env(&mut c);
     for (k, v) in env {
         c.env(k, v);
     }
     let r = Run::from(c.output().expect("cannot start flowmpi"));
+    let _ = std::fs::remove_dir_all(base);
     assert_ne!(r.code, 137, "flowmpi {args:?} hung\n{}", r.stderr);
     r
 }
