@@ -224,6 +224,15 @@ fn swar_digits(b: &[u8], i: &mut usize, m: &mut u64) {
     }
 }
 
+/// Consume the digits at `b[*i..]` one at a time into the mantissa `m`.
+#[inline(always)]
+fn scalar_digits(b: &[u8], i: &mut usize, m: &mut u64) {
+    while let Some(c) = b.get(*i).map(|c| c.wrapping_sub(b'0')).filter(|c| *c <= 9) {
+        *m = m.wrapping_mul(10).wrapping_add(c as u64);
+        *i += 1;
+    }
+}
+
 /// Parse `[+-]digits[.digits]` at the start of `b` when the result is exact by construction:
 /// at most 2^53 as an integer mantissa and at most 22 fraction digits, so `m / 10^f` is one
 /// correctly rounded IEEE division (Clinger's fast path). Anything else (exponents, long
@@ -245,28 +254,14 @@ fn parse_plain(b: &[u8]) -> Option<(f64, usize)> {
     let mut m: u64 = 0;
     let start = i;
     // Integer parts are short (1-2 digits here): a plain loop measured faster than SWAR.
-    while i < b.len() {
-        let c = b[i].wrapping_sub(b'0');
-        if c > 9 {
-            break;
-        }
-        m = m.wrapping_mul(10).wrapping_add(c as u64);
-        i += 1;
-    }
+    scalar_digits(b, &mut i, &mut m);
     let mut digits = i - start;
     let mut frac = 0;
     if i < b.len() && b[i] == b'.' {
         i += 1;
         let fs = i;
         swar_digits(b, &mut i, &mut m);
-        while i < b.len() {
-            let c = b[i].wrapping_sub(b'0');
-            if c > 9 {
-                break;
-            }
-            m = m.wrapping_mul(10).wrapping_add(c as u64);
-            i += 1;
-        }
+        scalar_digits(b, &mut i, &mut m);
         frac = i - fs;
         digits += frac;
     }
