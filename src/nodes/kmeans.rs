@@ -28,8 +28,10 @@ use ndarray::{concatenate, s, Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// Rows per BLAS block when computing distances.
-const BLOCK: usize = 4096;
+/// Rows per BLAS block when computing distances: the block (256 KB at 32 features) and its
+/// scores stay in L2 between the gemm and the argmin/sum loop that reads them
+/// (`cargo bench --bench kmeans`).
+const BLOCK: usize = 1024;
 
 /// How initial centroids are chosen.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -58,16 +60,103 @@ fn uniform(seed: u64, stream: u64, i: u64) -> f64 {
     ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
 }
 
-/// Squared distances of `x`'s rows to every centroid (rows × k), via one gemm.
-fn sq_distances(x: ArrayView2<f64>, xn: &[f64], c: &Array2<f64>) -> Array2<f64> {
+/// Visits every row of `x` (row-major, `d` columns) in order with the index of its nearest
+/// centroid, the argmin over j of ‖c_j‖² − 2 x·c_j (‖x‖² is the same for every j, so it is left
+/// out). One BLAS gemm per block of rows gives all those scores at once, computed straight into
+/// a k × rows buffer prefilled with ‖c_j‖² (alpha = −2, beta = 1: no separate scaling pass); the
+/// argmin then runs across rows, which vectorises. Ties go to the lowest j, as numpy's argmin.
+fn nearest(x: &[f64], d: usize, c: &Array2<f64>, visit: impl FnMut(usize, &[f64], usize)) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        return unsafe { nearest_avx2(x, d, c, visit) };
+    }
+    nearest_any(x, d, c, visit)
+}
+
+/// [`nearest`] compiled for AVX2: the argmin and the caller's per-row work (sums, distances) are
+/// the part of a Lloyd step that is not BLAS, and baseline x86-64 (SSE2) runs them as
+/// branchy scalar code (`cargo bench --bench kmeans`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn nearest_avx2(x: &[f64], d: usize, c: &Array2<f64>, visit: impl FnMut(usize, &[f64], usize)) {
+    nearest_any(x, d, c, visit)
+}
+
+#[inline(always)]
+fn nearest_any(x: &[f64], d: usize, c: &Array2<f64>, mut visit: impl FnMut(usize, &[f64], usize)) {
+    let k = c.nrows();
     let cn: Vec<f64> = c.rows().into_iter().map(|r| r.dot(&r)).collect();
-    let mut g = x.dot(&c.t());
-    for (i, mut row) in g.rows_mut().into_iter().enumerate() {
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = (xn[i] - 2.0 * *v + cn[j]).max(0.0);
+    let n = if d == 0 { 0 } else { x.len() / d };
+    let mut g = Array2::<f64>::zeros((k, BLOCK.min(n)));
+    let mut label = vec![0usize; BLOCK.min(n)];
+    for start in (0..n).step_by(BLOCK) {
+        let m = BLOCK.min(n - start);
+        let rows = &x[start * d..(start + m) * d];
+        let xb = ArrayView2::from_shape((m, d), rows).unwrap();
+        let mut gb = g.slice_mut(s![.., ..m]);
+        for (mut gj, &v) in gb.rows_mut().into_iter().zip(&cn) {
+            gj.fill(v);
+        }
+        ndarray::linalg::general_mat_mul(-2.0, c, &xb.t(), 1.0, &mut gb);
+        // Score of row i for centroid j: gs[j * stride + i].
+        let (gs, stride) = (g.as_slice().unwrap(), g.ncols());
+        // LANES rows at a time, their running minimum kept in registers across the k
+        // centroids; labels as f64 so that the selects have one lane width and vectorise.
+        const LANES: usize = 8;
+        let full = m - m % LANES;
+        for i in (0..full).step_by(LANES) {
+            let mut b = [f64::INFINITY; LANES];
+            let mut l = [0.0f64; LANES];
+            for j in 0..k {
+                let v: &[f64; LANES] = gs[j * stride + i..][..LANES].try_into().unwrap();
+                for t in 0..LANES {
+                    let closer = v[t] < b[t];
+                    b[t] = if closer { v[t] } else { b[t] };
+                    l[t] = if closer { j as f64 } else { l[t] };
+                }
+            }
+            for t in 0..LANES {
+                label[i + t] = l[t] as usize;
+            }
+        }
+        for (i, l) in label.iter_mut().enumerate().take(m).skip(full) {
+            *l = (1..k).fold(0, |b, j| if gs[j * stride + i] < gs[b * stride + i] { j } else { b });
+        }
+        // While visiting this block, fetch the next one from memory, so the next gemm reads it
+        // from cache: otherwise BLAS's packing copy waits for DRAM and nothing overlaps it.
+        let next = &x[(start + m) * d..((start + 2 * m) * d).min(x.len())];
+        for (i, (row, &l)) in rows.chunks_exact(d).zip(&label).enumerate() {
+            for line in next.get(i * d..(i + 1) * d).unwrap_or(&[]).iter().step_by(8) {
+                prefetch(line);
+            }
+            visit(start + i, row, l);
         }
     }
-    g
+}
+
+/// Hint the CPU to bring `v`'s cache line into cache.
+#[inline(always)]
+fn prefetch(v: &f64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, and `v` is a valid reference anyway.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((v as *const f64).cast());
+    }
+}
+
+/// ‖a − b‖², computed directly (no cancellation, unlike the expanded form).
+fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+    // Four partial sums, so that the loop vectorises (a single running sum must stay in order).
+    let mut acc = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| (x - y) * (x - y)).sum();
+    for (x, y) in ca.zip(cb) {
+        for t in 0..4 {
+            acc[t] += (x[t] - y[t]) * (x[t] - y[t]);
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// The `kmeans` node.
@@ -229,12 +318,11 @@ impl KmeansNode {
     fn init_parallel(&self, comm: &dyn Comm, offset: u64) -> Array2<f64> {
         let d = self.columns.len();
         let x = self.local();
-        let xn: Vec<f64> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
         let l = self.oversampling.unwrap_or(2.0 * self.k as f64);
         let mut cand = self.plusplus(comm, x, offset, None, 1, 1);
         for round in 0..self.rounds {
-            let dist = sq_distances(x, &xn, &cand);
-            let d2: Vec<f64> = dist.rows().into_iter().map(|r| r.iter().cloned().fold(f64::INFINITY, f64::min)).collect();
+            let mut d2 = Vec::with_capacity(x.nrows());
+            nearest(&self.data, d, &cand, |_, row, j| d2.push(sq_dist(row, cand.row(j).as_slice().unwrap())));
             let mut phi = [d2.iter().sum::<f64>()];
             comm.allreduce_sum(&mut phi);
             if phi[0] == 0.0 {
@@ -250,12 +338,8 @@ impl KmeansNode {
             cand = concatenate![Axis(0), cand, new];
         }
         // Weight each candidate by the rows nearest to it, then k-means++ on the candidates.
-        let dist = sq_distances(x, &xn, &cand);
         let mut weight = vec![0.0; cand.nrows()];
-        for r in dist.rows() {
-            let best = r.iter().enumerate().fold((0, f64::INFINITY), |b, (j, &v)| if v < b.1 { (j, v) } else { b });
-            weight[best.0] += 1.0;
-        }
+        nearest(&self.data, d, &cand, |_, _, j| weight[j] += 1.0);
         comm.allreduce_sum(&mut weight);
         let single = crate::comm::SingleComm;
         self.plusplus(&single, cand.view(), 0, Some(&weight), 1000, self.k)
@@ -301,45 +385,24 @@ impl KmeansNode {
         Ok((Array2::from_shape_vec((self.k, d), rows.concat()).unwrap(), v["iteration"].as_u64().unwrap_or(0) as usize))
     }
 
-    /// Assign local rows to `c`: labels, distances; and per-cluster sums and counts.
-    fn assign(&self, c: &Array2<f64>, xn: &[f64], labels: &mut [u32]) -> (Array2<f64>, Vec<f64>, f64, Vec<f64>) {
+    /// One Lloyd step on the local rows: relabel them against `c`; per-cluster sums (k × d,
+    /// row-major) and counts, and how many labels changed.
+    fn assign(&self, c: &Array2<f64>, labels: &mut [u32]) -> (Vec<f64>, Vec<f64>, f64) {
         let (k, d) = c.dim();
-        let x = self.local();
-        let xs = &self.data;
-        let cn: Vec<f64> = c.rows().into_iter().map(|r| r.dot(&r)).collect();
-        let ct = c.t();
         let mut sums = vec![0.0; k * d];
         let mut counts = vec![0.0; k];
         let mut changed = 0.0;
-        let mut dist = vec![0.0; x.nrows()];
-        for start in (0..x.nrows()).step_by(BLOCK) {
-            let end = (start + BLOCK).min(x.nrows());
-            // One gemm per block: the x·c terms of every distance.
-            let g = x.slice(s![start..end, ..]).dot(&ct);
-            let g = g.as_slice().expect("standard layout");
-            for i in start..end {
-                let gi = &g[(i - start) * k..(i - start + 1) * k];
-                let (mut best, mut bd) = (0usize, f64::INFINITY);
-                for j in 0..k {
-                    let v = xn[i] - 2.0 * gi[j] + cn[j];
-                    if v < bd {
-                        bd = v;
-                        best = j;
-                    }
-                }
-                if labels[i] != best as u32 {
-                    changed += 1.0;
-                    labels[i] = best as u32;
-                }
-                dist[i] = bd.max(0.0);
-                counts[best] += 1.0;
-                let row = &xs[i * d..(i + 1) * d];
-                for (sv, xv) in sums[best * d..(best + 1) * d].iter_mut().zip(row) {
-                    *sv += xv;
-                }
+        nearest(&self.data, d, c, |i, row, j| {
+            if labels[i] != j as u32 {
+                changed += 1.0;
+                labels[i] = j as u32;
             }
-        }
-        (Array2::from_shape_vec((k, d), sums).unwrap(), counts, changed, dist)
+            counts[j] += 1.0;
+            for (s, v) in sums[j * d..(j + 1) * d].iter_mut().zip(row) {
+                *s += v;
+            }
+        });
+        (sums, counts, changed)
     }
 }
 
@@ -418,15 +481,11 @@ impl Node for KmeansNode {
         if !self.resume {
             self.initial_centroids = c.clone();
         }
-        let x_norms: Vec<f64> = self.local().rows().into_iter().map(|r| r.dot(&r)).collect();
-        let mut labels = vec![u32::MAX; x_norms.len()];
+        let mut labels = vec![u32::MAX; n_local as usize];
         let mut it = start;
-        let mut dist = Vec::new();
-        let mut stable = false;
         while it < self.max_iter {
-            let (sums, cnt, changed, dd) = self.assign(&c, &x_norms, &mut labels);
-            dist = dd;
-            let mut flat: Vec<f64> = sums.iter().copied().chain(cnt.iter().copied()).chain([changed]).collect();
+            let (sums, cnt, changed) = self.assign(&c, &mut labels);
+            let mut flat: Vec<f64> = sums.into_iter().chain(cnt).chain([changed]).collect();
             comm.allreduce_sum(&mut flat);
             let (k, kd) = (self.k, self.k * d);
             let mut new = Array2::from_shape_vec((k, d), flat[..kd].to_vec()).unwrap();
@@ -438,7 +497,9 @@ impl Node for KmeansNode {
             }
             let empty: Vec<usize> = (0..k).filter(|&j| counts[j] == 0.0).collect();
             if !empty.is_empty() {
-                // Re-seed empty clusters from the rows farthest from their centroids.
+                // Re-seed empty clusters from the rows farthest from their centroids (as
+                // scikit-learn: distances to the centroids the rows were just assigned to).
+                let dist: Vec<f64> = self.data.chunks_exact(d).zip(&labels).map(|(row, &j)| sq_dist(row, c.row(j as usize).as_slice().unwrap())).collect();
                 let mut order: Vec<usize> = (0..dist.len()).collect();
                 order.sort_by(|&a, &b| dist[b].total_cmp(&dist[a]).then(a.cmp(&b)));
                 let mut mine = Vec::new();
@@ -458,19 +519,15 @@ impl Node for KmeansNode {
             c = new;
             it += 1;
             self.write_checkpoint(comm, &c, it)?;
-            if flat[kd + k] == 0.0 {
-                stable = true; // no label changed: the centroids did not move either
-                break;
-            }
-            if shift <= tol {
+            // No label changed: the centroids did not move either. Otherwise stop on tol.
+            if flat[kd + k] == 0.0 || shift <= tol {
                 break;
             }
         }
-        // As scikit-learn: unless labels were stable, relabel against the final centroids.
-        if !stable {
-            dist = self.assign(&c, &x_norms, &mut labels).3;
-        }
-        let mut inertia = [dist.iter().sum::<f64>()];
+        // As scikit-learn: the inertia is that of the rows relabelled against the final
+        // centroids, each distance computed directly.
+        let mut inertia = [0.0];
+        nearest(&self.data, d, &c, |_, row, j| inertia[0] += sq_dist(row, c.row(j).as_slice().unwrap()));
         comm.allreduce_sum(&mut inertia);
         self.inertia = inertia[0];
         self.n_iter = it;
@@ -485,14 +542,13 @@ impl Node for KmeansNode {
         self.columns.iter().cloned().chain(["cluster".to_string(), "distance".to_string()]).collect()
     }
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        let xn: Vec<f64> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
-        let dd = sq_distances(x, &xn, &self.centroids);
+        let x = x.as_standard_layout();
+        let c = &self.centroids;
         let mut out = Array2::zeros((x.nrows(), 2));
-        for (i, row) in dd.rows().into_iter().enumerate() {
-            let (best, bd) = row.iter().enumerate().fold((0usize, f64::INFINITY), |b, (j, &v)| if v < b.1 { (j, v) } else { b });
-            out[[i, 0]] = best as f64;
-            out[[i, 1]] = bd.sqrt();
-        }
+        nearest(x.as_slice().unwrap(), x.ncols(), c, |i, row, j| {
+            out[[i, 0]] = j as f64;
+            out[[i, 1]] = sq_dist(row, c.row(j).as_slice().unwrap()).sqrt();
+        });
         out
     }
     fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
@@ -567,6 +623,29 @@ mod tests {
         let p = n.predict(x.view());
         let direct: f64 = p.column(1).iter().map(|v| v * v).sum();
         assert!((direct - n.inertia).abs() < 1e-9 * n.inertia);
+    }
+
+    #[test]
+    fn nearest_agrees_with_brute_force_over_several_blocks() {
+        // 2.5 blocks of rows, 5 columns (not a multiple of the 8 lanes), k = 7.
+        let (n, d, k) = (2 * BLOCK + BLOCK / 2 + 3, 5, 7);
+        let x: Vec<f64> = (0..n * d).map(|i| uniform(1, 0, i as u64) * 10.0).collect();
+        let c = Array::from_shape_fn((k, d), |(j, t)| uniform(2, j as u64, t as u64) * 10.0);
+        let mut seen = Vec::new();
+        nearest(&x, d, &c, |i, row, j| seen.push((i, row.to_vec(), j)));
+        assert_eq!(seen.len(), n);
+        // The portable build of the kernel gives the same labels as the dispatched one.
+        let mut portable = Vec::new();
+        nearest_any(&x, d, &c, |_, _, j| portable.push(j));
+        assert_eq!(portable, seen.iter().map(|s| s.2).collect::<Vec<_>>());
+        for (want_i, (i, row, j)) in seen.into_iter().enumerate() {
+            assert_eq!(i, want_i);
+            assert_eq!(row, &x[i * d..(i + 1) * d]);
+            let dist: Vec<f64> = c.rows().into_iter().map(|cr| row.iter().zip(cr).map(|(a, b)| (a - b) * (a - b)).sum()).collect();
+            let best = (0..k).fold(0, |b, t| if dist[t] < dist[b] { t } else { b });
+            assert!(j == best || (dist[j] - dist[best]).abs() < 1e-9, "row {i}: got {j}, want {best} ({dist:?})");
+            assert!((sq_dist(&row, c.row(j).as_slice().unwrap()) - dist[j]).abs() < 1e-9);
+        }
     }
 
     #[test]
