@@ -442,7 +442,12 @@ impl Node for KmeansNode {
         Ok(())
     }
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        self.data.extend(chunk.x.iter());
+        for row in chunk.x.rows() {
+            match row.as_slice() {
+                Some(r) => self.data.extend_from_slice(r),
+                None => self.data.extend(row.iter()),
+            }
+        }
         Ok(())
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
