@@ -102,18 +102,18 @@ fn nearest_any(x: &[f64], d: usize, c: &Array2<f64>, mut visit: impl FnMut(usize
         // Score of row i for centroid j: gs[j * stride + i].
         let (gs, stride) = (g.as_slice().unwrap(), g.ncols());
         // LANES rows at a time, their running minimum kept in registers across the k
-        // centroids; labels as f64 so that the selects have one lane width and vectorise.
+        // centroids; labels as u64 so that the selects have one lane width and vectorise.
         const LANES: usize = 8;
         let full = m - m % LANES;
         for i in (0..full).step_by(LANES) {
             let mut b = [f64::INFINITY; LANES];
-            let mut l = [0.0f64; LANES];
+            let mut l = [0u64; LANES];
             for j in 0..k {
                 let v: &[f64; LANES] = gs[j * stride + i..][..LANES].try_into().unwrap();
                 for t in 0..LANES {
                     let closer = v[t] < b[t];
                     b[t] = if closer { v[t] } else { b[t] };
-                    l[t] = if closer { j as f64 } else { l[t] };
+                    l[t] = if closer { j as u64 } else { l[t] };
                 }
             }
             for t in 0..LANES {
@@ -135,13 +135,14 @@ fn nearest_any(x: &[f64], d: usize, c: &Array2<f64>, mut visit: impl FnMut(usize
     }
 }
 
-/// Hint the CPU to bring `v`'s cache line into cache.
+/// Hint the CPU to bring `v`'s cache line into L2 (not L1: a whole block is coming, and L1 is
+/// for the block being worked on).
 #[inline(always)]
 fn prefetch(v: &f64) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint; it never faults, and `v` is a valid reference anyway.
     unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((v as *const f64).cast());
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>((v as *const f64).cast());
     }
 }
 
