@@ -235,7 +235,12 @@ pub struct StatsArgs {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage error (or --help) is the same on every rank: print it once, from rank 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if crate::launch::launcher_rank() == 0 => e.exit(),
+        Err(e) => std::process::exit(e.exit_code()),
+    };
     let level = if cli.quiet { 0 } else if cli.verbose { 2 } else { 1 };
     if let Command::Inspect(a) = &cli.command {
         return match inspect(a) {

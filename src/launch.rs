@@ -14,6 +14,15 @@ pub fn local_ranks() -> usize {
         .max(1)
 }
 
+/// This process's rank as the launcher set it (Open MPI, MPICH/Hydra, PMIx, Slurm), readable
+/// before MPI is initialised; 0 when unknown (a plain run is rank 0).
+pub fn launcher_rank() -> usize {
+    ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok()?.parse::<usize>().ok())
+        .unwrap_or(0)
+}
+
 /// Threads each rank may use so that ranks × threads ≤ cores: `FLOWMPI_THREADS` if set,
 /// else available cores ÷ ranks on this node (at least 1).
 pub fn threads_per_rank() -> usize {

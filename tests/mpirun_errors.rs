@@ -84,3 +84,10 @@ fn execute_failure_leaves_no_output() {
     let files: Vec<String> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(files, vec!["m.json".to_string()], "no output (and no temporary) may remain");
 }
+
+#[test]
+fn a_usage_error_is_printed_once_and_fails_every_rank() {
+    let r = mpirun(3, &["train", "--no-such-option", "--data", "x.csv"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr.matches("unexpected argument '--no-such-option'").count(), 1, "{}", r.stderr);
+}
