@@ -534,6 +534,21 @@ mod tests {
         }
         // Columns without the NaN: nothing skipped.
         assert_eq!(read("x.npy", "3-4", NanPolicy::Error).unwrap().1, 0);
+        // One file split by rows over 1..4 ranks: the pieces in rank order are the whole file.
+        for ranks in 1..=4 {
+            let mut opts = DataOptions::new(dir.join("x.npy").display().to_string());
+            opts.columns = Some("3-4".into());
+            let parts = crate::comm::run_threads(ranks, |c| {
+                let mut got: Vec<f64> = Vec::new();
+                Dataset::open(c, &opts).unwrap().for_each_chunk(&mut |ch| {
+                    got.extend(ch.x.iter());
+                    Ok(())
+                }).unwrap();
+                got
+            });
+            let want: Vec<f64> = vals.chunks(5).flat_map(|r| r[3..5].to_vec()).collect();
+            assert_eq!(parts.concat(), want, "{ranks} ranks");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
