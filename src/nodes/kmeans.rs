@@ -197,6 +197,32 @@ pub struct KmeansNode {
     resume: bool,
     #[serde(skip)]
     data: Vec<f64>,
+    /// Label of every local row (u32::MAX before the first step).
+    #[serde(skip)]
+    labels: Vec<u32>,
+    /// Centroids known before the rows (a centroid file, or a checkpoint to resume from) with
+    /// their iteration number, and the first Lloyd step against them, accumulated while the rows
+    /// arrive (still in cache) instead of in one more pass over memory.
+    #[serde(skip)]
+    early: Option<(Array2<f64>, usize, Step)>,
+    /// The feature variances for `tol`, accumulated while the rows arrive.
+    #[serde(skip)]
+    var: Option<crate::stats::Scatter>,
+}
+
+/// What one Lloyd step accumulates over a rank's rows: per-cluster sums (k × d, row-major) and
+/// counts, and how many labels changed.
+#[derive(Debug, Clone, Default)]
+struct Step {
+    sums: Vec<f64>,
+    counts: Vec<f64>,
+    changed: f64,
+}
+
+impl Step {
+    fn new(k: usize, d: usize) -> Self {
+        Step { sums: vec![0.0; k * d], counts: vec![0.0; k], changed: 0.0 }
+    }
 }
 
 impl KmeansNode {
@@ -386,24 +412,20 @@ impl KmeansNode {
         Ok((Array2::from_shape_vec((self.k, d), rows.concat()).unwrap(), v["iteration"].as_u64().unwrap_or(0) as usize))
     }
 
-    /// One Lloyd step on the local rows: relabel them against `c`; per-cluster sums (k × d,
-    /// row-major) and counts, and how many labels changed.
-    fn assign(&self, c: &Array2<f64>, labels: &mut [u32]) -> (Vec<f64>, Vec<f64>, f64) {
-        let (k, d) = c.dim();
-        let mut sums = vec![0.0; k * d];
-        let mut counts = vec![0.0; k];
-        let mut changed = 0.0;
-        nearest(&self.data, d, c, |i, row, j| {
+    /// One Lloyd step over `rows` (row-major) with their `labels`: relabel them against `c`,
+    /// adding to `step`.
+    fn assign(c: &Array2<f64>, rows: &[f64], labels: &mut [u32], step: &mut Step) {
+        let d = c.ncols();
+        nearest(rows, d, c, |i, row, j| {
             if labels[i] != j as u32 {
-                changed += 1.0;
+                step.changed += 1.0;
                 labels[i] = j as u32;
             }
-            counts[j] += 1.0;
-            for (s, v) in sums[j * d..(j + 1) * d].iter_mut().zip(row) {
+            step.counts[j] += 1.0;
+            for (s, v) in step.sums[j * d..(j + 1) * d].iter_mut().zip(row) {
                 *s += v;
             }
         });
-        (sums, counts, changed)
     }
 }
 
@@ -440,14 +462,37 @@ impl Node for KmeansNode {
             self.k = c.nrows();
             self.initial_centroids = c;
         }
+        let d = schema.x.len();
+        self.labels.clear();
+        self.early = if self.resume {
+            let (c, it) = self.read_checkpoint(d)?;
+            Some((c, it, Step::new(self.k, d)))
+        } else if matches!(self.init, Init::File(_)) {
+            Some((self.initial_centroids.clone(), 0, Step::new(self.k, d)))
+        } else {
+            None
+        };
+        self.var = (self.tol > 0.0).then(|| crate::stats::Scatter::new(d, false));
         Ok(())
     }
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
+        let old = self.data.len();
         for row in chunk.x.rows() {
             match row.as_slice() {
                 Some(r) => self.data.extend_from_slice(r),
                 None => self.data.extend(row.iter()),
             }
+        }
+        self.labels.resize(self.labels.len() + chunk.x.nrows(), u32::MAX);
+        if let Some((c, it, step)) = &mut self.early {
+            if *it < self.max_iter {
+                let n = chunk.x.nrows();
+                let labels = self.labels.len() - n;
+                Self::assign(c, &self.data[old..], &mut self.labels[labels..], step);
+            }
+        }
+        if let Some(var) = &mut self.var {
+            var.update(chunk.x);
         }
         Ok(())
     }
@@ -461,37 +506,41 @@ impl Node for KmeansNode {
             return Err(Error::Fit(format!("kmeans: k={} is larger than the number of rows ({total})", self.k)));
         }
         self.count = total as u64;
-        // scikit-learn's tolerance: tol × mean of the feature variances (population); one more
-        // pass over the rows, skipped when tol = 0.
-        let tol = if self.tol > 0.0 {
-            let mut var = crate::stats::Scatter::new(d, false);
-            var.update(self.local());
-            var.allreduce(comm)?;
-            self.tol * var.centered_sq().iter().map(|v| v / total).sum::<f64>() / d as f64
-        } else {
-            0.0
+        // scikit-learn's tolerance: tol × mean of the feature variances (population).
+        let tol = match self.var.take() {
+            Some(mut var) => {
+                var.allreduce(comm)?;
+                self.tol * var.centered_sq().iter().map(|v| v / total).sum::<f64>() / d as f64
+            }
+            None => 0.0,
         };
 
-        let (mut c, start) = if self.resume {
-            let (c, it) = crate::comm::agree(comm, self.read_checkpoint(d))?;
-            (c, it)
-        } else {
-            let c = match &self.init {
-                Init::File(_) => self.initial_centroids.clone(),
-                Init::Random => self.init_random(comm, offset),
-                Init::PlusPlus => self.plusplus(comm, self.local(), offset, None, 1, self.k),
-                Init::Parallel => self.init_parallel(comm, offset),
-            };
-            (c, 0)
+        let early = self.early.take();
+        let (mut c, start) = match &early {
+            Some((c, it, _)) => (c.clone(), *it),
+            None => {
+                let c = match &self.init {
+                    Init::Random => self.init_random(comm, offset),
+                    Init::PlusPlus => self.plusplus(comm, self.local(), offset, None, 1, self.k),
+                    Init::Parallel => self.init_parallel(comm, offset),
+                    Init::File(_) => unreachable!("centroid files are read in begin"),
+                };
+                (c, 0)
+            }
         };
         if !self.resume {
             self.initial_centroids = c.clone();
         }
-        let mut labels = vec![u32::MAX; n_local as usize];
+        let mut labels = std::mem::take(&mut self.labels);
+        let mut first = early.map(|e| e.2);
         let mut it = start;
         while it < self.max_iter {
-            let (sums, cnt, changed) = self.assign(&c, &mut labels);
-            let mut flat: Vec<f64> = sums.into_iter().chain(cnt).chain([changed]).collect();
+            let step = first.take().unwrap_or_else(|| {
+                let mut step = Step::new(self.k, d);
+                Self::assign(&c, &self.data, &mut labels, &mut step);
+                step
+            });
+            let mut flat: Vec<f64> = step.sums.into_iter().chain(step.counts).chain([step.changed]).collect();
             comm.allreduce_sum(&mut flat);
             let (k, kd) = (self.k, self.k * d);
             let mut new = Array2::from_shape_vec((k, d), flat[..kd].to_vec()).unwrap();
@@ -652,6 +701,34 @@ mod tests {
             assert!(j == best || (dist[j] - dist[best]).abs() < 1e-9, "row {i}: got {j}, want {best} ({dist:?})");
             assert!((sq_dist(&row, c.row(j).as_slice().unwrap()) - dist[j]).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn the_first_step_taken_while_reading_chunks_matches_one_pass() {
+        // Known centroids (a file): the first Lloyd step and the tol variances are accumulated
+        // chunk by chunk in update(); the result must not depend on how the rows were chunked.
+        let x = blobs();
+        let dir = std::env::temp_dir().join(format!("flowmpi-km-chunks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let init = dir.join("init.csv");
+        std::fs::write(&init, "a,b\n1,1\n4,4\n0,5\n").unwrap();
+        let spec = NodeSpec::parse(&format!("kmeans(init={}, tol=1e-3)", init.display())).unwrap();
+        let schema = Schema::features(&["a".into(), "b".into()]);
+        let fit_in = |cuts: &[usize]| {
+            let mut n = KmeansNode::from_spec(&spec).unwrap();
+            n.begin(&schema).unwrap();
+            for w in cuts.windows(2) {
+                n.update(&Chunk::new(x.slice(s![w[0]..w[1], ..]))).unwrap();
+            }
+            n.join(&crate::comm::SingleComm).unwrap();
+            n
+        };
+        let one = fit_in(&[0, 300]);
+        let many = fit_in(&[0, 1, 7, 7, 150, 299, 300]);
+        assert_eq!(one.n_iter, many.n_iter);
+        assert!(one.centroids.iter().zip(&many.centroids).all(|(a, b)| (a - b).abs() < 1e-12));
+        assert!((one.inertia - many.inertia).abs() < 1e-9 * one.inertia);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
