@@ -120,29 +120,9 @@ pub fn read_rows(
     let err = |msg: String| Error::data(rank, path.display().to_string(), None, msg);
     let mut f = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
     let row_bytes = hdr.cols * hdr.dtype.size();
-    let block_rows = block_rows.max(1);
-    if hdr.dtype == Dtype::F8 && cfg!(target_endian = "little") && hdr.data_offset % 8 == 0 {
-        // Native f64: hand out slices of the mapped file, so the rows go from the page cache
-        // to the consumer without a copy into a buffer first (`read` costs one copy of the data).
-        // SAFETY: the map is read-only and private to this call; flowmpi's inputs are not
-        // written while a job reads them (as with any reader, a file truncated meanwhile ends
-        // the process with SIGBUS rather than an error).
-        if let Ok(map) = unsafe { memmap2::Mmap::map(&f) } {
-            let _ = map.advise(memmap2::Advice::Sequential);
-            let begin = hdr.data_offset as usize + first as usize * row_bytes;
-            let end = hdr.data_offset as usize + last as usize * row_bytes;
-            let bytes = map.get(begin..end).ok_or_else(|| err(format!("file is shorter than its header says ({} bytes)", map.len())))?;
-            // SAFETY: the map is page-aligned and `begin` is a multiple of 8, so the view is
-            // aligned; any bit pattern is a valid f64; the length is a whole number of rows.
-            let vals = unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const f64, bytes.len() / 8) };
-            for (b, block) in vals.chunks(block_rows * hdr.cols).enumerate() {
-                sink(block, first + (b * block_rows) as u64)?;
-            }
-            return Ok(());
-        }
-    }
     f.seek(SeekFrom::Start(hdr.data_offset + first * row_bytes as u64))
         .map_err(|e| err(e.to_string()))?;
+    let block_rows = block_rows.max(1);
     let mut raw = vec![0u8; if hdr.dtype == Dtype::F8 { 0 } else { block_rows * row_bytes }];
     let mut vals: Vec<f64> = vec![0.0; block_rows * hdr.cols];
     let mut row = first;
