@@ -11,13 +11,9 @@ use flowmpi::nodes::{build, NodeSpec};
 use ndarray::Array2;
 use std::time::Instant;
 
-fn best<F: FnMut()>(runs: usize, mut f: F) -> f64 {
-    (0..runs).map(|_| {
-        let t = Instant::now();
-        f();
-        t.elapsed().as_secs_f64()
-    }).fold(f64::INFINITY, f64::min)
-}
+mod common;
+use common::best;
+
 
 fn main() {
     let n: usize = std::env::var("ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);

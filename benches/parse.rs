@@ -5,15 +5,9 @@
 use flowmpi::io::csv::{parse_block, FieldPlan, NanPolicy, Rows};
 use flowmpi::stats::Scatter;
 use ndarray::ArrayView2;
-use std::time::Instant;
 
-fn best<F: FnMut()>(runs: usize, mut f: F) -> f64 {
-    (0..runs).map(|_| {
-        let t = Instant::now();
-        f();
-        t.elapsed().as_secs_f64()
-    }).fold(f64::INFINITY, f64::min)
-}
+mod common;
+use common::best;
 
 fn main() {
     let (rows, d) = (300_000usize, 33usize);
