@@ -251,10 +251,14 @@ pub fn main() -> ExitCode {
             }
         };
     }
+    let shared_memory = crate::launch::prefer_shared_memory();
     crate::launch::configure_blas_threads();
     let ctx = Context::init();
     let comm = ctx.comm();
     let log = Log { level, rank: comm.rank() };
+    if shared_memory {
+        log.detail("one node: Open MPI pml ob1 (shared memory); set OMPI_MCA_pml to choose another");
+    }
     crate::launch::check_launch(comm, &log);
     let res = match &cli.command {
         Command::Train(a) => train(comm, a, &log),

@@ -199,6 +199,20 @@ fn flow_file_inspect_and_one_rank_without_mpirun() {
 }
 
 #[test]
+fn one_node_takes_shared_memory_unless_a_pml_is_chosen() {
+    let dir = scratch("pml");
+    let m = dir.join("m.json");
+    let args = ["train", "-v", "--data", "data/example", "--flow", "moments", "--model", m.to_str().unwrap()];
+    let r = mpirun(2, &args);
+    r.ok();
+    assert!(r.stderr.contains("pml ob1"), "{}", r.stderr);
+    // A pml chosen by the user is left alone (here the same one, so that the run works).
+    let r = single(&args, &[("OMPI_MCA_pml", "ob1")]);
+    r.ok();
+    assert!(!r.stderr.contains("pml ob1"), "{}", r.stderr);
+}
+
+#[test]
 fn warns_when_launcher_and_mpi_world_disagree() {
     let dir = scratch("launch");
     let m = dir.join("m.json");
