@@ -160,9 +160,15 @@ impl Flow {
             while active.iter().any(|a| *a) {
                 let label = group.iter().zip(&active).filter(|(_, a)| **a).map(|(n, _)| n.spec()).collect::<Vec<_>>().join(", ");
                 let t0 = Instant::now();
+                // Raw rows to a node that keeps them: let it keep mapped NPY rows.
+                let keeps = i == 0 && group.iter().any(|n| n.keeps_rows());
                 let mut visit = |chunk: &Chunk| -> Result<()> {
-                    let mapped = Self::execute_prefix(done, chunk.x);
-                    let c = Chunk { x: mapped.as_ref().map_or(chunk.x, |a| a.view()), ..*chunk };
+                    let prefixed = Self::execute_prefix(done, chunk.x);
+                    let c = Chunk {
+                        x: prefixed.as_ref().map_or(chunk.x, |a| a.view()),
+                        mapped: if prefixed.is_some() { None } else { chunk.mapped },
+                        ..*chunk
+                    };
                     for (n, _) in group.iter_mut().zip(&active).filter(|(_, a)| **a) {
                         n.update(&c).map_err(|e| Error::Fit(format!("rank {}: {e}", comm.rank())))?;
                     }
@@ -179,6 +185,7 @@ impl Flow {
                         cached = Some(keep);
                         r
                     }
+                    None if keeps => data.for_each_chunk_mapped(&mut visit),
                     None => data.for_each_chunk(&mut visit),
                 };
                 let (rows, skipped) = agree(comm, local)?;
@@ -232,7 +239,7 @@ impl OwnedChunk {
     }
 
     fn view(&self) -> Chunk<'_> {
-        Chunk { x: self.x.view(), y: self.y.view(), labels: &self.labels, segment_start: self.segment_start }
+        Chunk { x: self.x.view(), y: self.y.view(), labels: &self.labels, segment_start: self.segment_start, mapped: None }
     }
 }
 

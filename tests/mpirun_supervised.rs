@@ -144,6 +144,42 @@ fn kmeans_from_given_centroids_matches_sklearn() {
 }
 
 #[test]
+fn kmeans_on_memory_mapped_npy_matches_sklearn_and_csv() {
+    // The k-means data as NPY with an extra first column, so that `--columns 1-3` makes the kept
+    // rows strided views of the memory-mapped files (part1 stays empty).
+    let dir = scratch("kmnpy");
+    for s in 0..4 {
+        let text = std::fs::read_to_string(format!("tests/data/km/part{s}.csv")).unwrap();
+        let vals: Vec<f64> = text.lines().skip(1).flat_map(|l| std::iter::once(-7.0).chain(l.split(',').map(|v| v.parse::<f64>().unwrap())).collect::<Vec<_>>()).collect();
+        let mut w = flowmpi::io::npy::NpyWriter::create(std::fs::File::create(dir.join(format!("part{s}.npy"))).unwrap(), 4).unwrap();
+        w.write_rows(&vals).unwrap();
+        w.finish().unwrap();
+    }
+    let data = dir.join("part*.npy");
+    let data = data.to_str().unwrap();
+    let cols = ["--columns", "1-3"];
+    let want = &refs()["kmeans"];
+    for n in RANKS {
+        let m = train_model(n, data, "kmeans(init=tests/data/km/init.csv)", &cols, &dir);
+        let km = node(&m, 0);
+        assert_close(&format!("{n} centroids"), &km["centroids"], &want["centroids"], 1e-9);
+        assert_close(&format!("{n} inertia"), &km["inertia"], &want["inertia"], 1e-9);
+        assert_eq!(km["n_iter"], want["n_iter"], "{n} ranks");
+    }
+    // Initialisation and iterations over mapped rows (several files per rank) give what the
+    // same rows from CSV give.
+    for init in ["random", "++", "parallel"] {
+        let flow = format!("kmeans(k=4, init={init}, seed=3, max_iter=3)");
+        let csv = train_model(1, "tests/data/km/part*.csv", &flow, &[], &dir);
+        for n in [1, 2, 3] {
+            let m = train_model(n, data, &flow, &cols, &dir);
+            assert_eq!(node(&m, 0)["initial_centroids"], node(&csv, 0)["initial_centroids"], "{init}, {n} ranks");
+            assert_close(&format!("{init}, {n} ranks"), &node(&m, 0)["centroids"], &node(&csv, 0)["centroids"], 1e-12);
+        }
+    }
+}
+
+#[test]
 fn kmeans_init_is_the_same_for_any_rank_count_and_file_split() {
     let dir = scratch("kminit");
     // The same rows in one file, split by byte ranges.

@@ -19,7 +19,7 @@ pub use write::{write_atomic, ShardWriter};
 
 use crate::comm::{agree, Comm};
 use crate::error::{Error, Result};
-use ndarray::ArrayView2;
+use ndarray::{ArrayView2, ShapeBuilder};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -221,12 +221,16 @@ pub struct Chunk<'a> {
     /// True for the first chunk of a shard file (or file part): time-series nodes (SFA) do not
     /// difference across this boundary.
     pub segment_start: bool,
+    /// The memory map `x` points into, when it does (see [`Dataset::for_each_chunk_mapped`]):
+    /// a node may keep `x` by holding the map. Whoever hands on a chunk with another `x` must
+    /// clear it.
+    pub mapped: Option<&'a npy::Mapped>,
 }
 
 impl<'a> Chunk<'a> {
     /// Features only.
     pub fn new(x: ArrayView2<'a, f64>) -> Self {
-        Chunk { x, y: ArrayView2::from_shape((x.nrows(), 0), &[]).unwrap(), labels: &[], segment_start: true }
+        Chunk { x, y: ArrayView2::from_shape((x.nrows(), 0), &[]).unwrap(), labels: &[], segment_start: true, mapped: None }
     }
 
     /// Number of rows.
@@ -378,6 +382,19 @@ impl Dataset {
     /// Stream this rank's rows (in file order) in chunks. Returns (rows read, rows skipped for
     /// NaN). Local: does not communicate, so callers must `agree`.
     pub fn for_each_chunk(&self, f: &mut dyn FnMut(&Chunk) -> Result<()>) -> Result<(u64, u64)> {
+        self.stream(false, f)
+    }
+
+    /// [`Dataset::for_each_chunk`], but native float64 `.npy` inputs are memory-mapped and, when
+    /// the selected columns are one contiguous range, the chunks are views into the map
+    /// ([`Chunk::mapped`]), so a node that keeps its rows need not copy them. The mapped pages
+    /// count in the process's RSS (they are the page cache's, not extra memory); streaming nodes
+    /// use the plain reader.
+    pub fn for_each_chunk_mapped(&self, f: &mut dyn FnMut(&Chunk) -> Result<()>) -> Result<(u64, u64)> {
+        self.stream(true, f)
+    }
+
+    fn stream(&self, map: bool, f: &mut dyn FnMut(&Chunk) -> Result<()>) -> Result<(u64, u64)> {
         let (d, t) = (self.dim(), self.targets.len());
         let width = d + t;
         // Numeric fields in row order: features, then targets.
@@ -385,12 +402,15 @@ impl Dataset {
         let mut rows = 0u64;
         let mut skipped = 0u64;
         let segment_start = std::cell::Cell::new(true);
-        let mut emit = |vals: &[f64], labels: &[String], n: usize| -> Result<()> {
-            let all = ArrayView2::from_shape((n, width), vals).unwrap();
-            rows += n as u64;
+        // `all`: the numeric fields of n rows (any row stride, unit column stride).
+        let mut emit = |all: ArrayView2<f64>, labels: &[String], mapped: Option<&npy::Mapped>| -> Result<()> {
+            rows += all.nrows() as u64;
             let first = segment_start.replace(false);
-            f(&Chunk { x: all.slice(ndarray::s![.., ..d]), y: all.slice(ndarray::s![.., d..]), labels, segment_start: first })
+            f(&Chunk { x: all.slice(ndarray::s![.., ..d]), y: all.slice(ndarray::s![.., d..]), labels, segment_start: first, mapped })
         };
+        fn packed(vals: &[f64], n: usize, width: usize) -> ArrayView2<'_, f64> {
+            ArrayView2::from_shape((n, width), vals).unwrap()
+        }
         for src in &self.sources {
             segment_start.set(true);
             let pstr = src.path.display().to_string();
@@ -409,47 +429,51 @@ impl Dataset {
                     let block_rows = (self.opts.block_bytes / (8 * h.cols.max(1))).max(1);
                     let mut sel = Vec::with_capacity(block_rows * width);
                     let mut labels = Vec::new();
-                    let identity = numeric.iter().copied().eq(0..h.cols);
                     // The selected columns as one contiguous range, when they are one (e.g. `0-31`):
-                    // then a row's selection is one slice copy.
+                    // then a row's selection is one slice, viewed in place or copied at once.
                     let range = numeric.first().map(|&a| a..a + numeric.len()).filter(|r| numeric.iter().copied().eq(r.clone()));
-                    npy::read_rows(&src.path, &h, lo, hi, block_rows, self.rank, &mut |vals, first| {
+                    npy::read_rows(&src.path, &h, lo, hi, block_rows, self.rank, map, &mut |vals, first, mapped| {
                         let n = vals.len() / h.cols.max(1);
-                        let block: &[f64] = if identity {
-                            vals
-                        } else {
-                            sel.clear();
-                            for row in vals.chunks_exact(h.cols) {
-                                match &range {
-                                    Some(r) => sel.extend_from_slice(&row[r.clone()]),
-                                    None => sel.extend(numeric.iter().map(|&j| row[j])),
-                                }
+                        let (block, mapped) = match (&range, mapped) {
+                            (Some(r), Some(m)) if n > 0 => {
+                                let view = ArrayView2::from_shape((n, width).strides((h.cols, 1)), &vals[r.start..]).unwrap();
+                                (view, Some(m))
                             }
-                            &sel
+                            (Some(r), _) if r.len() == h.cols => (packed(vals, n, width), None),
+                            _ => {
+                                sel.clear();
+                                for row in vals.chunks_exact(h.cols) {
+                                    match &range {
+                                        Some(r) => sel.extend_from_slice(&row[r.clone()]),
+                                        None => sel.extend(numeric.iter().map(|&j| row[j])),
+                                    }
+                                }
+                                (packed(&sel, n, width), None)
+                            }
                         };
                         labels.clear();
                         if let Some(j) = self.label {
                             labels.extend(vals.chunks_exact(h.cols).map(|r| number_label(r[j])));
                         }
                         // A branch-free scan first (it vectorises); the position only on the rare error path.
-                        let all_finite = block.iter().fold(true, |ok, v| ok & v.is_finite());
-                        let bad = if all_finite { None } else { block.iter().position(|v| !v.is_finite()) };
-                        if let Some(k) = bad {
+                        let all_finite = block.rows().into_iter().fold(true, |ok, r| r.iter().fold(ok, |ok, v| ok & v.is_finite()));
+                        if !all_finite {
+                            let (i, k) = block.indexed_iter().find(|(_, v)| !v.is_finite()).map(|(ij, _)| ij).unwrap();
                             if self.opts.nan == NanPolicy::Error {
                                 return Err(Error::data(self.rank, &pstr, None, format!(
                                     "row {} column {} holds {} (use --nan skip to drop such rows)",
-                                    first + (k / width) as u64 + 1, numeric[k % width], block[k])));
+                                    first + i as u64 + 1, numeric[k], block[[i, k]])));
                             }
-                            let keep: Vec<bool> = block.chunks_exact(width).map(|r| r.iter().all(|v| v.is_finite())).collect();
-                            let kept: Vec<f64> = block.chunks_exact(width).zip(&keep).filter(|(_, k)| **k).flat_map(|(r, _)| r.iter().copied()).collect();
+                            let keep: Vec<bool> = block.rows().into_iter().map(|r| r.iter().all(|v| v.is_finite())).collect();
+                            let kept: Vec<f64> = block.rows().into_iter().zip(&keep).filter(|(_, k)| **k).flat_map(|(r, _)| r.to_vec()).collect();
                             let kept_labels: Vec<String> = if labels.is_empty() { Vec::new() } else {
                                 labels.iter().zip(&keep).filter(|(_, k)| **k).map(|(l, _)| l.clone()).collect()
                             };
                             let m = kept.len() / width;
                             skipped += (n - m) as u64;
-                            return emit(&kept, &kept_labels, m);
+                            return emit(packed(&kept, m, width), &kept_labels, None);
                         }
-                        emit(block, &labels, n)
+                        emit(block, &labels, mapped)
                     })?;
                 }
                 Format::Csv => {
@@ -471,7 +495,7 @@ impl Dataset {
                     }
                     let plan = csv::FieldPlan { ncols: l.ncols, slot, width, names: self.layout.column_names(), label: self.label };
                     skipped += csv::read_range(&src.path, begin, end, self.opts.block_bytes, self.opts.threads, delim, &plan, self.opts.nan, self.rank, &mut |vals, labels, n| {
-                        emit(vals, labels, n as usize)
+                        emit(packed(vals, n as usize, width), labels, None)
                     })?;
                 }
             }
@@ -509,22 +533,38 @@ mod tests {
         w.finish().unwrap();
         let text: String = vals.chunks(5).map(|r| r.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",") + "\n").collect();
         std::fs::write(dir.join("x.csv"), text).unwrap();
-        let read = |file: &str, columns: &str, nan: NanPolicy| -> Result<(Vec<f64>, u64)> {
+        // (values, rows skipped, chunks handed out as views of a memory map, chunks)
+        let stream = |file: &str, columns: &str, nan: NanPolicy, map: bool| -> Result<(Vec<f64>, u64, usize, usize)> {
             let mut opts = DataOptions::new(dir.join(file).display().to_string());
             opts.columns = Some(columns.to_string());
             opts.nan = nan;
             opts.block_bytes = 64; // several blocks
             let data = Dataset::open(&crate::comm::SingleComm, &opts)?;
-            let mut got = Vec::new();
-            let (_, skipped) = data.for_each_chunk(&mut |c| {
+            let (mut got, mut mapped, mut chunks) = (Vec::new(), 0, 0);
+            let mut visit = |c: &Chunk| {
                 got.extend(c.x.iter());
+                chunks += 1;
+                if let Some(m) = c.mapped {
+                    // The view really lies in the map, at the offset the map reports.
+                    let at = m.offset_of(c.x.as_ptr()).unwrap();
+                    assert_eq!(m.values()[at], c.x[[0, 0]]);
+                    mapped += 1;
+                }
                 Ok(())
-            })?;
-            Ok((got, skipped))
+            };
+            let (_, skipped) = if map { data.for_each_chunk_mapped(&mut visit)? } else { data.for_each_chunk(&mut visit)? };
+            Ok((got, skipped, mapped, chunks))
         };
+        let read = |file: &str, columns: &str, nan: NanPolicy| stream(file, columns, nan, false).map(|r| (r.0, r.1));
         for columns in ["1-3", "3,2", "0-4"] {
             let want = read("x.csv", columns, NanPolicy::Skip).unwrap();
             assert_eq!(read("x.npy", columns, NanPolicy::Skip).unwrap(), want, "{columns}");
+            // Mapped: the same values; contiguous selections are views of the map except the
+            // chunk that lost its NaN row (a copy); others are copies.
+            let (got, skipped, mapped, chunks) = stream("x.npy", columns, NanPolicy::Skip, true).unwrap();
+            assert_eq!((got, skipped), want, "{columns} mapped");
+            assert_eq!(mapped, if columns == "3,2" { 0 } else { chunks - 1 }, "{columns}: {mapped} of {chunks} chunks mapped");
+            assert!(stream("x.npy", columns, NanPolicy::Error, true).unwrap_err().to_string().contains("row 5 column 2 holds NaN"));
             let width = want.0.len() / 6;
             assert_eq!(want.1, 1, "{columns}");
             let sel = select_columns(Some(columns), &Layout { ncols: 5, names: None }).unwrap();

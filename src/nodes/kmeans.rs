@@ -23,8 +23,9 @@
 use super::{rows, tagged, Node, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
+use crate::io::npy::Mapped;
 use crate::io::{Chunk, Schema};
-use ndarray::{concatenate, s, Array1, Array2, ArrayView2, Axis};
+use ndarray::{concatenate, s, Array1, Array2, ArrayView2, Axis, ShapeBuilder};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -65,13 +66,16 @@ fn uniform(seed: u64, stream: u64, i: u64) -> f64 {
 /// out). One BLAS gemm per block of rows gives all those scores at once, computed straight into
 /// a k × rows buffer prefilled with ‖c_j‖² (alpha = −2, beta = 1: no separate scaling pass); the
 /// argmin then runs across rows, which vectorises. Ties go to the lowest j, as numpy's argmin.
-fn nearest(x: &[f64], d: usize, c: &Array2<f64>, visit: impl FnMut(usize, &[f64], usize)) {
+/// `x` may have any row stride (rows of a memory-mapped file with more columns); columns that
+/// are not unit-stride are copied first.
+fn nearest(x: ArrayView2<f64>, c: &Array2<f64>, visit: impl FnMut(usize, &[f64], usize)) {
+    let x = if x.ncols() > 1 && x.strides()[1] != 1 { ndarray::CowArray::from(x.as_standard_layout().into_owned()) } else { x.into() };
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { nearest_avx2(x, d, c, visit) };
+        return unsafe { nearest_avx2(x.view(), c, visit) };
     }
-    nearest_any(x, d, c, visit)
+    nearest_any(x.view(), c, visit)
 }
 
 /// [`nearest`] compiled for AVX2: the argmin and the caller's per-row work (sums, distances) are
@@ -79,21 +83,20 @@ fn nearest(x: &[f64], d: usize, c: &Array2<f64>, visit: impl FnMut(usize, &[f64]
 /// branchy scalar code (`cargo bench --bench kmeans`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn nearest_avx2(x: &[f64], d: usize, c: &Array2<f64>, visit: impl FnMut(usize, &[f64], usize)) {
-    nearest_any(x, d, c, visit)
+unsafe fn nearest_avx2(x: ArrayView2<f64>, c: &Array2<f64>, visit: impl FnMut(usize, &[f64], usize)) {
+    nearest_any(x, c, visit)
 }
 
 #[inline(always)]
-fn nearest_any(x: &[f64], d: usize, c: &Array2<f64>, mut visit: impl FnMut(usize, &[f64], usize)) {
+fn nearest_any(x: ArrayView2<f64>, c: &Array2<f64>, mut visit: impl FnMut(usize, &[f64], usize)) {
     let k = c.nrows();
     let cn: Vec<f64> = c.rows().into_iter().map(|r| r.dot(&r)).collect();
-    let n = if d == 0 { 0 } else { x.len() / d };
+    let n = x.nrows();
     let mut g = Array2::<f64>::zeros((k, BLOCK.min(n)));
     let mut label = vec![0usize; BLOCK.min(n)];
     for start in (0..n).step_by(BLOCK) {
         let m = BLOCK.min(n - start);
-        let rows = &x[start * d..(start + m) * d];
-        let xb = ArrayView2::from_shape((m, d), rows).unwrap();
+        let xb = x.slice(s![start..start + m, ..]);
         let mut gb = g.slice_mut(s![.., ..m]);
         for (mut gj, &v) in gb.rows_mut().into_iter().zip(&cn) {
             gj.fill(v);
@@ -125,12 +128,14 @@ fn nearest_any(x: &[f64], d: usize, c: &Array2<f64>, mut visit: impl FnMut(usize
         }
         // While visiting this block, fetch the next one from memory, so the next gemm reads it
         // from cache: otherwise BLAS's packing copy waits for DRAM and nothing overlaps it.
-        let next = &x[(start + m) * d..((start + 2 * m) * d).min(x.len())];
-        for (i, (row, &l)) in rows.chunks_exact(d).zip(&label).enumerate() {
-            for line in next.get(i * d..(i + 1) * d).unwrap_or(&[]).iter().step_by(8) {
-                prefetch(line);
+        let next = x.slice(s![start + m..(start + 2 * m).min(n), ..]);
+        for (i, (row, &l)) in xb.rows().into_iter().zip(&label).enumerate() {
+            if i < next.nrows() {
+                for line in next.row(i).iter().step_by(8) {
+                    prefetch(line);
+                }
             }
-            visit(start + i, row, l);
+            visit(start + i, row.to_slice().expect("unit-stride columns"), l);
         }
     }
 }
@@ -158,6 +163,111 @@ fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
         }
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// The rank's rows, kept for the Lloyd passes, in input order: blocks copied from the chunks
+/// (row-major) and blocks borrowed from memory-mapped NPY inputs (row stride = the file's
+/// column count; no copy, no fresh pages).
+#[derive(Debug, Clone, Default)]
+struct Rows {
+    d: usize,
+    n: usize,
+    blocks: Vec<Block>,
+}
+
+#[derive(Debug, Clone)]
+enum Block {
+    Owned(Vec<f64>),
+    Mapped { map: Mapped, start: usize, rows: usize, stride: usize },
+}
+
+impl Rows {
+    fn new(d: usize) -> Self {
+        Rows { d, n: 0, blocks: Vec::new() }
+    }
+
+    /// All rows of `x` as one copied block.
+    fn from_array(x: &Array2<f64>) -> Self {
+        let mut r = Rows::new(x.ncols());
+        r.push(x.view(), None);
+        r
+    }
+
+    fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Keep a chunk's rows: by holding its memory map when `x` lies in one, else by copying.
+    fn push(&mut self, x: ArrayView2<f64>, mapped: Option<&Mapped>) {
+        let n = x.nrows();
+        if n == 0 {
+            return;
+        }
+        self.n += n;
+        // Rows of a mapped view: unit-stride columns, rows `stride` apart (a one-row view may
+        // report any row stride: it joins a block whatever the block's stride).
+        let stride = usize::try_from(x.strides()[0]).ok().filter(|&s| s >= self.d);
+        let stride = if n == 1 { stride.or(Some(self.d)) } else { stride };
+        let start = mapped.and_then(|m| m.offset_of(x.as_ptr()));
+        if let (Some(map), Some(start), Some(stride), true) = (mapped, start, stride, x.ncols() <= 1 || x.strides()[1] == 1) {
+            // Consecutive chunks of one file extend one block.
+            if let Some(Block::Mapped { map: m, start: s, rows, stride: st }) = self.blocks.last_mut() {
+                if m.same(map) && (*st == stride || n == 1) && *s + *rows * *st == start {
+                    *rows += n;
+                    return;
+                }
+            }
+            self.blocks.push(Block::Mapped { map: map.clone(), start, rows: n, stride });
+            return;
+        }
+        if !matches!(self.blocks.last(), Some(Block::Owned(_))) {
+            self.blocks.push(Block::Owned(Vec::new()));
+        }
+        let Some(Block::Owned(v)) = self.blocks.last_mut() else { unreachable!() };
+        for row in x.rows() {
+            match row.as_slice() {
+                Some(r) => v.extend_from_slice(r),
+                None => v.extend(row.iter()),
+            }
+        }
+    }
+
+    /// The blocks as views.
+    fn views(&self) -> impl Iterator<Item = ArrayView2<'_, f64>> + '_ {
+        let d = self.d;
+        self.blocks.iter().map(move |b| match b {
+            Block::Owned(v) => ArrayView2::from_shape((v.len() / d.max(1), d), v).unwrap(),
+            Block::Mapped { map, start, rows, stride } => {
+                ArrayView2::from_shape((*rows, d).strides((*stride, 1)), &map.values()[*start..]).unwrap()
+            }
+        })
+    }
+
+    /// Every row, in order.
+    fn iter(&self) -> impl Iterator<Item = &[f64]> + '_ {
+        self.views().flat_map(|v| (0..v.nrows()).map(move |i| v.index_axis_move(Axis(0), i).to_slice().unwrap()))
+    }
+
+    /// Row `i` (walks the blocks: a rank has one per input file).
+    fn row(&self, mut i: usize) -> &[f64] {
+        for v in self.views() {
+            if i < v.nrows() {
+                return v.index_axis_move(Axis(0), i).to_slice().unwrap();
+            }
+            i -= v.nrows();
+        }
+        panic!("row index out of range")
+    }
+
+    /// [`nearest`] over every block; `visit` gets the row's index among all rows.
+    fn nearest(&self, c: &Array2<f64>, mut visit: impl FnMut(usize, &[f64], usize)) {
+        let mut base = 0;
+        for v in self.views() {
+            let n = v.nrows();
+            nearest(v, c, |i, row, j| visit(base + i, row, j));
+            base += n;
+        }
+    }
 }
 
 /// The `kmeans` node.
@@ -196,7 +306,7 @@ pub struct KmeansNode {
     #[serde(skip)]
     resume: bool,
     #[serde(skip)]
-    data: Vec<f64>,
+    rows: Rows,
     /// Label of every local row (u32::MAX before the first step).
     #[serde(skip)]
     labels: Vec<u32>,
@@ -257,11 +367,6 @@ impl KmeansNode {
         })
     }
 
-    fn local(&self) -> ArrayView2<'_, f64> {
-        let d = self.columns.len();
-        ArrayView2::from_shape((self.data.len() / d.max(1), d), &self.data).unwrap()
-    }
-
     /// Collective: pick the globally best (key, row) among every rank's `local` candidate
     /// (smallest key, ties → smallest global row); returns that row, same on all ranks.
     fn global_min(comm: &dyn Comm, local: Option<(f64, u64, Vec<f64>)>, d: usize) -> Option<(f64, u64, Vec<f64>)> {
@@ -290,15 +395,15 @@ impl KmeansNode {
 
     fn init_random(&self, comm: &dyn Comm, offset: u64) -> Array2<f64> {
         let d = self.columns.len();
-        let x = self.local();
-        let mut keyed: Vec<(f64, u64, usize)> = (0..x.nrows()).map(|i| (uniform(self.seed, 0, offset + i as u64), offset + i as u64, i)).collect();
+        let x = &self.rows;
+        let mut keyed: Vec<(f64, u64, usize)> = (0..x.len()).map(|i| (uniform(self.seed, 0, offset + i as u64), offset + i as u64, i)).collect();
         keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         keyed.truncate(self.k);
         let mut mine = Vec::new();
         for (key, g, i) in &keyed {
             mine.push(*key);
             mine.push(*g as f64);
-            mine.extend(x.row(*i).iter());
+            mine.extend_from_slice(x.row(*i));
         }
         let all = Self::gather_rows(comm, &mine, d + 2);
         let mut cand: Vec<_> = all.rows().into_iter().map(|r| (r[0], r[1] as u64, r.slice(s![2..]).to_owned())).collect();
@@ -311,14 +416,15 @@ impl KmeansNode {
     }
 
     /// k-means++ over `x` (local rows with global offsets and weights), stream `base`.
-    fn plusplus(&self, comm: &dyn Comm, x: ArrayView2<f64>, offset: u64, weight: Option<&[f64]>, base: u64, k: usize) -> Array2<f64> {
+    fn plusplus(&self, comm: &dyn Comm, x: &Rows, offset: u64, weight: Option<&[f64]>, base: u64, k: usize) -> Array2<f64> {
         let d = self.columns.len();
-        let xn: Vec<f64> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
+        let xn: Vec<f64> = x.iter().map(|r| dot(r, r)).collect();
         let w = |i: usize| weight.map_or(1.0, |w| w[i]);
-        let mut d2 = vec![f64::INFINITY; x.nrows()];
+        let mut d2 = vec![f64::INFINITY; x.len()];
         let mut c = Array2::zeros((k, d));
         for j in 0..k {
-            let local = (0..x.nrows())
+            let local = (0..x.len())
                 .filter(|&i| w(i) > 0.0 && d2[i] > 0.0)
                 .map(|i| {
                     let u = uniform(self.seed, base + j as u64, offset + i as u64);
@@ -334,9 +440,9 @@ impl KmeansNode {
                 None => c.row(j - 1).to_owned(), // fewer distinct points than k: repeat
             };
             c.row_mut(j).assign(&row);
-            let rn = row.dot(&row);
-            for (i, xr) in x.rows().into_iter().enumerate() {
-                d2[i] = d2[i].min((xn[i] - 2.0 * xr.dot(&row) + rn).max(0.0));
+            let (row, rn) = (row.as_slice().unwrap(), row.dot(&row));
+            for (i, xr) in x.iter().enumerate() {
+                d2[i] = d2[i].min((xn[i] - 2.0 * dot(xr, row) + rn).max(0.0));
             }
         }
         c
@@ -344,12 +450,12 @@ impl KmeansNode {
 
     fn init_parallel(&self, comm: &dyn Comm, offset: u64) -> Array2<f64> {
         let d = self.columns.len();
-        let x = self.local();
+        let x = &self.rows;
         let l = self.oversampling.unwrap_or(2.0 * self.k as f64);
         let mut cand = self.plusplus(comm, x, offset, None, 1, 1);
         for round in 0..self.rounds {
-            let mut d2 = Vec::with_capacity(x.nrows());
-            nearest(&self.data, d, &cand, |_, row, j| d2.push(sq_dist(row, cand.row(j).as_slice().unwrap())));
+            let mut d2 = Vec::with_capacity(x.len());
+            x.nearest(&cand, |_, row, j| d2.push(sq_dist(row, cand.row(j).as_slice().unwrap())));
             let mut phi = [d2.iter().sum::<f64>()];
             comm.allreduce_sum(&mut phi);
             if phi[0] == 0.0 {
@@ -358,7 +464,7 @@ impl KmeansNode {
             let mut picked = Vec::new();
             for (i, v) in d2.iter().enumerate() {
                 if uniform(self.seed, 100 + round as u64, offset + i as u64) <= l * v / phi[0] {
-                    picked.extend(x.row(i).iter());
+                    picked.extend_from_slice(x.row(i));
                 }
             }
             let new = Self::gather_rows(comm, &picked, d);
@@ -366,10 +472,10 @@ impl KmeansNode {
         }
         // Weight each candidate by the rows nearest to it, then k-means++ on the candidates.
         let mut weight = vec![0.0; cand.nrows()];
-        nearest(&self.data, d, &cand, |_, _, j| weight[j] += 1.0);
+        x.nearest(&cand, |_, _, j| weight[j] += 1.0);
         comm.allreduce_sum(&mut weight);
         let single = crate::comm::SingleComm;
-        self.plusplus(&single, cand.view(), 0, Some(&weight), 1000, self.k)
+        self.plusplus(&single, &Rows::from_array(&cand), 0, Some(&weight), 1000, self.k)
     }
 
     fn init_file(&self, path: &std::path::Path, d: usize) -> Result<Array2<f64>> {
@@ -412,11 +518,11 @@ impl KmeansNode {
         Ok((Array2::from_shape_vec((self.k, d), rows.concat()).unwrap(), v["iteration"].as_u64().unwrap_or(0) as usize))
     }
 
-    /// One Lloyd step over `rows` (row-major) with their `labels`: relabel them against `c`,
+    /// One Lloyd step over the rows of `x` with their `labels`: relabel them against `c`,
     /// adding to `step`.
-    fn assign(c: &Array2<f64>, rows: &[f64], labels: &mut [u32], step: &mut Step) {
+    fn assign(c: &Array2<f64>, x: ArrayView2<f64>, labels: &mut [u32], step: &mut Step) {
         let d = c.ncols();
-        nearest(rows, d, c, |i, row, j| {
+        nearest(x, c, |i, row, j| {
             if labels[i] != j as u32 {
                 step.changed += 1.0;
                 labels[i] = j as u32;
@@ -445,6 +551,9 @@ impl Node for KmeansNode {
     fn task(&self) -> Task {
         Task::Clustering
     }
+    fn keeps_rows(&self) -> bool {
+        true
+    }
     fn set_checkpoint(&mut self, path: Option<PathBuf>, resume: bool) {
         if path.is_some() {
             self.checkpoint = path;
@@ -453,7 +562,7 @@ impl Node for KmeansNode {
     }
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         self.columns = schema.x.clone();
-        self.data.clear();
+        self.rows = Rows::new(schema.x.len());
         if let Init::File(p) = &self.init {
             let c = self.init_file(p, schema.x.len())?;
             if self.k != 0 && self.k != c.nrows() {
@@ -476,19 +585,13 @@ impl Node for KmeansNode {
         Ok(())
     }
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        let old = self.data.len();
-        for row in chunk.x.rows() {
-            match row.as_slice() {
-                Some(r) => self.data.extend_from_slice(r),
-                None => self.data.extend(row.iter()),
-            }
-        }
+        self.rows.push(chunk.x, chunk.mapped);
         self.labels.resize(self.labels.len() + chunk.x.nrows(), u32::MAX);
         if let Some((c, it, step)) = &mut self.early {
             if *it < self.max_iter {
                 let n = chunk.x.nrows();
                 let labels = self.labels.len() - n;
-                Self::assign(c, &self.data[old..], &mut self.labels[labels..], step);
+                Self::assign(c, chunk.x, &mut self.labels[labels..], step);
             }
         }
         if let Some(var) = &mut self.var {
@@ -498,7 +601,7 @@ impl Node for KmeansNode {
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
         let d = self.columns.len();
-        let n_local = (self.data.len() / d.max(1)) as f64;
+        let n_local = self.rows.len() as f64;
         let counts = crate::comm::allgather_f64(comm, n_local);
         let total: f64 = counts.iter().sum();
         let offset = counts[..comm.rank()].iter().sum::<f64>() as u64;
@@ -521,7 +624,7 @@ impl Node for KmeansNode {
             None => {
                 let c = match &self.init {
                     Init::Random => self.init_random(comm, offset),
-                    Init::PlusPlus => self.plusplus(comm, self.local(), offset, None, 1, self.k),
+                    Init::PlusPlus => self.plusplus(comm, &self.rows, offset, None, 1, self.k),
                     Init::Parallel => self.init_parallel(comm, offset),
                     Init::File(_) => unreachable!("centroid files are read in begin"),
                 };
@@ -537,7 +640,12 @@ impl Node for KmeansNode {
         while it < self.max_iter {
             let step = first.take().unwrap_or_else(|| {
                 let mut step = Step::new(self.k, d);
-                Self::assign(&c, &self.data, &mut labels, &mut step);
+                let mut rest = &mut labels[..];
+                for v in self.rows.views() {
+                    let (mine, tail) = rest.split_at_mut(v.nrows());
+                    Self::assign(&c, v, mine, &mut step);
+                    rest = tail;
+                }
                 step
             });
             let mut flat: Vec<f64> = step.sums.into_iter().chain(step.counts).chain([step.changed]).collect();
@@ -554,14 +662,14 @@ impl Node for KmeansNode {
             if !empty.is_empty() {
                 // Re-seed empty clusters from the rows farthest from their centroids (as
                 // scikit-learn: distances to the centroids the rows were just assigned to).
-                let dist: Vec<f64> = self.data.chunks_exact(d).zip(&labels).map(|(row, &j)| sq_dist(row, c.row(j as usize).as_slice().unwrap())).collect();
+                let dist: Vec<f64> = self.rows.iter().zip(&labels).map(|(row, &j)| sq_dist(row, c.row(j as usize).as_slice().unwrap())).collect();
                 let mut order: Vec<usize> = (0..dist.len()).collect();
                 order.sort_by(|&a, &b| dist[b].total_cmp(&dist[a]).then(a.cmp(&b)));
                 let mut mine = Vec::new();
                 for &i in order.iter().take(empty.len()) {
                     mine.push(-dist[i]);
                     mine.push((offset + i as u64) as f64);
-                    mine.extend(self.local().row(i).iter());
+                    mine.extend_from_slice(self.rows.row(i));
                 }
                 let all = Self::gather_rows(comm, &mine, d + 2);
                 let mut cand: Vec<_> = all.rows().into_iter().map(|r| (r[0], r[1], r.slice(s![2..]).to_owned())).collect();
@@ -582,12 +690,12 @@ impl Node for KmeansNode {
         // As scikit-learn: the inertia is that of the rows relabelled against the final
         // centroids, each distance computed directly.
         let mut inertia = [0.0];
-        nearest(&self.data, d, &c, |_, row, j| inertia[0] += sq_dist(row, c.row(j).as_slice().unwrap()));
+        self.rows.nearest(&c, |_, row, j| inertia[0] += sq_dist(row, c.row(j).as_slice().unwrap()));
         comm.allreduce_sum(&mut inertia);
         self.inertia = inertia[0];
         self.n_iter = it;
         self.centroids = c;
-        self.data = Vec::new();
+        self.rows = Rows::default();
         Ok(())
     }
     fn input_dim(&self) -> usize {
@@ -597,10 +705,9 @@ impl Node for KmeansNode {
         self.columns.iter().cloned().chain(["cluster".to_string(), "distance".to_string()]).collect()
     }
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        let x = x.as_standard_layout();
         let c = &self.centroids;
         let mut out = Array2::zeros((x.nrows(), 2));
-        nearest(x.as_slice().unwrap(), x.ncols(), c, |i, row, j| {
+        nearest(x, c, |i, row, j| {
             out[[i, 0]] = j as f64;
             out[[i, 1]] = sq_dist(row, c.row(j).as_slice().unwrap()).sqrt();
         });
@@ -687,11 +794,12 @@ mod tests {
         let x: Vec<f64> = (0..n * d).map(|i| uniform(1, 0, i as u64) * 10.0).collect();
         let c = Array::from_shape_fn((k, d), |(j, t)| uniform(2, j as u64, t as u64) * 10.0);
         let mut seen = Vec::new();
-        nearest(&x, d, &c, |i, row, j| seen.push((i, row.to_vec(), j)));
+        let xv = ArrayView2::from_shape((n, d), &x).unwrap();
+        nearest(xv, &c, |i, row, j| seen.push((i, row.to_vec(), j)));
         assert_eq!(seen.len(), n);
         // The portable build of the kernel gives the same labels as the dispatched one.
         let mut portable = Vec::new();
-        nearest_any(&x, d, &c, |_, _, j| portable.push(j));
+        nearest_any(xv, &c, |_, _, j| portable.push(j));
         assert_eq!(portable, seen.iter().map(|s| s.2).collect::<Vec<_>>());
         for (want_i, (i, row, j)) in seen.into_iter().enumerate() {
             assert_eq!(i, want_i);
@@ -728,6 +836,46 @@ mod tests {
         assert_eq!(one.n_iter, many.n_iter);
         assert!(one.centroids.iter().zip(&many.centroids).all(|(a, b)| (a - b).abs() < 1e-12));
         assert!((one.inertia - many.inertia).abs() < 1e-9 * one.inertia);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn mapped_npy_rows_are_kept_as_one_block_per_file_without_a_copy() {
+        let dir = std::env::temp_dir().join(format!("flowmpi-km-mapped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cols, rows_per_file) = (5, [7usize, 4]);
+        let mut want = Vec::new();
+        for (f, &n) in rows_per_file.iter().enumerate() {
+            let vals: Vec<f64> = (0..n * cols).map(|i| (f * 100 + i) as f64).collect();
+            want.extend(vals.chunks(cols).map(|r| r[1..4].to_vec()));
+            let mut w = crate::io::npy::NpyWriter::create(std::fs::File::create(dir.join(format!("p{f}.npy"))).unwrap(), cols).unwrap();
+            w.write_rows(&vals).unwrap();
+            w.finish().unwrap();
+        }
+        let mut opts = crate::io::DataOptions::new(dir.join("p*.npy").display().to_string());
+        opts.columns = Some("1-3".into());
+        opts.block_bytes = 80; // two rows per chunk
+        let data = crate::io::Dataset::open(&crate::comm::SingleComm, &opts).unwrap();
+        let mut kept = Rows::new(3);
+        data.for_each_chunk_mapped(&mut |c| {
+            kept.push(c.x, c.mapped);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(kept.len(), 11);
+        assert_eq!(kept.blocks.len(), 2);
+        assert!(kept.blocks.iter().all(|b| matches!(b, Block::Mapped { .. })));
+        assert_eq!(kept.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), want);
+        assert_eq!(kept.row(7), &want[7][..]);
+        // The same rows copied from plain chunks: one owned block.
+        let mut copied = Rows::new(3);
+        data.for_each_chunk(&mut |c| {
+            copied.push(c.x, c.mapped);
+            Ok(())
+        })
+        .unwrap();
+        assert!(matches!(copied.blocks[..], [Block::Owned(_)]));
+        assert_eq!(copied.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), want);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

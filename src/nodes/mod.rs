@@ -60,6 +60,11 @@ pub trait Node: Send + Sync {
     fn label(&self) -> Option<String> {
         None
     }
+    /// True when the node keeps every row it is given until `join` (k-means): the flow then
+    /// hands it memory-mapped NPY rows ([`Chunk::mapped`]) that it can keep without a copy.
+    fn keeps_rows(&self) -> bool {
+        false
+    }
     /// Start training on inputs with these column names; checks parameters against the
     /// dimension (e.g. `n` larger than the input dimension).
     fn begin(&mut self, schema: &Schema) -> Result<()>;

@@ -41,7 +41,7 @@ impl Node for Sfa2Node {
     }
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
         let z = self.expansion.execute(chunk.x);
-        self.sfa.update(&Chunk { x: z.view(), ..*chunk })
+        self.sfa.update(&Chunk { x: z.view(), mapped: None, ..*chunk })
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
         self.sfa.join(comm)
