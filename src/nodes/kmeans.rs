@@ -1,5 +1,6 @@
 //! `kmeans`: Lloyd's k-means over all ranks, `kmeans(k=10, init=++, max_iter=300, tol=1e-4,
-//! seed=0)`. The node keeps its rank's rows in memory (k-means needs many passes).
+//! seed=0)`. The node keeps its rank's rows in memory (k-means needs many passes): rows of
+//! memory-mapped NPY inputs as views of the map ([`Chunk::mapped`]), other rows as a copy.
 //!
 //! **Initialisation** is defined on *global row indices* (row i of the concatenated shards), with
 //! per-row random numbers hashed from (seed, round, i), so a seed gives the same centroids for
