@@ -456,7 +456,11 @@ impl Dataset {
                             labels.extend(vals.chunks_exact(h.cols).map(|r| number_label(r[j])));
                         }
                         // A branch-free scan first (it vectorises); the position only on the rare error path.
-                        let all_finite = block.rows().into_iter().fold(true, |ok, r| r.iter().fold(ok, |ok, v| ok & v.is_finite()));
+                        let finite = |v: &[f64]| v.iter().fold(true, |ok, v| ok & v.is_finite());
+                        let all_finite = match block.as_slice() {
+                            Some(v) => finite(v),
+                            None => block.rows().into_iter().fold(true, |ok, r| ok & finite(r.to_slice().unwrap())),
+                        };
                         if !all_finite {
                             let (i, k) = block.indexed_iter().find(|(_, v)| !v.is_finite()).map(|(ij, _)| ij).unwrap();
                             if self.opts.nan == NanPolicy::Error {
