@@ -36,6 +36,10 @@ pub struct Cli {
     /// Per-rank detail: rows and seconds of every rank, model hashes.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Run even when the launcher says N processes but MPI sees a world of 1 (normally an
+    /// error: each process would run alone on its own shard).
+    #[arg(long, global = true)]
+    pub allow_launch_mismatch: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -88,6 +92,10 @@ pub struct DataArgs {
     /// Parser threads per rank (default: cores / ranks on the node, or $FLOWMPI_THREADS).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// With a {rank} pattern, read only the files of ranks 0..N-1 even when files for further
+    /// ranks exist (by default that is an error: they would silently not be read).
+    #[arg(long)]
+    pub allow_unread: bool,
     /// Read block size in bytes (memory per rank is a few blocks plus the node state).
     #[arg(long, default_value_t = 4 << 20, hide = true)]
     pub block_bytes: usize,
@@ -132,6 +140,7 @@ impl DataArgs {
             NanArg::Skip => NanPolicy::Skip,
         };
         o.block_bytes = self.block_bytes.max(1024);
+        o.allow_unread = self.allow_unread;
         o.threads = self.threads.unwrap_or_else(crate::launch::threads_per_rank).max(1);
         Ok(o)
     }
@@ -252,6 +261,7 @@ pub fn main() -> ExitCode {
         };
     }
     let shared_memory = crate::launch::prefer_shared_memory();
+    remove_temporaries_on_signals();
     crate::launch::configure_blas_threads();
     let ctx = Context::init();
     let comm = ctx.comm();
@@ -259,14 +269,14 @@ pub fn main() -> ExitCode {
     if shared_memory {
         log.detail("one node: Open MPI pml ob1 (shared memory); set OMPI_MCA_pml to choose another");
     }
-    crate::launch::check_launch(comm, &log);
-    let res = match &cli.command {
+    let launched = crate::launch::check_launch(comm, &log, cli.allow_launch_mismatch);
+    let res = launched.and_then(|()| match &cli.command {
         Command::Train(a) => train(comm, a, &log),
         Command::Execute(a) => execute(comm, a, &log),
         Command::Stats(a) => stats(comm, a, &log),
         Command::Score(a) => score(comm, a, &log),
         Command::Inspect(_) => unreachable!(),
-    };
+    });
     // Every error path above already agreed; this last agreement makes the exit collective even
     // if one did not, and leaves exactly one message, printed by rank 0.
     let res = agree(comm, res);
@@ -283,6 +293,20 @@ pub fn main() -> ExitCode {
     code
 }
 
+/// On SIGTERM, SIGINT or SIGHUP (a batch system's time limit, Ctrl-C, a lost terminal) remove
+/// this rank's unfinished output files, then end as the signal would have.
+fn remove_temporaries_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) else { return };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            crate::io::remove_temporaries();
+            let _ = signal_hook::low_level::emulate_default_handler(sig);
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
 /// Collective: fail early (before hours of training) when rank 0 could not write `path`.
 fn check_output_dir(comm: &dyn Comm, path: &Path, what: &str) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty() && comm.rank() == 0);
@@ -294,6 +318,36 @@ fn check_output_dir(comm: &dyn Comm, path: &Path, what: &str) -> Result<()> {
         }),
         _ => Ok(()),
     };
+    agree(comm, local)
+}
+
+/// Collective: refuse outputs that would overwrite each other or the job's own inputs — two
+/// ranks resolving to one file (`o/r{rank}/../x.csv`), or an output that is the model or one of
+/// any rank's input files.
+fn check_output_paths(comm: &dyn Comm, out: &Path, model: &Path, data: &Dataset) -> Result<()> {
+    let mine = crate::io::resolve_path(out);
+    let outs: Vec<PathBuf> = comm
+        .allgather_bytes(mine.as_os_str().as_encoded_bytes())
+        .into_iter()
+        .map(|b| PathBuf::from(String::from_utf8_lossy(&b).into_owned()))
+        .collect();
+    let rank = comm.rank();
+    let clash = |what: String| Err(Error::Param(format!("--out: {what}; give every rank its own file, e.g. 'out/part{{rank}}.csv'")));
+    let local = (|| {
+        if let Some(r) = outs[..rank].iter().position(|o| *o == mine) {
+            return clash(format!("ranks {r} and {rank} would both write {}", mine.display()));
+        }
+        if mine == crate::io::resolve_path(model) {
+            return clash(format!("rank {rank} would overwrite the model {}", model.display()));
+        }
+        for s in &data.sources {
+            let input = crate::io::resolve_path(&s.path);
+            if let Some(r) = outs.iter().position(|o| *o == input) {
+                return clash(format!("rank {r} would overwrite the input file {} that rank {rank} reads", s.path.display()));
+            }
+        }
+        Ok(())
+    })();
     agree(comm, local)
 }
 
@@ -348,6 +402,12 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
     let loaded = Model::load(&a.model).and_then(|m| Ok((m.flow()?, m)));
     let (mut flow, model) = agree(comm, loaded)?;
     if let Some(last) = flow.nodes.last_mut() {
+        if a.proba && last.classes().is_none() {
+            return Err(Error::Param(format!(
+                "--proba: the flow ends in {}, which is not a classifier (mnb, gnb) and has no class probabilities",
+                last.spec()
+            )));
+        }
         last.set_proba(a.proba);
     }
     let output_columns = flow.output_names(&model.input_columns);
@@ -380,6 +440,7 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
         )));
     }
     let out = PathBuf::from(expand_pattern(&a.out, comm.rank(), comm.size()));
+    check_output_paths(comm, &out, &a.model, &data)?;
     let labels = flow.nodes.last().filter(|_| !a.inverse).and_then(|n| n.classes().map(|c| (n.input_dim(), c.to_vec())));
     let created = ShardWriter::create(&out, produce, comm.rank()).map(|w| match labels {
         Some((col, names)) => w.with_labels(col, names),
@@ -394,8 +455,18 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
         .and_then(|r| writer.finish().map(|_| r));
     match agree(comm, written) {
         Ok((rows, skipped)) => {
+            // Every rank's temporary is complete; rename them all, and undo every rename if
+            // any rank's failed, so the outputs change all together or not at all.
             let committed = writer.commit();
-            agree(comm, committed)?;
+            let all = agree(comm, committed.as_ref().map(|_| ()).map_err(Error::clone));
+            match (all, committed) {
+                (Ok(()), Ok(done)) => done.keep(),
+                (Err(e), Ok(done)) => {
+                    done.undo();
+                    return Err(e);
+                }
+                (Err(e), Err(_)) | (Ok(()), Err(e)) => return Err(e),
+            }
             let all = allgather_f64(comm, rows as f64);
             let total: f64 = all.iter().sum();
             let skipped = {

@@ -95,21 +95,39 @@ pub fn configure_blas_threads() {
     unsafe { openblas_set_num_threads(threads_per_rank() as _) };
 }
 
-/// Warn when the launcher and the MPI world disagree: a binary built against another MPI than
-/// the launcher's runs as N independent one-rank jobs, each training on its own shard only.
-pub fn check_launch(comm: &dyn Comm, log: &Log) {
-    for var in ["SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"] {
-        if let Some(n) = std::env::var(var).ok().and_then(|v| v.parse::<usize>().ok()) {
-            if n > 1 && comm.size() == 1 {
-                log.warn(format!(
-                    "{var}={n} but the MPI world has 1 rank: every process is running alone. flowmpi was \
-                     probably built against a different MPI than the launcher (check `srun --mpi=list`, or \
-                     rebuild with the cluster's mpicc on PATH)."
-                ));
-                return;
-            }
-        }
+/// The number of processes the launcher started, from its environment: Open MPI's, Hydra's
+/// and PMIx's size variables, or Slurm's task count for an `srun` step. In a batch script
+/// outside `srun` (`SLURM_JOB_ID` set, no step id), `SLURM_NTASKS` is the allocation's size, not
+/// this process's world, so it is not consulted there.
+pub fn launcher_size() -> Option<(&'static str, usize)> {
+    let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+    let in_step = std::env::var_os("SLURM_STEP_ID").is_some() || std::env::var_os("SLURM_STEPID").is_some();
+    let slurm_ntasks = in_step || std::env::var_os("SLURM_JOB_ID").is_none();
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"]
+        .into_iter()
+        .filter(|k| *k != "SLURM_NTASKS" || slurm_ntasks)
+        .find_map(|k| var(k).map(|n| (k, n)))
+}
+
+/// Fail when the launcher and the MPI world disagree: a binary built against another MPI than
+/// the launcher's runs as N independent one-rank jobs, each training on its own shard only and
+/// all writing the same model — a silently wrong result. `allow` turns the error into a warning.
+pub fn check_launch(comm: &dyn Comm, log: &Log, allow: bool) -> crate::Result<()> {
+    let Some((var, n)) = launcher_size() else { return Ok(()) };
+    if n <= 1 || comm.size() != 1 {
+        return Ok(());
     }
+    let what = format!(
+        "{var}={n} but the MPI world has 1 rank: the launcher started {n} processes that each run alone, so each \
+         would train on its own shard and write the same file. flowmpi was probably built against a different MPI \
+         than the launcher's (check `srun --mpi=list` and try `srun --mpi=pmix`, or rebuild with the cluster's mpicc \
+         on PATH)"
+    );
+    if allow {
+        log.warn(format!("{what}; continuing because of --allow-launch-mismatch"));
+        return Ok(());
+    }
+    Err(crate::Error::Param(format!("{what}. Pass --allow-launch-mismatch to run anyway")))
 }
 
 #[cfg(test)]

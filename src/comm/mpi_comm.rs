@@ -118,8 +118,9 @@ pub struct Context {
 }
 
 impl Context {
-    /// Initialise (or borrow) MPI and install a panic hook that aborts the whole MPI job, so that
-    /// a panicking rank cannot leave its peers waiting forever in a collective.
+    /// Initialise (or borrow) MPI and install a panic hook that removes unfinished output files
+    /// and aborts the whole MPI job, so that a panicking rank cannot leave its peers waiting
+    /// forever in a collective.
     pub fn init() -> Context {
         let universe = if mpi::is_initialized() {
             None
@@ -129,13 +130,16 @@ impl Context {
             Some(u)
         };
         let comm = MpiComm { world: SimpleCommunicator::world() };
-        if comm.size() > 1 {
-            let previous = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                previous(info);
+        let several = comm.size() > 1;
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            previous(info);
+            // No half-written output may outlive the process, however it ends.
+            crate::io::remove_temporaries();
+            if several {
                 SimpleCommunicator::world().abort(70);
-            }));
-        }
+            }
+        }));
         Context { comm, _universe: universe }
     }
 

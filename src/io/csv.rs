@@ -34,17 +34,50 @@ pub enum NanPolicy {
     Skip,
 }
 
-/// Parse one field the slow way (quoted, or with spaces), for the header and fallbacks.
-fn split_line(line: &[u8], delim: u8) -> Vec<String> {
+/// Split one line the slow way (quoted fields, spaces), for the header and the first line.
+fn split_line(line: &[u8], delim: u8) -> Vec<Vec<u8>> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .delimiter(delim)
         .flexible(true)
         .from_reader(line);
-    match rdr.records().next() {
-        Some(Ok(rec)) => rec.iter().map(|s| s.to_string()).collect(),
-        _ => vec![String::from_utf8_lossy(line).into_owned()],
+    let mut rec = csv::ByteRecord::new();
+    match rdr.read_byte_record(&mut rec) {
+        Ok(true) => rec.iter().map(|s| s.to_vec()).collect(),
+        _ => vec![line.to_vec()],
     }
+}
+
+/// What pandas' `read_csv` reads as missing by default (its `na_values`), besides the empty
+/// field: all of them are NaN here, so `--nan error|skip` treats them alike.
+const NA_TOKENS: [&[u8]; 18] = [
+    b"#N/A", b"#N/A N/A", b"#NA", b"-1.#IND", b"-1.#QNAN", b"-NaN", b"-nan", b"1.#IND", b"1.#QNAN", b"<NA>", b"N/A", b"NA",
+    b"NULL", b"NaN", b"None", b"n/a", b"nan", b"null",
+];
+
+/// Whether a (trimmed, unquoted) field is one of pandas' missing-value spellings.
+pub fn is_na(t: &[u8]) -> bool {
+    NA_TOKENS.contains(&t)
+}
+
+/// What a file that is not delimited text looks like, from its first bytes: a known binary
+/// format by its magic number, or any binary data (NUL bytes).
+pub fn sniff_binary(head: &[u8]) -> Option<&'static str> {
+    const MAGIC: [(&[u8], &str); 9] = [
+        (b"PAR1", "a Parquet file"),
+        (b"PK\x03\x04", "a ZIP archive (an .npz or .xlsx file?)"),
+        (b"\x1f\x8b", "gzip-compressed (decompress it first: gunzip)"),
+        (b"BZh", "bzip2-compressed (decompress it first)"),
+        (b"\xfd7zXZ\x00", "xz-compressed (decompress it first)"),
+        (b"\x28\xb5\x2f\xfd", "zstd-compressed (decompress it first)"),
+        (b"\x89HDF", "an HDF5 file"),
+        (b"\x93NUMPY", "a NumPy .npy file (name it .npy, or pass --format npy)"),
+        (b"ARROW1", "an Arrow/Feather file"),
+    ];
+    if let Some((_, what)) = MAGIC.iter().find(|(m, _)| head.starts_with(m)) {
+        return Some(what);
+    }
+    head.contains(&0).then_some("binary data, not delimited text")
 }
 
 fn is_skipped(line: &[u8]) -> bool {
@@ -65,7 +98,18 @@ pub fn probe(path: &Path, delim: u8, header: Option<bool>, rank: usize) -> Resul
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 1 << 16];
     let mut start = 0usize; // start of the current line in buf
+    let mut sniffed = false;
     loop {
+        if !sniffed && (buf.len() >= 4096 || buf.len() as u64 == len) {
+            sniffed = true;
+            if let Some(what) = sniff_binary(&buf[..buf.len().min(4096)]) {
+                return Err(Error::data(rank, &pstr, None, format!("looks like {what}; flowmpi reads CSV text and .npy files")));
+            }
+            // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first field.
+            if buf.starts_with(b"\xef\xbb\xbf") {
+                start = 3;
+            }
+        }
         // Find the next complete line (or the last line at EOF).
         let nl = memchr::memchr(b'\n', &buf[start..]).map(|i| start + i);
         let eof_line = nl.is_none() && buf.len() as u64 == len;
@@ -90,13 +134,23 @@ pub fn probe(path: &Path, delim: u8, header: Option<bool>, rank: usize) -> Resul
         let fields = split_line(line, delim);
         let has_header = header.unwrap_or_else(|| {
             fields.iter().any(|s| {
-                let t = s.trim();
-                !t.is_empty() && fast_float2::parse::<f64, _>(t).is_err()
+                let t = s.trim_ascii();
+                !t.is_empty() && !is_na(t) && fast_float2::parse::<f64, _>(t).is_err()
             })
         });
         let ncols = fields.len();
         return Ok(Some(if has_header {
-            CsvLayout { ncols, names: Some(fields.into_iter().map(|s| s.trim().to_string()).collect()), data_start: next as u64, len }
+            let mut names = Vec::with_capacity(ncols);
+            for (j, f) in fields.iter().enumerate() {
+                let name = std::str::from_utf8(f.trim_ascii()).map_err(|e| {
+                    let at = e.valid_up_to();
+                    Error::data(rank, &pstr, line_of(path, start as u64), format!(
+                        "the header is not UTF-8 text: column {} holds the byte 0x{:02x} after {} (save the file as UTF-8)",
+                        j + 1, f.trim_ascii()[at], crate::io::quote(&f.trim_ascii()[..at])))
+                })?;
+                names.push(name.to_string());
+            }
+            CsvLayout { ncols, names: Some(names), data_start: next as u64, len }
         } else {
             CsvLayout { ncols, names: None, data_start: start as u64, len }
         }));
@@ -322,7 +376,7 @@ fn parse_quoted(field: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(field).ok()?.trim();
     let inner = s.strip_prefix('"')?.strip_suffix('"')?.replace("\"\"", "\"");
     let t = inner.trim();
-    if t.is_empty() {
+    if t.is_empty() || is_na(t.as_bytes()) {
         return Some(f64::NAN);
     }
     fast_float2::parse::<f64, _>(t).ok()
@@ -401,7 +455,7 @@ pub fn parse_block(
                     Ok((v, n)) if n == field.len() => v,
                     _ => {
                         let t = field.trim_ascii();
-                        if t.is_empty() {
+                        if t.is_empty() || is_na(t) {
                             f64::NAN
                         } else if t[0] == b'"' {
                             parse_quoted(t).ok_or_else(|| bad_field(field, col, plan, &fail))?
@@ -412,7 +466,7 @@ pub fn parse_block(
                 };
                 if !v.is_finite() {
                     if nan == NanPolicy::Error {
-                        let what = if field.trim_ascii().is_empty() { "an empty field".to_string() } else { format!("'{}'", String::from_utf8_lossy(field)) };
+                        let what = if field.trim_ascii().is_empty() { "an empty field".to_string() } else { crate::io::quote(field) };
                         return Err(fail(format!(
                             "{what} in column '{}' is not a finite number (use --nan skip to drop such rows)",
                             plan.names[col]
@@ -444,8 +498,8 @@ pub fn parse_block(
 
 fn bad_field(field: &[u8], col: usize, plan: &FieldPlan, fail: &dyn Fn(String) -> ParseError) -> ParseError {
     fail(format!(
-        "cannot parse '{}' as a number (column '{}'; --columns picks the numeric feature columns)",
-        String::from_utf8_lossy(field),
+        "cannot parse {} as a number (column '{}'; --columns picks the numeric feature columns)",
+        crate::io::quote(field),
         plan.names[col]
     ))
 }

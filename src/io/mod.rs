@@ -15,7 +15,7 @@ pub mod npy;
 mod write;
 
 pub use self::csv::NanPolicy;
-pub use write::{write_atomic, ShardWriter};
+pub use write::{remove_temporaries, resolve_path, write_atomic, Committed, ShardWriter};
 
 use crate::comm::{agree, Comm};
 use crate::error::{Error, Result};
@@ -70,6 +70,9 @@ pub struct DataOptions {
     /// Threads that parse CSV blocks in parallel inside this rank.
     #[serde(skip)]
     pub threads: usize,
+    /// Accept a `{rank}` pattern that also matches files beyond the last rank (they are not read).
+    #[serde(skip)]
+    pub allow_unread: bool,
 }
 
 impl DataOptions {
@@ -86,6 +89,7 @@ impl DataOptions {
             nan: NanPolicy::Error,
             block_bytes: 4 << 20,
             threads: 1,
+            allow_unread: false,
         }
     }
 }
@@ -106,21 +110,87 @@ pub fn expand_pattern(spec: &str, rank: usize, size: usize) -> String {
     spec.replace("{rank}", &rank.to_string()).replace("{}", &rank.to_string()).replace("{size}", &size.to_string())
 }
 
+/// Why `path` cannot be read as a shard, if it cannot: it does not exist, or it is not a regular
+/// file after following symlinks (a directory, a FIFO, a dangling or looping symlink, ...).
+pub fn not_a_shard(path: &Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let link = std::fs::symlink_metadata(path);
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => None,
+        Ok(m) if m.is_dir() => Some("is a directory, not a data file".into()),
+        Ok(m) if m.file_type().is_fifo() => Some("is a FIFO (named pipe), not a data file".into()),
+        Ok(m) if m.file_type().is_socket() => Some("is a socket, not a data file".into()),
+        Ok(_) => Some("is a device, not a data file".into()),
+        Err(e) if e.raw_os_error() == Some(40) => Some("is a symlink loop (ELOOP)".into()),
+        Err(_) if link.as_ref().is_ok_and(|l| l.file_type().is_symlink()) => {
+            let to = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+            Some(format!("is a symlink to {to:?}, which does not exist"))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("no such file or directory".into()),
+        Err(e) => Some(format!("cannot be read: {e}")),
+    }
+}
+
+/// For a `{rank}` pattern: the files that match it for ranks `size, size+1, ...`, which a job of
+/// `size` ranks would silently leave unread (found with a glob, so `part7` counts even when
+/// `part4..6` are absent).
+fn unread_rank_files(spec: &str, size: usize) -> Vec<(usize, PathBuf)> {
+    let spec = spec.replace("{size}", &size.to_string()).replace("{}", "{rank}");
+    let literal: Vec<String> = spec.split("{rank}").map(glob::Pattern::escape).collect();
+    let Ok(paths) = glob::glob(&literal.join("[0-9]*")) else { return Vec::new() };
+    let prefix = spec.split("{rank}").next().unwrap_or("");
+    let mut out: Vec<(usize, PathBuf)> = paths
+        .flatten()
+        .filter_map(|p| {
+            let text = p.to_str()?;
+            let digits: String = text.strip_prefix(prefix)?.chars().take_while(char::is_ascii_digit).collect();
+            let k = digits.parse::<usize>().ok()?;
+            // Exactly the pattern's expansion for rank k (every `{rank}` agrees, no leading zeros).
+            (k >= size && spec.replace("{rank}", &k.to_string()) == text).then_some((k, p))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The sources rank `rank` of `size` reads for `spec` (see the module docs for the rules).
-pub fn shard_sources(spec: &str, rank: usize, size: usize) -> Result<Vec<Source>> {
+/// With `allow_unread` false, a `{rank}` pattern that also matches files for ranks beyond the
+/// last is an error (those files would silently not be read).
+pub fn shard_sources(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<Vec<Source>> {
     let per_rank = spec.contains("{rank}") || spec.contains("{}");
     let spec_x = expand_pattern(spec, rank, size);
-    let not_found = |p: &str| Error::data(rank, p, None, "no such file or directory");
+    let bad = |p: &Path, why: String| Error::data(rank, p.display().to_string(), None, why);
     if per_rank {
         let p = PathBuf::from(&spec_x);
-        if !p.is_file() {
-            return Err(not_found(&spec_x));
+        if let Some(why) = not_a_shard(&p) {
+            return Err(bad(&p, why));
+        }
+        let unread = if allow_unread { Vec::new() } else { unread_rank_files(spec, size) };
+        if let Some((_, first)) = unread.first() {
+            let top = unread.iter().map(|(k, _)| *k).max().unwrap_or(0);
+            return Err(Error::Param(format!(
+                "--data {spec:?} also matches {} file(s) for ranks {size} and above ({}{}), which a job of {size} rank(s) \
+                 would not read: run with `mpirun -n {}`, give a glob (e.g. {:?}) to share the files among the ranks, \
+                 or pass --allow-unread to read only the first {size}",
+                unread.len(),
+                first.display(),
+                if unread.len() > 1 { ", ..." } else { "" },
+                top + 1,
+                spec.replace("{rank}", "*").replace("{}", "*"),
+            )));
         }
         return Ok(vec![Source { path: p, part: None }]);
     }
     let files: Vec<PathBuf> = if spec_x.contains(['*', '?', '[']) {
         let paths = glob::glob(&spec_x).map_err(|e| Error::Param(format!("bad glob {spec_x:?}: {e}")))?;
-        let mut v: Vec<PathBuf> = paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).collect();
+        let mut v = Vec::new();
+        for p in paths {
+            let p = p.map_err(|e| bad(e.path(), format!("cannot be read: {}", e.error())))?;
+            if let Some(why) = not_a_shard(&p) {
+                return Err(bad(&p, format!("{why} (it matches --data {spec_x:?})")));
+            }
+            v.push(p);
+        }
         if v.is_empty() {
             return Err(Error::data(rank, spec_x, None, "no files match this pattern"));
         }
@@ -130,22 +200,38 @@ pub fn shard_sources(spec: &str, rank: usize, size: usize) -> Result<Vec<Source>
         let p = PathBuf::from(&spec_x);
         if p.is_dir() {
             let rd = std::fs::read_dir(&p).map_err(|e| Error::data(rank, &spec_x, None, e.to_string()))?;
-            let mut v: Vec<PathBuf> = rd
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && p.extension().and_then(|e| e.to_str()).is_some_and(|e| DATA_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-                })
-                .collect();
+            let mut v: Vec<PathBuf> = Vec::new();
+            for e in rd {
+                let e = e.map_err(|e| Error::data(rank, &spec_x, None, e.to_string()))?;
+                let path = e.path();
+                let name = e.file_name().to_string_lossy().into_owned();
+                // Hidden entries (editor swap files, our own temporaries) are not data.
+                if name.starts_with('.') {
+                    continue;
+                }
+                let data_ext = path.extension().and_then(|e| e.to_str()).is_some_and(|e| DATA_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+                match not_a_shard(&path) {
+                    None if data_ext => v.push(path),
+                    // Other regular files (README, notes) are not shards.
+                    None => {}
+                    Some(why) if path.is_dir() => {
+                        return Err(bad(&path, format!(
+                            "{why}; directory mode reads the .csv/.tsv/.txt/.npy files of {spec_x} and does not descend \
+                             into sub-directories (give a glob such as '{spec_x}/*/*.csv', or move the entry)"
+                        )))
+                    }
+                    Some(why) => return Err(bad(&path, format!("{why}; in --data {spec_x} every entry must be readable (remove or fix it)"))),
+                }
+            }
             if v.is_empty() {
                 return Err(Error::data(rank, spec_x, None, "directory holds no .csv/.tsv/.txt/.npy files"));
             }
             v.sort();
             v
-        } else if p.is_file() {
-            return Ok(vec![Source { path: p, part: Some((rank, size)) }]);
+        } else if let Some(why) = not_a_shard(&p) {
+            return Err(bad(&p, why));
         } else {
-            return Err(not_found(&spec_x));
+            return Ok(vec![Source { path: p, part: Some((rank, size)) }]);
         }
     };
     // Contiguous blocks of files keep the global row order independent of the rank count.
@@ -286,6 +372,35 @@ fn probe(src: &Source, opts: &DataOptions, rank: usize) -> Result<Option<Layout>
     }
 }
 
+/// Files must agree on the column count and, when both have a header, on the names in order
+/// (columns are matched by position: a reordered header would silently mix columns).
+fn check_same_layout(l: &Layout, path: &str, rank: usize, first: &Layout, path0: &str, rank0: usize) -> Result<()> {
+    if l.ncols != first.ncols {
+        return Err(Error::data(rank, path, None, format!("has {} columns but rank {rank0}'s {path0} has {}", l.ncols, first.ncols)));
+    }
+    if let (Some(a), Some(b)) = (&l.names, &first.names) {
+        if a != b {
+            let j = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(0);
+            return Err(Error::data(rank, path, Some(1), format!(
+                "header differs from rank {rank0}'s {path0}: column {} is {} here but {} there (all files must have \
+                 the same columns in the same order)", j + 1, quote(a[j].as_bytes()), quote(b[j].as_bytes()))));
+        }
+    }
+    Ok(())
+}
+
+/// Input text for a message: quoted, and cut to about 80 characters with the full byte count,
+/// so a message never carries a megabyte field.
+pub fn quote(bytes: &[u8]) -> String {
+    const MAX: usize = 80;
+    let text = String::from_utf8_lossy(bytes);
+    if text.chars().count() <= MAX {
+        return format!("'{text}'");
+    }
+    let head: String = text.chars().take(MAX).collect();
+    format!("'{head}…' ({} bytes)", bytes.len())
+}
+
 fn delimiter(opts: &DataOptions, p: &Path) -> u8 {
     opts.delimiter.unwrap_or_else(|| if p.extension().is_some_and(|e| e == "tsv") { b'\t' } else { b',' })
 }
@@ -302,12 +417,16 @@ impl Dataset {
     /// (collective: all ranks call it; all fail together on any rank's error).
     pub fn open(comm: &dyn Comm, opts: &DataOptions) -> Result<Dataset> {
         let rank = comm.rank();
-        let local = shard_sources(&opts.spec, rank, comm.size()).and_then(|sources| {
-            let mut layout = None;
+        let local = shard_sources(&opts.spec, rank, comm.size(), opts.allow_unread).and_then(|sources| {
+            // Every file is checked against this rank's first, and the ranks' firsts against
+            // each other below: so every file is checked, whatever the rank count.
+            let mut layout: Option<(Layout, String)> = None;
             for s in &sources {
-                if let Some(l) = probe(s, opts, rank)? {
-                    layout = Some((l, s.path.display().to_string()));
-                    break;
+                let Some(l) = probe(s, opts, rank)? else { continue };
+                let p = s.path.display().to_string();
+                match &layout {
+                    None => layout = Some((l, p)),
+                    Some((first, p0)) => check_same_layout(&l, &p, rank, first, p0, rank)?,
                 }
             }
             Ok((sources, layout))
@@ -326,13 +445,7 @@ impl Dataset {
         };
         for (r, l) in all.iter().enumerate() {
             if let Some((l, p)) = l {
-                if l.ncols != agreed.ncols {
-                    return Err(Error::data(r, p, None, format!(
-                        "has {} columns but rank {r0}'s {path0} has {}", l.ncols, agreed.ncols)));
-                }
-                if l.names.is_some() && agreed.names.is_some() && l.names != agreed.names {
-                    return Err(Error::data(r, p, None, format!("header differs from rank {r0}'s {path0}")));
-                }
+                check_same_layout(l, p, r, agreed, path0, r0)?;
             }
         }
         let pick = |what: &str, spec: &str| -> Result<Vec<usize>> {
@@ -605,14 +718,14 @@ mod tests {
         }
         let spec = dir.join("s*.csv").display().to_string();
         for size in 1..=7 {
-            let all: Vec<PathBuf> = (0..size).flat_map(|r| shard_sources(&spec, r, size).unwrap()).map(|s| s.path).collect();
+            let all: Vec<PathBuf> = (0..size).flat_map(|r| shard_sources(&spec, r, size, false).unwrap()).map(|s| s.path).collect();
             let want: Vec<PathBuf> = (0..5).map(|k| dir.join(format!("s{k}.csv"))).collect();
             assert_eq!(all, want, "{size} ranks");
         }
-        let one = shard_sources(&dir.join("s3.csv").display().to_string(), 2, 4).unwrap();
+        let one = shard_sources(&dir.join("s3.csv").display().to_string(), 2, 4, false).unwrap();
         assert_eq!(one[0].part, Some((2, 4)));
         assert_eq!(expand_pattern("p{rank}of{size}_{}.csv", 3, 8), "p3of8_3.csv");
-        assert!(shard_sources(&dir.join("nope{rank}.csv").display().to_string(), 1, 2).unwrap_err().to_string().contains("rank 1"));
+        assert!(shard_sources(&dir.join("nope{rank}.csv").display().to_string(), 1, 2, false).unwrap_err().to_string().contains("rank 1"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -6,26 +6,78 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-/// Element type of an `.npy` file.
+/// Element type of an `.npy` file: floats (16/32/64-bit), signed and unsigned integers
+/// (8..64-bit) and booleans, either byte order; all are read as float64.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Dtype {
-    /// little-endian float64
-    F8,
-    /// little-endian float32
-    F4,
-    /// big-endian float64
-    F8Big,
-    /// big-endian float32
-    F4Big,
+pub struct Dtype {
+    /// 'f' (float), 'i' (signed), 'u' (unsigned) or 'b' (bool), as in numpy's `descr`.
+    pub kind: u8,
+    /// Bytes per element.
+    pub bytes: usize,
+    /// Big-endian storage.
+    pub big: bool,
 }
 
 impl Dtype {
+    /// Native little-endian float64, the layout read without conversion.
+    pub const F8: Dtype = Dtype { kind: b'f', bytes: 8, big: false };
+
     /// Bytes per element.
     pub fn size(self) -> usize {
-        match self {
-            Dtype::F8 | Dtype::F8Big => 8,
-            Dtype::F4 | Dtype::F4Big => 4,
+        self.bytes
+    }
+
+    /// Parse numpy's `descr` string (`<f8`, `|u1`, `>i4`, `|b1`, ...).
+    fn parse(descr: &str) -> Option<Dtype> {
+        let b = descr.as_bytes();
+        if b.len() < 3 {
+            return None;
         }
+        let big = match b[0] {
+            b'<' | b'|' | b'=' => false,
+            b'>' => true,
+            _ => return None,
+        };
+        let bytes: usize = descr[2..].parse().ok()?;
+        let ok = match b[1] {
+            b'f' => [2, 4, 8].contains(&bytes),
+            b'i' | b'u' => [1, 2, 4, 8].contains(&bytes),
+            b'b' => bytes == 1,
+            _ => false,
+        };
+        ok.then_some(Dtype { kind: b[1], bytes, big })
+    }
+
+    /// Decode one element.
+    #[inline]
+    fn decode(self, e: &[u8]) -> f64 {
+        let mut w = [0u8; 8];
+        w[..self.bytes].copy_from_slice(e);
+        if self.big {
+            w[..self.bytes].reverse();
+        }
+        let raw = u64::from_le_bytes(w);
+        match (self.kind, self.bytes) {
+            (b'f', 8) => f64::from_bits(raw),
+            (b'f', 4) => f32::from_bits(raw as u32) as f64,
+            (b'f', _) => f16_to_f64(raw as u16),
+            (b'i', n) => ((raw << (64 - 8 * n)) as i64 >> (64 - 8 * n)) as f64,
+            (b'b', _) => (raw != 0) as u8 as f64,
+            _ => raw as f64,
+        }
+    }
+}
+
+/// IEEE half precision to double, exactly (every half is a double).
+fn f16_to_f64(h: u16) -> f64 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = ((h >> 10) & 0x1f) as i32;
+    let frac = (h & 0x3ff) as f64;
+    sign * match exp {
+        0 => frac * 2f64.powi(-24),
+        31 if frac == 0.0 => f64::INFINITY,
+        31 => f64::NAN,
+        e => (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
     }
 }
 
@@ -42,6 +94,9 @@ pub struct NpyHeader {
     pub data_offset: u64,
 }
 
+/// Most columns a file may have (a d × d node state of this width is already 8 TB).
+pub const MAX_COLS: u64 = 1 << 20;
+
 fn dict_value<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
     let at = dict.find(&format!("'{key}'"))? + key.len() + 2;
     let rest = dict[at..].trim_start().strip_prefix(':')?.trim_start();
@@ -55,7 +110,8 @@ pub fn read_header(path: &Path, rank: usize) -> Result<NpyHeader> {
     let mut pre = [0u8; 10];
     f.read_exact(&mut pre).map_err(|_| err("not a .npy file (too short)".into()))?;
     if &pre[..6] != b"\x93NUMPY" {
-        return Err(err("not a .npy file (bad magic bytes)".into()));
+        let what = super::csv::sniff_binary(&pre).unwrap_or("text or another format");
+        return Err(err(format!("not a .npy file (no NumPy magic bytes): it looks like {what}")));
     }
     let (hlen, start) = match pre[6] {
         1 => (u16::from_le_bytes([pre[8], pre[9]]) as usize, 10u64),
@@ -66,20 +122,21 @@ pub fn read_header(path: &Path, rank: usize) -> Result<NpyHeader> {
         }
         v => return Err(err(format!("unsupported .npy version {v}"))),
     };
+    let len = f.metadata().map_err(|e| err(e.to_string()))?.len();
+    if start + hlen as u64 > len {
+        return Err(err(format!("truncated .npy header: it claims {hlen} bytes but the file has {len}")));
+    }
     let mut h = vec![0u8; hlen];
     f.read_exact(&mut h).map_err(|_| err("truncated .npy header".into()))?;
     let dict = String::from_utf8_lossy(&h).into_owned();
     let descr = dict_value(&dict, "descr").ok_or_else(|| err("header has no 'descr'".into()))?;
-    let dtype = match descr.get(..5) {
-        Some("'<f8'") => Dtype::F8,
-        Some("'<f4'") => Dtype::F4,
-        Some("'>f8'") => Dtype::F8Big,
-        Some("'>f4'") => Dtype::F4Big,
-        _ => {
-            let shown: String = descr.chars().take_while(|&c| c != ',').collect();
-            return Err(err(format!("dtype {shown} is not supported (use float64 or float32)")));
-        }
-    };
+    let shown: String = descr.chars().take_while(|&c| c != ',' && c != '}').take(40).collect();
+    let dtype = shown
+        .trim()
+        .strip_prefix('\'')
+        .and_then(|d| d.strip_suffix('\''))
+        .and_then(Dtype::parse)
+        .ok_or_else(|| err(format!("dtype {shown} is not supported (float16/32/64, int8..64, uint8..64 or bool)")))?;
     if dict_value(&dict, "fortran_order").is_some_and(|v| v.starts_with("True")) {
         return Err(err("Fortran-order arrays are not supported (save np.ascontiguousarray(a))".into()));
     }
@@ -91,18 +148,27 @@ pub fn read_header(path: &Path, rank: usize) -> Result<NpyHeader> {
         .filter(|s| !s.is_empty())
         .map(|s| s.trim_end_matches('L').parse::<u64>())
         .collect::<std::result::Result<_, _>>()
-        .map_err(|_| err(format!("bad shape {inner:?}")))?;
+        .map_err(|_| err(format!("bad shape {}", crate::io::quote(inner.as_bytes()))))?;
     let (rows, cols) = match dims[..] {
         [n] => (n, 1),
-        [n, d] => (n, d as usize),
-        _ => return Err(err(format!("expected a 1-D or 2-D array, got shape ({inner})"))),
+        [n, d] => (n, d),
+        _ => return Err(err(format!("expected a 1-D or 2-D array, got shape ({})", inner.chars().take(80).collect::<String>()))),
     };
+    // Every size is checked before anything is allocated from it: a corrupt or hostile
+    // header must not make us reserve memory the file cannot back.
+    if cols == 0 || cols > MAX_COLS {
+        return Err(err(format!("shape ({rows}, {cols}): flowmpi reads 1 to {MAX_COLS} columns")));
+    }
     let data_offset = start + hlen as u64;
-    let len = f.metadata().map_err(|e| err(e.to_string()))?.len();
-    let need = data_offset + rows * cols as u64 * dtype.size() as u64;
+    let need = rows
+        .checked_mul(cols)
+        .and_then(|n| n.checked_mul(dtype.size() as u64))
+        .and_then(|n| n.checked_add(data_offset))
+        .ok_or_else(|| err(format!("shape ({rows}, {cols}) is impossibly large")))?;
     if len < need {
         return Err(err(format!("file is truncated: header says {rows}x{cols} but only {len} bytes")));
     }
+    let cols = cols as usize;
     Ok(NpyHeader { dtype, rows, cols, data_offset })
 }
 
@@ -197,13 +263,8 @@ pub fn read_rows(
         } else {
             let bytes = &mut raw[..n * row_bytes];
             f.read_exact(bytes).map_err(read_err)?;
-            let dst = vals[..n * hdr.cols].iter_mut();
-            match hdr.dtype {
-                Dtype::F8 => dst.zip(bytes.chunks_exact(8)).for_each(|(v, b)| *v = f64::from_le_bytes(b.try_into().unwrap())),
-                Dtype::F8Big => dst.zip(bytes.chunks_exact(8)).for_each(|(v, b)| *v = f64::from_be_bytes(b.try_into().unwrap())),
-                Dtype::F4 => dst.zip(bytes.chunks_exact(4)).for_each(|(v, b)| *v = f32::from_le_bytes(b.try_into().unwrap()) as f64),
-                Dtype::F4Big => dst.zip(bytes.chunks_exact(4)).for_each(|(v, b)| *v = f32::from_be_bytes(b.try_into().unwrap()) as f64),
-            }
+            let dt = hdr.dtype;
+            vals[..n * hdr.cols].iter_mut().zip(bytes.chunks_exact(dt.size())).for_each(|(v, b)| *v = dt.decode(b));
         }
         sink(&vals[..n * hdr.cols], row, None)?;
         row += n as u64;

@@ -1,33 +1,117 @@
-//! Output that never leaves a half-written file: everything goes to a temporary name in the
-//! target directory and is renamed into place only when complete (and, for per-rank shards,
-//! only when every rank succeeded).
+//! Output that never leaves a half-written file or a stray temporary: everything goes to a
+//! temporary with a random name in the target directory (created exclusively, never through a
+//! symlink) and is renamed into place only when complete — for per-rank shards, only when every
+//! rank has its temporary complete, and undone on every rank if any rank's rename fails.
+//!
+//! Live temporaries are registered, so the CLI's signal handler (SIGTERM/SIGINT, what a batch
+//! system's time limit sends) and the panic hook remove them before the process ends.
 
 use super::npy::NpyWriter;
 use super::Format;
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
-fn temp_name(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
+/// Temporaries that exist right now, removed by [`remove_temporaries`].
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while the lock was held must not stop the cleanup.
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Write `bytes` to `path` atomically (temp file + fsync + rename).
+/// Remove every temporary output file this process has not committed yet. Called from signal
+/// handlers and the panic hook: it only takes a lock and unlinks.
+pub fn remove_temporaries() {
+    for p in live().drain(..) {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// A temporary file beside `path`: random name, `O_EXCL` (so a planted file or symlink is never
+/// opened), with the permissions of the file it will replace (new files: 0666 minus the umask).
+fn create_temp(path: &Path) -> std::io::Result<(File, PathBuf)> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let old_mode = std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.permissions().mode() & 0o7777);
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(old_mode.unwrap_or(0o666)))
+        .tempfile_in(dir)?;
+    let (file, tmp_path) = tmp.into_parts();
+    let tmp_path = tmp_path.keep().map_err(|e| e.error)?;
+    live().push(tmp_path.clone());
+    if let Some(mode) = old_mode {
+        // The umask applied at creation; the replaced file's mode is what the user chose.
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok((file, tmp_path))
+}
+
+fn forget_temp(tmp: &Path) {
+    live().retain(|p| p != tmp);
+}
+
+fn discard_temp(tmp: &Path) {
+    let _ = std::fs::remove_file(tmp);
+    forget_temp(tmp);
+}
+
+/// Write `bytes` to `path` atomically (temporary + fsync + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8], rank: usize) -> Result<()> {
     let err = |e: std::io::Error| Error::Output { rank, path: path.display().to_string(), msg: e.to_string() };
-    let tmp = temp_name(path);
-    let res = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let (mut f, tmp) = create_temp(path).map_err(err)?;
+    let res = f.write_all(bytes).and_then(|_| f.sync_all()).and_then(|_| std::fs::rename(&tmp, path));
+    match res {
+        Ok(()) => forget_temp(&tmp),
+        Err(_) => discard_temp(&tmp),
     }
     res.map_err(err)
+}
+
+/// `path` made absolute, with symlinks of its existing part resolved and `.`/`..` of the rest
+/// applied, without touching the file system: two paths that name the same file compare equal
+/// even before the file exists.
+pub fn resolve_path(path: &Path) -> PathBuf {
+    let abs = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
+    // The longest existing ancestor is canonicalised; the components after it are applied.
+    let mut base = abs.clone();
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    let canon = loop {
+        if let Ok(c) = base.canonicalize() {
+            break c;
+        }
+        match (base.file_name().map(|n| n.to_os_string()), base.parent()) {
+            (Some(n), Some(p)) => {
+                rest.push(n);
+                base = p.to_path_buf();
+            }
+            // A trailing `..` or `.`: drop the last component lexically and retry.
+            (None, Some(p)) => {
+                let mut b = p.to_path_buf();
+                if abs.components().next_back() == Some(Component::ParentDir) {
+                    b.pop();
+                }
+                base = b;
+            }
+            _ => break base.clone(),
+        }
+    };
+    let mut out = canon;
+    for c in rest.iter().rev() {
+        match c.to_str() {
+            Some("..") => {
+                out.pop();
+            }
+            Some(".") => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 enum Sink {
@@ -45,6 +129,36 @@ pub struct ShardWriter {
     labels: Option<(usize, Vec<String>)>,
 }
 
+/// A shard renamed into place whose job may still fail on another rank: [`Committed::keep`]
+/// when every rank committed, [`Committed::undo`] otherwise (puts the previous file back).
+pub struct Committed {
+    path: PathBuf,
+    /// A hard link to the file that was replaced, if there was one.
+    backup: Option<PathBuf>,
+}
+
+impl Committed {
+    /// Every rank committed: drop the backup of the replaced file.
+    pub fn keep(self) {
+        if let Some(b) = &self.backup {
+            discard_temp(b);
+        }
+    }
+
+    /// Another rank failed: restore the replaced file, or remove the new one if there was none.
+    pub fn undo(self) {
+        match &self.backup {
+            Some(b) => {
+                let _ = std::fs::rename(b, &self.path);
+                forget_temp(b);
+            }
+            None => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
 impl ShardWriter {
     /// Start writing `path` (format by extension) with the given column names.
     pub fn create(path: &Path, names: &[String], rank: usize) -> Result<Self> {
@@ -52,19 +166,29 @@ impl ShardWriter {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
-        let tmp = temp_name(path);
-        let file = File::create(&tmp).map_err(err)?;
-        let sink = match Format::from_path(path) {
-            Format::Npy => Sink::Npy(NpyWriter::create(file, names.len()).map_err(err)?),
-            Format::Csv => {
-                let mut w = BufWriter::with_capacity(1 << 20, file);
-                let mut hdr = csv::WriterBuilder::new().from_writer(Vec::new());
-                hdr.write_record(names).map_err(|e| err(std::io::Error::other(e)))?;
-                w.write_all(&hdr.into_inner().map_err(|e| err(std::io::Error::other(e.to_string())))?).map_err(err)?;
-                Sink::Csv(w, Vec::new())
+        if path.is_dir() {
+            return Err(err(std::io::Error::other("it is a directory")));
+        }
+        let (file, tmp) = create_temp(path).map_err(err)?;
+        let sink = (|| {
+            Ok(match Format::from_path(path) {
+                Format::Npy => Sink::Npy(NpyWriter::create(file, names.len())?),
+                Format::Csv => {
+                    let mut w = BufWriter::with_capacity(1 << 20, file);
+                    let mut hdr = csv::WriterBuilder::new().from_writer(Vec::new());
+                    hdr.write_record(names).map_err(std::io::Error::other)?;
+                    w.write_all(&hdr.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?)?;
+                    Sink::Csv(w, Vec::new())
+                }
+            })
+        })();
+        match sink {
+            Ok(sink) => Ok(ShardWriter { path: path.to_path_buf(), tmp, sink: Some(sink), cols: names.len(), rank, labels: None }),
+            Err(e) => {
+                discard_temp(&tmp);
+                Err(err(e))
             }
-        };
-        Ok(ShardWriter { path: path.to_path_buf(), tmp, sink: Some(sink), cols: names.len(), rank, labels: None })
+        }
     }
 
     /// Write column `col` (which holds class indices) as the class names, in CSV output.
@@ -126,13 +250,80 @@ impl ShardWriter {
         res.map_err(|e| self.err(e))
     }
 
-    /// Move the finished file into place.
-    pub fn commit(self) -> Result<()> {
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| self.err(e))
+    /// Move the finished file into place, keeping a hard link to the file it replaces until
+    /// the caller knows whether every rank committed.
+    pub fn commit(self) -> Result<Committed> {
+        let backup = if self.path.is_file() {
+            let b = self.tmp.with_extension("old");
+            std::fs::hard_link(&self.path, &b).map_err(|e| self.err(e)).inspect_err(|_| discard_temp(&self.tmp))?;
+            live().push(b.clone());
+            Some(b)
+        } else {
+            None
+        };
+        match std::fs::rename(&self.tmp, &self.path) {
+            Ok(()) => {
+                forget_temp(&self.tmp);
+                Ok(Committed { path: self.path.clone(), backup })
+            }
+            Err(e) => {
+                discard_temp(&self.tmp);
+                if let Some(b) = &backup {
+                    discard_temp(b);
+                }
+                Err(self.err(e))
+            }
+        }
     }
 
     /// Remove the temporary file (after an error on any rank).
     pub fn abort(self) {
-        let _ = std::fs::remove_file(&self.tmp);
+        discard_temp(&self.tmp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolved_paths_name_the_file_whatever_the_spelling() {
+        let dir = std::env::temp_dir().join(format!("flowmpi-resolve-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        let d = dir.canonicalize().unwrap();
+        assert_eq!(resolve_path(&dir.join("a/../x.csv")), d.join("x.csv"));
+        assert_eq!(resolve_path(&dir.join("new/r0/../x.csv")), d.join("new/x.csv"));
+        assert_eq!(resolve_path(&dir.join("new/r1/../x.csv")), d.join("new/x.csv"));
+        assert_eq!(resolve_path(&dir.join("./a/./y.csv")), d.join("a/y.csv"));
+        std::os::unix::fs::symlink(dir.join("a"), dir.join("link")).unwrap();
+        assert_eq!(resolve_path(&dir.join("link/z.csv")), d.join("a/z.csv"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn temporaries_are_random_exclusive_and_keep_the_replaced_mode() {
+        let dir = std::env::temp_dir().join(format!("flowmpi-tmpmode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let model = dir.join("m.json");
+        std::fs::write(&model, "old").unwrap();
+        std::fs::set_permissions(&model, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // A symlink planted at the old predictable name is never followed.
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join(format!(".m.json.tmp{}", std::process::id()))).unwrap();
+        write_atomic(&model, b"new", 0).unwrap();
+        assert_eq!(std::fs::read_to_string(&model).unwrap(), "new");
+        assert_eq!(std::fs::metadata(&model).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert!(live().is_empty());
+        // A committed shard can be undone: the old file comes back.
+        let mut w = ShardWriter::create(&model, &["a".to_string()], 0).unwrap();
+        w.write_rows(&[1.0]).unwrap();
+        w.finish().unwrap();
+        w.commit().unwrap().undo();
+        assert_eq!(std::fs::read_to_string(&model).unwrap(), "new");
+        let names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names.len(), 3, "{names:?}"); // m.json, victim, the planted link
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
