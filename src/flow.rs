@@ -153,7 +153,7 @@ impl Flow {
             }
             let (done, todo) = self.nodes.split_at_mut(i);
             let group = &mut todo[..=j - i];
-            let begun: Result<()> = group.iter_mut().try_for_each(|n| n.begin(&schema));
+            let begun: Result<()> = group.iter_mut().try_for_each(|n| nodes::check_memory(n.as_ref(), &schema).and_then(|()| n.begin(&schema)));
             agree(comm, begun)?;
             // Multi-phase nodes ask for more passes; the others of the group are done.
             let mut active = vec![true; group.len()];

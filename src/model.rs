@@ -91,8 +91,28 @@ impl Model {
         Ok(m)
     }
 
-    /// Rebuild the trained flow.
+    /// Rebuild the trained flow, checking every node's arrays and that each node's input is
+    /// the previous node's output.
     pub fn flow(&self) -> Result<Flow> {
-        Ok(Flow { nodes: self.nodes.iter().map(nodes::from_json).collect::<Result<_>>()? })
+        let flow = Flow { nodes: self.nodes.iter().map(nodes::from_json).collect::<Result<_>>()? };
+        if self.input_columns.len() != self.input_dim {
+            return Err(Error::Model(format!("input_dim is {} but {} input columns are named", self.input_dim, self.input_columns.len())));
+        }
+        let mut width = self.input_dim;
+        for (i, n) in flow.nodes.iter().enumerate() {
+            n.check_model()?;
+            if n.input_dim() != width {
+                return Err(Error::Model(format!(
+                    "node {i} ({}) takes {} columns but receives {width} (the model file is damaged or was edited)",
+                    n.kind(),
+                    n.input_dim()
+                )));
+            }
+            width = n.output_names().len();
+        }
+        if flow.nodes.is_empty() {
+            return Err(Error::Model("the model has no nodes".into()));
+        }
+        Ok(flow)
     }
 }

@@ -38,6 +38,19 @@ pub enum Score {
         /// Counts, true × predicted.
         confusion: Vec<Vec<u64>>,
     },
+    /// How well a reducing transform (PCA, whitening) keeps the data: the rows are mapped and
+    /// mapped back, in the units of the node's input.
+    Reconstruction {
+        /// Rows scored.
+        rows: u64,
+        /// Columns of the node's input.
+        columns: usize,
+        /// Root mean squared reconstruction error over all values.
+        rmse: f64,
+        /// 1 − Σ‖x − x̂‖² / Σ‖x − x̄‖²: the fraction of the data's total variance the kept
+        /// components explain.
+        explained_variance: f64,
+    },
     /// Sum of squared distances to the nearest centroid.
     Clustering {
         /// Rows scored.
@@ -51,10 +64,21 @@ pub enum Score {
 pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
     let (last, prefix) = flow.nodes.split_last().ok_or_else(|| Error::Model("empty flow".into()))?;
     let task = last.task();
+    let reconstructs = !last.passthrough() && last.inverse(Array2::zeros((0, last.output_names().len())).view()).is_some();
+    if task == Task::Transform && !reconstructs {
+        return Err(Error::Model(format!(
+            "the flow ends in {}, which has nothing to score: score needs a regression (linreg, ridge), a classifier \
+             (mnb, gnb), k-means, or a reducing transform (pca, whitening: reconstruction error)",
+            last.spec()
+        )));
+    }
     let schema = data.schema();
     let targets = last.targets();
-    let tidx: Vec<usize> = targets.iter().map(|t| schema.y.iter().position(|y| y == t).expect("targets are read")).collect();
-    let names = last.output_names()[last.input_dim()..].to_vec();
+    let tidx: Vec<usize> = targets
+        .iter()
+        .map(|t| schema.y.iter().position(|y| y == t).ok_or_else(|| Error::Model(format!("the data has no target column '{t}'"))))
+        .collect::<Result<_>>()?;
+    let names = if task == Task::Transform { Vec::new() } else { last.output_names().get(last.input_dim()..).unwrap_or_default().to_vec() };
     let classes: Vec<String> = last.classes().map(|c| c.to_vec()).unwrap_or_default();
     let class_of: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
     let c = classes.len();
@@ -65,6 +89,9 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
     let mut confusion = vec![0.0; c * c];
     let mut inertia = 0.0;
     let mut rows = 0u64;
+    // Reconstruction: Σ‖x − x̂‖² and the input's own scatter (for its total variance).
+    let mut lost = 0.0;
+    let mut input = Scatter::new(last.input_dim(), false);
     let local = data.for_each_chunk(&mut |chunk| {
         let mapped = Flow::execute_prefix(prefix, chunk.x);
         let pred = last.predict(mapped.as_ref().map_or(chunk.x, |a| a.view()));
@@ -86,7 +113,12 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
                 }
             }
             Task::Clustering => inertia += pred.column(1).iter().map(|d| d * d).sum::<f64>(),
-            Task::Transform => {}
+            Task::Transform => {
+                let x = mapped.as_ref().map_or(chunk.x, |a| a.view());
+                let back = last.inverse(last.execute(x).view()).ok_or_else(|| Error::Model("no inverse".into()))?;
+                lost += (&x - &back).iter().map(|v| v * v).sum::<f64>();
+                input.update(x);
+            }
         }
         Ok(())
     });
@@ -124,7 +156,19 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
             comm.allreduce_sum(&mut s);
             Score::Clustering { rows, inertia: s[0] }
         }
-        Task::Transform => return Err(Error::Model(format!("the flow ends in {}, which has no score", last.spec()))),
+        Task::Transform => {
+            let mut s = [lost];
+            comm.allreduce_sum(&mut s);
+            input.allreduce(comm)?;
+            let total: f64 = input.centered_sq().iter().sum();
+            let d = last.input_dim();
+            Score::Reconstruction {
+                rows,
+                columns: d,
+                rmse: (s[0] / (rows as f64 * d as f64)).sqrt(),
+                explained_variance: if total > 0.0 { 1.0 - s[0] / total } else { f64::NAN },
+            }
+        }
     })
 }
 
@@ -156,6 +200,9 @@ impl Score {
                 }
                 s
             }
+            Score::Reconstruction { rows, columns, rmse, explained_variance } => format!(
+                "rows: {rows}\ncolumns: {columns}\nreconstruction RMSE: {rmse:.10e}\nexplained variance: {explained_variance:.10}\n"
+            ),
             Score::Clustering { rows, inertia } => format!("rows: {rows}\ninertia: {inertia:.10e}\n"),
         }
     }

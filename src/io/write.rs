@@ -78,37 +78,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8], rank: usize) -> Result<()> {
 /// even before the file exists.
 pub fn resolve_path(path: &Path) -> PathBuf {
     let abs = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
-    // The longest existing ancestor is canonicalised; the components after it are applied.
-    let mut base = abs.clone();
-    let mut rest: Vec<std::ffi::OsString> = Vec::new();
-    let canon = loop {
-        if let Ok(c) = base.canonicalize() {
-            break c;
-        }
-        match (base.file_name().map(|n| n.to_os_string()), base.parent()) {
-            (Some(n), Some(p)) => {
-                rest.push(n);
-                base = p.to_path_buf();
-            }
-            // A trailing `..` or `.`: drop the last component lexically and retry.
-            (None, Some(p)) => {
-                let mut b = p.to_path_buf();
-                if abs.components().next_back() == Some(Component::ParentDir) {
-                    b.pop();
-                }
-                base = b;
-            }
-            _ => break base.clone(),
-        }
-    };
-    let mut out = canon;
-    for c in rest.iter().rev() {
-        match c.to_str() {
-            Some("..") => {
+    // Walk from the root: while the path exists, follow it as the kernel would (symlinks
+    // resolved); past the first missing component, apply `.` and `..` lexically.
+    let mut out = PathBuf::from("/");
+    let mut exists = true;
+    for c in abs.components() {
+        match c {
+            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+            Component::ParentDir => {
                 out.pop();
             }
-            Some(".") => {}
-            _ => out.push(c),
+            Component::Normal(n) => {
+                out.push(n);
+                if exists {
+                    match out.canonicalize() {
+                        Ok(real) => out = real,
+                        Err(_) => exists = false,
+                    }
+                }
+            }
         }
     }
     out

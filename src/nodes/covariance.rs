@@ -83,6 +83,11 @@ impl Node for CovarianceNode {
             super::moments::short(&self.mean)
         )]
     }
+    fn check_model(&self) -> Result<()> {
+        let (s, d) = (super::Shapes("covariance"), self.columns.len());
+        s.vec("mean", &self.mean, d)?;
+        s.mat("covariance", &self.covariance, d, d)
+    }
     fn to_json(&self) -> serde_json::Value {
         tagged("covariance", self)
     }

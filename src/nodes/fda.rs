@@ -171,6 +171,11 @@ impl Node for FdaNode {
             super::moments::short(&self.eigenvalues)
         )]
     }
+    fn check_model(&self) -> Result<()> {
+        let (s, d) = (super::Shapes("fda"), self.columns.len());
+        s.rows("projection", &self.projection, d)?;
+        s.vec("mean", &self.mean, d)
+    }
     fn to_json(&self) -> serde_json::Value {
         tagged("fda", self)
     }

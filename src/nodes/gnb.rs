@@ -93,6 +93,9 @@ impl Node for GnbNode {
     fn set_proba(&mut self, on: bool) {
         self.proba = on;
     }
+    fn state_elements(&self, d: usize) -> u128 {
+        4 * d as u128
+    }
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         if self.label.is_none() {
             return Err(Error::Param("gnb: give the label column, e.g. gnb(label=class)".into()));
@@ -168,6 +171,13 @@ impl Node for GnbNode {
             self.classes.join(", "),
             self.class_count.iter().sum::<f64>()
         )]
+    }
+    fn check_model(&self) -> Result<()> {
+        let (s, c, d) = (super::Shapes("gnb"), self.classes.len(), self.columns.len());
+        s.at_least("classes", c, 1)?;
+        s.vec("class_prior", &self.class_prior, c)?;
+        s.mat("theta", &self.theta, c, d)?;
+        s.mat("var", &self.var, c, d)
     }
     fn to_json(&self) -> serde_json::Value {
         tagged("gnb", self)

@@ -85,6 +85,10 @@ impl Node for HistNode {
     fn passthrough(&self) -> bool {
         true
     }
+    fn state_elements(&self, d: usize) -> u128 {
+        // Edges and counts per column.
+        2 * (self.bins as u128 + 1) * d as u128
+    }
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         let d = schema.x.len();
         self.columns = schema.x.clone();

@@ -561,6 +561,10 @@ impl Node for KmeansNode {
         }
         self.resume |= resume;
     }
+    fn state_elements(&self, d: usize) -> u128 {
+        // Centroids, their sums, the previous centroids and a gemm block of 1024 rows × k.
+        (4 * d as u128 + 1024) * self.k.max(1) as u128
+    }
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         self.columns = schema.x.clone();
         self.rows = Rows::new(schema.x.len());
@@ -726,6 +730,11 @@ impl Node for KmeansNode {
             self.inertia,
             self.n_iter
         )]
+    }
+    fn check_model(&self) -> Result<()> {
+        let s = super::Shapes("kmeans");
+        s.at_least("centroids", self.centroids.nrows(), 1)?;
+        s.mat("centroids", &self.centroids, self.centroids.nrows(), self.columns.len())
     }
     fn to_json(&self) -> serde_json::Value {
         tagged("kmeans", self)

@@ -50,6 +50,13 @@ pub struct Fit {
 }
 
 impl Fit {
+    /// Shapes and values of a fit read from a model file: `t` targets, `d` features.
+    pub(crate) fn check(&self, kind: &str, t: usize, d: usize) -> Result<()> {
+        let s = super::Shapes(kind);
+        s.mat("coefficients", &self.coefficients, t, d)?;
+        s.vec("intercept", &self.intercept, t)
+    }
+
     /// Predictions for rows `x` (rows × targets).
     pub fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
         let mut p = x.dot(&self.coefficients.t());
@@ -270,6 +277,9 @@ impl Node for LinregNode {
             out.push(format!("{t}: intercept {:.6}, R² {:.6}, RMSE {:.6}", self.fit.intercept[j], self.fit.r2[j], self.fit.rmse[j]));
         }
         out
+    }
+    fn check_model(&self) -> Result<()> {
+        self.fit.check("linreg", self.target.len(), self.columns.len())
     }
     fn to_json(&self) -> serde_json::Value {
         tagged("linreg", self)

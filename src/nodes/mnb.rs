@@ -111,6 +111,9 @@ impl Node for MnbNode {
     fn set_proba(&mut self, on: bool) {
         self.proba = on;
     }
+    fn state_elements(&self, d: usize) -> u128 {
+        4 * d as u128
+    }
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         if self.label.is_none() {
             return Err(Error::Param("mnb: give the label column, e.g. mnb(label=class)".into()));
@@ -185,6 +188,12 @@ impl Node for MnbNode {
             self.alpha,
             self.class_count.iter().sum::<f64>()
         )]
+    }
+    fn check_model(&self) -> Result<()> {
+        let (s, c, d) = (super::Shapes("mnb"), self.classes.len(), self.columns.len());
+        s.at_least("classes", c, 1)?;
+        s.log_vec("class_log_prior", &self.class_log_prior, c)?;
+        s.log_mat("feature_log_prob", &self.feature_log_prob, c, d)
     }
     fn to_json(&self) -> serde_json::Value {
         tagged("mnb", self)

@@ -65,6 +65,12 @@ pub trait Node: Send + Sync {
     fn keeps_rows(&self) -> bool {
         false
     }
+    /// How many f64 values the node's training state holds for `d` input columns (default: a
+    /// d × d matrix), so a size parameter that cannot fit in memory is a clear error before
+    /// anything is allocated.
+    fn state_elements(&self, d: usize) -> u128 {
+        (d as u128) * (d as u128)
+    }
     /// Start training on inputs with these column names; checks parameters against the
     /// dimension (e.g. `n` larger than the input dimension).
     fn begin(&mut self, schema: &Schema) -> Result<()>;
@@ -106,6 +112,12 @@ pub trait Node: Send + Sync {
     fn inverse(&self, y: ArrayView2<f64>) -> Option<Array2<f64>> {
         self.passthrough().then(|| y.to_owned())
     }
+    /// A node read from a model file: check that its arrays agree in shape with each other and
+    /// with its columns and hold finite values, so a damaged or hand-edited model is a clear
+    /// error instead of a panic in `execute`.
+    fn check_model(&self) -> Result<()> {
+        Ok(())
+    }
     /// Human-readable summary lines for `flowmpi inspect`.
     fn summary(&self) -> Vec<String>;
     /// Trained state as JSON (kind, parameters and arrays).
@@ -119,7 +131,7 @@ pub trait Node: Send + Sync {
 
     /// Fit on one local chunk with targets and/or labels, collectively.
     fn fit_chunk(&mut self, comm: &dyn Comm, chunk: &Chunk, schema: &Schema) -> Result<()> {
-        crate::comm::agree(comm, self.begin(schema))?;
+        crate::comm::agree(comm, check_memory(self, schema).and_then(|()| self.begin(schema)))?;
         loop {
             let updated = self.update(chunk);
             crate::comm::agree(comm, updated)?;
@@ -129,6 +141,46 @@ pub trait Node: Send + Sync {
             }
         }
     }
+}
+
+/// Fail clearly when `node`'s training state for `schema` would not fit in this machine's memory
+/// (a `hist(bins=1e11)`, `kmeans(k=1e9)` or a quadratic expansion of 10,000 columns), instead
+/// of an allocation failure that aborts every rank without a word.
+pub fn check_memory(node: &(impl Node + ?Sized), schema: &Schema) -> Result<()> {
+    let bytes = node.state_elements(schema.x.len()).saturating_mul(8);
+    let total = physical_memory();
+    if bytes > total as u128 {
+        return Err(Error::Param(format!(
+            "{}: on {} input columns its state needs {:.3e} bytes, more than this machine's {:.1} GiB of memory; \
+             choose a smaller size parameter or reduce the input first (e.g. pca)",
+            node.spec(),
+            schema.x.len(),
+            bytes as f64,
+            total as f64 / (1u64 << 30) as f64
+        )));
+    }
+    Ok(())
+}
+
+/// Physical memory in bytes (`MemTotal`), or 1 TiB when it cannot be read.
+fn physical_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(1 << 40, |kib| kib * 1024)
+}
+
+/// Outputs of a polynomial expansion of degree `degree` over `n` inputs, C(n + degree, degree) − 1,
+/// saturating instead of overflowing.
+pub fn poly_outputs(n: usize, degree: usize) -> u128 {
+    let mut c: u128 = 1;
+    for i in 1..=degree as u128 {
+        c = c.saturating_mul(n as u128 + i) / i;
+        if c == u128::MAX {
+            break;
+        }
+    }
+    c.saturating_sub(1)
 }
 
 /// What a node's output is, which decides how `flowmpi score` scores it.
@@ -329,6 +381,60 @@ pub(crate) mod nan_vec {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
         let v: Vec<Option<f64>> = Vec::deserialize(d)?;
         Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+    }
+}
+
+/// Shape and value checks of a trained node's arrays, for [`Node::check_model`].
+pub(crate) struct Shapes<'a>(pub &'a str);
+
+impl Shapes<'_> {
+    fn fail(&self, what: String) -> Error {
+        Error::Model(format!("node {}: {what} (the model file is damaged or was edited; train it again)", self.0))
+    }
+    /// At least `min` of something.
+    pub fn at_least(&self, name: &str, got: usize, min: usize) -> Result<()> {
+        if got < min {
+            return Err(self.fail(format!("{name} has {got} entries, expected at least {min}")));
+        }
+        Ok(())
+    }
+    /// A vector of `len` finite values.
+    pub fn vec(&self, name: &str, v: &[f64], len: usize) -> Result<()> {
+        self.values(name, v.len(), len, v.iter(), |x| x.is_finite())
+    }
+    /// A `rows` × `cols` matrix of finite values.
+    pub fn mat(&self, name: &str, m: &Array2<f64>, rows: usize, cols: usize) -> Result<()> {
+        if m.dim() != (rows, cols) {
+            return Err(self.fail(format!("{name} is {}x{}, expected {rows}x{cols}", m.nrows(), m.ncols())));
+        }
+        self.values(name, 0, 0, m.iter(), |x| x.is_finite())
+    }
+    /// A matrix of 1 to `cols` rows of `cols` finite values (components, projections).
+    pub fn rows(&self, name: &str, m: &Array2<f64>, cols: usize) -> Result<()> {
+        if m.nrows() == 0 || m.nrows() > cols.max(1) {
+            return Err(self.fail(format!("{name} has {} rows, expected 1 to {cols}", m.nrows())));
+        }
+        self.mat(name, m, m.nrows(), cols)
+    }
+    /// Log-probabilities: −∞ is a valid value, NaN is not.
+    pub fn log_vec(&self, name: &str, v: &[f64], len: usize) -> Result<()> {
+        self.values(name, v.len(), len, v.iter(), |x| !x.is_nan() && *x != f64::INFINITY)
+    }
+    /// A `rows` × `cols` matrix of log-probabilities.
+    pub fn log_mat(&self, name: &str, m: &Array2<f64>, rows: usize, cols: usize) -> Result<()> {
+        if m.dim() != (rows, cols) {
+            return Err(self.fail(format!("{name} is {}x{}, expected {rows}x{cols}", m.nrows(), m.ncols())));
+        }
+        self.values(name, 0, 0, m.iter(), |x| !x.is_nan() && *x != f64::INFINITY)
+    }
+    fn values<'v>(&self, name: &str, got: usize, want: usize, mut v: impl Iterator<Item = &'v f64>, ok: fn(&f64) -> bool) -> Result<()> {
+        if got != want {
+            return Err(self.fail(format!("{name} has {got} entries, expected {want}")));
+        }
+        match v.position(|x| !ok(x)) {
+            Some(i) => Err(self.fail(format!("{name} holds a non-finite value at position {i}"))),
+            None => Ok(()),
+        }
     }
 }
 

@@ -102,6 +102,9 @@ impl Node for MomentsNode {
     fn passthrough(&self) -> bool {
         true
     }
+    fn state_elements(&self, d: usize) -> u128 {
+        16 * d as u128
+    }
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         let names = &schema.x;
         self.columns = names.to_vec();

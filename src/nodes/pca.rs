@@ -239,6 +239,13 @@ impl Node for PcaNode {
             format!("eigenvalues {:?}", super::moments::short(&self.eigenvalues)),
         ]
     }
+    fn check_model(&self) -> Result<()> {
+        let (s, d) = (super::Shapes("pca"), self.columns.len());
+        s.rows("components", &self.components, d)?;
+        s.vec("mean", &self.mean, d)?;
+        s.vec("scale", &self.scale, d)?;
+        s.vec("eigenvalues", &self.eigenvalues, self.eigenvalues.len())
+    }
     fn to_json(&self) -> serde_json::Value {
         tagged("pca", self)
     }

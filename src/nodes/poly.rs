@@ -81,6 +81,10 @@ impl Node for PolyNode {
     fn spec(&self) -> String {
         if self.degree == 2 { "quadratic".into() } else { format!("poly(degree={})", self.degree) }
     }
+    fn state_elements(&self, d: usize) -> u128 {
+        // The monomial list; its size is also checked in `begin`.
+        crate::nodes::poly_outputs(d, self.degree).saturating_mul(self.degree as u128)
+    }
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         let n = schema.x.len();
         // Count before building: C(n+d, d) − 1 outputs.
@@ -118,6 +122,15 @@ impl Node for PolyNode {
     }
     fn summary(&self) -> Vec<String> {
         vec![format!("degree {}: {} -> {} dims", self.degree, self.columns.len(), self.terms().len())]
+    }
+    fn check_model(&self) -> Result<()> {
+        let s = super::Shapes("poly");
+        s.at_least("columns", self.columns.len(), 1)?;
+        s.at_least("degree", self.degree, 1)?;
+        if crate::nodes::poly_outputs(self.columns.len(), self.degree) > 1 << 20 {
+            return Err(Error::Model(format!("poly: degree {} on {} columns is too large", self.degree, self.columns.len())));
+        }
+        Ok(())
     }
     fn to_json(&self) -> serde_json::Value {
         tagged("poly", self)

@@ -118,6 +118,12 @@ impl Node for RidgeNode {
         }
         out
     }
+    fn check_model(&self) -> Result<()> {
+        if self.fits.len() != self.alphas.len() {
+            return Err(Error::Model(format!("ridge: {} fits for {} alphas", self.fits.len(), self.alphas.len())));
+        }
+        self.fits.iter().try_for_each(|f| f.check("ridge", self.target.len(), self.columns.len()))
+    }
     fn to_json(&self) -> serde_json::Value {
         tagged("ridge", self)
     }

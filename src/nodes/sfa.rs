@@ -224,6 +224,11 @@ impl Node for SfaNode {
             format!("delta values {:?}", super::moments::short(&self.delta)),
         ]
     }
+    fn check_model(&self) -> Result<()> {
+        let (s, d) = (super::Shapes("sfa"), self.columns.len());
+        s.rows("projection", &self.projection, d)?;
+        s.vec("mean", &self.mean, d)
+    }
     fn to_json(&self) -> serde_json::Value {
         tagged("sfa", self)
     }

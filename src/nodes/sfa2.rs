@@ -33,6 +33,11 @@ impl Node for Sfa2Node {
     fn spec(&self) -> String {
         self.sfa.spec().replacen("sfa", "sfa2", 1)
     }
+    fn state_elements(&self, d: usize) -> u128 {
+        // SFA's two scatter matrices over the quadratic expansion.
+        let e = crate::nodes::poly_outputs(d, 2);
+        e.saturating_mul(e).saturating_mul(2)
+    }
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         self.expansion.begin(schema)?;
         let expanded = Schema { x: self.expansion.output_names(), ..schema.clone() };
@@ -59,6 +64,17 @@ impl Node for Sfa2Node {
         let mut s = self.sfa.summary();
         s[0] = format!("quadratic expansion {} -> {}; {}", self.expansion.input_dim(), self.expansion.output_names().len(), s[0]);
         s
+    }
+    fn check_model(&self) -> Result<()> {
+        self.expansion.check_model()?;
+        if self.sfa.input_dim() != self.expansion.output_names().len() {
+            return Err(crate::Error::Model(format!(
+                "sfa2: the SFA part has {} inputs but the expansion gives {}",
+                self.sfa.input_dim(),
+                self.expansion.output_names().len()
+            )));
+        }
+        self.sfa.check_model()
     }
     fn to_json(&self) -> serde_json::Value {
         tagged("sfa2", self)

@@ -99,6 +99,15 @@ impl Node for SvdNode {
     fn summary(&self) -> Vec<String> {
         vec![format!("{} rows x {} columns: singular values {:?}", self.count, self.columns.len(), super::moments::short(&self.singular_values))]
     }
+    fn check_model(&self) -> Result<()> {
+        let (s, d) = (super::Shapes("svd"), self.columns.len());
+        s.rows("components", &self.components, d)?;
+        s.vec("singular_values", &self.singular_values, self.components.nrows())?;
+        if self.singular_values.contains(&0.0) {
+            return Err(Error::Model("svd: a singular value is 0".into()));
+        }
+        Ok(())
+    }
     fn to_json(&self) -> serde_json::Value {
         tagged("svd", self)
     }

@@ -99,6 +99,10 @@ impl Node for WhiteningNode {
         s[0] = format!("{} (outputs have unit variance)", s[0]);
         s
     }
+    fn check_model(&self) -> Result<()> {
+        self.pca.check_model()?;
+        super::Shapes("whitening").mat("whitening", &self.whitening, self.pca.components.nrows(), self.pca.columns.len())
+    }
     fn to_json(&self) -> serde_json::Value {
         tagged("whitening", self)
     }
