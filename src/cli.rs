@@ -135,6 +135,9 @@ impl DataArgs {
         o.header = if self.header { Some(true) } else if self.no_header { Some(false) } else { None };
         o.delimiter = delimiter;
         o.columns = self.columns.clone().or(default_columns.map(String::from));
+        if self.columns.is_none() && default_columns.is_some() {
+            o.columns_from = Some("the model was trained on these columns, which the data must have".into());
+        }
         o.nan = match self.nan {
             NanArg::Error => NanPolicy::Error,
             NanArg::Skip => NanPolicy::Skip,
@@ -223,6 +226,9 @@ pub struct InspectArgs {
     /// Print the model's arrays as JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
+    /// Show every value of every array in the summary (by default the first six).
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// `flowmpi stats`.
@@ -368,8 +374,8 @@ fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     opts.label = flow.label()?;
     let data = Dataset::open(comm, &opts)?;
     log.info(format!(
-        "{} rank(s); data {:?}: {} feature columns; flow {}",
-        comm.size(),
+        "{}; data {:?}: {} feature columns; flow {}",
+        plural(comm.size() as u64, "rank"),
         opts.spec,
         data.dim(),
         flow.spec()
@@ -386,12 +392,12 @@ fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     }
     model.save(comm, &a.model)?;
     log.info(format!(
-        "wrote {} ({} nodes, {} -> {} dims, {} rows) in {:.3} s",
+        "wrote {} ({}, {} -> {} dims, {}) in {:.3} s",
         a.model.display(),
-        model.nodes.len(),
+        plural(model.nodes.len() as u64, "node"),
         model.input_dim,
         model.output_columns.len(),
-        model.training_rows,
+        plural(model.training_rows, "row"),
         t0.elapsed().as_secs_f64()
     ));
     Ok(())
@@ -521,19 +527,21 @@ fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
     let data = Dataset::open(comm, &opts)?;
     let spec = if a.hist { format!("moments | hist(bins={})", a.bins) } else { "moments".to_string() };
     let mut flow = Flow::parse(&spec)?;
-    flow.train(comm, &data, &Log { level: 0, ..*log })?;
-    let node = serde_json::from_value::<MomentsNode>(flow.nodes[0].to_json()).expect("moments node");
-    let m = node.moments.as_ref().expect("joined");
-    log.info(format!("{} rows over {} rank(s) in {:.3} s", m.count, comm.size(), t0.elapsed().as_secs_f64()));
+    let report = flow.train(comm, &data, &Log { level: 0, ..*log })?;
+    let node = serde_json::from_value::<MomentsNode>(flow.nodes[0].to_json()).map_err(|e| Error::Fit(e.to_string()))?;
+    let m = node.moments.as_ref().ok_or_else(|| Error::Fit("no moments were computed".into()))?;
+    let dropped = if report.skipped > 0 { format!(" ({} rows with NaN/inf/missing values skipped)", report.skipped) } else { String::new() };
+    log.info(format!("{} rows over {} rank(s) in {:.3} s{dropped}", m.count, comm.size(), t0.elapsed().as_secs_f64()));
     if comm.rank() == 0 {
         if a.json {
             let mut v = node.to_json();
+            v["skipped"] = report.skipped.into();
             if a.hist {
                 v["hist"] = flow.nodes[1].to_json();
             }
             println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         } else {
-            print!("{}", moments_table(&node.columns, m));
+            print!("{}", moments_table(&node.columns, m, report.skipped));
             if a.hist {
                 println!("\nhistograms ({} bins):", a.bins);
                 for line in flow.nodes[1].summary() {
@@ -546,7 +554,7 @@ fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
 }
 
 /// A human table: one row per column, one column per statistic.
-fn moments_table(names: &[String], m: &crate::nodes::moments::Moments) -> String {
+fn moments_table(names: &[String], m: &crate::nodes::moments::Moments, skipped: u64) -> String {
     let stats = m.table();
     let heads: Vec<&str> = ["column"].into_iter().chain(stats.iter().map(|(n, _)| *n)).collect();
     let mut rows: Vec<Vec<String>> = vec![heads.iter().map(|s| s.to_string()).collect()];
@@ -557,6 +565,9 @@ fn moments_table(names: &[String], m: &crate::nodes::moments::Moments) -> String
     }
     let widths: Vec<usize> = (0..heads.len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     let mut out = format!("rows: {}\n", m.count);
+    if skipped > 0 {
+        out.push_str(&format!("skipped: {skipped} rows with NaN/inf/missing values (--nan skip)\n"));
+    }
     for r in rows {
         let line: Vec<String> = r.iter().zip(&widths).map(|(s, w)| format!("{s:>w$}")).collect();
         out.push_str(line.join("  ").trim_end());
@@ -572,12 +583,13 @@ fn inspect(a: &InspectArgs) -> Result<()> {
         return Ok(());
     }
     let flow = m.flow()?;
+    crate::nodes::moments::FULL.store(a.full, std::sync::atomic::Ordering::Relaxed);
     println!("model:     {}", a.model.display());
-    println!("written by flowmpi {} (format v{}), trained on {} rank(s)", m.flowmpi_version, m.format_version, m.ranks);
+    println!("written by flowmpi {} (format v{}), trained on {}", m.flowmpi_version, m.format_version, plural(m.ranks as u64, "rank"));
     println!("flow:      {}", m.flow);
     println!("input:     {} columns [{}]", m.input_dim, abbreviate(&m.input_columns));
     println!("output:    {} columns [{}]", m.output_columns.len(), abbreviate(&m.output_columns));
-    println!("training:  {} rows", m.training_rows);
+    println!("training:  {}", plural(m.training_rows, "row"));
     for (i, n) in flow.nodes.iter().enumerate() {
         println!("node {i}: {}", n.spec());
         for line in n.summary() {
@@ -592,5 +604,14 @@ fn abbreviate(names: &[String]) -> String {
         names.join(", ")
     } else {
         format!("{}, ... , {}", names[..4].join(", "), names[names.len() - 2..].join(", "))
+    }
+}
+
+/// "1 row", "2 rows".
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }

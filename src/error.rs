@@ -53,6 +53,15 @@ pub enum Error {
         /// OS or format message.
         msg: String,
     },
+    /// A node's complaint about one row of the chunk it was given (0-based within the chunk);
+    /// the driver turns it into a [`Error::Data`] naming the file and line.
+    #[error("row {row} of the chunk: {msg}")]
+    Row {
+        /// Row index within the chunk.
+        row: usize,
+        /// What is wrong with it.
+        msg: String,
+    },
     /// Another rank failed; this is its message, received by the collective error agreement.
     #[error("{0}")]
     Peer(String),

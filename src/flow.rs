@@ -170,7 +170,12 @@ impl Flow {
                         ..*chunk
                     };
                     for (n, _) in group.iter_mut().zip(&active).filter(|(_, a)| **a) {
-                        n.update(&c).map_err(|e| Error::Fit(format!("rank {}: {e}", comm.rank())))?;
+                        n.update(&c).map_err(|e| match (e, c.origin) {
+                            // A complaint about one row: name its file and line.
+                            (Error::Row { row, msg }, Some(o)) => o.error(row, msg),
+                            (e @ Error::Data { .. }, _) => e,
+                            (e, _) => Error::Fit(format!("rank {}: {e}", comm.rank())),
+                        })?;
                     }
                     Ok(())
                 };
@@ -231,15 +236,16 @@ struct OwnedChunk {
     y: Array2<f64>,
     labels: Vec<String>,
     segment_start: bool,
+    origin: Option<crate::io::Origin>,
 }
 
 impl OwnedChunk {
     fn from(c: &Chunk) -> Self {
-        OwnedChunk { x: c.x.to_owned(), y: c.y.to_owned(), labels: c.labels.to_vec(), segment_start: c.segment_start }
+        OwnedChunk { x: c.x.to_owned(), y: c.y.to_owned(), labels: c.labels.to_vec(), segment_start: c.segment_start, origin: c.origin.cloned() }
     }
 
     fn view(&self) -> Chunk<'_> {
-        Chunk { x: self.x.view(), y: self.y.view(), labels: &self.labels, segment_start: self.segment_start, mapped: None }
+        Chunk { x: self.x.view(), y: self.y.view(), labels: &self.labels, segment_start: self.segment_start, origin: self.origin.as_ref(), mapped: None }
     }
 }
 

@@ -198,6 +198,30 @@ pub fn line_of(path: &Path, offset: u64) -> Option<u64> {
     Some(lines)
 }
 
+/// 1-based line number of the `row`-th data row (0-based) at or after byte `offset`, skipping
+/// comment and blank lines as the parser does (only computed on the error path).
+pub fn line_of_row(path: &Path, offset: u64, row: u64) -> Option<u64> {
+    let mut f = File::open(path).ok()?;
+    f.seek(SeekFrom::Start(offset)).ok()?;
+    let mut r = std::io::BufReader::new(f);
+    let (mut line, mut seen) = (Vec::new(), 0u64);
+    let mut lines = 0u64;
+    loop {
+        line.clear();
+        if std::io::BufRead::read_until(&mut r, b'\n', &mut line).ok()? == 0 {
+            return None;
+        }
+        let text = trim_eol(line.strip_suffix(b"\n").unwrap_or(&line));
+        if !is_skipped(text) {
+            if seen == row {
+                return line_of(path, offset).map(|l| l + lines);
+            }
+            seen += 1;
+        }
+        lines += 1;
+    }
+}
+
 /// Column plan for parsing: for each field of a line, where its value goes in the output row.
 #[derive(Debug, Clone)]
 pub struct FieldPlan {
@@ -521,10 +545,10 @@ fn split_lines(block: &[u8], parts: usize) -> Vec<std::ops::Range<usize>> {
 }
 
 /// What [`parse_parallel`] appended: for each piece, (end index in the values, end index in
-/// the labels, rows).
+/// the labels, rows, file offset of the piece's first byte).
 #[derive(Debug)]
 struct Parsed {
-    pieces: Vec<(usize, usize, u64)>,
+    pieces: Vec<(usize, usize, u64, u64)>,
     skipped: u64,
 }
 
@@ -541,7 +565,7 @@ fn parse_parallel(
 ) -> std::result::Result<Parsed, ParseError> {
     if threads <= 1 || block.len() < (256 << 10) {
         let (rows, skipped) = parse_block(block, base, delim, plan, nan, out)?;
-        return Ok(Parsed { pieces: vec![(out.vals.len(), out.labels.len(), rows)], skipped });
+        return Ok(Parsed { pieces: vec![(out.vals.len(), out.labels.len(), rows, base)], skipped });
     }
     let pieces = split_lines(block, threads);
     let results: Vec<_> = std::thread::scope(|s| {
@@ -557,19 +581,19 @@ fn parse_parallel(
         handles.into_iter().map(|h| h.join().expect("parser thread panicked")).collect()
     });
     let mut parsed = Parsed { pieces: Vec::with_capacity(results.len()), skipped: 0 };
-    for r in results {
+    for (r, piece) in results.into_iter().zip(&pieces) {
         let (v, (rows, skip)) = r?; // the first failing piece has the lowest offset
         out.vals.extend_from_slice(&v.vals);
         out.labels.extend(v.labels);
         parsed.skipped += skip;
-        parsed.pieces.push((out.vals.len(), out.labels.len(), rows));
+        parsed.pieces.push((out.vals.len(), out.labels.len(), rows, base + piece.start as u64));
     }
     Ok(parsed)
 }
 
 /// Stream the lines in bytes `[begin, end)` of `path` (line-aligned) in blocks of about
-/// `block_bytes`, parsed by `threads` threads, calling `sink(values, rows)` with each parsed
-/// piece, in file order.
+/// `block_bytes`, parsed by `threads` threads, calling `sink(values, labels, rows, offset)` with
+/// each parsed piece (`offset`: the file offset its lines start at), in file order.
 pub fn read_range(
     path: &Path,
     begin: u64,
@@ -580,7 +604,7 @@ pub fn read_range(
     plan: &FieldPlan,
     nan: NanPolicy,
     rank: usize,
-    sink: &mut dyn FnMut(&[f64], &[String], u64) -> Result<()>,
+    sink: &mut dyn FnMut(&[f64], &[String], u64, u64) -> Result<()>,
 ) -> Result<u64> {
     let pstr = || path.display().to_string();
     let io_err = |e: std::io::Error| Error::data(rank, pstr(), None, format!("read failed: {e}"));
@@ -614,9 +638,9 @@ pub fn read_range(
             .map_err(|e| Error::data(rank, pstr(), line_of(path, e.offset), e.msg))?;
         skipped += parsed.skipped;
         let (mut from, mut lfrom) = (0, 0);
-        for &(to, lto, rows) in &parsed.pieces {
+        for &(to, lto, rows, offset) in &parsed.pieces {
             if rows > 0 {
-                sink(&vals.vals[from..to], &vals.labels[lfrom..lto], rows)?;
+                sink(&vals.vals[from..to], &vals.labels[lfrom..lto], rows, offset)?;
             }
             (from, lfrom) = (to, lto);
         }
@@ -693,6 +717,7 @@ mod tests {
         let parsed = parse_parallel(&text, 0, 3, b',', &plan(3), NanPolicy::Error, &mut par).unwrap();
         assert!(parsed.pieces.len() > 1);
         assert_eq!(parsed.pieces.iter().map(|p| p.2).sum::<u64>(), 40_000);
+        assert_eq!(parsed.pieces[0].3, 0);
         assert_eq!(one, par);
         // Errors in the second and third pieces: the earlier one is reported.
         let at1 = text.len() / 2;

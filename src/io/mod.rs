@@ -73,6 +73,10 @@ pub struct DataOptions {
     /// Accept a `{rank}` pattern that also matches files beyond the last rank (they are not read).
     #[serde(skip)]
     pub allow_unread: bool,
+    /// Where `columns` came from, for messages when it was not the user's `--columns` (e.g.
+    /// "the model's input columns").
+    #[serde(skip)]
+    pub columns_from: Option<String>,
 }
 
 impl DataOptions {
@@ -90,6 +94,7 @@ impl DataOptions {
             block_bytes: 4 << 20,
             threads: 1,
             allow_unread: false,
+            columns_from: None,
         }
     }
 }
@@ -307,6 +312,9 @@ pub struct Chunk<'a> {
     /// True for the first chunk of a shard file (or file part): time-series nodes (SFA) do not
     /// difference across this boundary.
     pub segment_start: bool,
+    /// Where the rows come from (file, and where in it), so a node's complaint about a row can
+    /// name the file and line; `None` for rows that are not read from a file.
+    pub origin: Option<&'a Origin>,
     /// The memory map `x` points into, when it does (see [`Dataset::for_each_chunk_mapped`]):
     /// a node may keep `x` by holding the map. Whoever hands on a chunk with another `x` must
     /// clear it.
@@ -316,12 +324,36 @@ pub struct Chunk<'a> {
 impl<'a> Chunk<'a> {
     /// Features only.
     pub fn new(x: ArrayView2<'a, f64>) -> Self {
-        Chunk { x, y: ArrayView2::from_shape((x.nrows(), 0), &[]).unwrap(), labels: &[], segment_start: true, mapped: None }
+        Chunk { x, y: ArrayView2::from_shape((x.nrows(), 0), &[]).unwrap(), labels: &[], segment_start: true, origin: None, mapped: None }
     }
 
     /// Number of rows.
     pub fn rows(&self) -> usize {
         self.x.nrows()
+    }
+}
+
+/// Where a chunk's rows are in their file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    /// The rank that read them.
+    pub rank: usize,
+    /// The file.
+    pub path: PathBuf,
+    /// CSV: the byte offset the chunk's lines start at; NPY: the index of its first row.
+    pub start: u64,
+    /// Whether `start` is a CSV byte offset (else an NPY row index).
+    pub csv: bool,
+}
+
+impl Origin {
+    /// The data error "`msg`" about row `row` (0-based) of the chunk, located at its file and
+    /// line (CSV) or row (NPY).
+    pub fn error(&self, row: usize, msg: impl Into<String>) -> Error {
+        let line = if self.csv { csv::line_of_row(&self.path, self.start, row as u64) } else { Some(self.start + row as u64 + 1) };
+        let msg = msg.into();
+        let msg = if self.csv { msg } else { format!("row {}: {msg}", self.start + row as u64 + 1) };
+        Error::data(self.rank, self.path.display().to_string(), if self.csv { line } else { None }, msg)
     }
 }
 
@@ -458,7 +490,7 @@ impl Dataset {
         };
         let side: Vec<usize> = targets.iter().copied().chain(label).collect();
         let columns = match opts.columns.as_deref() {
-            Some(spec) => pick("--columns", spec)?,
+            Some(spec) => pick(opts.columns_from.as_deref().unwrap_or("--columns"), spec)?,
             None => (0..agreed.ncols).filter(|j| !side.contains(j)).collect(),
         };
         if let Some(j) = columns.iter().find(|j| side.contains(j)) {
@@ -516,10 +548,10 @@ impl Dataset {
         let mut skipped = 0u64;
         let segment_start = std::cell::Cell::new(true);
         // `all`: the numeric fields of n rows (any row stride, unit column stride).
-        let mut emit = |all: ArrayView2<f64>, labels: &[String], mapped: Option<&npy::Mapped>| -> Result<()> {
+        let mut emit = |all: ArrayView2<f64>, labels: &[String], mapped: Option<&npy::Mapped>, origin: &Origin| -> Result<()> {
             rows += all.nrows() as u64;
             let first = segment_start.replace(false);
-            f(&Chunk { x: all.slice(ndarray::s![.., ..d]), y: all.slice(ndarray::s![.., d..]), labels, segment_start: first, mapped })
+            f(&Chunk { x: all.slice(ndarray::s![.., ..d]), y: all.slice(ndarray::s![.., d..]), labels, segment_start: first, origin: Some(origin), mapped })
         };
         fn packed(vals: &[f64], n: usize, width: usize) -> ArrayView2<'_, f64> {
             ArrayView2::from_shape((n, width), vals).unwrap()
@@ -588,9 +620,12 @@ impl Dataset {
                             };
                             let m = kept.len() / width;
                             skipped += (n - m) as u64;
-                            return emit(packed(&kept, m, width), &kept_labels, None);
+                            // Rows were dropped: positions in this chunk no longer map to file rows.
+                            let origin = Origin { rank: self.rank, path: src.path.clone(), start: first, csv: false };
+                            return emit(packed(&kept, m, width), &kept_labels, None, &origin);
                         }
-                        emit(block, &labels, mapped)
+                        let origin = Origin { rank: self.rank, path: src.path.clone(), start: first, csv: false };
+                        emit(block, &labels, mapped, &origin)
                     })?;
                 }
                 Format::Csv => {
@@ -611,8 +646,9 @@ impl Dataset {
                         slot[j] = Some(k);
                     }
                     let plan = csv::FieldPlan { ncols: l.ncols, slot, width, names: self.layout.column_names(), label: self.label };
-                    skipped += csv::read_range(&src.path, begin, end, self.opts.block_bytes, self.opts.threads, delim, &plan, self.opts.nan, self.rank, &mut |vals, labels, n| {
-                        emit(packed(vals, n as usize, width), labels, None)
+                    skipped += csv::read_range(&src.path, begin, end, self.opts.block_bytes, self.opts.threads, delim, &plan, self.opts.nan, self.rank, &mut |vals, labels, n, offset| {
+                        let origin = Origin { rank: self.rank, path: src.path.clone(), start: offset, csv: true };
+                        emit(packed(vals, n as usize, width), labels, None, &origin)
                     })?;
                 }
             }

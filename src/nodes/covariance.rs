@@ -76,7 +76,7 @@ impl Node for CovarianceNode {
     }
     fn summary(&self) -> Vec<String> {
         vec![format!(
-            "{} rows; {}x{} sample covariance (n-1) and correlation; mean {:?}",
+            "{} rows; {}x{} sample covariance (n-1) and correlation; mean {}",
             self.count,
             self.columns.len(),
             self.columns.len(),

@@ -163,7 +163,7 @@ impl Node for FdaNode {
     }
     fn summary(&self) -> Vec<String> {
         vec![format!(
-            "{} -> {} dims, {} classes [{}], eigenvalues {:?}",
+            "{} -> {} dims, {} classes [{}], eigenvalues {}",
             self.columns.len(),
             self.projection.nrows(),
             self.classes.len(),

@@ -480,6 +480,9 @@ impl KmeansNode {
     }
 
     fn init_file(&self, path: &std::path::Path, d: usize) -> Result<Array2<f64>> {
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+            return self.init_from_model(path, d);
+        }
         let mut opts = crate::io::DataOptions::new(path.display().to_string());
         opts.block_bytes = 1 << 20;
         let data = crate::io::Dataset::open(&crate::comm::SingleComm, &opts)
@@ -494,6 +497,26 @@ impl KmeansNode {
             return Err(Error::Param(format!("kmeans init file {} has {} columns, the data has {d}", path.display(), data.dim())));
         }
         Ok(Array2::from_shape_vec((vals.len() / d, d), vals).unwrap())
+    }
+
+    /// Initial centroids from a JSON file: a flowmpi model whose last k-means node gives its
+    /// centroids (e.g. to continue a training on new data), or a k-means checkpoint.
+    fn init_from_model(&self, path: &std::path::Path, d: usize) -> Result<Array2<f64>> {
+        let bad = |m: String| Error::Param(format!("kmeans init file {}: {m}", path.display()));
+        let text = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let centroids = match v.get("format").and_then(|f| f.as_str()) {
+            Some("flowmpi-kmeans-checkpoint") => v.get("centroids").cloned(),
+            Some(crate::model::FORMAT) => v["nodes"].as_array().and_then(|n| n.iter().rev().find(|n| n["kind"] == "kmeans")).map(|n| n["centroids"].clone()),
+            _ => return Err(bad("a JSON init file must be a flowmpi model with a kmeans node, or a k-means checkpoint; \
+                                 centroids can also come from a CSV or NPY file of k rows".into())),
+        }
+        .ok_or_else(|| bad("the model has no kmeans node".into()))?;
+        let rows: Vec<Vec<f64>> = serde_json::from_value(centroids).map_err(|e| bad(format!("centroids: {e}")))?;
+        if rows.is_empty() || rows.iter().any(|r| r.len() != d || r.iter().any(|x| !x.is_finite())) {
+            return Err(bad(format!("its centroids must be rows of {d} finite values (the data has {d} columns)")));
+        }
+        Ok(Array2::from_shape_vec((rows.len(), d), rows.concat()).expect("checked shape"))
     }
 
     fn write_checkpoint(&self, comm: &dyn Comm, c: &Array2<f64>, iteration: usize) -> Result<()> {

@@ -132,7 +132,7 @@ impl Node for MomentsNode {
     }
     fn summary(&self) -> Vec<String> {
         match &self.moments {
-            Some(m) => vec![format!("{} rows x {} columns; mean {:?}", m.count, self.columns.len(), short(&m.mean))],
+            Some(m) => vec![format!("{} rows x {} columns; mean {}", m.count, self.columns.len(), short(&m.mean))],
             None => vec!["not trained".into()],
         }
     }
@@ -142,12 +142,18 @@ impl Node for MomentsNode {
 }
 
 /// At most the first 6 values, rounded for display.
-pub(crate) fn short(v: &[f64]) -> Vec<String> {
-    let mut out: Vec<String> = v.iter().take(6).map(|x| format!("{x:.6}")).collect();
-    if v.len() > 6 {
-        out.push(format!("... ({} more)", v.len() - 6));
+/// Show every value in summaries (`inspect --full`) instead of the first six.
+pub static FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A vector for summaries: `[0.624434, 0.249699, … (6 more)]`.
+pub(crate) fn short(v: &[f64]) -> String {
+    let full = FULL.load(std::sync::atomic::Ordering::Relaxed);
+    let shown = if full { v.len() } else { 6 };
+    let mut out: Vec<String> = v.iter().take(shown).map(|x| format!("{x:.6}")).collect();
+    if v.len() > shown {
+        out.push(format!("… ({} more; inspect --full shows all)", v.len() - shown));
     }
-    out
+    format!("[{}]", out.join(", "))
 }
 
 #[cfg(test)]

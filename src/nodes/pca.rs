@@ -235,8 +235,8 @@ impl Node for PcaNode {
         let kept: f64 = self.explained_variance_ratio.iter().sum();
         vec![
             format!("{} -> {} dims ({:?}), trained on {} rows", self.columns.len(), k, self.params.method, self.count),
-            format!("explained variance: {:.4} in total; per component {:?}", kept, super::moments::short(&self.explained_variance_ratio)),
-            format!("eigenvalues {:?}", super::moments::short(&self.eigenvalues)),
+            format!("explained variance: {:.4} in total; per component {}", kept, super::moments::short(&self.explained_variance_ratio)),
+            format!("eigenvalues {}", super::moments::short(&self.eigenvalues)),
         ]
     }
     fn check_model(&self) -> Result<()> {

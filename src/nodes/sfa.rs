@@ -32,6 +32,9 @@ struct Partial {
     seg_rows: u64,
     first: Option<Array1<f64>>,
     single_row_segment: bool,
+    /// The file of the current segment and of the first single-row one, for the message.
+    seg_file: Option<String>,
+    single_row_file: Option<String>,
     scratch: Vec<f64>,
 }
 
@@ -109,6 +112,8 @@ impl Node for SfaNode {
             seg_rows: 0,
             first: None,
             single_row_segment: false,
+            seg_file: None,
+            single_row_file: None,
             scratch: Vec::new(),
         });
         Ok(())
@@ -118,9 +123,11 @@ impl Node for SfaNode {
         let x = chunk.x;
         let d = x.ncols();
         if chunk.segment_start && !self.contiguous {
-            if p.seg_rows == 1 {
+            if p.seg_rows == 1 && !p.single_row_segment {
                 p.single_row_segment = true;
+                p.single_row_file = p.seg_file.clone();
             }
+            p.seg_file = chunk.origin.map(|o| o.path.display().to_string());
             p.prev = None;
             p.seg_rows = 0;
         }
@@ -149,16 +156,18 @@ impl Node for SfaNode {
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
         let mut p = self.partial.take().ok_or_else(|| untrained("sfa"))?;
         let d = self.columns.len();
-        if !self.contiguous && p.seg_rows == 1 {
+        if !self.contiguous && p.seg_rows == 1 && !p.single_row_segment {
             p.single_row_segment = true;
+            p.single_row_file = p.seg_file.clone();
         }
         let single = crate::comm::agree(
             comm,
             if p.single_row_segment {
-                Err(Error::Fit(format!(
-                    "rank {}: sfa: a shard has a single row, so no time derivative (give shards of 2+ rows, or contiguous=true)",
-                    comm.rank()
-                )))
+                let why = "sfa: this shard has a single row, so no time derivative (give shards of 2+ rows, or contiguous=true)";
+                Err(match &p.single_row_file {
+                    Some(f) => Error::data(comm.rank(), f, None, why),
+                    None => Error::Fit(format!("rank {}: {why}", comm.rank())),
+                })
             } else {
                 Ok(())
             },
@@ -221,7 +230,7 @@ impl Node for SfaNode {
     fn summary(&self) -> Vec<String> {
         vec![
             format!("{} -> {} slow features{}, trained on {} rows", self.columns.len(), self.projection.nrows(), if self.contiguous { " (contiguous series)" } else { "" }, self.count),
-            format!("delta values {:?}", super::moments::short(&self.delta)),
+            format!("delta values {}", super::moments::short(&self.delta)),
         ]
     }
     fn check_model(&self) -> Result<()> {

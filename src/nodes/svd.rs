@@ -97,7 +97,7 @@ impl Node for SvdNode {
         u
     }
     fn summary(&self) -> Vec<String> {
-        vec![format!("{} rows x {} columns: singular values {:?}", self.count, self.columns.len(), super::moments::short(&self.singular_values))]
+        vec![format!("{} rows x {} columns: singular values {}", self.count, self.columns.len(), super::moments::short(&self.singular_values))]
     }
     fn check_model(&self) -> Result<()> {
         let (s, d) = (super::Shapes("svd"), self.columns.len());
