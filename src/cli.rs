@@ -373,6 +373,7 @@ fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     opts.targets = flow.targets();
     opts.label = flow.label()?;
     let data = Dataset::open(comm, &opts)?;
+    flow.resolve_columns(&data);
     log.info(format!(
         "{}; data {:?}: {} feature columns; flow {}",
         plural(comm.size() as u64, "rank"),

@@ -88,6 +88,19 @@ impl Flow {
         }
     }
 
+    /// Name the target and label columns the nodes gave by index after the opened data's
+    /// columns (`linreg(target=5)` trains on, and writes, the column's name).
+    pub fn resolve_columns(&mut self, data: &Dataset) {
+        let names = data.layout.column_names();
+        let name_of = |spec: &str| match crate::io::select_columns(Some(spec), &data.layout).ok().as_deref() {
+            Some([j]) => names[*j].clone(),
+            _ => spec.to_string(),
+        };
+        for n in self.nodes.iter_mut() {
+            n.resolve_columns(&name_of);
+        }
+    }
+
     /// Build an untrained flow from a spec like `pca(n=10) | whitening`.
     pub fn parse(spec: &str) -> Result<Flow> {
         let nodes = parse_flow(spec)?.iter().map(nodes::build).collect::<Result<_>>()?;

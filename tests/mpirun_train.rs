@@ -177,7 +177,7 @@ fn stats_reads_quirky_csv_and_float32_npy() {
         assert_close("f32 mean", &got["moments"]["mean"], &want["f32"]["mean"], 1e-12);
         assert_close("f32 variance", &got["moments"]["variance"], &want["f32"]["variance"], 1e-12);
     }
-    let table = mpirun(2, &["stats", "--data", "data/example/part{rank}.csv"]);
+    let table = mpirun(2, &["stats", "--data", "data/example/part{rank}.csv", "--allow-unread"]);
     table.ok();
     assert!(table.stdout.contains("rows: 2300") && table.stdout.contains("standard_deviation"), "{}", table.stdout);
 }
@@ -213,12 +213,22 @@ fn one_node_takes_shared_memory_unless_a_pml_is_chosen() {
 }
 
 #[test]
-fn warns_when_launcher_and_mpi_world_disagree() {
+fn launcher_and_mpi_world_disagreeing_is_an_error_unless_allowed() {
     let dir = scratch("launch");
     let m = dir.join("m.json");
-    let r = single(&["train", "--data", "data/example", "--flow", "moments", "--model", m.to_str().unwrap()], &[("SLURM_NTASKS", "4")]);
+    let args = ["train", "--data", "data/example", "--flow", "moments", "--model", m.to_str().unwrap()];
+    for var in ["SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"] {
+        let r = single(&args, &[(var, "4")]);
+        one_error(&r, &[&format!("{var}=4 but the MPI world has 1 rank"), "--allow-launch-mismatch"]);
+        assert!(!m.exists(), "{var}: no model may be written");
+    }
+    let mut allowed = args.to_vec();
+    allowed.push("--allow-launch-mismatch");
+    let r = single(&allowed, &[("SLURM_NTASKS", "4")]);
     r.ok();
-    assert!(r.stderr.contains("SLURM_NTASKS=4 but the MPI world has 1 rank"), "{}", r.stderr);
+    assert!(r.stderr.contains("warning: SLURM_NTASKS=4 but the MPI world has 1 rank"), "{}", r.stderr);
+    // In a batch script outside srun, SLURM_NTASKS is the allocation's size: not an error.
+    single(&args, &[("SLURM_NTASKS", "4"), ("SLURM_JOB_ID", "7")]).ok();
 }
 
 #[test]

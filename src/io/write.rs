@@ -107,7 +107,8 @@ enum Sink {
     Npy(NpyWriter),
 }
 
-/// A rank's output shard, written under a temporary name until [`ShardWriter::commit`].
+/// A rank's output shard, written under a temporary name until [`ShardWriter::commit`]; a
+/// writer dropped without `commit` (an error on any rank) removes its temporary.
 pub struct ShardWriter {
     path: PathBuf,
     tmp: PathBuf,
@@ -313,5 +314,14 @@ mod tests {
         let names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(names.len(), 3, "{names:?}"); // m.json, victim, the planted link
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+impl Drop for ShardWriter {
+    fn drop(&mut self) {
+        // After `commit` the temporary is gone (renamed); otherwise it must not outlive us.
+        if live().contains(&self.tmp) {
+            discard_temp(&self.tmp);
+        }
     }
 }

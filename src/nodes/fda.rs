@@ -176,6 +176,9 @@ impl Node for FdaNode {
         s.rows("projection", &self.projection, d)?;
         s.vec("mean", &self.mean, d)
     }
+    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
+        self.label = self.label.as_deref().map(name_of);
+    }
     fn to_json(&self) -> serde_json::Value {
         tagged("fda", self)
     }

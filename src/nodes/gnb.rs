@@ -179,6 +179,9 @@ impl Node for GnbNode {
         s.mat("theta", &self.theta, c, d)?;
         s.mat("var", &self.var, c, d)
     }
+    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
+        self.label = self.label.as_deref().map(name_of);
+    }
     fn to_json(&self) -> serde_json::Value {
         tagged("gnb", self)
     }

@@ -281,6 +281,9 @@ impl Node for LinregNode {
     fn check_model(&self) -> Result<()> {
         self.fit.check("linreg", self.target.len(), self.columns.len())
     }
+    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
+        self.target = self.target.iter().map(|t| name_of(t)).collect();
+    }
     fn to_json(&self) -> serde_json::Value {
         tagged("linreg", self)
     }

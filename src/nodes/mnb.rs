@@ -195,6 +195,9 @@ impl Node for MnbNode {
         s.log_vec("class_log_prior", &self.class_log_prior, c)?;
         s.log_mat("feature_log_prob", &self.feature_log_prob, c, d)
     }
+    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
+        self.label = self.label.as_deref().map(name_of);
+    }
     fn to_json(&self) -> serde_json::Value {
         tagged("mnb", self)
     }

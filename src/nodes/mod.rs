@@ -60,6 +60,9 @@ pub trait Node: Send + Sync {
     fn label(&self) -> Option<String> {
         None
     }
+    /// Rename target and label columns given by index (`linreg(target=20)`) to the data's
+    /// column names, once the data is opened, so models and outputs use names.
+    fn resolve_columns(&mut self, _name_of: &dyn Fn(&str) -> String) {}
     /// True when the node keeps every row it is given until `join` (k-means): the flow then
     /// hands it memory-mapped NPY rows ([`Chunk::mapped`]) that it can keep without a copy.
     fn keeps_rows(&self) -> bool {

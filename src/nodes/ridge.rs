@@ -124,6 +124,9 @@ impl Node for RidgeNode {
         }
         self.fits.iter().try_for_each(|f| f.check("ridge", self.target.len(), self.columns.len()))
     }
+    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
+        self.target = self.target.iter().map(|t| name_of(t)).collect();
+    }
     fn to_json(&self) -> serde_json::Value {
         tagged("ridge", self)
     }
