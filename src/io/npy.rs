@@ -38,7 +38,7 @@ impl Dtype {
             b'>' => true,
             _ => return None,
         };
-        let bytes: usize = descr[2..].parse().ok()?;
+        let bytes: usize = std::str::from_utf8(&b[2..]).ok()?.parse().ok()?;
         let ok = match b[1] {
             b'f' => [2, 4, 8].contains(&bytes),
             b'i' | b'u' => [1, 2, 4, 8].contains(&bytes),
