@@ -213,6 +213,9 @@ impl Flow {
                     if *a {
                         n.join(comm)?;
                         *a = n.another_pass();
+                        if !*a {
+                            n.warnings().into_iter().for_each(|w| log.warn(w));
+                        }
                     }
                 }
                 let mut totals = [rows as f64, skipped as f64];

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn copy_example(dir: &Path) {
     for k in 0..4 {
@@ -398,4 +398,17 @@ fn files_in_other_formats_say_what_they_look_like() {
     }
     std::fs::write(dir.join("t.npy"), "a,b\n1,2\n").unwrap();
     one_error(&mpirun(1, &["stats", "--data", dir.join("t.npy").to_str().unwrap()]), &["not a .npy file"]);
+}
+
+#[test]
+fn kmeans_says_when_max_iter_stopped_it() {
+    let dir = scratch("maxiter");
+    let m = dir.join("m.json");
+    let r = mpirun(2, &["train", "--data", "data/example", "--flow", "kmeans(k=4, max_iter=1)", "--model", m.to_str().unwrap()]);
+    r.ok();
+    assert_eq!(r.stderr.matches("kmeans stopped at max_iter=1 without converging").count(), 1, "{}", r.stderr);
+    assert_eq!(node(&read_json(&m), 0)["converged"], false);
+    let r = mpirun(2, &["train", "--data", "data/example", "--flow", "kmeans(k=4)", "--model", m.to_str().unwrap()]);
+    assert!(!r.ok().stderr.contains("without converging"), "{}", r.stderr);
+    assert_eq!(node(&read_json(&m), 0)["converged"], true);
 }

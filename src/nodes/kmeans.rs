@@ -300,6 +300,10 @@ pub struct KmeansNode {
     pub inertia: f64,
     /// Lloyd iterations run.
     pub n_iter: usize,
+    /// Whether the iterations stopped by the tolerance (not by `max_iter`); models written
+    /// before this field existed read as converged.
+    #[serde(default = "converged_default")]
+    pub converged: bool,
     /// Training rows over all ranks.
     pub count: u64,
     #[serde(skip)]
@@ -424,21 +428,43 @@ impl KmeansNode {
         let w = |i: usize| weight.map_or(1.0, |w| w[i]);
         let mut d2 = vec![f64::INFINITY; x.len()];
         let mut c = Array2::zeros((k, d));
+        // Greedy k-means++ (as scikit-learn): after the first centre, draw 2 + ln k candidates
+        // by D² and keep the one that lowers the potential Σ min D² the most; plain k-means++
+        // often leaves two centres in one blob.
+        let trials = 2 + (k as f64).ln() as usize;
         for j in 0..k {
-            let local = (0..x.len())
-                .filter(|&i| w(i) > 0.0 && d2[i] > 0.0)
-                .map(|i| {
-                    let u = uniform(self.seed, base + j as u64, offset + i as u64);
-                    // Exponential race: min of −ln(u)/weight samples ∝ weight (D² after the first).
-                    let wt = if j == 0 { w(i) } else { w(i) * d2[i] };
-                    (-u.ln() / wt, offset + i as u64, i)
-                })
-                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
-                .map(|(key, g, i)| (key, g, x.row(i).to_vec()));
-            let best = Self::global_min(comm, local, d);
-            let row = match best {
-                Some((_, _, r)) => Array1::from(r),
-                None => c.row(j - 1).to_owned(), // fewer distinct points than k: repeat
+            let mut cands: Vec<Array1<f64>> = Vec::new();
+            for t in 0..if j == 0 { 1 } else { trials } {
+                let stream = (base << 40) | ((j as u64) << 8) | t as u64;
+                let local = (0..x.len())
+                    .filter(|&i| w(i) > 0.0 && d2[i] > 0.0)
+                    .map(|i| {
+                        let u = uniform(self.seed, stream, offset + i as u64);
+                        // Exponential race: min of −ln(u)/weight samples ∝ weight (D² after the first).
+                        let wt = if j == 0 { w(i) } else { w(i) * d2[i] };
+                        (-u.ln() / wt, offset + i as u64, i)
+                    })
+                    .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+                    .map(|(key, g, i)| (key, g, x.row(i).to_vec()));
+                if let Some((_, _, r)) = Self::global_min(comm, local, d) {
+                    cands.push(Array1::from(r));
+                }
+            }
+            let row = match cands.len() {
+                0 => c.row(j - 1).to_owned(), // fewer distinct points than k: repeat
+                1 => cands.remove(0),
+                _ => {
+                    let mut pot = vec![0.0; cands.len()];
+                    let cn: Vec<f64> = cands.iter().map(|r| r.dot(r)).collect();
+                    for (i, xr) in x.iter().enumerate() {
+                        for (t, r) in cands.iter().enumerate() {
+                            pot[t] += w(i) * d2[i].min((xn[i] - 2.0 * dot(xr, r.as_slice().unwrap()) + cn[t]).max(0.0));
+                        }
+                    }
+                    comm.allreduce_sum(&mut pot);
+                    let best = (0..pot.len()).min_by(|&a, &b| pot[a].total_cmp(&pot[b]).then(a.cmp(&b))).unwrap();
+                    cands.swap_remove(best)
+                }
             };
             c.row_mut(j).assign(&row);
             let (row, rn) = (row.as_slice().unwrap(), row.dot(&row));
@@ -559,7 +585,20 @@ impl KmeansNode {
     }
 }
 
+fn converged_default() -> bool {
+    true
+}
+
 impl Node for KmeansNode {
+    fn warnings(&self) -> Vec<String> {
+        if self.converged {
+            return Vec::new();
+        }
+        vec![format!(
+            "kmeans stopped at max_iter={} without converging (tol={}); the centroids may still move: raise max_iter",
+            self.max_iter, self.tol
+        )]
+    }
     fn kind(&self) -> &'static str {
         "kmeans"
     }
@@ -665,6 +704,7 @@ impl Node for KmeansNode {
         let mut labels = std::mem::take(&mut self.labels);
         let mut first = early.map(|e| e.2);
         let mut it = start;
+        let mut converged = false;
         while it < self.max_iter {
             let step = first.take().unwrap_or_else(|| {
                 let mut step = Step::new(self.k, d);
@@ -712,6 +752,7 @@ impl Node for KmeansNode {
             self.write_checkpoint(comm, &c, it)?;
             // No label changed: the centroids did not move either. Otherwise stop on tol.
             if flat[kd + k] == 0.0 || shift <= tol {
+                converged = true;
                 break;
             }
         }
@@ -721,6 +762,7 @@ impl Node for KmeansNode {
         self.rows.nearest(&c, |_, row, j| inertia[0] += sq_dist(row, c.row(j).as_slice().unwrap()));
         comm.allreduce_sum(&mut inertia);
         self.inertia = inertia[0];
+        self.converged = it < self.max_iter || converged;
         self.n_iter = it;
         self.centroids = c;
         self.rows = Rows::default();

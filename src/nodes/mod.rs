@@ -82,6 +82,11 @@ pub trait Node: Send + Sync {
     fn update(&mut self, chunk: &Chunk) -> Result<()>;
     /// Collective: merge the partials of all ranks and finalize the model (same on all ranks).
     fn join(&mut self, comm: &dyn Comm) -> Result<()>;
+    /// After training: things the user should know about the result (e.g. k-means stopped by
+    /// `max_iter`); the flow prints them as warnings on rank 0.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// After `join`: true when the node needs one more pass over the data (multi-phase nodes
     /// such as `hist`: min/max, then counts; `fda`: class means, then scatter).
     fn another_pass(&self) -> bool {
