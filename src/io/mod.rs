@@ -350,10 +350,11 @@ impl Origin {
     /// The data error "`msg`" about row `row` (0-based) of the chunk, located at its file and
     /// line (CSV) or row (NPY).
     pub fn error(&self, row: usize, msg: impl Into<String>) -> Error {
-        let line = if self.csv { csv::line_of_row(&self.path, self.start, row as u64) } else { Some(self.start + row as u64 + 1) };
-        let msg = msg.into();
-        let msg = if self.csv { msg } else { format!("row {}: {msg}", self.start + row as u64 + 1) };
-        Error::data(self.rank, self.path.display().to_string(), if self.csv { line } else { None }, msg)
+        let path = self.path.display().to_string();
+        if self.csv {
+            return Error::data(self.rank, path, csv::line_of_row(&self.path, self.start, row as u64), msg);
+        }
+        Error::data(self.rank, path, None, format!("row {}: {}", self.start + row as u64 + 1, msg.into()))
     }
 }
 

@@ -412,10 +412,13 @@ impl Shapes<'_> {
     }
     /// A `rows` × `cols` matrix of finite values.
     pub fn mat(&self, name: &str, m: &Array2<f64>, rows: usize, cols: usize) -> Result<()> {
+        self.matrix(name, m, rows, cols, |x| x.is_finite())
+    }
+    fn matrix(&self, name: &str, m: &Array2<f64>, rows: usize, cols: usize, ok: fn(&f64) -> bool) -> Result<()> {
         if m.dim() != (rows, cols) {
             return Err(self.fail(format!("{name} is {}x{}, expected {rows}x{cols}", m.nrows(), m.ncols())));
         }
-        self.values(name, 0, 0, m.iter(), |x| x.is_finite())
+        self.values(name, 0, 0, m.iter(), ok)
     }
     /// A matrix of 1 to `cols` rows of `cols` finite values (components, projections).
     pub fn rows(&self, name: &str, m: &Array2<f64>, cols: usize) -> Result<()> {
@@ -430,10 +433,7 @@ impl Shapes<'_> {
     }
     /// A `rows` × `cols` matrix of log-probabilities.
     pub fn log_mat(&self, name: &str, m: &Array2<f64>, rows: usize, cols: usize) -> Result<()> {
-        if m.dim() != (rows, cols) {
-            return Err(self.fail(format!("{name} is {}x{}, expected {rows}x{cols}", m.nrows(), m.ncols())));
-        }
-        self.values(name, 0, 0, m.iter(), |x| !x.is_nan() && *x != f64::INFINITY)
+        self.matrix(name, m, rows, cols, |x| !x.is_nan() && *x != f64::INFINITY)
     }
     fn values<'v>(&self, name: &str, got: usize, want: usize, mut v: impl Iterator<Item = &'v f64>, ok: fn(&f64) -> bool) -> Result<()> {
         if got != want {
