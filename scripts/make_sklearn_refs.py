@@ -9,6 +9,7 @@ the concatenated rows:
   nb/part{0..3}.csv       word counts, label text MultinomialNB(alpha=0.5); class 'eggs' only in part3
   gnb/part{0..3}.csv      features, label 1/2/10  GaussianNB
   km/part{0..3}.csv, km/init.csv                  KMeans(init=init.csv, n_init=1, algorithm='lloyd')
+  blobs/part{0..3}.csv    5 separated blobs       KMeans(5, n_init=10, random_state=0..9): best inertia
   nb/bad_label.csv        a label the model has never seen (score must fail)
 Run from the repository root:  python3 scripts/make_sklearn_refs.py   (needs scikit-learn)
 """
@@ -125,9 +126,21 @@ def km():
     return {"centroids": m.cluster_centers_.tolist(), "inertia": float(m.inertia_), "n_iter": int(m.n_iter_)}
 
 
+def blobs():
+    """Well-separated blobs: the bar for k-means' initialisation is scikit-learn's best of 10."""
+    from sklearn.datasets import make_blobs
+    x, _ = make_blobs(n_samples=3000, centers=5, n_features=4, random_state=3)
+    write_shards("blobs", ["a", "b", "c", "d"], x.tolist(), sizes=[1500, 0, 1497, 3])
+    runs = [KMeans(n_clusters=5, n_init=10, random_state=s, algorithm="lloyd").fit(x) for s in range(10)]
+    single = [KMeans(n_clusters=5, n_init=1, random_state=s, algorithm="lloyd").fit(x) for s in range(10)]
+    return {"best_inertia": min(float(m.inertia_) for m in runs),
+            "n_init_10_inertia": [float(m.inertia_) for m in runs],
+            "n_init_1_inertia": [float(m.inertia_) for m in single]}
+
+
 if __name__ == "__main__":
     ref = {"sklearn_version": sklearn.__version__, "regression": reg(), "nasty_regression": nasty_reg(),
-           "mnb": nb(), "gnb": gnb(), "kmeans": km()}
+           "mnb": nb(), "gnb": gnb(), "kmeans": km(), "blobs": blobs()}
     with open(path("tests/expected/sklearn.json"), "w") as f:
         json.dump(ref, f, indent=1)
-    print("wrote tests/data/{reg,nasty_reg,nb,gnb,km} and tests/expected/sklearn.json")
+    print("wrote tests/data/{reg,nasty_reg,nb,gnb,km,blobs} and tests/expected/sklearn.json")

@@ -106,7 +106,7 @@ pub struct DataArgs {
 pub enum FormatArg {
     /// Delimited text.
     Csv,
-    /// NumPy .npy (float64 or float32, C order).
+    /// NumPy .npy (float, int, uint or bool of any width, C order; converted to float64).
     Npy,
 }
 
@@ -159,7 +159,7 @@ pub struct TrainArgs {
     /// 'pca(var=0.95) | whitening'. Nodes: moments, covariance, pca(n=K | var=F, method=cov|corr),
     /// whitening(n=K | var=F), linreg(target=y, method=normal|qr, intercept=true),
     /// ridge(alpha=1 | alpha=[..], target=y), mnb(label=c, alpha=1), gnb(label=c),
-    /// kmeans(k=K, init=random|++|parallel|FILE, max_iter=300, tol=1e-4, seed=0), quadratic,
+    /// kmeans(k=K, init=random|++|parallel|FILE, n_init=N, max_iter=300, tol=1e-4, seed=0), quadratic,
     /// poly(degree=D), sfa(n=K, contiguous=false), sfa2(n=K), fda(n=K, label=c), svd(k=K),
     /// hist(bins=B).
     #[arg(long, required_unless_present = "flow_file", conflicts_with = "flow_file")]
@@ -272,6 +272,7 @@ pub fn main() -> ExitCode {
     let ctx = Context::init();
     let comm = ctx.comm();
     let log = Log { level, rank: comm.rank() };
+    crate::log::set_global(log);
     if shared_memory {
         log.detail("one node: Open MPI pml ob1 (shared memory); set OMPI_MCA_pml to choose another");
     }

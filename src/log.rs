@@ -31,3 +31,16 @@ impl Log {
         }
     }
 }
+
+static GLOBAL: std::sync::Mutex<Log> = std::sync::Mutex::new(Log { level: 0, rank: 0 });
+
+/// The process's log for code that is not handed one (a node's iterations): silent until the
+/// command line (or a library user) sets it with [`set_global`].
+pub fn global() -> Log {
+    *GLOBAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Set the process's log (see [`global`]).
+pub fn set_global(log: Log) {
+    *GLOBAL.lock().unwrap_or_else(|e| e.into_inner()) = log;
+}

@@ -10,7 +10,12 @@
 //!   smallest key is a sample ∝ D²), found with one min-reduction per centre;
 //! - `init=parallel`: k-means‖ (`oversampling=2k` points expected per round, `rounds=5`), then
 //!   weighted k-means++ on the candidates, on every rank alike;
-//! - `init=FILE.csv|FILE.npy`: given centroids (k × d).
+//! - `init=FILE.csv|FILE.npy`: given centroids (k × d), or `FILE.json`: a model's or a
+//!   checkpoint's.
+//!
+//! `n_init=N` runs N starts (seeds seed, seed+1, ...) in one job and keeps the one of least
+//! inertia (scikit-learn's default: 10 for `init=random`, 1 otherwise). Every rank computes the
+//! same global inertia, so every rank keeps the same start.
 //!
 //! **Iterations** follow scikit-learn's Lloyd: assign with distances ‖x‖² − 2x·c + ‖c‖² (BLAS
 //! gemm on row blocks), recompute centroids, stop when no label changed or when the squared
@@ -282,8 +287,14 @@ pub struct KmeansNode {
     pub max_iter: usize,
     /// Relative tolerance (scikit-learn's).
     pub tol: f64,
-    /// Seed of the initialisation.
+    /// Seed of the initialisation (of the first start; start r uses seed + r).
     pub seed: u64,
+    /// Number of seeded starts; the one of least inertia is kept.
+    #[serde(default = "one")]
+    pub n_init: usize,
+    /// Which start (0-based) the model is from.
+    #[serde(default)]
+    pub best_start: usize,
     /// k-means‖ points expected per round.
     pub oversampling: Option<f64>,
     /// k-means‖ rounds.
@@ -340,10 +351,20 @@ impl Step {
     }
 }
 
+/// The outcome of one start (initialisation and iterations).
+struct Run {
+    initial: Array2<f64>,
+    centroids: Array2<f64>,
+    inertia: f64,
+    n_iter: usize,
+    converged: bool,
+    start: usize,
+}
+
 impl KmeansNode {
     /// From a flow spec.
     pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["k", "init", "max_iter", "tol", "seed", "oversampling", "rounds", "checkpoint", "resume"])?;
+        spec.check_keys(&["k", "init", "n_init", "max_iter", "tol", "seed", "oversampling", "rounds", "checkpoint", "resume"])?;
         let init = match spec.params.get("init").map(String::as_str) {
             None | Some("++") | Some("plusplus") | Some("k-means++") => Init::PlusPlus,
             Some("random") => Init::Random,
@@ -358,9 +379,19 @@ impl KmeansNode {
         if !(tol >= 0.0) {
             return Err(Error::Param(format!("kmeans: tol must be >= 0, got {tol}")));
         }
+        // scikit-learn's n_init="auto": 10 starts for random init, one otherwise.
+        let n_init = spec.get::<usize>("n_init")?.unwrap_or(if init == Init::Random { 10 } else { 1 });
+        if n_init == 0 {
+            return Err(Error::Param("kmeans: n_init must be >= 1".into()));
+        }
+        if n_init > 1 && matches!(init, Init::File(_)) {
+            return Err(Error::Param("kmeans: n_init > 1 needs a random initialisation (random, ++ or parallel); \
+                                     centroids from a file are one start".into()));
+        }
         Ok(KmeansNode {
             k,
             init,
+            n_init,
             max_iter: spec.get::<usize>("max_iter")?.unwrap_or(300).max(1),
             tol,
             seed: spec.get::<u64>("seed")?.unwrap_or(0),
@@ -398,10 +429,10 @@ impl KmeansNode {
         Array2::from_shape_vec((all.len() / d.max(1), d), all).unwrap()
     }
 
-    fn init_random(&self, comm: &dyn Comm, offset: u64) -> Array2<f64> {
+    fn init_random(&self, comm: &dyn Comm, offset: u64, seed: u64) -> Array2<f64> {
         let d = self.columns.len();
         let x = &self.rows;
-        let mut keyed: Vec<(f64, u64, usize)> = (0..x.len()).map(|i| (uniform(self.seed, 0, offset + i as u64), offset + i as u64, i)).collect();
+        let mut keyed: Vec<(f64, u64, usize)> = (0..x.len()).map(|i| (uniform(seed, 0, offset + i as u64), offset + i as u64, i)).collect();
         keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         keyed.truncate(self.k);
         let mut mine = Vec::new();
@@ -421,7 +452,8 @@ impl KmeansNode {
     }
 
     /// k-means++ over `x` (local rows with global offsets and weights), stream `base`.
-    fn plusplus(&self, comm: &dyn Comm, x: &Rows, offset: u64, weight: Option<&[f64]>, base: u64, k: usize) -> Array2<f64> {
+    #[allow(clippy::too_many_arguments)]
+    fn plusplus(&self, comm: &dyn Comm, x: &Rows, offset: u64, weight: Option<&[f64]>, seed: u64, base: u64, k: usize) -> Array2<f64> {
         let d = self.columns.len();
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
         let xn: Vec<f64> = x.iter().map(|r| dot(r, r)).collect();
@@ -439,7 +471,7 @@ impl KmeansNode {
                 let local = (0..x.len())
                     .filter(|&i| w(i) > 0.0 && d2[i] > 0.0)
                     .map(|i| {
-                        let u = uniform(self.seed, stream, offset + i as u64);
+                        let u = uniform(seed, stream, offset + i as u64);
                         // Exponential race: min of −ln(u)/weight samples ∝ weight (D² after the first).
                         let wt = if j == 0 { w(i) } else { w(i) * d2[i] };
                         (-u.ln() / wt, offset + i as u64, i)
@@ -475,11 +507,11 @@ impl KmeansNode {
         c
     }
 
-    fn init_parallel(&self, comm: &dyn Comm, offset: u64) -> Array2<f64> {
+    fn init_parallel(&self, comm: &dyn Comm, offset: u64, seed: u64) -> Array2<f64> {
         let d = self.columns.len();
         let x = &self.rows;
         let l = self.oversampling.unwrap_or(2.0 * self.k as f64);
-        let mut cand = self.plusplus(comm, x, offset, None, 1, 1);
+        let mut cand = self.plusplus(comm, x, offset, None, seed, 1, 1);
         for round in 0..self.rounds {
             let mut d2 = Vec::with_capacity(x.len());
             x.nearest(&cand, |_, row, j| d2.push(sq_dist(row, cand.row(j).as_slice().unwrap())));
@@ -490,7 +522,7 @@ impl KmeansNode {
             }
             let mut picked = Vec::new();
             for (i, v) in d2.iter().enumerate() {
-                if uniform(self.seed, 100 + round as u64, offset + i as u64) <= l * v / phi[0] {
+                if uniform(seed, 100 + round as u64, offset + i as u64) <= l * v / phi[0] {
                     picked.extend_from_slice(x.row(i));
                 }
             }
@@ -502,7 +534,7 @@ impl KmeansNode {
         x.nearest(&cand, |_, _, j| weight[j] += 1.0);
         comm.allreduce_sum(&mut weight);
         let single = crate::comm::SingleComm;
-        self.plusplus(&single, &Rows::from_array(&cand), 0, Some(&weight), 1000, self.k)
+        self.plusplus(&single, &Rows::from_array(&cand), 0, Some(&weight), seed, 1000, self.k)
     }
 
     fn init_file(&self, path: &std::path::Path, d: usize) -> Result<Array2<f64>> {
@@ -568,6 +600,83 @@ impl KmeansNode {
         Ok((Array2::from_shape_vec((self.k, d), rows.concat()).unwrap(), v["iteration"].as_u64().unwrap_or(0) as usize))
     }
 
+    /// Lloyd's iterations from centroids `c` at iteration `start` (collective). `first`: the
+    /// first step, already accumulated while the rows were read. Start `r` of `n_init`.
+    #[allow(clippy::too_many_arguments)]
+    fn lloyd(&self, comm: &dyn Comm, mut c: Array2<f64>, start: usize, mut first: Option<Step>, labels: &mut [u32], tol: f64, offset: u64, r: usize) -> Result<Run> {
+        let d = self.columns.len();
+        let initial = c.clone();
+        let log = crate::log::global();
+        let mut it = start;
+        let mut converged = false;
+        while it < self.max_iter {
+            let step = first.take().unwrap_or_else(|| {
+                let mut step = Step::new(self.k, d);
+                let mut rest = &mut labels[..];
+                for v in self.rows.views() {
+                    let (mine, tail) = rest.split_at_mut(v.nrows());
+                    Self::assign(&c, v, mine, &mut step);
+                    rest = tail;
+                }
+                step
+            });
+            let mut flat: Vec<f64> = step.sums.into_iter().chain(step.counts).chain([step.changed]).collect();
+            comm.allreduce_sum(&mut flat);
+            let (k, kd) = (self.k, self.k * d);
+            let mut new = Array2::from_shape_vec((k, d), flat[..kd].to_vec()).unwrap();
+            let counts = &flat[kd..kd + k];
+            for j in 0..k {
+                if counts[j] > 0.0 {
+                    new.row_mut(j).mapv_inplace(|v| v / counts[j]);
+                }
+            }
+            let empty: Vec<usize> = (0..k).filter(|&j| counts[j] == 0.0).collect();
+            if !empty.is_empty() {
+                // Re-seed empty clusters from the rows farthest from their centroids (as
+                // scikit-learn: distances to the centroids the rows were just assigned to).
+                let dist: Vec<f64> = self.rows.iter().zip(labels.iter()).map(|(row, &j)| sq_dist(row, c.row(j as usize).as_slice().unwrap())).collect();
+                let mut order: Vec<usize> = (0..dist.len()).collect();
+                order.sort_by(|&a, &b| dist[b].total_cmp(&dist[a]).then(a.cmp(&b)));
+                let mut mine = Vec::new();
+                for &i in order.iter().take(empty.len()) {
+                    mine.push(-dist[i]);
+                    mine.push((offset + i as u64) as f64);
+                    mine.extend_from_slice(self.rows.row(i));
+                }
+                let all = Self::gather_rows(comm, &mine, d + 2);
+                let mut cand: Vec<_> = all.rows().into_iter().map(|r| (r[0], r[1], r.slice(s![2..]).to_owned())).collect();
+                cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+                for (j, (_, _, row)) in empty.iter().zip(cand) {
+                    new.row_mut(*j).assign(&row);
+                }
+            }
+            let shift: f64 = (&new - &c).iter().map(|v| v * v).sum();
+            if log.level >= 2 {
+                // The inertia against the centroids this step assigned to (one more collective,
+                // only at -v, on every rank alike since the level is the same everywhere).
+                let mut inertia = [self.rows.iter().zip(labels.iter()).map(|(row, &j)| sq_dist(row, c.row(j as usize).as_slice().unwrap())).sum::<f64>()];
+                comm.allreduce_sum(&mut inertia);
+                let of = if self.n_init > 1 { format!(" (start {})", r + 1) } else { String::new() };
+                log.detail(format!("kmeans iteration {}{of}: inertia {:.6e}, {} label(s) changed, centroid shift {:.3e} (tol {:.3e})",
+                    it + 1, inertia[0], flat[kd + k], shift, tol));
+            }
+            c = new;
+            it += 1;
+            self.write_checkpoint(comm, &c, it)?;
+            // No label changed: the centroids did not move either. Otherwise stop on tol.
+            if flat[kd + k] == 0.0 || shift <= tol {
+                converged = true;
+                break;
+            }
+        }
+        // As scikit-learn: the inertia is that of the rows relabelled against the final
+        // centroids, each distance computed directly.
+        let mut inertia = [0.0];
+        self.rows.nearest(&c, |_, row, j| inertia[0] += sq_dist(row, c.row(j).as_slice().unwrap()));
+        comm.allreduce_sum(&mut inertia);
+        Ok(Run { initial, centroids: c, inertia: inertia[0], n_iter: it, converged: it < self.max_iter || converged, start: r })
+    }
+
     /// One Lloyd step over the rows of `x` with their `labels`: relabel them against `c`,
     /// adding to `step`.
     fn assign(c: &Array2<f64>, x: ArrayView2<f64>, labels: &mut [u32], step: &mut Step) {
@@ -587,6 +696,10 @@ impl KmeansNode {
 
 fn converged_default() -> bool {
     true
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Node for KmeansNode {
@@ -609,7 +722,7 @@ impl Node for KmeansNode {
             Init::Parallel => "parallel".to_string(),
             Init::File(p) => p.display().to_string(),
         };
-        format!("kmeans(k={}, init={init}, max_iter={}, tol={}, seed={})", self.k, self.max_iter, self.tol, self.seed)
+        format!("kmeans(k={}, init={init}, n_init={}, max_iter={}, tol={}, seed={})", self.k, self.n_init, self.max_iter, self.tol, self.seed)
     }
     fn task(&self) -> Task {
         Task::Clustering
@@ -628,6 +741,12 @@ impl Node for KmeansNode {
         (4 * d as u128 + 1024) * self.k.max(1) as u128
     }
     fn begin(&mut self, schema: &Schema) -> Result<()> {
+        if self.checkpoint.is_some() && self.n_init > 1 {
+            // A checkpoint holds one start's centroids; resuming several starts would need all.
+            return Err(Error::Param(format!(
+                "kmeans: a checkpoint follows one start, but n_init={}: give n_init=1 (with init=++ or parallel, \
+                 whose single start is good on most data)", self.n_init)));
+        }
         self.columns = schema.x.clone();
         self.rows = Rows::new(schema.x.len());
         if let Init::File(p) = &self.init {
@@ -686,85 +805,47 @@ impl Node for KmeansNode {
         };
 
         let early = self.early.take();
-        let (mut c, start) = match &early {
-            Some((c, it, _)) => (c.clone(), *it),
-            None => {
-                let c = match &self.init {
-                    Init::Random => self.init_random(comm, offset),
-                    Init::PlusPlus => self.plusplus(comm, &self.rows, offset, None, 1, self.k),
-                    Init::Parallel => self.init_parallel(comm, offset),
-                    Init::File(_) => unreachable!("centroid files are read in begin"),
-                };
-                (c, 0)
-            }
-        };
-        if !self.resume {
-            self.initial_centroids = c.clone();
-        }
+        // Several seeded starts (seed, seed+1, ...) keep the one of least inertia, as
+        // scikit-learn's n_init; given centroids or a checkpoint are one start.
+        let starts = if early.is_some() { 1 } else { self.n_init.max(1) };
+        let mut first = early.map(|(c, it, step)| (c, it, Some(step)));
         let mut labels = std::mem::take(&mut self.labels);
-        let mut first = early.map(|e| e.2);
-        let mut it = start;
-        let mut converged = false;
-        while it < self.max_iter {
-            let step = first.take().unwrap_or_else(|| {
-                let mut step = Step::new(self.k, d);
-                let mut rest = &mut labels[..];
-                for v in self.rows.views() {
-                    let (mine, tail) = rest.split_at_mut(v.nrows());
-                    Self::assign(&c, v, mine, &mut step);
-                    rest = tail;
+        let mut best: Option<Run> = None;
+        for r in 0..starts {
+            let (c, start, step) = match first.take() {
+                Some(e) => e,
+                None => {
+                    let seed = self.seed.wrapping_add(r as u64);
+                    let c = match &self.init {
+                        Init::Random => self.init_random(comm, offset, seed),
+                        Init::PlusPlus => self.plusplus(comm, &self.rows, offset, None, seed, 1, self.k),
+                        Init::Parallel => self.init_parallel(comm, offset, seed),
+                        Init::File(_) => unreachable!("centroid files are read in begin"),
+                    };
+                    labels.fill(u32::MAX);
+                    (c, 0, None)
                 }
-                step
-            });
-            let mut flat: Vec<f64> = step.sums.into_iter().chain(step.counts).chain([step.changed]).collect();
-            comm.allreduce_sum(&mut flat);
-            let (k, kd) = (self.k, self.k * d);
-            let mut new = Array2::from_shape_vec((k, d), flat[..kd].to_vec()).unwrap();
-            let counts = &flat[kd..kd + k];
-            for j in 0..k {
-                if counts[j] > 0.0 {
-                    new.row_mut(j).mapv_inplace(|v| v / counts[j]);
-                }
+            };
+            let run = self.lloyd(comm, c, start, step, &mut labels, tol, offset, r)?;
+            if starts > 1 {
+                crate::log::global().detail(format!(
+                    "kmeans start {}/{starts} (seed {}): inertia {:.6e} after {} iteration(s)",
+                    r + 1, self.seed.wrapping_add(r as u64), run.inertia, run.n_iter));
             }
-            let empty: Vec<usize> = (0..k).filter(|&j| counts[j] == 0.0).collect();
-            if !empty.is_empty() {
-                // Re-seed empty clusters from the rows farthest from their centroids (as
-                // scikit-learn: distances to the centroids the rows were just assigned to).
-                let dist: Vec<f64> = self.rows.iter().zip(&labels).map(|(row, &j)| sq_dist(row, c.row(j as usize).as_slice().unwrap())).collect();
-                let mut order: Vec<usize> = (0..dist.len()).collect();
-                order.sort_by(|&a, &b| dist[b].total_cmp(&dist[a]).then(a.cmp(&b)));
-                let mut mine = Vec::new();
-                for &i in order.iter().take(empty.len()) {
-                    mine.push(-dist[i]);
-                    mine.push((offset + i as u64) as f64);
-                    mine.extend_from_slice(self.rows.row(i));
-                }
-                let all = Self::gather_rows(comm, &mine, d + 2);
-                let mut cand: Vec<_> = all.rows().into_iter().map(|r| (r[0], r[1], r.slice(s![2..]).to_owned())).collect();
-                cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-                for (j, (_, _, row)) in empty.iter().zip(cand) {
-                    new.row_mut(*j).assign(&row);
-                }
-            }
-            let shift: f64 = (&new - &c).iter().map(|v| v * v).sum();
-            c = new;
-            it += 1;
-            self.write_checkpoint(comm, &c, it)?;
-            // No label changed: the centroids did not move either. Otherwise stop on tol.
-            if flat[kd + k] == 0.0 || shift <= tol {
-                converged = true;
-                break;
+            // Inertia is a global sum, identical on every rank: every rank keeps the same start.
+            if best.as_ref().is_none_or(|b| run.inertia < b.inertia) {
+                best = Some(run);
             }
         }
-        // As scikit-learn: the inertia is that of the rows relabelled against the final
-        // centroids, each distance computed directly.
-        let mut inertia = [0.0];
-        self.rows.nearest(&c, |_, row, j| inertia[0] += sq_dist(row, c.row(j).as_slice().unwrap()));
-        comm.allreduce_sum(&mut inertia);
-        self.inertia = inertia[0];
-        self.converged = it < self.max_iter || converged;
-        self.n_iter = it;
-        self.centroids = c;
+        let best = best.expect("at least one start");
+        if !self.resume {
+            self.initial_centroids = best.initial;
+        }
+        self.best_start = best.start;
+        self.inertia = best.inertia;
+        self.converged = best.converged;
+        self.n_iter = best.n_iter;
+        self.centroids = best.centroids;
         self.rows = Rows::default();
         Ok(())
     }
@@ -787,8 +868,9 @@ impl Node for KmeansNode {
         concatenate![Axis(1), x, self.predict(x)]
     }
     fn summary(&self) -> Vec<String> {
+        let starts = if self.n_init > 1 { format!(" (best of {} starts: seed {})", self.n_init, self.seed + self.best_start as u64) } else { String::new() };
         vec![format!(
-            "k={} on {} features, {} rows: inertia {:.6e} after {} iteration(s)",
+            "k={} on {} features, {} rows: inertia {:.6e} after {} iteration(s){starts}",
             self.k,
             self.columns.len(),
             self.count,
