@@ -40,6 +40,11 @@ pub struct Cli {
     /// error: each process would run alone on its own shard).
     #[arg(long, global = true)]
     pub allow_launch_mismatch: bool,
+    /// Progress of long passes (bytes of all ranks, rows/s, ETA), drawn by rank 0: 'auto' on a
+    /// terminal (also mpirun's), 'always' also into a log file (a line every 10 s), 'never'.
+    /// Off with -q.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub progress: String,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -271,7 +276,8 @@ pub fn main() -> ExitCode {
     crate::launch::configure_blas_threads();
     let ctx = Context::init();
     let comm = ctx.comm();
-    let log = Log { level, rank: comm.rank() };
+    let progress = if cli.quiet { crate::progress::Style::Off } else { crate::progress::Style::choose(&cli.progress) };
+    let log = Log { level, rank: comm.rank(), progress };
     crate::log::set_global(log);
     if shared_memory {
         log.detail("one node: Open MPI pml ob1 (shared memory); set OMPI_MCA_pml to choose another");
@@ -455,12 +461,19 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
         None => w,
     });
     let mut writer = agree(comm, created)?;
+    let mut bar = crate::progress::Progress::start(log, "executing", comm.size(), data.local_bytes, data.total_bytes);
+    let mut seen = 0u64;
     let written = data
         .for_each_chunk(&mut |x| {
+            if let (Some(bar), Some(o)) = (&mut bar, x.origin) {
+                seen += x.rows() as u64;
+                bar.update(o.read, seen);
+            }
             let y = if a.inverse { flow.inverse(x.x)? } else { flow.execute(x.x) };
             writer.write_rows(y.as_standard_layout().as_slice().expect("standard layout"))
         })
         .and_then(|r| writer.finish().map(|_| r));
+    drop(bar);
     match agree(comm, written) {
         Ok((rows, skipped)) => {
             // Every rank's temporary is complete; rename them all, and undo every rename if

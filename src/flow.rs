@@ -6,6 +6,7 @@ use crate::comm::{agree, allgather_f64, Comm};
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Dataset, Schema};
 use crate::log::Log;
+use crate::progress::Progress;
 use crate::nodes::{self, Node, NodeSpec};
 use ndarray::{Array2, ArrayView2};
 use std::time::Instant;
@@ -175,7 +176,16 @@ impl Flow {
                 let t0 = Instant::now();
                 // Raw rows to a node that keeps them: let it keep mapped NPY rows.
                 let keeps = i == 0 && group.iter().any(|n| n.keeps_rows());
+                let mut bar = match cached {
+                    None => Progress::start(log, format!("reading for {label}"), comm.size(), data.local_bytes, data.total_bytes),
+                    Some(_) => None,
+                };
+                let mut seen = 0u64;
                 let mut visit = |chunk: &Chunk| -> Result<()> {
+                    if let (Some(bar), Some(o)) = (&mut bar, chunk.origin) {
+                        seen += chunk.rows() as u64;
+                        bar.update(o.read, seen);
+                    }
                     let prefixed = Self::execute_prefix(done, chunk.x);
                     let c = Chunk {
                         x: prefixed.as_ref().map_or(chunk.x, |a| a.view()),
@@ -206,6 +216,7 @@ impl Flow {
                     None if keeps => data.for_each_chunk_mapped(&mut visit),
                     None => data.for_each_chunk(&mut visit),
                 };
+                drop(bar);
                 let (rows, skipped) = agree(comm, local)?;
                 let read_s = t0.elapsed().as_secs_f64();
                 let t1 = Instant::now();
@@ -261,7 +272,7 @@ impl OwnedChunk {
     }
 
     fn view(&self) -> Chunk<'_> {
-        Chunk { x: self.x.view(), y: self.y.view(), labels: &self.labels, segment_start: self.segment_start, origin: self.origin.as_ref(), mapped: None }
+        Chunk { x: self.x.view(), y: self.y.view(), labels: &self.labels, kept: &[], segment_start: self.segment_start, origin: self.origin.as_ref(), mapped: None }
     }
 }
 
@@ -340,7 +351,7 @@ mod spmd_tests {
             run_threads(ranks, |c| {
                 let data = crate::io::Dataset::open(c, &opts).unwrap();
                 let mut flow = Flow::parse(spec).unwrap();
-                let report = flow.train(c, &data, &Log { level: 0, rank: c.rank() }).unwrap();
+                let report = flow.train(c, &data, &Log { level: 0, rank: c.rank(), progress: crate::progress::Style::Off }).unwrap();
                 Model::new(&flow, None, data.names(), report.rows, c.size())
             })
         };

@@ -7,6 +7,8 @@ pub struct Log {
     pub level: u8,
     /// This process's rank; only rank 0 prints.
     pub rank: usize,
+    /// How rank 0 shows progress on long passes.
+    pub progress: crate::progress::Style,
 }
 
 impl Log {
@@ -32,7 +34,7 @@ impl Log {
     }
 }
 
-static GLOBAL: std::sync::Mutex<Log> = std::sync::Mutex::new(Log { level: 0, rank: 0 });
+static GLOBAL: std::sync::Mutex<Log> = std::sync::Mutex::new(Log { level: 0, rank: 0, progress: crate::progress::Style::Off });
 
 /// The process's log for code that is not handed one (a node's iterations): silent until the
 /// command line (or a library user) sets it with [`set_global`].

@@ -412,3 +412,49 @@ fn kmeans_says_when_max_iter_stopped_it() {
     assert!(!r.ok().stderr.contains("without converging"), "{}", r.stderr);
     assert_eq!(node(&read_json(&m), 0)["converged"], true);
 }
+
+/// Progress lines: rank 0 only, estimated over all ranks' bytes, off by default when stderr is
+/// not a terminal and with -q; k-means at -v prints one line per iteration.
+#[test]
+fn progress_lines_and_kmeans_iterations() {
+    let dir = scratch("progress");
+    let m = dir.join("m.json");
+    let data = "tests/data/blobs/part*.csv";
+    let total: u64 = (0..4).map(|s| std::fs::metadata(format!("tests/data/blobs/part{s}.csv")).unwrap().len()).sum();
+    let now = [("FLOWMPI_PROGRESS_EVERY", "0")];
+    let train = ["train", "--data", data, "--flow", "covariance", "--model", m.to_str().unwrap(), "--block-bytes", "20000"];
+    let with = |pre: &[&str]| -> Vec<String> {
+        let args: Vec<&str> = pre.iter().copied().chain(train).collect();
+        let r = mpirun_with(3, &args, &now);
+        r.ok();
+        r.stderr.lines().filter(|l| l.contains("reading for covariance")).map(String::from).collect()
+    };
+    let lines = with(&["--progress", "always"]);
+    assert!(lines.len() >= 3, "{lines:?}");
+    // "X of ~T (P%)": the total is every rank's bytes; the percentages only grow.
+    let mut last = -1.0;
+    for l in &lines {
+        assert!(l.contains(&format!("of ~{:.1} kB", total as f64 / 1e3)), "{l}");
+        let pct: f64 = l.split('(').nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
+        assert!(pct >= last && pct <= 100.0, "{lines:?}");
+        last = pct;
+        assert!(l.contains("rows/s") && l.contains("ETA"), "{l}");
+    }
+    // Not a terminal: nothing by default; -q and never silence it.
+    assert!(with(&[]).is_empty());
+    assert!(with(&["-q", "--progress", "always"]).is_empty());
+    assert!(with(&["--progress", "never"]).is_empty());
+
+    // k-means -v: one line per iteration, as many as the model's n_iter, inertia never rising.
+    let r = mpirun(2, &["-v", "train", "--data", data, "--flow", "kmeans(k=5, init=random, n_init=1, seed=1)", "--model", m.to_str().unwrap()]);
+    r.ok();
+    let inertia: Vec<f64> = r.stderr.lines().filter(|l| l.contains("kmeans iteration"))
+        .map(|l| l.split("inertia ").nth(1).unwrap().split(',').next().unwrap().parse().unwrap())
+        .collect();
+    let km = node(&read_json(&m), 0).clone();
+    assert_eq!(inertia.len() as u64, km["n_iter"].as_u64().unwrap(), "{}", r.stderr);
+    assert!(inertia.windows(2).all(|w| w[1] <= w[0] * (1.0 + 1e-6)), "{inertia:?}");
+    assert!(*inertia.last().unwrap() >= km["inertia"].as_f64().unwrap() * (1.0 - 1e-6));
+    let r = mpirun(2, &["train", "--data", data, "--flow", "kmeans(k=5)", "--model", m.to_str().unwrap()]);
+    assert!(!r.ok().stderr.contains("kmeans iteration"), "{}", r.stderr);
+}

@@ -233,17 +233,30 @@ pub struct FieldPlan {
     pub width: usize,
     /// Column names for messages.
     pub names: Vec<String>,
-    /// Field holding class labels (kept as text), if any.
+    /// Field holding class labels (kept as text, never empty), if any.
     pub label: Option<usize>,
+    /// `text[field]`: the field is also kept as text (the label, and `execute --keep` columns).
+    pub text: Vec<bool>,
 }
 
-/// Parsed rows: numeric values row-major (`FieldPlan::width` per row) and, when the plan has a
-/// label field, one label per row.
+impl FieldPlan {
+    /// A plan with no text fields but the label.
+    pub fn new(ncols: usize, slot: Vec<Option<usize>>, width: usize, names: Vec<String>, label: Option<usize>) -> Self {
+        let mut text = vec![false; ncols];
+        if let Some(j) = label {
+            text[j] = true;
+        }
+        FieldPlan { ncols, slot, width, names, label, text }
+    }
+}
+
+/// Parsed rows: numeric values row-major (`FieldPlan::width` per row) and the text fields
+/// (`FieldPlan::text`), in field order, row by row.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Rows {
     /// Numeric values, row-major.
     pub vals: Vec<f64>,
-    /// Class labels, one per row (empty without a label field).
+    /// Text fields, row by row (empty without text fields).
     pub labels: Vec<String>,
 }
 
@@ -362,7 +375,7 @@ fn parse_line_fast(b: &[u8], delim: u8, plan: &FieldPlan, row: &mut [f64], label
     let mut p = 0;
     let last = plan.ncols - 1;
     for (col, slot) in plan.slot.iter().enumerate() {
-        if plan.label == Some(col) {
+        if plan.text[col] {
             let rest = &b[p..];
             let n = memchr::memchr2(delim, b'\n', rest).unwrap_or(rest.len());
             let field = trim_eol(&rest[..n]);
@@ -370,6 +383,13 @@ fn parse_line_fast(b: &[u8], delim: u8, plan: &FieldPlan, row: &mut [f64], label
                 return None;
             }
             labels.push(String::from_utf8_lossy(field).into_owned());
+            if let Some(s) = *slot {
+                // A kept column that is also a feature: its number too.
+                match parse_plain(field) {
+                    Some((v, n)) if n == field.len() => row[s] = v,
+                    _ => return None,
+                }
+            }
             p += field.len();
         } else {
             let (v, n) = parse_plain(&b[p..])?;
@@ -468,13 +488,14 @@ pub fn parse_block(
                 memchr::memchr(delim, rest).unwrap_or(rest.len())
             };
             let field = &rest[..field_end];
-            if plan.label == Some(col) {
+            if plan.text[col] {
                 let l = label_text(field);
-                if l.is_empty() {
+                if l.is_empty() && plan.label == Some(col) {
                     return Err(fail(format!("empty label in column '{}'", plan.names[col])));
                 }
                 labels.push(l);
-            } else if let Some(slot) = plan.slot[col] {
+            }
+            if let Some(slot) = plan.slot[col] {
                 let v = match fast_float2::parse_partial::<f64, _>(field) {
                     Ok((v, n)) if n == field.len() => v,
                     _ => {
@@ -684,7 +705,7 @@ mod tests {
     }
 
     fn plan(ncols: usize) -> FieldPlan {
-        FieldPlan { ncols, slot: (0..ncols).map(Some).collect(), width: ncols, names: (0..ncols).map(|j| format!("c{j}")).collect(), label: None }
+        FieldPlan::new(ncols, (0..ncols).map(Some).collect(), ncols, (0..ncols).map(|j| format!("c{j}")).collect(), None)
     }
 
     #[test]
@@ -737,6 +758,7 @@ mod tests {
         p.slot = vec![Some(0), None, Some(1)];
         p.width = 2;
         p.label = Some(1);
+        p.text[1] = true;
         let mut out = Rows::default();
         let text = b"1,cat,2\n3,\"dog, big\",4\r\n5, 7 ,6\n7,nan,8\n";
         assert_eq!(parse_block(text, 0, b',', &p, NanPolicy::Error, &mut out).unwrap(), (4, 0));
@@ -744,5 +766,20 @@ mod tests {
         assert_eq!(out.labels, vec!["cat", "dog, big", "7", "nan"]);
         let e = parse_block(b"1,,2\n", 0, b',', &p, NanPolicy::Error, &mut out).unwrap_err();
         assert!(e.msg.contains("empty label"), "{}", e.msg);
+    }
+
+    #[test]
+    fn kept_fields_are_text_in_field_order_and_may_also_be_features() {
+        // Fields 0 (also a feature) and 2 kept as text; an empty kept field is fine.
+        let mut p = plan(3);
+        p.slot = vec![Some(0), Some(1), None];
+        p.width = 2;
+        p.text = vec![true, false, true];
+        for text in [&b"1.50,2,id-7\n3,4,\n"[..], b"1.50, 2,\"id-7\"\n3,4,\n"] {
+            let mut out = Rows::default();
+            assert_eq!(parse_block(text, 0, b',', &p, NanPolicy::Error, &mut out).unwrap(), (2, 0));
+            assert_eq!(out.vals, vec![1.5, 2.0, 3.0, 4.0]);
+            assert_eq!(out.labels, vec!["1.50", "id-7", "3", ""]);
+        }
     }
 }

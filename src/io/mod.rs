@@ -77,6 +77,9 @@ pub struct DataOptions {
     /// "the model's input columns").
     #[serde(skip)]
     pub columns_from: Option<String>,
+    /// Columns carried through as text (`execute --keep`), by name or index, in output order.
+    #[serde(skip)]
+    pub keep: Vec<String>,
 }
 
 impl DataOptions {
@@ -95,6 +98,7 @@ impl DataOptions {
             threads: 1,
             allow_unread: false,
             columns_from: None,
+            keep: Vec::new(),
         }
     }
 }
@@ -309,6 +313,8 @@ pub struct Chunk<'a> {
     pub y: ArrayView2<'a, f64>,
     /// Labels, one per row (empty without a label column).
     pub labels: &'a [String],
+    /// The `keep` columns' text, row by row ([`Dataset::keep`] per row; empty without).
+    pub kept: &'a [String],
     /// True for the first chunk of a shard file (or file part): time-series nodes (SFA) do not
     /// difference across this boundary.
     pub segment_start: bool,
@@ -324,7 +330,7 @@ pub struct Chunk<'a> {
 impl<'a> Chunk<'a> {
     /// Features only.
     pub fn new(x: ArrayView2<'a, f64>) -> Self {
-        Chunk { x, y: ArrayView2::from_shape((x.nrows(), 0), &[]).unwrap(), labels: &[], segment_start: true, origin: None, mapped: None }
+        Chunk { x, y: ArrayView2::from_shape((x.nrows(), 0), &[]).unwrap(), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None }
     }
 
     /// Number of rows.
@@ -344,6 +350,8 @@ pub struct Origin {
     pub start: u64,
     /// Whether `start` is a CSV byte offset (else an NPY row index).
     pub csv: bool,
+    /// Bytes of this rank's input read before this chunk (over all its sources), for progress.
+    pub read: u64,
 }
 
 impl Origin {
@@ -391,7 +399,22 @@ pub struct Dataset {
     pub targets: Vec<usize>,
     /// Label column index.
     pub label: Option<usize>,
+    /// Columns carried through as text (`DataOptions::keep`), in output order.
+    pub keep: Vec<usize>,
+    /// Bytes of input this rank reads (its part of each file).
+    pub local_bytes: u64,
+    /// Bytes of input all ranks read.
+    pub total_bytes: u64,
     rank: usize,
+}
+
+/// The bytes of `src` this rank reads: the file's size, or its share of it for a part.
+fn source_bytes(src: &Source) -> u64 {
+    let len = std::fs::metadata(&src.path).map_or(0, |m| m.len());
+    match src.part {
+        Some((i, n)) => len * (i as u64 + 1) / n as u64 - len * i as u64 / n as u64,
+        None => len,
+    }
 }
 
 fn probe(src: &Source, opts: &DataOptions, rank: usize) -> Result<Option<Layout>> {
@@ -489,6 +512,10 @@ impl Dataset {
             Some(l) => Some(pick("label", l)?[0]),
             None => None,
         };
+        let keep = if opts.keep.is_empty() { Vec::new() } else { pick("--keep", &opts.keep.join(","))? };
+        if label.is_some() && !keep.is_empty() {
+            return Err(Error::Param("--keep cannot be combined with a label column".into()));
+        }
         let side: Vec<usize> = targets.iter().copied().chain(label).collect();
         let columns = match opts.columns.as_deref() {
             Some(spec) => pick(opts.columns_from.as_deref().unwrap_or("--columns"), spec)?,
@@ -501,7 +528,10 @@ impl Dataset {
         if columns.is_empty() {
             return Err(Error::Param("no feature column is selected".into()));
         }
-        Ok(Dataset { opts: opts.clone(), sources, layout: agreed.clone(), columns, targets, label, rank })
+        let local_bytes = sources.iter().map(source_bytes).sum::<u64>();
+        let mut total = [local_bytes as f64];
+        comm.allreduce_sum(&mut total);
+        Ok(Dataset { opts: opts.clone(), sources, layout: agreed.clone(), columns, targets, label, keep, local_bytes, total_bytes: total[0] as u64, rank })
     }
 
     /// Number of feature columns.
@@ -549,17 +579,37 @@ impl Dataset {
         let mut skipped = 0u64;
         let segment_start = std::cell::Cell::new(true);
         // `all`: the numeric fields of n rows (any row stride, unit column stride).
-        let mut emit = |all: ArrayView2<f64>, labels: &[String], mapped: Option<&npy::Mapped>, origin: &Origin| -> Result<()> {
+        // Text fields are read in column order: the label, or the kept columns (never both).
+        let text_cols: Vec<usize> = {
+            let mut t: Vec<usize> = self.label.iter().chain(&self.keep).copied().collect();
+            t.sort_unstable();
+            t.dedup();
+            t
+        };
+        let keep_at: Vec<usize> = self.keep.iter().map(|j| text_cols.binary_search(j).expect("a text column")).collect();
+        let mut kept = Vec::new();
+        // `text`: the text fields of the rows, `text_cols.len()` per row.
+        let mut emit = |all: ArrayView2<f64>, text: &[String], mapped: Option<&npy::Mapped>, origin: &Origin| -> Result<()> {
             rows += all.nrows() as u64;
             let first = segment_start.replace(false);
-            f(&Chunk { x: all.slice(ndarray::s![.., ..d]), y: all.slice(ndarray::s![.., d..]), labels, segment_start: first, origin: Some(origin), mapped })
+            let labels = if keep_at.is_empty() { text } else { &[] };
+            kept.clear();
+            if !keep_at.is_empty() {
+                for row in text.chunks_exact(text_cols.len()) {
+                    kept.extend(keep_at.iter().map(|&k| row[k].clone()));
+                }
+            }
+            f(&Chunk { x: all.slice(ndarray::s![.., ..d]), y: all.slice(ndarray::s![.., d..]), labels, kept: &kept, segment_start: first, origin: Some(origin), mapped })
         };
         fn packed(vals: &[f64], n: usize, width: usize) -> ArrayView2<'_, f64> {
             ArrayView2::from_shape((n, width), vals).unwrap()
         }
+        let mut read_so_far = 0u64; // bytes of the sources before this one
         for src in &self.sources {
             segment_start.set(true);
             let pstr = src.path.display().to_string();
+            let (this, before) = (source_bytes(src), read_so_far);
+            read_so_far += this;
             let Some(layout) = probe(src, &self.opts, self.rank)? else { continue };
             if layout.ncols != self.layout.ncols {
                 return Err(Error::data(self.rank, pstr, Some(1), format!(
@@ -578,6 +628,8 @@ impl Dataset {
                     // The selected columns as one contiguous range, when they are one (e.g. `0-31`):
                     // then a row's selection is one slice, viewed in place or copied at once.
                     let range = numeric.first().map(|&a| a..a + numeric.len()).filter(|r| numeric.iter().copied().eq(r.clone()));
+                    let row_bytes = h.cols as u64 * h.dtype.bytes as u64;
+                    let read = |row: u64| before + ((row - lo) * row_bytes).min(this);
                     npy::read_rows(&src.path, &h, lo, hi, block_rows, self.rank, map, &mut |vals, first, mapped| {
                         let n = vals.len() / h.cols.max(1);
                         let (block, mapped) = match (&range, mapped) {
@@ -598,8 +650,8 @@ impl Dataset {
                             }
                         };
                         labels.clear();
-                        if let Some(j) = self.label {
-                            labels.extend(vals.chunks_exact(h.cols).map(|r| number_label(r[j])));
+                        if !text_cols.is_empty() {
+                            labels.extend(vals.chunks_exact(h.cols).flat_map(|r| text_cols.iter().map(|&j| number_label(r[j]))));
                         }
                         // A branch-free scan first (it vectorises); the position only on the rare error path.
                         let finite = |v: &[f64]| v.iter().fold(true, |ok, v| ok & v.is_finite());
@@ -617,15 +669,15 @@ impl Dataset {
                             let keep: Vec<bool> = block.rows().into_iter().map(|r| r.iter().all(|v| v.is_finite())).collect();
                             let kept: Vec<f64> = block.rows().into_iter().zip(&keep).filter(|(_, k)| **k).flat_map(|(r, _)| r.to_vec()).collect();
                             let kept_labels: Vec<String> = if labels.is_empty() { Vec::new() } else {
-                                labels.iter().zip(&keep).filter(|(_, k)| **k).map(|(l, _)| l.clone()).collect()
+                                labels.chunks_exact(text_cols.len()).zip(&keep).filter(|(_, k)| **k).flat_map(|(l, _)| l.to_vec()).collect()
                             };
                             let m = kept.len() / width;
                             skipped += (n - m) as u64;
                             // Rows were dropped: positions in this chunk no longer map to file rows.
-                            let origin = Origin { rank: self.rank, path: src.path.clone(), start: first, csv: false };
+                            let origin = Origin { rank: self.rank, path: src.path.clone(), start: first, csv: false, read: read(first) };
                             return emit(packed(&kept, m, width), &kept_labels, None, &origin);
                         }
-                        let origin = Origin { rank: self.rank, path: src.path.clone(), start: first, csv: false };
+                        let origin = Origin { rank: self.rank, path: src.path.clone(), start: first, csv: false, read: read(first) };
                         emit(block, &labels, mapped, &origin)
                     })?;
                 }
@@ -646,9 +698,12 @@ impl Dataset {
                     for (k, &j) in numeric.iter().enumerate() {
                         slot[j] = Some(k);
                     }
-                    let plan = csv::FieldPlan { ncols: l.ncols, slot, width, names: self.layout.column_names(), label: self.label };
+                    let mut plan = csv::FieldPlan::new(l.ncols, slot, width, self.layout.column_names(), self.label);
+                    for &j in &text_cols {
+                        plan.text[j] = true;
+                    }
                     skipped += csv::read_range(&src.path, begin, end, self.opts.block_bytes, self.opts.threads, delim, &plan, self.opts.nan, self.rank, &mut |vals, labels, n, offset| {
-                        let origin = Origin { rank: self.rank, path: src.path.clone(), start: offset, csv: true };
+                        let origin = Origin { rank: self.rank, path: src.path.clone(), start: offset, csv: true, read: before + (offset - begin).min(this) };
                         emit(packed(vals, n as usize, width), labels, None, &origin)
                     })?;
                 }

@@ -202,7 +202,7 @@ mod tests {
             let out = run_threads(ranks, |c| {
                 let (lo, hi) = (c.rank() * 6 / ranks, (c.rank() + 1) * 6 / ranks);
                 let mut n = GnbNode::from_spec(&NodeSpec::parse("gnb(label=k)").unwrap()).unwrap();
-                let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: ArrayView2::from_shape((hi - lo, 0), &[]).unwrap(), labels: &labels[lo..hi], segment_start: true, origin: None, mapped: None };
+                let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: ArrayView2::from_shape((hi - lo, 0), &[]).unwrap(), labels: &labels[lo..hi], kept: &[], segment_start: true, origin: None, mapped: None };
                 n.fit_chunk(c, &chunk, &schema).unwrap();
                 n
             });

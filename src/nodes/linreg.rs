@@ -323,7 +323,7 @@ mod tests {
                 let out = run_threads(ranks, |c| {
                     let (lo, hi) = ((c.rank() * c.rank() * 200) / (ranks * ranks), ((c.rank() + 1) * (c.rank() + 1) * 200) / (ranks * ranks));
                     let mut node = LinregNode::from_spec(&NodeSpec::parse(&format!("linreg(target=[y0,y1], method={method})")).unwrap()).unwrap();
-                    let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: y.slice(s![lo..hi, ..]), labels: &[], segment_start: true, origin: None, mapped: None };
+                    let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: y.slice(s![lo..hi, ..]), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None };
                     node.fit_chunk(c, &chunk, &schema).unwrap();
                     node.fit
                 });
@@ -350,7 +350,7 @@ mod tests {
         let schema = Schema { x: vec!["a".into(), "b".into(), "c".into()], y: vec!["y0".into(), "y1".into()], label: None };
         for method in ["normal", "qr"] {
             let mut node = LinregNode::from_spec(&NodeSpec::parse(&format!("linreg(target=[y0,y1], method={method})")).unwrap()).unwrap();
-            node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: x.view(), y: y.view(), labels: &[], segment_start: true, origin: None, mapped: None }, &schema).unwrap();
+            node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: x.view(), y: y.view(), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None }, &schema).unwrap();
             for i in 0..3 {
                 let (a, b) = (node.fit.coefficients[[0, i]], want[[i + 1, 0]]);
                 assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{method}: {a} vs {b}");
@@ -360,7 +360,7 @@ mod tests {
         let schema4 = Schema { x: vec!["a".into(), "b".into(), "c".into(), "d".into()], ..schema.clone() };
         for method in ["normal", "qr"] {
             let mut node = LinregNode::from_spec(&NodeSpec::parse(&format!("linreg(target=y0, method={method})")).unwrap()).unwrap();
-            let e = node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: bad.view(), y: y.view(), labels: &[], segment_start: true, origin: None, mapped: None }, &schema4).unwrap_err();
+            let e = node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: bad.view(), y: y.view(), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None }, &schema4).unwrap_err();
             assert!(e.to_string().contains("collinear"), "{e}");
         }
     }

@@ -217,7 +217,7 @@ mod tests {
         let out = run_threads(3, |c| {
             let (lo, hi) = [(0, 2), (2, 4), (4, 5)][c.rank()];
             let mut n = MnbNode::from_spec(&NodeSpec::parse("mnb(label=class, alpha=0.5)").unwrap()).unwrap();
-            let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: ArrayView2::from_shape((hi - lo, 0), &[]).unwrap(), labels: &labels[lo..hi], segment_start: true, origin: None, mapped: None };
+            let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: ArrayView2::from_shape((hi - lo, 0), &[]).unwrap(), labels: &labels[lo..hi], kept: &[], segment_start: true, origin: None, mapped: None };
             n.fit_chunk(c, &chunk, &schema).unwrap();
             n
         });
@@ -241,7 +241,7 @@ mod tests {
         let x = array![[1.0, 0.0], [0.0, 2.0]];
         let labels: Vec<String> = vec!["a".into(), "b".into()];
         let schema = Schema { x: vec!["f0".into(), "f1".into()], y: vec![], label: Some("class".into()) };
-        let chunk = Chunk { x: x.view(), y: ArrayView2::from_shape((2, 0), &[]).unwrap(), labels: &labels, segment_start: true, origin: None, mapped: None };
+        let chunk = Chunk { x: x.view(), y: ArrayView2::from_shape((2, 0), &[]).unwrap(), labels: &labels, kept: &[], segment_start: true, origin: None, mapped: None };
         let mut n = MnbNode::from_spec(&NodeSpec::parse("mnb(label=class, priors=[0.9,0.1])").unwrap()).unwrap();
         n.fit_chunk(&crate::comm::SingleComm, &chunk, &schema).unwrap();
         assert!((n.class_log_prior[0] - 0.9f64.ln()).abs() < 1e-15);

@@ -147,7 +147,7 @@ mod tests {
         let out = crate::comm::run_threads(3, |c| {
             let (lo, hi) = (c.rank() * 80 / 3, (c.rank() + 1) * 80 / 3);
             let mut n = node.clone();
-            n.fit_chunk(c, &Chunk { x: x.slice(s![lo..hi, ..]), y: y.slice(s![lo..hi, ..]), labels: &[], segment_start: true, origin: None, mapped: None }, &schema).unwrap();
+            n.fit_chunk(c, &Chunk { x: x.slice(s![lo..hi, ..]), y: y.slice(s![lo..hi, ..]), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None }, &schema).unwrap();
             n
         });
         node = out[0].clone();

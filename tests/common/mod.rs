@@ -50,10 +50,18 @@ fn mpi_env(c: &mut Command) -> PathBuf {
 
 /// `mpirun -n n flowmpi args...` with a hard timeout (exit code 124 = hung).
 pub fn mpirun(n: usize, args: &[&str]) -> Run {
+    mpirun_with(n, args, &[])
+}
+
+/// [`mpirun`] with extra environment variables (every rank inherits them).
+pub fn mpirun_with(n: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut c = Command::new("timeout");
     c.args(["-s", "KILL", &TIMEOUT_S.to_string(), "mpirun", "--oversubscribe", "-n", &n.to_string(), BIN]);
     c.args(args);
     let base = mpi_env(&mut c);
+    for (k, v) in env {
+        c.env(k, v);
+    }
     let r = Run::from(c.output().expect("cannot start timeout/mpirun: is Open MPI installed?"));
     let _ = std::fs::remove_dir_all(base);
     assert_ne!(r.code, 137, "mpirun -n {n} {args:?} hung and was killed after {TIMEOUT_S} s\n{}", r.stderr);
