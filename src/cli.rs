@@ -221,6 +221,11 @@ pub struct ExecuteArgs {
     /// Classifiers: also write the log-probability of every class.
     #[arg(long)]
     pub proba: bool,
+    /// Input columns to carry into the output, before the flow's columns, by header name or
+    /// 0-based index, e.g. '--keep id,y' (IDs, the true target). Copied as text from CSV input
+    /// (so '1.50' stays '1.50'); .npy output needs them to be numbers.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub keep: Vec<String>,
 }
 
 /// `flowmpi inspect`.
@@ -442,7 +447,8 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
     // Features are picked by the names the model was trained on (targets or labels in the data
     // are then simply not read).
     let trained_on = model.input_columns.join(",");
-    let opts = a.data.options(if a.inverse { None } else { Some(&trained_on) })?;
+    let mut opts = a.data.options(if a.inverse { None } else { Some(&trained_on) })?;
+    opts.keep = a.keep.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
     let data = Dataset::open(comm, &opts)?;
     // Names must match when the data has a header; without one, only the count is checked.
     let names_match = data.names() == *expect || (data.layout.names.is_none() && data.dim() == expect.len());
@@ -456,10 +462,16 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
     let out = PathBuf::from(expand_pattern(&a.out, comm.rank(), comm.size()));
     check_output_paths(comm, &out, &a.model, &data)?;
     let labels = flow.nodes.last().filter(|_| !a.inverse).and_then(|n| n.classes().map(|c| (n.input_dim(), c.to_vec())));
-    let created = ShardWriter::create(&out, produce, comm.rank()).map(|w| match labels {
+    let all_names = data.layout.column_names();
+    let kept: Vec<String> = data.keep.iter().map(|&j| all_names[j].clone()).collect();
+    if let Some(k) = kept.iter().find(|k| produce.contains(k)) {
+        return Err(Error::Param(format!("--keep {k}: the output already has a column '{k}'")));
+    }
+    let names: Vec<String> = kept.iter().chain(produce.iter()).cloned().collect();
+    let created = ShardWriter::create(&out, &names, comm.rank()).map(|w| match labels {
         Some((col, names)) => w.with_labels(col, names),
         None => w,
-    });
+    }.with_text(kept.len()));
     let mut writer = agree(comm, created)?;
     let mut bar = crate::progress::Progress::start(log, "executing", comm.size(), data.local_bytes, data.total_bytes);
     let mut seen = 0u64;
@@ -470,7 +482,10 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
                 bar.update(o.read, seen);
             }
             let y = if a.inverse { flow.inverse(x.x)? } else { flow.execute(x.x) };
-            writer.write_rows(y.as_standard_layout().as_slice().expect("standard layout"))
+            writer.write_rows_with_text(x.kept, y.as_standard_layout().as_slice().expect("standard layout")).map_err(|e| match (e, x.origin) {
+                (Error::Row { row, msg }, Some(o)) => o.error(row, msg),
+                (e, _) => e,
+            })
         })
         .and_then(|r| writer.finish().map(|_| r));
     drop(bar);
@@ -498,7 +513,7 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
             log.info(format!(
                 "wrote {} rows x {} columns to {} in {:.3} s{}",
                 total,
-                produce.len(),
+                names.len(),
                 a.out,
                 t0.elapsed().as_secs_f64(),
                 if skipped > 0.0 { format!(" ({skipped} rows skipped for NaN/inf)") } else { String::new() }

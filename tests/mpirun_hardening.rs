@@ -458,3 +458,63 @@ fn progress_lines_and_kmeans_iterations() {
     let r = mpirun(2, &["train", "--data", data, "--flow", "kmeans(k=5)", "--model", m.to_str().unwrap()]);
     assert!(!r.ok().stderr.contains("kmeans iteration"), "{}", r.stderr);
 }
+
+/// Every record of a CSV file after its header, as text fields.
+fn csv_records(p: &std::path::Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    r.records().map(|rec| rec.unwrap().iter().map(String::from).collect()).collect()
+}
+
+/// `execute --keep`: chosen input columns (text IDs, the true target) go into the output first,
+/// copied verbatim, next to exactly what execute writes without them; on 1..4 ranks, uneven
+/// shards and an empty one.
+#[test]
+fn execute_keeps_input_columns_next_to_the_predictions() {
+    let dir = scratch("keep");
+    let sizes = [5usize, 0, 2, 1];
+    let mut rows = Vec::new();
+    for (s, n) in sizes.iter().enumerate() {
+        let mut text = String::from("id,x0,x1,y\n");
+        for i in 0..*n {
+            let k = rows.len();
+            let id = if k % 3 == 1 { format!("\"S,{k:03} \"\"q\"\"\"") } else { format!("S{k:03}") };
+            let (x0, x1) = (k as f64 * 0.5, (k * k % 7) as f64);
+            let y = format!("{:.2}", 1.0 + 2.0 * x0 - x1 + if i % 2 == 0 { 0.25 } else { -0.25 });
+            text.push_str(&format!("{id},{x0},{x1},{y}\n"));
+            rows.push((if k % 3 == 1 { format!("S,{k:03} \"q\"") } else { format!("S{k:03}") }, y));
+        }
+        std::fs::write(dir.join(format!("in{s}.csv")), text).unwrap();
+    }
+    let data = dir.join("in*.csv");
+    let data = data.to_str().unwrap();
+    let m = dir.join("m.json");
+    mpirun(2, &["train", "--data", data, "--columns", "x0,x1", "--flow", "linreg(target=y)", "--model", m.to_str().unwrap()]).ok();
+    let outputs = |n: usize, stem: &str| -> Vec<std::path::PathBuf> { (0..n).map(|r| dir.join(format!("{stem}{r}.csv"))).collect() };
+    for n in [1, 2, 3, 4] {
+        let plain = dir.join("plain{rank}.csv");
+        let kept = dir.join("kept{rank}.csv");
+        mpirun(n, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", plain.to_str().unwrap()]).ok();
+        mpirun(n, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", kept.to_str().unwrap(), "--keep", "id,y"]).ok();
+        let header = csv::Reader::from_path(dir.join("kept0.csv")).unwrap().headers().unwrap().iter().map(String::from).collect::<Vec<_>>();
+        assert_eq!(header, ["id", "y", "x0", "x1", "y_pred"]);
+        let a: Vec<Vec<String>> = outputs(n, "plain").iter().flat_map(|p| csv_records(p)).collect();
+        let b: Vec<Vec<String>> = outputs(n, "kept").iter().flat_map(|p| csv_records(p)).collect();
+        assert_eq!(b.len(), rows.len(), "{n} ranks");
+        for ((want, plain), got) in rows.iter().zip(&a).zip(&b) {
+            assert_eq!((&got[0], &got[1]), (&want.0, &want.1), "{n} ranks");
+            assert_eq!(&got[2..], &plain[..], "{n} ranks");
+        }
+    }
+    // .npy output: numeric kept columns become numbers; text IDs are an error at their line.
+    let npy = dir.join("k{rank}.npy");
+    mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", npy.to_str().unwrap(), "--keep", "3"]).ok();
+    for r in 0..2 {
+        let _ = std::fs::remove_file(dir.join(format!("k{r}.npy")));
+    }
+    let e = one_error(&mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", npy.to_str().unwrap(), "--keep", "id"]),
+        &["in0.csv, line 2", "'S000' is not a number", "write CSV"]);
+    assert!(e.contains("rank 0"), "{e}");
+    assert!(!dir.join("k0.npy").exists() && !dir.join("k1.npy").exists());
+    one_error(&mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", npy.to_str().unwrap(), "--keep", "nope"]), &["--keep", "no column named 'nope'"]);
+    one_error(&mpirun(1, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", npy.to_str().unwrap(), "--keep", "x0"]), &["output already has a column 'x0'"]);
+}

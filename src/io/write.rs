@@ -116,6 +116,8 @@ pub struct ShardWriter {
     cols: usize,
     rank: usize,
     labels: Option<(usize, Vec<String>)>,
+    /// Text columns written before the values (`execute --keep`).
+    text: usize,
 }
 
 /// A shard renamed into place whose job may still fail on another rank: [`Committed::keep`]
@@ -148,6 +150,15 @@ impl Committed {
     }
 }
 
+/// A CSV field: quoted when it holds a delimiter, a quote, a line break or edge spaces.
+fn push_text(line: &mut Vec<u8>, t: &str) {
+    if t.contains([',', '"', '\n', '\r']) || t.trim() != t {
+        line.extend_from_slice(format!("\"{}\"", t.replace('"', "\"\"")).as_bytes());
+    } else {
+        line.extend_from_slice(t.as_bytes());
+    }
+}
+
 impl ShardWriter {
     /// Start writing `path` (format by extension) with the given column names.
     pub fn create(path: &Path, names: &[String], rank: usize) -> Result<Self> {
@@ -172,7 +183,7 @@ impl ShardWriter {
             })
         })();
         match sink {
-            Ok(sink) => Ok(ShardWriter { path: path.to_path_buf(), tmp, sink: Some(sink), cols: names.len(), rank, labels: None }),
+            Ok(sink) => Ok(ShardWriter { path: path.to_path_buf(), tmp, sink: Some(sink), cols: names.len(), rank, labels: None, text: 0 }),
             Err(e) => {
                 discard_temp(&tmp);
                 Err(err(e))
@@ -186,32 +197,62 @@ impl ShardWriter {
         self
     }
 
+    /// The first `n` of the columns are text, given row by row to [`ShardWriter::write_rows_with_text`]
+    /// (in `.npy` output they must be numbers).
+    pub fn with_text(mut self, n: usize) -> Self {
+        self.text = n;
+        self
+    }
+
     fn err(&self, e: std::io::Error) -> Error {
         Error::Output { rank: self.rank, path: self.path.display().to_string(), msg: e.to_string() }
     }
 
     /// Append rows (row-major, one value per column).
     pub fn write_rows(&mut self, vals: &[f64]) -> Result<()> {
-        let cols = self.cols;
+        self.write_rows_with_text(&[], vals)
+    }
+
+    /// Append rows: `text` holds the text columns' fields ([`ShardWriter::with_text`] per row),
+    /// `vals` the other columns' values, row-major. In `.npy` output a text field that is not a
+    /// number is [`Error::Row`] (the row within this call).
+    pub fn write_rows_with_text(&mut self, text: &[String], vals: &[f64]) -> Result<()> {
+        let (m, cols) = (self.text, self.cols - self.text);
         let labels = self.labels.as_ref();
+        let rows = vals.len() / cols.max(1);
         let res = match self.sink.as_mut().expect("writer already finished") {
-            Sink::Npy(w) => w.write_rows(vals),
+            Sink::Npy(w) if m == 0 => w.write_rows(vals),
+            Sink::Npy(w) => {
+                let mut all = Vec::with_capacity(rows * (m + cols));
+                for (i, (t, v)) in text.chunks_exact(m).zip(vals.chunks_exact(cols.max(1))).enumerate() {
+                    for f in t {
+                        let x = fast_float2::parse::<f64, _>(f.trim()).map_err(|_| Error::Row {
+                            row: i,
+                            msg: format!("--keep: {} is not a number, and .npy output holds only numbers (write CSV to keep text)", crate::io::quote(f.as_bytes())),
+                        })?;
+                        all.push(x);
+                    }
+                    all.extend_from_slice(&v[..cols]);
+                }
+                w.write_rows(&all)
+            }
             Sink::Csv(w, line) => {
                 let mut fmt = ryu::Buffer::new();
                 let mut res = Ok(());
-                for row in vals.chunks_exact(cols.max(1)) {
+                for (i, row) in vals.chunks_exact(cols.max(1)).enumerate() {
                     line.clear();
+                    for (k, t) in text[i * m..(i + 1) * m].iter().enumerate() {
+                        if k > 0 {
+                            line.push(b',');
+                        }
+                        push_text(line, t);
+                    }
                     for (j, v) in row.iter().enumerate() {
-                        if j > 0 {
+                        if j > 0 || m > 0 {
                             line.push(b',');
                         }
                         if let Some((_, names)) = labels.filter(|(c, _)| *c == j) {
-                            let name = &names[*v as usize];
-                            if name.contains([',', '"', '\n']) {
-                                line.extend_from_slice(format!("\"{}\"", name.replace('"', "\"\"")).as_bytes());
-                            } else {
-                                line.extend_from_slice(name.as_bytes());
-                            }
+                            push_text(line, &names[*v as usize]);
                             continue;
                         }
                         let s = if v.is_finite() { fmt.format_finite(*v) } else { fmt.format(*v) };
