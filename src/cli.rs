@@ -349,18 +349,29 @@ fn check_output_paths(comm: &dyn Comm, out: &Path, model: &Path, data: &Dataset)
         .into_iter()
         .map(|b| PathBuf::from(String::from_utf8_lossy(&b).into_owned()))
         .collect();
+    // The same file under another name (a hard link) has the same host, device and inode.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let id = |p: &Path| -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).ok().map(|m| format!("{}\0{}\0{}", host.trim(), m.dev(), m.ino()))
+    };
+    let out_ids: Vec<Vec<u8>> = comm.allgather_bytes(id(out).unwrap_or_default().as_bytes());
+    let same_file = |p: &Path| id(p).and_then(|i| out_ids.iter().position(|o| *o == i.as_bytes()));
     let rank = comm.rank();
     let clash = |what: String| Err(Error::Param(format!("--out: {what}; give every rank its own file, e.g. 'out/part{{rank}}.csv'")));
     let local = (|| {
-        if let Some(r) = outs[..rank].iter().position(|o| *o == mine) {
+        if let Some(r) = outs[..rank].iter().position(|o| *o == mine).or_else(|| {
+            let me = &out_ids[rank];
+            (!me.is_empty()).then(|| out_ids[..rank].iter().position(|o| o == me)).flatten()
+        }) {
             return clash(format!("ranks {r} and {rank} would both write {}", mine.display()));
         }
-        if mine == crate::io::resolve_path(model) {
-            return clash(format!("rank {rank} would overwrite the model {}", model.display()));
+        if let Some(r) = (mine == crate::io::resolve_path(model)).then_some(rank).or_else(|| same_file(model)) {
+            return clash(format!("rank {r} would overwrite the model {}", model.display()));
         }
         for s in &data.sources {
             let input = crate::io::resolve_path(&s.path);
-            if let Some(r) = outs.iter().position(|o| *o == input) {
+            if let Some(r) = outs.iter().position(|o| *o == input).or_else(|| same_file(&s.path)) {
                 return clash(format!("rank {r} would overwrite the input file {} that rank {rank} reads", s.path.display()));
             }
         }

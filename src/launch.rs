@@ -7,11 +7,36 @@ use crate::log::Log;
 /// Ranks on this node, from the launcher's environment (Open MPI, MPICH/Hydra, Slurm); 1 when
 /// unknown.
 pub fn local_ranks() -> usize {
-    ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"]
+    let var = |k: &str| std::env::var(k).ok();
+    ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
         .iter()
-        .find_map(|k| std::env::var(k).ok()?.parse::<usize>().ok())
+        .find_map(|k| var(k)?.parse::<usize>().ok())
+        .or_else(|| {
+            // Slurm: this node's entry of a compressed per-node list such as "4(x2),3".
+            let node = var("SLURM_NODEID").and_then(|n| n.parse().ok()).unwrap_or(0);
+            ["SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE", "SLURM_NTASKS_PER_NODE"]
+                .iter()
+                .find_map(|k| slurm_tasks_on_node(&var(k)?, node))
+        })
         .unwrap_or(1)
         .max(1)
+}
+
+/// Entry `node` of Slurm's compressed per-node counts ("4(x2),3" = 4, 4, 3).
+fn slurm_tasks_on_node(list: &str, node: usize) -> Option<usize> {
+    let mut at = 0;
+    for item in list.split(',') {
+        let (count, times) = match item.split_once("(x") {
+            Some((c, t)) => (c, t.strip_suffix(')')?.parse::<usize>().ok()?),
+            None => (item, 1),
+        };
+        let count = count.trim().parse::<usize>().ok()?;
+        if node < at + times {
+            return Some(count);
+        }
+        at += times;
+    }
+    None
 }
 
 /// This process's rank as the launcher set it (Open MPI, MPICH/Hydra, PMIx, Slurm), readable
@@ -133,6 +158,15 @@ pub fn check_launch(comm: &dyn Comm, log: &Log, allow: bool) -> crate::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slurm_per_node_lists_are_expanded() {
+        assert_eq!(slurm_tasks_on_node("4", 0), Some(4));
+        assert_eq!(slurm_tasks_on_node("4(x2),3", 1), Some(4));
+        assert_eq!(slurm_tasks_on_node("4(x2),3", 2), Some(3));
+        assert_eq!(slurm_tasks_on_node("4(x2),3", 3), None);
+        assert_eq!(slurm_tasks_on_node("2(x", 0), None);
+    }
 
     #[test]
     fn a_config_selects_a_pml_only_by_name() {

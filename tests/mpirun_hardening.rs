@@ -131,6 +131,19 @@ fn execute_refuses_outputs_that_collide_or_overwrite_inputs() {
     let r = mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", data.to_str().unwrap(), "--allow-unread", "--out", &shifted.replace("part1", "part{rank}").replace("sub/../part{rank}", "q{rank}/../part1")]);
     one_error(&r, &["would both write"]);
     one_error(&exec(1, m.to_str().unwrap()), &["would overwrite the model"]);
+    // Hard links: the same file under other names (an input, the model, another rank's output).
+    let links = dir.join("links");
+    std::fs::create_dir(&links).unwrap();
+    std::fs::hard_link(dir.join("part1.csv"), links.join("h0.csv")).unwrap();
+    one_error(&exec(2, links.join("h{rank}.csv").to_str().unwrap()), &["rank 0 would overwrite the input file", "part1.csv"]);
+    std::fs::remove_file(links.join("h0.csv")).unwrap();
+    std::fs::hard_link(&m, links.join("h1.csv")).unwrap();
+    one_error(&exec(2, links.join("h{rank}.csv").to_str().unwrap()), &["rank 1 would overwrite the model"]);
+    std::fs::remove_file(links.join("h1.csv")).unwrap();
+    std::fs::write(links.join("g0.csv"), "OLD").unwrap();
+    std::fs::hard_link(links.join("g0.csv"), links.join("g1.csv")).unwrap();
+    one_error(&exec(2, links.join("g{rank}.csv").to_str().unwrap()), &["ranks 0 and 1 would both write"]);
+    std::fs::remove_dir_all(&links).unwrap();
     assert_eq!(files_in(&dir), before, "nothing may be written");
     assert_eq!(std::fs::read(dir.join("part0.csv")).unwrap(), std::fs::read("data/example/part0.csv").unwrap());
 }

@@ -290,3 +290,23 @@ fn supervised_bad_input_errors() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("label 'toast' is not one of the model's classes [eggs, ham, spam]"), "{}", r.stderr);
 }
+
+/// Fewer distinct rows than k: k-means++ runs out of candidates on every rank at once (an
+/// all-empty allgather, which once crashed Open MPI: an empty byte slice's address is
+/// MPI_IN_PLACE). The centroids are the distinct rows, repeated; the inertia is 0.
+#[test]
+fn kmeans_with_fewer_distinct_rows_than_k() {
+    let dir = scratch("kmdup");
+    std::fs::write(dir.join("d0.csv"), "a,b\n1,1\n1,1\n2,2\n").unwrap();
+    std::fs::write(dir.join("d1.csv"), "a,b\n2,2\n1,1\n").unwrap();
+    std::fs::write(dir.join("d2.csv"), "a,b\n").unwrap();
+    for n in [1, 2, 3] {
+        let m = train_model(n, dir.join("d*.csv").to_str().unwrap(), "kmeans(k=3)", &[], &dir);
+        let km = node(&m, 0);
+        assert_eq!(km["inertia"].as_f64().unwrap(), 0.0, "{n} ranks");
+        let mut c: Vec<Vec<f64>> = km["centroids"].as_array().unwrap().iter().map(nums).collect();
+        c.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        c.dedup();
+        assert_eq!(c, [vec![1.0, 1.0], vec![2.0, 2.0]], "{n} ranks");
+    }
+}

@@ -76,10 +76,17 @@ impl Comm for MpiComm {
             })
             .collect();
         let total: usize = counts.iter().map(|&c| c as usize).sum();
+        if total == 0 {
+            return vec![Vec::new(); n];
+        }
+        // An empty Rust slice of bytes points at address 1, which is Open MPI's MPI_IN_PLACE:
+        // hand MPI a real (zero-length) address instead.
+        static NOTHING: [u8; 1] = [0];
+        let send = if mine.is_empty() { &NOTHING[..0] } else { mine };
         let mut recv = vec![0u8; total];
         {
             let mut part = PartitionMut::new(&mut recv[..], &counts[..], &displs[..]);
-            self.world.all_gather_varcount_into(mine, &mut part);
+            self.world.all_gather_varcount_into(send, &mut part);
         }
         (0..n)
             .map(|r| recv[displs[r] as usize..(displs[r] + counts[r]) as usize].to_vec())

@@ -666,16 +666,25 @@ impl Dataset {
                                     "row {} column {} holds {} (use --nan skip to drop such rows)",
                                     first + i as u64 + 1, numeric[k], block[[i, k]])));
                             }
-                            let keep: Vec<bool> = block.rows().into_iter().map(|r| r.iter().all(|v| v.is_finite())).collect();
-                            let kept: Vec<f64> = block.rows().into_iter().zip(&keep).filter(|(_, k)| **k).flat_map(|(r, _)| r.to_vec()).collect();
-                            let kept_labels: Vec<String> = if labels.is_empty() { Vec::new() } else {
-                                labels.chunks_exact(text_cols.len()).zip(&keep).filter(|(_, k)| **k).flat_map(|(l, _)| l.to_vec()).collect()
-                            };
-                            let m = kept.len() / width;
-                            skipped += (n - m) as u64;
-                            // Rows were dropped: positions in this chunk no longer map to file rows.
-                            let origin = Origin { rank: self.rank, path: src.path.clone(), start: first, csv: false, read: read(first) };
-                            return emit(packed(&kept, m, width), &kept_labels, None, &origin);
+                            // Hand on each run of finite rows with its own origin, so a node's
+                            // complaint about a row still names the file's row.
+                            let finite_row: Vec<bool> = block.rows().into_iter().map(|r| r.iter().all(|v| v.is_finite())).collect();
+                            let nt = text_cols.len();
+                            let mut i = 0;
+                            while i < n {
+                                if !finite_row[i] {
+                                    skipped += 1;
+                                    i += 1;
+                                    continue;
+                                }
+                                let j = (i..n).find(|&j| !finite_row[j]).unwrap_or(n);
+                                let run: Vec<f64> = block.slice(ndarray::s![i..j, ..]).iter().copied().collect();
+                                let text = if labels.is_empty() { &[][..] } else { &labels[i * nt..j * nt] };
+                                let origin = Origin { rank: self.rank, path: src.path.clone(), start: first + i as u64, csv: false, read: read(first + i as u64) };
+                                emit(packed(&run, j - i, width), text, None, &origin)?;
+                                i = j;
+                            }
+                            return Ok(());
                         }
                         let origin = Origin { rank: self.rank, path: src.path.clone(), start: first, csv: false, read: read(first) };
                         emit(block, &labels, mapped, &origin)
@@ -732,6 +741,34 @@ mod tests {
     }
 
     #[test]
+    fn npy_rows_after_skipped_nan_rows_keep_their_file_row_numbers() {
+        let dir = std::env::temp_dir().join(format!("flowmpi-npyorigin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let vals: Vec<f64> = (0..21).map(|i| if i == 4 * 3 + 1 || i == 1 { f64::NAN } else { i as f64 }).collect();
+        let mut w = npy::NpyWriter::create(std::fs::File::create(dir.join("x.npy")).unwrap(), 3).unwrap();
+        w.write_rows(&vals).unwrap();
+        w.finish().unwrap();
+        let mut opts = DataOptions::new(dir.join("x.npy").display().to_string());
+        opts.nan = NanPolicy::Skip;
+        let data = Dataset::open(&crate::comm::SingleComm, &opts).unwrap();
+        let mut seen = Vec::new();
+        let (rows, skipped) = data
+            .for_each_chunk(&mut |c| {
+                let start = c.origin.unwrap().start as usize;
+                for (i, r) in c.x.rows().into_iter().enumerate() {
+                    // Row i of the chunk is the file's row start + i.
+                    assert_eq!(r.to_vec(), vals[(start + i) * 3..(start + i + 1) * 3].to_vec());
+                    seen.push(start + i);
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!((rows, skipped), (5, 2));
+        assert_eq!(seen, [1, 2, 3, 5, 6]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn npy_and_csv_read_the_same_selected_columns_and_nan_rows() {
         let dir = std::env::temp_dir().join(format!("flowmpi-npysel-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -768,11 +805,11 @@ mod tests {
         for columns in ["1-3", "3,2", "0-4"] {
             let want = read("x.csv", columns, NanPolicy::Skip).unwrap();
             assert_eq!(read("x.npy", columns, NanPolicy::Skip).unwrap(), want, "{columns}");
-            // Mapped: the same values; contiguous selections are views of the map except the
-            // chunk that lost its NaN row (a copy); others are copies.
+            // Mapped: the same values; contiguous selections are views of the map (the one-row
+            // block holding the NaN row hands on nothing); others are copies.
             let (got, skipped, mapped, chunks) = stream("x.npy", columns, NanPolicy::Skip, true).unwrap();
             assert_eq!((got, skipped), want, "{columns} mapped");
-            assert_eq!(mapped, if columns == "3,2" { 0 } else { chunks - 1 }, "{columns}: {mapped} of {chunks} chunks mapped");
+            assert_eq!(mapped, if columns == "3,2" { 0 } else { chunks }, "{columns}: {mapped} of {chunks} chunks mapped");
             assert!(stream("x.npy", columns, NanPolicy::Error, true).unwrap_err().to_string().contains("row 5 column 2 holds NaN"));
             let width = want.0.len() / 6;
             assert_eq!(want.1, 1, "{columns}");
