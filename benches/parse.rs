@@ -25,7 +25,7 @@ fn main() {
         }
         text.push(b'\n');
     }
-    let plan = FieldPlan { ncols: d, slot: (0..d).map(Some).collect(), width: d, names: (0..d).map(|j| format!("x{j}")).collect(), label: None };
+    let plan = FieldPlan::new(d, (0..d).map(Some).collect(), d, (0..d).map(|j| format!("x{j}")).collect(), None);
     let mut out = Rows { vals: Vec::with_capacity(rows * d), labels: Vec::new() };
     let mb = text.len() as f64 / 1e6;
     let t = best(10, || {

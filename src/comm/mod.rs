@@ -34,6 +34,13 @@ pub trait Comm: Sync {
     fn bcast_bytes(&self, root: usize, buf: &mut Vec<u8>);
     /// Wait until every rank arrives.
     fn barrier(&self);
+    /// Point-to-point: send a small control message to `dest` with `tag` (it is buffered: the
+    /// call does not wait for the receive). Only the thread that owns the communicator calls it.
+    fn send_bytes(&self, dest: usize, tag: u16, buf: &[u8]);
+    /// A message with `tag` from any rank, if one has arrived: (source, bytes).
+    fn try_recv_bytes(&self, tag: u16) -> Option<(usize, Vec<u8>)>;
+    /// Wait for a message with `tag` from `src`.
+    fn recv_bytes(&self, src: usize, tag: u16) -> Vec<u8>;
 }
 
 /// Turn a local result into a collective one: if any rank failed, every rank returns an error

@@ -7,6 +7,7 @@ use mpi::collective::SystemOperation;
 use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
+use mpi::point_to_point::MatchedReceiveVec;
 use mpi::traits::*;
 use mpi::Count;
 
@@ -103,6 +104,22 @@ impl Comm for MpiComm {
     }
     fn barrier(&self) {
         self.world.barrier();
+    }
+    fn send_bytes(&self, dest: usize, tag: u16, buf: &[u8]) {
+        // Control messages are a few bytes: every MPI sends those eagerly, so the send does not
+        // wait for its receive (two ranks may send to each other at once).
+        debug_assert!(buf.len() <= 1024, "point-to-point is for small control messages");
+        static NOTHING: [u8; 1] = [0];
+        let buf = if buf.is_empty() { &NOTHING[..0] } else { buf };
+        self.world.process_at_rank(dest as i32).send_with_tag(buf, tag as i32);
+    }
+    fn try_recv_bytes(&self, tag: u16) -> Option<(usize, Vec<u8>)> {
+        let probed = self.world.any_process().immediate_matched_probe_with_tag(tag as i32)?;
+        let (bytes, status) = probed.matched_receive_vec::<u8>();
+        Some((status.source_rank() as usize, bytes))
+    }
+    fn recv_bytes(&self, src: usize, tag: u16) -> Vec<u8> {
+        self.world.process_at_rank(src as i32).receive_vec_with_tag::<u8>(tag as i32).0
     }
 }
 

@@ -21,4 +21,14 @@ impl Comm for SingleComm {
     }
     fn bcast_bytes(&self, _: usize, _: &mut Vec<u8>) {}
     fn barrier(&self) {}
+    // One rank has no peer: callers keep point-to-point traffic for size > 1.
+    fn send_bytes(&self, _: usize, _: u16, _: &[u8]) {
+        unreachable!("a single rank has no peer to send to")
+    }
+    fn try_recv_bytes(&self, _: u16) -> Option<(usize, Vec<u8>)> {
+        None
+    }
+    fn recv_bytes(&self, _: usize, _: u16) -> Vec<u8> {
+        unreachable!("a single rank has no peer to receive from")
+    }
 }

@@ -4,11 +4,15 @@
 //! its SPMD kernels. Reductions gather all buffers and fold them in rank order.
 
 use super::{fold_gathered, Comm};
-use std::sync::{Arc, Barrier, Mutex};
+use std::collections::VecDeque;
+use std::sync::{Arc, Barrier, Condvar, Mutex};
 
 struct Shared {
     barrier: Barrier,
     slots: Mutex<Vec<Vec<u8>>>,
+    /// Point-to-point mailboxes, one per rank: (source, tag, bytes) in arrival order.
+    mail: Mutex<Vec<VecDeque<(usize, u16, Vec<u8>)>>>,
+    arrived: Condvar,
 }
 
 /// One simulated rank; create a group with [`run_threads`].
@@ -49,6 +53,24 @@ impl Comm for ThreadComm {
     fn barrier(&self) {
         self.shared.barrier.wait();
     }
+    fn send_bytes(&self, dest: usize, tag: u16, buf: &[u8]) {
+        self.shared.mail.lock().unwrap()[dest].push_back((self.rank, tag, buf.to_vec()));
+        self.shared.arrived.notify_all();
+    }
+    fn try_recv_bytes(&self, tag: u16) -> Option<(usize, Vec<u8>)> {
+        let mut mail = self.shared.mail.lock().unwrap();
+        let at = mail[self.rank].iter().position(|m| m.1 == tag)?;
+        mail[self.rank].remove(at).map(|(src, _, b)| (src, b))
+    }
+    fn recv_bytes(&self, src: usize, tag: u16) -> Vec<u8> {
+        let mut mail = self.shared.mail.lock().unwrap();
+        loop {
+            if let Some(at) = mail[self.rank].iter().position(|m| m.0 == src && m.1 == tag) {
+                return mail[self.rank].remove(at).unwrap().2;
+            }
+            mail = self.shared.arrived.wait(mail).unwrap();
+        }
+    }
 }
 
 /// Run `f` on `n` simulated ranks (threads) and return each rank's result, in rank order.
@@ -57,7 +79,12 @@ where
     R: Send,
     F: Fn(&ThreadComm) -> R + Sync,
 {
-    let shared = Arc::new(Shared { barrier: Barrier::new(n), slots: Mutex::new(vec![Vec::new(); n]) });
+    let shared = Arc::new(Shared {
+        barrier: Barrier::new(n),
+        slots: Mutex::new(vec![Vec::new(); n]),
+        mail: Mutex::new(vec![VecDeque::new(); n]),
+        arrived: Condvar::new(),
+    });
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
             .map(|rank| {
