@@ -65,6 +65,16 @@ pub enum Error {
     /// Another rank failed; this is its message, received by the collective error agreement.
     #[error("{0}")]
     Peer(String),
+    /// An item of a parallel map failed (the lowest failing item).
+    #[error("item {index} (run by rank {rank}) failed: {msg}")]
+    Item {
+        /// The item's index in the input.
+        index: usize,
+        /// The rank that ran it.
+        rank: usize,
+        /// Its error, or its panic message.
+        msg: String,
+    },
 }
 
 impl Error {

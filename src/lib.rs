@@ -28,6 +28,7 @@ pub mod launch;
 pub mod log;
 pub mod model;
 pub mod nodes;
+pub mod par;
 pub mod progress;
 pub mod score;
 pub mod stats;

@@ -157,6 +157,10 @@ impl Context {
         let several = comm.size() > 1;
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            // A panic inside a parallel map's item is that item's error (reported by the map).
+            if crate::par::catching_panics() {
+                return;
+            }
             previous(info);
             // No half-written output may outlive the process, however it ends.
             crate::io::remove_temporaries();
