@@ -17,6 +17,10 @@ for n in 1 2 4; do
   echo "== examples/mdp_flow.rs under mpirun -n $n"
   timeout -s KILL 120 mpirun -n "$n" target/release/examples/mdp_flow
 done
+for n in 1 2 3 4; do
+  echo "== examples/parallel_map.rs under mpirun -n $n"
+  timeout -s KILL 120 mpirun -n "$n" target/release/examples/parallel_map
+done
 echo "== examples/borrowed_mpi.rs under mpirun -n 2"
 timeout -s KILL 120 mpirun -n 2 target/release/examples/borrowed_mpi
 echo "all tests passed"

@@ -65,6 +65,9 @@ pub enum Error {
     /// Another rank failed; this is its message, received by the collective error agreement.
     #[error("{0}")]
     Peer(String),
+    /// Work the user gave failed (e.g. tasks of a task farm); the message says what.
+    #[error("{0}")]
+    Failed(String),
     /// An item of a parallel map failed (the lowest failing item).
     #[error("item {index} (run by rank {rank}) failed: {msg}")]
     Item {

@@ -32,6 +32,7 @@ pub mod par;
 pub mod progress;
 pub mod score;
 pub mod stats;
+pub mod taskfarm;
 
 pub use comm::{Comm, Context};
 pub use error::{Error, Result};

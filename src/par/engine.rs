@@ -230,7 +230,7 @@ impl Main<'_> {
                 self.on_messages();
             }
             self.refill();
-            if self.finished() {
+            if self.finished(rx) {
                 break;
             }
         }
@@ -410,7 +410,7 @@ impl Main<'_> {
 
     /// Whether this rank's loop may end: no more work and its workers idle; rank 0 also waits
     /// for every other rank (it serves their locks and ordered turns until then).
-    fn finished(&mut self) -> bool {
+    fn finished(&mut self, rx: &Receiver<Event>) -> bool {
         if !self.exhausted {
             return false;
         }
@@ -423,6 +423,11 @@ impl Main<'_> {
                 q.closed = true;
                 drop(q);
                 self.shared.ready.notify_all();
+                // Events the workers sent before going idle (an unlock, a passed ordered point)
+                // must reach rank 0 before this rank says it is finished.
+                while let Ok(e) = rx.try_recv() {
+                    self.on_event(e);
+                }
                 if self.rank != 0 {
                     self.flush_done();
                     self.comm.send_bytes(0, TAG_FIN, &[]);

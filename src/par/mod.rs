@@ -367,12 +367,14 @@ mod tests {
     #[test]
     fn ordered_sections_run_in_item_order_and_critical_ones_alone() {
         let items: Vec<u64> = (0..120).collect();
-        for ranks in [1, 2, 4] {
+        // One thread per rank too: a rank whose only worker has just left a critical section
+        // must still pass on its unlock before it says it is finished.
+        for (ranks, threads) in [(1, 2), (2, 2), (3, 1), (4, 1), (4, 2)] {
             for schedule in schedules() {
                 let seq = Mutex::new(Vec::new());
                 let (inside, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
                 run_threads(ranks, |c| {
-                    let opts = Options { schedule, threads: 2, serial: Some(false) };
+                    let opts = Options { schedule, threads, serial: Some(false) };
                     parallelize_with(c, &items, &opts, |ctx, &x| {
                         let v = work(&x);
                         // Items divisible by 3 have no ordered section: they pass when they end.
