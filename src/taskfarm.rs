@@ -168,6 +168,9 @@ fn spawn_and_wait(argv: &[String], log: Option<&Path>, timeout: Option<f64>) -> 
     RUNNING.lock().unwrap().push(pid);
     let t0 = Instant::now();
     let status = loop {
+        if timeout.is_none() {
+            break Some(child.wait()?);
+        }
         if let Some(s) = child.try_wait()? {
             break Some(s);
         }
@@ -177,7 +180,7 @@ fn spawn_and_wait(argv: &[String], log: Option<&Path>, timeout: Option<f64>) -> 
             let _ = child.wait();
             break None;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(1));
     };
     RUNNING.lock().unwrap().retain(|p| *p != pid);
     let outcome = match status {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Task-farm makespan: 200 sleep tasks with heavy-tailed (Pareto) durations, `flowmpi map` on 2
+# and 4 ranks, dynamic and static schedules, against the lower bound max(total/ranks, longest).
+# Run after `source scripts/setup.sh && cargo build --release`. Sleeps, so any machine will do.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=target/release/flowmpi
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+python3 - "$dir/tasks.txt" <<'PY'
+import random, sys
+random.seed(7)
+d = [min(0.02 * random.paretovariate(1.5), 1.5) for _ in range(200)]
+open(sys.argv[1], "w").write("".join(f"{x:.3f}\n" for x in d))
+print(f"200 tasks: total {sum(d):.2f} s, longest {max(d):.2f} s")
+PY
+total=$(awk '{s+=$1} END {print s}' "$dir/tasks.txt")
+longest=$(sort -g "$dir/tasks.txt" | tail -1)
+for n in 2 4; do
+  bound=$(awk -v t="$total" -v l="$longest" -v n="$n" 'BEGIN {b=t/n; if (l>b) b=l; print b}')
+  for schedule in dynamic static; do
+    secs=$(FLOWMPI_THREADS=1 mpirun --oversubscribe -n "$n" "$BIN" map --tasks "$dir/tasks.txt" --schedule "$schedule" -- sleep {} 2>&1 >/dev/null \
+      | sed -n 's/.* failed, in \([0-9.]*\) s/\1/p')
+    awk -v n="$n" -v s="$schedule" -v m="$secs" -v b="$bound" 'BEGIN {printf "%d ranks %-8s makespan %6.2f s  lower bound %6.2f s  ratio %.3f\n", n, s, m, b, m/b}'
+  done
+done
