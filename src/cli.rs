@@ -527,13 +527,9 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
     }.with_text(kept.len()));
     let mut writer = agree(comm, created)?;
     let mut bar = crate::progress::Progress::start(log, "executing", comm.size(), data.local_bytes, data.total_bytes);
-    let mut seen = 0u64;
     let written = data
         .for_each_chunk(&mut |x| {
-            if let (Some(bar), Some(o)) = (&mut bar, x.origin) {
-                seen += x.rows() as u64;
-                bar.update(o.read, seen);
-            }
+            crate::progress::Progress::chunk(&mut bar, x);
             let y = if a.inverse { flow.inverse(x.x)? } else { flow.execute(x.x) };
             writer.write_rows_with_text(x.kept, y.as_standard_layout().as_slice().expect("standard layout")).map_err(|e| match (e, x.origin) {
                 (Error::Row { row, msg }, Some(o)) => o.error(row, msg),

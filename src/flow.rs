@@ -180,12 +180,8 @@ impl Flow {
                     None => Progress::start(log, format!("reading for {label}"), comm.size(), data.local_bytes, data.total_bytes),
                     Some(_) => None,
                 };
-                let mut seen = 0u64;
                 let mut visit = |chunk: &Chunk| -> Result<()> {
-                    if let (Some(bar), Some(o)) = (&mut bar, chunk.origin) {
-                        seen += chunk.rows() as u64;
-                        bar.update(o.read, seen);
-                    }
+                    Progress::chunk(&mut bar, chunk);
                     let prefixed = Self::execute_prefix(done, chunk.x);
                     let c = Chunk {
                         x: prefixed.as_ref().map_or(chunk.x, |a| a.view()),

@@ -54,6 +54,7 @@ pub struct Progress {
     t0: Instant,
     last: Option<Instant>,
     drawn: bool,
+    rows: u64,
     quiet_start: Duration,
     every: Duration,
 }
@@ -83,13 +84,22 @@ impl Progress {
             t0: Instant::now(),
             last: None,
             drawn: false,
+            rows: 0,
             quiet_start: intervals().0,
             every: if log.progress == Style::Bar { Duration::from_millis(200) } else { intervals().1 },
         })
     }
 
+    /// Count a chunk read (rows read from a file carry their position).
+    pub fn chunk(bar: &mut Option<Progress>, chunk: &crate::io::Chunk) {
+        if let (Some(bar), Some(o)) = (bar, chunk.origin) {
+            bar.rows += chunk.rows() as u64;
+            bar.update(o.read, bar.rows);
+        }
+    }
+
     /// Rank 0 has read `read` of its bytes and `rows` rows.
-    pub fn update(&mut self, read: u64, rows: u64) {
+    fn update(&mut self, read: u64, rows: u64) {
         let now = Instant::now();
         if now - self.t0 < self.quiet_start || self.last.is_some_and(|t| now - t < self.every) {
             return;
