@@ -98,6 +98,17 @@ fn main() {
     let err = par::parallelize(comm, &subjects, |_, &s| if s == 321 || s == 400 { Err(format!("subject {s} has no data")) } else { Ok(s) }).unwrap_err();
     check(err.to_string().contains("item 321") && err.to_string().contains("subject 321 has no data"), &format!("error: {err}"));
 
+    // sharedmem's parallel argsort, across ranks: each rank brings its rows (uneven here: rank r
+    // has 100·r + 7 of them) and ends with one contiguous slice of the stable sorted order.
+    let mine: Vec<f64> = (0..100 * comm.rank() + 7).map(|i| ((i * 37 + comm.rank() * 11) % 23) as f64).collect();
+    let sorted = par::sort_by_key(comm, &mine, mine.clone()).unwrap();
+    let all: Vec<f64> = (0..comm.size()).flat_map(|r| (0..100 * r + 7).map(move |i| ((i * 37 + r * 11) % 23) as f64)).collect();
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by(|&a, &b| all[a].total_cmp(&all[b])); // stable: ties keep their input order
+    let slice = sorted.start as usize..sorted.start as usize + sorted.index.len();
+    check(sorted.index.iter().map(|&i| i as usize).eq(order[slice].iter().copied()), "argsort slice");
+    check(sorted.items.iter().zip(&sorted.index).all(|(v, &i)| *v == all[i as usize]), "items travel with their keys");
+
     // Outside a map: rank by rank.
     par::ordered(comm, || println!("rank {} of {}: all checks passed", comm.rank(), comm.size()));
 }

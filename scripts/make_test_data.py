@@ -9,6 +9,8 @@ Deterministic (fixed seeds). Writes
   tests/data/quirky/q.csv          ';' delimiter, comments, quoted fields, CRLF, blank lines
   tests/data/f32/x.npy             float32 .npy
   tests/data/bad/...               inputs for the error tests
+  tests/data/sort/part{0..3}.csv   keys with many ties and signed zeros; shard sizes 517, 0, 233, 1250
+  tests/data/sort_npy/part*.npy    the same numeric columns as float64 .npy
   tests/expected/*.json            reference values computed here with numpy (two-pass)
 
 Reference values are computed from the files as written (parsed back with numpy), by plain
@@ -204,9 +206,41 @@ def bad():
         json.dump(tolist(moments_ref(np.array(rows))), f, indent=1)
 
 
+def sort_data():
+    """Shards for `flowmpi sort`, and numpy's stable argsort of the concatenated rows."""
+    rng = np.random.default_rng(7)
+    sizes = [517, 0, 233, 1250]
+    n = sum(sizes)
+    ties = np.array([-0.0, 0.0, 1.5, -2.25, 3.0, 1e-300, 7.0])
+    key = np.where(rng.random(n) < 0.7, ties[rng.integers(0, len(ties), n)], np.round(rng.normal(0, 5, n), 3))
+    val = rng.normal(0, 1, n)
+    ids = [f"s{i:05d}" if i % 7 else f"\"s,{i:05d}\"" for i in range(n)]
+    at = 0
+    for r, m in enumerate(sizes):
+        with open(path(f"tests/data/sort/part{r}.csv"), "w") as f:
+            f.write("id,key,v\n")
+            for i in range(at, at + m):
+                f.write(f"{ids[i]},{float(key[i])!r},{float(val[i])!r}\n")
+        np.save(path(f"tests/data/sort_npy/part{r}.npy"), np.stack([key[at:at + m], val[at:at + m]], axis=1).reshape(m, 2))
+        at += m
+    # Parse back what was written, so the reference is of the files themselves.
+    back = np.concatenate([np.loadtxt(path(f"tests/data/sort/part{r}.csv"), delimiter=",", skiprows=1, quotechar="\"",
+                                      usecols=(-2, -1), ndmin=2) for r in range(4) if sizes[r]])
+    assert (back[:, 0] == key).all() and (back[:, 1] == val).all()
+    ref = {
+        "rows": n,
+        "argsort_key": np.argsort(key, kind="stable").tolist(),
+        "argsort_v": np.argsort(val, kind="stable").tolist(),
+        "ids": [i.strip('"') for i in ids],
+    }
+    with open(path("tests/expected/sort.json"), "w") as f:
+        json.dump(ref, f)
+
+
 if __name__ == "__main__":
     example()
     nasty()
     quirky()
     bad()
+    sort_data()
     print("wrote data/example, tests/data and tests/expected")

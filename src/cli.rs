@@ -1,4 +1,4 @@
-//! The command line: `flowmpi train | execute | inspect | stats`.
+//! The command line: `flowmpi train | execute | inspect | stats | score | map | sort`.
 //!
 //! Every MPI command ends with one agreement step, so all ranks exit together with the same
 //! status; rank 0 prints the one error message.
@@ -6,7 +6,7 @@
 use crate::comm::{agree, allgather_f64, Comm, Context};
 use crate::error::{Error, Result};
 use crate::flow::{read_flow_file, Flow};
-use crate::io::{expand_pattern, DataOptions, Dataset, Format, NanPolicy, ShardWriter};
+use crate::io::{commit_all, expand_pattern, DataOptions, Dataset, Format, NanPolicy, ShardWriter};
 use crate::log::Log;
 use crate::model::Model;
 use crate::nodes::{MomentsNode, Node};
@@ -14,6 +14,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
+
+mod sort;
 
 const AFTER_HELP: &str = "\
 Run under MPI with `mpirun -n 4 flowmpi train ...` or `srun flowmpi train ...`; without a
@@ -67,6 +69,9 @@ pub enum Command {
     /// A task farm: run a command once per line of a task file, spread over all ranks (and
     /// threads), e.g. `mpirun -n 8 flowmpi map --tasks subjects.txt -- ./analyse {}`.
     Map(MapArgs),
+    /// Sort all ranks' rows by one column (a distributed stable sort): each rank writes one
+    /// contiguous slice of the sorted rows and/or their global row indices (argsort).
+    Sort(sort::SortArgs),
 }
 
 /// `flowmpi map`.
@@ -128,7 +133,7 @@ pub struct DataArgs {
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<String>,
     /// Feature columns by header name or 0-based index, with inclusive ranges: 'x0,x1,x5',
-    /// '0-5'. Default: all columns except the flow's target and label columns.
+    /// '0-5'. Default: all columns except the flow's target and label columns (and --keep's).
     #[arg(long, value_name = "LIST")]
     pub columns: Option<String>,
     /// What to do with NaN, ±inf or empty values in the selected columns.
@@ -334,6 +339,7 @@ pub fn main() -> ExitCode {
         Command::Stats(a) => stats(comm, a, &log),
         Command::Score(a) => score(comm, a, &log),
         Command::Map(a) => map(comm, a, &log),
+        Command::Sort(a) => sort::sort(comm, a, &log),
         Command::Inspect(_) => unreachable!(),
     });
     // Every error path above already agreed; this last agreement makes the exit collective even
@@ -384,7 +390,21 @@ fn check_output_dir(comm: &dyn Comm, path: &Path, what: &str) -> Result<()> {
 /// Collective: refuse outputs that would overwrite each other or the job's own inputs — two
 /// ranks resolving to one file (`o/r{rank}/../x.csv`), or an output that is the model or one of
 /// any rank's input files.
-fn check_output_paths(comm: &dyn Comm, out: &Path, model: &Path, data: &Dataset) -> Result<()> {
+/// This rank's file of the output pattern `pattern` (option `flag`), which needs a {rank} when
+/// there are several ranks.
+fn rank_path(comm: &dyn Comm, flag: &str, pattern: &str) -> Result<PathBuf> {
+    if comm.size() > 1 && !pattern.contains("{rank}") && !pattern.contains("{}") {
+        return Err(Error::Param(format!(
+            "{flag} {pattern:?} has no {{rank}}: with {} ranks every rank would write the same file",
+            comm.size()
+        )));
+    }
+    Ok(PathBuf::from(expand_pattern(pattern, comm.rank(), comm.size())))
+}
+
+/// Refuse an output `out` (of option `flag`) that two ranks share, that is `other` (what, path)
+/// or that is an input file, also under another name (collective).
+fn check_output_paths(comm: &dyn Comm, flag: &str, out: &Path, other: Option<(&str, &Path)>, data: &Dataset) -> Result<()> {
     let mine = crate::io::resolve_path(out);
     let outs: Vec<PathBuf> = comm
         .allgather_bytes(mine.as_os_str().as_encoded_bytes())
@@ -400,7 +420,7 @@ fn check_output_paths(comm: &dyn Comm, out: &Path, model: &Path, data: &Dataset)
     let out_ids: Vec<Vec<u8>> = comm.allgather_bytes(id(out).unwrap_or_default().as_bytes());
     let same_file = |p: &Path| id(p).and_then(|i| out_ids.iter().position(|o| *o == i.as_bytes()));
     let rank = comm.rank();
-    let clash = |what: String| Err(Error::Param(format!("--out: {what}; give every rank its own file, e.g. 'out/part{{rank}}.csv'")));
+    let clash = |what: String| Err(Error::Param(format!("{flag}: {what}; give every rank its own file, e.g. 'out/part{{rank}}.csv'")));
     let local = (|| {
         if let Some(r) = outs[..rank].iter().position(|o| *o == mine).or_else(|| {
             let me = &out_ids[rank];
@@ -408,8 +428,10 @@ fn check_output_paths(comm: &dyn Comm, out: &Path, model: &Path, data: &Dataset)
         }) {
             return clash(format!("ranks {r} and {rank} would both write {}", mine.display()));
         }
-        if let Some(r) = (mine == crate::io::resolve_path(model)).then_some(rank).or_else(|| same_file(model)) {
-            return clash(format!("rank {r} would overwrite the model {}", model.display()));
+        if let Some((what, path)) = other {
+            if let Some(r) = (mine == crate::io::resolve_path(path)).then_some(rank).or_else(|| same_file(path)) {
+                return clash(format!("rank {r} would overwrite {what} {}", path.display()));
+            }
         }
         for s in &data.sources {
             let input = crate::io::resolve_path(&s.path);
@@ -483,14 +505,7 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
         last.set_proba(a.proba);
     }
     let output_columns = flow.output_names(&model.input_columns);
-    let per_rank = a.out.contains("{rank}") || a.out.contains("{}");
-    if comm.size() > 1 && !per_rank {
-        return Err(Error::Param(format!(
-            "--out {:?} has no {{rank}}: with {} ranks every rank would write the same file",
-            a.out,
-            comm.size()
-        )));
-    }
+    let out = rank_path(comm, "--out", &a.out)?;
     let (expect, produce) = if a.inverse {
         flow.check_invertible()?;
         (&model.output_columns, &model.input_columns)
@@ -512,8 +527,7 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
             data.names().join(", ")
         )));
     }
-    let out = PathBuf::from(expand_pattern(&a.out, comm.rank(), comm.size()));
-    check_output_paths(comm, &out, &a.model, &data)?;
+    check_output_paths(comm, "--out", &out, Some(("the model", &a.model)), &data)?;
     let labels = flow.nodes.last().filter(|_| !a.inverse).and_then(|n| n.classes().map(|c| (n.input_dim(), c.to_vec())));
     let all_names = data.layout.column_names();
     let kept: Vec<String> = data.keep.iter().map(|&j| all_names[j].clone()).collect();
@@ -527,56 +541,35 @@ fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
     }.with_text(kept.len()));
     let mut writer = agree(comm, created)?;
     let mut bar = crate::progress::Progress::start(log, "executing", comm.size(), data.local_bytes, data.total_bytes);
-    let written = data
-        .for_each_chunk(&mut |x| {
-            crate::progress::Progress::chunk(&mut bar, x);
-            let y = if a.inverse { flow.inverse(x.x)? } else { flow.execute(x.x) };
-            writer.write_rows_with_text(x.kept, y.as_standard_layout().as_slice().expect("standard layout")).map_err(|e| match (e, x.origin) {
-                (Error::Row { row, msg }, Some(o)) => o.error(row, msg),
-                (e, _) => e,
-            })
+    let written = data.for_each_chunk(&mut |x| {
+        crate::progress::Progress::chunk(&mut bar, x);
+        let y = if a.inverse { flow.inverse(x.x)? } else { flow.execute(x.x) };
+        writer.write_rows_with_text(x.kept, y.as_standard_layout().as_slice().expect("standard layout")).map_err(|e| match (e, x.origin) {
+            (Error::Row { row, msg }, Some(o)) => o.error(row, msg),
+            (e, _) => e,
         })
-        .and_then(|r| writer.finish().map(|_| r));
+    });
     drop(bar);
-    match agree(comm, written) {
-        Ok((rows, skipped)) => {
-            // Every rank's temporary is complete; rename them all, and undo every rename if
-            // any rank's failed, so the outputs change all together or not at all.
-            let committed = writer.commit();
-            let all = agree(comm, committed.as_ref().map(|_| ()).map_err(Error::clone));
-            match (all, committed) {
-                (Ok(()), Ok(done)) => done.keep(),
-                (Err(e), Ok(done)) => {
-                    done.undo();
-                    return Err(e);
-                }
-                (Err(e), Err(_)) | (Ok(()), Err(e)) => return Err(e),
-            }
-            let all = allgather_f64(comm, rows as f64);
-            let total: f64 = all.iter().sum();
-            let skipped = {
-                let mut s = [skipped as f64];
-                comm.allreduce_sum(&mut s);
-                s[0]
-            };
-            log.info(format!(
-                "wrote {} rows x {} columns to {} in {:.3} s{}",
-                total,
-                names.len(),
-                a.out,
-                t0.elapsed().as_secs_f64(),
-                if skipped > 0.0 { format!(" ({skipped} rows skipped for NaN/inf)") } else { String::new() }
-            ));
-            for (r, n) in all.iter().enumerate() {
-                log.detail(format!("  rank {r}: {n} rows -> {}", expand_pattern(&a.out, r, comm.size())));
-            }
-            Ok(())
-        }
-        Err(e) => {
-            writer.abort();
-            Err(e)
-        }
+    let (rows, skipped) = commit_all(comm, vec![writer], written)?;
+    let all = allgather_f64(comm, rows as f64);
+    let total: f64 = all.iter().sum();
+    let skipped = {
+        let mut s = [skipped as f64];
+        comm.allreduce_sum(&mut s);
+        s[0]
+    };
+    log.info(format!(
+        "wrote {} rows x {} columns to {} in {:.3} s{}",
+        total,
+        names.len(),
+        a.out,
+        t0.elapsed().as_secs_f64(),
+        if skipped > 0.0 { format!(" ({skipped} rows skipped for NaN/inf)") } else { String::new() }
+    ));
+    for (r, n) in all.iter().enumerate() {
+        log.detail(format!("  rank {r}: {n} rows -> {}", expand_pattern(&a.out, r, comm.size())));
     }
+    Ok(())
 }
 
 fn score(comm: &dyn Comm, a: &ScoreArgs, log: &Log) -> Result<()> {

@@ -41,6 +41,17 @@ pub trait Comm: Sync {
     fn try_recv_bytes(&self, tag: u16) -> Option<(usize, Vec<u8>)>;
     /// Wait for a message with `tag` from `src`.
     fn recv_bytes(&self, src: usize, tag: u16) -> Vec<u8>;
+    /// Personalised all-to-all: `out[r]` goes to rank `r`; returns what every rank sent to this
+    /// one, in rank order (`out.len()` must be `size`). Collective. The default gathers every
+    /// rank's whole `out` everywhere, which is right only for in-process communicators; MPI
+    /// overrides it with `MPI_Alltoallv`.
+    fn alltoall_bytes(&self, out: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        assert_eq!(out.len(), self.size(), "alltoall needs one buffer per rank");
+        let all = self.allgather_bytes(&bincode::serialize(out).expect("buffers encode"));
+        all.iter()
+            .map(|b| bincode::deserialize::<Vec<Vec<u8>>>(b).expect("buffers decode").swap_remove(self.rank()))
+            .collect()
+    }
 }
 
 /// Turn a local result into a collective one: if any rank failed, every rank returns an error

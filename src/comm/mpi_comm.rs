@@ -4,7 +4,7 @@
 
 use super::Comm;
 use mpi::collective::SystemOperation;
-use mpi::datatype::PartitionMut;
+use mpi::datatype::{Partition, PartitionMut};
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::point_to_point::MatchedReceiveVec;
@@ -104,6 +104,51 @@ impl Comm for MpiComm {
     }
     fn barrier(&self) {
         self.world.barrier();
+    }
+    fn alltoall_bytes(&self, out: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let n = self.size();
+        assert_eq!(out.len(), n, "alltoall needs one buffer per rank");
+        let lens: Vec<u64> = out.iter().map(|b| b.len() as u64).collect();
+        let mut incoming = vec![0u64; n];
+        self.world.all_to_all_into(&lens[..], &mut incoming[..]);
+        // MPI counts and displacements are 32-bit: move at most `piece` bytes per pair and round,
+        // so that a round's whole receive buffer stays below 1 GiB whatever the rank count.
+        // FLOWMPI_ALLTOALL_PIECE (bytes) forces small pieces, so tests exercise the rounds.
+        let piece = std::env::var("FLOWMPI_ALLTOALL_PIECE").ok().and_then(|v| v.parse().ok()).unwrap_or((1usize << 30) / n).max(1);
+        let mut longest = [out.iter().map(Vec::len).max().unwrap_or(0) as f64];
+        self.allreduce(&mut longest, SystemOperation::max());
+        let rounds = (longest[0] as usize).div_ceil(piece);
+        let mut got: Vec<Vec<u8>> = incoming.iter().map(|&l| Vec::with_capacity(l as usize)).collect();
+        let displs = |counts: &[Count]| -> Vec<Count> {
+            counts.iter().scan(0 as Count, |acc, &c| {
+                let d = *acc;
+                *acc += c;
+                Some(d)
+            }).collect()
+        };
+        for k in 0..rounds {
+            let span = |len: usize| (k * piece).min(len)..((k + 1) * piece).min(len);
+            let send_counts: Vec<Count> = out.iter().map(|b| span(b.len()).len() as Count).collect();
+            let recv_counts: Vec<Count> = incoming.iter().map(|&l| span(l as usize).len() as Count).collect();
+            // Buffers with at least one byte of capacity: an empty Rust slice's address (1) is
+            // MPI_IN_PLACE to Open MPI.
+            let mut send = Vec::with_capacity(1 + send_counts.iter().sum::<Count>() as usize);
+            for b in out {
+                send.extend_from_slice(&b[span(b.len())]);
+            }
+            let total = recv_counts.iter().sum::<Count>() as usize;
+            let mut recv = vec![0u8; total + 1];
+            let (sd, rd) = (displs(&send_counts), displs(&recv_counts));
+            {
+                let part = Partition::new(&send[..], &send_counts[..], &sd[..]);
+                let mut rpart = PartitionMut::new(&mut recv[..total], &recv_counts[..], &rd[..]);
+                self.world.all_to_all_varcount_into(&part, &mut rpart);
+            }
+            for r in 0..n {
+                got[r].extend_from_slice(&recv[rd[r] as usize..(rd[r] + recv_counts[r]) as usize]);
+            }
+        }
+        got
     }
     fn send_bytes(&self, dest: usize, tag: u16, buf: &[u8]) {
         // Control messages are a few bytes: every MPI sends those eagerly, so the send does not

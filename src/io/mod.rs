@@ -15,7 +15,7 @@ pub mod npy;
 mod write;
 
 pub use self::csv::NanPolicy;
-pub use write::{remove_temporaries, resolve_path, write_atomic, Committed, ShardWriter};
+pub use write::{commit_all, remove_temporaries, resolve_path, write_atomic, Committed, ShardWriter};
 
 use crate::comm::{agree, Comm};
 use crate::error::{Error, Result};
@@ -519,7 +519,7 @@ impl Dataset {
         let side: Vec<usize> = targets.iter().copied().chain(label).collect();
         let columns = match opts.columns.as_deref() {
             Some(spec) => pick(opts.columns_from.as_deref().unwrap_or("--columns"), spec)?,
-            None => (0..agreed.ncols).filter(|j| !side.contains(j)).collect(),
+            None => (0..agreed.ncols).filter(|j| !side.contains(j) && !keep.contains(j)).collect(),
         };
         if let Some(j) = columns.iter().find(|j| side.contains(j)) {
             return Err(Error::Param(format!(

@@ -275,8 +275,12 @@ pub fn read_rows(
 /// Fixed header size for written files, so the shape can be patched in place at the end.
 const WRITE_HEADER_LEN: usize = 128;
 
-fn header_bytes(rows: u64, cols: usize) -> Vec<u8> {
-    let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+/// `cols` None: a vector of int64 (what numpy's argsort returns); else a float64 matrix.
+fn header_bytes(rows: u64, cols: Option<usize>) -> Vec<u8> {
+    let dict = match cols {
+        Some(cols) => format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}"),
+        None => format!("{{'descr': '<i8', 'fortran_order': False, 'shape': ({rows},), }}"),
+    };
     let mut h = b"\x93NUMPY\x01\x00".to_vec();
     h.extend_from_slice(&((WRITE_HEADER_LEN - 10) as u16).to_le_bytes());
     h.extend_from_slice(dict.as_bytes());
@@ -289,15 +293,33 @@ fn header_bytes(rows: u64, cols: usize) -> Vec<u8> {
 pub struct NpyWriter {
     file: std::io::BufWriter<File>,
     rows: u64,
-    cols: usize,
+    /// None: an int64 vector ([`NpyWriter::create_indices`]).
+    cols: Option<usize>,
 }
 
 impl NpyWriter {
     /// Start a file with `cols` columns.
     pub fn create(file: File, cols: usize) -> std::io::Result<Self> {
         let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
-        file.write_all(&header_bytes(0, cols))?;
-        Ok(NpyWriter { file, rows: 0, cols })
+        file.write_all(&header_bytes(0, Some(cols)))?;
+        Ok(NpyWriter { file, rows: 0, cols: Some(cols) })
+    }
+
+    /// Start a vector of int64 row indices, written with [`NpyWriter::write_indices`].
+    pub fn create_indices(file: File) -> std::io::Result<Self> {
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
+        file.write_all(&header_bytes(0, None))?;
+        Ok(NpyWriter { file, rows: 0, cols: None })
+    }
+
+    /// Append indices (to a file from [`NpyWriter::create_indices`]).
+    pub fn write_indices(&mut self, idx: &[u64]) -> std::io::Result<()> {
+        debug_assert!(self.cols.is_none(), "an index vector");
+        for &i in idx {
+            self.file.write_all(&(i as i64).to_le_bytes())?;
+        }
+        self.rows += idx.len() as u64;
+        Ok(())
     }
 
     /// Append rows (row-major, `cols` values each).
@@ -305,7 +327,7 @@ impl NpyWriter {
         for v in vals {
             self.file.write_all(&v.to_le_bytes())?;
         }
-        self.rows += (vals.len() / self.cols.max(1)) as u64;
+        self.rows += (vals.len() / self.cols.expect("a float64 matrix").max(1)) as u64;
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 
 use super::npy::NpyWriter;
 use super::Format;
+use crate::comm::{agree, Comm};
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -162,6 +163,16 @@ fn push_text(line: &mut Vec<u8>, t: &str) {
 impl ShardWriter {
     /// Start writing `path` (format by extension) with the given column names.
     pub fn create(path: &Path, names: &[String], rank: usize) -> Result<Self> {
+        Self::open(path, names, false, rank)
+    }
+
+    /// Start writing global row indices to `path`, given to [`ShardWriter::write_indices`]: an
+    /// int64 vector in `.npy` (what numpy's argsort returns), else CSV with one column `index`.
+    pub fn create_indices(path: &Path, rank: usize) -> Result<Self> {
+        Self::open(path, &["index".to_string()], true, rank)
+    }
+
+    fn open(path: &Path, names: &[String], indices: bool, rank: usize) -> Result<Self> {
         let err = |e: std::io::Error| Error::Output { rank, path: path.display().to_string(), msg: e.to_string() };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(err)?;
@@ -172,6 +183,7 @@ impl ShardWriter {
         let (file, tmp) = create_temp(path).map_err(err)?;
         let sink = (|| {
             Ok(match Format::from_path(path) {
+                Format::Npy if indices => Sink::Npy(NpyWriter::create_indices(file)?),
                 Format::Npy => Sink::Npy(NpyWriter::create(file, names.len())?),
                 Format::Csv => {
                     let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -189,6 +201,21 @@ impl ShardWriter {
                 Err(err(e))
             }
         }
+    }
+
+    /// Append global row indices (a writer from [`ShardWriter::create_indices`]).
+    pub fn write_indices(&mut self, idx: &[u64]) -> Result<()> {
+        let res = match self.sink.as_mut().expect("writer already finished") {
+            Sink::Npy(w) => w.write_indices(idx),
+            Sink::Csv(w, line) => {
+                line.clear();
+                for i in idx {
+                    line.extend_from_slice(format!("{i}\n").as_bytes());
+                }
+                w.write_all(line)
+            }
+        };
+        res.map_err(|e| self.err(e))
     }
 
     /// Write column `col` (which holds class indices) as the class names, in CSV output.
@@ -355,6 +382,42 @@ mod tests {
         let names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(names.len(), 3, "{names:?}"); // m.json, victim, the planted link
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// The end of a collective write: finish this rank's `writers` unless `written` (its writing)
+/// failed, and once every rank's files are complete, move them all into place. If any rank
+/// fails at any step, every rank's outputs stay as they were: temporaries are removed and
+/// renames undone (collective; returns `written`'s value on success).
+pub fn commit_all<T>(comm: &dyn Comm, mut writers: Vec<ShardWriter>, written: Result<T>) -> Result<T> {
+    let finished = written.and_then(|v| writers.iter_mut().try_for_each(ShardWriter::finish).map(|_| v));
+    let value = match agree(comm, finished) {
+        Ok(v) => v,
+        Err(e) => {
+            writers.into_iter().for_each(ShardWriter::abort);
+            return Err(e);
+        }
+    };
+    let mut done = Vec::with_capacity(writers.len());
+    let mut failed = None;
+    for w in writers {
+        match failed {
+            Some(_) => w.abort(),
+            None => match w.commit() {
+                Ok(c) => done.push(c),
+                Err(e) => failed = Some(e),
+            },
+        }
+    }
+    match agree(comm, failed.map_or(Ok(()), Err)) {
+        Ok(()) => {
+            done.into_iter().for_each(Committed::keep);
+            Ok(value)
+        }
+        Err(e) => {
+            done.into_iter().rev().for_each(Committed::undo);
+            Err(e)
+        }
     }
 }
 

@@ -124,6 +124,8 @@ where
             passed: BTreeSet::new(),
             ord_waiting: BTreeMap::new(),
             done_out: Vec::new(),
+            done_sent: 0,
+            done_got: vec![0; size],
             workers_total,
         };
         if let Schedule::Static = schedule {
@@ -211,8 +213,11 @@ struct Main<'a> {
     ord_next: u64,
     passed: BTreeSet<u64>,
     ord_waiting: BTreeMap<u64, (usize, u32)>,
-    /// Other ranks: items passed, to tell rank 0.
+    /// Other ranks: items passed, to tell rank 0, and how many DONE messages were sent.
     done_out: Vec<u64>,
+    done_sent: u64,
+    /// Rank 0: DONE messages received from each rank.
+    done_got: Vec<u64>,
     workers_total: u64,
 }
 
@@ -314,6 +319,7 @@ impl Main<'_> {
             for part in self.done_out.chunks(100) {
                 let msg: Vec<u8> = part.iter().flat_map(|i| i.to_le_bytes()).collect();
                 self.comm.send_bytes(0, TAG_DONE, &msg);
+                self.done_sent += 1;
             }
             self.done_out.clear();
         }
@@ -324,7 +330,8 @@ impl Main<'_> {
         let u32_of = |b: &[u8]| u32::from_le_bytes(b[..4].try_into().unwrap());
         let u64_of = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap());
         if self.rank == 0 {
-            while let Some((_, b)) = c.try_recv_bytes(TAG_DONE) {
+            while let Some((src, b)) = c.try_recv_bytes(TAG_DONE) {
+                self.done_got[src] += 1;
                 b.chunks_exact(8).for_each(|i| self.done(u64_of(i)));
             }
             while let Some((src, b)) = c.try_recv_bytes(TAG_REQ) {
@@ -345,7 +352,15 @@ impl Main<'_> {
             while let Some((src, b)) = c.try_recv_bytes(TAG_ORD_WAIT) {
                 self.ord_wait(u64_of(&b), src, u32_of(&b[8..]));
             }
-            while c.try_recv_bytes(TAG_FIN).is_some() {
+            while let Some((src, b)) = c.try_recv_bytes(TAG_FIN) {
+                // A DONE sent just before the FIN may not have been probed yet: take them all
+                // now, or one would be left to the next map (where it would mark an item of that
+                // map as passed, and an ordered turn would never come).
+                while self.done_got[src] < u64_of(&b) {
+                    let d = c.recv_bytes(src, TAG_DONE);
+                    self.done_got[src] += 1;
+                    d.chunks_exact(8).for_each(|i| self.done(u64_of(i)));
+                }
                 self.fins += 1;
             }
         } else {
@@ -430,7 +445,7 @@ impl Main<'_> {
                 }
                 if self.rank != 0 {
                     self.flush_done();
-                    self.comm.send_bytes(0, TAG_FIN, &[]);
+                    self.comm.send_bytes(0, TAG_FIN, &self.done_sent.to_le_bytes());
                 }
             }
         }

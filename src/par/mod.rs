@@ -19,6 +19,9 @@
 //! work as in a plain loop.
 
 mod engine;
+pub mod sort;
+
+pub use sort::{argsort, sort_by_column, sort_by_key, Sorted};
 
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -397,6 +400,34 @@ mod tests {
                 assert_eq!(*seq.lock().unwrap(), want, "{ranks} ranks, {schedule:?}");
                 assert_eq!(most.load(Ordering::SeqCst), 1, "{ranks} ranks, {schedule:?}");
             }
+        }
+    }
+
+    #[test]
+    fn back_to_back_maps_leave_no_message_to_the_next_one() {
+        // A rank's last "items passed" message could stay unread when rank 0 ended a map, and
+        // then mark items of the next map as passed: an ordered turn never came (a hang seen
+        // with 4 ranks). Many short maps in a row, each with ordered sections, under a watchdog.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let items: Vec<u64> = (0..40).collect();
+            let seqs: Vec<Mutex<Vec<u64>>> = (0..60).map(|_| Mutex::new(Vec::new())).collect();
+            run_threads(4, |c| {
+                let opts = Options { schedule: Schedule::Dynamic { chunk: 1 }, threads: 2, serial: Some(false) };
+                for seq in &seqs {
+                    parallelize_with(c, &items, &opts, |_, &x| Ok::<_, String>(x)).unwrap();
+                    parallelize_with(c, &items, &opts, |ctx, &x| {
+                        ctx.ordered(|| seq.lock().unwrap().push(x));
+                        Ok::<_, String>(())
+                    })
+                    .unwrap();
+                }
+            });
+            let _ = tx.send(seqs.into_iter().map(|s| s.into_inner().unwrap()).collect::<Vec<_>>());
+        });
+        let seqs = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("back-to-back maps hung");
+        for seq in seqs {
+            assert_eq!(seq, (0..40).collect::<Vec<u64>>());
         }
     }
 

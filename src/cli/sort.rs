@@ -1,0 +1,131 @@
+//! `flowmpi sort`: every rank's rows sorted by one column over all ranks (a distributed stable
+//! sort), written as one contiguous slice of the sorted order per rank.
+
+use super::{check_output_paths, plural, rank_path, DataArgs};
+use crate::comm::{agree, allgather_f64, Comm};
+use crate::error::{Error, Result};
+use crate::io::{commit_all, select_columns, Dataset, ShardWriter};
+use crate::log::Log;
+use clap::Args;
+use std::time::Instant;
+
+/// `flowmpi sort`.
+#[derive(Args, Debug)]
+#[command(after_help = "Rows are numbered in the global input order: the files in order (rank 0's, then rank 1's, \
+...; a glob's files sorted by name), rows in file order, rows dropped by --nan skip not counted. The \
+sort is stable, as numpy.argsort(kind='stable'): equal keys keep that order. Rank r writes rows \
+N*r/P to N*(r+1)/P of the sorted order, so concatenating the files in rank order gives the whole \
+sorted data, and the --argsort files concatenated are numpy's argsort of the column.\n\nEvery rank \
+holds its rows in memory (about twice their size as float64 while exchanging). The output files \
+appear all together or not at all.\n\nExample:\n  mpirun -n 4 flowmpi sort --data 'data/part*.csv' \
+--by time --keep id --out 'sorted/part{rank}.csv' --argsort 'sorted/idx{rank}.npy'")]
+pub struct SortArgs {
+    /// Data options (--columns picks the numeric columns written; default all but --keep's).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The column to sort by, ascending: header name or 0-based index (a numeric column).
+    #[arg(long, value_name = "COLUMN")]
+    pub by: String,
+    /// The sorted rows, one file per rank with {rank}, e.g. 'sorted/part{rank}.csv': .npy
+    /// writes NumPy float64, anything else CSV with a header.
+    #[arg(long, value_name = "PATTERN", required_unless_present = "argsort")]
+    pub out: Option<String>,
+    /// Each sorted row's global row index, one file per rank with {rank}: .npy writes an int64
+    /// vector (numpy's argsort), anything else CSV with one column 'index'.
+    #[arg(long, value_name = "PATTERN")]
+    pub argsort: Option<String>,
+    /// Text columns (IDs, names) carried along verbatim and written first, e.g. '--keep id'.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub keep: Vec<String>,
+}
+
+/// Run `flowmpi sort` (collective).
+pub fn sort(comm: &dyn Comm, a: &SortArgs, log: &Log) -> Result<()> {
+    let t0 = Instant::now();
+    let out = a.out.as_deref().map(|p| rank_path(comm, "--out", p)).transpose()?;
+    let idx = a.argsort.as_deref().map(|p| rank_path(comm, "--argsort", p)).transpose()?;
+    let mut opts = a.data.options(None)?;
+    opts.keep = a.keep.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
+    let data = Dataset::open(comm, &opts)?;
+    let all_names = data.layout.column_names();
+    let by = select_columns(Some(&a.by), &data.layout).map_err(|m| Error::Param(format!("--by: {m}")))?[0];
+    let Some(key) = data.columns.iter().position(|&j| j == by) else {
+        let why = if data.keep.contains(&by) { "is a --keep (text) column" } else { "is not among the selected --columns" };
+        return Err(Error::Param(format!("--by {}: column '{}' {why}; sort by a numeric column that is written", a.by, all_names[by])));
+    };
+    if let Some(o) = &out {
+        check_output_paths(comm, "--out", o, None, &data)?;
+    }
+    if let Some(i) = &idx {
+        check_output_paths(comm, "--argsort", i, out.as_deref().map(|o| ("the --out file", o)), &data)?;
+    }
+    let mut keys = Vec::new();
+    let mut items: Vec<(Vec<f64>, Vec<String>)> = Vec::new();
+    let mut bar = crate::progress::Progress::start(log, "reading", comm.size(), data.local_bytes, data.total_bytes);
+    let read = data.for_each_chunk(&mut |c| {
+        crate::progress::Progress::chunk(&mut bar, c);
+        let k = data.keep.len();
+        for (i, row) in c.x.rows().into_iter().enumerate() {
+            keys.push(row[key]);
+            items.push((row.to_vec(), c.kept.get(i * k..(i + 1) * k).map(<[String]>::to_vec).unwrap_or_default()));
+        }
+        Ok(())
+    });
+    drop(bar);
+    let (_, skipped) = agree(comm, read)?;
+    let t_read = t0.elapsed().as_secs_f64();
+    let sorted = crate::par::sort_by_key(comm, &keys, std::mem::take(&mut items))?;
+    drop(keys);
+    let t_sort = t0.elapsed().as_secs_f64() - t_read;
+
+    let kept: Vec<String> = data.keep.iter().map(|&j| all_names[j].clone()).collect();
+    let names: Vec<String> = kept.iter().cloned().chain(data.names()).collect();
+    let created = (|| {
+        let mut writers = Vec::new();
+        if let Some(o) = &out {
+            writers.push(ShardWriter::create(o, &names, comm.rank())?.with_text(kept.len()));
+        }
+        if let Some(i) = &idx {
+            writers.push(ShardWriter::create_indices(i, comm.rank())?);
+        }
+        Ok(writers)
+    })();
+    let mut writers = agree(comm, created)?;
+    let written = (|| {
+        if out.is_some() {
+            // In pieces, so the flat copy stays small.
+            for part in sorted.items.chunks(1 << 14) {
+                let vals: Vec<f64> = part.iter().flat_map(|(x, _)| x.iter().copied()).collect();
+                let text: Vec<String> = part.iter().flat_map(|(_, t)| t.iter().cloned()).collect();
+                writers[0].write_rows_with_text(&text, &vals).map_err(|e| match e {
+                    Error::Row { msg, .. } => Error::Param(format!("--out: {msg}")),
+                    e => e,
+                })?;
+            }
+        }
+        if idx.is_some() {
+            writers.last_mut().expect("the --argsort writer").write_indices(&sorted.index)?;
+        }
+        Ok(())
+    })();
+    commit_all(comm, writers, written)?;
+
+    let rows = allgather_f64(comm, sorted.keys.len() as f64);
+    let mut dropped = [skipped as f64];
+    comm.allreduce_sum(&mut dropped);
+    log.info(format!(
+        "sorted {} by '{}' over {} in {:.3} s (read {:.3} s, sort {:.3} s){}",
+        plural(sorted.total, "row"),
+        all_names[by],
+        plural(comm.size() as u64, "rank"),
+        t0.elapsed().as_secs_f64(),
+        t_read,
+        t_sort,
+        if dropped[0] > 0.0 { format!("; {} rows skipped for NaN/inf", dropped[0]) } else { String::new() }
+    ));
+    for (r, n) in rows.iter().enumerate() {
+        let files: Vec<String> = [&a.out, &a.argsort].into_iter().flatten().map(|p| crate::io::expand_pattern(p, r, comm.size())).collect();
+        log.detail(format!("  rank {r}: {n} rows -> {}", files.join(", ")));
+    }
+    Ok(())
+}
