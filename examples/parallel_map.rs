@@ -35,13 +35,21 @@ fn main() {
     let serial: Vec<f64> = subjects.iter().map(simulate).collect();
 
     // Pool.map / Parallelize: results in input order, on every rank.
-    for schedule in [Schedule::Static, Schedule::Dynamic { chunk: 1 }] {
+    for schedule in [Schedule::Static, Schedule::Dynamic { chunk: 1 }, Schedule::Guided { chunk: 4 }] {
         let opts = Options { schedule, ..Options::default() };
         let got = par::parallelize_with(comm, &subjects, &opts, |_, s| Ok::<_, String>(simulate(s))).unwrap();
         check(got == serial, &format!("parallelize {schedule:?}"));
     }
 
     // map_reduce: an associative reduce folded in item order (same bits on every rank and run).
+    // Big results: gathered on rank 0 only.
+    let opts = Options { schedule: Schedule::Guided { chunk: 8 }, ..Options::default() };
+    let big = par::parallelize_to_root(comm, &subjects, &opts, |_, s| Ok::<_, String>(vec![simulate(s); 100])).unwrap();
+    match big {
+        Some(rows) => check(rows.iter().zip(&serial).all(|(r, v)| r.len() == 100 && r.iter().all(|x| x == v)), "to_root results"),
+        None => check(comm.rank() != 0, "rank 0 gets the results"),
+    }
+
     let total = par::map_reduce(comm, &subjects, &Options::default(), |_, s| Ok::<_, String>(simulate(s)), |a, b| a + b).unwrap();
     check(total == serial.iter().copied().reduce(|a, b| a + b), "map_reduce");
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Task-farm makespan: 200 sleep tasks with heavy-tailed (Pareto) durations, `flowmpi map` on 2
-# and 4 ranks, dynamic and static schedules, against the lower bound max(total/ranks, longest).
-# Run after `source scripts/setup.sh && cargo build --release`. Sleeps, so any machine will do.
+# 1. Task-farm makespan: 200 sleep tasks with heavy-tailed (Pareto) durations, `flowmpi map` on
+#    2 and 4 ranks, each schedule, against the lower bound max(total/ranks, longest).
+# 2. Per-item overhead of `par::parallelize` on 100,000 tiny items, 1, 2 and 4 ranks, beside a
+#    serial loop timed in the same run (examples/par_overhead.rs).
+# Run after `source scripts/setup.sh && cargo build --release --examples`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release/flowmpi
@@ -18,9 +20,12 @@ total=$(awk '{s+=$1} END {print s}' "$dir/tasks.txt")
 longest=$(sort -g "$dir/tasks.txt" | tail -1)
 for n in 2 4; do
   bound=$(awk -v t="$total" -v l="$longest" -v n="$n" 'BEGIN {b=t/n; if (l>b) b=l; print b}')
-  for schedule in dynamic static; do
+  for schedule in dynamic guided static; do
     secs=$(FLOWMPI_THREADS=1 mpirun --oversubscribe -n "$n" "$BIN" map --tasks "$dir/tasks.txt" --schedule "$schedule" -- sleep {} 2>&1 >/dev/null \
       | sed -n 's/.* failed, in \([0-9.]*\) s/\1/p')
     awk -v n="$n" -v s="$schedule" -v m="$secs" -v b="$bound" 'BEGIN {printf "%d ranks %-8s makespan %6.2f s  lower bound %6.2f s  ratio %.3f\n", n, s, m, b, m/b}'
   done
+done
+for n in 1 2 4; do
+  FLOWMPI_THREADS=1 mpirun --oversubscribe -n "$n" target/release/examples/par_overhead 100000
 done

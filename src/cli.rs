@@ -86,9 +86,9 @@ pub struct MapArgs {
     /// The task file: one task per line.
     #[arg(long, value_name = "FILE")]
     pub tasks: PathBuf,
-    /// 'dynamic': tasks handed out as ranks become free (uneven task times); 'static':
-    /// contiguous blocks of tasks per rank.
-    #[arg(long, default_value = "dynamic", value_parser = ["dynamic", "static"])]
+    /// 'dynamic': one task at a time to whichever rank is free (uneven task times); 'guided':
+    /// shrinking blocks of tasks (many short tasks); 'static': contiguous blocks per rank.
+    #[arg(long, default_value = "dynamic", value_parser = ["dynamic", "guided", "static"])]
     pub schedule: String,
     /// Tasks run at once per rank (default: cores / ranks on the node, or $FLOWMPI_THREADS).
     #[arg(long, value_name = "N")]
@@ -708,7 +708,11 @@ fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
         return Err(Error::Param("--timeout must be > 0 seconds".into()));
     }
     let farm = Farm { command: a.command.clone(), logs: a.logs.clone(), journal: a.journal.clone(), resume: a.resume, timeout: a.timeout };
-    let schedule = if a.schedule == "static" { crate::par::Schedule::Static } else { crate::par::Schedule::Dynamic { chunk: 1 } };
+    let schedule = match a.schedule.as_str() {
+        "static" => crate::par::Schedule::Static,
+        "guided" => crate::par::Schedule::Guided { chunk: 1 },
+        _ => crate::par::Schedule::Dynamic { chunk: 1 },
+    };
     let opts = crate::par::Options { schedule, threads: a.threads.unwrap_or(0), serial: None };
     log.info(format!("map: {} on {} rank(s): {}", plural(tasks.len() as u64, "task"), comm.size(), a.command.join(" ")));
     let done = crate::taskfarm::run(comm, &farm, &tasks, &opts)?;

@@ -71,7 +71,7 @@ fn npy_input_sorts_by_another_column_and_tiny_alltoall_pieces_give_the_same() {
         for piece in ["", "7"] {
             let out = dir.join(format!("n{p}{piece}/s{{rank}}.npy"));
             let idx = dir.join(format!("n{p}{piece}/i{{rank}}.csv"));
-            let env: &[(&str, &str)] = if piece.is_empty() { &[] } else { &[("FLOWMPI_ALLTOALL_PIECE", piece)] };
+            let env: &[(&str, &str)] = if piece.is_empty() { &[] } else { &[("FLOWMPI_COMM_PIECE", piece)] };
             mpirun_with(p, &["sort", "--data", "tests/data/sort_npy/", "--by", "1", "--out", out.to_str().unwrap(),
                 "--argsort", idx.to_str().unwrap()], env).ok();
             let mut got = Vec::new();

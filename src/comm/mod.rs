@@ -41,6 +41,13 @@ pub trait Comm: Sync {
     fn try_recv_bytes(&self, tag: u16) -> Option<(usize, Vec<u8>)>;
     /// Wait for a message with `tag` from `src`.
     fn recv_bytes(&self, src: usize, tag: u16) -> Vec<u8>;
+    /// Every rank's bytes on `root` only, in rank order (other ranks get an empty list):
+    /// for results too big to hold on every rank. Collective. The default gathers everywhere
+    /// (right for in-process communicators); MPI overrides it with `MPI_Gatherv`.
+    fn gather_bytes(&self, root: usize, mine: &[u8]) -> Vec<Vec<u8>> {
+        let all = self.allgather_bytes(mine);
+        if self.rank() == root { all } else { Vec::new() }
+    }
     /// Personalised all-to-all: `out[r]` goes to rank `r`; returns what every rank sent to this
     /// one, in rank order (`out.len()` must be `size`). Collective. The default gathers every
     /// rank's whole `out` everywhere, which is right only for in-process communicators; MPI

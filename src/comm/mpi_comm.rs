@@ -32,6 +32,26 @@ impl MpiComm {
     }
 }
 
+/// Bytes per rank pair and round of the variable-count collectives. MPI counts and
+/// displacements are 32-bit: with at most 1 GiB ÷ ranks per pair, a round's whole receive buffer
+/// stays below 1 GiB whatever the rank count. FLOWMPI_COMM_PIECE (bytes) forces small pieces,
+/// so tests exercise the rounds.
+fn piece_bytes(ranks: usize) -> usize {
+    std::env::var("FLOWMPI_COMM_PIECE").ok().and_then(|v| v.parse().ok()).unwrap_or((1usize << 30) / ranks).max(1)
+}
+
+/// Offsets of consecutive blocks of `counts` elements.
+fn displacements(counts: &[Count]) -> Vec<Count> {
+    counts
+        .iter()
+        .scan(0 as Count, |acc, &c| {
+            let d = *acc;
+            *acc += c;
+            Some(d)
+        })
+        .collect()
+}
+
 // MPI is not thread-safe at the level we request (Funneled): only the main thread calls it.
 unsafe impl Sync for MpiComm {}
 
@@ -68,14 +88,7 @@ impl Comm for MpiComm {
         let mut counts = vec![0 as Count; n];
         let my_count = Count::try_from(mine.len()).expect("allgather payload over 2 GiB");
         self.world.all_gather_into(&my_count, &mut counts[..]);
-        let displs: Vec<Count> = counts
-            .iter()
-            .scan(0 as Count, |acc, &c| {
-                let d = *acc;
-                *acc += c;
-                Some(d)
-            })
-            .collect();
+        let displs = displacements(&counts);
         let total: usize = counts.iter().map(|&c| c as usize).sum();
         if total == 0 {
             return vec![Vec::new(); n];
@@ -105,27 +118,55 @@ impl Comm for MpiComm {
     fn barrier(&self) {
         self.world.barrier();
     }
+    fn gather_bytes(&self, root: usize, mine: &[u8]) -> Vec<Vec<u8>> {
+        let n = self.size();
+        let at = self.world.process_at_rank(root as i32);
+        let is_root = self.rank() == root;
+        let mut lens = vec![0u64; n];
+        if is_root {
+            at.gather_into_root(&(mine.len() as u64), &mut lens[..]);
+        } else {
+            at.gather_into(&(mine.len() as u64));
+        }
+        // In rounds of at most `piece` bytes per rank, like alltoall_bytes.
+        let piece = piece_bytes(n);
+        let mut longest = [mine.len() as f64];
+        self.allreduce(&mut longest, SystemOperation::max());
+        let rounds = (longest[0] as usize).div_ceil(piece);
+        let mut got: Vec<Vec<u8>> = if is_root { lens.iter().map(|&l| Vec::with_capacity(l as usize)).collect() } else { Vec::new() };
+        for k in 0..rounds {
+            let span = |len: usize| (k * piece).min(len)..((k + 1) * piece).min(len);
+            let mut send = Vec::with_capacity(1 + piece);
+            send.extend_from_slice(&mine[span(mine.len())]);
+            if !is_root {
+                at.gather_varcount_into(&send[..]);
+                continue;
+            }
+            let counts: Vec<Count> = lens.iter().map(|&l| span(l as usize).len() as Count).collect();
+            let displs = displacements(&counts);
+            let total = counts.iter().sum::<Count>() as usize;
+            let mut recv = vec![0u8; total + 1];
+            {
+                let mut part = PartitionMut::new(&mut recv[..total], &counts[..], &displs[..]);
+                at.gather_varcount_into_root(&send[..], &mut part);
+            }
+            for r in 0..n {
+                got[r].extend_from_slice(&recv[displs[r] as usize..(displs[r] + counts[r]) as usize]);
+            }
+        }
+        got
+    }
     fn alltoall_bytes(&self, out: &[Vec<u8>]) -> Vec<Vec<u8>> {
         let n = self.size();
         assert_eq!(out.len(), n, "alltoall needs one buffer per rank");
         let lens: Vec<u64> = out.iter().map(|b| b.len() as u64).collect();
         let mut incoming = vec![0u64; n];
         self.world.all_to_all_into(&lens[..], &mut incoming[..]);
-        // MPI counts and displacements are 32-bit: move at most `piece` bytes per pair and round,
-        // so that a round's whole receive buffer stays below 1 GiB whatever the rank count.
-        // FLOWMPI_ALLTOALL_PIECE (bytes) forces small pieces, so tests exercise the rounds.
-        let piece = std::env::var("FLOWMPI_ALLTOALL_PIECE").ok().and_then(|v| v.parse().ok()).unwrap_or((1usize << 30) / n).max(1);
+        let piece = piece_bytes(n);
         let mut longest = [out.iter().map(Vec::len).max().unwrap_or(0) as f64];
         self.allreduce(&mut longest, SystemOperation::max());
         let rounds = (longest[0] as usize).div_ceil(piece);
         let mut got: Vec<Vec<u8>> = incoming.iter().map(|&l| Vec::with_capacity(l as usize)).collect();
-        let displs = |counts: &[Count]| -> Vec<Count> {
-            counts.iter().scan(0 as Count, |acc, &c| {
-                let d = *acc;
-                *acc += c;
-                Some(d)
-            }).collect()
-        };
         for k in 0..rounds {
             let span = |len: usize| (k * piece).min(len)..((k + 1) * piece).min(len);
             let send_counts: Vec<Count> = out.iter().map(|b| span(b.len()).len() as Count).collect();
@@ -138,7 +179,7 @@ impl Comm for MpiComm {
             }
             let total = recv_counts.iter().sum::<Count>() as usize;
             let mut recv = vec![0u8; total + 1];
-            let (sd, rd) = (displs(&send_counts), displs(&recv_counts));
+            let (sd, rd) = (displacements(&send_counts), displacements(&recv_counts));
             {
                 let part = Partition::new(&send[..], &send_counts[..], &sd[..]);
                 let mut rpart = PartitionMut::new(&mut recv[..total], &recv_counts[..], &rd[..]);

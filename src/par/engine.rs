@@ -4,9 +4,9 @@
 //! Only the main thread talks MPI (Open MPI gives us `Funneled`): workers ask it for work,
 //! locks and ordered turns through a channel. Rank 0's loop is also the job's dispatcher, lock
 //! server and ordered-section sequencer, while its own workers compute like everyone else's:
-//! no rank is spent on dispatching. A dynamic schedule hands out guided chunks (remaining ÷ 2 ×
-//! workers, at least `chunk`), so early chunks are big (little traffic) and the last ones small
-//! (a slow item does not hold up the end).
+//! no rank is spent on dispatching. The dynamic schedule hands out fixed chunks; the guided one
+//! chunks of remaining ÷ (2 × workers), at least `chunk`, so early chunks are big (little
+//! traffic) and the last ones small (a slow item does not hold up the end).
 
 use super::{Ctx, Item, Schedule};
 use crate::comm::Comm;
@@ -127,6 +127,7 @@ where
             done_sent: 0,
             done_got: vec![0; size],
             workers_total,
+            threads,
         };
         if let Schedule::Static = schedule {
             // A contiguous block per rank, in chunks the rank's threads share.
@@ -219,6 +220,8 @@ struct Main<'a> {
     /// Rank 0: DONE messages received from each rank.
     done_got: Vec<u64>,
     workers_total: u64,
+    /// Worker threads on this rank.
+    threads: usize,
 }
 
 impl Main<'_> {
@@ -387,10 +390,13 @@ impl Main<'_> {
         if self.failed.is_some() || self.next >= self.n {
             return self.n..self.n;
         }
-        let Schedule::Dynamic { chunk } = self.schedule else { return self.n..self.n };
         let left = self.n - self.next;
-        let size = (left as u64).div_ceil(2 * self.workers_total) as usize;
-        let size = size.max(chunk.max(1)).min(left);
+        let size = match self.schedule {
+            Schedule::Static => return self.n..self.n,
+            Schedule::Dynamic { chunk } => chunk.max(1),
+            Schedule::Guided { chunk } => ((left as u64).div_ceil(2 * self.workers_total) as usize).max(chunk.max(1)),
+        }
+        .min(left);
         let r = self.next..self.next + size;
         self.next += size;
         r
@@ -405,10 +411,14 @@ impl Main<'_> {
         if self.exhausted {
             return;
         }
-        let empty = self.shared.queue.lock().unwrap().ranges.is_empty();
-        if !empty {
+        // Ask only when a worker is idle: a chunk fetched ahead would wait behind a long item
+        // while other ranks run dry (with heavy-tailed task times that costs more than the
+        // round trip it saves).
+        let q = self.shared.queue.lock().unwrap();
+        if !q.ranges.is_empty() || q.busy >= self.threads {
             return;
         }
+        drop(q);
         if self.rank == 0 {
             let r = self.take();
             if r.is_empty() {

@@ -3,14 +3,15 @@
 //! machine, over MPI.
 //!
 //! - [`parallelize`] / [`parallelize_with`]: `f` on every item exactly once, somewhere; the
-//!   results in input order on every rank.
+//!   results in input order on every rank; [`parallelize_to_root`]: on rank 0 only (big results).
 //! - [`map_reduce`]: the results folded by an associative `reduce` in item order (so the result
 //!   does not depend on timing), on every rank; [`map_reduce_serial`]: sharedmem's form, a
 //!   serial callback on rank 0 that sees every result in item order.
 //! - Inside `f`, [`Ctx::critical`] (one worker of the whole job at a time) and [`Ctx::ordered`]
 //!   (item i's section runs after item i−1's, whatever rank or thread ran it); outside a map,
 //!   [`ordered`] runs a block on rank 0, then 1, ...
-//! - [`sort`]: a distributed stable argsort of one column (sample sort).
+//! - [`sort_by_key`] / [`argsort`] / [`sort_by_column`]: a distributed stable sort (sample sort):
+//!   each rank ends with one contiguous slice of the sorted rows and their global indices.
 //!
 //! Errors: `f` returns a `Result`; an error or a panic in any item ends the map on every rank
 //! with the message of the lowest failing item and the rank that ran it; items after it are not
@@ -36,10 +37,17 @@ pub enum Schedule {
     /// Contiguous blocks of items per rank (like `Parallelize`): no traffic while running;
     /// best when items cost about the same.
     Static,
-    /// Chunks handed out by rank 0 as workers become free (guided: remaining ÷ (2 × workers),
-    /// at least `chunk` items): for uneven costs.
+    /// Chunks of exactly `chunk` items handed out by rank 0 as workers become free (OpenMP's
+    /// `dynamic`): for expensive items of very uneven cost, such as a task farm's.
     Dynamic {
-        /// Smallest chunk (1 for expensive items; larger for tiny ones).
+        /// Items per chunk.
+        chunk: usize,
+    },
+    /// Like `Dynamic`, but chunks shrink as the work runs out (OpenMP's `guided`: remaining ÷
+    /// (2 × workers), at least `chunk` items): little traffic for many cheap items, small chunks
+    /// at the end so a slow item does not hold up the rest. The default.
+    Guided {
+        /// Smallest chunk.
         chunk: usize,
     },
 }
@@ -47,7 +55,7 @@ pub enum Schedule {
 /// Options of a map.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The schedule (default: dynamic, chunk 1).
+    /// The schedule (default: guided, chunk 1).
     pub schedule: Schedule,
     /// Worker threads per rank (0: `FLOWMPI_THREADS`, else cores ÷ ranks on the node).
     pub threads: usize,
@@ -57,7 +65,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { schedule: Schedule::Dynamic { chunk: 1 }, threads: 0, serial: None }
+        Options { schedule: Schedule::Guided { chunk: 1 }, threads: 0, serial: None }
     }
 }
 
@@ -160,7 +168,7 @@ where
     }
 }
 
-/// [`parallelize_with`] with default options (dynamic, chunk 1, threads per the node).
+/// [`parallelize_with`] with default options (guided, chunk 1, threads per the node).
 pub fn parallelize<T, R, E, F>(comm: &dyn Comm, items: &[T], f: F) -> Result<Vec<R>>
 where
     T: Sync,
@@ -181,7 +189,31 @@ where
     E: Display,
     F: Fn(&Ctx, &T) -> std::result::Result<R, E> + Sync,
 {
+    Ok(map_items(comm, items, opts, f, None)?.expect("results on every rank"))
+}
+
+/// [`parallelize_with`] for results too big to hold on every rank: they are gathered on rank
+/// 0 only (`Some` there, `None` on the others). Errors still end the map on every rank.
+pub fn parallelize_to_root<T, R, E, F>(comm: &dyn Comm, items: &[T], opts: &Options, f: F) -> Result<Option<Vec<R>>>
+where
+    T: Sync,
+    R: Serialize + DeserializeOwned,
+    E: Display,
+    F: Fn(&Ctx, &T) -> std::result::Result<R, E> + Sync,
+{
+    map_items(comm, items, opts, f, Some(0))
+}
+
+/// The map, with results on every rank (`root` None) or on `root` only.
+fn map_items<T, R, E, F>(comm: &dyn Comm, items: &[T], opts: &Options, f: F, root: Option<usize>) -> Result<Option<Vec<R>>>
+where
+    T: Sync,
+    R: Serialize + DeserializeOwned,
+    E: Display,
+    F: Fn(&Ctx, &T) -> std::result::Result<R, E> + Sync,
+{
     let decode = |b: &[u8]| bincode::deserialize::<R>(b).map_err(|e| Error::Fit(format!("cannot decode a result: {e}")));
+    let wanted = root.is_none_or(|r| r == comm.rank());
     if opts.is_serial() {
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -191,37 +223,44 @@ where
                 Err(msg) => return Err(Error::Item { index: i, rank: comm.rank(), msg }),
             }
         }
-        return Ok(out);
+        return Ok(wanted.then_some(out));
     }
     let mine = engine::run(comm, items.len(), opts.schedule, opts.threads(), |ctx, i| call(&f, ctx, &items[i]));
-    let all = gather(comm, &mine);
-    let mut out: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
-    let mut first_error: Option<(usize, usize, String)> = None;
-    for (rank, i, item) in all {
-        match item {
-            Ok(b) => out[i] = Some(decode(&b)?),
-            Err(msg) if first_error.as_ref().is_none_or(|e| i < e.0) => first_error = Some((i, rank, msg)),
-            Err(_) => {}
-        }
-    }
-    if let Some((index, rank, msg)) = first_error {
+    let (oks, errs): (Vec<(usize, Item)>, Vec<(usize, Item)>) = mine.into_iter().partition(|(_, it)| it.is_ok());
+    // Errors go to every rank (they are small), so every rank fails with the same message.
+    let first_error = gather(comm, &errs, None).into_iter().flatten().min_by_key(|(_, i, _)| *i);
+    if let Some((rank, index, Err(msg))) = first_error {
         return Err(Error::Item { index, rank, msg });
+    }
+    let all = gather(comm, &oks, root);
+    if !wanted {
+        return Ok(None);
+    }
+    let mut out: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    for (_, i, item) in all.into_iter().flatten() {
+        out[i] = Some(decode(&item.expect("only results"))?);
     }
     out.into_iter()
         .enumerate()
         .map(|(i, r)| r.ok_or_else(|| Error::Fit(format!("item {i} was never run (a scheduler bug)"))))
-        .collect()
+        .collect::<Result<Vec<R>>>()
+        .map(Some)
 }
 
-/// Every rank's (index, outcome) pairs on every rank, as (rank, index, outcome).
-fn gather(comm: &dyn Comm, mine: &[(usize, Item)]) -> Vec<(usize, usize, Item)> {
+/// Every rank's (index, outcome) pairs as (rank, index, outcome), on every rank (`root` None) or
+/// on `root` only (empty elsewhere).
+fn gather(comm: &dyn Comm, mine: &[(usize, Item)], root: Option<usize>) -> Vec<Vec<(usize, usize, Item)>> {
     let bytes = bincode::serialize(mine).expect("results encode");
-    comm.allgather_bytes(&bytes)
+    let parts = match root {
+        None => comm.allgather_bytes(&bytes),
+        Some(r) => comm.gather_bytes(r, &bytes),
+    };
+    parts
         .iter()
         .enumerate()
-        .flat_map(|(rank, b)| {
+        .map(|(rank, b)| {
             let theirs: Vec<(usize, Item)> = bincode::deserialize(b).expect("results decode");
-            theirs.into_iter().map(move |(i, it)| (rank, i, it))
+            theirs.into_iter().map(|(i, it)| (rank, i, it)).collect()
         })
         .collect()
 }
@@ -288,8 +327,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
 
-    fn schedules() -> [Schedule; 3] {
-        [Schedule::Static, Schedule::Dynamic { chunk: 1 }, Schedule::Dynamic { chunk: 7 }]
+    fn schedules() -> [Schedule; 5] {
+        [Schedule::Static, Schedule::Dynamic { chunk: 1 }, Schedule::Dynamic { chunk: 7 }, Schedule::Guided { chunk: 1 }, Schedule::Guided { chunk: 7 }]
     }
 
     /// Uneven costs: every 13th item sleeps.
@@ -428,6 +467,24 @@ mod tests {
         let seqs = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("back-to-back maps hung");
         for seq in seqs {
             assert_eq!(seq, (0..40).collect::<Vec<u64>>());
+        }
+    }
+
+    #[test]
+    fn results_to_root_come_only_to_rank_0_and_errors_to_everyone() {
+        let items: Vec<u64> = (0..77).collect();
+        let want: Vec<u64> = items.iter().map(work).collect();
+        for ranks in [1, 2, 3, 5] {
+            for schedule in schedules() {
+                let opts = Options { schedule, threads: 2, serial: Some(false) };
+                let got = run_threads(ranks, |c| parallelize_to_root(c, &items, &opts, |_, x| Ok::<_, String>(work(x))).unwrap());
+                assert_eq!(got[0].as_ref(), Some(&want), "{ranks} ranks {schedule:?}");
+                assert!(got[1..].iter().all(Option::is_none));
+                let errs = run_threads(ranks, |c| {
+                    parallelize_to_root(c, &items, &opts, |_, &x| if x == 40 { Err("forty") } else { Ok(x) }).unwrap_err().to_string()
+                });
+                assert!(errs.iter().all(|e| e.contains("item 40") && e.contains("forty")), "{errs:?}");
+            }
         }
     }
 
