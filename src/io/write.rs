@@ -339,6 +339,51 @@ impl ShardWriter {
     }
 }
 
+/// The end of a collective write: finish this rank's `writers` unless `written` (its writing)
+/// failed, and once every rank's files are complete, move them all into place. If any rank
+/// fails at any step, every rank's outputs stay as they were: temporaries are removed and
+/// renames undone (collective; returns `written`'s value on success).
+pub fn commit_all<T>(comm: &dyn Comm, mut writers: Vec<ShardWriter>, written: Result<T>) -> Result<T> {
+    let finished = written.and_then(|v| writers.iter_mut().try_for_each(ShardWriter::finish).map(|_| v));
+    let value = match agree(comm, finished) {
+        Ok(v) => v,
+        Err(e) => {
+            writers.into_iter().for_each(ShardWriter::abort);
+            return Err(e);
+        }
+    };
+    let mut done = Vec::with_capacity(writers.len());
+    let mut failed = None;
+    for w in writers {
+        match failed {
+            Some(_) => w.abort(),
+            None => match w.commit() {
+                Ok(c) => done.push(c),
+                Err(e) => failed = Some(e),
+            },
+        }
+    }
+    match agree(comm, failed.map_or(Ok(()), Err)) {
+        Ok(()) => {
+            done.into_iter().for_each(Committed::keep);
+            Ok(value)
+        }
+        Err(e) => {
+            done.into_iter().rev().for_each(Committed::undo);
+            Err(e)
+        }
+    }
+}
+
+impl Drop for ShardWriter {
+    fn drop(&mut self) {
+        // After `commit` the temporary is gone (renamed); otherwise it must not outlive us.
+        if live().contains(&self.tmp) {
+            discard_temp(&self.tmp);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,47 +430,3 @@ mod tests {
     }
 }
 
-/// The end of a collective write: finish this rank's `writers` unless `written` (its writing)
-/// failed, and once every rank's files are complete, move them all into place. If any rank
-/// fails at any step, every rank's outputs stay as they were: temporaries are removed and
-/// renames undone (collective; returns `written`'s value on success).
-pub fn commit_all<T>(comm: &dyn Comm, mut writers: Vec<ShardWriter>, written: Result<T>) -> Result<T> {
-    let finished = written.and_then(|v| writers.iter_mut().try_for_each(ShardWriter::finish).map(|_| v));
-    let value = match agree(comm, finished) {
-        Ok(v) => v,
-        Err(e) => {
-            writers.into_iter().for_each(ShardWriter::abort);
-            return Err(e);
-        }
-    };
-    let mut done = Vec::with_capacity(writers.len());
-    let mut failed = None;
-    for w in writers {
-        match failed {
-            Some(_) => w.abort(),
-            None => match w.commit() {
-                Ok(c) => done.push(c),
-                Err(e) => failed = Some(e),
-            },
-        }
-    }
-    match agree(comm, failed.map_or(Ok(()), Err)) {
-        Ok(()) => {
-            done.into_iter().for_each(Committed::keep);
-            Ok(value)
-        }
-        Err(e) => {
-            done.into_iter().rev().for_each(Committed::undo);
-            Err(e)
-        }
-    }
-}
-
-impl Drop for ShardWriter {
-    fn drop(&mut self) {
-        // After `commit` the temporary is gone (renamed); otherwise it must not outlive us.
-        if live().contains(&self.tmp) {
-            discard_temp(&self.tmp);
-        }
-    }
-}

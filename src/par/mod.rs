@@ -226,7 +226,7 @@ where
         return Ok(wanted.then_some(out));
     }
     let mine = engine::run(comm, items.len(), opts.schedule, opts.threads(), |ctx, i| call(&f, ctx, &items[i]));
-    let (oks, errs): (Vec<(usize, Item)>, Vec<(usize, Item)>) = mine.into_iter().partition(|(_, it)| it.is_ok());
+    let (oks, errs): (Vec<_>, Vec<_>) = mine.into_iter().partition(|(_, it)| it.is_ok());
     // Errors go to every rank (they are small), so every rank fails with the same message.
     let first_error = gather(comm, &errs, None).into_iter().flatten().min_by_key(|(_, i, _)| *i);
     if let Some((rank, index, Err(msg))) = first_error {
