@@ -5,6 +5,7 @@
 
 pub mod classes;
 mod covariance;
+pub mod define;
 mod fda;
 mod hist;
 mod gnb;
@@ -318,7 +319,13 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
         "fda" => Box::new(FdaNode::from_spec(spec)?),
         "svd" => Box::new(SvdNode::from_spec(spec)?),
         "hist" | "histogram" => Box::new(HistNode::from_spec(spec)?),
-        k => return Err(Error::Param(format!("unknown node '{k}' (known: {})", KINDS.join(", ")))),
+        k => {
+            if let Some(node) = define::build(spec) {
+                return node;
+            }
+            let known: Vec<&str> = KINDS.iter().copied().chain(define::kinds()).collect();
+            return Err(Error::Param(format!("unknown node '{k}' (known: {})", known.join(", "))));
+        }
     })
 }
 
@@ -342,7 +349,11 @@ pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
         "fda" => Box::new(serde_json::from_value::<FdaNode>(v.clone()).map_err(bad)?),
         "svd" => Box::new(serde_json::from_value::<SvdNode>(v.clone()).map_err(bad)?),
         "hist" => Box::new(serde_json::from_value::<HistNode>(v.clone()).map_err(bad)?),
-        k => return Err(Error::Model(format!("unknown node kind '{k}'"))),
+        k => match define::load(k, v) {
+            Some(node) => node?,
+            None => return Err(Error::Model(format!(
+                "unknown node kind '{k}' (a node defined by a program: load the model with that program, which registers it)"))),
+        },
     })
 }
 
