@@ -116,6 +116,10 @@ fn main() {
     let slice = sorted.start as usize..sorted.start as usize + sorted.index.len();
     check(sorted.index.iter().map(|&i| i as usize).eq(order[slice].iter().copied()), "argsort slice");
     check(sorted.items.iter().zip(&sorted.index).all(|(v, &i)| *v == all[i as usize]), "items travel with their keys");
+    check(par::argsort(comm, &mine).unwrap() == sorted.index, "argsort = sort_by_key's index");
+    let rows = ndarray::Array2::from_shape_fn((mine.len(), 2), |(i, j)| if j == 0 { mine[i] } else { i as f64 });
+    let (sorted_rows, index) = par::sort_by_column(comm, rows.view(), 0).unwrap();
+    check(index == sorted.index && sorted_rows.column(0).iter().eq(sorted.keys.iter()), "sort_by_column");
 
     // Outside a map: rank by rank.
     par::ordered(comm, || println!("rank {} of {}: all checks passed", comm.rank(), comm.size()));

@@ -156,7 +156,37 @@ impl Flow {
 
     /// [`Flow::train`], optionally keeping the rank's rows in memory between passes.
     pub fn train_with(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log, cache: bool) -> Result<TrainReport> {
-        let mut schema = data.schema();
+        let mut source = |mapped: bool, f: &mut dyn FnMut(&Chunk) -> Result<()>| {
+            if mapped { data.for_each_chunk_mapped(f) } else { data.for_each_chunk(f) }
+        };
+        self.train_source(comm, data.schema(), (data.local_bytes, data.total_bytes), &mut source, log, cache)
+    }
+
+    /// Train every node on this rank's rows in memory (collective; library use): features `x`
+    /// with column `names`; every rank passes its own block (it may be empty) with the same
+    /// names. Like [`Flow::train`] on files: the same model on every rank, errors agreed.
+    pub fn fit(&mut self, comm: &dyn Comm, x: ArrayView2<f64>, names: &[String]) -> Result<TrainReport> {
+        self.fit_chunk(comm, &Chunk::new(x), &Schema::features(names))
+    }
+
+    /// [`Flow::fit`] with targets and/or labels: `chunk.y` holds the columns `schema.y` (the
+    /// regression targets the flow names), `chunk.labels` one class label per row.
+    pub fn fit_chunk(&mut self, comm: &dyn Comm, chunk: &Chunk, schema: &Schema) -> Result<TrainReport> {
+        let mut source = |_: bool, f: &mut dyn FnMut(&Chunk) -> Result<()>| f(chunk).map(|_| (chunk.rows() as u64, 0));
+        self.train_source(comm, schema.clone(), (0, 0), &mut source, &crate::log::global(), false)
+    }
+
+    /// The training driver: `source(mapped, f)` hands this rank's rows to `f` chunk by chunk
+    /// (memory-mapped NPY views when `mapped` and it can) and returns (rows, rows skipped).
+    fn train_source(
+        &mut self,
+        comm: &dyn Comm,
+        mut schema: Schema,
+        bytes: (u64, u64),
+        source: &mut dyn FnMut(bool, &mut dyn FnMut(&Chunk) -> Result<()>) -> Result<(u64, u64)>,
+        log: &Log,
+        cache: bool,
+    ) -> Result<TrainReport> {
         let mut report = TrainReport::default();
         let mut cached: Option<Vec<OwnedChunk>> = None;
         let mut i = 0;
@@ -177,7 +207,7 @@ impl Flow {
                 // Raw rows to a node that keeps them: let it keep mapped NPY rows.
                 let keeps = i == 0 && group.iter().any(|n| n.keeps_rows());
                 let mut bar = match cached {
-                    None => Progress::start(log, format!("reading for {label}"), comm.size(), data.local_bytes, data.total_bytes),
+                    None => Progress::start(log, format!("reading for {label}"), comm.size(), bytes.0, bytes.1),
                     Some(_) => None,
                 };
                 let mut visit = |chunk: &Chunk| -> Result<()> {
@@ -202,15 +232,14 @@ impl Flow {
                     Some(chunks) => chunks.iter().try_for_each(|c| visit(&c.view())).map(|_| (report_rows(chunks), 0)),
                     None if cache => {
                         let mut keep = Vec::new();
-                        let r = data.for_each_chunk(&mut |c| {
+                        let r = source(false, &mut |c| {
                             keep.push(OwnedChunk::from(c));
                             visit(c)
                         });
                         cached = Some(keep);
                         r
                     }
-                    None if keeps => data.for_each_chunk_mapped(&mut visit),
-                    None => data.for_each_chunk(&mut visit),
+                    None => source(keeps, &mut visit),
                 };
                 drop(bar);
                 let (rows, skipped) = agree(comm, local)?;
@@ -394,6 +423,53 @@ mod spmd_tests {
             let x = ndarray::Array2::from_shape_fn((7, 4), |(i, j)| 100.0 * u8::from(j == 0) as f64 + (i * 4 + j) as f64 * 0.173);
             let (a, b) = (flow.execute(x.view()), loaded.flow().unwrap().execute(x.view()));
             assert!(a.iter().zip(b.iter()).all(|(p, q)| p.to_bits() == q.to_bits()), "{spec}: execute differs after loading");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_flow_fitted_from_arrays_equals_one_trained_on_the_files() {
+        let dir = std::env::temp_dir().join(format!("flowmpi-fit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_shards(&dir);
+        let opts = DataOptions::new(dir.join("part*.csv").to_str().unwrap());
+        let spec = "moments | covariance | pca(n=3) | whitening";
+        let files = run_threads(1, |c| {
+            let data = crate::io::Dataset::open(c, &opts).unwrap();
+            let mut flow = Flow::parse(spec).unwrap();
+            let r = flow.train(c, &data, &Log { level: 0, rank: 0, progress: crate::progress::Style::Off }).unwrap();
+            (Model::new(&flow, None, data.names(), r.rows, 1), data.names())
+        })
+        .remove(0);
+        // All rows, as plain numbers.
+        let mut rows: Vec<f64> = Vec::new();
+        for s in 0..5 {
+            let text = std::fs::read_to_string(dir.join(format!("part{s}.csv"))).unwrap();
+            text.lines().skip(1).for_each(|l| rows.extend(l.split(',').map(|v| v.parse::<f64>().unwrap())));
+        }
+        let all = ndarray::Array2::from_shape_vec((rows.len() / 4, 4), rows).unwrap();
+        let mut want = Vec::new();
+        numbers(&serde_json::Value::Array(files.0.nodes.clone()), &mut want);
+        for ranks in 1..=6 {
+            let models = run_threads(ranks, |c| {
+                // Uneven blocks, the last rank's empty.
+                let n = all.nrows();
+                let cut = |r: usize| if r >= ranks - 1 && ranks > 1 { n } else { n * r * r / (ranks * ranks) };
+                let mine = all.slice(ndarray::s![cut(c.rank())..cut(c.rank() + 1).max(cut(c.rank())), ..]);
+                let mut flow = Flow::parse(spec).unwrap();
+                let r = flow.fit(c, mine, &files.1).unwrap();
+                Model::new(&flow, None, files.1.clone(), r.rows, ranks)
+            });
+            for m in &models {
+                assert_eq!(m.hash(), models[0].hash(), "{ranks} ranks disagree");
+                assert_eq!(m.training_rows, 167);
+            }
+            let mut got = Vec::new();
+            numbers(&serde_json::Value::Array(models[0].nodes.clone()), &mut got);
+            assert_eq!(got.len(), want.len());
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0), "{ranks} ranks, value {i}: {a} vs {b}");
+            }
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
