@@ -211,7 +211,9 @@ pub struct TrainArgs {
     /// ridge(alpha=1 | alpha=[..], target=y), mnb(label=c, alpha=1), gnb(label=c),
     /// kmeans(k=K, init=random|++|parallel|FILE, n_init=N, max_iter=300, tol=1e-4, seed=0), quadratic,
     /// poly(degree=D), sfa(n=K, contiguous=false), sfa2(n=K), fda(n=K, label=c), svd(k=K),
-    /// hist(bins=B).
+    /// hist(bins=B). Layers train nodes side by side on column groups and concatenate their
+    /// outputs: 'layer(pca(n=3) @ 0-9, sfa(n=2) @ [x10; x12])'; 'clone(pca(n=3), groups=4)' trains
+    /// one node on 4 equal column groups (their rows stacked) and applies it to each.
     #[arg(long, required_unless_present = "flow_file", conflicts_with = "flow_file")]
     pub flow: Option<String>,
     /// Read the flow from a TOML or JSON file: `flow = "..."`, or [[node]] tables with `kind`.

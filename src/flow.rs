@@ -407,7 +407,7 @@ mod spmd_tests {
         std::fs::create_dir_all(&dir).unwrap();
         write_shards(&dir);
         let opts = DataOptions::new(dir.join("part*.csv").to_str().unwrap());
-        for spec in ["moments | covariance | pca(n=3) | whitening", "sfa(n=2, contiguous=true)", "kmeans(k=3, seed=1)", "poly(degree=2) | svd(k=2)"] {
+        for spec in ["moments | covariance | pca(n=3) | whitening", "sfa(n=2, contiguous=true)", "kmeans(k=3, seed=1)", "poly(degree=2) | svd(k=2)", "layer(pca(n=2) @ a-b, whitening @ [c; d])", "clone(pca(n=1), groups=2) | covariance"] {
             let (flow, model) = run_threads(1, |c| {
                 let data = crate::io::Dataset::open(c, &opts).unwrap();
                 let mut flow = Flow::parse(spec).unwrap();
@@ -470,6 +470,67 @@ mod spmd_tests {
             for (i, (a, b)) in got.iter().zip(&want).enumerate() {
                 assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0), "{ranks} ranks, value {i}: {a} vs {b}");
             }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn layers_equal_their_nodes_trained_alone_on_each_group() {
+        let dir = std::env::temp_dir().join(format!("flowmpi-layer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_shards(&dir);
+        let quiet = |r| Log { level: 0, rank: r, progress: crate::progress::Style::Off };
+        let train = |ranks: usize, spec: &str, columns: Option<&str>| {
+            let mut opts = DataOptions::new(dir.join("part*.csv").to_str().unwrap());
+            opts.columns = columns.map(String::from);
+            opts.block_bytes = 1024;
+            run_threads(ranks, |c| {
+                let data = crate::io::Dataset::open(c, &opts).unwrap();
+                let mut flow = Flow::parse(spec).unwrap();
+                flow.train(c, &data, &quiet(c.rank())).unwrap();
+                flow
+            })
+        };
+        let x = ndarray::Array2::from_shape_fn((9, 4), |(i, j)| 100.0 * u8::from(j == 0) as f64 + (i * 4 + j) as f64 * 0.31);
+        // A multi-pass node (hist) beside a one-pass one, against each trained alone.
+        for ranks in 1..=4 {
+            let layer = train(ranks, "layer(pca(n=2) @ a-b, hist(bins=5) @ [c; d])", None);
+            let pca = train(ranks, "pca(n=2)", Some("a,b")).remove(0);
+            let hist = train(ranks, "hist(bins=5)", Some("c,d")).remove(0);
+            for f in &layer {
+                let v = f.nodes[0].to_json();
+                assert_eq!(v["nodes"][0], pca.nodes[0].to_json(), "{ranks} ranks: the layer's pca");
+                assert_eq!(v["nodes"][1], hist.nodes[0].to_json(), "{ranks} ranks: the layer's hist");
+            }
+            let want = ndarray::concatenate(ndarray::Axis(1), &[pca.execute(x.slice(ndarray::s![.., 0..2])).view(), hist.execute(x.slice(ndarray::s![.., 2..4])).view()]).unwrap();
+            assert_eq!(layer[0].execute(x.view()), want);
+            assert_eq!(layer[0].output_names(&[]), ["pc0", "pc1", "c", "d"]);
+        }
+        // A clone layer: one node on the groups' rows stacked.
+        let mut rows: Vec<f64> = Vec::new();
+        for s in 0..5 {
+            let text = std::fs::read_to_string(dir.join(format!("part{s}.csv"))).unwrap();
+            text.lines().skip(1).for_each(|l| rows.extend(l.split(',').map(|v| v.parse::<f64>().unwrap())));
+        }
+        let all = ndarray::Array2::from_shape_vec((rows.len() / 4, 4), rows).unwrap();
+        let stacked = ndarray::concatenate(ndarray::Axis(0), &[all.slice(ndarray::s![.., 0..2]), all.slice(ndarray::s![.., 2..4])]).unwrap();
+        let alone = run_threads(1, |c| {
+            let mut f = Flow::parse("covariance").unwrap();
+            f.fit(c, stacked.view(), &["a".into(), "b".into()]).unwrap();
+            f
+        })
+        .remove(0);
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        numbers(&alone.nodes[0].to_json(), &mut want);
+        for ranks in [1, 3] {
+            let clone = train(ranks, "clone(covariance, groups=2)", None).remove(0);
+            got.clear();
+            numbers(&clone.nodes[0].to_json()["nodes"][0], &mut got);
+            assert_eq!(got.len(), want.len());
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{ranks} ranks: clone {a} vs stacked {b}");
+            }
+            assert_eq!(clone.output_names(&[]), ["g0_a", "g0_b", "g1_a", "g1_b"]);
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

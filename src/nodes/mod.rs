@@ -10,6 +10,7 @@ mod fda;
 mod hist;
 mod gnb;
 mod kmeans;
+mod layer;
 mod mnb;
 pub mod linreg;
 pub mod moments;
@@ -30,6 +31,7 @@ pub use sfa2::Sfa2Node;
 pub use svd::SvdNode;
 pub use gnb::GnbNode;
 pub use kmeans::{Init as KmeansInit, KmeansNode};
+pub use layer::LayerNode;
 pub use mnb::MnbNode;
 pub use linreg::LinregNode;
 pub use moments::MomentsNode;
@@ -212,6 +214,8 @@ pub struct NodeSpec {
     pub kind: String,
     /// Parameters as written.
     pub params: BTreeMap<String, String>,
+    /// The text between the parentheses, as written (layers parse their own).
+    pub args: String,
 }
 
 impl NodeSpec {
@@ -231,11 +235,15 @@ impl NodeSpec {
             return Err(Error::Param(format!("bad node name in {t:?}")));
         }
         let mut params = BTreeMap::new();
+        if layer::is_layer(&kind) {
+            // `layer(pca(n=3) @ 0-9, ...)` holds node specs, not key=value pairs.
+            return Ok(NodeSpec { kind, params, args: args.to_string() });
+        }
         for kv in split_top_level(args).iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
             let (k, v) = kv.split_once('=').ok_or_else(|| Error::Param(format!("expected key=value, got {kv:?} in {t:?}")))?;
             params.insert(k.trim().to_string(), v.trim().trim_matches(['"', '\'']).to_string());
         }
-        Ok(NodeSpec { kind, params })
+        Ok(NodeSpec { kind, params, args: args.to_string() })
     }
 
     /// A list parameter: `target=[y0,y1]`, `target="y0,y1"`, `target=y0;y1` or one value.
@@ -275,15 +283,15 @@ impl NodeSpec {
     }
 }
 
-/// Split on commas outside brackets and quotes.
-fn split_top_level(s: &str) -> Vec<&str> {
+/// Split on commas outside brackets, parentheses and quotes.
+pub(crate) fn split_top_level(s: &str) -> Vec<&str> {
     let (mut out, mut depth, mut quote, mut start) = (Vec::new(), 0i32, None, 0);
     for (i, c) in s.char_indices() {
         match (c, quote) {
             ('"' | '\'', None) => quote = Some(c),
             (q, Some(open)) if q == open => quote = None,
-            ('[', None) => depth += 1,
-            (']', None) => depth -= 1,
+            ('[' | '(', None) => depth += 1,
+            (']' | ')', None) => depth -= 1,
             (',', None) if depth == 0 => {
                 out.push(&s[start..i]);
                 start = i + 1;
@@ -296,9 +304,9 @@ fn split_top_level(s: &str) -> Vec<&str> {
 }
 
 /// Node kinds this build knows.
-pub const KINDS: [&str; 16] = [
+pub const KINDS: [&str; 18] = [
     "moments", "covariance", "pca", "whitening", "linreg", "ridge", "mnb", "gnb", "kmeans", "quadratic", "poly", "sfa", "sfa2", "fda",
-    "svd", "hist",
+    "svd", "hist", "layer", "clone",
 ];
 
 /// Build an untrained node from its spec.
@@ -319,6 +327,7 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
         "fda" => Box::new(FdaNode::from_spec(spec)?),
         "svd" => Box::new(SvdNode::from_spec(spec)?),
         "hist" | "histogram" => Box::new(HistNode::from_spec(spec)?),
+        "layer" | "clone" => Box::new(LayerNode::from_spec(spec)?),
         k => {
             if let Some(node) = define::build(spec) {
                 return node;
@@ -349,6 +358,7 @@ pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
         "fda" => Box::new(serde_json::from_value::<FdaNode>(v.clone()).map_err(bad)?),
         "svd" => Box::new(serde_json::from_value::<SvdNode>(v.clone()).map_err(bad)?),
         "hist" => Box::new(serde_json::from_value::<HistNode>(v.clone()).map_err(bad)?),
+        "layer" => Box::new(LayerNode::from_json(v)?),
         k => match define::load(k, v) {
             Some(node) => node?,
             None => return Err(Error::Model(format!(
