@@ -249,3 +249,24 @@ fn execute_inverse_reconstructs_the_input() {
         }
     }
 }
+
+#[test]
+fn a_layer_trains_each_node_as_if_alone_on_1_to_4_ranks() {
+    let dir = scratch("layer");
+    // tests/data/nasty: shards of 700, 0, 300 and 2 rows, mean ~1e8.
+    for n in [1usize, 2, 3, 4] {
+        let layer = dir.join(format!("layer{n}.json"));
+        let r = mpirun(n, &["train", "--data", "tests/data/nasty/part*.csv", "--flow", "layer(pca(n=2) @ 0-2, moments @ [3; 4])",
+            "--model", layer.to_str().unwrap(), "-v"]);
+        assert_same_hash_on_all_ranks(r.ok(), n);
+        let alone = dir.join(format!("alone{n}.json"));
+        mpirun(n, &["train", "--data", "tests/data/nasty/part*.csv", "--columns", "0-2", "--flow", "pca(n=2)", "--model", alone.to_str().unwrap()]).ok();
+        let moments = dir.join(format!("moments{n}.json"));
+        mpirun(n, &["train", "--data", "tests/data/nasty/part*.csv", "--columns", "3,4", "--flow", "moments", "--model", moments.to_str().unwrap()]).ok();
+        let l = read_json(&layer);
+        assert_eq!(node(&l, 0)["nodes"][0], *node(&read_json(&alone), 0), "{n} ranks: the layer's pca");
+        assert_eq!(node(&l, 0)["nodes"][1], *node(&read_json(&moments), 0), "{n} ranks: the layer's moments");
+        let out = dir.join(format!("out{n}/p{{rank}}.csv"));
+        mpirun(n, &["execute", "--model", layer.to_str().unwrap(), "--data", "tests/data/nasty/part*.csv", "--out", out.to_str().unwrap()]).ok();
+    }
+}
