@@ -355,6 +355,16 @@ mod spmd_tests {
         }
     }
 
+    /// Every row of the shards `write_shards` wrote, read plainly, in order.
+    fn all_rows(dir: &std::path::Path) -> Array2<f64> {
+        let mut rows: Vec<f64> = Vec::new();
+        for s in 0..5 {
+            let text = std::fs::read_to_string(dir.join(format!("part{s}.csv"))).unwrap();
+            text.lines().skip(1).for_each(|l| rows.extend(l.split(',').map(|v| v.parse::<f64>().unwrap())));
+        }
+        Array2::from_shape_vec((rows.len() / 4, 4), rows).unwrap()
+    }
+
     fn numbers(v: &serde_json::Value, out: &mut Vec<f64>) {
         match v {
             serde_json::Value::Number(n) => out.push(n.as_f64().unwrap()),
@@ -441,13 +451,7 @@ mod spmd_tests {
             (Model::new(&flow, None, data.names(), r.rows, 1), data.names())
         })
         .remove(0);
-        // All rows, as plain numbers.
-        let mut rows: Vec<f64> = Vec::new();
-        for s in 0..5 {
-            let text = std::fs::read_to_string(dir.join(format!("part{s}.csv"))).unwrap();
-            text.lines().skip(1).for_each(|l| rows.extend(l.split(',').map(|v| v.parse::<f64>().unwrap())));
-        }
-        let all = ndarray::Array2::from_shape_vec((rows.len() / 4, 4), rows).unwrap();
+        let all = all_rows(&dir);
         let mut want = Vec::new();
         numbers(&serde_json::Value::Array(files.0.nodes.clone()), &mut want);
         for ranks in 1..=6 {
@@ -507,12 +511,7 @@ mod spmd_tests {
             assert_eq!(layer[0].output_names(&[]), ["pc0", "pc1", "c", "d"]);
         }
         // A clone layer: one node on the groups' rows stacked.
-        let mut rows: Vec<f64> = Vec::new();
-        for s in 0..5 {
-            let text = std::fs::read_to_string(dir.join(format!("part{s}.csv"))).unwrap();
-            text.lines().skip(1).for_each(|l| rows.extend(l.split(',').map(|v| v.parse::<f64>().unwrap())));
-        }
-        let all = ndarray::Array2::from_shape_vec((rows.len() / 4, 4), rows).unwrap();
+        let all = all_rows(&dir);
         let stacked = ndarray::concatenate(ndarray::Axis(0), &[all.slice(ndarray::s![.., 0..2]), all.slice(ndarray::s![.., 2..4])]).unwrap();
         let alone = run_threads(1, |c| {
             let mut f = Flow::parse("covariance").unwrap();
