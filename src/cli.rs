@@ -232,6 +232,16 @@ pub struct TrainArgs {
     /// passes (multi-node flows, fda, hist); by default every pass re-reads the shards.
     #[arg(long)]
     pub cache_data: bool,
+    /// Keep each shard's partial statistics in DIR (like joblib.Memory): a re-run reads only
+    /// the shards that changed (keyed by the nodes, the flow before them, the data options and
+    /// each file's path, size, modification time and inode). Single-pass nodes only (moments,
+    /// covariance, pca, whitening, ridge, your own nodes); the others read as usual.
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// With --cache: also hash each file's contents into its key, for file systems whose
+    /// modification times cannot be trusted (reads every file once, but parses only changed ones).
+    #[arg(long, requires = "cache")]
+    pub cache_verify: bool,
 }
 
 /// `flowmpi score`.
@@ -470,7 +480,8 @@ fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
         data.dim(),
         flow.spec()
     ));
-    let report = flow.train_with(comm, &data, log, a.cache_data)?;
+    let shard_cache = a.cache.as_ref().map(|dir| crate::cache::ShardCache { dir: dir.clone(), verify: a.cache_verify });
+    let report = flow.train_cached(comm, &data, log, a.cache_data, shard_cache.as_ref())?;
     let model = Model::new(&flow, opts.columns.clone(), data.names(), report.rows, comm.size());
     let hashes = comm.allgather_bytes(&model.hash().to_le_bytes());
     let same = hashes.iter().all(|h| h == &hashes[0]);

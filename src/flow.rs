@@ -2,6 +2,7 @@
 //! before it (MDP's ParallelFlow). Statistics nodes pass rows through unchanged, so a run of
 //! them and the node after them train in the same pass over the data.
 
+use crate::cache::ShardCache;
 use crate::comm::{agree, allgather_f64, Comm};
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Dataset, Schema};
@@ -16,6 +17,10 @@ pub struct Flow {
     /// The nodes, in order.
     pub nodes: Vec<Box<dyn Node>>,
 }
+
+/// Hands a rank's rows to a visitor chunk by chunk (memory-mapped NPY views when asked and
+/// possible): returns (rows, rows skipped).
+type RowSource<'a> = dyn FnMut(bool, &mut dyn FnMut(&Chunk) -> Result<()>) -> Result<(u64, u64)> + 'a;
 
 /// What training did, for logs and the model file.
 #[derive(Debug, Clone, Default)]
@@ -156,10 +161,19 @@ impl Flow {
 
     /// [`Flow::train`], optionally keeping the rank's rows in memory between passes.
     pub fn train_with(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log, cache: bool) -> Result<TrainReport> {
+        self.train_cached(comm, data, log, cache, None)
+    }
+
+    /// [`Flow::train_with`], with a per-shard cache of partial statistics: a group of nodes
+    /// that can keep per-shard partials ([`Node::take_partial`]) reads only the shards whose
+    /// entries are missing or stale, and merges every shard's partial in shard order (so a
+    /// warm run gives the same bits as the cold run that filled the cache).
+    pub fn train_cached(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log, cache: bool, shards: Option<&ShardCache>) -> Result<TrainReport> {
         let mut source = |mapped: bool, f: &mut dyn FnMut(&Chunk) -> Result<()>| {
             if mapped { data.for_each_chunk_mapped(f) } else { data.for_each_chunk(f) }
         };
-        self.train_source(comm, data.schema(), (data.local_bytes, data.total_bytes), &mut source, log, cache)
+        let shards = shards.map(|c| (data, c));
+        self.train_source(comm, data.schema(), (data.local_bytes, data.total_bytes), &mut source, log, cache, shards)
     }
 
     /// Train every node on this rank's rows in memory (collective; library use): features `x`
@@ -173,19 +187,22 @@ impl Flow {
     /// regression targets the flow names), `chunk.labels` one class label per row.
     pub fn fit_chunk(&mut self, comm: &dyn Comm, chunk: &Chunk, schema: &Schema) -> Result<TrainReport> {
         let mut source = |_: bool, f: &mut dyn FnMut(&Chunk) -> Result<()>| f(chunk).map(|_| (chunk.rows() as u64, 0));
-        self.train_source(comm, schema.clone(), (0, 0), &mut source, &crate::log::global(), false)
+        self.train_source(comm, schema.clone(), (0, 0), &mut source, &crate::log::global(), false, None)
     }
 
     /// The training driver: `source(mapped, f)` hands this rank's rows to `f` chunk by chunk
-    /// (memory-mapped NPY views when `mapped` and it can) and returns (rows, rows skipped).
+    /// (memory-mapped NPY views when `mapped` and it can) and returns (rows, rows skipped);
+    /// `shards`: the data's shards and a cache of their partials.
+    #[allow(clippy::too_many_arguments)]
     fn train_source(
         &mut self,
         comm: &dyn Comm,
         mut schema: Schema,
         bytes: (u64, u64),
-        source: &mut dyn FnMut(bool, &mut dyn FnMut(&Chunk) -> Result<()>) -> Result<(u64, u64)>,
+        source: &mut RowSource,
         log: &Log,
         cache: bool,
+        shards: Option<(&Dataset, &ShardCache)>,
     ) -> Result<TrainReport> {
         let mut report = TrainReport::default();
         let mut cached: Option<Vec<OwnedChunk>> = None;
@@ -210,23 +227,35 @@ impl Flow {
                     None => Progress::start(log, format!("reading for {label}"), comm.size(), bytes.0, bytes.1),
                     Some(_) => None,
                 };
+                // A group whose nodes all keep per-shard partials reads through the cache.
+                let through_cache = match shards {
+                    Some(_) if cached.is_none() && !keeps && group.iter_mut().all(|n| n.take_partial().is_some()) => shards,
+                    Some(_) => {
+                        log.info(format!("--cache: {label} keeps no per-shard statistics (several passes, or rows kept); read without the cache"));
+                        None
+                    }
+                    None => None,
+                };
+                if let Some((data, store)) = through_cache {
+                    let context = cache_context(done, group, data);
+                    let local = cached_pass(comm, data, store, &context, done, group, &active, &mut bar);
+                    drop(bar);
+                    let (rows, skipped, hits, damaged) = agree(comm, local)?;
+                    let mut counts = [hits as f64, damaged as f64, data.sources.len() as f64];
+                    comm.allreduce_sum(&mut counts);
+                    log.info(format!(
+                        "--cache {}: {} of {} shards from the cache{}",
+                        store.dir().display(),
+                        counts[0],
+                        counts[2],
+                        if counts[1] > 0.0 { format!(" ({} damaged entries ignored and rewritten)", counts[1]) } else { String::new() }
+                    ));
+                    Self::finish_pass(comm, &mut report, group, &mut active, rows, skipped, &label, t0, log)?;
+                    continue;
+                }
                 let mut visit = |chunk: &Chunk| -> Result<()> {
                     Progress::chunk(&mut bar, chunk);
-                    let prefixed = Self::execute_prefix(done, chunk.x);
-                    let c = Chunk {
-                        x: prefixed.as_ref().map_or(chunk.x, |a| a.view()),
-                        mapped: if prefixed.is_some() { None } else { chunk.mapped },
-                        ..*chunk
-                    };
-                    for (n, _) in group.iter_mut().zip(&active).filter(|(_, a)| **a) {
-                        n.update(&c).map_err(|e| match (e, c.origin) {
-                            // A complaint about one row: name its file and line.
-                            (Error::Row { row, msg }, Some(o)) => o.error(row, msg),
-                            (e @ Error::Data { .. }, _) => e,
-                            (e, _) => Error::Fit(format!("rank {}: {e}", comm.rank())),
-                        })?;
-                    }
-                    Ok(())
+                    feed(comm, done, group, &active, chunk)
                 };
                 let local = match &cached {
                     Some(chunks) => chunks.iter().try_for_each(|c| visit(&c.view())).map(|_| (report_rows(chunks), 0)),
@@ -243,39 +272,144 @@ impl Flow {
                 };
                 drop(bar);
                 let (rows, skipped) = agree(comm, local)?;
-                let read_s = t0.elapsed().as_secs_f64();
-                let t1 = Instant::now();
-                for (n, a) in group.iter_mut().zip(active.iter_mut()) {
-                    if *a {
-                        n.join(comm)?;
-                        *a = n.another_pass();
-                        if !*a {
-                            n.warnings().into_iter().for_each(|w| log.warn(w));
-                        }
-                    }
-                }
-                let mut totals = [rows as f64, skipped as f64];
-                comm.allreduce_sum(&mut totals);
-                report = TrainReport { rows: totals[0] as u64, skipped: totals[1] as u64 };
-                let per_rank_rows = allgather_f64(comm, rows as f64);
-                let per_rank_s = allgather_f64(comm, read_s);
-                log.info(format!(
-                    "trained {label}: {} rows{} in {:.3} s (read+local {:.3} s, join {:.3} s)",
-                    report.rows,
-                    if report.skipped > 0 { format!(" ({} skipped for NaN/inf)", report.skipped) } else { String::new() },
-                    t0.elapsed().as_secs_f64(),
-                    per_rank_s.iter().cloned().fold(0.0, f64::max),
-                    t1.elapsed().as_secs_f64()
-                ));
-                for (r, (n, s)) in per_rank_rows.iter().zip(&per_rank_s).enumerate() {
-                    log.detail(format!("  rank {r}: {n} rows, {s:.3} s"));
-                }
+                Self::finish_pass(comm, &mut report, group, &mut active, rows, skipped, &label, t0, log)?;
             }
             schema = Schema { x: self.nodes[j].output_names(), ..schema };
             i = j + 1;
         }
         Ok(report)
     }
+}
+
+impl Flow {
+    /// The end of a pass: join the active nodes (collective), count rows, log.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_pass(
+        comm: &dyn Comm,
+        report: &mut TrainReport,
+        group: &mut [Box<dyn Node>],
+        active: &mut [bool],
+        rows: u64,
+        skipped: u64,
+        label: &str,
+        t0: Instant,
+        log: &Log,
+    ) -> Result<()> {
+        let read_s = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        for (n, a) in group.iter_mut().zip(active.iter_mut()) {
+            if *a {
+                n.join(comm)?;
+                *a = n.another_pass();
+                if !*a {
+                    n.warnings().into_iter().for_each(|w| log.warn(w));
+                }
+            }
+        }
+        let mut totals = [rows as f64, skipped as f64];
+        comm.allreduce_sum(&mut totals);
+        *report = TrainReport { rows: totals[0] as u64, skipped: totals[1] as u64 };
+        let per_rank_rows = allgather_f64(comm, rows as f64);
+        let per_rank_s = allgather_f64(comm, read_s);
+        log.info(format!(
+            "trained {label}: {} rows{} in {:.3} s (read+local {:.3} s, join {:.3} s)",
+            report.rows,
+            if report.skipped > 0 { format!(" ({} skipped for NaN/inf)", report.skipped) } else { String::new() },
+            t0.elapsed().as_secs_f64(),
+            per_rank_s.iter().cloned().fold(0.0, f64::max),
+            t1.elapsed().as_secs_f64()
+        ));
+        for (r, (n, s)) in per_rank_rows.iter().zip(&per_rank_s).enumerate() {
+            log.detail(format!("  rank {r}: {n} rows, {s:.3} s"));
+        }
+        Ok(())
+    }
+}
+
+/// Hand a chunk to the active nodes of `group`, after the trained nodes before it (`done`).
+fn feed(comm: &dyn Comm, done: &[Box<dyn Node>], group: &mut [Box<dyn Node>], active: &[bool], chunk: &Chunk) -> Result<()> {
+    let prefixed = Flow::execute_prefix(done, chunk.x);
+    let c = Chunk { x: prefixed.as_ref().map_or(chunk.x, |a| a.view()), mapped: if prefixed.is_some() { None } else { chunk.mapped }, ..*chunk };
+    for (n, _) in group.iter_mut().zip(active).filter(|(_, a)| **a) {
+        n.update(&c).map_err(|e| match (e, c.origin) {
+            // A complaint about one row: name its file and line.
+            (Error::Row { row, msg }, Some(o)) => o.error(row, msg),
+            (e @ Error::Data { .. }, _) => e,
+            (e, _) => Error::Fit(format!("rank {}: {e}", comm.rank())),
+        })?;
+    }
+    Ok(())
+}
+
+/// What a group's cached partials depend on besides the shard: flowmpi's version, the nodes,
+/// the trained flow before them, and the options that change what is read.
+fn cache_context(done: &[Box<dyn Node>], group: &[Box<dyn Node>], data: &Dataset) -> String {
+    let upstream = serde_json::to_vec(&done.iter().map(|n| n.to_json()).collect::<Vec<_>>()).expect("json");
+    let mut opts = serde_json::to_value(&data.opts).expect("options serialise");
+    if let Some(o) = opts.as_object_mut() {
+        o.remove("spec"); // the shard's identity is its file, however the glob was written
+    }
+    format!(
+        "flowmpi {}\nnodes {}\nupstream {:016x}\ncolumns {:?} targets {:?} label {:?}\noptions {opts} nan {:?}",
+        env!("CARGO_PKG_VERSION"),
+        group.iter().map(|n| n.spec()).collect::<Vec<_>>().join(" | "),
+        crate::cache::fnv(&upstream, 0xcbf29ce484222325),
+        data.columns,
+        data.targets,
+        data.label,
+        data.opts.nan
+    )
+}
+
+/// One pass through the cache: per shard, its stored partials or a read of the shard (stored
+/// afterwards); the group's statistics are then the shards' merged in shard order, whether
+/// they came from the cache or not. Returns (rows, skipped, shards from the cache, damaged
+/// entries). Local.
+#[allow(clippy::too_many_arguments)]
+fn cached_pass(
+    comm: &dyn Comm,
+    data: &Dataset,
+    store: &ShardCache,
+    context: &str,
+    done: &[Box<dyn Node>],
+    group: &mut [Box<dyn Node>],
+    active: &[bool],
+    bar: &mut Option<Progress>,
+) -> Result<(u64, u64, u64, u64)> {
+    use crate::cache::{Entry, Lookup};
+    let (mut rows, mut skipped, mut hits, mut damaged, mut before) = (0, 0, 0, 0, 0);
+    let take = |group: &mut [Box<dyn Node>]| -> Vec<Vec<u8>> { group.iter_mut().map(|n| n.take_partial().expect("cacheable")).collect() };
+    for src in &data.sources {
+        let key = store.key(context, src, comm.rank())?;
+        // The shards so far, set aside: the group reads this shard into empty statistics.
+        let acc = take(group);
+        let entry = match store.load(&key) {
+            Lookup::Hit(e) if e.parts.len() == group.len() => {
+                hits += 1;
+                e
+            }
+            found => {
+                damaged += u64::from(!matches!(found, Lookup::Miss));
+                let (r, s) = data.only(src).for_each_chunk(&mut |c| {
+                    // Progress counts the bytes of the shards before this one too.
+                    let origin = c.origin.map(|o| crate::io::Origin { read: o.read + before, ..o.clone() });
+                    Progress::chunk(bar, &Chunk { origin: origin.as_ref(), ..*c });
+                    feed(comm, done, group, active, c)
+                })?;
+                let e = Entry { rows: r, skipped: s, parts: take(group) };
+                store.store(&key, &e, comm.rank())?;
+                e
+            }
+        };
+        for ((n, a), p) in group.iter_mut().zip(&acc).zip(&entry.parts) {
+            n.merge_partial(a)?;
+            n.merge_partial(p).map_err(|e| Error::Fit(format!("rank {}: --cache entry for {}: {e}", comm.rank(), src.path.display())))?;
+        }
+        rows += entry.rows;
+        skipped += entry.skipped;
+        before += crate::io::source_bytes(src);
+    }
+    Ok((rows, skipped, hits, damaged))
 }
 
 fn report_rows(chunks: &[OwnedChunk]) -> u64 {

@@ -19,6 +19,7 @@
 //! See `examples/library.rs` for a complete program.
 #![deny(missing_docs)]
 
+pub mod cache;
 pub mod cli;
 pub mod comm;
 pub mod error;

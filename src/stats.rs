@@ -56,6 +56,32 @@ impl Scatter {
         self.sum.len()
     }
 
+    /// The statistics so far as bytes (for the per-shard cache), leaving empty statistics of
+    /// the same shape behind.
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        let old = std::mem::replace(self, Scatter::new(self.dim(), self.full));
+        let head = [old.n as f64, f64::from(u8::from(old.full)), old.dim() as f64];
+        let parts = [old.shift.view(), old.sum.view(), old.sq.view(), old.min.view(), old.max.view()];
+        let body = parts.iter().flat_map(|a| a.iter().copied()).chain(old.cross.iter().copied());
+        head.into_iter().chain(body).flat_map(f64::to_le_bytes).collect()
+    }
+
+    /// Merge statistics written by [`Scatter::take_bytes`]; an error when they do not fit
+    /// (another shape, or damaged bytes).
+    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let v: Vec<f64> = bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
+        let d = self.dim();
+        let want = 3 + 5 * d + if self.full { d * d } else { 0 };
+        if !bytes.len().is_multiple_of(8) || v.len() != want || v[1] != f64::from(u8::from(self.full)) || v[2] != d as f64 {
+            return Err(Error::Fit("partial statistics of another shape".into()));
+        }
+        let vec = |k: usize| Array1::from(v[3 + k * d..3 + (k + 1) * d].to_vec());
+        let cross = if self.full { Array2::from_shape_vec((d, d), v[3 + 5 * d..].to_vec()).expect("d x d") } else { Array2::zeros((0, 0)) };
+        let other = Scatter { n: v[0] as u64, shift: vec(0), sum: vec(1), sq: vec(2), min: vec(3), max: vec(4), cross, full: self.full, scratch: Vec::new() };
+        self.merge(&other);
+        Ok(())
+    }
+
     /// Add the rows of `x` (row-major, `dim()` columns).
     pub fn update(&mut self, x: ArrayView2<f64>) {
         let (rows, d) = x.dim();

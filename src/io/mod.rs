@@ -409,7 +409,7 @@ pub struct Dataset {
 }
 
 /// The bytes of `src` this rank reads: the file's size, or its share of it for a part.
-fn source_bytes(src: &Source) -> u64 {
+pub(crate) fn source_bytes(src: &Source) -> u64 {
     let len = std::fs::metadata(&src.path).map_or(0, |m| m.len());
     match src.part {
         Some((i, n)) => len * (i as u64 + 1) / n as u64 - len * i as u64 / n as u64,
@@ -532,6 +532,12 @@ impl Dataset {
         let mut total = [local_bytes as f64];
         comm.allreduce_sum(&mut total);
         Ok(Dataset { opts: opts.clone(), sources, layout: agreed.clone(), columns, targets, label, keep, local_bytes, total_bytes: total[0] as u64, rank })
+    }
+
+    /// The same view of the data restricted to one of this rank's sources (the per-shard cache
+    /// reads shard by shard).
+    pub fn only(&self, src: &Source) -> Dataset {
+        Dataset { sources: vec![src.clone()], ..self.clone() }
     }
 
     /// Number of feature columns.

@@ -65,6 +65,12 @@ impl Node for CovarianceNode {
         self.count = s.n;
         Ok(())
     }
+    fn take_partial(&mut self) -> Option<Vec<u8>> {
+        super::take_scatter(&mut self.partial)
+    }
+    fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
+        super::merge_scatter(&mut self.partial, bytes, "covariance")
+    }
     fn input_dim(&self) -> usize {
         self.columns.len()
     }

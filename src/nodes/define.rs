@@ -124,6 +124,17 @@ impl<P: NodeParams> Node for Defined<P> {
         self.model = Some(model);
         Ok(())
     }
+    fn take_partial(&mut self) -> Option<Vec<u8>> {
+        let (schema, partial) = self.training.as_mut()?;
+        let old = std::mem::replace(partial, self.params.partial(schema));
+        bincode::serialize(&old).ok()
+    }
+    fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
+        let (_, partial) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
+        let other: P::Partial = bincode::deserialize(bytes).map_err(|e| Error::Fit(format!("{}: a stored partial does not decode: {e}", P::KIND)))?;
+        partial.merge(other);
+        Ok(())
+    }
     fn input_dim(&self) -> usize {
         self.input_columns.len()
     }

@@ -119,7 +119,7 @@ impl Node for LayerNode {
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         let d = schema.x.len();
         self.columns = match self.clone {
-            Some(g) if d % g != 0 => {
+            Some(g) if !d.is_multiple_of(g) => {
                 return Err(Error::Param(format!("{}: {d} input columns do not split into {g} equal groups", self.spec())));
             }
             Some(g) => (0..g).map(|k| (k * d / g..(k + 1) * d / g).collect()).collect(),

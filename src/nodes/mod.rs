@@ -116,6 +116,16 @@ pub trait Node: Send + Sync {
     fn set_proba(&mut self, _on: bool) {}
     /// Iterative nodes: write a checkpoint every iteration / resume from it.
     fn set_checkpoint(&mut self, _path: Option<std::path::PathBuf>, _resume: bool) {}
+    /// Per-shard cache (`train --cache`): the local statistics gathered since `begin` (or the
+    /// last take) as bytes, leaving empty ones; `None` when the node cannot be cached (several
+    /// passes, rows kept).
+    fn take_partial(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+    /// Merge statistics from [`Node::take_partial`] into the local ones.
+    fn merge_partial(&mut self, _bytes: &[u8]) -> Result<()> {
+        Err(Error::Fit(format!("{} keeps no partial statistics", self.spec())))
+    }
     /// Map rows through the trained node.
     fn execute(&self, x: ArrayView2<f64>) -> Array2<f64>;
     /// Map outputs back to inputs, where the node can (`None` otherwise). Statistics nodes are
@@ -465,6 +475,16 @@ impl Shapes<'_> {
             None => Ok(()),
         }
     }
+}
+
+/// [`Node::take_partial`] for nodes whose statistics are one [`crate::stats::Scatter`].
+pub(crate) fn take_scatter(p: &mut Option<crate::stats::Scatter>) -> Option<Vec<u8>> {
+    p.as_mut().map(crate::stats::Scatter::take_bytes)
+}
+
+/// [`Node::merge_partial`] for nodes whose statistics are one [`crate::stats::Scatter`].
+pub(crate) fn merge_scatter(p: &mut Option<crate::stats::Scatter>, bytes: &[u8], kind: &str) -> Result<()> {
+    p.as_mut().ok_or_else(|| untrained(kind))?.merge_bytes(bytes)
 }
 
 /// "not trained" error for nodes used before training.

@@ -121,6 +121,12 @@ impl Node for MomentsNode {
         self.moments = Some(Moments::from_scatter(&s));
         Ok(())
     }
+    fn take_partial(&mut self) -> Option<Vec<u8>> {
+        super::take_scatter(&mut self.partial)
+    }
+    fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
+        super::merge_scatter(&mut self.partial, bytes, "moments")
+    }
     fn input_dim(&self) -> usize {
         self.columns.len()
     }

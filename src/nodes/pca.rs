@@ -218,6 +218,12 @@ impl Node for PcaNode {
         s.allreduce(comm)?;
         self.finalize(&s, "pca")
     }
+    fn take_partial(&mut self) -> Option<Vec<u8>> {
+        super::take_scatter(&mut self.partial)
+    }
+    fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
+        super::merge_scatter(&mut self.partial, bytes, "pca")
+    }
     fn input_dim(&self) -> usize {
         self.columns.len()
     }

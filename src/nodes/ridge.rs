@@ -94,6 +94,12 @@ impl Node for RidgeNode {
         self.fits = self.alphas.iter().map(|&a| solve_normal(&s, d, a, self.fit_intercept, "ridge")).collect::<Result<_>>()?;
         Ok(())
     }
+    fn take_partial(&mut self) -> Option<Vec<u8>> {
+        super::take_scatter(&mut self.partial)
+    }
+    fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
+        super::merge_scatter(&mut self.partial, bytes, "ridge")
+    }
     fn input_dim(&self) -> usize {
         self.columns.len()
     }

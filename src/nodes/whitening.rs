@@ -75,6 +75,12 @@ impl Node for WhiteningNode {
         self.whitening = w;
         Ok(())
     }
+    fn take_partial(&mut self) -> Option<Vec<u8>> {
+        super::take_scatter(&mut self.partial)
+    }
+    fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
+        super::merge_scatter(&mut self.partial, bytes, "whitening")
+    }
     fn input_dim(&self) -> usize {
         self.pca.columns.len()
     }
