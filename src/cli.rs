@@ -214,7 +214,7 @@ pub struct TrainArgs {
     /// hist(bins=B). Layers train nodes side by side on column groups and concatenate their
     /// outputs: 'layer(pca(n=3) @ 0-9, sfa(n=2) @ [x10; x12])'; 'clone(pca(n=3), groups=4)' trains
     /// one node on 4 equal column groups (their rows stacked) and applies it to each.
-    #[arg(long, required_unless_present = "flow_file", conflicts_with = "flow_file")]
+    #[arg(long, required_unless_present_any = ["flow_file", "update"], conflicts_with = "flow_file")]
     pub flow: Option<String>,
     /// Read the flow from a TOML or JSON file: `flow = "..."`, or [[node]] tables with `kind`.
     #[arg(long, value_name = "FILE")]
@@ -242,6 +242,17 @@ pub struct TrainArgs {
     /// modification times cannot be trusted (reads every file once, but parses only changed ones).
     #[arg(long, requires = "cache")]
     pub cache_verify: bool,
+    /// Store every node's partial statistics in the model, so that `--update` can later add
+    /// new data without reading the old (single-pass nodes; the model grows by about one
+    /// covariance matrix per node).
+    #[arg(long)]
+    pub keep_partials: bool,
+    /// Continue a model trained with --keep-partials on new data (daal4py's online mode): the
+    /// result equals training on the old and the new rows together (to round-off). The flow
+    /// and columns are the old model's; --model may name the same file (it is replaced
+    /// atomically).
+    #[arg(long, value_name = "OLD.json")]
+    pub update: Option<PathBuf>,
 }
 
 /// `flowmpi score`.
@@ -402,6 +413,26 @@ fn check_output_dir(comm: &dyn Comm, path: &Path, what: &str) -> Result<()> {
 /// Collective: refuse outputs that would overwrite each other or the job's own inputs — two
 /// ranks resolving to one file (`o/r{rank}/../x.csv`), or an output that is the model or one of
 /// any rank's input files.
+/// `train --update`: the old model must have kept its partials, and its flow must be one pass
+/// over the input columns (statistics nodes, then one node), so the old partials still apply.
+fn check_update(flow: &Flow, old: &Model, partials: &[Option<Vec<u8>>], path: &Path) -> Result<()> {
+    let p = path.display();
+    if flow.spec() != old.flow {
+        return Err(Error::Param(format!("--update {p}: it was trained as {:?}, not {:?}; leave out --flow", old.flow, flow.spec())));
+    }
+    if partials.iter().any(Option::is_none) {
+        return Err(Error::Param(format!("--update {p}: it was trained without --keep-partials, so the old rows would have to be read again; train on all the data")));
+    }
+    if let Some(n) = flow.nodes.iter().rev().skip(1).find(|n| !n.passthrough()) {
+        return Err(Error::Param(format!(
+            "--update: {} feeds later nodes, so new rows would change what they were trained on; train {} on all the data",
+            n.spec(),
+            old.flow
+        )));
+    }
+    Ok(())
+}
+
 /// This rank's file of the output pattern `pattern` (option `flag`), which needs a {rank} when
 /// there are several ranks.
 fn rank_path(comm: &dyn Comm, flag: &str, pattern: &str) -> Result<PathBuf> {
@@ -458,20 +489,34 @@ fn check_output_paths(comm: &dyn Comm, flag: &str, out: &Path, other: Option<(&s
 
 fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     let t0 = Instant::now();
-    let spec = match (&a.flow, &a.flow_file) {
-        (Some(f), _) => f.clone(),
-        (None, Some(p)) => agree(comm, read_flow_file(p))?,
-        (None, None) => return Err(Error::Param("give --flow or --flow-file".into())),
+    let old = match &a.update {
+        Some(p) => Some(agree(comm, Model::load(p).and_then(|m| Ok((m.partials()?, m))))?),
+        None => None,
+    };
+    let spec = match (&a.flow, &a.flow_file, &old) {
+        (Some(f), _, _) => f.clone(),
+        (None, Some(p), _) => agree(comm, read_flow_file(p))?,
+        (None, None, Some((_, m))) => m.flow.clone(),
+        (None, None, None) => return Err(Error::Param("give --flow or --flow-file".into())),
     };
     let mut flow = Flow::parse(&spec)?;
+    if let (Some((partials, m)), Some(p)) = (&old, &a.update) {
+        check_update(&flow, m, partials, p)?;
+    }
     for n in flow.nodes.iter_mut() {
         n.set_checkpoint(a.checkpoint.clone(), a.resume);
     }
     check_output_dir(comm, &a.model, "model")?;
-    let mut opts = a.data.options(None)?;
+    let trained_on = old.as_ref().map(|(_, m)| m.input_columns.join(","));
+    let mut opts = a.data.options(trained_on.as_deref())?;
     opts.targets = flow.targets();
     opts.label = flow.label()?;
     let data = Dataset::open(comm, &opts)?;
+    if let Some((_, m)) = &old {
+        if data.names() != m.input_columns && data.layout.names.is_some() {
+            return Err(Error::Model(format!("--update: the old model was trained on [{}] but the data gives [{}]", m.input_columns.join(", "), data.names().join(", "))));
+        }
+    }
     flow.resolve_columns(&data);
     log.info(format!(
         "{}; data {:?}: {} feature columns; flow {}",
@@ -481,8 +526,20 @@ fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
         flow.spec()
     ));
     let shard_cache = a.cache.as_ref().map(|dir| crate::cache::ShardCache { dir: dir.clone(), verify: a.cache_verify });
-    let report = flow.train_cached(comm, &data, log, a.cache_data, shard_cache.as_ref())?;
-    let model = Model::new(&flow, opts.columns.clone(), data.names(), report.rows, comm.size());
+    let train_opts = crate::flow::TrainOptions {
+        cache_data: a.cache_data,
+        shards: shard_cache.as_ref(),
+        keep_partials: a.keep_partials || old.is_some(),
+        prior: old.as_ref().map(|(p, _)| p.clone()).unwrap_or_default(),
+    };
+    let report = flow.train_opts(comm, &data, log, &train_opts)?;
+    let earlier_rows = old.as_ref().map_or(0, |(_, m)| m.training_rows);
+    let columns = old.as_ref().map_or(opts.columns.clone(), |(_, m)| m.columns.clone());
+    let mut model = Model::new(&flow, columns, data.names(), earlier_rows + report.rows, comm.size());
+    model.set_partials(&report.partials);
+    if old.is_some() {
+        log.info(format!("--update: {} earlier rows + {} new", earlier_rows, report.rows));
+    }
     let hashes = comm.allgather_bytes(&model.hash().to_le_bytes());
     let same = hashes.iter().all(|h| h == &hashes[0]);
     for (r, h) in hashes.iter().enumerate() {

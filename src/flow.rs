@@ -29,6 +29,23 @@ pub struct TrainReport {
     pub rows: u64,
     /// Rows dropped by `--nan skip`, over all ranks.
     pub skipped: u64,
+    /// With [`TrainOptions::keep_partials`]: each node's partial statistics of all rows (the
+    /// same on every rank), to continue training later; `None` for nodes that keep none.
+    pub partials: Vec<Option<Vec<u8>>>,
+}
+
+/// How to train, beyond the data.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions<'a> {
+    /// Keep the rank's rows in memory between passes.
+    pub cache_data: bool,
+    /// A per-shard cache of partial statistics ([`Flow::train_cached`]).
+    pub shards: Option<&'a ShardCache>,
+    /// Report every node's merged partial statistics (daal4py's online mode: train more later).
+    pub keep_partials: bool,
+    /// Partial statistics of rows trained on earlier, per node, added to this training's
+    /// (`train --update`).
+    pub prior: Vec<Option<Vec<u8>>>,
 }
 
 /// Split a flow spec `a(..) | b(..)` into node specs.
@@ -169,11 +186,15 @@ impl Flow {
     /// entries are missing or stale, and merges every shard's partial in shard order (so a
     /// warm run gives the same bits as the cold run that filled the cache).
     pub fn train_cached(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log, cache: bool, shards: Option<&ShardCache>) -> Result<TrainReport> {
+        self.train_opts(comm, data, log, &TrainOptions { cache_data: cache, shards, ..Default::default() })
+    }
+
+    /// Train with every option ([`TrainOptions`]).
+    pub fn train_opts(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log, opts: &TrainOptions) -> Result<TrainReport> {
         let mut source = |mapped: bool, f: &mut dyn FnMut(&Chunk) -> Result<()>| {
             if mapped { data.for_each_chunk_mapped(f) } else { data.for_each_chunk(f) }
         };
-        let shards = shards.map(|c| (data, c));
-        self.train_source(comm, data.schema(), (data.local_bytes, data.total_bytes), &mut source, log, cache, shards)
+        self.train_source(comm, data.schema(), (data.local_bytes, data.total_bytes), &mut source, log, opts, Some(data))
     }
 
     /// Train every node on this rank's rows in memory (collective; library use): features `x`
@@ -187,12 +208,12 @@ impl Flow {
     /// regression targets the flow names), `chunk.labels` one class label per row.
     pub fn fit_chunk(&mut self, comm: &dyn Comm, chunk: &Chunk, schema: &Schema) -> Result<TrainReport> {
         let mut source = |_: bool, f: &mut dyn FnMut(&Chunk) -> Result<()>| f(chunk).map(|_| (chunk.rows() as u64, 0));
-        self.train_source(comm, schema.clone(), (0, 0), &mut source, &crate::log::global(), false, None)
+        self.train_source(comm, schema.clone(), (0, 0), &mut source, &crate::log::global(), &TrainOptions::default(), None)
     }
 
     /// The training driver: `source(mapped, f)` hands this rank's rows to `f` chunk by chunk
     /// (memory-mapped NPY views when `mapped` and it can) and returns (rows, rows skipped);
-    /// `shards`: the data's shards and a cache of their partials.
+    /// `data`: the files, for the per-shard cache.
     #[allow(clippy::too_many_arguments)]
     fn train_source(
         &mut self,
@@ -201,9 +222,13 @@ impl Flow {
         bytes: (u64, u64),
         source: &mut RowSource,
         log: &Log,
-        cache: bool,
-        shards: Option<(&Dataset, &ShardCache)>,
+        opts: &TrainOptions,
+        data: Option<&Dataset>,
     ) -> Result<TrainReport> {
+        let cache = opts.cache_data;
+        let shards = data.zip(opts.shards);
+        let carry = opts.keep_partials || !opts.prior.is_empty();
+        let mut partials: Vec<Option<Vec<u8>>> = vec![None; self.nodes.len()];
         let mut report = TrainReport::default();
         let mut cached: Option<Vec<OwnedChunk>> = None;
         let mut i = 0;
@@ -216,6 +241,14 @@ impl Flow {
             let group = &mut todo[..=j - i];
             let begun: Result<()> = group.iter_mut().try_for_each(|n| nodes::check_memory(n.as_ref(), &schema).and_then(|()| n.begin(&schema)));
             agree(comm, begun)?;
+            if carry {
+                if let Some(k) = (0..group.len()).find(|&k| group[k].take_partial().is_none()) {
+                    return Err(Error::Param(format!(
+                        "--keep-partials/--update: {} keeps no partial statistics (several passes, or rows kept); train it on all the data instead",
+                        group[k].spec()
+                    )));
+                }
+            }
             // Multi-phase nodes ask for more passes; the others of the group are done.
             let mut active = vec![true; group.len()];
             while active.iter().any(|a| *a) {
@@ -250,6 +283,9 @@ impl Flow {
                         counts[2],
                         if counts[1] > 0.0 { format!(" ({} damaged entries ignored and rewritten)", counts[1]) } else { String::new() }
                     ));
+                    if carry {
+                        carry_partials(comm, group, i, &opts.prior, opts.keep_partials, &mut partials)?;
+                    }
                     Self::finish_pass(comm, &mut report, group, &mut active, rows, skipped, &label, t0, log)?;
                     continue;
                 }
@@ -272,11 +308,15 @@ impl Flow {
                 };
                 drop(bar);
                 let (rows, skipped) = agree(comm, local)?;
+                if carry {
+                    carry_partials(comm, group, i, &opts.prior, opts.keep_partials, &mut partials)?;
+                }
                 Self::finish_pass(comm, &mut report, group, &mut active, rows, skipped, &label, t0, log)?;
             }
             schema = Schema { x: self.nodes[j].output_names(), ..schema };
             i = j + 1;
         }
+        report.partials = partials;
         Ok(report)
     }
 }
@@ -308,7 +348,8 @@ impl Flow {
         }
         let mut totals = [rows as f64, skipped as f64];
         comm.allreduce_sum(&mut totals);
-        *report = TrainReport { rows: totals[0] as u64, skipped: totals[1] as u64 };
+        report.rows = totals[0] as u64;
+        report.skipped = totals[1] as u64;
         let per_rank_rows = allgather_f64(comm, rows as f64);
         let per_rank_s = allgather_f64(comm, read_s);
         log.info(format!(
@@ -324,6 +365,32 @@ impl Flow {
         }
         Ok(())
     }
+}
+
+/// Before a group's join (collective): add the earlier training's partials (`prior`, by flow
+/// node index; on rank 0 only, so they count once) and, with `keep`, record each node's partial
+/// of all rows in `out`. The join then sees rank 0 holding the whole partial and the others
+/// none, which sums to the same statistics.
+fn carry_partials(comm: &dyn Comm, group: &mut [Box<dyn Node>], first: usize, prior: &[Option<Vec<u8>>], keep: bool, out: &mut [Option<Vec<u8>>]) -> Result<()> {
+    for (k, n) in group.iter_mut().enumerate() {
+        let added = match prior.get(first + k) {
+            Some(Some(p)) if comm.rank() == 0 => n.merge_partial(p).map_err(|e| Error::Model(format!("--update: the old model's partial for {}: {e}", n.spec()))),
+            _ => Ok(()),
+        };
+        agree(comm, added)?;
+        if keep {
+            let mine = n.take_partial().expect("checked when the group began");
+            for b in comm.allgather_bytes(&mine) {
+                n.merge_partial(&b)?;
+            }
+            let all = n.take_partial().expect("checked when the group began");
+            if comm.rank() == 0 {
+                n.merge_partial(&all)?;
+            }
+            out[first + k] = Some(all);
+        }
+    }
+    Ok(())
 }
 
 /// Hand a chunk to the active nodes of `group`, after the trained nodes before it (`done`).

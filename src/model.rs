@@ -91,6 +91,34 @@ impl Model {
         Ok(m)
     }
 
+    /// Store each node's partial statistics (`train --keep-partials`), as hex in the node's
+    /// `partial` field, so a later `train --update` can add rows without the old data.
+    pub fn set_partials(&mut self, partials: &[Option<Vec<u8>>]) {
+        for (node, p) in self.nodes.iter_mut().zip(partials) {
+            if let (Some(obj), Some(bytes)) = (node.as_object_mut(), p) {
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                obj.insert("partial".into(), hex.into());
+            }
+        }
+    }
+
+    /// The partial statistics [`Model::set_partials`] stored, per node (None where none).
+    pub fn partials(&self) -> Result<Vec<Option<Vec<u8>>>> {
+        self.nodes
+            .iter()
+            .map(|n| match n.get("partial").and_then(|p| p.as_str()) {
+                None => Ok(None),
+                Some(h) if h.len() % 2 == 0 && h.is_ascii() => (0..h.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&h[i..i + 2], 16))
+                    .collect::<std::result::Result<Vec<u8>, _>>()
+                    .map(Some)
+                    .map_err(|_| Error::Model("a node's partial statistics are damaged".into())),
+                Some(_) => Err(Error::Model("a node's partial statistics are damaged".into())),
+            })
+            .collect()
+    }
+
     /// Rebuild the trained flow, checking every node's arrays and that each node's input is
     /// the previous node's output.
     pub fn flow(&self) -> Result<Flow> {

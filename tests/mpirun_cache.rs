@@ -113,3 +113,46 @@ fn cache_verify_catches_a_change_that_keeps_size_and_time() {
     train(2, &data, &dir.join("plain.json"), &[]);
     assert_round_off(&dir.join("b.json"), &dir.join("plain.json"));
 }
+
+#[test]
+fn update_adds_new_shards_to_a_model_that_kept_its_partials() {
+    let dir = scratch("update");
+    let (old, new, more, all) = (dir.join("old"), dir.join("new"), dir.join("more"), dir.join("all"));
+    for (d, range) in [(&old, 0..12), (&new, 12..20), (&more, 20..32), (&all, 0..32)] {
+        std::fs::create_dir_all(d).unwrap();
+        range.for_each(|s| write_shard(d, s, 0.0));
+    }
+    let m = |name: &str| dir.join(name);
+    train(2, &old, &m("old.json"), &["--keep-partials"]);
+    // Another rank count, twice in a row (each update keeps the partials again).
+    let log = train(3, &new, &m("mid.json"), &["--update", m("old.json").to_str().unwrap()]);
+    assert!(log.contains("--update: "), "{log}");
+    let spec = format!("{}/part*.csv", more.display());
+    let r = mpirun(4, &["train", "--data", &spec, "--update", m("mid.json").to_str().unwrap(), "--model", m("mid.json").to_str().unwrap()]);
+    r.ok();
+    train(2, &all, &m("all.json"), &[]);
+    assert_round_off(&m("mid.json"), &m("all.json"));
+    assert_eq!(read_json(&m("mid.json"))["training_rows"], read_json(&m("all.json"))["training_rows"]);
+
+    // What cannot be continued says why.
+    let (all_json, old_json, x_json) = (m("all.json"), m("old.json"), m("x.json"));
+    let (all_json, old_json, x) = (all_json.to_str().unwrap(), old_json.to_str().unwrap(), x_json.to_str().unwrap());
+    let cases: &[(&[&str], &str)] = &[
+        (&["--update", all_json], "trained without --keep-partials"),
+        (&["--update", old_json, "--flow", "pca(n=2)"], "leave out --flow"),
+        (&["--flow", "hist(bins=3)", "--keep-partials"], "hist(bins=3) keeps no partial statistics"),
+    ];
+    let spec = format!("{}/part*.csv", new.display());
+    for (extra, msg) in cases {
+        let mut args = vec!["train", "--data", &spec, "--model", x];
+        args.extend_from_slice(extra);
+        let r = mpirun(2, &args);
+        assert_ne!(r.code, 0);
+        assert!(r.stderr.contains(msg), "{extra:?}: {}", r.stderr);
+        assert!(!x_json.exists());
+    }
+    let old_spec = format!("{}/part*.csv", old.display());
+    mpirun(2, &["train", "--data", &old_spec, "--flow", "pca(n=2) | whitening", "--keep-partials", "--model", m("two.json").to_str().unwrap()]).ok();
+    let r = mpirun(2, &["train", "--data", &spec, "--update", m("two.json").to_str().unwrap(), "--model", m("x.json").to_str().unwrap()]);
+    assert!(r.stderr.contains("feeds later nodes"), "{}", r.stderr);
+}
