@@ -262,7 +262,9 @@ impl Flow {
                 };
                 // A group whose nodes all keep per-shard partials reads through the cache.
                 let through_cache = match shards {
-                    Some(_) if cached.is_none() && !keeps && group.iter_mut().all(|n| n.take_partial().is_some()) => shards,
+                    // Rows kept in memory by --cache-data are already cheaper than the cache.
+                    Some(_) if cached.is_some() => None,
+                    Some(_) if !keeps && group.iter_mut().all(|n| n.take_partial().is_some()) => shards,
                     Some(_) => {
                         log.info(format!("--cache: {label} keeps no per-shard statistics (several passes, or rows kept); read without the cache"));
                         None
