@@ -118,7 +118,7 @@ fn main() {
         check(node["min"][j].as_f64() == Some(lo) && node["max"][j].as_f64() == Some(hi), &format!("column {j}'s range"));
     }
     check(report.rows == rows.len() as u64, "rows trained on");
-    let hashes = flowmpi::comm::allgather_f64(comm, model.hash() as f64);
+    let hashes = model.rank_hashes(comm);
     check(hashes.iter().all(|h| *h == hashes[0]), "the model differs between ranks");
 
     // Saved and loaded (the registered kind reads back), it executes like the trained flow.

@@ -540,10 +540,10 @@ fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     if old.is_some() {
         log.info(format!("--update: {} earlier rows + {} new", earlier_rows, report.rows));
     }
-    let hashes = comm.allgather_bytes(&model.hash().to_le_bytes());
+    let hashes = model.rank_hashes(comm);
     let same = hashes.iter().all(|h| h == &hashes[0]);
     for (r, h) in hashes.iter().enumerate() {
-        log.detail(format!("  rank {r}: model hash {:016x}", u64::from_le_bytes(h[..8].try_into().unwrap())));
+        log.detail(format!("  rank {r}: model hash {h:016x}"));
     }
     if !same {
         log.warn("the trained model differs between ranks (see -v); please report this");

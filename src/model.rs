@@ -71,6 +71,12 @@ impl Model {
         bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
     }
 
+    /// Collective: every rank's [`Model::hash`], in rank order; they must all be equal (the
+    /// joins are deterministic), so a difference is a bug worth reporting.
+    pub fn rank_hashes(&self, comm: &dyn Comm) -> Vec<u64> {
+        comm.allgather_bytes(&self.hash().to_le_bytes()).iter().map(|h| u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))).collect()
+    }
+
     /// Collective: rank 0 writes `path` atomically; every rank returns the same result.
     pub fn save(&self, comm: &dyn Comm, path: &Path) -> Result<()> {
         let local = if comm.rank() == 0 { crate::io::write_atomic(path, &self.to_bytes(), 0) } else { Ok(()) };

@@ -16,8 +16,9 @@ pub use thread::{run_threads, ThreadComm};
 use crate::error::{Error, Result};
 
 /// Collective operations over a group of ranks. All ranks must call the same collectives in
-/// the same order (SPMD); buffers must have the same length on every rank.
-pub trait Comm: Sync {
+/// the same order (SPMD); buffers must have the same length on every rank. One thread uses a
+/// communicator (MPI runs at level Funneled), so the trait does not ask for `Sync`.
+pub trait Comm {
     /// This rank's id, `0..size`.
     fn rank(&self) -> usize;
     /// Number of ranks.

@@ -52,8 +52,8 @@ fn displacements(counts: &[Count]) -> Vec<Count> {
         .collect()
 }
 
-// MPI is not thread-safe at the level we request (Funneled): only the main thread calls it.
-unsafe impl Sync for MpiComm {}
+// Not Sync, and Comm does not ask for it: MPI runs at level Funneled, so only the thread that
+// owns the communicator calls it; worker threads talk to it through channels (`par`).
 
 impl Comm for MpiComm {
     fn rank(&self) -> usize {

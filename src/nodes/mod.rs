@@ -511,4 +511,65 @@ mod tests {
         assert!(build(&NodeSpec::parse("pca(m=3)").unwrap()).is_err());
         assert!(build(&NodeSpec::parse("nope").unwrap()).is_err());
     }
+
+    /// Every number of a JSON value, in order.
+    fn numbers(v: &serde_json::Value, out: &mut Vec<f64>) {
+        match v {
+            serde_json::Value::Number(n) => out.push(n.as_f64().unwrap()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| numbers(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| numbers(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn partials_merge_to_the_union_on_random_splits() {
+        // merge(partial(A), partial(B), ...) = partial(A ∪ B ∪ ...): the property the per-shard
+        // cache and --update rest on, for every node that keeps partials, with empty pieces and
+        // merges in any order.
+        let n = 211;
+        let x = ndarray::Array2::from_shape_fn((n, 4), |(i, j)| 1e4 * (j == 0) as u8 as f64 + ((i * 37 + j * 11) % 17) as f64 * 0.3 + (i as f64 * 0.7 + j as f64).sin());
+        let y = ndarray::Array2::from_shape_fn((n, 1), |(i, _)| 2.0 * x[[i, 1]] - x[[i, 2]] + (i as f64).cos());
+        let schema = Schema { x: ["a", "b", "c", "d"].map(String::from).to_vec(), y: vec!["t".into()], label: None };
+        let chunk = |r: std::ops::Range<usize>| Chunk { x: x.slice(ndarray::s![r.clone(), ..]), y: y.slice(ndarray::s![r, ..]), ..Chunk::new(x.view()) };
+        let comm = crate::comm::SingleComm;
+        let mut state = 12345u64;
+        let mut rand = |m: usize| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) as usize % m
+        };
+        for spec in ["moments", "covariance", "pca(n=2)", "whitening(n=2)", "ridge(alpha=0.5, target=t)"] {
+            let mut whole = build(&NodeSpec::parse(spec).unwrap()).unwrap();
+            whole.begin(&schema).unwrap();
+            whole.update(&chunk(0..n)).unwrap();
+            whole.join(&comm).unwrap();
+            let mut want = Vec::new();
+            numbers(&whole.to_json(), &mut want);
+            let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for _ in 0..6 {
+                let mut cuts: Vec<usize> = (0..rand(6)).map(|_| rand(n + 1)).chain([0, n]).collect();
+                cuts.sort();
+                let mut node = build(&NodeSpec::parse(spec).unwrap()).unwrap();
+                node.begin(&schema).unwrap();
+                let mut parts = Vec::new();
+                for w in cuts.windows(2) {
+                    node.update(&chunk(w[0]..w[1])).unwrap();
+                    parts.push(node.take_partial().expect("a node that keeps partials"));
+                }
+                if rand(2) == 1 {
+                    parts.reverse();
+                }
+                for p in &parts {
+                    node.merge_partial(p).unwrap();
+                }
+                node.join(&comm).unwrap();
+                let mut got = Vec::new();
+                numbers(&node.to_json(), &mut got);
+                assert_eq!(got.len(), want.len(), "{spec}");
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-11 * scale, "{spec}, cuts {cuts:?}: {a} vs {b}");
+                }
+            }
+        }
+    }
 }
