@@ -9,8 +9,11 @@
 //! trusted). The entry repeats the context and the identity, so a hash collision is a miss, not
 //! a wrong answer. A damaged entry is ignored (and counted), never trusted.
 
+use crate::comm::Comm;
 use crate::error::{Error, Result};
-use crate::io::Source;
+use crate::io::{Chunk, Dataset, Source};
+use crate::nodes::Node;
+use crate::progress::Progress;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8] = b"FLOWMPI-SHARD-PARTIAL 1\n";
@@ -112,4 +115,74 @@ impl ShardCache {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// What a group's cached partials depend on besides the shard: flowmpi's version, the nodes,
+/// the trained flow before them, and the options that change what is read.
+pub(crate) fn context(done: &[Box<dyn Node>], group: &[Box<dyn Node>], data: &Dataset) -> String {
+    let upstream = serde_json::to_vec(&done.iter().map(|n| n.to_json()).collect::<Vec<_>>()).expect("json");
+    let mut opts = serde_json::to_value(&data.opts).expect("options serialise");
+    if let Some(o) = opts.as_object_mut() {
+        o.remove("spec"); // the shard's identity is its file, however the glob was written
+    }
+    format!(
+        "flowmpi {}\nnodes {}\nupstream {:016x}\ncolumns {:?} targets {:?} label {:?}\noptions {opts} nan {:?}",
+        env!("CARGO_PKG_VERSION"),
+        group.iter().map(|n| n.spec()).collect::<Vec<_>>().join(" | "),
+        crate::cache::fnv(&upstream, 0xcbf29ce484222325),
+        data.columns,
+        data.targets,
+        data.label,
+        data.opts.nan
+    )
+}
+
+/// One pass through the cache: per shard, its stored partials or a read of the shard (stored
+/// afterwards); the group's statistics are then the shards' merged in shard order, whether
+/// they came from the cache or not. Returns (rows, skipped, shards from the cache, damaged
+/// entries). Local.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pass(
+    comm: &dyn Comm,
+    data: &Dataset,
+    store: &ShardCache,
+    context: &str,
+    done: &[Box<dyn Node>],
+    group: &mut [Box<dyn Node>],
+    active: &[bool],
+    bar: &mut Option<Progress>,
+) -> Result<(u64, u64, u64, u64)> {
+        let (mut rows, mut skipped, mut hits, mut damaged, mut before) = (0, 0, 0, 0, 0);
+    let take = |group: &mut [Box<dyn Node>]| -> Vec<Vec<u8>> { group.iter_mut().map(|n| n.take_partial().expect("cacheable")).collect() };
+    for src in &data.sources {
+        let key = store.key(context, src, comm.rank())?;
+        // The shards so far, set aside: the group reads this shard into empty statistics.
+        let acc = take(group);
+        let entry = match store.load(&key) {
+            Lookup::Hit(e) if e.parts.len() == group.len() => {
+                hits += 1;
+                e
+            }
+            found => {
+                damaged += u64::from(!matches!(found, Lookup::Miss));
+                let (r, s) = data.only(src).for_each_chunk(&mut |c| {
+                    // Progress counts the bytes of the shards before this one too.
+                    let origin = c.origin.map(|o| crate::io::Origin { read: o.read + before, ..o.clone() });
+                    Progress::chunk(bar, &Chunk { origin: origin.as_ref(), ..*c });
+                    crate::flow::feed(comm, done, group, active, c)
+                })?;
+                let e = Entry { rows: r, skipped: s, parts: take(group) };
+                store.store(&key, &e, comm.rank())?;
+                e
+            }
+        };
+        for ((n, a), p) in group.iter_mut().zip(&acc).zip(&entry.parts) {
+            n.merge_partial(a)?;
+            n.merge_partial(p).map_err(|e| Error::Fit(format!("rank {}: --cache entry for {}: {e}", comm.rank(), src.path.display())))?;
+        }
+        rows += entry.rows;
+        skipped += entry.skipped;
+        before += crate::io::source_bytes(src);
+    }
+    Ok((rows, skipped, hits, damaged))
 }

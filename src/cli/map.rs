@@ -1,0 +1,115 @@
+//! `flowmpi map`: the task farm's command line.
+
+use super::plural;
+use crate::comm::Comm;
+use crate::error::{Error, Result};
+use crate::log::Log;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// `flowmpi map`.
+#[derive(Args, Debug)]
+#[command(after_help = "Each task is one line of --tasks (blank lines and lines starting with # are skipped). In the \
+command, {} is the line and {index} its 0-based index; the command runs directly (no shell: use \
+`sh -c '...'` for pipes or redirections). Exit status 0 is success. At the end rank 0 prints every \
+task's output in task order (or they are in --logs files) and a summary; the exit status is 1 if \
+any task failed.\n\nA job killed at its time limit continues where it stopped with the same \
+command plus --resume, given --journal: finished tasks are skipped, failed ones run again.")]
+pub struct MapArgs {
+    /// The task file: one task per line.
+    #[arg(long, value_name = "FILE")]
+    pub tasks: PathBuf,
+    /// 'dynamic': one task at a time to whichever rank is free (uneven task times); 'guided':
+    /// shrinking blocks of tasks (many short tasks); 'static': contiguous blocks per rank.
+    #[arg(long, default_value = "dynamic", value_parser = ["dynamic", "guided", "static"])]
+    pub schedule: String,
+    /// Tasks run at once per rank (default: cores / ranks on the node, or $FLOWMPI_THREADS).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Write each task's output (stdout and stderr) to this file, with {index}, e.g.
+    /// 'logs/task{index}.log'. Default: kept (up to 64 KB per task) and printed at the end.
+    #[arg(long, value_name = "PATTERN")]
+    pub logs: Option<String>,
+    /// Record every finished task in this file (appended, one line per task, flushed).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Skip the tasks --journal records as done (after a job was killed).
+    #[arg(long)]
+    pub resume: bool,
+    /// Kill a task that runs longer than this many seconds (it counts as failed).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// `flowmpi map`: the task farm.
+pub fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
+    use crate::taskfarm::{read_tasks, Farm};
+    use std::io::Write;
+    let t0 = Instant::now();
+    // Rank 0 reads the task file; every rank gets the same list.
+    let mut bytes = match comm.rank() {
+        0 => serde_json::to_vec(&read_tasks(&a.tasks).map_err(|e| e.to_string())).expect("tasks encode"),
+        _ => Vec::new(),
+    };
+    comm.bcast_bytes(0, &mut bytes);
+    let read: std::result::Result<Vec<String>, String> = serde_json::from_slice(&bytes).expect("tasks decode");
+    let tasks = read.map_err(Error::Param)?;
+    if let Some(p) = a.logs.as_deref().filter(|p| !p.contains("{index}") && tasks.len() > 1) {
+        return Err(Error::Param(format!("--logs {p:?} has no {{index}}: every task would write the same file")));
+    }
+    if !(a.timeout.is_none_or(|t| t > 0.0)) {
+        return Err(Error::Param("--timeout must be > 0 seconds".into()));
+    }
+    let farm = Farm { command: a.command.clone(), logs: a.logs.clone(), journal: a.journal.clone(), resume: a.resume, timeout: a.timeout };
+    let schedule = match a.schedule.as_str() {
+        "static" => crate::par::Schedule::Static,
+        "guided" => crate::par::Schedule::Guided { chunk: 1 },
+        _ => crate::par::Schedule::Dynamic { chunk: 1 },
+    };
+    let opts = crate::par::Options { schedule, threads: a.threads.unwrap_or(0), serial: None };
+    log.info(format!("map: {} on {} rank(s): {}", plural(tasks.len() as u64, "task"), comm.size(), a.command.join(" ")));
+    let done = crate::taskfarm::run(comm, &farm, &tasks, &opts)?;
+    if comm.rank() != 0 {
+        return finish_map(&done, comm.size());
+    }
+    let mut out = std::io::stdout().lock();
+    for (i, d) in done.iter().enumerate() {
+        if let Some(text) = &d.output {
+            let _ = writeln!(out, "== task {i} (rank {}, {}, {:.2} s): {}", d.rank, d.outcome, d.seconds, tasks[i]);
+            let _ = out.write_all(text.as_bytes());
+        }
+    }
+    let _ = out.flush();
+    let failed: Vec<usize> = (0..done.len()).filter(|&i| !done[i].outcome.ok()).collect();
+    let skipped = done.iter().filter(|d| d.outcome == crate::taskfarm::Outcome::Skipped).count();
+    log.info(format!(
+        "map: {} done ({} from the journal), {} failed, in {:.3} s",
+        done.len() - failed.len(),
+        skipped,
+        failed.len(),
+        t0.elapsed().as_secs_f64()
+    ));
+    for &i in &failed {
+        log.warn(format!("task {i} {} after {:.2} s: {}", done[i].outcome, done[i].seconds,
+            crate::taskfarm::substitute(&a.command, i, &tasks[i]).join(" ")));
+    }
+    log.info("  rank  tasks  busy s");
+    for r in 0..comm.size() {
+        let mine: Vec<&crate::taskfarm::Done> = done.iter().filter(|d| d.rank == r && d.outcome != crate::taskfarm::Outcome::Skipped).collect();
+        log.info(format!("  {r:>4}  {:>5}  {:>6.2}", mine.len(), mine.iter().map(|d| d.seconds).sum::<f64>() + 0.0));
+    }
+    finish_map(&done, comm.size())
+}
+
+/// The exit of a task farm: an error when any task failed (the same on every rank).
+fn finish_map(done: &[crate::taskfarm::Done], _ranks: usize) -> Result<()> {
+    let failed = done.iter().filter(|d| !d.outcome.ok()).count();
+    if failed > 0 {
+        return Err(Error::Failed(format!("{failed} of {} failed (listed above)", plural(done.len() as u64, "task"))));
+    }
+    Ok(())
+}

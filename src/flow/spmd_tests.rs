@@ -1,0 +1,205 @@
+//! Whole flows over the in-process thread Comm: 1..8 simulated ranks reading real shard files
+//! (uneven, one empty, one with a single row) give the single-rank model.
+use super::*;
+use crate::comm::run_threads;
+use crate::io::DataOptions;
+use crate::model::Model;
+
+fn write_shards(dir: &std::path::Path) {
+    let sizes = [37usize, 0, 1, 120, 9];
+    let mut row = 0usize;
+    for (s, &n) in sizes.iter().enumerate() {
+        let mut text = String::from("a,b,c,d\n");
+        for _ in 0..n {
+            let t = row as f64;
+            text.push_str(&format!(
+                "{},{},{},{}\n",
+                (t * 0.37).sin() * 3.0 + 100.0,
+                (t * 0.37).sin() + (t * 1.3).cos(),
+                (t * 0.05).cos() * 0.5,
+                (t * 2.1).sin() * 0.25 - 7.0
+            ));
+            row += 1;
+        }
+        std::fs::write(dir.join(format!("part{s}.csv")), text).unwrap();
+    }
+}
+
+/// Every row of the shards `write_shards` wrote, read plainly, in order.
+fn all_rows(dir: &std::path::Path) -> Array2<f64> {
+    let mut rows: Vec<f64> = Vec::new();
+    for s in 0..5 {
+        let text = std::fs::read_to_string(dir.join(format!("part{s}.csv"))).unwrap();
+        text.lines().skip(1).for_each(|l| rows.extend(l.split(',').map(|v| v.parse::<f64>().unwrap())));
+    }
+    Array2::from_shape_vec((rows.len() / 4, 4), rows).unwrap()
+}
+
+fn numbers(v: &serde_json::Value, out: &mut Vec<f64>) {
+    match v {
+        serde_json::Value::Number(n) => out.push(n.as_f64().unwrap()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| numbers(x, out)),
+        serde_json::Value::Object(m) => m.values().for_each(|x| numbers(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn flows_on_1_to_8_simulated_ranks_equal_the_single_rank_model() {
+    let dir = std::env::temp_dir().join(format!("flowmpi-spmd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_shards(&dir);
+    let mut opts = DataOptions::new(dir.join("part*.csv").to_str().unwrap());
+    opts.block_bytes = 1024; // many chunks per shard
+    let spec = "moments | covariance | pca(n=3) | whitening";
+    let train = |ranks: usize| {
+        run_threads(ranks, |c| {
+            let data = crate::io::Dataset::open(c, &opts).unwrap();
+            let mut flow = Flow::parse(spec).unwrap();
+            let report = flow.train(c, &data, &Log { level: 0, rank: c.rank(), progress: crate::progress::Style::Off }).unwrap();
+            Model::new(&flow, None, data.names(), report.rows, c.size())
+        })
+    };
+    let one = train(1).remove(0);
+    let mut reference = Vec::new();
+    numbers(&serde_json::Value::Array(one.nodes.clone()), &mut reference);
+    assert_eq!(one.training_rows, 167);
+    for ranks in 2..=8 {
+        let models = train(ranks);
+        for m in &models {
+            assert_eq!(m.hash(), models[0].hash(), "ranks disagree with {ranks} ranks");
+        }
+        let mut got = Vec::new();
+        numbers(&serde_json::Value::Array(models[0].nodes.clone()), &mut got);
+        assert_eq!(got.len(), reference.len());
+        for (i, (a, b)) in got.iter().zip(&reference).enumerate() {
+            assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0), "{ranks} ranks, value {i}: {a} vs {b}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn saved_models_load_back_bit_for_bit() {
+    // serde_json parses floats exactly only with its float_roundtrip feature: without it a
+    // loaded model was off in the last bit, so `execute` differed from the trained flow.
+    let dir = std::env::temp_dir().join(format!("flowmpi-roundtrip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_shards(&dir);
+    let opts = DataOptions::new(dir.join("part*.csv").to_str().unwrap());
+    for spec in ["moments | covariance | pca(n=3) | whitening", "sfa(n=2, contiguous=true)", "kmeans(k=3, seed=1)", "poly(degree=2) | svd(k=2)", "layer(pca(n=2) @ a-b, whitening @ [c; d])", "clone(pca(n=1), groups=2) | covariance"] {
+        let (flow, model) = run_threads(1, |c| {
+            let data = crate::io::Dataset::open(c, &opts).unwrap();
+            let mut flow = Flow::parse(spec).unwrap();
+            let report = flow.train(c, &data, &Log { level: 0, rank: 0, progress: crate::progress::Style::Off }).unwrap();
+            let model = Model::new(&flow, None, data.names(), report.rows, 1);
+            (flow, model)
+        })
+        .remove(0);
+        let path = dir.join("m.json");
+        std::fs::write(&path, model.to_bytes()).unwrap();
+        let loaded = Model::load(&path).unwrap();
+        assert_eq!(loaded.to_bytes(), model.to_bytes(), "{spec}: the model changes on a save/load cycle");
+        let x = ndarray::Array2::from_shape_fn((7, 4), |(i, j)| 100.0 * u8::from(j == 0) as f64 + (i * 4 + j) as f64 * 0.173);
+        let (a, b) = (flow.execute(x.view()), loaded.flow().unwrap().execute(x.view()));
+        assert!(a.iter().zip(b.iter()).all(|(p, q)| p.to_bits() == q.to_bits()), "{spec}: execute differs after loading");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_flow_fitted_from_arrays_equals_one_trained_on_the_files() {
+    let dir = std::env::temp_dir().join(format!("flowmpi-fit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_shards(&dir);
+    let opts = DataOptions::new(dir.join("part*.csv").to_str().unwrap());
+    let spec = "moments | covariance | pca(n=3) | whitening";
+    let files = run_threads(1, |c| {
+        let data = crate::io::Dataset::open(c, &opts).unwrap();
+        let mut flow = Flow::parse(spec).unwrap();
+        let r = flow.train(c, &data, &Log { level: 0, rank: 0, progress: crate::progress::Style::Off }).unwrap();
+        (Model::new(&flow, None, data.names(), r.rows, 1), data.names())
+    })
+    .remove(0);
+    let all = all_rows(&dir);
+    let mut want = Vec::new();
+    numbers(&serde_json::Value::Array(files.0.nodes.clone()), &mut want);
+    for ranks in 1..=6 {
+        let models = run_threads(ranks, |c| {
+            // Uneven blocks, the last rank's empty.
+            let n = all.nrows();
+            let cut = |r: usize| if r >= ranks - 1 && ranks > 1 { n } else { n * r * r / (ranks * ranks) };
+            let mine = all.slice(ndarray::s![cut(c.rank())..cut(c.rank() + 1).max(cut(c.rank())), ..]);
+            let mut flow = Flow::parse(spec).unwrap();
+            let r = flow.fit(c, mine, &files.1).unwrap();
+            Model::new(&flow, None, files.1.clone(), r.rows, ranks)
+        });
+        for m in &models {
+            assert_eq!(m.hash(), models[0].hash(), "{ranks} ranks disagree");
+            assert_eq!(m.training_rows, 167);
+        }
+        let mut got = Vec::new();
+        numbers(&serde_json::Value::Array(models[0].nodes.clone()), &mut got);
+        assert_eq!(got.len(), want.len());
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0), "{ranks} ranks, value {i}: {a} vs {b}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn layers_equal_their_nodes_trained_alone_on_each_group() {
+    let dir = std::env::temp_dir().join(format!("flowmpi-layer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_shards(&dir);
+    let quiet = |r| Log { level: 0, rank: r, progress: crate::progress::Style::Off };
+    let train = |ranks: usize, spec: &str, columns: Option<&str>| {
+        let mut opts = DataOptions::new(dir.join("part*.csv").to_str().unwrap());
+        opts.columns = columns.map(String::from);
+        opts.block_bytes = 1024;
+        run_threads(ranks, |c| {
+            let data = crate::io::Dataset::open(c, &opts).unwrap();
+            let mut flow = Flow::parse(spec).unwrap();
+            flow.train(c, &data, &quiet(c.rank())).unwrap();
+            flow
+        })
+    };
+    let x = ndarray::Array2::from_shape_fn((9, 4), |(i, j)| 100.0 * u8::from(j == 0) as f64 + (i * 4 + j) as f64 * 0.31);
+    // A multi-pass node (hist) beside a one-pass one, against each trained alone.
+    for ranks in 1..=4 {
+        let layer = train(ranks, "layer(pca(n=2) @ a-b, hist(bins=5) @ [c; d])", None);
+        let pca = train(ranks, "pca(n=2)", Some("a,b")).remove(0);
+        let hist = train(ranks, "hist(bins=5)", Some("c,d")).remove(0);
+        for f in &layer {
+            let v = f.nodes[0].to_json();
+            assert_eq!(v["nodes"][0], pca.nodes[0].to_json(), "{ranks} ranks: the layer's pca");
+            assert_eq!(v["nodes"][1], hist.nodes[0].to_json(), "{ranks} ranks: the layer's hist");
+        }
+        let want = ndarray::concatenate(ndarray::Axis(1), &[pca.execute(x.slice(ndarray::s![.., 0..2])).view(), hist.execute(x.slice(ndarray::s![.., 2..4])).view()]).unwrap();
+        assert_eq!(layer[0].execute(x.view()), want);
+        assert_eq!(layer[0].output_names(&[]), ["pc0", "pc1", "c", "d"]);
+    }
+    // A clone layer: one node on the groups' rows stacked.
+    let all = all_rows(&dir);
+    let stacked = ndarray::concatenate(ndarray::Axis(0), &[all.slice(ndarray::s![.., 0..2]), all.slice(ndarray::s![.., 2..4])]).unwrap();
+    let alone = run_threads(1, |c| {
+        let mut f = Flow::parse("covariance").unwrap();
+        f.fit(c, stacked.view(), &["a".into(), "b".into()]).unwrap();
+        f
+    })
+    .remove(0);
+    let (mut want, mut got) = (Vec::new(), Vec::new());
+    numbers(&alone.nodes[0].to_json(), &mut want);
+    for ranks in [1, 3] {
+        let clone = train(ranks, "clone(covariance, groups=2)", None).remove(0);
+        got.clear();
+        numbers(&clone.nodes[0].to_json()["nodes"][0], &mut got);
+        assert_eq!(got.len(), want.len());
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{ranks} ranks: clone {a} vs stacked {b}");
+        }
+        assert_eq!(clone.output_names(&[]), ["g0_a", "g0_b", "g1_a", "g1_b"]);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
