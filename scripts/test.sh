@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 export OPENBLAS_NUM_THREADS=1
+# The math without an MPI toolchain (the `mpi` feature off): it must build and pass alone.
+cargo test --release --no-default-features --lib
 cargo build --release --all-targets
 # Two test threads: the mpirun tests start up to 4 ranks each on a 2-core machine.
 cargo test --release -- --test-threads=2

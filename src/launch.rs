@@ -142,11 +142,15 @@ pub fn check_launch(comm: &dyn Comm, log: &Log, allow: bool) -> crate::Result<()
     if n <= 1 || comm.size() != 1 {
         return Ok(());
     }
+    let why = if cfg!(feature = "mpi") {
+        "flowmpi was probably built against a different MPI than the launcher's (check `srun --mpi=list` and try \
+         `srun --mpi=pmix`, or rebuild with the cluster's mpicc on PATH)"
+    } else {
+        "this flowmpi was built without MPI (cargo --no-default-features); build it with the default features"
+    };
     let what = format!(
         "{var}={n} but the MPI world has 1 rank: the launcher started {n} processes that each run alone, so each \
-         would train on its own shard and write the same file. flowmpi was probably built against a different MPI \
-         than the launcher's (check `srun --mpi=list` and try `srun --mpi=pmix`, or rebuild with the cluster's mpicc \
-         on PATH)"
+         would train on its own shard and write the same file. {why}"
     );
     if allow {
         log.warn(format!("{what}; continuing because of --allow-launch-mismatch"));

@@ -2,14 +2,20 @@
 //!
 //! Math and I/O code never see MPI; they see a `Comm`. Three implementations exist:
 //! [`SingleComm`] (one rank, no MPI), [`ThreadComm`] (N simulated ranks as threads, for tests)
-//! and [`MpiComm`] (rsmpi). Every reduction is deterministic and returns bit-identical results
+//! and `MpiComm` (rsmpi, behind the default cargo feature `mpi`). Every reduction is deterministic and returns bit-identical results
 //! on every rank, so models computed from reduced statistics are identical everywhere.
 
+#[cfg(feature = "mpi")]
 mod mpi_comm;
+#[cfg(not(feature = "mpi"))]
+mod no_mpi;
 mod single;
 mod thread;
 
+#[cfg(feature = "mpi")]
 pub use mpi_comm::{Context, MpiComm};
+#[cfg(not(feature = "mpi"))]
+pub use no_mpi::Context;
 pub use single::SingleComm;
 pub use thread::{run_threads, ThreadComm};
 

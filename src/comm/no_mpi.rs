@@ -1,0 +1,30 @@
+//! The init/fini guard of a build without MPI (`--no-default-features`): one rank.
+
+use super::SingleComm;
+
+/// The init/fini guard without MPI: the world is this one process. It installs the same panic
+/// hook as the MPI build (no half-written output outlives a panic).
+pub struct Context {
+    comm: SingleComm,
+}
+
+impl Context {
+    /// A world of one rank.
+    pub fn init() -> Context {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // A panic inside a parallel map's item is that item's error (reported by the map).
+            if crate::par::catching_panics() {
+                return;
+            }
+            previous(info);
+            crate::io::remove_temporaries();
+        }));
+        Context { comm: SingleComm }
+    }
+
+    /// The communicator: this process alone.
+    pub fn comm(&self) -> &SingleComm {
+        &self.comm
+    }
+}
