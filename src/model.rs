@@ -74,7 +74,7 @@ impl Model {
     /// Collective: every rank's [`Model::hash`], in rank order; they must all be equal (the
     /// joins are deterministic), so a difference is a bug worth reporting.
     pub fn rank_hashes(&self, comm: &dyn Comm) -> Vec<u64> {
-        comm.allgather_bytes(&self.hash().to_le_bytes()).iter().map(|h| u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))).collect()
+        crate::comm::allgather(comm, &self.hash())
     }
 
     /// Collective: rank 0 writes `path` atomically; every rank returns the same result.

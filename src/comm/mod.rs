@@ -89,6 +89,12 @@ pub fn agree<T>(comm: &dyn Comm, local: Result<T>) -> Result<T> {
     }
 }
 
+/// Every rank's `value`, in rank order, on every rank (any serde type; bincode on the wire).
+pub fn allgather<T: serde::Serialize + serde::de::DeserializeOwned>(comm: &dyn Comm, value: &T) -> Vec<T> {
+    let mine = bincode::serialize(value).expect("value encodes");
+    comm.allgather_bytes(&mine).iter().map(|b| bincode::deserialize(b).expect("a value this build encoded")).collect()
+}
+
 /// Gather one `f64` from each rank, in rank order, on every rank.
 pub fn allgather_f64(comm: &dyn Comm, x: f64) -> Vec<f64> {
     comm.allgather_bytes(&x.to_le_bytes())

@@ -489,12 +489,7 @@ impl Dataset {
         });
         let (sources, layout) = agree(comm, local)?;
         // Every rank learns every rank's layout, so all ranks reach the same verdict.
-        let mine = serde_json::to_vec(&layout).expect("layout serialises");
-        let all: Vec<Option<(Layout, String)>> = comm
-            .allgather_bytes(&mine)
-            .iter()
-            .map(|b| serde_json::from_slice(b).expect("layout deserialises"))
-            .collect();
+        let all: Vec<Option<(Layout, String)>> = crate::comm::allgather(comm, &layout);
         let first = all.iter().enumerate().find_map(|(r, l)| l.as_ref().map(|l| (r, l)));
         let Some((r0, (agreed, path0))) = first else {
             return Err(Error::Fit(format!("no data: the input {:?} holds no rows on any rank", opts.spec)));

@@ -18,12 +18,7 @@ pub fn sort_classes(classes: &mut [String]) {
 
 /// Collective: the sorted union of every rank's local class labels, the same on all ranks.
 pub fn union(comm: &dyn Comm, local: &BTreeSet<String>) -> Result<Vec<String>> {
-    let mine = serde_json::to_vec(local).expect("labels serialise");
-    let mut all = BTreeSet::new();
-    for bytes in comm.allgather_bytes(&mine) {
-        let theirs: BTreeSet<String> = serde_json::from_slice(&bytes).expect("labels deserialise");
-        all.extend(theirs);
-    }
+    let all: BTreeSet<String> = crate::comm::allgather(comm, local).into_iter().flatten().collect();
     let mut classes: Vec<String> = all.into_iter().collect();
     if classes.is_empty() {
         return Err(Error::Fit("no data rows on any rank".into()));

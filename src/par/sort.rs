@@ -137,10 +137,8 @@ fn splitters<T>(comm: &dyn Comm, local: &[Rec<T>], total: u64) -> Vec<(f64, u64)
     let s = n.min(SAMPLES.max(size - 1));
     let picks: Vec<(f64, u64)> = (0..s).map(|k| &local[(2 * k + 1) * n / (2 * s)]).map(|r| (r.0, r.1)).collect();
     let weight = if s == 0 { 0.0 } else { n as f64 / s as f64 };
-    let mine = bincode::serialize(&(weight, picks)).expect("samples encode");
     let mut all: Vec<(f64, u64, f64)> = Vec::new();
-    for b in comm.allgather_bytes(&mine) {
-        let (w, picks): (f64, Vec<(f64, u64)>) = bincode::deserialize(&b).expect("samples decode");
+    for (w, picks) in crate::comm::allgather(comm, &(weight, picks)) {
         all.extend(picks.into_iter().map(|(k, i)| (k, i, w)));
     }
     all.sort_by(|a, b| order((a.0, a.1), (b.0, b.1)));
