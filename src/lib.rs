@@ -34,6 +34,8 @@ pub mod progress;
 pub mod score;
 pub mod stats;
 pub mod taskfarm;
+#[cfg(test)]
+mod testing;
 
 pub use comm::{Comm, Context};
 pub use error::{Error, Result};

@@ -240,20 +240,9 @@ impl Context {
             Some(u)
         };
         let comm = MpiComm { world: SimpleCommunicator::world() };
-        let several = comm.size() > 1;
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            // A panic inside a parallel map's item is that item's error (reported by the map).
-            if crate::par::catching_panics() {
-                return;
-            }
-            previous(info);
-            // No half-written output may outlive the process, however it ends.
-            crate::io::remove_temporaries();
-            if several {
-                SimpleCommunicator::world().abort(70);
-            }
-        }));
+        let abort: Option<Box<dyn Fn() + Send + Sync>> =
+            (comm.size() > 1).then(|| Box::new(|| SimpleCommunicator::world().abort(70)) as Box<dyn Fn() + Send + Sync>);
+        super::install_panic_hook(abort);
         Context { comm, _universe: universe }
     }
 

@@ -11,15 +11,7 @@ pub struct Context {
 impl Context {
     /// A world of one rank.
     pub fn init() -> Context {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            // A panic inside a parallel map's item is that item's error (reported by the map).
-            if crate::par::catching_panics() {
-                return;
-            }
-            previous(info);
-            crate::io::remove_temporaries();
-        }));
+        super::install_panic_hook(None);
         Context { comm: SingleComm }
     }
 

@@ -35,14 +35,7 @@ fn all_rows(dir: &std::path::Path) -> Array2<f64> {
     Array2::from_shape_vec((rows.len() / 4, 4), rows).unwrap()
 }
 
-fn numbers(v: &serde_json::Value, out: &mut Vec<f64>) {
-    match v {
-        serde_json::Value::Number(n) => out.push(n.as_f64().unwrap()),
-        serde_json::Value::Array(a) => a.iter().for_each(|x| numbers(x, out)),
-        serde_json::Value::Object(m) => m.values().for_each(|x| numbers(x, out)),
-        _ => {}
-    }
-}
+use crate::testing::numbers;
 
 #[test]
 fn flows_on_1_to_8_simulated_ranks_equal_the_single_rank_model() {

@@ -512,15 +512,7 @@ mod tests {
         assert!(build(&NodeSpec::parse("nope").unwrap()).is_err());
     }
 
-    /// Every number of a JSON value, in order.
-    fn numbers(v: &serde_json::Value, out: &mut Vec<f64>) {
-        match v {
-            serde_json::Value::Number(n) => out.push(n.as_f64().unwrap()),
-            serde_json::Value::Array(a) => a.iter().for_each(|x| numbers(x, out)),
-            serde_json::Value::Object(o) => o.values().for_each(|x| numbers(x, out)),
-            _ => {}
-        }
-    }
+    use crate::testing::numbers;
 
     #[test]
     fn partials_merge_to_the_union_on_random_splits() {
