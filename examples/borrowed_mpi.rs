@@ -20,7 +20,7 @@ fn main() {
         let local = Array2::from_shape_fn((rank + 1, 2), |(i, j)| (rank * 10 + i + j) as f64);
         let mut m = MomentsNode::default();
         m.fit(ctx.comm(), local.view(), &["a".into(), "b".into()]).expect("moments");
-        m.moments.unwrap().mean
+        m.model().expect("trained").moments.mean.clone()
         // ctx dropped here: MPI must stay initialised for the caller
     };
 

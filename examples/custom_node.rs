@@ -112,7 +112,7 @@ fn main() {
         .flat_map(|f| std::fs::read_to_string(f).unwrap().lines().skip(1).map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect::<Vec<Vec<f64>>>())
         .collect();
     let model = Model::new(&flow, None, data.names(), report.rows, comm.size());
-    let node = &model.nodes[0]["model"];
+    let node = &model.nodes[0]; // the model's fields sit beside kind, params and columns
     for j in 0..rows[0].len() {
         let (lo, hi) = rows.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| (a.min(r[j]), b.max(r[j])));
         check(node["min"][j].as_f64() == Some(lo) && node["max"][j].as_f64() == Some(hi), &format!("column {j}'s range"));

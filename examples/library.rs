@@ -49,6 +49,7 @@ fn main() {
     pca.fit(comm, local, &names).expect("pca");
 
     // Check against the single-process two-pass reference on all rows.
+    let (cov, pca) = (cov.model().expect("trained"), pca.model().expect("trained"));
     let (mean, reference) = two_pass_covariance(all.view());
     let err = (&cov.covariance - &reference).iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));

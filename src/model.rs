@@ -10,8 +10,9 @@ use std::path::Path;
 
 /// Identifies our files.
 pub const FORMAT: &str = "flowmpi-model";
-/// Bumped when the layout changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped when the layout changes incompatibly. v2: a `whitening` node keeps its `params` and
+/// `columns` beside its `pca`, as every node does (v1 files are read).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A trained flow as stored on disk.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -56,29 +56,37 @@ impl Scatter {
         self.sum.len()
     }
 
-    /// The statistics so far as bytes (for the per-shard cache), leaving empty statistics of
-    /// the same shape behind.
-    pub fn take_bytes(&mut self) -> Vec<u8> {
-        let old = std::mem::replace(self, Scatter::new(self.dim(), self.full));
-        let head = [old.n as f64, f64::from(u8::from(old.full)), old.dim() as f64];
-        let parts = [old.shift.view(), old.sum.view(), old.sq.view(), old.min.view(), old.max.view()];
-        let body = parts.iter().flat_map(|a| a.iter().copied()).chain(old.cross.iter().copied());
+    /// The flat layout: n, full, d, shift, sum, sq, min, max (d each), then the d × d cross
+    /// products when `full`; as little-endian f64 (the layout of cache entries and of models
+    /// that keep partials since format v1).
+    fn to_bytes(&self) -> Vec<u8> {
+        let head = [self.n as f64, f64::from(u8::from(self.full)), self.dim() as f64];
+        let parts = [self.shift.view(), self.sum.view(), self.sq.view(), self.min.view(), self.max.view()];
+        let body = parts.iter().flat_map(|a| a.iter().copied()).chain(self.cross.iter().copied());
         head.into_iter().chain(body).flat_map(f64::to_le_bytes).collect()
     }
 
-    /// Merge statistics written by [`Scatter::take_bytes`]; an error when they do not fit
-    /// (another shape, or damaged bytes).
-    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+    /// Read [`Scatter::to_bytes`]' layout; an error when the bytes are damaged.
+    fn from_bytes(bytes: &[u8]) -> Result<Scatter> {
+        let bad = || Error::Fit("damaged partial statistics".into());
+        if !bytes.len().is_multiple_of(8) || bytes.len() < 24 {
+            return Err(bad());
+        }
         let v: Vec<f64> = bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
-        let d = self.dim();
-        let want = 3 + 5 * d + if self.full { d * d } else { 0 };
-        if !bytes.len().is_multiple_of(8) || v.len() != want || v[1] != f64::from(u8::from(self.full)) || v[2] != d as f64 {
-            return Err(Error::Fit("partial statistics of another shape".into()));
+        let (full, d) = (v[1] == 1.0, v[2] as usize);
+        if !(v[1] == 0.0 || full) || v[2] != d as f64 || v.len() as u128 != 3 + 5 * d as u128 + if full { (d * d) as u128 } else { 0 } {
+            return Err(bad());
         }
         let vec = |k: usize| Array1::from(v[3 + k * d..3 + (k + 1) * d].to_vec());
-        let cross = if self.full { Array2::from_shape_vec((d, d), v[3 + 5 * d..].to_vec()).expect("d x d") } else { Array2::zeros((0, 0)) };
-        let other = Scatter { n: v[0] as u64, shift: vec(0), sum: vec(1), sq: vec(2), min: vec(3), max: vec(4), cross, full: self.full, scratch: Vec::new() };
-        self.merge(&other);
+        let cross = if full { Array2::from_shape_vec((d, d), v[3 + 5 * d..].to_vec()).expect("d x d") } else { Array2::zeros((0, 0)) };
+        Ok(Scatter { n: v[0] as u64, shift: vec(0), sum: vec(1), sq: vec(2), min: vec(3), max: vec(4), cross, full, scratch: Vec::new() })
+    }
+
+    /// An error unless `other` has this partial's shape (columns, cross-products or not).
+    fn fits(&self, other: &Scatter) -> Result<()> {
+        if other.dim() != self.dim() || other.full != self.full {
+            return Err(Error::Fit("partial statistics of another shape".into()));
+        }
         Ok(())
     }
 
@@ -287,6 +295,44 @@ impl Scatter {
             )));
         }
         Ok(self.centered_cross() / (self.n as f64 - 1.0))
+    }
+}
+
+// Scatter is the partial of moments, covariance, pca and whitening: merged exactly (reshift),
+// joined by one allreduce, and stored in its flat f64 layout.
+impl crate::nodes::define::Partial for Scatter {
+    fn update(&mut self, chunk: &crate::io::Chunk) -> Result<()> {
+        Scatter::update(self, chunk.x);
+        Ok(())
+    }
+    fn merge(&mut self, other: Self) {
+        Scatter::merge(self, &other);
+    }
+    fn fits(&self, other: &Self) -> Result<()> {
+        Scatter::fits(self, other)
+    }
+    fn join(mut self, comm: &dyn Comm) -> Result<Self> {
+        self.allreduce(comm)?;
+        Ok(self)
+    }
+    fn encode(&self) -> Result<Vec<u8>> {
+        Ok(self.to_bytes())
+    }
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        Scatter::from_bytes(bytes)
+    }
+}
+
+impl serde::Serialize for Scatter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.to_bytes())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scatter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let bytes: Vec<u8> = serde::Deserialize::deserialize(d)?;
+        Scatter::from_bytes(&bytes).map_err(serde::de::Error::custom)
     }
 }
 

@@ -35,8 +35,8 @@ pub fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
     let spec = if a.hist { format!("moments | hist(bins={})", a.bins) } else { "moments".to_string() };
     let mut flow = Flow::parse(&spec)?;
     let report = flow.train(comm, &data, &Log { level: 0, ..*log })?;
-    let node = serde_json::from_value::<MomentsNode>(flow.nodes[0].to_json()).map_err(|e| Error::Fit(e.to_string()))?;
-    let m = node.moments.as_ref().ok_or_else(|| Error::Fit("no moments were computed".into()))?;
+    let node = MomentsNode::from_json(&flow.nodes[0].to_json())?;
+    let m = &node.model().ok_or_else(|| Error::Fit("no moments were computed".into()))?.moments;
     let dropped = if report.skipped > 0 { format!(" ({} rows with NaN/inf/missing values skipped)", report.skipped) } else { String::new() };
     log.info(format!("{} rows over {} rank(s) in {:.3} s{dropped}", m.count, comm.size(), t0.elapsed().as_secs_f64()));
     if comm.rank() == 0 {
@@ -48,7 +48,7 @@ pub fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
             }
             println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         } else {
-            print!("{}", moments_table(&node.columns, m, report.skipped));
+            print!("{}", moments_table(node.columns(), m, report.skipped));
             if a.hist {
                 println!("\nhistograms ({} bins):", a.bins);
                 for line in flow.nodes[1].summary() {

@@ -1,19 +1,21 @@
 //! `covariance`: mean, sample covariance (n − 1 denominator) and correlation of the input
 //! columns (daal4py's `covariance`). A statistics node: `execute` passes rows through.
 
-use super::{rows, tagged, untrained, Node, NodeSpec};
-use crate::comm::Comm;
-use crate::io::{Chunk, Schema};
+use super::define::{Defined, NodeParams, Transform};
+use super::{rows, NodeSpec};
+use crate::io::Schema;
 use crate::error::Result;
 use crate::stats::{correlation, Scatter};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-/// The `covariance` node.
+/// `covariance`'s parameters (none).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct CovarianceNode {
-    /// Input column names.
-    pub columns: Vec<String>,
+pub struct CovarianceParams {}
+
+/// The trained `covariance` node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CovarianceModel {
     /// Rows seen on all ranks.
     pub count: u64,
     /// Column means.
@@ -24,78 +26,48 @@ pub struct CovarianceNode {
     /// Pearson correlation (0 off the diagonal for constant columns).
     #[serde(with = "rows")]
     pub correlation: Array2<f64>,
-    #[serde(skip)]
-    partial: Option<Scatter>,
 }
 
-impl CovarianceNode {
-    /// From a flow spec (no parameters).
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+/// The `covariance` node.
+pub type CovarianceNode = Defined<CovarianceParams>;
+
+impl NodeParams for CovarianceParams {
+    const KIND: &'static str = "covariance";
+    const ALIASES: &'static [&'static str] = &["cov"];
+    const PASSTHROUGH: bool = true;
+    type Partial = Scatter;
+    type Model = CovarianceModel;
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
         spec.check_keys(&[])?;
-        Ok(Self::default())
-    }
-}
-
-impl Node for CovarianceNode {
-    fn kind(&self) -> &'static str {
-        "covariance"
+        Ok(CovarianceParams {})
     }
     fn spec(&self) -> String {
         "covariance".into()
     }
-    fn passthrough(&self) -> bool {
-        true
+    fn partial(&self, schema: &Schema) -> Scatter {
+        Scatter::new(schema.x.len(), true)
     }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
-        let names = &schema.x;
-        self.columns = names.to_vec();
-        self.partial = Some(Scatter::new(names.len(), true));
-        Ok(())
+    fn finalize(&self, all: Scatter, _: &Schema) -> Result<CovarianceModel> {
+        let covariance = all.covariance()?;
+        Ok(CovarianceModel { count: all.n, mean: all.mean().to_vec(), correlation: correlation(&covariance), covariance })
     }
-    fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        self.partial.as_mut().expect("begin() first").update(chunk.x);
-        Ok(())
+}
+
+impl Transform for CovarianceModel {
+    fn output_names(&self, input: &[String]) -> Vec<String> {
+        input.to_vec()
     }
-    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let mut s = self.partial.take().ok_or_else(|| untrained("covariance"))?;
-        s.allreduce(comm)?;
-        self.covariance = s.covariance()?;
-        self.correlation = correlation(&self.covariance);
-        self.mean = s.mean().to_vec();
-        self.count = s.n;
-        Ok(())
-    }
-    fn take_partial(&mut self) -> Option<Vec<u8>> {
-        super::take_scatter(&mut self.partial)
-    }
-    fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
-        super::merge_scatter(&mut self.partial, bytes, "covariance")
-    }
-    fn input_dim(&self) -> usize {
-        self.columns.len()
-    }
-    fn output_names(&self) -> Vec<String> {
-        self.columns.clone()
-    }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
         x.to_owned()
     }
-    fn summary(&self) -> Vec<String> {
-        vec![format!(
-            "{} rows; {}x{} sample covariance (n-1) and correlation; mean {}",
-            self.count,
-            self.columns.len(),
-            self.columns.len(),
-            super::moments::short(&self.mean)
-        )]
+    fn summary(&self, input: &[String]) -> Vec<String> {
+        let d = input.len();
+        vec![format!("{} rows; {d}x{d} sample covariance (n-1) and correlation; mean {}", self.count, super::moments::short(&self.mean))]
     }
-    fn check_model(&self) -> Result<()> {
-        let (s, d) = (super::Shapes("covariance"), self.columns.len());
+    fn check(&self, input: &[String]) -> Result<()> {
+        let (s, d) = (super::Shapes("covariance"), input.len());
         s.vec("mean", &self.mean, d)?;
         s.mat("covariance", &self.covariance, d, d)
-    }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("covariance", self)
     }
 }
 
@@ -103,6 +75,8 @@ impl Node for CovarianceNode {
 mod tests {
     use super::*;
     use crate::comm::run_threads;
+    use crate::comm::Comm;
+    use crate::nodes::Node;
     use crate::stats::two_pass_covariance;
     use ndarray::{s, Array};
 
@@ -117,6 +91,7 @@ mod tests {
                 node.fit(c, x.slice(s![lo..hi, ..]), &["a".into(), "b".into(), "c".into()]).unwrap();
                 node
             });
+            let out: Vec<CovarianceModel> = out.iter().map(|n| n.model().unwrap().clone()).collect();
             for n in &out {
                 assert_eq!(n.covariance, out[0].covariance);
                 assert!((&n.covariance - &cov).iter().all(|v| v.abs() < 1e-12));

@@ -12,7 +12,7 @@
 //! rank, and errors are agreed like every built-in node's. [`register`] makes the kind known to
 //! flow specs and model files. See `examples/custom_node.rs`.
 
-use super::{Node, NodeSpec};
+use super::{Node, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
@@ -25,6 +25,13 @@ use std::sync::Mutex;
 pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Kind name in flow specs and model files (lower case, letters, digits and `_`).
     const KIND: &'static str;
+    /// Other names the flow parser accepts for this kind (`cov` for `covariance`).
+    const ALIASES: &'static [&'static str] = &[];
+    /// A statistics node: its output is its input (moments, covariance), so a flow skips it
+    /// when executing and `inverse` is the identity.
+    const PASSTHROUGH: bool = false;
+    /// What the output means, for `flowmpi score` (predictors: implement [`Predict`]).
+    const TASK: Task = Task::Transform;
     /// Local statistics.
     type Partial: Partial;
     /// The trained model.
@@ -34,14 +41,32 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
     fn from_spec(spec: &NodeSpec) -> Result<Self>;
     /// The spec as written back into model files and logs, e.g. `minmax(lo=0, hi=1)`.
     fn spec(&self) -> String;
+    /// Target columns the node trains on (regression); the flow reads them beside the features.
+    fn targets(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Class-label column the node trains on (classification).
+    fn label(&self) -> Option<String> {
+        None
+    }
+    /// Rename target and label columns given by index (`target=20`) to the data's names.
+    fn resolve_columns(&mut self, _name_of: &dyn Fn(&str) -> String) {}
     /// Check the parameters against the input (e.g. a size larger than the input dimension).
     fn check(&self, _schema: &Schema) -> Result<()> {
         Ok(())
+    }
+    /// How many f64 values the partial holds for `d` input columns, so a size that cannot fit
+    /// in memory is a clear error before anything is allocated (default: a d × d matrix).
+    fn state_elements(&self, d: usize) -> u128 {
+        (d as u128) * (d as u128)
     }
     /// The empty partial for inputs with this schema.
     fn partial(&self, schema: &Schema) -> Self::Partial;
     /// The trained model from the merged partial of all ranks.
     fn finalize(&self, all: Self::Partial, schema: &Schema) -> Result<Self::Model>;
+    /// Rewrite this kind's JSON from an older model file into today's layout (see
+    /// [`Defined::to_json`]); the default changes nothing.
+    fn upgrade(_node: &mut serde_json::Value) {}
 }
 
 /// Local statistics of a node.
@@ -51,6 +76,49 @@ pub trait Partial: Serialize + DeserializeOwned + Send + Sync {
     fn update(&mut self, chunk: &Chunk) -> Result<()>;
     /// Merge another partial into this one, as if this one had seen its rows too.
     fn merge(&mut self, other: Self);
+    /// An error unless `other` (read from bytes: a cache entry, an old model) has this
+    /// partial's shape, so that [`Partial::merge`] may assume it.
+    fn fits(&self, _other: &Self) -> Result<()> {
+        Ok(())
+    }
+    /// Collective: the partial of all ranks, bit-identical on every rank. The default gathers
+    /// every rank's partial everywhere and merges them in rank order, which any partial can
+    /// do; statistics that are sums override it with an allreduce (payload independent of the
+    /// number of ranks), as [`crate::stats::Scatter`] does.
+    fn join(self, comm: &dyn Comm) -> Result<Self>
+    where
+        Self: Sized,
+    {
+        gather_merge(comm, self)
+    }
+    /// Bytes for the per-shard cache and for models that keep their partials (default:
+    /// bincode of the serde form).
+    fn encode(&self) -> Result<Vec<u8>> {
+        bincode::serialize(self).map_err(|e| Error::Fit(format!("cannot encode a partial: {e}")))
+    }
+    /// Read bytes written by [`Partial::encode`].
+    fn decode(bytes: &[u8]) -> Result<Self>
+    where
+        Self: Sized,
+    {
+        bincode::deserialize(bytes).map_err(|e| Error::Fit(format!("a partial does not decode: {e}")))
+    }
+}
+
+/// [`Partial::join`]'s default: every rank's partial, merged in rank order on every rank (the
+/// same bits everywhere).
+pub fn gather_merge<T: Partial>(comm: &dyn Comm, mine: T) -> Result<T> {
+    let bytes = mine.encode()?;
+    drop(mine);
+    let mut merged: Option<T> = None;
+    for (r, b) in comm.allgather_bytes(&bytes).iter().enumerate() {
+        let p = T::decode(b).map_err(|e| Error::Fit(format!("rank {r}'s partial: {e}")))?;
+        match merged.as_mut() {
+            None => merged = Some(p),
+            Some(m) => m.merge(p),
+        }
+    }
+    Ok(merged.expect("at least one rank"))
 }
 
 /// A trained node.
@@ -59,33 +127,114 @@ pub trait Transform: Serialize + DeserializeOwned + Send + Sync {
     fn output_names(&self, input: &[String]) -> Vec<String>;
     /// Map rows.
     fn transform(&self, x: ArrayView2<f64>) -> Array2<f64>;
+    /// Map outputs back to inputs, where the model can (PCA reconstructs).
+    fn inverse(&self, _y: ArrayView2<f64>) -> Option<Array2<f64>> {
+        None
+    }
+    /// A model read from a file: check its arrays against each other and the input columns
+    /// (shapes, finite values), so a damaged model is a clear error instead of a panic.
+    fn check(&self, _input: &[String]) -> Result<()> {
+        Ok(())
+    }
     /// Lines for `flowmpi inspect`.
-    fn summary(&self) -> Vec<String> {
+    fn summary(&self, _input: &[String]) -> Vec<String> {
+        Vec::new()
+    }
+    /// The predictions alone (targets, class, cluster); a plain transform's are its output.
+    fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        self.transform(x)
+    }
+}
+
+/// A trained supervised or clustering model. Its output is its input with the predictions
+/// appended, `[x | predict(x)]`, as `flowmpi execute` writes it: implementing `Predict` gives
+/// the [`Transform`].
+pub trait Predict: Serialize + DeserializeOwned + Send + Sync {
+    /// Names of the prediction columns (`y_pred`, ...).
+    fn prediction_names(&self) -> Vec<String>;
+    /// The predictions for rows `x`, one row each.
+    fn predict(&self, x: ArrayView2<f64>) -> Array2<f64>;
+    /// As [`Transform::check`].
+    fn check(&self, _input: &[String]) -> Result<()> {
+        Ok(())
+    }
+    /// As [`Transform::summary`].
+    fn summary(&self, _input: &[String]) -> Vec<String> {
         Vec::new()
     }
 }
 
+impl<T: Predict> Transform for T {
+    fn output_names(&self, input: &[String]) -> Vec<String> {
+        input.iter().cloned().chain(self.prediction_names()).collect()
+    }
+    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        ndarray::concatenate![ndarray::Axis(1), x, Predict::predict(self, x)]
+    }
+    fn check(&self, input: &[String]) -> Result<()> {
+        Predict::check(self, input)
+    }
+    fn summary(&self, input: &[String]) -> Vec<String> {
+        Predict::summary(self, input)
+    }
+    fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        Predict::predict(self, x)
+    }
+}
+
 /// The generic driver: a [`NodeParams`] kind as a flow [`Node`].
-#[derive(Serialize, Deserialize)]
-#[serde(bound = "")]
+///
+/// In model files a node is one JSON object: `kind`, `params` (the [`NodeParams`]), `columns`
+/// (the input column names) and the model's own fields beside them.
 pub struct Defined<P: NodeParams> {
     params: P,
-    #[serde(default)]
-    input_columns: Vec<String>,
+    columns: Vec<String>,
     model: Option<P::Model>,
-    #[serde(skip)]
     training: Option<(Schema, P::Partial)>,
+}
+
+impl<P: NodeParams + Default> Default for Defined<P> {
+    fn default() -> Self {
+        Defined::new(P::default())
+    }
 }
 
 impl<P: NodeParams> Defined<P> {
     /// An untrained node with these parameters.
     pub fn new(params: P) -> Self {
-        Defined { params, input_columns: Vec::new(), model: None, training: None }
+        Defined { params, columns: Vec::new(), model: None, training: None }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &P {
+        &self.params
     }
 
     /// The trained model (None before training).
     pub fn model(&self) -> Option<&P::Model> {
         self.model.as_ref()
+    }
+
+    /// The input column names (after training).
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Read a node from its model-file JSON (older layouts through [`NodeParams::upgrade`]).
+    pub fn from_json(v: &serde_json::Value) -> Result<Self> {
+        let mut v = v.clone();
+        P::upgrade(&mut v);
+        let bad = |e: serde_json::Error| Error::Model(format!("node '{}': {e}", P::KIND));
+        let empty = serde_json::json!({});
+        let params = P::deserialize(v.get("params").unwrap_or(&empty)).map_err(bad)?;
+        let columns = Vec::<String>::deserialize(v.get("columns").unwrap_or(&serde_json::Value::Null)).map_err(bad)?;
+        let model = P::Model::deserialize(&v).map_err(bad)?;
+        Ok(Defined { params, columns, model: Some(model), training: None })
+    }
+
+    fn trained(&self) -> &P::Model {
+        // Nodes are built trained (from_json) or trained by the flow before execution.
+        self.model.as_ref().expect("execute after training")
     }
 }
 
@@ -96,9 +245,30 @@ impl<P: NodeParams> Node for Defined<P> {
     fn spec(&self) -> String {
         self.params.spec()
     }
+    fn passthrough(&self) -> bool {
+        P::PASSTHROUGH
+    }
+    fn task(&self) -> Task {
+        P::TASK
+    }
+    fn targets(&self) -> Vec<String> {
+        self.params.targets()
+    }
+    fn label(&self) -> Option<String> {
+        self.params.label()
+    }
+    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
+        self.params.resolve_columns(name_of)
+    }
+    fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        self.trained().predict(x)
+    }
+    fn state_elements(&self, d: usize) -> u128 {
+        self.params.state_elements(d)
+    }
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         self.params.check(schema)?;
-        self.input_columns = schema.x.clone();
+        self.columns = schema.x.clone();
         self.training = Some((schema.clone(), self.params.partial(schema)));
         Ok(())
     }
@@ -108,61 +278,103 @@ impl<P: NodeParams> Node for Defined<P> {
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
         let (schema, mine) = self.training.take().ok_or_else(|| super::untrained(P::KIND))?;
-        let bytes = bincode::serialize(&mine).map_err(|e| Error::Fit(format!("{}: cannot encode the partial: {e}", P::KIND)))?;
-        drop(mine);
-        // Merged in rank order on every rank: the same bits everywhere.
-        let mut merged: Option<P::Partial> = None;
-        for (r, b) in comm.allgather_bytes(&bytes).iter().enumerate() {
-            let p: P::Partial = bincode::deserialize(b).map_err(|e| Error::Fit(format!("{}: rank {r}'s partial does not decode: {e}", P::KIND)))?;
-            match merged.as_mut() {
-                None => merged = Some(p),
-                Some(m) => m.merge(p),
-            }
-        }
-        let merged = merged.expect("at least one rank");
-        let model = crate::comm::agree(comm, self.params.finalize(merged, &schema))?;
+        let all = crate::comm::agree(comm, mine.join(comm))?;
+        let model = crate::comm::agree(comm, self.params.finalize(all, &schema))?;
         self.model = Some(model);
         Ok(())
     }
     fn take_partial(&mut self) -> Option<Vec<u8>> {
         let (schema, partial) = self.training.as_mut()?;
         let old = std::mem::replace(partial, self.params.partial(schema));
-        bincode::serialize(&old).ok()
+        old.encode().ok()
     }
     fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
         let (_, partial) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
-        let other: P::Partial = bincode::deserialize(bytes).map_err(|e| Error::Fit(format!("{}: a stored partial does not decode: {e}", P::KIND)))?;
+        let other = P::Partial::decode(bytes)?;
+        partial.fits(&other)?;
         partial.merge(other);
         Ok(())
     }
     fn input_dim(&self) -> usize {
-        self.input_columns.len()
+        self.columns.len()
     }
     fn output_names(&self) -> Vec<String> {
-        self.model.as_ref().map(|m| m.output_names(&self.input_columns)).unwrap_or_default()
+        match &self.model {
+            _ if P::PASSTHROUGH => self.columns.clone(),
+            Some(m) => m.output_names(&self.columns),
+            None => Vec::new(),
+        }
     }
     fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        self.model.as_ref().expect("a trained node").transform(x)
+        if P::PASSTHROUGH {
+            return x.to_owned();
+        }
+        self.trained().transform(x)
+    }
+    fn inverse(&self, y: ArrayView2<f64>) -> Option<Array2<f64>> {
+        if P::PASSTHROUGH {
+            return Some(y.to_owned());
+        }
+        self.trained().inverse(y)
     }
     fn check_model(&self) -> Result<()> {
-        match self.model {
-            Some(_) => Ok(()),
+        match &self.model {
+            Some(m) => m.check(&self.columns),
             None => Err(Error::Model(format!("node {}: the model file holds no trained model", P::KIND))),
         }
     }
     fn summary(&self) -> Vec<String> {
-        self.model.as_ref().map(Transform::summary).unwrap_or_default()
+        match &self.model {
+            Some(m) => m.summary(&self.columns),
+            None => vec!["not trained".into()],
+        }
     }
     fn to_json(&self) -> serde_json::Value {
-        super::tagged(P::KIND, self)
+        let mut node = serde_json::Map::new();
+        node.insert("kind".into(), P::KIND.into());
+        node.insert("params".into(), serde_json::to_value(&self.params).expect("parameters serialise"));
+        node.insert("columns".into(), self.columns.clone().into());
+        if let Some(serde_json::Value::Object(fields)) = self.model.as_ref().map(|m| serde_json::to_value(m).expect("a model serialises")) {
+            node.extend(fields);
+        }
+        serde_json::Value::Object(node)
     }
 }
 
-/// How a registered kind is built from a spec and read from a model file.
-struct Entry {
-    kind: &'static str,
+/// How a kind is built from a spec and read from a model file: one entry per kind, for the
+/// built-in kinds and the registered ones alike.
+pub(crate) struct Entry {
+    pub(crate) kind: &'static str,
+    pub(crate) aliases: &'static [&'static str],
     build: fn(&NodeSpec) -> Result<Box<dyn Node>>,
     load: fn(&serde_json::Value) -> Result<Box<dyn Node>>,
+}
+
+impl Entry {
+    /// The entry of kind `P`.
+    pub(crate) fn of<P: NodeParams>() -> Entry {
+        Entry {
+            kind: P::KIND,
+            aliases: P::ALIASES,
+            build: |spec| Ok(Box::new(Defined::new(P::from_spec(spec)?))),
+            load: |v| Defined::<P>::from_json(v).map(|n| Box::new(n) as Box<dyn Node>),
+        }
+    }
+
+    /// True when `name` names this kind.
+    pub(crate) fn names(&self, name: &str) -> bool {
+        self.kind == name || self.aliases.contains(&name)
+    }
+
+    /// Build an untrained node from its spec.
+    pub(crate) fn build(&self, spec: &NodeSpec) -> Result<Box<dyn Node>> {
+        (self.build)(spec)
+    }
+
+    /// Read a trained node from model-file JSON.
+    pub(crate) fn load(&self, v: &serde_json::Value) -> Result<Box<dyn Node>> {
+        (self.load)(v)
+    }
 }
 
 static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
@@ -171,35 +383,27 @@ static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 /// in this process. Call it on every rank before parsing a flow; registering twice is harmless.
 /// A kind may not shadow a built-in one.
 pub fn register<P: NodeParams>() -> Result<()> {
-    if super::KINDS.contains(&P::KIND) {
-        return Err(Error::Param(format!("node kind '{}' is built in", P::KIND)));
+    if let Some(name) = std::iter::once(P::KIND).chain(P::ALIASES.iter().copied()).find(|n| super::is_builtin(n)) {
+        return Err(Error::Param(format!("node kind '{name}' is built in")));
     }
     let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     if reg.iter().any(|e| e.kind == P::KIND) {
         return Ok(());
     }
-    reg.push(Entry {
-        kind: P::KIND,
-        build: |spec| Ok(Box::new(Defined::new(P::from_spec(spec)?))),
-        load: |v| {
-            serde_json::from_value::<Defined<P>>(v.clone())
-                .map(|n| Box::new(n) as Box<dyn Node>)
-                .map_err(|e| Error::Model(format!("node '{}': {e}", P::KIND)))
-        },
-    });
+    reg.push(Entry::of::<P>());
     Ok(())
 }
 
 /// Build a registered kind from its spec (None: not registered).
 pub(crate) fn build(spec: &NodeSpec) -> Option<Result<Box<dyn Node>>> {
     let reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    reg.iter().find(|e| e.kind == spec.kind).map(|e| (e.build)(spec))
+    reg.iter().find(|e| e.names(&spec.kind)).map(|e| e.build(spec))
 }
 
 /// Read a registered kind from model-file JSON (None: not registered).
 pub(crate) fn load(kind: &str, v: &serde_json::Value) -> Option<Result<Box<dyn Node>>> {
     let reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    reg.iter().find(|e| e.kind == kind).map(|e| (e.load)(v))
+    reg.iter().find(|e| e.kind == kind).map(|e| e.load(v))
 }
 
 /// Registered kinds, for messages.

@@ -22,7 +22,7 @@ mod sfa2;
 mod svd;
 mod whitening;
 
-pub use covariance::CovarianceNode;
+pub use covariance::{CovarianceModel, CovarianceNode, CovarianceParams};
 pub use fda::FdaNode;
 pub use hist::HistNode;
 pub use poly::PolyNode;
@@ -34,10 +34,10 @@ pub use kmeans::{Init as KmeansInit, KmeansNode};
 pub use layer::LayerNode;
 pub use mnb::MnbNode;
 pub use linreg::LinregNode;
-pub use moments::MomentsNode;
-pub use pca::{PcaMethod, PcaNode, PcaParams};
-pub use ridge::RidgeNode;
-pub use whitening::WhiteningNode;
+pub use moments::{MomentsModel, MomentsNode, MomentsParams};
+pub use pca::{PcaMethod, PcaModel, PcaNode, PcaParams};
+pub use ridge::{RidgeModel, RidgeNode, RidgeParams};
+pub use whitening::{WhiteningModel, WhiteningNode, WhiteningParams};
 
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -319,15 +319,25 @@ pub const KINDS: [&str; 18] = [
     "svd", "hist", "layer", "clone",
 ];
 
+/// The built-in kinds written as Params → Partial → Model ([`define`]); the others still
+/// implement [`Node`] themselves.
+fn defined() -> [define::Entry; 5] {
+    use define::Entry;
+    [Entry::of::<MomentsParams>(), Entry::of::<CovarianceParams>(), Entry::of::<PcaParams>(), Entry::of::<WhiteningParams>(), Entry::of::<RidgeParams>()]
+}
+
+/// True when `name` is a built-in kind or one of its aliases.
+pub(crate) fn is_builtin(name: &str) -> bool {
+    KINDS.contains(&name) || defined().iter().any(|e| e.names(name))
+}
+
 /// Build an untrained node from its spec.
 pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
+    if let Some(e) = defined().iter().find(|e| e.names(&spec.kind)) {
+        return e.build(spec);
+    }
     Ok(match spec.kind.as_str() {
-        "moments" | "low_order_moments" => Box::new(MomentsNode::from_spec(spec)?),
-        "covariance" | "cov" => Box::new(CovarianceNode::from_spec(spec)?),
-        "pca" => Box::new(PcaNode::from_spec(spec)?),
-        "whitening" | "whiten" => Box::new(WhiteningNode::from_spec(spec)?),
         "linreg" | "linear_regression" => Box::new(LinregNode::from_spec(spec)?),
-        "ridge" => Box::new(RidgeNode::from_spec(spec)?),
         "mnb" | "multinomial_nb" => Box::new(MnbNode::from_spec(spec)?),
         "gnb" | "gaussian_nb" => Box::new(GnbNode::from_spec(spec)?),
         "kmeans" | "k_means" => Box::new(KmeansNode::from_spec(spec)?),
@@ -351,14 +361,12 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
 /// Rebuild a trained node from its model-file JSON.
 pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
     let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    if let Some(e) = defined().iter().find(|e| e.kind == kind) {
+        return e.load(v);
+    }
     let bad = |e: serde_json::Error| Error::Model(format!("node '{kind}': {e}"));
     Ok(match kind {
-        "moments" => Box::new(serde_json::from_value::<MomentsNode>(v.clone()).map_err(bad)?),
-        "covariance" => Box::new(serde_json::from_value::<CovarianceNode>(v.clone()).map_err(bad)?),
-        "pca" => Box::new(serde_json::from_value::<PcaNode>(v.clone()).map_err(bad)?),
-        "whitening" => Box::new(serde_json::from_value::<WhiteningNode>(v.clone()).map_err(bad)?),
         "linreg" => Box::new(serde_json::from_value::<LinregNode>(v.clone()).map_err(bad)?),
-        "ridge" => Box::new(serde_json::from_value::<RidgeNode>(v.clone()).map_err(bad)?),
         "mnb" => Box::new(serde_json::from_value::<MnbNode>(v.clone()).map_err(bad)?),
         "gnb" => Box::new(serde_json::from_value::<GnbNode>(v.clone()).map_err(bad)?),
         "kmeans" => Box::new(serde_json::from_value::<KmeansNode>(v.clone()).map_err(bad)?),
@@ -475,16 +483,6 @@ impl Shapes<'_> {
             None => Ok(()),
         }
     }
-}
-
-/// [`Node::take_partial`] for nodes whose statistics are one [`crate::stats::Scatter`].
-pub(crate) fn take_scatter(p: &mut Option<crate::stats::Scatter>) -> Option<Vec<u8>> {
-    p.as_mut().map(crate::stats::Scatter::take_bytes)
-}
-
-/// [`Node::merge_partial`] for nodes whose statistics are one [`crate::stats::Scatter`].
-pub(crate) fn merge_scatter(p: &mut Option<crate::stats::Scatter>, bytes: &[u8], kind: &str) -> Result<()> {
-    p.as_mut().ok_or_else(|| untrained(kind))?.merge_bytes(bytes)
 }
 
 /// "not trained" error for nodes used before training.

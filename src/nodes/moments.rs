@@ -4,9 +4,9 @@
 //! With a single row in total, variance-based values are undefined (NaN, `null` in the model).
 //! A statistics node: `execute` passes rows through unchanged.
 
-use super::{nan_vec, tagged, untrained, Node, NodeSpec};
-use crate::comm::Comm;
-use crate::io::{Chunk, Schema};
+use super::define::{Defined, NodeParams, Transform};
+use super::{nan_vec, NodeSpec};
+use crate::io::Schema;
 use crate::error::Result;
 use crate::stats::Scatter;
 use ndarray::{Array2, ArrayView2};
@@ -73,77 +73,53 @@ impl Moments {
     }
 }
 
-/// The `moments` node.
+/// `moments`' parameters (none).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct MomentsNode {
-    /// Input column names.
-    pub columns: Vec<String>,
-    /// The trained moments.
-    pub moments: Option<Moments>,
-    #[serde(skip)]
-    partial: Option<Scatter>,
+pub struct MomentsParams {}
+
+/// The trained `moments` node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MomentsModel {
+    /// The moments of all rows on all ranks.
+    pub moments: Moments,
 }
 
-impl MomentsNode {
-    /// From a flow spec (no parameters).
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+/// The `moments` node.
+pub type MomentsNode = Defined<MomentsParams>;
+
+impl NodeParams for MomentsParams {
+    const KIND: &'static str = "moments";
+    const ALIASES: &'static [&'static str] = &["low_order_moments"];
+    const PASSTHROUGH: bool = true;
+    type Partial = Scatter;
+    type Model = MomentsModel;
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
         spec.check_keys(&[])?;
-        Ok(Self::default())
-    }
-}
-
-impl Node for MomentsNode {
-    fn kind(&self) -> &'static str {
-        "moments"
+        Ok(MomentsParams {})
     }
     fn spec(&self) -> String {
         "moments".into()
     }
-    fn passthrough(&self) -> bool {
-        true
-    }
     fn state_elements(&self, d: usize) -> u128 {
         16 * d as u128
     }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
-        let names = &schema.x;
-        self.columns = names.to_vec();
-        self.partial = Some(Scatter::new(names.len(), false));
-        Ok(())
+    fn partial(&self, schema: &Schema) -> Scatter {
+        Scatter::new(schema.x.len(), false)
     }
-    fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        self.partial.as_mut().expect("begin() first").update(chunk.x);
-        Ok(())
+    fn finalize(&self, all: Scatter, _: &Schema) -> Result<MomentsModel> {
+        Ok(MomentsModel { moments: Moments::from_scatter(&all) })
     }
-    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let mut s = self.partial.take().ok_or_else(|| untrained("moments"))?;
-        s.allreduce(comm)?;
-        self.moments = Some(Moments::from_scatter(&s));
-        Ok(())
+}
+
+impl Transform for MomentsModel {
+    fn output_names(&self, input: &[String]) -> Vec<String> {
+        input.to_vec()
     }
-    fn take_partial(&mut self) -> Option<Vec<u8>> {
-        super::take_scatter(&mut self.partial)
-    }
-    fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
-        super::merge_scatter(&mut self.partial, bytes, "moments")
-    }
-    fn input_dim(&self) -> usize {
-        self.columns.len()
-    }
-    fn output_names(&self) -> Vec<String> {
-        self.columns.clone()
-    }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
         x.to_owned()
     }
-    fn summary(&self) -> Vec<String> {
-        match &self.moments {
-            Some(m) => vec![format!("{} rows x {} columns; mean {}", m.count, self.columns.len(), short(&m.mean))],
-            None => vec!["not trained".into()],
-        }
-    }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("moments", self)
+    fn summary(&self, input: &[String]) -> Vec<String> {
+        vec![format!("{} rows x {} columns; mean {}", self.moments.count, input.len(), short(&self.moments.mean))]
     }
 }
 
@@ -166,6 +142,8 @@ pub(crate) fn short(v: &[f64]) -> String {
 mod tests {
     use super::*;
     use crate::comm::run_threads;
+    use crate::comm::Comm;
+    use crate::nodes::Node;
     use ndarray::{array, s};
 
     #[test]
@@ -179,7 +157,7 @@ mod tests {
                 let (lo, hi) = ((c.rank() * 5) / ranks, ((c.rank() + 1) * 5) / ranks);
                 let mut node = MomentsNode::default();
                 node.fit(c, x.slice(s![lo..hi, ..]), &["a".into(), "b".into()]).unwrap();
-                node.moments.unwrap()
+                node.model().unwrap().moments.clone()
             });
             let m = &out[0];
             assert!(out.iter().all(|o| o == m));

@@ -7,9 +7,9 @@
 //! (deterministic signs). `execute` projects (x − mean)/scale onto the components, where scale
 //! is 1 for `cov` and the column standard deviation for `corr`; `inverse` reconstructs.
 
-use super::{rows, tagged, untrained, Node, NodeSpec};
-use crate::comm::Comm;
-use crate::io::{Chunk, Schema};
+use super::define::{Defined, NodeParams, Transform};
+use super::{rows, NodeSpec};
+use crate::io::Schema;
 use crate::error::{Error, Result};
 use crate::stats::{correlation, fix_signs, Scatter};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
@@ -65,7 +65,8 @@ impl PcaParams {
         Ok(p)
     }
 
-    pub(crate) fn spec(&self, kind: &str) -> String {
+    /// The spec under the kind name `kind` (`pca` or `whitening`).
+    pub(crate) fn spec_as(&self, kind: &str) -> String {
         let mut a = Vec::new();
         if let Some(n) = self.n {
             a.push(format!("n={n}"));
@@ -80,13 +81,9 @@ impl PcaParams {
     }
 }
 
-/// The `pca` node.
+/// The trained `pca` node.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PcaNode {
-    /// Parameters.
-    pub params: PcaParams,
-    /// Input column names.
-    pub columns: Vec<String>,
+pub struct PcaModel {
     /// Training rows on all ranks.
     pub count: u64,
     /// Column means.
@@ -100,9 +97,10 @@ pub struct PcaNode {
     pub components: Array2<f64>,
     /// Fraction of the total variance each kept component explains.
     pub explained_variance_ratio: Vec<f64>,
-    #[serde(skip)]
-    partial: Option<Scatter>,
 }
+
+/// The `pca` node.
+pub type PcaNode = Defined<PcaParams>;
 
 /// Eigen-decompose a symmetric matrix: eigenvalues decreasing, eigenvectors as rows with the
 /// largest-magnitude entry made positive.
@@ -119,28 +117,26 @@ pub fn sorted_eigh(m: &Array2<f64>) -> Result<(Array1<f64>, Array2<f64>)> {
     Ok((Array1::from_iter(order.iter().map(|&k| vals[k])), comps))
 }
 
-impl PcaNode {
-    /// From a flow spec: `pca(n=K)`, `pca(var=F)`, `method=cov|corr`.
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        Ok(Self::new(PcaParams::from_spec(spec)?))
+impl PcaParams {
+    /// `n` no larger than the input dimension (`kind` names the node in the message).
+    pub(crate) fn check_dim(&self, kind: &str, d: usize) -> Result<()> {
+        match self.n {
+            Some(n) if n > d => Err(Error::Param(format!("{kind}: n={n} is larger than the input dimension {d}"))),
+            _ => Ok(()),
+        }
     }
 
-    /// An untrained node.
-    pub fn new(params: PcaParams) -> Self {
-        PcaNode { params, ..Default::default() }
-    }
-
-    /// Finalize from joined statistics (used by `pca` and `whitening`).
-    pub(crate) fn finalize(&mut self, s: &Scatter, kind: &str) -> Result<()> {
+    /// The model from joined statistics (used by `pca` and `whitening`).
+    pub(crate) fn fit(&self, s: &Scatter, columns: &[String], kind: &str) -> Result<PcaModel> {
         let cov = s.covariance()?;
         let d = cov.nrows();
-        let (matrix, scale) = match self.params.method {
+        let (matrix, scale) = match self.method {
             PcaMethod::Cov => (cov, vec![1.0; d]),
             PcaMethod::Corr => {
                 let sd: Vec<f64> = cov.diag().iter().map(|v| v.sqrt()).collect();
                 if let Some(j) = sd.iter().position(|&v| v == 0.0) {
                     return Err(Error::Fit(format!(
-                        "{kind}(method=corr): column '{}' is constant, its correlation is undefined", self.columns[j])));
+                        "{kind}(method=corr): column '{}' is constant, its correlation is undefined", columns[j])));
                 }
                 (correlation(&cov), sd)
             }
@@ -148,7 +144,7 @@ impl PcaNode {
         let (vals, comps) = sorted_eigh(&matrix)?;
         let total: f64 = vals.iter().map(|v| v.max(0.0)).sum();
         let ratio: Vec<f64> = vals.iter().map(|v| if total > 0.0 { v.max(0.0) / total } else { 0.0 }).collect();
-        let k = match (self.params.n, self.params.var) {
+        let k = match (self.n, self.var) {
             (Some(n), _) => n,
             (None, Some(f)) => {
                 let mut acc = 0.0;
@@ -157,15 +153,18 @@ impl PcaNode {
             }
             (None, None) => d,
         };
-        self.components = comps.slice_axis(Axis(0), (0..k).into()).to_owned();
-        self.explained_variance_ratio = ratio[..k].to_vec();
-        self.eigenvalues = vals.to_vec();
-        self.mean = s.mean().to_vec();
-        self.scale = scale;
-        self.count = s.n;
-        Ok(())
+        Ok(PcaModel {
+            components: comps.slice_axis(Axis(0), (0..k).into()).to_owned(),
+            explained_variance_ratio: ratio[..k].to_vec(),
+            eigenvalues: vals.to_vec(),
+            mean: s.mean().to_vec(),
+            scale,
+            count: s.n,
+        })
     }
+}
 
+impl PcaModel {
     /// Reconstruct input rows from component coordinates (k columns → d columns).
     pub(crate) fn reconstruct(&self, y: ArrayView2<f64>) -> Array2<f64> {
         let mut x = y.dot(&self.components);
@@ -177,13 +176,7 @@ impl PcaNode {
         x
     }
 
-    pub(crate) fn check_dim(&self, kind: &str, d: usize) -> Result<()> {
-        match self.params.n {
-            Some(n) if n > d => Err(Error::Param(format!("{kind}: n={n} is larger than the input dimension {d}"))),
-            _ => Ok(()),
-        }
-    }
-
+    /// (x − mean) / scale.
     pub(crate) fn center(&self, x: ArrayView2<f64>) -> Array2<f64> {
         let mut c = x.to_owned();
         for mut row in c.rows_mut() {
@@ -195,65 +188,53 @@ impl PcaNode {
     }
 }
 
-impl Node for PcaNode {
-    fn kind(&self) -> &'static str {
-        "pca"
+impl NodeParams for PcaParams {
+    const KIND: &'static str = "pca";
+    type Partial = Scatter;
+    type Model = PcaModel;
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        PcaParams::from_spec(spec)
     }
     fn spec(&self) -> String {
-        self.params.spec("pca")
+        self.spec_as("pca")
     }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
-        let names = &schema.x;
-        self.check_dim("pca", names.len())?;
-        self.columns = names.to_vec();
-        self.partial = Some(Scatter::new(names.len(), true));
-        Ok(())
+    fn check(&self, schema: &Schema) -> Result<()> {
+        self.check_dim("pca", schema.x.len())
     }
-    fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        self.partial.as_mut().expect("begin() first").update(chunk.x);
-        Ok(())
+    fn partial(&self, schema: &Schema) -> Scatter {
+        Scatter::new(schema.x.len(), true)
     }
-    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let mut s = self.partial.take().ok_or_else(|| untrained("pca"))?;
-        s.allreduce(comm)?;
-        self.finalize(&s, "pca")
+    fn finalize(&self, all: Scatter, schema: &Schema) -> Result<PcaModel> {
+        self.fit(&all, &schema.x, "pca")
     }
-    fn take_partial(&mut self) -> Option<Vec<u8>> {
-        super::take_scatter(&mut self.partial)
-    }
-    fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
-        super::merge_scatter(&mut self.partial, bytes, "pca")
-    }
-    fn input_dim(&self) -> usize {
-        self.columns.len()
-    }
-    fn output_names(&self) -> Vec<String> {
+}
+
+impl Transform for PcaModel {
+    fn output_names(&self, _: &[String]) -> Vec<String> {
         (0..self.components.nrows()).map(|i| format!("pc{i}")).collect()
     }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
         self.center(x).dot(&self.components.t())
     }
     fn inverse(&self, y: ArrayView2<f64>) -> Option<Array2<f64>> {
         Some(self.reconstruct(y))
     }
-    fn summary(&self) -> Vec<String> {
+    fn summary(&self, input: &[String]) -> Vec<String> {
         let k = self.components.nrows();
         let kept: f64 = self.explained_variance_ratio.iter().sum();
+        let corr = if self.scale.iter().any(|&s| s != 1.0) { ", standardized columns" } else { "" };
         vec![
-            format!("{} -> {} dims ({:?}), trained on {} rows", self.columns.len(), k, self.params.method, self.count),
+            format!("{} -> {} dims{corr}, trained on {} rows", input.len(), k, self.count),
             format!("explained variance: {:.4} in total; per component {}", kept, super::moments::short(&self.explained_variance_ratio)),
             format!("eigenvalues {}", super::moments::short(&self.eigenvalues)),
         ]
     }
-    fn check_model(&self) -> Result<()> {
-        let (s, d) = (super::Shapes("pca"), self.columns.len());
+    fn check(&self, input: &[String]) -> Result<()> {
+        let (s, d) = (super::Shapes("pca"), input.len());
         s.rows("components", &self.components, d)?;
         s.vec("mean", &self.mean, d)?;
         s.vec("scale", &self.scale, d)?;
         s.vec("eigenvalues", &self.eigenvalues, self.eigenvalues.len())
-    }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("pca", self)
     }
 }
 
@@ -261,6 +242,8 @@ impl Node for PcaNode {
 mod tests {
     use super::*;
     use crate::comm::run_threads;
+    use crate::comm::Comm;
+    use crate::nodes::Node;
     use crate::stats::two_pass_covariance;
     use ndarray::{s, Array};
 
@@ -290,11 +273,12 @@ mod tests {
                 node
             });
             for node in &out {
-                assert_eq!(node.components, out[0].components);
-                for (a, b) in node.eigenvalues.iter().zip(vals.iter()) {
+                let (m, m0) = (node.model().unwrap(), out[0].model().unwrap());
+                assert_eq!(m.components, m0.components);
+                for (a, b) in m.eigenvalues.iter().zip(vals.iter()) {
                     assert!((a - b).abs() < 1e-10 * vals[0]);
                 }
-                assert!((&node.components - &vecs).iter().all(|v| v.abs() < 1e-8));
+                assert!((&m.components - &vecs).iter().all(|v| v.abs() < 1e-8));
                 // Full-rank PCA reconstructs exactly.
                 let back = node.inverse(node.execute(x.view()).view()).unwrap();
                 assert!((&back - &x).iter().all(|v| v.abs() < 1e-10));
@@ -308,10 +292,11 @@ mod tests {
         let names: Vec<String> = (0..4).map(|j| format!("c{j}")).collect();
         let mut node = PcaNode::new(PcaParams { var: Some(0.9), ..Default::default() });
         node.fit(&crate::comm::SingleComm, x.view(), &names).unwrap();
-        let k = node.components.nrows();
-        let sum: f64 = node.explained_variance_ratio.iter().sum();
+        let m = node.model().unwrap();
+        let k = m.components.nrows();
+        let sum: f64 = m.explained_variance_ratio.iter().sum();
         assert!(sum >= 0.9);
-        assert!(sum - node.explained_variance_ratio[k - 1] < 0.9);
+        assert!(sum - m.explained_variance_ratio[k - 1] < 0.9);
     }
 
     #[test]

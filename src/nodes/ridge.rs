@@ -6,38 +6,57 @@
 //! appends `<target>_pred` (or `<target>_pred@<alpha>` for several alphas) to the rows.
 
 use super::linreg::{solve_normal, target_indices, target_params, Fit};
-use super::{tagged, untrained, Node, NodeSpec, Task};
+use super::define::{Defined, NodeParams, Partial, Predict};
+use super::{NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
 use crate::stats::Scatter;
-use ndarray::{concatenate, Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-/// The `ridge` node.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RidgeNode {
+/// `ridge`'s parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RidgeParams {
     /// Target column names.
     pub target: Vec<String>,
     /// Fit an (unpenalised) intercept.
     pub fit_intercept: bool,
     /// Regularisation strengths.
     pub alphas: Vec<f64>,
-    /// Feature names.
-    pub columns: Vec<String>,
+}
+
+/// The trained `ridge` node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RidgeModel {
+    /// Target column names.
+    pub target: Vec<String>,
+    /// Regularisation strengths.
+    pub alphas: Vec<f64>,
     /// Training rows over all ranks.
     pub count: u64,
     /// One fit per alpha.
     pub fits: Vec<Fit>,
-    #[serde(skip)]
-    idx: Vec<usize>,
-    #[serde(skip)]
-    partial: Option<Scatter>,
 }
 
-impl RidgeNode {
-    /// From a flow spec: `ridge(alpha=1.0 | alpha=[...], target=y, intercept=true)`.
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+/// The statistics of `[x | targets]`; `idx` picks the targets from the chunk's target columns.
+#[derive(Serialize, Deserialize)]
+pub struct RidgePartial {
+    joint: Scatter,
+    #[serde(skip)]
+    idx: Vec<usize>,
+}
+
+/// The `ridge` node.
+pub type RidgeNode = Defined<RidgeParams>;
+
+impl NodeParams for RidgeParams {
+    const KIND: &'static str = "ridge";
+    const TASK: Task = Task::Regression;
+    type Partial = RidgePartial;
+    type Model = RidgeModel;
+    /// `ridge(alpha=1.0 | alpha=[...], target=y, intercept=true)`.
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
         spec.check_keys(&["alpha", "target", "intercept"])?;
         let (target, intercept) = target_params(spec)?;
         let alphas = match spec.get_list("alpha") {
@@ -53,17 +72,7 @@ impl RidgeNode {
         if alphas.is_empty() {
             return Err(Error::Param("ridge: alpha list is empty".into()));
         }
-        Ok(RidgeNode { target, fit_intercept: intercept, alphas, ..Default::default() })
-    }
-
-    fn suffix(&self, k: usize) -> String {
-        if self.alphas.len() == 1 { String::new() } else { format!("@{}", self.alphas[k]) }
-    }
-}
-
-impl Node for RidgeNode {
-    fn kind(&self) -> &'static str {
-        "ridge"
+        Ok(RidgeParams { target, fit_intercept: intercept, alphas })
     }
     fn spec(&self) -> String {
         let alphas: Vec<String> = self.alphas.iter().map(|a| a.to_string()).collect();
@@ -73,50 +82,72 @@ impl Node for RidgeNode {
     fn targets(&self) -> Vec<String> {
         self.target.clone()
     }
-    fn task(&self) -> Task {
-        Task::Regression
+    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
+        self.target = self.target.iter().map(|t| name_of(t)).collect();
     }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
-        self.idx = target_indices("ridge", &self.target, schema)?;
-        self.columns = schema.x.clone();
-        self.partial = Some(Scatter::new(schema.x.len() + self.idx.len(), true));
-        Ok(())
+    fn check(&self, schema: &Schema) -> Result<()> {
+        target_indices("ridge", &self.target, schema).map(drop)
     }
+    fn partial(&self, schema: &Schema) -> RidgePartial {
+        let idx = target_indices("ridge", &self.target, schema).unwrap_or_default();
+        RidgePartial { joint: Scatter::new(schema.x.len() + idx.len(), true), idx }
+    }
+    fn finalize(&self, all: RidgePartial, schema: &Schema) -> Result<RidgeModel> {
+        let (s, d) = (all.joint, schema.x.len());
+        let fits = self.alphas.iter().map(|&a| solve_normal(&s, d, a, self.fit_intercept, "ridge")).collect::<Result<_>>()?;
+        Ok(RidgeModel { target: self.target.clone(), alphas: self.alphas.clone(), count: s.n, fits })
+    }
+    /// Before format v2 the parameters sat beside the model's fields.
+    fn upgrade(node: &mut serde_json::Value) {
+        if node.get("params").is_none() {
+            node["params"] = serde_json::json!({
+                "target": node["target"], "fit_intercept": node["fit_intercept"], "alphas": node["alphas"]
+            });
+        }
+    }
+}
+
+impl Partial for RidgePartial {
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        self.partial.as_mut().expect("begin() first").update_joint(chunk.x, chunk.y, &self.idx);
+        self.joint.update_joint(chunk.x, chunk.y, &self.idx);
         Ok(())
     }
-    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let mut s = self.partial.take().ok_or_else(|| untrained("ridge"))?;
-        s.allreduce(comm)?;
-        self.count = s.n;
-        let d = self.columns.len();
-        self.fits = self.alphas.iter().map(|&a| solve_normal(&s, d, a, self.fit_intercept, "ridge")).collect::<Result<_>>()?;
-        Ok(())
+    fn merge(&mut self, other: Self) {
+        self.joint.merge(&other.joint);
     }
-    fn take_partial(&mut self) -> Option<Vec<u8>> {
-        super::take_scatter(&mut self.partial)
+    fn fits(&self, other: &Self) -> Result<()> {
+        Partial::fits(&self.joint, &other.joint)
     }
-    fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
-        super::merge_scatter(&mut self.partial, bytes, "ridge")
+    fn join(self, comm: &dyn Comm) -> Result<Self> {
+        Ok(RidgePartial { joint: self.joint.join(comm)?, idx: self.idx })
     }
-    fn input_dim(&self) -> usize {
-        self.columns.len()
+    // The layout of format v1's kept partials and cache entries: the joint statistics alone.
+    fn encode(&self) -> Result<Vec<u8>> {
+        self.joint.encode()
     }
-    fn output_names(&self) -> Vec<String> {
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        Ok(RidgePartial { joint: Scatter::decode(bytes)?, idx: Vec::new() })
+    }
+}
+
+impl RidgeModel {
+    fn suffix(&self, k: usize) -> String {
+        if self.alphas.len() == 1 { String::new() } else { format!("@{}", self.alphas[k]) }
+    }
+}
+
+impl Predict for RidgeModel {
+    fn prediction_names(&self) -> Vec<String> {
         let preds = (0..self.alphas.len()).flat_map(|k| self.target.iter().map(move |t| (k, t)));
-        self.columns.iter().cloned().chain(preds.map(|(k, t)| format!("{t}_pred{}", self.suffix(k)))).collect()
+        preds.map(|(k, t)| format!("{t}_pred{}", self.suffix(k))).collect()
     }
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
         let parts: Vec<Array2<f64>> = self.fits.iter().map(|f| f.predict(x)).collect();
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
         ndarray::concatenate(Axis(1), &views).expect("same rows")
     }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        concatenate![Axis(1), x, self.predict(x)]
-    }
-    fn summary(&self) -> Vec<String> {
-        let mut out = vec![format!("{} features -> {} target(s), {} alpha(s), trained on {} rows", self.columns.len(), self.target.len(), self.alphas.len(), self.count)];
+    fn summary(&self, input: &[String]) -> Vec<String> {
+        let mut out = vec![format!("{} features -> {} target(s), {} alpha(s), trained on {} rows", input.len(), self.target.len(), self.alphas.len(), self.count)];
         for (k, f) in self.fits.iter().enumerate() {
             for (j, t) in self.target.iter().enumerate() {
                 out.push(format!("alpha {}: {t}: intercept {:.6}, R² {:.6}, RMSE {:.6}", self.alphas[k], f.intercept[j], f.r2[j], f.rmse[j]));
@@ -124,23 +155,18 @@ impl Node for RidgeNode {
         }
         out
     }
-    fn check_model(&self) -> Result<()> {
+    fn check(&self, input: &[String]) -> Result<()> {
         if self.fits.len() != self.alphas.len() {
             return Err(Error::Model(format!("ridge: {} fits for {} alphas", self.fits.len(), self.alphas.len())));
         }
-        self.fits.iter().try_for_each(|f| f.check("ridge", self.target.len(), self.columns.len()))
-    }
-    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
-        self.target = self.target.iter().map(|t| name_of(t)).collect();
-    }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("ridge", self)
+        self.fits.iter().try_for_each(|f| f.check("ridge", self.target.len(), input.len()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nodes::Node;
     use ndarray::{s, Array, Array1};
     use ndarray_linalg::Solve;
 
@@ -149,14 +175,15 @@ mod tests {
         let x = Array::from_shape_fn((80, 2), |(i, j)| ((i * (j + 3)) as f64 * 0.21).sin() + j as f64);
         let y = Array::from_shape_fn((80, 1), |(i, _)| 3.0 + 2.0 * x[[i, 0]] - x[[i, 1]] + 0.1 * (i as f64).cos());
         let schema = Schema { x: vec!["a".into(), "b".into()], y: vec!["y".into()], label: None };
-        let mut node = RidgeNode::from_spec(&NodeSpec::parse("ridge(alpha=[0,2.5], target=y)").unwrap()).unwrap();
+        let params = RidgeParams::from_spec(&NodeSpec::parse("ridge(alpha=[0,2.5], target=y)").unwrap()).unwrap();
         let out = crate::comm::run_threads(3, |c| {
             let (lo, hi) = (c.rank() * 80 / 3, (c.rank() + 1) * 80 / 3);
-            let mut n = node.clone();
+            let mut n = RidgeNode::new(params.clone());
             n.fit_chunk(c, &Chunk { x: x.slice(s![lo..hi, ..]), y: y.slice(s![lo..hi, ..]), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None }, &schema).unwrap();
             n
         });
-        node = out[0].clone();
+        let node = &out[0];
+        let model = node.model().unwrap();
         let xm = x.mean_axis(Axis(0)).unwrap();
         let ym = y.mean_axis(Axis(0)).unwrap();
         let xc = &x - &xm;
@@ -164,11 +191,11 @@ mod tests {
         for (k, alpha) in [0.0, 2.5].iter().enumerate() {
             let a = xc.t().dot(&xc) + Array2::<f64>::eye(2) * *alpha;
             let b: Array1<f64> = a.solve(&xc.t().dot(&yc)).unwrap();
-            let f = &node.fits[k];
+            let f = &model.fits[k];
             assert!((f.coefficients.row(0).to_owned() - &b).iter().all(|v| v.abs() < 1e-10));
             assert!((f.intercept[0] - (ym[0] - xm.dot(&b))).abs() < 1e-10);
         }
         assert_eq!(node.output_names()[2..], ["y_pred@0".to_string(), "y_pred@2.5".to_string()]);
-        assert!(RidgeNode::from_spec(&NodeSpec::parse("ridge(alpha=-1, target=y)").unwrap()).is_err());
+        assert!(RidgeParams::from_spec(&NodeSpec::parse("ridge(alpha=-1, target=y)").unwrap()).is_err());
     }
 }

@@ -4,90 +4,82 @@
 //! square root of their eigenvalues; a component with a (numerically) zero eigenvalue cannot be
 //! whitened and is a clear error that suggests a smaller `n`.
 
-use super::pca::{PcaNode, PcaParams};
-use super::{tagged, untrained, Node, NodeSpec};
-use crate::comm::Comm;
-use crate::io::{Chunk, Schema};
+use super::define::{Defined, NodeParams, Transform};
+use super::pca::{PcaModel, PcaParams};
+use super::NodeSpec;
+use crate::io::Schema;
 use crate::error::{Error, Result};
 use crate::stats::Scatter;
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-/// The `whitening` node.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct WhiteningNode {
+/// `whitening`'s parameters: `pca`'s.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WhiteningParams(pub PcaParams);
+
+/// The trained `whitening` node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WhiteningModel {
     /// The underlying PCA (components are unit vectors).
-    pub pca: PcaNode,
+    pub pca: PcaModel,
     /// Whitening matrix: kept components / sqrt(eigenvalue), one per row.
     #[serde(with = "super::rows")]
     pub whitening: Array2<f64>,
-    #[serde(skip)]
-    partial: Option<Scatter>,
 }
 
-impl WhiteningNode {
-    /// From a flow spec: same parameters as `pca`.
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        Ok(Self::new(PcaParams::from_spec(spec)?))
-    }
+/// The `whitening` node.
+pub type WhiteningNode = Defined<WhiteningParams>;
 
-    /// An untrained node.
-    pub fn new(params: PcaParams) -> Self {
-        WhiteningNode { pca: PcaNode::new(params), ..Default::default() }
-    }
-}
-
-impl Node for WhiteningNode {
-    fn kind(&self) -> &'static str {
-        "whitening"
+impl NodeParams for WhiteningParams {
+    const KIND: &'static str = "whitening";
+    const ALIASES: &'static [&'static str] = &["whiten"];
+    type Partial = Scatter;
+    type Model = WhiteningModel;
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        PcaParams::from_spec(spec).map(WhiteningParams)
     }
     fn spec(&self) -> String {
-        self.pca.params.spec("whitening")
+        self.0.spec_as("whitening")
     }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
-        let names = &schema.x;
-        self.pca.check_dim("whitening", names.len())?;
-        self.pca.columns = names.to_vec();
-        self.partial = Some(Scatter::new(names.len(), true));
-        Ok(())
+    fn check(&self, schema: &Schema) -> Result<()> {
+        self.0.check_dim("whitening", schema.x.len())
     }
-    fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        self.partial.as_mut().expect("begin() first").update(chunk.x);
-        Ok(())
+    fn partial(&self, schema: &Schema) -> Scatter {
+        Scatter::new(schema.x.len(), true)
     }
-    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let mut s = self.partial.take().ok_or_else(|| untrained("whitening"))?;
-        s.allreduce(comm)?;
-        self.pca.finalize(&s, "whitening")?;
-        let k = self.pca.components.nrows();
-        let top = self.pca.eigenvalues[0].max(0.0);
-        let mut w = self.pca.components.clone();
-        for i in 0..k {
-            let ev = self.pca.eigenvalues[i];
+    fn finalize(&self, all: Scatter, schema: &Schema) -> Result<WhiteningModel> {
+        let pca = self.0.fit(&all, &schema.x, "whitening")?;
+        let top = pca.eigenvalues[0].max(0.0);
+        let mut w = pca.components.clone();
+        for (i, mut row) in w.rows_mut().into_iter().enumerate() {
+            let ev = pca.eigenvalues[i];
             if !(ev > top * 1e-12) {
                 return Err(Error::Fit(format!(
                     "whitening: component {} has variance {ev:.3e} (the data are rank-deficient); use n={i} or less",
                     i + 1
                 )));
             }
-            w.row_mut(i).mapv_inplace(|v| v / ev.sqrt());
+            row.mapv_inplace(|v| v / ev.sqrt());
         }
-        self.whitening = w;
-        Ok(())
+        Ok(WhiteningModel { pca, whitening: w })
     }
-    fn take_partial(&mut self) -> Option<Vec<u8>> {
-        super::take_scatter(&mut self.partial)
+    /// Model files before format v2 kept the parameters and the input columns inside `pca`.
+    fn upgrade(node: &mut serde_json::Value) {
+        if node.get("params").is_none() {
+            for key in ["params", "columns"] {
+                if let Some(v) = node.get("pca").and_then(|p| p.get(key)).cloned() {
+                    node[key] = v;
+                }
+            }
+        }
     }
-    fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
-        super::merge_scatter(&mut self.partial, bytes, "whitening")
-    }
-    fn input_dim(&self) -> usize {
-        self.pca.columns.len()
-    }
-    fn output_names(&self) -> Vec<String> {
+}
+
+impl Transform for WhiteningModel {
+    fn output_names(&self, _: &[String]) -> Vec<String> {
         (0..self.whitening.nrows()).map(|i| format!("w{i}")).collect()
     }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
         self.pca.center(x).dot(&self.whitening.t())
     }
     fn inverse(&self, y: ArrayView2<f64>) -> Option<Array2<f64>> {
@@ -100,17 +92,14 @@ impl Node for WhiteningNode {
         }
         Some(self.pca.reconstruct(coords.view()))
     }
-    fn summary(&self) -> Vec<String> {
-        let mut s = self.pca.summary();
+    fn summary(&self, input: &[String]) -> Vec<String> {
+        let mut s = self.pca.summary(input);
         s[0] = format!("{} (outputs have unit variance)", s[0]);
         s
     }
-    fn check_model(&self) -> Result<()> {
-        self.pca.check_model()?;
-        super::Shapes("whitening").mat("whitening", &self.whitening, self.pca.components.nrows(), self.pca.columns.len())
-    }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("whitening", self)
+    fn check(&self, input: &[String]) -> Result<()> {
+        self.pca.check(input)?;
+        super::Shapes("whitening").mat("whitening", &self.whitening, self.pca.components.nrows(), input.len())
     }
 }
 
@@ -118,6 +107,8 @@ impl Node for WhiteningNode {
 mod tests {
     use super::*;
     use crate::comm::run_threads;
+    use crate::comm::Comm;
+    use crate::nodes::Node;
     use crate::stats::two_pass_covariance;
     use ndarray::{s, Array};
 
@@ -127,7 +118,7 @@ mod tests {
         let names: Vec<String> = (0..3).map(|j| format!("c{j}")).collect();
         let out = run_threads(3, |c| {
             let (lo, hi) = ((c.rank() * 50) / 3, ((c.rank() + 1) * 50) / 3);
-            let mut node = WhiteningNode::new(PcaParams::default());
+            let mut node = WhiteningNode::default();
             node.fit(c, x.slice(s![lo..hi, ..]), &names).unwrap();
             node
         });
@@ -135,7 +126,7 @@ mod tests {
         let (mean, cov) = two_pass_covariance(y.view());
         assert!(mean.iter().all(|v| v.abs() < 1e-10));
         assert!((&cov - &Array2::<f64>::eye(3)).iter().all(|v| v.abs() < 1e-10));
-        assert_eq!(out[1].whitening, out[0].whitening);
+        assert_eq!(out[1].model().unwrap().whitening, out[0].model().unwrap().whitening);
         let back = out[0].inverse(y.view()).unwrap();
         assert!((&back - &x).iter().all(|v| v.abs() < 1e-9));
     }
@@ -143,7 +134,7 @@ mod tests {
     #[test]
     fn rank_deficient_data_is_a_clear_error() {
         let x = Array::from_shape_fn((20, 2), |(i, j)| i as f64 * (j as f64 + 1.0));
-        let mut node = WhiteningNode::new(PcaParams::default());
+        let mut node = WhiteningNode::default();
         let e = node.fit(&crate::comm::SingleComm, x.view(), &["a".into(), "b".into()]).unwrap_err();
         assert!(e.to_string().contains("rank-deficient"), "{e}");
     }

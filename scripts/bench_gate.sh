@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The node layer's speed gate: train every listed node with this checkout's build and with the
+# build of BASE (a git revision, default HEAD: the last commit), alternating the two, REPEAT
+# times each, and compare the best wall times. Exits 1 when a node is more than MAX (default
+# 1.05, i.e. 5 %) slower than BASE. Both builds run in the same session on the same files, so
+# the ratio is meaningful on a noisy machine; the absolute times are not.
+#
+#   bash scripts/bench_gate.sh                      # working tree vs HEAD, 1,000,000 x 33 NPY
+#   BASE=305b952 RANKS=2 bash scripts/bench_gate.sh
+#   NODES="pca ridge" N=200000 REPEAT=7 bash scripts/bench_gate.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+set +u
+BASE=${BASE:-HEAD}; N=${N:-1000000}; D=33; RANKS=${RANKS:-1}; REPEAT=${REPEAT:-5}; MAX=${MAX:-1.05}
+NODES=${NODES:-"moments covariance pca whitening ridge linreg sfa svd hist"}
+DIR=${BENCH_DIR:-/tmp/flowmpi-bench}/n${N}d${D}
+cargo build --release --quiet
+NEW=$PWD/target/release/flowmpi
+WT=$(mktemp -d); TMP=$(mktemp -d)
+trap 'git worktree remove --force "$WT" >/dev/null 2>&1 || true; rm -rf "$WT" "$TMP"' EXIT
+git worktree add --detach -f "$WT" "$BASE" >/dev/null 2>&1
+(cd "$WT" && CARGO_TARGET_DIR=${BASE_TARGET:-/tmp/flowmpi-bench-base-target} cargo build --release --quiet --bin flowmpi)
+OLD=${BASE_TARGET:-/tmp/flowmpi-bench-base-target}/release/flowmpi
+[ -f "$DIR/shard3.npy" ] || python3 scripts/bench_data.py "$DIR" --n "$N" --d "$D"
+cat "$DIR"/shard*.npy > /dev/null   # warm the page cache
+
+wall() { # bin flow cols... -> seconds of one run
+  local bin=$1 flow=$2; shift 2
+  local t0 t1
+  t0=$(date +%s.%N)
+  mpirun -n "$RANKS" "$bin" train --data "$DIR/shard*.npy" "$@" --flow "$flow" --model "$TMP/m.json" >/dev/null 2>"$TMP/log" \
+    || { echo "bench_gate: FAILED: $bin $flow" >&2; cat "$TMP/log" >&2; exit 1; }
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc -l
+}
+
+printf "%-11s %6s %10s %10s %7s\n" node ranks "base s" "new s" ratio
+slow=0
+for node in $NODES; do
+  cols=(--columns "0-29"); y="x$((D - 2))"
+  case $node in
+    pca) flow="pca(n=5)" ;;
+    whitening) flow="whitening(n=5)" ;;
+    ridge) flow="ridge(alpha=[0.1,1], target=$y)"; cols=(--columns "0-29,$((D - 2))") ;;
+    linreg) flow="linreg(target=$y)"; cols=(--columns "0-29,$((D - 2))") ;;
+    sfa) flow="sfa(n=5)" ;;
+    svd) flow="svd(n=5)" ;;
+    hist) flow="hist(bins=20)" ;;
+    *) flow=$node ;;
+  esac
+  best_old=""; best_new=""
+  for _ in $(seq "$REPEAT"); do
+    o=$(wall "$OLD" "$flow" "${cols[@]}"); n=$(wall "$NEW" "$flow" "${cols[@]}")
+    if [ -z "$best_old" ] || (( $(echo "$o < $best_old" | bc -l) )); then best_old=$o; fi
+    if [ -z "$best_new" ] || (( $(echo "$n < $best_new" | bc -l) )); then best_new=$n; fi
+  done
+  ratio=$(echo "$best_new / $best_old" | bc -l)
+  printf "%-11s %6s %10.3f %10.3f %7.3f\n" "$node" "$RANKS" "$best_old" "$best_new" "$ratio"
+  if (( $(echo "$ratio > $MAX" | bc -l) )); then slow=1; fi
+done
+[ $slow = 0 ] || { echo "bench_gate: a node is more than $MAX x slower than $BASE" >&2; exit 1; }
+echo "bench_gate: every node within $MAX x of $BASE"
