@@ -42,10 +42,10 @@ for node in $NODES; do
   case $node in
     pca) flow="pca(n=5)" ;;
     whitening) flow="whitening(n=5)" ;;
-    ridge) flow="ridge(alpha=[0.1,1], target=$y)"; cols=(--columns "0-29,$((D - 2))") ;;
-    linreg) flow="linreg(target=$y)"; cols=(--columns "0-29,$((D - 2))") ;;
+    ridge) flow="ridge(alpha=[0.1,1], target=$y)" ;;
+    linreg) flow="linreg(target=$y)" ;;
     sfa) flow="sfa(n=5)" ;;
-    svd) flow="svd(n=5)" ;;
+    svd) flow="svd(k=5)" ;;
     hist) flow="hist(bins=20)" ;;
     *) flow=$node ;;
   esac

@@ -1,0 +1,152 @@
+//! Which files (or parts of a file) each rank reads: `{rank}` patterns, globs and directories
+//! cut into contiguous blocks, and one file split among the ranks.
+
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// One piece of input a rank reads: a whole file, or part `i` of `n` of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// The file.
+    pub path: PathBuf,
+    /// `Some((i, n))` when the file is split among `n` ranks and this is part `i`.
+    pub part: Option<(usize, usize)>,
+}
+
+const DATA_EXTENSIONS: [&str; 4] = ["csv", "tsv", "txt", "npy"];
+
+/// Substitute `{rank}`, `{}` and `{size}` in a pattern.
+pub fn expand_pattern(spec: &str, rank: usize, size: usize) -> String {
+    spec.replace("{rank}", &rank.to_string()).replace("{}", &rank.to_string()).replace("{size}", &size.to_string())
+}
+
+/// Why `path` cannot be read as a shard, if it cannot: it does not exist, or it is not a regular
+/// file after following symlinks (a directory, a FIFO, a dangling or looping symlink, ...).
+pub fn not_a_shard(path: &Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let link = std::fs::symlink_metadata(path);
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => None,
+        Ok(m) if m.is_dir() => Some("is a directory, not a data file".into()),
+        Ok(m) if m.file_type().is_fifo() => Some("is a FIFO (named pipe), not a data file".into()),
+        Ok(m) if m.file_type().is_socket() => Some("is a socket, not a data file".into()),
+        Ok(_) => Some("is a device, not a data file".into()),
+        Err(e) if e.raw_os_error() == Some(40) => Some("is a symlink loop (ELOOP)".into()),
+        Err(_) if link.as_ref().is_ok_and(|l| l.file_type().is_symlink()) => {
+            let to = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+            Some(format!("is a symlink to {to:?}, which does not exist"))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("no such file or directory".into()),
+        Err(e) => Some(format!("cannot be read: {e}")),
+    }
+}
+
+/// For a `{rank}` pattern: the files that match it for ranks `size, size+1, ...`, which a job of
+/// `size` ranks would silently leave unread (found with a glob, so `part7` counts even when
+/// `part4..6` are absent).
+fn unread_rank_files(spec: &str, size: usize) -> Vec<(usize, PathBuf)> {
+    let spec = spec.replace("{size}", &size.to_string()).replace("{}", "{rank}");
+    let literal: Vec<String> = spec.split("{rank}").map(glob::Pattern::escape).collect();
+    let Ok(paths) = glob::glob(&literal.join("[0-9]*")) else { return Vec::new() };
+    let prefix = spec.split("{rank}").next().unwrap_or("");
+    let mut out: Vec<(usize, PathBuf)> = paths
+        .flatten()
+        .filter_map(|p| {
+            let text = p.to_str()?;
+            let digits: String = text.strip_prefix(prefix)?.chars().take_while(char::is_ascii_digit).collect();
+            let k = digits.parse::<usize>().ok()?;
+            // Exactly the pattern's expansion for rank k (every `{rank}` agrees, no leading zeros).
+            (k >= size && spec.replace("{rank}", &k.to_string()) == text).then_some((k, p))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The sources rank `rank` of `size` reads for `spec` (see the module docs for the rules).
+/// With `allow_unread` false, a `{rank}` pattern that also matches files for ranks beyond the
+/// last is an error (those files would silently not be read).
+pub fn shard_sources(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<Vec<Source>> {
+    let per_rank = spec.contains("{rank}") || spec.contains("{}");
+    let spec_x = expand_pattern(spec, rank, size);
+    let bad = |p: &Path, why: String| Error::data(rank, p.display().to_string(), None, why);
+    if per_rank {
+        let p = PathBuf::from(&spec_x);
+        if let Some(why) = not_a_shard(&p) {
+            return Err(bad(&p, why));
+        }
+        let unread = if allow_unread { Vec::new() } else { unread_rank_files(spec, size) };
+        if let Some((_, first)) = unread.first() {
+            let top = unread.iter().map(|(k, _)| *k).max().unwrap_or(0);
+            return Err(Error::Param(format!(
+                "--data {spec:?} also matches {} file(s) for ranks {size} and above ({}{}), which a job of {size} rank(s) \
+                 would not read: run with `mpirun -n {}`, give a glob (e.g. {:?}) to share the files among the ranks, \
+                 or pass --allow-unread to read only the first {size}",
+                unread.len(),
+                first.display(),
+                if unread.len() > 1 { ", ..." } else { "" },
+                top + 1,
+                spec.replace("{rank}", "*").replace("{}", "*"),
+            )));
+        }
+        return Ok(vec![Source { path: p, part: None }]);
+    }
+    let files: Vec<PathBuf> = if spec_x.contains(['*', '?', '[']) {
+        let paths = glob::glob(&spec_x).map_err(|e| Error::Param(format!("bad glob {spec_x:?}: {e}")))?;
+        let mut v = Vec::new();
+        for p in paths {
+            let p = p.map_err(|e| bad(e.path(), format!("cannot be read: {}", e.error())))?;
+            if let Some(why) = not_a_shard(&p) {
+                return Err(bad(&p, format!("{why} (it matches --data {spec_x:?})")));
+            }
+            v.push(p);
+        }
+        if v.is_empty() {
+            return Err(Error::data(rank, spec_x, None, "no files match this pattern"));
+        }
+        v.sort();
+        v
+    } else {
+        let p = PathBuf::from(&spec_x);
+        if p.is_dir() {
+            let rd = std::fs::read_dir(&p).map_err(|e| Error::data(rank, &spec_x, None, e.to_string()))?;
+            let mut v: Vec<PathBuf> = Vec::new();
+            for e in rd {
+                let e = e.map_err(|e| Error::data(rank, &spec_x, None, e.to_string()))?;
+                let path = e.path();
+                let name = e.file_name().to_string_lossy().into_owned();
+                // Hidden entries (editor swap files, our own temporaries) are not data.
+                if name.starts_with('.') {
+                    continue;
+                }
+                let data_ext = path.extension().and_then(|e| e.to_str()).is_some_and(|e| DATA_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+                match not_a_shard(&path) {
+                    None if data_ext => v.push(path),
+                    // Other regular files (README, notes) are not shards.
+                    None => {}
+                    Some(why) if path.is_dir() => {
+                        return Err(bad(&path, format!(
+                            "{why}; directory mode reads the .csv/.tsv/.txt/.npy files of {spec_x} and does not descend \
+                             into sub-directories (give a glob such as '{spec_x}/*/*.csv', or move the entry)"
+                        )))
+                    }
+                    Some(why) => return Err(bad(&path, format!("{why}; in --data {spec_x} every entry must be readable (remove or fix it)"))),
+                }
+            }
+            if v.is_empty() {
+                return Err(Error::data(rank, spec_x, None, "directory holds no .csv/.tsv/.txt/.npy files"));
+            }
+            v.sort();
+            v
+        } else if let Some(why) = not_a_shard(&p) {
+            return Err(bad(&p, why));
+        } else {
+            return Ok(vec![Source { path: p, part: Some((rank, size)) }]);
+        }
+    };
+    // Contiguous blocks of files keep the global row order independent of the rank count.
+    let (lo, hi) = (rank * files.len() / size, (rank + 1) * files.len() / size);
+    Ok(files[lo..hi].iter().map(|p| Source { path: p.clone(), part: None }).collect())
+}
+

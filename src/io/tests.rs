@@ -1,0 +1,136 @@
+//! Tests of the shard layer: sources, layouts, columns, chunks.
+
+use super::*;
+use std::path::PathBuf;
+
+#[test]
+fn column_selection() {
+    let l = Layout { ncols: 6, names: Some(["a", "b", "c", "d-e", "e", "f"].map(String::from).to_vec()) };
+    assert_eq!(select_columns(None, &l).unwrap(), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(select_columns(Some("b,e-f"), &l).unwrap(), vec![1, 4, 5]);
+    assert_eq!(select_columns(Some("0-2, 5"), &l).unwrap(), vec![0, 1, 2, 5]);
+    assert_eq!(select_columns(Some("d-e"), &l).unwrap(), vec![3]); // a name with a dash
+    assert!(select_columns(Some("a,a"), &l).unwrap_err().contains("twice"));
+    assert!(select_columns(Some("6"), &l).unwrap_err().contains("out of range"));
+    assert!(select_columns(Some("zz"), &l).unwrap_err().contains("no column named 'zz'"));
+    let anon = Layout { ncols: 3, names: None };
+    assert_eq!(select_columns(Some("x1,2"), &anon).unwrap(), vec![1, 2]);
+}
+
+#[test]
+fn npy_rows_after_skipped_nan_rows_keep_their_file_row_numbers() {
+    let dir = std::env::temp_dir().join(format!("flowmpi-npyorigin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let vals: Vec<f64> = (0..21).map(|i| if i == 4 * 3 + 1 || i == 1 { f64::NAN } else { i as f64 }).collect();
+    let mut w = npy::NpyWriter::create(std::fs::File::create(dir.join("x.npy")).unwrap(), 3).unwrap();
+    w.write_rows(&vals).unwrap();
+    w.finish().unwrap();
+    let mut opts = DataOptions::new(dir.join("x.npy").display().to_string());
+    opts.nan = NanPolicy::Skip;
+    let data = Dataset::open(&crate::comm::SingleComm, &opts).unwrap();
+    let mut seen = Vec::new();
+    let (rows, skipped) = data
+        .for_each_chunk(&mut |c| {
+            let start = c.origin.unwrap().start as usize;
+            for (i, r) in c.x.rows().into_iter().enumerate() {
+                // Row i of the chunk is the file's row start + i.
+                assert_eq!(r.to_vec(), vals[(start + i) * 3..(start + i + 1) * 3].to_vec());
+                seen.push(start + i);
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((rows, skipped), (5, 2));
+    assert_eq!(seen, [1, 2, 3, 5, 6]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn npy_and_csv_read_the_same_selected_columns_and_nan_rows() {
+    let dir = std::env::temp_dir().join(format!("flowmpi-npysel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 7 rows x 5 columns; row 4 has a NaN in column 2.
+    let vals: Vec<f64> = (0..35).map(|i| if i == 4 * 5 + 2 { f64::NAN } else { i as f64 * 0.5 - 3.0 }).collect();
+    let mut w = npy::NpyWriter::create(std::fs::File::create(dir.join("x.npy")).unwrap(), 5).unwrap();
+    w.write_rows(&vals).unwrap();
+    w.finish().unwrap();
+    let text: String = vals.chunks(5).map(|r| r.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",") + "\n").collect();
+    std::fs::write(dir.join("x.csv"), text).unwrap();
+    // (values, rows skipped, chunks handed out as views of a memory map, chunks)
+    let stream = |file: &str, columns: &str, nan: NanPolicy, map: bool| -> Result<(Vec<f64>, u64, usize, usize)> {
+        let mut opts = DataOptions::new(dir.join(file).display().to_string());
+        opts.columns = Some(columns.to_string());
+        opts.nan = nan;
+        opts.block_bytes = 64; // several blocks
+        let data = Dataset::open(&crate::comm::SingleComm, &opts)?;
+        let (mut got, mut mapped, mut chunks) = (Vec::new(), 0, 0);
+        let mut visit = |c: &Chunk| {
+            got.extend(c.x.iter());
+            chunks += 1;
+            if let Some(m) = c.mapped {
+                // The view really lies in the map, at the offset the map reports.
+                let at = m.offset_of(c.x.as_ptr()).unwrap();
+                assert_eq!(m.values()[at], c.x[[0, 0]]);
+                mapped += 1;
+            }
+            Ok(())
+        };
+        let (_, skipped) = if map { data.for_each_chunk_mapped(&mut visit)? } else { data.for_each_chunk(&mut visit)? };
+        Ok((got, skipped, mapped, chunks))
+    };
+    let read = |file: &str, columns: &str, nan: NanPolicy| stream(file, columns, nan, false).map(|r| (r.0, r.1));
+    for columns in ["1-3", "3,2", "0-4"] {
+        let want = read("x.csv", columns, NanPolicy::Skip).unwrap();
+        assert_eq!(read("x.npy", columns, NanPolicy::Skip).unwrap(), want, "{columns}");
+        // Mapped: the same values; contiguous selections are views of the map (the one-row
+        // block holding the NaN row hands on nothing); others are copies.
+        let (got, skipped, mapped, chunks) = stream("x.npy", columns, NanPolicy::Skip, true).unwrap();
+        assert_eq!((got, skipped), want, "{columns} mapped");
+        assert_eq!(mapped, if columns == "3,2" { 0 } else { chunks }, "{columns}: {mapped} of {chunks} chunks mapped");
+        assert!(stream("x.npy", columns, NanPolicy::Error, true).unwrap_err().to_string().contains("row 5 column 2 holds NaN"));
+        let width = want.0.len() / 6;
+        assert_eq!(want.1, 1, "{columns}");
+        let sel = select_columns(Some(columns), &Layout { ncols: 5, names: None }).unwrap();
+        assert_eq!(want.0[..width], sel.iter().map(|&j| vals[j]).collect::<Vec<_>>()[..], "{columns}");
+        let e = read("x.npy", columns, NanPolicy::Error).unwrap_err().to_string();
+        assert!(e.contains("row 5 column 2 holds NaN"), "{e}");
+    }
+    // Columns without the NaN: nothing skipped.
+    assert_eq!(read("x.npy", "3-4", NanPolicy::Error).unwrap().1, 0);
+    // One file split by rows over 1..4 ranks: the pieces in rank order are the whole file.
+    for ranks in 1..=4 {
+        let mut opts = DataOptions::new(dir.join("x.npy").display().to_string());
+        opts.columns = Some("3-4".into());
+        let parts = crate::comm::run_threads(ranks, |c| {
+            let mut got: Vec<f64> = Vec::new();
+            Dataset::open(c, &opts).unwrap().for_each_chunk(&mut |ch| {
+                got.extend(ch.x.iter());
+                Ok(())
+            }).unwrap();
+            got
+        });
+        let want: Vec<f64> = vals.chunks(5).flat_map(|r| r[3..5].to_vec()).collect();
+        assert_eq!(parts.concat(), want, "{ranks} ranks");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn shard_assignment_is_contiguous_and_covers_every_file() {
+    let dir = std::env::temp_dir().join(format!("flowmpi-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for k in 0..5 {
+        std::fs::write(dir.join(format!("s{k}.csv")), "a\n1\n").unwrap();
+    }
+    let spec = dir.join("s*.csv").display().to_string();
+    for size in 1..=7 {
+        let all: Vec<PathBuf> = (0..size).flat_map(|r| shard_sources(&spec, r, size, false).unwrap()).map(|s| s.path).collect();
+        let want: Vec<PathBuf> = (0..5).map(|k| dir.join(format!("s{k}.csv"))).collect();
+        assert_eq!(all, want, "{size} ranks");
+    }
+    let one = shard_sources(&dir.join("s3.csv").display().to_string(), 2, 4, false).unwrap();
+    assert_eq!(one[0].part, Some((2, 4)));
+    assert_eq!(expand_pattern("p{rank}of{size}_{}.csv", 3, 8), "p3of8_3.csv");
+    assert!(shard_sources(&dir.join("nope{rank}.csv").display().to_string(), 1, 2, false).unwrap_err().to_string().contains("rank 1"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
