@@ -1,0 +1,125 @@
+//! The k-means kernel: nearest centroids by blocked BLAS gemm + argmin, and the hashed
+//! per-row random numbers the initialisations draw from.
+
+use super::*;
+
+/// Rows per BLAS block when computing distances: the block (256 KB at 32 features) and its
+/// scores stay in L2 between the gemm and the argmin/sum loop that reads them
+/// (`cargo bench --bench kmeans`).
+pub(super) const BLOCK: usize = 1024;
+
+/// A uniform number in (0, 1] from (seed, stream, global row): splitmix64 of the three.
+pub(super) fn uniform(seed: u64, stream: u64, i: u64) -> f64 {
+    let mut z = seed
+        .wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(i.wrapping_mul(0xD1B5_4A32_D192_ED03))
+        .wrapping_add(0x2545_F491_4F6C_DD1D);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+}
+
+/// Visits every row of `x` (row-major, `d` columns) in order with the index of its nearest
+/// centroid, the argmin over j of ‖c_j‖² − 2 x·c_j (‖x‖² is the same for every j, so it is left
+/// out). One BLAS gemm per block of rows gives all those scores at once, computed straight into
+/// a k × rows buffer prefilled with ‖c_j‖² (alpha = −2, beta = 1: no separate scaling pass); the
+/// argmin then runs across rows, which vectorises. Ties go to the lowest j, as numpy's argmin.
+/// `x` may have any row stride (rows of a memory-mapped file with more columns); columns that
+/// are not unit-stride are copied first.
+pub(super) fn nearest(x: ArrayView2<f64>, c: &Array2<f64>, visit: impl FnMut(usize, &[f64], usize)) {
+    let x = if x.ncols() > 1 && x.strides()[1] != 1 { ndarray::CowArray::from(x.as_standard_layout().into_owned()) } else { x.into() };
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        return unsafe { nearest_avx2(x.view(), c, visit) };
+    }
+    nearest_any(x.view(), c, visit)
+}
+
+/// [`nearest`] compiled for AVX2: the argmin and the caller's per-row work (sums, distances) are
+/// the part of a Lloyd step that is not BLAS, and baseline x86-64 (SSE2) runs them as
+/// branchy scalar code (`cargo bench --bench kmeans`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn nearest_avx2(x: ArrayView2<f64>, c: &Array2<f64>, visit: impl FnMut(usize, &[f64], usize)) {
+    nearest_any(x, c, visit)
+}
+
+#[inline(always)]
+pub(super) fn nearest_any(x: ArrayView2<f64>, c: &Array2<f64>, mut visit: impl FnMut(usize, &[f64], usize)) {
+    let k = c.nrows();
+    let cn: Vec<f64> = c.rows().into_iter().map(|r| r.dot(&r)).collect();
+    let n = x.nrows();
+    let mut g = Array2::<f64>::zeros((k, BLOCK.min(n)));
+    let mut label = vec![0usize; BLOCK.min(n)];
+    for start in (0..n).step_by(BLOCK) {
+        let m = BLOCK.min(n - start);
+        let xb = x.slice(s![start..start + m, ..]);
+        let mut gb = g.slice_mut(s![.., ..m]);
+        for (mut gj, &v) in gb.rows_mut().into_iter().zip(&cn) {
+            gj.fill(v);
+        }
+        ndarray::linalg::general_mat_mul(-2.0, c, &xb.t(), 1.0, &mut gb);
+        // Score of row i for centroid j: gs[j * stride + i].
+        let (gs, stride) = (g.as_slice().unwrap(), g.ncols());
+        // LANES rows at a time, their running minimum kept in registers across the k
+        // centroids; labels as u64 so that the selects have one lane width and vectorise.
+        const LANES: usize = 8;
+        let full = m - m % LANES;
+        for i in (0..full).step_by(LANES) {
+            let mut b = [f64::INFINITY; LANES];
+            let mut l = [0u64; LANES];
+            for j in 0..k {
+                let v: &[f64; LANES] = gs[j * stride + i..][..LANES].try_into().unwrap();
+                for t in 0..LANES {
+                    let closer = v[t] < b[t];
+                    b[t] = if closer { v[t] } else { b[t] };
+                    l[t] = if closer { j as u64 } else { l[t] };
+                }
+            }
+            for t in 0..LANES {
+                label[i + t] = l[t] as usize;
+            }
+        }
+        for (i, l) in label.iter_mut().enumerate().take(m).skip(full) {
+            *l = (1..k).fold(0, |b, j| if gs[j * stride + i] < gs[b * stride + i] { j } else { b });
+        }
+        // While visiting this block, fetch the next one from memory, so the next gemm reads it
+        // from cache: otherwise BLAS's packing copy waits for DRAM and nothing overlaps it.
+        let next = x.slice(s![start + m..(start + 2 * m).min(n), ..]);
+        for (i, (row, &l)) in xb.rows().into_iter().zip(&label).enumerate() {
+            if i < next.nrows() {
+                for line in next.row(i).iter().step_by(8) {
+                    prefetch(line);
+                }
+            }
+            visit(start + i, row.to_slice().expect("unit-stride columns"), l);
+        }
+    }
+}
+
+/// Hint the CPU to bring `v`'s cache line into L2 (not L1: a whole block is coming, and L1 is
+/// for the block being worked on).
+#[inline(always)]
+pub(super) fn prefetch(v: &f64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, and `v` is a valid reference anyway.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>((v as *const f64).cast());
+    }
+}
+
+/// ‖a − b‖², computed directly (no cancellation, unlike the expanded form).
+pub(super) fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+    // Four partial sums, so that the loop vectorises (a single running sum must stay in order).
+    let mut acc = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| (x - y) * (x - y)).sum();
+    for (x, y) in ca.zip(cb) {
+        for t in 0..4 {
+            acc[t] += (x[t] - y[t]) * (x[t] - y[t]);
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}

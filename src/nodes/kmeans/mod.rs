@@ -1,0 +1,386 @@
+//! `kmeans`: Lloyd's k-means over all ranks, `kmeans(k=10, init=++, max_iter=300, tol=1e-4,
+//! seed=0)`. The node keeps its rank's rows in memory (k-means needs many passes): rows of
+//! memory-mapped NPY inputs as views of the map ([`Chunk::mapped`]), other rows as a copy.
+//!
+//! **Initialisation** is defined on *global row indices* (row i of the concatenated shards), with
+//! per-row random numbers hashed from (seed, round, i), so a seed gives the same centroids for
+//! any number of ranks and any split of the same rows:
+//! - `init=random`: the k rows with the smallest hashed keys (uniform, without replacement);
+//! - `init=++`: k-means++ by weighted sampling with exponential keys −ln(u)/D² (the row with the
+//!   smallest key is a sample ∝ D²), found with one min-reduction per centre;
+//! - `init=parallel`: k-means‖ (`oversampling=2k` points expected per round, `rounds=5`), then
+//!   weighted k-means++ on the candidates, on every rank alike;
+//! - `init=FILE.csv|FILE.npy`: given centroids (k × d), or `FILE.json`: a model's or a
+//!   checkpoint's.
+//!
+//! `n_init=N` runs N starts (seeds seed, seed+1, ...) in one job and keeps the one of least
+//! inertia (scikit-learn's default: 10 for `init=random`, 1 otherwise). Every rank computes the
+//! same global inertia, so every rank keeps the same start.
+//!
+//! **Iterations** follow scikit-learn's Lloyd: assign with distances ‖x‖² − 2x·c + ‖c‖² (BLAS
+//! gemm on row blocks), recompute centroids, stop when no label changed or when the squared
+//! centroid shift Σ‖Δc‖² ≤ tol × mean feature variance, or after `max_iter`. An empty cluster
+//! takes the point farthest from its centroid (over all ranks; ties → lowest global row).
+//! Model: centroids, inertia (Σ squared distances to the final centroids), n_iter.
+//!
+//! `checkpoint=FILE` (or `train --checkpoint FILE`): rank 0 writes centroids and iteration
+//! atomically after every iteration; `resume=true` (`--resume`) continues from it.
+
+use super::{rows, tagged, Node, NodeSpec, Task};
+use crate::comm::Comm;
+use crate::error::{Error, Result};
+use crate::io::npy::Mapped;
+use crate::io::{Chunk, Schema};
+use ndarray::{concatenate, s, Array1, Array2, ArrayView2, Axis, ShapeBuilder};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+mod checkpoint;
+mod init;
+mod kernel;
+mod lloyd;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use kernel::*;
+use store::*;
+
+
+/// How initial centroids are chosen.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// k rows uniformly at random.
+    Random,
+    /// k-means++.
+    #[default]
+    PlusPlus,
+    /// k-means‖.
+    Parallel,
+    /// Centroids from a file.
+    File(PathBuf),
+}
+
+/// The `kmeans` node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KmeansNode {
+    /// Number of clusters.
+    pub k: usize,
+    /// Initialisation.
+    pub init: Init,
+    /// Iteration limit.
+    pub max_iter: usize,
+    /// Relative tolerance (scikit-learn's).
+    pub tol: f64,
+    /// Seed of the initialisation (of the first start; start r uses seed + r).
+    pub seed: u64,
+    /// Number of seeded starts; the one of least inertia is kept.
+    #[serde(default = "one")]
+    pub n_init: usize,
+    /// Which start (0-based) the model is from.
+    #[serde(default)]
+    pub best_start: usize,
+    /// k-means‖ points expected per round.
+    pub oversampling: Option<f64>,
+    /// k-means‖ rounds.
+    pub rounds: usize,
+    /// Feature names.
+    pub columns: Vec<String>,
+    /// Final centroids (k × d).
+    #[serde(with = "rows")]
+    pub centroids: Array2<f64>,
+    /// Initial centroids (k × d).
+    #[serde(with = "rows")]
+    pub initial_centroids: Array2<f64>,
+    /// Σ squared distance of every row to its centroid.
+    pub inertia: f64,
+    /// Lloyd iterations run.
+    pub n_iter: usize,
+    /// Whether the iterations stopped by the tolerance (not by `max_iter`); models written
+    /// before this field existed read as converged.
+    #[serde(default = "converged_default")]
+    pub converged: bool,
+    /// Training rows over all ranks.
+    pub count: u64,
+    #[serde(skip)]
+    checkpoint: Option<PathBuf>,
+    #[serde(skip)]
+    resume: bool,
+    #[serde(skip)]
+    rows: Rows,
+    /// Label of every local row (u32::MAX before the first step).
+    #[serde(skip)]
+    labels: Vec<u32>,
+    /// Centroids known before the rows (a centroid file, or a checkpoint to resume from) with
+    /// their iteration number, and the first Lloyd step against them, accumulated while the rows
+    /// arrive (still in cache) instead of in one more pass over memory.
+    #[serde(skip)]
+    early: Option<(Array2<f64>, usize, Step)>,
+    /// The feature variances for `tol`, accumulated while the rows arrive.
+    #[serde(skip)]
+    var: Option<crate::stats::Scatter>,
+}
+
+/// What one Lloyd step accumulates over a rank's rows: per-cluster sums (k × d, row-major) and
+/// counts, and how many labels changed.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Step {
+    sums: Vec<f64>,
+    counts: Vec<f64>,
+    changed: f64,
+}
+
+impl Step {
+    fn new(k: usize, d: usize) -> Self {
+        Step { sums: vec![0.0; k * d], counts: vec![0.0; k], changed: 0.0 }
+    }
+}
+
+/// The outcome of one start (initialisation and iterations).
+pub(super) struct Run {
+    initial: Array2<f64>,
+    centroids: Array2<f64>,
+    inertia: f64,
+    n_iter: usize,
+    converged: bool,
+    start: usize,
+}
+
+impl KmeansNode {
+    /// From a flow spec.
+    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        spec.check_keys(&["k", "init", "n_init", "max_iter", "tol", "seed", "oversampling", "rounds", "checkpoint", "resume"])?;
+        let init = match spec.params.get("init").map(String::as_str) {
+            None | Some("++") | Some("plusplus") | Some("k-means++") => Init::PlusPlus,
+            Some("random") => Init::Random,
+            Some("parallel") | Some("k-means||") | Some("||") => Init::Parallel,
+            Some(f) => Init::File(PathBuf::from(f)),
+        };
+        let k = spec.get::<usize>("k")?.unwrap_or(0);
+        if k == 0 && !matches!(init, Init::File(_)) {
+            return Err(Error::Param("kmeans: give k >= 1, e.g. kmeans(k=8)".into()));
+        }
+        let tol = spec.get::<f64>("tol")?.unwrap_or(1e-4);
+        if !(tol >= 0.0) {
+            return Err(Error::Param(format!("kmeans: tol must be >= 0, got {tol}")));
+        }
+        // scikit-learn's n_init="auto": 10 starts for random init, one otherwise.
+        let n_init = spec.get::<usize>("n_init")?.unwrap_or(if init == Init::Random { 10 } else { 1 });
+        if n_init == 0 {
+            return Err(Error::Param("kmeans: n_init must be >= 1".into()));
+        }
+        if n_init > 1 && matches!(init, Init::File(_)) {
+            return Err(Error::Param("kmeans: n_init > 1 needs a random initialisation (random, ++ or parallel); \
+                                     centroids from a file are one start".into()));
+        }
+        Ok(KmeansNode {
+            k,
+            init,
+            n_init,
+            max_iter: spec.get::<usize>("max_iter")?.unwrap_or(300).max(1),
+            tol,
+            seed: spec.get::<u64>("seed")?.unwrap_or(0),
+            oversampling: spec.get::<f64>("oversampling")?,
+            rounds: spec.get::<usize>("rounds")?.unwrap_or(5).max(1),
+            checkpoint: spec.params.get("checkpoint").map(PathBuf::from),
+            resume: spec.get_bool("resume", false)?,
+            ..Default::default()
+        })
+    }
+
+}
+
+fn converged_default() -> bool {
+    true
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Node for KmeansNode {
+    fn warnings(&self) -> Vec<String> {
+        if self.converged {
+            return Vec::new();
+        }
+        vec![format!(
+            "kmeans stopped at max_iter={} without converging (tol={}); the centroids may still move: raise max_iter",
+            self.max_iter, self.tol
+        )]
+    }
+    fn kind(&self) -> &'static str {
+        "kmeans"
+    }
+    fn spec(&self) -> String {
+        let init = match &self.init {
+            Init::Random => "random".to_string(),
+            Init::PlusPlus => "++".to_string(),
+            Init::Parallel => "parallel".to_string(),
+            Init::File(p) => p.display().to_string(),
+        };
+        format!("kmeans(k={}, init={init}, n_init={}, max_iter={}, tol={}, seed={})", self.k, self.n_init, self.max_iter, self.tol, self.seed)
+    }
+    fn task(&self) -> Task {
+        Task::Clustering
+    }
+    fn keeps_rows(&self) -> bool {
+        true
+    }
+    fn set_checkpoint(&mut self, path: Option<PathBuf>, resume: bool) {
+        if path.is_some() {
+            self.checkpoint = path;
+        }
+        self.resume |= resume;
+    }
+    fn state_elements(&self, d: usize) -> u128 {
+        // Centroids, their sums, the previous centroids and a gemm block of 1024 rows × k.
+        (4 * d as u128 + 1024) * self.k.max(1) as u128
+    }
+    fn begin(&mut self, schema: &Schema) -> Result<()> {
+        if self.checkpoint.is_some() && self.n_init > 1 {
+            // A checkpoint holds one start's centroids; resuming several starts would need all.
+            return Err(Error::Param(format!(
+                "kmeans: a checkpoint follows one start, but n_init={}: give n_init=1 (with init=++ or parallel, \
+                 whose single start is good on most data)", self.n_init)));
+        }
+        self.columns = schema.x.clone();
+        self.rows = Rows::new(schema.x.len());
+        if let Init::File(p) = &self.init {
+            let c = self.init_file(p, schema.x.len())?;
+            if self.k != 0 && self.k != c.nrows() {
+                return Err(Error::Param(format!("kmeans: k={} but {} holds {} centroids", self.k, p.display(), c.nrows())));
+            }
+            self.k = c.nrows();
+            self.initial_centroids = c;
+        }
+        let d = schema.x.len();
+        self.labels.clear();
+        self.early = if self.resume {
+            let (c, it) = self.read_checkpoint(d)?;
+            Some((c, it, Step::new(self.k, d)))
+        } else if matches!(self.init, Init::File(_)) {
+            Some((self.initial_centroids.clone(), 0, Step::new(self.k, d)))
+        } else {
+            None
+        };
+        self.var = (self.tol > 0.0).then(|| crate::stats::Scatter::new(d, false));
+        Ok(())
+    }
+    fn update(&mut self, chunk: &Chunk) -> Result<()> {
+        self.rows.push(chunk.x, chunk.mapped);
+        self.labels.resize(self.labels.len() + chunk.x.nrows(), u32::MAX);
+        if let Some((c, it, step)) = &mut self.early {
+            if *it < self.max_iter {
+                let n = chunk.x.nrows();
+                let labels = self.labels.len() - n;
+                Self::assign(c, chunk.x, &mut self.labels[labels..], step);
+            }
+        }
+        if let Some(var) = &mut self.var {
+            var.update(chunk.x);
+        }
+        Ok(())
+    }
+    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
+        let d = self.columns.len();
+        let n_local = self.rows.len() as f64;
+        let counts = crate::comm::allgather_f64(comm, n_local);
+        let total: f64 = counts.iter().sum();
+        let offset = counts[..comm.rank()].iter().sum::<f64>() as u64;
+        if (total as usize) < self.k {
+            return Err(Error::Fit(format!("kmeans: k={} is larger than the number of rows ({total})", self.k)));
+        }
+        self.count = total as u64;
+        // scikit-learn's tolerance: tol × mean of the feature variances (population).
+        let tol = match self.var.take() {
+            Some(mut var) => {
+                var.allreduce(comm)?;
+                self.tol * var.centered_sq().iter().map(|v| v / total).sum::<f64>() / d as f64
+            }
+            None => 0.0,
+        };
+
+        let early = self.early.take();
+        // Several seeded starts (seed, seed+1, ...) keep the one of least inertia, as
+        // scikit-learn's n_init; given centroids or a checkpoint are one start.
+        let starts = if early.is_some() { 1 } else { self.n_init.max(1) };
+        let mut first = early.map(|(c, it, step)| (c, it, Some(step)));
+        let mut labels = std::mem::take(&mut self.labels);
+        let mut best: Option<Run> = None;
+        for r in 0..starts {
+            let (c, start, step) = match first.take() {
+                Some(e) => e,
+                None => {
+                    let seed = self.seed.wrapping_add(r as u64);
+                    let c = match &self.init {
+                        Init::Random => self.init_random(comm, offset, seed),
+                        Init::PlusPlus => self.plusplus(comm, &self.rows, offset, None, seed, 1, self.k),
+                        Init::Parallel => self.init_parallel(comm, offset, seed),
+                        Init::File(_) => unreachable!("centroid files are read in begin"),
+                    };
+                    labels.fill(u32::MAX);
+                    (c, 0, None)
+                }
+            };
+            let run = self.lloyd(comm, c, start, step, &mut labels, tol, offset, r)?;
+            if starts > 1 {
+                crate::log::global().detail(format!(
+                    "kmeans start {}/{starts} (seed {}): inertia {:.6e} after {} iteration(s)",
+                    r + 1, self.seed.wrapping_add(r as u64), run.inertia, run.n_iter));
+            }
+            // Inertia is a global sum, identical on every rank: every rank keeps the same start.
+            if best.as_ref().is_none_or(|b| run.inertia < b.inertia) {
+                best = Some(run);
+            }
+        }
+        let best = best.expect("at least one start");
+        if !self.resume {
+            self.initial_centroids = best.initial;
+        }
+        self.best_start = best.start;
+        self.inertia = best.inertia;
+        self.converged = best.converged;
+        self.n_iter = best.n_iter;
+        self.centroids = best.centroids;
+        self.rows = Rows::default();
+        Ok(())
+    }
+    fn input_dim(&self) -> usize {
+        self.columns.len()
+    }
+    fn output_names(&self) -> Vec<String> {
+        self.columns.iter().cloned().chain(["cluster".to_string(), "distance".to_string()]).collect()
+    }
+    fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        let c = &self.centroids;
+        let mut out = Array2::zeros((x.nrows(), 2));
+        nearest(x, c, |i, row, j| {
+            out[[i, 0]] = j as f64;
+            out[[i, 1]] = sq_dist(row, c.row(j).as_slice().unwrap()).sqrt();
+        });
+        out
+    }
+    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        concatenate![Axis(1), x, self.predict(x)]
+    }
+    fn summary(&self) -> Vec<String> {
+        let starts = if self.n_init > 1 { format!(" (best of {} starts: seed {})", self.n_init, self.seed + self.best_start as u64) } else { String::new() };
+        vec![format!(
+            "k={} on {} features, {} rows: inertia {:.6e} after {} iteration(s){starts}",
+            self.k,
+            self.columns.len(),
+            self.count,
+            self.inertia,
+            self.n_iter
+        )]
+    }
+    fn check_model(&self) -> Result<()> {
+        let s = super::Shapes("kmeans");
+        s.at_least("centroids", self.centroids.nrows(), 1)?;
+        s.mat("centroids", &self.centroids, self.centroids.nrows(), self.columns.len())
+    }
+    fn to_json(&self) -> serde_json::Value {
+        tagged("kmeans", self)
+    }
+}

@@ -1,0 +1,175 @@
+//! k-means tests.
+
+use super::*;
+use crate::comm::run_threads;
+use ndarray::Array;
+
+fn blobs() -> Array2<f64> {
+    Array::from_shape_fn((300, 2), |(i, j)| {
+        let c = [(0.0, 0.0), (5.0, 5.0), (0.0, 6.0)][i % 3];
+        let u = uniform(42, j as u64, i as u64) - 0.5;
+        (if j == 0 { c.0 } else { c.1 }) + u
+    })
+}
+
+fn fit(ranks: usize, spec: &str, x: &Array2<f64>, cuts: &[usize]) -> Vec<KmeansNode> {
+    let schema = Schema::features(&["a".into(), "b".into()]);
+    run_threads(ranks, |c| {
+        let (lo, hi) = (cuts[c.rank()], cuts[c.rank() + 1]);
+        let mut n = KmeansNode::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap();
+        n.fit_chunk(c, &Chunk::new(x.slice(s![lo..hi, ..])), &schema).unwrap();
+        n
+    })
+}
+
+#[test]
+fn init_is_the_same_for_any_rank_count_and_split() {
+    let x = blobs();
+    for init in ["random", "++", "parallel"] {
+        let spec = format!("kmeans(k=3, init={init}, seed=7, max_iter=1)");
+        let one = fit(1, &spec, &x, &[0, 300]).remove(0);
+        for cuts in [vec![0, 150, 300], vec![0, 0, 299, 300], vec![0, 10, 20, 200, 300]] {
+            let out = fit(cuts.len() - 1, &spec, &x, &cuts);
+            for n in &out {
+                assert_eq!(n.initial_centroids, one.initial_centroids, "{init} with cuts {cuts:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn lloyd_finds_the_blobs_and_agrees_across_ranks() {
+    let x = blobs();
+    let out = fit(3, "kmeans(k=3, init=++, seed=1)", &x, &[0, 50, 50, 300]);
+    let n = &out[0];
+    assert!(out.iter().all(|o| o.centroids == n.centroids && o.n_iter == n.n_iter));
+    let mut cs: Vec<(f64, f64)> = n.centroids.rows().into_iter().map(|r| (r[0], r[1])).collect();
+    cs.sort_by_key(|c| (c.0.round() as i64, c.1.round() as i64));
+    for (got, want) in cs.iter().zip([(0.0, 0.0), (0.0, 6.0), (5.0, 5.0)]) {
+        assert!((got.0 - want.0).abs() < 0.1 && (got.1 - want.1).abs() < 0.1, "{cs:?}");
+    }
+    // Inertia is the sum of squared distances to the final centroids.
+    let p = n.predict(x.view());
+    let direct: f64 = p.column(1).iter().map(|v| v * v).sum();
+    assert!((direct - n.inertia).abs() < 1e-9 * n.inertia);
+}
+
+#[test]
+fn nearest_agrees_with_brute_force_over_several_blocks() {
+    // 2.5 blocks of rows, 5 columns (not a multiple of the 8 lanes), k = 7.
+    let (n, d, k) = (2 * BLOCK + BLOCK / 2 + 3, 5, 7);
+    let x: Vec<f64> = (0..n * d).map(|i| uniform(1, 0, i as u64) * 10.0).collect();
+    let c = Array::from_shape_fn((k, d), |(j, t)| uniform(2, j as u64, t as u64) * 10.0);
+    let mut seen = Vec::new();
+    let xv = ArrayView2::from_shape((n, d), &x).unwrap();
+    nearest(xv, &c, |i, row, j| seen.push((i, row.to_vec(), j)));
+    assert_eq!(seen.len(), n);
+    // The portable build of the kernel gives the same labels as the dispatched one.
+    let mut portable = Vec::new();
+    nearest_any(xv, &c, |_, _, j| portable.push(j));
+    assert_eq!(portable, seen.iter().map(|s| s.2).collect::<Vec<_>>());
+    for (want_i, (i, row, j)) in seen.into_iter().enumerate() {
+        assert_eq!(i, want_i);
+        assert_eq!(row, &x[i * d..(i + 1) * d]);
+        let dist: Vec<f64> = c.rows().into_iter().map(|cr| row.iter().zip(cr).map(|(a, b)| (a - b) * (a - b)).sum()).collect();
+        let best = (0..k).fold(0, |b, t| if dist[t] < dist[b] { t } else { b });
+        assert!(j == best || (dist[j] - dist[best]).abs() < 1e-9, "row {i}: got {j}, want {best} ({dist:?})");
+        assert!((sq_dist(&row, c.row(j).as_slice().unwrap()) - dist[j]).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn the_first_step_taken_while_reading_chunks_matches_one_pass() {
+    // Known centroids (a file): the first Lloyd step and the tol variances are accumulated
+    // chunk by chunk in update(); the result must not depend on how the rows were chunked.
+    let x = blobs();
+    let dir = std::env::temp_dir().join(format!("flowmpi-km-chunks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let init = dir.join("init.csv");
+    std::fs::write(&init, "a,b\n1,1\n4,4\n0,5\n").unwrap();
+    let spec = NodeSpec::parse(&format!("kmeans(init={}, tol=1e-3)", init.display())).unwrap();
+    let schema = Schema::features(&["a".into(), "b".into()]);
+    let fit_in = |cuts: &[usize]| {
+        let mut n = KmeansNode::from_spec(&spec).unwrap();
+        n.begin(&schema).unwrap();
+        for w in cuts.windows(2) {
+            n.update(&Chunk::new(x.slice(s![w[0]..w[1], ..]))).unwrap();
+        }
+        n.join(&crate::comm::SingleComm).unwrap();
+        n
+    };
+    let one = fit_in(&[0, 300]);
+    let many = fit_in(&[0, 1, 7, 7, 150, 299, 300]);
+    assert_eq!(one.n_iter, many.n_iter);
+    assert!(one.centroids.iter().zip(&many.centroids).all(|(a, b)| (a - b).abs() < 1e-12));
+    assert!((one.inertia - many.inertia).abs() < 1e-9 * one.inertia);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn mapped_npy_rows_are_kept_as_one_block_per_file_without_a_copy() {
+    let dir = std::env::temp_dir().join(format!("flowmpi-km-mapped-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cols, rows_per_file) = (5, [7usize, 4]);
+    let mut want = Vec::new();
+    for (f, &n) in rows_per_file.iter().enumerate() {
+        let vals: Vec<f64> = (0..n * cols).map(|i| (f * 100 + i) as f64).collect();
+        want.extend(vals.chunks(cols).map(|r| r[1..4].to_vec()));
+        let mut w = crate::io::npy::NpyWriter::create(std::fs::File::create(dir.join(format!("p{f}.npy"))).unwrap(), cols).unwrap();
+        w.write_rows(&vals).unwrap();
+        w.finish().unwrap();
+    }
+    let mut opts = crate::io::DataOptions::new(dir.join("p*.npy").display().to_string());
+    opts.columns = Some("1-3".into());
+    opts.block_bytes = 80; // two rows per chunk
+    let data = crate::io::Dataset::open(&crate::comm::SingleComm, &opts).unwrap();
+    let mut kept = Rows::new(3);
+    data.for_each_chunk_mapped(&mut |c| {
+        kept.push(c.x, c.mapped);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(kept.len(), 11);
+    assert_eq!(kept.blocks.len(), 2);
+    assert!(kept.blocks.iter().all(|b| matches!(b, Block::Mapped { .. })));
+    assert_eq!(kept.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), want);
+    assert_eq!(kept.row(7), &want[7][..]);
+    // The same rows copied from plain chunks: one owned block.
+    let mut copied = Rows::new(3);
+    data.for_each_chunk(&mut |c| {
+        copied.push(c.x, c.mapped);
+        Ok(())
+    })
+    .unwrap();
+    assert!(matches!(copied.blocks[..], [Block::Owned(_)]));
+    assert_eq!(copied.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), want);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn k_larger_than_rows_is_an_error_everywhere() {
+    let x = blobs();
+    let schema = Schema::features(&["a".into(), "b".into()]);
+    let out = run_threads(2, |c| {
+        let mut n = KmeansNode::from_spec(&NodeSpec::parse("kmeans(k=500)").unwrap()).unwrap();
+        n.fit_chunk(c, &Chunk::new(x.slice(s![c.rank() * 150..(c.rank() + 1) * 150, ..])), &schema).unwrap_err().to_string()
+    });
+    assert!(out.iter().all(|m| m.contains("larger than the number of rows")), "{out:?}");
+}
+
+#[test]
+fn an_empty_cluster_takes_the_farthest_row() {
+    let x = blobs();
+    let dir = std::env::temp_dir().join(format!("flowmpi-km-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The third start is far from every row: its cluster is empty after the first step.
+    let init = dir.join("init.csv");
+    std::fs::write(&init, "a,b\n0,0\n5,5\n100,100\n").unwrap();
+    let spec = format!("kmeans(init={}, max_iter=1)", init.display());
+    let n = fit(2, &spec, &x, &[0, 100, 300]).remove(0);
+    // With one iteration, the empty cluster's centroid is the row farthest from its centroid.
+    let c = n.centroids.row(2).to_owned();
+    assert!(x.rows().into_iter().any(|r| r == c), "{c:?} is not a data row");
+    assert!(c[1] > 5.0, "the farthest rows are in the blob at (0, 6): {c:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
