@@ -26,14 +26,25 @@ fn node_numbers(model: &Value) -> Vec<f64> {
 #[test]
 fn v1_models_execute_bit_for_bit_as_the_build_that_wrote_them() {
     let dir = scratch("v1exec");
-    for (model, data, want) in [
-        ("unsup", "data/example/part2.csv", "unsup_part2.npy"),
-        ("white", "data/example/part2.csv", "white_part2.npy"),
-        ("ridge", "tests/data/reg/part2.csv", "ridge_part2.npy"),
+    for (model, data, flag) in [
+        ("unsup", "data/example/part2.csv", None),
+        ("white", "data/example/part2.csv", None),
+        ("ridge", "tests/data/reg/part2.csv", None),
+        ("gnb", "tests/data/gnb/part2.csv", Some("--proba")),
+        ("mnb", "tests/data/nb/part2.csv", Some("--proba")),
+        ("linreg", "tests/data/reg/part2.csv", None),
+        ("linreg_qr", "tests/data/reg/part2.csv", None),
+        ("sfa", "tests/data/sfa/part2.csv", None),
+        ("fda", "tests/data/fda/part2.csv", None),
+        ("kmeans", "tests/data/km/part2.csv", None),
+        ("layer", "data/example/part2.csv", None),
     ] {
-        let out = dir.join(want);
+        let want = format!("{model}_part2.npy");
+        let out = dir.join(&want);
         let m = format!("tests/data/v1/{model}.json");
-        single(&["execute", "--model", &m, "--data", data, "--out", out.to_str().unwrap()], &[]).ok();
+        let mut args = vec!["execute", "--model", &m, "--data", data, "--out", out.to_str().unwrap()];
+        args.extend(flag);
+        single(&args, &[]).ok();
         let (got, reference) = (std::fs::read(&out).unwrap(), std::fs::read(Path::new("tests/data/v1").join(want)).unwrap());
         assert!(got == reference, "{model}: execute differs from the v1 build's output");
         let r = single(&["inspect", &m], &[]);

@@ -1,9 +1,15 @@
-//! Class labels shared by the classifiers: the global class set is the union over all ranks (a
-//! class may be missing on some ranks, or on all but one), in a deterministic order.
+//! What the classifiers share: the global class set is the union over all ranks (a class may be
+//! missing on some ranks, or on all but one), in a deterministic order; [`PerClass`] keeps a
+//! partial per class; [`Classifier`] turns joint log-likelihoods into predictions.
 
+use super::define::{Partial, Predict};
+use crate::chunk::Chunk;
 use crate::comm::Comm;
 use crate::error::{Error, Result};
-use std::collections::BTreeSet;
+use ndarray::{Array2, ArrayView2, Axis};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Numeric labels sort as numbers (so 2 < 10, as scikit-learn's np.unique does); otherwise as
 /// text.
@@ -27,11 +33,123 @@ pub fn union(comm: &dyn Comm, local: &BTreeSet<String>) -> Result<Vec<String>> {
     Ok(classes)
 }
 
-/// Index of the label column among a schema's columns, with a clear error.
+/// Check that the node has a label column and the data has it, with a clear error.
 pub fn require_label(kind: &str, label: &Option<String>, schema: &crate::io::Schema) -> Result<()> {
     match (&schema.label, label) {
+        (_, None) => Err(Error::Param(format!("{kind}: give the label column, e.g. {kind}(label=class)"))),
         (Some(have), Some(want)) if have == want => Ok(()),
         _ => Err(Error::Param(format!("{kind}: the label column {label:?} is not in the data"))),
+    }
+}
+
+/// One partial per class label. `join` makes the class set the union over all ranks (a rank
+/// without a class joins an empty partial for it) and joins each class's partial in class
+/// order, so every rank ends with every class.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PerClass<T> {
+    blank: T,
+    by_class: BTreeMap<String, T>,
+}
+
+impl<T: Partial + Clone> PerClass<T> {
+    /// No classes yet; `blank` is the empty partial of one class.
+    pub fn new(blank: T) -> Self {
+        PerClass { blank, by_class: BTreeMap::new() }
+    }
+
+    /// Update each class's partial with its rows of `chunk` (rows grouped by label).
+    pub fn update(&mut self, chunk: &Chunk) -> Result<()> {
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, l) in chunk.labels.iter().enumerate() {
+            groups.entry(l).or_default().push(i);
+        }
+        for (label, idx) in groups {
+            let rows = chunk.x.select(Axis(0), &idx);
+            let part = self.by_class.entry(label.to_string()).or_insert_with(|| self.blank.clone());
+            part.update(&Chunk::new(rows.view()))?;
+        }
+        Ok(())
+    }
+
+    /// The classes and their partials, in [`sort_classes`] order; an error without any class.
+    pub fn into_sorted(self) -> Result<(Vec<String>, Vec<T>)> {
+        let mut classes: Vec<String> = self.by_class.keys().cloned().collect();
+        if classes.is_empty() {
+            return Err(Error::Fit("no data rows on any rank".into()));
+        }
+        sort_classes(&mut classes);
+        let mut by_class = self.by_class;
+        let parts = classes.iter().map(|c| by_class.remove(c).expect("a key")).collect();
+        Ok((classes, parts))
+    }
+}
+
+impl<T: Partial + Clone> Partial for PerClass<T> {
+    fn update(&mut self, chunk: &Chunk) -> Result<()> {
+        PerClass::update(self, chunk)
+    }
+    fn merge(&mut self, other: Self) {
+        for (label, part) in other.by_class {
+            match self.by_class.get_mut(&label) {
+                Some(mine) => mine.merge(part),
+                None => drop(self.by_class.insert(label, part)),
+            }
+        }
+    }
+    fn fits(&self, other: &Self) -> Result<()> {
+        other.by_class.values().try_for_each(|p| self.blank.fits(p))
+    }
+    fn join(mut self, comm: &dyn Comm) -> Result<Self> {
+        let mut by_class = BTreeMap::new();
+        for label in union(comm, &self.by_class.keys().cloned().collect())? {
+            let part = self.by_class.remove(&label).unwrap_or_else(|| self.blank.clone());
+            by_class.insert(label, part.join(comm)?);
+        }
+        Ok(PerClass { blank: self.blank, by_class })
+    }
+}
+
+/// A trained classifier, given by its joint log-likelihoods; implementing it gives the
+/// [`Predict`]: the class index (into [`Classifier::classes`]) and, for `execute --proba`, the
+/// normalised log-probability of every class.
+pub trait Classifier: Serialize + DeserializeOwned + Send + Sync {
+    /// The label column's name (the prediction column is `<label>_pred`).
+    fn label(&self) -> &str;
+    /// Class labels, sorted.
+    fn classes(&self) -> &[String];
+    /// Unnormalised log P(class, row): rows × classes.
+    fn joint_log_likelihood(&self, x: ArrayView2<f64>) -> Array2<f64>;
+    /// As [`Predict::check`].
+    fn check(&self, input: &[String]) -> Result<()>;
+    /// As [`Predict::summary`].
+    fn summary(&self, input: &[String]) -> Vec<String>;
+}
+
+impl<T: Classifier> Predict for T {
+    fn prediction_names(&self) -> Vec<String> {
+        vec![format!("{}_pred", self.label())]
+    }
+    fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        let jll = self.joint_log_likelihood(x);
+        let best = |row: ndarray::ArrayView1<f64>| row.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (k, &v)| if v > b.1 { (k, v) } else { b }).0;
+        Array2::from_shape_fn((jll.nrows(), 1), |(i, _)| best(jll.row(i)) as f64)
+    }
+    fn check(&self, input: &[String]) -> Result<()> {
+        Classifier::check(self, input)
+    }
+    fn summary(&self, input: &[String]) -> Vec<String> {
+        Classifier::summary(self, input)
+    }
+    fn classes(&self) -> Option<&[String]> {
+        Some(Classifier::classes(self))
+    }
+    fn log_proba(&self, x: ArrayView2<f64>) -> Option<Array2<f64>> {
+        let mut jll = self.joint_log_likelihood(x);
+        for mut row in jll.rows_mut() {
+            let lse = logsumexp(&row.to_vec());
+            row -= lse;
+        }
+        Some(jll)
     }
 }
 
@@ -53,17 +171,6 @@ pub fn parse_priors(spec: &super::NodeSpec) -> Result<Option<Vec<f64>>> {
     spec.get_list("priors")
         .map(|l| l.iter().map(|v| v.parse::<f64>().map_err(|_| Error::Param(format!("{}: prior {v:?} is not a number", spec.kind)))).collect())
         .transpose()
-}
-
-/// Output columns of a classifier: the features, `<label>_pred`, and with `proba` one
-/// `logp_<class>` per class.
-pub fn output_names(columns: &[String], label: &Option<String>, classes: &[String], proba: bool) -> Vec<String> {
-    let mut names = columns.to_vec();
-    names.push(format!("{}_pred", label.clone().unwrap_or_else(|| "class".into())));
-    if proba {
-        names.extend(classes.iter().map(|c| format!("logp_{c}")));
-    }
-    names
 }
 
 /// log Σ exp(v), stable.

@@ -144,6 +144,15 @@ pub trait Transform: Serialize + DeserializeOwned + Send + Sync {
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
         self.transform(x)
     }
+    /// Classifiers: the class labels; the first prediction column holds an index into them.
+    fn classes(&self) -> Option<&[String]> {
+        None
+    }
+    /// Classifiers: each row's log-probability of every class (rows × classes), written after
+    /// the predictions by `execute --proba`.
+    fn log_proba(&self, _x: ArrayView2<f64>) -> Option<Array2<f64>> {
+        None
+    }
 }
 
 /// A trained supervised or clustering model. Its output is its input with the predictions
@@ -161,6 +170,14 @@ pub trait Predict: Serialize + DeserializeOwned + Send + Sync {
     /// As [`Transform::summary`].
     fn summary(&self, _input: &[String]) -> Vec<String> {
         Vec::new()
+    }
+    /// As [`Transform::classes`].
+    fn classes(&self) -> Option<&[String]> {
+        None
+    }
+    /// As [`Transform::log_proba`].
+    fn log_proba(&self, _x: ArrayView2<f64>) -> Option<Array2<f64>> {
+        None
     }
 }
 
@@ -180,17 +197,27 @@ impl<T: Predict> Transform for T {
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
         Predict::predict(self, x)
     }
+    fn classes(&self) -> Option<&[String]> {
+        Predict::classes(self)
+    }
+    fn log_proba(&self, x: ArrayView2<f64>) -> Option<Array2<f64>> {
+        Predict::log_proba(self, x)
+    }
 }
 
 /// The generic driver: a [`NodeParams`] kind as a flow [`Node`].
 ///
 /// In model files a node is one JSON object: `kind`, `params` (the [`NodeParams`]), `columns`
-/// (the input column names) and the model's own fields beside them.
+/// (the input column names) and the model's own fields beside them. A model that needs its
+/// parameters (a target's name for its prediction column) may hold them in a field named
+/// `params`: it is the same JSON entry, written once.
 pub struct Defined<P: NodeParams> {
     params: P,
     columns: Vec<String>,
     model: Option<P::Model>,
     training: Option<(Schema, P::Partial)>,
+    /// `execute --proba`: classifiers also write their class log-probabilities.
+    proba: bool,
 }
 
 impl<P: NodeParams + Default> Default for Defined<P> {
@@ -202,7 +229,7 @@ impl<P: NodeParams + Default> Default for Defined<P> {
 impl<P: NodeParams> Defined<P> {
     /// An untrained node with these parameters.
     pub fn new(params: P) -> Self {
-        Defined { params, columns: Vec::new(), model: None, training: None }
+        Defined { params, columns: Vec::new(), model: None, training: None, proba: false }
     }
 
     /// The parameters.
@@ -229,7 +256,15 @@ impl<P: NodeParams> Defined<P> {
         let params = P::deserialize(v.get("params").unwrap_or(&empty)).map_err(bad)?;
         let columns = Vec::<String>::deserialize(v.get("columns").unwrap_or(&serde_json::Value::Null)).map_err(bad)?;
         let model = P::Model::deserialize(&v).map_err(bad)?;
-        Ok(Defined { params, columns, model: Some(model), training: None })
+        Ok(Defined { params, columns, model: Some(model), training: None, proba: false })
+    }
+
+    /// `out` with the class log-probabilities of rows `x` appended, under `--proba`.
+    fn with_proba(&self, out: Array2<f64>, x: ArrayView2<f64>) -> Array2<f64> {
+        match self.proba.then(|| self.trained().log_proba(x)).flatten() {
+            Some(logp) => ndarray::concatenate![ndarray::Axis(1), out, logp],
+            None => out,
+        }
     }
 
     fn trained(&self) -> &P::Model {
@@ -261,7 +296,13 @@ impl<P: NodeParams> Node for Defined<P> {
         self.params.resolve_columns(name_of)
     }
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        self.trained().predict(x)
+        self.with_proba(self.trained().predict(x), x)
+    }
+    fn classes(&self) -> Option<&[String]> {
+        self.model.as_ref()?.classes()
+    }
+    fn set_proba(&mut self, on: bool) {
+        self.proba = on;
     }
     fn state_elements(&self, d: usize) -> u128 {
         self.params.state_elements(d)
@@ -301,7 +342,10 @@ impl<P: NodeParams> Node for Defined<P> {
     fn output_names(&self) -> Vec<String> {
         match &self.model {
             _ if P::PASSTHROUGH => self.columns.clone(),
-            Some(m) => m.output_names(&self.columns),
+            Some(m) => {
+                let logp = m.classes().filter(|_| self.proba).unwrap_or_default().iter().map(|c| format!("logp_{c}"));
+                m.output_names(&self.columns).into_iter().chain(logp).collect()
+            }
             None => Vec::new(),
         }
     }
@@ -309,7 +353,7 @@ impl<P: NodeParams> Node for Defined<P> {
         if P::PASSTHROUGH {
             return x.to_owned();
         }
-        self.trained().transform(x)
+        self.with_proba(self.trained().transform(x), x)
     }
     fn inverse(&self, y: ArrayView2<f64>) -> Option<Array2<f64>> {
         if P::PASSTHROUGH {
@@ -338,6 +382,15 @@ impl<P: NodeParams> Node for Defined<P> {
             node.extend(fields);
         }
         serde_json::Value::Object(node)
+    }
+}
+
+/// For [`NodeParams::upgrade`]: format v1 wrote a node's parameters beside its model's
+/// fields; gather the keys `names` into today's `params` (when the file has none).
+pub fn params_from_fields(node: &mut serde_json::Value, names: &[&str]) {
+    if node.get("params").is_none() {
+        let params: serde_json::Map<_, _> = names.iter().filter_map(|k| Some((k.to_string(), node.get(*k)?.clone()))).collect();
+        node["params"] = params.into();
     }
 }
 

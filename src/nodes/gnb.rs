@@ -7,28 +7,32 @@
 //! Model: classes, class_count, class_prior, theta (means), var. `execute` appends the
 //! predicted class (and, with `--proba`, per-class log-probabilities).
 
-use super::classes::{check_priors, parse_priors, require_label, union};
-use super::mnb::class_outputs;
-use super::{rows, tagged, Node, NodeSpec, Task};
+use super::classes::{check_priors, parse_priors, require_label, Classifier, PerClass};
+use super::define::{params_from_fields, Defined, NodeParams, Partial};
+use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
 use crate::stats::Scatter;
-use ndarray::{concatenate, Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
-/// The `gnb` node.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct GnbNode {
+/// `gnb`'s parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GnbParams {
     /// Label column.
     pub label: Option<String>,
     /// Fraction of the largest variance added to all variances.
     pub var_smoothing: f64,
     /// Given class priors.
     pub priors: Option<Vec<f64>>,
-    /// Feature names.
-    pub columns: Vec<String>,
+}
+
+/// The trained `gnb` node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GnbModel {
+    /// The parameters (the label names the prediction column).
+    pub params: GnbParams,
     /// Class labels, sorted.
     pub classes: Vec<String>,
     /// Rows per class.
@@ -43,27 +47,108 @@ pub struct GnbNode {
     pub var: Array2<f64>,
     /// The smoothing added to every variance.
     pub epsilon: f64,
-    /// Also output per-class log-probabilities.
-    #[serde(skip)]
-    pub proba: bool,
-    #[serde(skip)]
-    local: BTreeMap<String, Scatter>,
-    #[serde(skip)]
-    overall: Option<Scatter>,
 }
 
-impl GnbNode {
-    /// From a flow spec: `gnb(label=class, var_smoothing=1e-9, priors=[...])`.
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+/// Per-class moments, and the moments of all rows (for the smoothing).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct GnbPartial {
+    overall: Scatter,
+    classes: PerClass<Scatter>,
+}
+
+/// The `gnb` node.
+pub type GnbNode = Defined<GnbParams>;
+
+impl NodeParams for GnbParams {
+    const KIND: &'static str = "gnb";
+    const ALIASES: &'static [&'static str] = &["gaussian_nb"];
+    const TASK: Task = Task::Classification;
+    type Partial = GnbPartial;
+    type Model = GnbModel;
+    /// `gnb(label=class, var_smoothing=1e-9, priors=[...])`.
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
         spec.check_keys(&["label", "var_smoothing", "priors"])?;
         let var_smoothing = spec.get::<f64>("var_smoothing")?.unwrap_or(1e-9);
         if !(var_smoothing >= 0.0) {
             return Err(Error::Param(format!("gnb: var_smoothing must be >= 0, got {var_smoothing}")));
         }
-        Ok(GnbNode { label: spec.params.get("label").cloned(), var_smoothing, priors: parse_priors(spec)?, ..Default::default() })
+        Ok(GnbParams { label: spec.params.get("label").cloned(), var_smoothing, priors: parse_priors(spec)? })
     }
+    fn spec(&self) -> String {
+        format!("gnb(label={})", self.label.clone().unwrap_or_default())
+    }
+    fn label(&self) -> Option<String> {
+        self.label.clone()
+    }
+    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
+        self.label = self.label.as_deref().map(name_of);
+    }
+    fn check(&self, schema: &Schema) -> Result<()> {
+        require_label("gnb", &self.label, schema)
+    }
+    fn state_elements(&self, d: usize) -> u128 {
+        4 * d as u128
+    }
+    fn partial(&self, schema: &Schema) -> GnbPartial {
+        let d = schema.x.len();
+        GnbPartial { overall: Scatter::new(d, false), classes: PerClass::new(Scatter::new(d, false)) }
+    }
+    fn finalize(&self, all: GnbPartial, schema: &Schema) -> Result<GnbModel> {
+        let d = schema.x.len();
+        let (classes, parts) = all.classes.into_sorted()?;
+        let c = classes.len();
+        check_priors("gnb", &self.priors, c)?;
+        let n = all.overall.n as f64;
+        let max_var = all.overall.centered_sq().iter().fold(0.0f64, |m, v| m.max(v / n));
+        let epsilon = self.var_smoothing * max_var;
+        let (mut theta, mut var) = (Array2::zeros((c, d)), Array2::zeros((c, d)));
+        let mut class_count = vec![0.0; c];
+        for (k, s) in parts.iter().enumerate() {
+            let nk = s.n as f64;
+            class_count[k] = nk;
+            theta.row_mut(k).assign(&s.mean());
+            var.row_mut(k).assign(&s.centered_sq().mapv(|v| v / nk + epsilon));
+        }
+        let class_prior = match &self.priors {
+            Some(p) => p.clone(),
+            None => class_count.iter().map(|v| v / n).collect(),
+        };
+        if let Some(j) = (0..d).find(|&j| var.column(j).iter().any(|v| *v <= 0.0)) {
+            return Err(Error::Fit(format!("gnb: column '{}' has zero variance within a class; raise var_smoothing", schema.x[j])));
+        }
+        Ok(GnbModel { params: self.clone(), classes, class_count, class_prior, theta, var, epsilon })
+    }
+    fn upgrade(node: &mut serde_json::Value) {
+        params_from_fields(node, &["label", "var_smoothing", "priors"]);
+    }
+}
 
-    fn jll(&self, x: ArrayView2<f64>) -> Array2<f64> {
+impl Partial for GnbPartial {
+    fn update(&mut self, chunk: &Chunk) -> Result<()> {
+        self.overall.update(chunk.x);
+        self.classes.update(chunk)
+    }
+    fn merge(&mut self, other: Self) {
+        self.overall.merge(&other.overall);
+        self.classes.merge(other.classes);
+    }
+    fn fits(&self, other: &Self) -> Result<()> {
+        self.overall.fits(&other.overall)?;
+        self.classes.fits(&other.classes)
+    }
+    fn join(self, comm: &dyn Comm) -> Result<Self> {
+        Ok(GnbPartial { overall: self.overall.join(comm)?, classes: self.classes.join(comm)? })
+    }
+}
+
+impl Classifier for GnbModel {
+    fn label(&self) -> &str {
+        self.params.label.as_deref().unwrap_or("class")
+    }
+    fn classes(&self) -> &[String] {
+        &self.classes
+    }
+    fn joint_log_likelihood(&self, x: ArrayView2<f64>) -> Array2<f64> {
         let (c, d) = self.theta.dim();
         let consts: Vec<f64> = (0..c)
             .map(|k| self.class_prior[k].ln() - 0.5 * (0..d).map(|j| (2.0 * std::f64::consts::PI * self.var[[k, j]]).ln()).sum::<f64>())
@@ -72,118 +157,21 @@ impl GnbNode {
             consts[k] - 0.5 * (0..d).map(|j| (x[[i, j]] - self.theta[[k, j]]).powi(2) / self.var[[k, j]]).sum::<f64>()
         })
     }
-}
-
-impl Node for GnbNode {
-    fn kind(&self) -> &'static str {
-        "gnb"
-    }
-    fn spec(&self) -> String {
-        format!("gnb(label={})", self.label.clone().unwrap_or_default())
-    }
-    fn label(&self) -> Option<String> {
-        self.label.clone()
-    }
-    fn task(&self) -> Task {
-        Task::Classification
-    }
-    fn classes(&self) -> Option<&[String]> {
-        Some(&self.classes)
-    }
-    fn set_proba(&mut self, on: bool) {
-        self.proba = on;
-    }
-    fn state_elements(&self, d: usize) -> u128 {
-        4 * d as u128
-    }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
-        if self.label.is_none() {
-            return Err(Error::Param("gnb: give the label column, e.g. gnb(label=class)".into()));
-        }
-        require_label("gnb", &self.label, schema)?;
-        self.columns = schema.x.clone();
-        self.local.clear();
-        self.overall = Some(Scatter::new(self.columns.len(), false));
-        Ok(())
-    }
-    fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        let d = self.columns.len();
-        self.overall.as_mut().expect("begin() first").update(chunk.x);
-        // Group the chunk's rows by class, then one update per class.
-        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, l) in chunk.labels.iter().enumerate() {
-            groups.entry(l).or_default().push(i);
-        }
-        for (label, idx) in groups {
-            let rows = chunk.x.select(Axis(0), &idx);
-            self.local.entry(label.to_string()).or_insert_with(|| Scatter::new(d, false)).update(rows.view());
-        }
-        Ok(())
-    }
-    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let d = self.columns.len();
-        let classes = union(comm, &self.local.keys().cloned().collect())?;
-        let c = classes.len();
-        check_priors("gnb", &self.priors, c)?;
-        let mut overall = self.overall.take().expect("begin() first");
-        overall.allreduce(comm)?;
-        let n = overall.n as f64;
-        let max_var = overall.centered_sq().iter().fold(0.0f64, |m, v| m.max(v / n));
-        self.epsilon = self.var_smoothing * max_var;
-        self.theta = Array2::zeros((c, d));
-        self.var = Array2::zeros((c, d));
-        self.class_count = vec![0.0; c];
-        for (k, name) in classes.iter().enumerate() {
-            let mut s = self.local.remove(name).unwrap_or_else(|| Scatter::new(d, false));
-            s.allreduce(comm)?;
-            let nk = s.n as f64;
-            self.class_count[k] = nk;
-            self.theta.row_mut(k).assign(&s.mean());
-            self.var.row_mut(k).assign(&s.centered_sq().mapv(|v| v / nk + self.epsilon));
-        }
-        self.class_prior = match &self.priors {
-            Some(p) => p.clone(),
-            None => self.class_count.iter().map(|v| v / n).collect(),
-        };
-        if let Some(j) = (0..d).find(|&j| self.var.column(j).iter().any(|v| *v <= 0.0)) {
-            return Err(Error::Fit(format!("gnb: column '{}' has zero variance within a class; raise var_smoothing", self.columns[j])));
-        }
-        self.classes = classes;
-        Ok(())
-    }
-    fn input_dim(&self) -> usize {
-        self.columns.len()
-    }
-    fn output_names(&self) -> Vec<String> {
-        super::classes::output_names(&self.columns, &self.label, &self.classes, self.proba)
-    }
-    fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        class_outputs(&self.jll(x), self.proba)
-    }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        concatenate![Axis(1), x, self.predict(x)]
-    }
-    fn summary(&self) -> Vec<String> {
+    fn summary(&self, input: &[String]) -> Vec<String> {
         vec![format!(
             "{} features, {} classes [{}], trained on {} rows",
-            self.columns.len(),
+            input.len(),
             self.classes.len(),
             self.classes.join(", "),
             self.class_count.iter().sum::<f64>()
         )]
     }
-    fn check_model(&self) -> Result<()> {
-        let (s, c, d) = (super::Shapes("gnb"), self.classes.len(), self.columns.len());
+    fn check(&self, input: &[String]) -> Result<()> {
+        let (s, c, d) = (super::Shapes("gnb"), self.classes.len(), input.len());
         s.at_least("classes", c, 1)?;
         s.vec("class_prior", &self.class_prior, c)?;
         s.mat("theta", &self.theta, c, d)?;
         s.mat("var", &self.var, c, d)
-    }
-    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
-        self.label = self.label.as_deref().map(name_of);
-    }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("gnb", self)
     }
 }
 
@@ -191,6 +179,8 @@ impl Node for GnbNode {
 mod tests {
     use super::*;
     use crate::comm::run_threads;
+    use crate::nodes::define::Predict;
+    use crate::nodes::Node;
     use ndarray::{array, s};
 
     #[test]
@@ -201,17 +191,17 @@ mod tests {
         for ranks in [1, 2, 4] {
             let out = run_threads(ranks, |c| {
                 let (lo, hi) = (c.rank() * 6 / ranks, (c.rank() + 1) * 6 / ranks);
-                let mut n = GnbNode::from_spec(&NodeSpec::parse("gnb(label=k)").unwrap()).unwrap();
+                let mut n = GnbNode::new(GnbParams::from_spec(&NodeSpec::parse("gnb(label=k)").unwrap()).unwrap());
                 let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: ArrayView2::from_shape((hi - lo, 0), &[]).unwrap(), labels: &labels[lo..hi], kept: &[], segment_start: true, origin: None, mapped: None };
                 n.fit_chunk(c, &chunk, &schema).unwrap();
-                n
+                n.model().unwrap().clone()
             });
             let n = &out[0];
             assert_eq!(n.classes, vec!["u", "v"]);
             assert!((n.theta[[0, 0]] - 3.0).abs() < 1e-14 && (n.theta[[1, 1]] - 1.0).abs() < 1e-14);
             // population variance of u's column a: values 1, 3, 5 -> 8/3
             assert!((n.var[[0, 0]] - n.epsilon - 8.0 / 3.0).abs() < 1e-12);
-            assert_eq!(n.predict(x.view()).column(0).to_vec(), vec![0.0, 0.0, 1.0, 0.0, 1.0, 1.0]);
+            assert_eq!(Predict::predict(n, x.view()).column(0).to_vec(), vec![0.0, 0.0, 1.0, 0.0, 1.0, 1.0]);
         }
     }
 }

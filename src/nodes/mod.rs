@@ -29,10 +29,10 @@ pub use poly::PolyNode;
 pub use sfa::SfaNode;
 pub use sfa2::Sfa2Node;
 pub use svd::SvdNode;
-pub use gnb::GnbNode;
+pub use gnb::{GnbModel, GnbNode, GnbParams};
 pub use kmeans::{Init as KmeansInit, KmeansNode};
 pub use layer::LayerNode;
-pub use mnb::MnbNode;
+pub use mnb::{MnbModel, MnbNode, MnbParams};
 pub use linreg::LinregNode;
 pub use moments::{MomentsModel, MomentsNode, MomentsParams};
 pub use pca::{PcaMethod, PcaModel, PcaNode, PcaParams};
@@ -321,9 +321,17 @@ pub const KINDS: [&str; 18] = [
 
 /// The built-in kinds written as Params → Partial → Model ([`define`]); the others still
 /// implement [`Node`] themselves.
-fn defined() -> [define::Entry; 5] {
+fn defined() -> [define::Entry; 7] {
     use define::Entry;
-    [Entry::of::<MomentsParams>(), Entry::of::<CovarianceParams>(), Entry::of::<PcaParams>(), Entry::of::<WhiteningParams>(), Entry::of::<RidgeParams>()]
+    [
+        Entry::of::<MomentsParams>(),
+        Entry::of::<CovarianceParams>(),
+        Entry::of::<PcaParams>(),
+        Entry::of::<WhiteningParams>(),
+        Entry::of::<RidgeParams>(),
+        Entry::of::<GnbParams>(),
+        Entry::of::<MnbParams>(),
+    ]
 }
 
 /// True when `name` is a built-in kind or one of its aliases.
@@ -338,8 +346,6 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
     }
     Ok(match spec.kind.as_str() {
         "linreg" | "linear_regression" => Box::new(LinregNode::from_spec(spec)?),
-        "mnb" | "multinomial_nb" => Box::new(MnbNode::from_spec(spec)?),
-        "gnb" | "gaussian_nb" => Box::new(GnbNode::from_spec(spec)?),
         "kmeans" | "k_means" => Box::new(KmeansNode::from_spec(spec)?),
         "quadratic" | "poly" => Box::new(PolyNode::from_spec(spec)?),
         "sfa" => Box::new(SfaNode::from_spec(spec)?),
@@ -367,8 +373,6 @@ pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
     let bad = |e: serde_json::Error| Error::Model(format!("node '{kind}': {e}"));
     Ok(match kind {
         "linreg" => Box::new(serde_json::from_value::<LinregNode>(v.clone()).map_err(bad)?),
-        "mnb" => Box::new(serde_json::from_value::<MnbNode>(v.clone()).map_err(bad)?),
-        "gnb" => Box::new(serde_json::from_value::<GnbNode>(v.clone()).map_err(bad)?),
         "kmeans" => Box::new(serde_json::from_value::<KmeansNode>(v.clone()).map_err(bad)?),
         "poly" => Box::new(serde_json::from_value::<PolyNode>(v.clone()).map_err(bad)?),
         "sfa" => Box::new(serde_json::from_value::<SfaNode>(v.clone()).map_err(bad)?),
@@ -518,17 +522,18 @@ mod tests {
         // cache and --update rest on, for every node that keeps partials, with empty pieces and
         // merges in any order.
         let n = 211;
-        let x = ndarray::Array2::from_shape_fn((n, 4), |(i, j)| 1e4 * (j == 0) as u8 as f64 + ((i * 37 + j * 11) % 17) as f64 * 0.3 + (i as f64 * 0.7 + j as f64).sin());
+        let x = ndarray::Array2::from_shape_fn((n, 4), |(i, j)| 1e4 * (j == 0) as u8 as f64 + ((i * 37 + j * 11) % 17) as f64 * 0.3 + (i as f64 * 0.7 + j as f64).sin() + 1.0);
         let y = ndarray::Array2::from_shape_fn((n, 1), |(i, _)| 2.0 * x[[i, 1]] - x[[i, 2]] + (i as f64).cos());
-        let schema = Schema { x: ["a", "b", "c", "d"].map(String::from).to_vec(), y: vec!["t".into()], label: None };
-        let chunk = |r: std::ops::Range<usize>| Chunk { x: x.slice(ndarray::s![r.clone(), ..]), y: y.slice(ndarray::s![r, ..]), ..Chunk::new(x.view()) };
+        let labels: Vec<String> = (0..n).map(|i| ["p", "q", "r"][(i * i) % 7 % 3].to_string()).collect();
+        let schema = Schema { x: ["a", "b", "c", "d"].map(String::from).to_vec(), y: vec!["t".into()], label: Some("k".into()) };
+        let chunk = |r: std::ops::Range<usize>| Chunk { x: x.slice(ndarray::s![r.clone(), ..]), y: y.slice(ndarray::s![r.clone(), ..]), labels: &labels[r], ..Chunk::new(x.view()) };
         let comm = crate::comm::SingleComm;
         let mut state = 12345u64;
         let mut rand = |m: usize| {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (state >> 33) as usize % m
         };
-        for spec in ["moments", "covariance", "pca(n=2)", "whitening(n=2)", "ridge(alpha=0.5, target=t)"] {
+        for spec in ["moments", "covariance", "pca(n=2)", "whitening(n=2)", "ridge(alpha=0.5, target=t)", "gnb(label=k)", "mnb(label=k)"] {
             let mut whole = build(&NodeSpec::parse(spec).unwrap()).unwrap();
             whole.begin(&schema).unwrap();
             whole.update(&chunk(0..n)).unwrap();

@@ -99,11 +99,7 @@ impl NodeParams for RidgeParams {
     }
     /// Before format v2 the parameters sat beside the model's fields.
     fn upgrade(node: &mut serde_json::Value) {
-        if node.get("params").is_none() {
-            node["params"] = serde_json::json!({
-                "target": node["target"], "fit_intercept": node["fit_intercept"], "alphas": node["alphas"]
-            });
-        }
+        super::define::params_from_fields(node, &["target", "fit_intercept", "alphas"]);
     }
 }
 
