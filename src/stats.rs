@@ -411,96 +411,126 @@ pub fn syrk_upper(a: &[f64], rows: usize, d: usize, c: &mut Array2<f64>) {
     }
 }
 
-/// Distributed tall-skinny QR. Each rank streams its rows through an incremental QR of
-/// `[1, z − s]` (with an intercept column and its own shift s, which keeps a mean of 1e8 from
-/// costing precision) or of raw `z`; `join` moves every rank's R to the agreed global shift
-/// exactly (a shift is a right-multiplication by a unit upper-triangular matrix), gathers the
-/// R factors (payload ranks × k², fine for k in the hundreds) and factors them once more, the
-/// same on every rank.
-#[derive(Debug, Clone, Default)]
+/// Distributed tall-skinny QR, as a partial. Rows stream through an incremental QR of `[1, z − s]`
+/// (with an intercept column and the partial's own shift s, the first row it saw, which keeps a
+/// mean of 1e8 from costing precision) or of raw `z`. `merge` moves the other partial's R to
+/// this one's shift exactly (a shift is a right-multiplication by a unit upper-triangular
+/// matrix) and stacks it below; the stack is factored again when it grows, and once more by
+/// [`Tsqr::finish`]. Joined by gathering (payload ranks × k², fine for k in the hundreds).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Tsqr {
+    intercept: bool,
     n: u64,
-    shift: Option<Array1<f64>>,
+    shift: Array1<f64>,
     sum: Array1<f64>,
+    /// R factors stacked (k columns); upper triangular after a factorisation.
     r: Array2<f64>,
 }
 
 impl Tsqr {
-    fn width(&self, z: usize, intercept: bool) -> usize {
-        z + intercept as usize
+    /// No rows yet, of `w` columns (plus a column of ones when `intercept`).
+    pub fn new(w: usize, intercept: bool) -> Self {
+        let k = w + intercept as usize;
+        // R starts as k zero rows (no rows seen), so every factorisation is of a tall matrix.
+        Tsqr { intercept, n: 0, shift: Array1::zeros(w), sum: Array1::zeros(w), r: Array2::zeros((k, k)) }
     }
 
-    /// Add rows `z` (with a leading column of ones when `intercept`).
-    pub fn update(&mut self, z: ArrayView2<f64>, intercept: bool) -> Result<()> {
+    /// Add rows `z`.
+    pub fn update(&mut self, z: ArrayView2<f64>) -> Result<()> {
         let (rows, w) = z.dim();
         if rows == 0 {
             return Ok(());
         }
-        let k = self.width(w, intercept);
-        if self.r.nrows() == 0 {
-            self.r = Array2::zeros((k, k));
-            self.sum = Array1::zeros(w);
+        if self.n == 0 && self.intercept {
+            // Without an intercept the model is not shift invariant: raw values (shift 0).
+            self.shift = z.row(0).to_owned();
         }
-        // Without an intercept the model is not shift invariant: use the raw values.
-        let shift = self.shift.get_or_insert_with(|| if intercept { z.row(0).to_owned() } else { Array1::zeros(w) }).clone();
-        let mut a = Array2::zeros((k + rows, k));
+        let (k, c) = (self.r.nrows(), self.intercept as usize);
+        let mut a = Array2::zeros((k + rows, w + c));
         a.slice_mut(s![..k, ..]).assign(&self.r);
         for (i, row) in z.rows().into_iter().enumerate() {
             let mut out = a.row_mut(k + i);
-            if intercept {
+            if self.intercept {
                 out[0] = 1.0;
             }
             for j in 0..w {
-                let v = row[j] - shift[j];
-                out[j + intercept as usize] = v;
+                let v = row[j] - self.shift[j];
+                out[j + c] = v;
                 self.sum[j] += v;
             }
         }
         self.n += rows as u64;
-        let (_, r) = a.qr_into().map_err(|e| Error::Fit(format!("QR factorisation failed: {e}")))?;
-        self.r = r;
+        self.r = a.qr_into().map_err(|e| Error::Fit(format!("QR factorisation failed: {e}")))?.1;
         Ok(())
     }
 
-    /// Collective: the R of all rows on all ranks, with the row count and the shift g used
-    /// (zero without intercept).
-    pub fn join(mut self, comm: &dyn Comm, w: usize, intercept: bool) -> Result<(u64, Array1<f64>, Array2<f64>)> {
-        let k = self.width(w, intercept);
-        let mut head = vec![0.0; w + 1];
-        head[0] = self.n as f64;
-        if let Some(s) = &self.shift {
-            for j in 0..w {
-                head[j + 1] = self.n as f64 * s[j] + self.sum[j];
+    /// Move to shift `to`: [1, z − to] = [1, z − s]·T with T = I + e₀(s − to)ᵀ on the z columns.
+    fn reshift(&mut self, to: &Array1<f64>) {
+        if !self.intercept {
+            return;
+        }
+        let delta = &self.shift - to;
+        let col0 = self.r.column(0).to_owned();
+        for (j, d) in delta.iter().enumerate() {
+            self.r.column_mut(j + 1).scaled_add(*d, &col0);
+        }
+        self.sum.scaled_add(self.n as f64, &delta);
+        self.shift = to.clone();
+    }
+
+    /// Merge another partial of the same width.
+    pub fn merge(&mut self, mut other: Tsqr) {
+        if other.n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = other;
+            return;
+        }
+        other.reshift(&self.shift);
+        self.n += other.n;
+        self.sum += &other.sum;
+        self.r = ndarray::concatenate![Axis(0), self.r, other.r];
+        // Keep the stack small; a failed factorisation only leaves it unfactored (still exact).
+        if self.r.nrows() > 2 * self.r.ncols() {
+            if let Ok((_, r)) = self.r.clone().qr_into() {
+                self.r = r;
             }
         }
-        comm.allreduce_sum(&mut head);
-        let n = head[0];
-        if n == 0.0 {
+    }
+
+    /// An error unless `other` has this partial's width.
+    pub fn fits(&self, other: &Tsqr) -> Result<()> {
+        match (other.r.ncols(), other.shift.len(), other.intercept) == (self.r.ncols(), self.shift.len(), self.intercept) {
+            true => Ok(()),
+            false => Err(Error::Fit(format!("a QR partial of {} columns, expected {}", other.r.ncols(), self.r.ncols()))),
+        }
+    }
+
+    /// The R of all rows (k × k), with the row count and the shift g used: the mean with an
+    /// intercept (zero without).
+    pub fn finish(mut self) -> Result<(u64, Array1<f64>, Array2<f64>)> {
+        if self.n == 0 {
             return Err(Error::Fit("no data rows on any rank".into()));
         }
-        let g = if intercept { Array1::from_iter(head[1..].iter().map(|v| v / n)) } else { Array1::zeros(w) };
-        if self.r.nrows() == 0 {
-            self.r = Array2::zeros((k, k));
+        if self.intercept {
+            let g = &self.shift + &(&self.sum / self.n as f64);
+            self.reshift(&g);
         }
-        if let (true, Some(s)) = (intercept, &self.shift) {
-            // [1, z − g] = [1, z − s]·T with T = I + e₀(s − g)ᵀ on the z columns.
-            let delta = s - &g;
-            let col0 = self.r.column(0).to_owned();
-            for j in 0..w {
-                let mut cj = self.r.column_mut(j + 1);
-                cj.scaled_add(delta[j], &col0);
-            }
-        }
-        let mine: Vec<u8> = self.r.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let all = comm.allgather_bytes(&mine);
-        let mut stacked = Array2::zeros((k * all.len(), k));
-        for (r, bytes) in all.iter().enumerate() {
-            for (i, v) in bytes.chunks_exact(8).enumerate() {
-                stacked[[r * k + i / k, i % k]] = f64::from_le_bytes(v.try_into().unwrap());
-            }
-        }
-        let (_, r) = stacked.qr_into().map_err(|e| Error::Fit(format!("QR factorisation failed: {e}")))?;
-        Ok((n as u64, g, r))
+        let (_, r) = self.r.qr_into().map_err(|e| Error::Fit(format!("QR factorisation failed: {e}")))?;
+        Ok((self.n, self.shift, r))
+    }
+}
+
+impl crate::nodes::define::Partial for Tsqr {
+    fn update(&mut self, chunk: &crate::io::Chunk) -> Result<()> {
+        Tsqr::update(self, chunk.x)
+    }
+    fn merge(&mut self, other: Self) {
+        Tsqr::merge(self, other)
+    }
+    fn fits(&self, other: &Self) -> Result<()> {
+        Tsqr::fits(self, other)
     }
 }
 

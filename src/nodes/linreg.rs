@@ -4,16 +4,17 @@
 //! - `normal` (default): the joined, *centred* cross-products (the same shifted sums as
 //!   covariance, so a mean of 1e8 costs no precision) are solved by Cholesky. A singular system
 //!   (collinear columns) is a clear error suggesting `method=qr` or `ridge`.
-//! - `qr`: distributed tall-skinny QR. Each rank streams its block through an incremental QR of
-//!   `[1, x − s, y − s]` (its own shift s), moves its R factor to the agreed global shift
-//!   exactly (a shift is a right-multiplication by a unit upper-triangular matrix), the R factors
-//!   of all ranks are gathered (payload ranks × (d+t+1)², fine for d in the hundreds) and one
-//!   final QR gives the R of all rows. Better for ill-conditioned data.
+//! - `qr`: distributed tall-skinny QR ([`Tsqr`]). Each rank streams its block through an
+//!   incremental QR of `[1, x − s, y − s]` (its own shift s); the R factors of all ranks are
+//!   gathered (payload ranks × (d+t+1)², fine for d in the hundreds), moved to one shift exactly
+//!   (a shift is a right-multiplication by a unit upper-triangular matrix) and factored once
+//!   more. Better for ill-conditioned data.
 //!
 //! Model: coefficients (targets × features), intercepts, and training R² and RMSE over all ranks.
 //! `execute` appends the predictions `<target>_pred` to the rows.
 
-use super::{rows, tagged, untrained, Node, NodeSpec, Task};
+use super::define::{gather_merge, params_from_fields, Defined, NodeParams, Partial, Predict};
+use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
@@ -159,51 +160,64 @@ fn solve_qr(r: &Array2<f64>, g: &Array1<f64>, n: f64, d: usize, intercept: bool,
     Ok(fit)
 }
 
-#[derive(Debug, Clone)]
-enum Partial {
-    Normal(Scatter),
-    Qr(Tsqr, Scatter),
-}
-
-/// The `linreg` node.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct LinregNode {
+/// `linreg`'s parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinregParams {
     /// Target column names.
     pub target: Vec<String>,
     /// Fit an intercept.
     pub fit_intercept: bool,
     /// Solver.
     pub method: Method,
-    /// Feature names.
-    pub columns: Vec<String>,
+}
+
+/// The trained `linreg` node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LinregModel {
+    /// The parameters (the targets name the prediction columns).
+    pub params: LinregParams,
     /// Training rows over all ranks.
     pub count: u64,
     /// The fitted model.
     #[serde(flatten)]
     pub fit: Fit,
-    #[serde(skip)]
-    idx: Vec<usize>,
-    #[serde(skip)]
-    partial: Option<Partial>,
 }
 
-impl LinregNode {
-    /// From a flow spec: `linreg(target=y, intercept=true, method=normal|qr)`.
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+/// The statistics each solver needs; `idx` picks the targets from the chunk's target columns.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LinregPartial {
+    stats: Stats,
+    #[serde(skip)]
+    idx: Vec<usize>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+enum Stats {
+    /// Shifted sums of `[x | y]`.
+    Normal(Scatter),
+    /// The QR of `[1, x, y]`, and the targets' sums for their total sum of squares.
+    Qr(Tsqr, Scatter),
+}
+
+/// The `linreg` node.
+pub type LinregNode = Defined<LinregParams>;
+
+impl NodeParams for LinregParams {
+    const KIND: &'static str = "linreg";
+    const ALIASES: &'static [&'static str] = &["linear_regression"];
+    const TASK: Task = Task::Regression;
+    type Partial = LinregPartial;
+    type Model = LinregModel;
+    /// `linreg(target=y, intercept=true, method=normal|qr)`.
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
         spec.check_keys(&["target", "intercept", "method"])?;
-        let (target, intercept) = target_params(spec)?;
+        let (target, fit_intercept) = target_params(spec)?;
         let method = match spec.params.get("method").map(String::as_str) {
             None | Some("normal") | Some("cholesky") => Method::Normal,
             Some("qr") => Method::Qr,
             Some(m) => return Err(Error::Param(format!("linreg: method must be normal or qr, not {m:?}"))),
         };
-        Ok(LinregNode { target, fit_intercept: intercept, method, ..Default::default() })
-    }
-}
-
-impl Node for LinregNode {
-    fn kind(&self) -> &'static str {
-        "linreg"
+        Ok(LinregParams { target, fit_intercept, method })
     }
     fn spec(&self) -> String {
         let mut s = format!("linreg(target=[{}]", self.target.join(","));
@@ -218,74 +232,92 @@ impl Node for LinregNode {
     fn targets(&self) -> Vec<String> {
         self.target.clone()
     }
-    fn task(&self) -> Task {
-        Task::Regression
+    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
+        self.target = self.target.iter().map(|t| name_of(t)).collect();
     }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
-        self.idx = target_indices("linreg", &self.target, schema)?;
-        self.columns = schema.x.clone();
-        let w = schema.x.len() + self.idx.len();
-        self.partial = Some(match self.method {
-            Method::Normal => Partial::Normal(Scatter::new(w, true)),
-            Method::Qr => Partial::Qr(Tsqr::default(), Scatter::new(self.idx.len(), false)),
-        });
-        Ok(())
+    fn check(&self, schema: &Schema) -> Result<()> {
+        target_indices("linreg", &self.target, schema).map(drop)
     }
+    fn partial(&self, schema: &Schema) -> LinregPartial {
+        let idx = target_indices("linreg", &self.target, schema).unwrap_or_default();
+        let w = schema.x.len() + idx.len();
+        let stats = match self.method {
+            Method::Normal => Stats::Normal(Scatter::new(w, true)),
+            Method::Qr => Stats::Qr(Tsqr::new(w, self.fit_intercept), Scatter::new(idx.len(), false)),
+        };
+        LinregPartial { stats, idx }
+    }
+    fn finalize(&self, all: LinregPartial, schema: &Schema) -> Result<LinregModel> {
+        let d = schema.x.len();
+        let (count, fit) = match all.stats {
+            Stats::Normal(s) => (s.n, solve_normal(&s, d, 0.0, self.fit_intercept, "linreg")?),
+            Stats::Qr(q, ys) => {
+                let (n, g, r) = q.finish()?;
+                (n, solve_qr(&r, &g, n as f64, d, self.fit_intercept, &ys.centered_sq().to_vec())?)
+            }
+        };
+        Ok(LinregModel { params: self.clone(), count, fit })
+    }
+    fn upgrade(node: &mut serde_json::Value) {
+        params_from_fields(node, &["target", "fit_intercept", "method"]);
+    }
+}
+
+impl Partial for LinregPartial {
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        match self.partial.as_mut().expect("begin() first") {
-            Partial::Normal(s) => s.update_joint(chunk.x, chunk.y, &self.idx),
-            Partial::Qr(q, ys) => {
+        match &mut self.stats {
+            Stats::Normal(s) => s.update_joint(chunk.x, chunk.y, &self.idx),
+            Stats::Qr(q, ys) => {
                 let z = joint(chunk, &self.idx);
-                ys.update(z.slice(s![.., self.columns.len()..]));
-                q.update(z.view(), self.fit_intercept)?
+                ys.update(z.slice(s![.., chunk.x.ncols()..]));
+                q.update(z.view())?
             }
         }
         Ok(())
     }
-    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let d = self.columns.len();
-        match self.partial.take().ok_or_else(|| untrained("linreg"))? {
-            Partial::Normal(mut s) => {
-                s.allreduce(comm)?;
-                self.count = s.n;
-                self.fit = solve_normal(&s, d, 0.0, self.fit_intercept, "linreg")?;
+    fn merge(&mut self, other: Self) {
+        match (&mut self.stats, other.stats) {
+            (Stats::Normal(a), Stats::Normal(b)) => a.merge(&b),
+            (Stats::Qr(q, ys), Stats::Qr(q2, ys2)) => {
+                q.merge(q2);
+                ys.merge(&ys2);
             }
-            Partial::Qr(q, mut ys) => {
-                let (n, g, r) = q.join(comm, d + self.idx.len(), self.fit_intercept)?;
-                ys.allreduce(comm)?;
-                self.count = n;
-                self.fit = solve_qr(&r, &g, n as f64, d, self.fit_intercept, &ys.centered_sq().to_vec())?;
-            }
+            _ => unreachable!("fits() refuses partials of the other method"),
         }
-        Ok(())
     }
-    fn input_dim(&self) -> usize {
-        self.columns.len()
+    fn fits(&self, other: &Self) -> Result<()> {
+        match (&self.stats, &other.stats) {
+            (Stats::Normal(a), Stats::Normal(b)) => a.fits(b),
+            (Stats::Qr(q, ys), Stats::Qr(q2, ys2)) => q.fits(q2).and_then(|()| ys.fits(ys2)),
+            _ => Err(Error::Fit("linreg: a partial of the other method".into())),
+        }
     }
-    fn output_names(&self) -> Vec<String> {
-        self.columns.iter().cloned().chain(self.target.iter().map(|t| format!("{t}_pred"))).collect()
+    // The normal equations' sums join by one allreduce; the R factors by gathering them.
+    fn join(self, comm: &dyn Comm) -> Result<Self> {
+        match self.stats {
+            Stats::Normal(s) => Ok(LinregPartial { stats: Stats::Normal(s.join(comm)?), idx: self.idx }),
+            Stats::Qr(..) => gather_merge(comm, self),
+        }
+    }
+}
+
+impl Predict for LinregModel {
+    fn prediction_names(&self) -> Vec<String> {
+        self.params.target.iter().map(|t| format!("{t}_pred")).collect()
     }
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
         self.fit.predict(x)
     }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        concatenate![Axis(1), x, self.predict(x)]
-    }
-    fn summary(&self) -> Vec<String> {
-        let mut out = vec![format!("{} features -> {} target(s), {:?}, trained on {} rows", self.columns.len(), self.target.len(), self.method, self.count)];
-        for (j, t) in self.target.iter().enumerate() {
+    fn summary(&self, input: &[String]) -> Vec<String> {
+        let p = &self.params;
+        let mut out = vec![format!("{} features -> {} target(s), {:?}, trained on {} rows", input.len(), p.target.len(), p.method, self.count)];
+        for (j, t) in p.target.iter().enumerate() {
             out.push(format!("{t}: intercept {:.6}, R² {:.6}, RMSE {:.6}", self.fit.intercept[j], self.fit.r2[j], self.fit.rmse[j]));
         }
         out
     }
-    fn check_model(&self) -> Result<()> {
-        self.fit.check("linreg", self.target.len(), self.columns.len())
-    }
-    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
-        self.target = self.target.iter().map(|t| name_of(t)).collect();
-    }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("linreg", self)
+    fn check(&self, input: &[String]) -> Result<()> {
+        self.fit.check("linreg", self.params.target.len(), input.len())
     }
 }
 
@@ -293,7 +325,12 @@ impl Node for LinregNode {
 mod tests {
     use super::*;
     use crate::comm::run_threads;
+    use crate::nodes::Node;
     use ndarray::Array;
+
+    fn linreg(spec: &str) -> LinregNode {
+        LinregNode::new(LinregParams::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap())
+    }
 
     /// y0 = 2 + x·(1, −2, 0.5) + small noise; y1 = −1 + x·(0.3, 0, 4)
     fn data(n: usize, center: f64) -> (Array2<f64>, Array2<f64>) {
@@ -322,10 +359,10 @@ mod tests {
             for ranks in [1, 2, 3, 5] {
                 let out = run_threads(ranks, |c| {
                     let (lo, hi) = ((c.rank() * c.rank() * 200) / (ranks * ranks), ((c.rank() + 1) * (c.rank() + 1) * 200) / (ranks * ranks));
-                    let mut node = LinregNode::from_spec(&NodeSpec::parse(&format!("linreg(target=[y0,y1], method={method})")).unwrap()).unwrap();
+                    let mut node = linreg(&format!("linreg(target=[y0,y1], method={method})"));
                     let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: y.slice(s![lo..hi, ..]), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None };
                     node.fit_chunk(c, &chunk, &schema).unwrap();
-                    node.fit
+                    node.model().unwrap().fit.clone()
                 });
                 for f in &out {
                     assert_eq!(f, &out[0]);
@@ -349,17 +386,17 @@ mod tests {
         let want = lstsq(&x0, &y);
         let schema = Schema { x: vec!["a".into(), "b".into(), "c".into()], y: vec!["y0".into(), "y1".into()], label: None };
         for method in ["normal", "qr"] {
-            let mut node = LinregNode::from_spec(&NodeSpec::parse(&format!("linreg(target=[y0,y1], method={method})")).unwrap()).unwrap();
+            let mut node = linreg(&format!("linreg(target=[y0,y1], method={method})"));
             node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: x.view(), y: y.view(), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None }, &schema).unwrap();
             for i in 0..3 {
-                let (a, b) = (node.fit.coefficients[[0, i]], want[[i + 1, 0]]);
+                let (a, b) = (node.model().unwrap().fit.coefficients[[0, i]], want[[i + 1, 0]]);
                 assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{method}: {a} vs {b}");
             }
         }
         let bad = concatenate![Axis(1), x0, x0.column(0).insert_axis(Axis(1))];
         let schema4 = Schema { x: vec!["a".into(), "b".into(), "c".into(), "d".into()], ..schema.clone() };
         for method in ["normal", "qr"] {
-            let mut node = LinregNode::from_spec(&NodeSpec::parse(&format!("linreg(target=y0, method={method})")).unwrap()).unwrap();
+            let mut node = linreg(&format!("linreg(target=y0, method={method})"));
             let e = node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: bad.view(), y: y.view(), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None }, &schema4).unwrap_err();
             assert!(e.to_string().contains("collinear"), "{e}");
         }

@@ -28,12 +28,12 @@ pub use hist::HistNode;
 pub use poly::PolyNode;
 pub use sfa::SfaNode;
 pub use sfa2::Sfa2Node;
-pub use svd::SvdNode;
+pub use svd::{SvdModel, SvdNode, SvdParams};
 pub use gnb::{GnbModel, GnbNode, GnbParams};
 pub use kmeans::{Init as KmeansInit, KmeansNode};
 pub use layer::LayerNode;
 pub use mnb::{MnbModel, MnbNode, MnbParams};
-pub use linreg::LinregNode;
+pub use linreg::{LinregModel, LinregNode, LinregParams};
 pub use moments::{MomentsModel, MomentsNode, MomentsParams};
 pub use pca::{PcaMethod, PcaModel, PcaNode, PcaParams};
 pub use ridge::{RidgeModel, RidgeNode, RidgeParams};
@@ -321,7 +321,7 @@ pub const KINDS: [&str; 18] = [
 
 /// The built-in kinds written as Params → Partial → Model ([`define`]); the others still
 /// implement [`Node`] themselves.
-fn defined() -> [define::Entry; 7] {
+fn defined() -> [define::Entry; 9] {
     use define::Entry;
     [
         Entry::of::<MomentsParams>(),
@@ -331,6 +331,8 @@ fn defined() -> [define::Entry; 7] {
         Entry::of::<RidgeParams>(),
         Entry::of::<GnbParams>(),
         Entry::of::<MnbParams>(),
+        Entry::of::<LinregParams>(),
+        Entry::of::<SvdParams>(),
     ]
 }
 
@@ -345,13 +347,11 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
         return e.build(spec);
     }
     Ok(match spec.kind.as_str() {
-        "linreg" | "linear_regression" => Box::new(LinregNode::from_spec(spec)?),
         "kmeans" | "k_means" => Box::new(KmeansNode::from_spec(spec)?),
         "quadratic" | "poly" => Box::new(PolyNode::from_spec(spec)?),
         "sfa" => Box::new(SfaNode::from_spec(spec)?),
         "sfa2" => Box::new(Sfa2Node::from_spec(spec)?),
         "fda" => Box::new(FdaNode::from_spec(spec)?),
-        "svd" => Box::new(SvdNode::from_spec(spec)?),
         "hist" | "histogram" => Box::new(HistNode::from_spec(spec)?),
         "layer" | "clone" => Box::new(LayerNode::from_spec(spec)?),
         k => {
@@ -372,13 +372,11 @@ pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
     }
     let bad = |e: serde_json::Error| Error::Model(format!("node '{kind}': {e}"));
     Ok(match kind {
-        "linreg" => Box::new(serde_json::from_value::<LinregNode>(v.clone()).map_err(bad)?),
         "kmeans" => Box::new(serde_json::from_value::<KmeansNode>(v.clone()).map_err(bad)?),
         "poly" => Box::new(serde_json::from_value::<PolyNode>(v.clone()).map_err(bad)?),
         "sfa" => Box::new(serde_json::from_value::<SfaNode>(v.clone()).map_err(bad)?),
         "sfa2" => Box::new(serde_json::from_value::<Sfa2Node>(v.clone()).map_err(bad)?),
         "fda" => Box::new(serde_json::from_value::<FdaNode>(v.clone()).map_err(bad)?),
-        "svd" => Box::new(serde_json::from_value::<SvdNode>(v.clone()).map_err(bad)?),
         "hist" => Box::new(serde_json::from_value::<HistNode>(v.clone()).map_err(bad)?),
         "layer" => Box::new(LayerNode::from_json(v)?),
         k => match define::load(k, v) {
@@ -533,7 +531,19 @@ mod tests {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (state >> 33) as usize % m
         };
-        for spec in ["moments", "covariance", "pca(n=2)", "whitening(n=2)", "ridge(alpha=0.5, target=t)", "gnb(label=k)", "mnb(label=k)"] {
+        for spec in [
+            "moments",
+            "covariance",
+            "pca(n=2)",
+            "whitening(n=2)",
+            "ridge(alpha=0.5, target=t)",
+            "gnb(label=k)",
+            "mnb(label=k)",
+            "linreg(target=t)",
+            "linreg(target=t, method=qr)",
+            "linreg(target=t, method=qr, intercept=false)",
+            "svd(k=3)",
+        ] {
             let mut whole = build(&NodeSpec::parse(spec).unwrap()).unwrap();
             whole.begin(&schema).unwrap();
             whole.update(&chunk(0..n)).unwrap();

@@ -7,22 +7,25 @@
 //! singular vectors, largest entry positive). `execute` writes each row's coordinates in U:
 //! x·V·Σ⁻¹.
 
-use super::{rows, tagged, untrained, Node, NodeSpec};
-use crate::comm::Comm;
+use super::define::{params_from_fields, Defined, NodeParams, Transform};
+use super::{rows, NodeSpec};
 use crate::error::{Error, Result};
-use crate::io::{Chunk, Schema};
+use crate::io::Schema;
 use crate::stats::{fix_signs, Tsqr};
 use ndarray::{Array2, ArrayView2, Axis};
 use ndarray_linalg::SVD;
 use serde::{Deserialize, Serialize};
 
-/// The `svd` node.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SvdNode {
+/// `svd`'s parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SvdParams {
     /// Singular triplets kept; all when `None`.
     pub k: Option<usize>,
-    /// Input column names.
-    pub columns: Vec<String>,
+}
+
+/// The trained `svd` node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SvdModel {
     /// Rows over all ranks.
     pub count: u64,
     /// Singular values, decreasing.
@@ -30,64 +33,60 @@ pub struct SvdNode {
     /// Right singular vectors as rows (k × d).
     #[serde(with = "rows")]
     pub components: Array2<f64>,
-    #[serde(skip)]
-    partial: Option<Tsqr>,
 }
 
-impl SvdNode {
-    /// From a flow spec: `svd(k=K)`.
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+/// The `svd` node.
+pub type SvdNode = Defined<SvdParams>;
+
+impl NodeParams for SvdParams {
+    const KIND: &'static str = "svd";
+    type Partial = Tsqr;
+    type Model = SvdModel;
+    /// `svd(k=K)`.
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
         spec.check_keys(&["k"])?;
         let k = spec.get::<usize>("k")?;
         if k == Some(0) {
             return Err(Error::Param("svd: k must be at least 1".into()));
         }
-        Ok(SvdNode { k, ..Default::default() })
-    }
-}
-
-impl Node for SvdNode {
-    fn kind(&self) -> &'static str {
-        "svd"
+        Ok(SvdParams { k })
     }
     fn spec(&self) -> String {
         self.k.map_or("svd".into(), |k| format!("svd(k={k})"))
     }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
+    fn check(&self, schema: &Schema) -> Result<()> {
         let d = schema.x.len();
-        if let Some(k) = self.k.filter(|k| *k > d) {
-            return Err(Error::Param(format!("svd: k={k} is larger than the input dimension {d}")));
+        match self.k.filter(|k| *k > d) {
+            Some(k) => Err(Error::Param(format!("svd: k={k} is larger than the input dimension {d}"))),
+            None => Ok(()),
         }
-        self.columns = schema.x.clone();
-        self.partial = Some(Tsqr::default());
-        Ok(())
     }
-    fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        self.partial.as_mut().expect("begin() first").update(chunk.x, false)
+    fn partial(&self, schema: &Schema) -> Tsqr {
+        Tsqr::new(schema.x.len(), false)
     }
-    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let d = self.columns.len();
-        let (n, _, r) = self.partial.take().ok_or_else(|| untrained("svd"))?.join(comm, d, false)?;
+    fn finalize(&self, all: Tsqr, schema: &Schema) -> Result<SvdModel> {
+        let d = schema.x.len();
+        let (count, _, r) = all.finish()?;
         let (_, s, vt) = r.svd(false, true).map_err(|e| Error::Fit(format!("svd: {e}")))?;
-        let vt = vt.expect("asked for V");
+        let vt = vt.ok_or_else(|| Error::Fit("svd: no singular vectors".into()))?;
         let keep = self.k.unwrap_or(d).min(s.len());
-        let mut comps = vt.slice_axis(Axis(0), (0..keep).into()).to_owned();
-        fix_signs(&mut comps);
+        let mut components = vt.slice_axis(Axis(0), (0..keep).into()).to_owned();
+        fix_signs(&mut components);
         if s[keep - 1] <= s[0] * 1e-14 {
             return Err(Error::Fit(format!("svd: singular value {keep} is zero (rank-deficient data); use a smaller k")));
         }
-        self.components = comps;
-        self.singular_values = s.iter().take(keep).copied().collect();
-        self.count = n;
-        Ok(())
+        Ok(SvdModel { count, singular_values: s.iter().take(keep).copied().collect(), components })
     }
-    fn input_dim(&self) -> usize {
-        self.columns.len()
+    fn upgrade(node: &mut serde_json::Value) {
+        params_from_fields(node, &["k"]);
     }
-    fn output_names(&self) -> Vec<String> {
+}
+
+impl Transform for SvdModel {
+    fn output_names(&self, _input: &[String]) -> Vec<String> {
         (0..self.components.nrows()).map(|i| format!("u{i}")).collect()
     }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
         let mut u = x.dot(&self.components.t());
         for mut row in u.rows_mut() {
             for (j, v) in row.iter_mut().enumerate() {
@@ -96,19 +95,16 @@ impl Node for SvdNode {
         }
         u
     }
-    fn summary(&self) -> Vec<String> {
-        vec![format!("{} rows x {} columns: singular values {}", self.count, self.columns.len(), super::moments::short(&self.singular_values))]
+    fn summary(&self, input: &[String]) -> Vec<String> {
+        vec![format!("{} rows x {} columns: singular values {}", self.count, input.len(), super::moments::short(&self.singular_values))]
     }
-    fn check_model(&self) -> Result<()> {
-        let (s, d) = (super::Shapes("svd"), self.columns.len());
-        s.rows("components", &self.components, d)?;
+    fn check(&self, input: &[String]) -> Result<()> {
+        let s = super::Shapes("svd");
+        s.rows("components", &self.components, input.len())?;
         s.vec("singular_values", &self.singular_values, self.components.nrows())?;
         if self.singular_values.contains(&0.0) {
             return Err(Error::Model("svd: a singular value is 0".into()));
         }
         Ok(())
-    }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("svd", self)
     }
 }
