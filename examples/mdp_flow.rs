@@ -57,9 +57,9 @@ fn main() {
     }
     sfa1.join(&single).unwrap();
 
-    let err = sfa2.sfa.delta.iter().zip(&sfa1.sfa.delta).fold(0.0f64, |m, (a, b)| m.max((a - b).abs() / b.abs()));
+    let err = sfa2.model().expect("trained").sfa.delta.iter().zip(&sfa1.model().expect("trained").sfa.delta).fold(0.0f64, |m, (a, b)| m.max((a - b).abs() / b.abs()));
     let ok = err < 1e-8;
-    println!("rank {rank}/{size}: slowest delta values {:.6?}, max rel. difference to one process {err:.1e}: {}", &sfa2.sfa.delta[..3], if ok { "ok" } else { "MISMATCH" });
+    println!("rank {rank}/{size}: slowest delta values {:.6?}, max rel. difference to one process {err:.1e}: {}", &sfa2.model().expect("trained").sfa.delta[..3], if ok { "ok" } else { "MISMATCH" });
     drop(ctx);
     if !ok {
         std::process::exit(1);

@@ -376,7 +376,11 @@ impl Flow {
 fn carry_partials(comm: &dyn Comm, group: &mut [Box<dyn Node>], first: usize, prior: &[Option<Vec<u8>>], keep: bool, out: &mut [Option<Vec<u8>>]) -> Result<()> {
     for (k, n) in group.iter_mut().enumerate() {
         let added = match prior.get(first + k) {
-            Some(Some(p)) if comm.rank() == 0 => n.merge_partial(p).map_err(|e| Error::Model(format!("--update: the old model's partial for {}: {e}", n.spec()))),
+            // The old rows come first (a time series continues); rank 0's new rows follow.
+            Some(Some(p)) if comm.rank() == 0 => {
+                let new = n.take_partial().expect("checked when the group began");
+                n.merge_partial(p).and_then(|()| n.merge_partial(&new)).map_err(|e| Error::Model(format!("--update: the old model's partial for {}: {e}", n.spec())))
+            }
             _ => Ok(()),
         };
         agree(comm, added)?;

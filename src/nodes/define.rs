@@ -105,6 +105,17 @@ pub trait Partial: Serialize + DeserializeOwned + Send + Sync {
     }
 }
 
+/// The partial of a node that needs no statistics (an expansion fixed by its parameters).
+impl Partial for () {
+    fn update(&mut self, _chunk: &Chunk) -> Result<()> {
+        Ok(())
+    }
+    fn merge(&mut self, _other: Self) {}
+    fn join(self, _comm: &dyn Comm) -> Result<Self> {
+        Ok(())
+    }
+}
+
 /// [`Partial::join`]'s default: every rank's partial, merged in rank order on every rank (the
 /// same bits everywhere).
 pub fn gather_merge<T: Partial>(comm: &dyn Comm, mine: T) -> Result<T> {
@@ -230,6 +241,11 @@ impl<P: NodeParams> Defined<P> {
     /// An untrained node with these parameters.
     pub fn new(params: P) -> Self {
         Defined { params, columns: Vec::new(), model: None, training: None, proba: false }
+    }
+
+    /// An untrained node from a flow spec (`pca(n=3)`).
+    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        P::from_spec(spec).map(Defined::new)
     }
 
     /// The parameters.

@@ -191,7 +191,7 @@ mod tests {
         for ranks in [1, 2, 4] {
             let out = run_threads(ranks, |c| {
                 let (lo, hi) = (c.rank() * 6 / ranks, (c.rank() + 1) * 6 / ranks);
-                let mut n = GnbNode::new(GnbParams::from_spec(&NodeSpec::parse("gnb(label=k)").unwrap()).unwrap());
+                let mut n = GnbNode::from_spec(&NodeSpec::parse("gnb(label=k)").unwrap()).unwrap();
                 let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: ArrayView2::from_shape((hi - lo, 0), &[]).unwrap(), labels: &labels[lo..hi], kept: &[], segment_start: true, origin: None, mapped: None };
                 n.fit_chunk(c, &chunk, &schema).unwrap();
                 n.model().unwrap().clone()

@@ -329,7 +329,7 @@ mod tests {
     use ndarray::Array;
 
     fn linreg(spec: &str) -> LinregNode {
-        LinregNode::new(LinregParams::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap())
+        LinregNode::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap()
     }
 
     /// y0 = 2 + x·(1, −2, 0.5) + small noise; y1 = −1 + x·(0.3, 0, 4)

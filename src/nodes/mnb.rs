@@ -215,7 +215,7 @@ mod tests {
     use ndarray::{array, s};
 
     fn node(spec: &str) -> MnbNode {
-        MnbNode::new(MnbParams::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap())
+        MnbNode::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap()
     }
 
     #[test]

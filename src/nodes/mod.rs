@@ -25,9 +25,9 @@ mod whitening;
 pub use covariance::{CovarianceModel, CovarianceNode, CovarianceParams};
 pub use fda::FdaNode;
 pub use hist::HistNode;
-pub use poly::PolyNode;
-pub use sfa::SfaNode;
-pub use sfa2::Sfa2Node;
+pub use poly::{PolyModel, PolyNode, PolyParams};
+pub use sfa::{SfaModel, SfaNode, SfaParams};
+pub use sfa2::{Sfa2Model, Sfa2Node, Sfa2Params};
 pub use svd::{SvdModel, SvdNode, SvdParams};
 pub use gnb::{GnbModel, GnbNode, GnbParams};
 pub use kmeans::{Init as KmeansInit, KmeansNode};
@@ -321,7 +321,7 @@ pub const KINDS: [&str; 18] = [
 
 /// The built-in kinds written as Params → Partial → Model ([`define`]); the others still
 /// implement [`Node`] themselves.
-fn defined() -> [define::Entry; 9] {
+fn defined() -> [define::Entry; 12] {
     use define::Entry;
     [
         Entry::of::<MomentsParams>(),
@@ -333,6 +333,9 @@ fn defined() -> [define::Entry; 9] {
         Entry::of::<MnbParams>(),
         Entry::of::<LinregParams>(),
         Entry::of::<SvdParams>(),
+        Entry::of::<PolyParams>(),
+        Entry::of::<SfaParams>(),
+        Entry::of::<Sfa2Params>(),
     ]
 }
 
@@ -348,9 +351,6 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
     }
     Ok(match spec.kind.as_str() {
         "kmeans" | "k_means" => Box::new(KmeansNode::from_spec(spec)?),
-        "quadratic" | "poly" => Box::new(PolyNode::from_spec(spec)?),
-        "sfa" => Box::new(SfaNode::from_spec(spec)?),
-        "sfa2" => Box::new(Sfa2Node::from_spec(spec)?),
         "fda" => Box::new(FdaNode::from_spec(spec)?),
         "hist" | "histogram" => Box::new(HistNode::from_spec(spec)?),
         "layer" | "clone" => Box::new(LayerNode::from_spec(spec)?),
@@ -373,9 +373,6 @@ pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
     let bad = |e: serde_json::Error| Error::Model(format!("node '{kind}': {e}"));
     Ok(match kind {
         "kmeans" => Box::new(serde_json::from_value::<KmeansNode>(v.clone()).map_err(bad)?),
-        "poly" => Box::new(serde_json::from_value::<PolyNode>(v.clone()).map_err(bad)?),
-        "sfa" => Box::new(serde_json::from_value::<SfaNode>(v.clone()).map_err(bad)?),
-        "sfa2" => Box::new(serde_json::from_value::<Sfa2Node>(v.clone()).map_err(bad)?),
         "fda" => Box::new(serde_json::from_value::<FdaNode>(v.clone()).map_err(bad)?),
         "hist" => Box::new(serde_json::from_value::<HistNode>(v.clone()).map_err(bad)?),
         "layer" => Box::new(LayerNode::from_json(v)?),
@@ -543,7 +540,16 @@ mod tests {
             "linreg(target=t, method=qr)",
             "linreg(target=t, method=qr, intercept=false)",
             "svd(k=3)",
+            "sfa(n=2, contiguous=true)",
+            "sfa2(n=2, contiguous=true)",
         ] {
+            // SFA's rows are a time series: its pieces merge in time order (a piece boundary
+            // is a shard boundary, which without `contiguous` breaks the series).
+            let ordered = spec.starts_with("sfa");
+            // sfa2 expands a column near 1e4 to 1e8-sized products: its ill-conditioned
+            // generalised eigenproblem turns the sums' round-off into ~4e-6 of each entry (a
+            // seam difference lost would move them by ~1e-3).
+            let rel = if spec.starts_with("sfa2") { 2e-5 } else { 0.0 };
             let mut whole = build(&NodeSpec::parse(spec).unwrap()).unwrap();
             whole.begin(&schema).unwrap();
             whole.update(&chunk(0..n)).unwrap();
@@ -561,7 +567,7 @@ mod tests {
                     node.update(&chunk(w[0]..w[1])).unwrap();
                     parts.push(node.take_partial().expect("a node that keeps partials"));
                 }
-                if rand(2) == 1 {
+                if rand(2) == 1 && !ordered {
                     parts.reverse();
                 }
                 for p in &parts {
@@ -572,7 +578,7 @@ mod tests {
                 numbers(&node.to_json(), &mut got);
                 assert_eq!(got.len(), want.len(), "{spec}");
                 for (a, b) in got.iter().zip(&want) {
-                    assert!((a - b).abs() <= 1e-11 * scale, "{spec}, cuts {cuts:?}: {a} vs {b}");
+                    assert!((a - b).abs() <= 1e-11 * scale + rel * b.abs(), "{spec}, cuts {cuts:?}: {a} vs {b}");
                 }
             }
         }

@@ -4,24 +4,33 @@
 //! is ≥ j. For degree 2 that is x₀x₀, x₀x₁, …, x₀x_{n−1}, x₁x₁, x₁x₂, …, x_{n−1}x_{n−1}.
 //! Output dimension C(n+d, d) − 1. Needs no training.
 
-use super::{tagged, Node, NodeSpec};
-use crate::comm::Comm;
+use super::define::{params_from_fields, Defined, NodeParams, Transform};
+use super::NodeSpec;
 use crate::error::{Error, Result};
-use crate::io::{Chunk, Schema};
+use crate::io::Schema;
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-/// The expansion node.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PolyNode {
+/// `poly`'s parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PolyParams {
     /// Highest degree.
     pub degree: usize,
-    /// Input column names.
-    pub columns: Vec<String>,
-    /// Monomials as lists of input indices (non-decreasing), in output order.
-    #[serde(skip)]
-    monomials: Vec<Vec<usize>>,
 }
+
+/// The expansion of a fixed input: its monomials as lists of input indices (non-decreasing),
+/// in output order. They follow from the degree and the input dimension, so model files hold
+/// only the parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PolyModel {
+    /// The parameters.
+    pub params: PolyParams,
+    #[serde(skip)]
+    terms: std::sync::OnceLock<Vec<Vec<usize>>>,
+}
+
+/// The `poly` (`quadratic`) node.
+pub type PolyNode = Defined<PolyParams>;
 
 /// Monomials of degrees 1..=degree over n variables, in MDP's order.
 pub fn monomials(n: usize, degree: usize) -> Vec<Vec<usize>> {
@@ -42,9 +51,25 @@ pub fn monomials(n: usize, degree: usize) -> Vec<Vec<usize>> {
     out
 }
 
-impl PolyNode {
+impl PolyParams {
+    /// An expansion of the given degree.
+    pub fn new(degree: usize) -> Self {
+        PolyParams { degree }
+    }
+
+    /// The expansion of `d` inputs, without data (it needs no statistics).
+    pub fn model(&self) -> PolyModel {
+        PolyModel { params: self.clone(), terms: Default::default() }
+    }
+}
+
+impl NodeParams for PolyParams {
+    const KIND: &'static str = "poly";
+    const ALIASES: &'static [&'static str] = &["quadratic"];
+    type Partial = ();
+    type Model = PolyModel;
     /// `quadratic` (degree 2) or `poly(degree=d)`.
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
         let degree = if spec.kind == "quadratic" {
             spec.check_keys(&[])?;
             2
@@ -57,61 +82,42 @@ impl PolyNode {
         }
         Ok(Self::new(degree))
     }
-
-    /// An expansion of the given degree.
-    pub fn new(degree: usize) -> Self {
-        PolyNode { degree, ..Default::default() }
-    }
-
-    fn terms(&self) -> Vec<Vec<usize>> {
-        if self.monomials.is_empty() { monomials(self.columns.len(), self.degree) } else { self.monomials.clone() }
-    }
-
-    /// Set the input without data (the expansion needs no statistics).
-    pub fn set_input(&mut self, names: &[String]) {
-        self.columns = names.to_vec();
-        self.monomials = monomials(names.len(), self.degree);
-    }
-}
-
-impl Node for PolyNode {
-    fn kind(&self) -> &'static str {
-        "poly"
-    }
     fn spec(&self) -> String {
         if self.degree == 2 { "quadratic".into() } else { format!("poly(degree={})", self.degree) }
     }
     fn state_elements(&self, d: usize) -> u128 {
-        // The monomial list; its size is also checked in `begin`.
+        // The monomial list; its size is also checked in `check`.
         crate::nodes::poly_outputs(d, self.degree).saturating_mul(self.degree as u128)
     }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
+    fn check(&self, schema: &Schema) -> Result<()> {
         let n = schema.x.len();
-        // Count before building: C(n+d, d) − 1 outputs.
-        let mut size = 1f64;
-        for i in 1..=self.degree {
-            size = size * (n + i) as f64 / i as f64;
+        let size = crate::nodes::poly_outputs(n, self.degree);
+        if size > 1_000_000 {
+            return Err(Error::Param(format!("poly: degree {} on {n} inputs gives {size} outputs; reduce the input first (e.g. pca)", self.degree)));
         }
-        if size - 1.0 > 1e6 {
-            return Err(Error::Param(format!("poly: degree {} on {n} inputs gives {:.0} outputs; reduce the input first (e.g. pca)", self.degree, size - 1.0)));
-        }
-        self.set_input(&schema.x);
         Ok(())
     }
-    fn update(&mut self, _chunk: &Chunk) -> Result<()> {
-        Ok(())
+    fn partial(&self, _schema: &Schema) {}
+    fn finalize(&self, _all: (), _schema: &Schema) -> Result<PolyModel> {
+        Ok(self.model())
     }
-    fn join(&mut self, _comm: &dyn Comm) -> Result<()> {
-        Ok(())
+    fn upgrade(node: &mut serde_json::Value) {
+        params_from_fields(node, &["degree"]);
     }
-    fn input_dim(&self) -> usize {
-        self.columns.len()
+}
+
+impl PolyModel {
+    fn terms(&self, d: usize) -> &[Vec<usize>] {
+        self.terms.get_or_init(|| monomials(d, self.params.degree))
     }
-    fn output_names(&self) -> Vec<String> {
-        self.terms().iter().map(|m| m.iter().map(|&j| self.columns[j].as_str()).collect::<Vec<_>>().join("*")).collect()
+}
+
+impl Transform for PolyModel {
+    fn output_names(&self, input: &[String]) -> Vec<String> {
+        self.terms(input.len()).iter().map(|m| m.iter().map(|&j| input[j].as_str()).collect::<Vec<_>>().join("*")).collect()
     }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        let terms = self.terms();
+    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        let terms = self.terms(x.ncols());
         let mut out = Array2::zeros((x.nrows(), terms.len()));
         for (i, row) in x.rows().into_iter().enumerate() {
             for (k, m) in terms.iter().enumerate() {
@@ -120,20 +126,17 @@ impl Node for PolyNode {
         }
         out
     }
-    fn summary(&self) -> Vec<String> {
-        vec![format!("degree {}: {} -> {} dims", self.degree, self.columns.len(), self.terms().len())]
+    fn summary(&self, input: &[String]) -> Vec<String> {
+        vec![format!("degree {}: {} -> {} dims", self.params.degree, input.len(), crate::nodes::poly_outputs(input.len(), self.params.degree))]
     }
-    fn check_model(&self) -> Result<()> {
+    fn check(&self, input: &[String]) -> Result<()> {
         let s = super::Shapes("poly");
-        s.at_least("columns", self.columns.len(), 1)?;
-        s.at_least("degree", self.degree, 1)?;
-        if crate::nodes::poly_outputs(self.columns.len(), self.degree) > 1 << 20 {
-            return Err(Error::Model(format!("poly: degree {} on {} columns is too large", self.degree, self.columns.len())));
+        s.at_least("columns", input.len(), 1)?;
+        s.at_least("degree", self.params.degree, 1)?;
+        if crate::nodes::poly_outputs(input.len(), self.params.degree) > 1 << 20 {
+            return Err(Error::Model(format!("poly: degree {} on {} columns is too large", self.params.degree, input.len())));
         }
         Ok(())
-    }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("poly", self)
     }
 }
 
@@ -148,9 +151,8 @@ mod tests {
         assert_eq!(m, vec![vec![0], vec![1], vec![2], vec![0, 0], vec![0, 1], vec![0, 2], vec![1, 1], vec![1, 2], vec![2, 2]]);
         assert_eq!(monomials(3, 3).len(), 19); // C(6,3) − 1
         assert_eq!(&monomials(2, 3)[5..], &[vec![0, 0, 0], vec![0, 0, 1], vec![0, 1, 1], vec![1, 1, 1]]);
-        let mut p = PolyNode::new(2);
-        p.set_input(&["a".into(), "b".into()]);
-        assert_eq!(p.execute(array![[2.0, 3.0]].view()), array![[2.0, 3.0, 4.0, 6.0, 9.0]]);
-        assert_eq!(p.output_names(), vec!["a", "b", "a*a", "a*b", "b*b"]);
+        let p = PolyParams::new(2).model();
+        assert_eq!(p.transform(array![[2.0, 3.0]].view()), array![[2.0, 3.0, 4.0, 6.0, 9.0]]);
+        assert_eq!(p.output_names(&["a".into(), "b".into()]), vec!["a", "b", "a*a", "a*b", "b*b"]);
     }
 }

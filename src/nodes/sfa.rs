@@ -13,7 +13,8 @@
 //! clear error suggesting a PCA with `var=` before SFA. Model: delta values (λ), eta values
 //! (√λ/2π), the projection (columns = features; each with its largest entry positive), the mean.
 
-use super::{rows, tagged, untrained, Node, NodeSpec};
+use super::define::{params_from_fields, Defined, NodeParams, Partial, Transform};
+use super::{rows, NodeSpec};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
@@ -21,32 +22,18 @@ use crate::stats::{allreduce_symmetric, fix_signs, generalized_eigh, syrk_upper,
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-/// Local partial statistics of SFA.
-#[derive(Debug, Clone)]
-struct Partial {
-    x: Scatter,
-    /// Upper triangle of Σẋẋᵀ.
-    dd: Array2<f64>,
-    dn: u64,
-    prev: Option<Array1<f64>>,
-    seg_rows: u64,
-    first: Option<Array1<f64>>,
-    single_row_segment: bool,
-    /// The file of the current segment and of the first single-row one, for the message.
-    seg_file: Option<String>,
-    single_row_file: Option<String>,
-    scratch: Vec<f64>,
-}
-
-/// The `sfa` node.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SfaNode {
+/// `sfa`'s parameters (and `sfa2`'s).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SfaParams {
     /// Output dimension (slowest features kept); all when `None`.
     pub n: Option<usize>,
     /// Shards are consecutive blocks of one series.
     pub contiguous: bool,
-    /// Input column names.
-    pub columns: Vec<String>,
+}
+
+/// The trained `sfa` node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SfaModel {
     /// Training rows over all ranks.
     pub count: u64,
     /// Mean of the input.
@@ -58,37 +45,199 @@ pub struct SfaNode {
     /// Projection, one row per slow feature (k × d): y = (x − mean)·projectionᵀ.
     #[serde(with = "rows")]
     pub projection: Array2<f64>,
-    #[serde(skip)]
-    partial: Option<Partial>,
 }
 
-impl SfaNode {
-    /// From a flow spec: `sfa(n=K, contiguous=false)`.
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["n", "contiguous"])?;
-        let n = spec.get::<usize>("n")?;
-        if n == Some(0) {
-            return Err(Error::Param(format!("{}: n must be at least 1", spec.kind)));
+/// SFA's statistics of a stretch of rows in time order: the moments of x, the time
+/// differences' second moment, and the rows at both ends (so that a later stretch of the same
+/// series can be joined on with the difference across the seam).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SfaPartial {
+    contiguous: bool,
+    x: Scatter,
+    /// Upper triangle of Σẋẋᵀ.
+    dd: Array2<f64>,
+    dn: u64,
+    first: Option<Array1<f64>>,
+    last: Option<Array1<f64>>,
+    /// Rows of the current segment (shard) and its file.
+    seg_rows: u64,
+    seg_file: Option<String>,
+    /// A segment of one row was seen (no time derivative), and its file.
+    single_row: Option<Option<String>>,
+    #[serde(skip)]
+    scratch: Vec<f64>,
+}
+
+impl SfaPartial {
+    fn new(d: usize, contiguous: bool) -> Self {
+        SfaPartial {
+            contiguous,
+            x: Scatter::new(d, true),
+            dd: Array2::zeros((d, d)),
+            dn: 0,
+            first: None,
+            last: None,
+            seg_rows: 0,
+            seg_file: None,
+            single_row: None,
+            scratch: Vec::new(),
         }
-        Ok(SfaNode { n, contiguous: spec.get_bool("contiguous", false)?, ..Default::default() })
     }
 
-    /// An untrained node.
-    pub fn new(n: Option<usize>, contiguous: bool) -> Self {
-        SfaNode { n, contiguous, ..Default::default() }
+    /// The current segment ends (a new shard begins): remember it when it had a single row.
+    fn end_segment(&mut self) {
+        if !self.contiguous && self.seg_rows == 1 && self.single_row.is_none() {
+            self.single_row = Some(self.seg_file.clone());
+        }
     }
 
+    /// Add the time difference `later − earlier`.
+    fn add_difference(&mut self, later: &Array1<f64>, earlier: &Array1<f64>) {
+        let diff: Vec<f64> = later.iter().zip(earlier).map(|(a, b)| a - b).collect();
+        syrk_upper(&diff, 1, diff.len(), &mut self.dd);
+        self.dn += 1;
+    }
+}
+
+impl Partial for SfaPartial {
+    fn update(&mut self, chunk: &Chunk) -> Result<()> {
+        let x = chunk.x;
+        let d = x.ncols();
+        if chunk.segment_start && !self.contiguous {
+            self.end_segment();
+            self.seg_file = chunk.origin.map(|o| o.path.display().to_string());
+            self.last = None;
+            self.seg_rows = 0;
+        }
+        if x.nrows() == 0 {
+            return Ok(());
+        }
+        if self.first.is_none() {
+            self.first = Some(x.row(0).to_owned());
+        }
+        self.x.update(x);
+        // Differences of consecutive rows, including the previous chunk's last row.
+        self.scratch.clear();
+        if let Some(prev) = &self.last {
+            self.scratch.extend(x.row(0).iter().zip(prev.iter()).map(|(a, b)| a - b));
+        }
+        for i in 1..x.nrows() {
+            self.scratch.extend(x.row(i).iter().zip(x.row(i - 1).iter()).map(|(a, b)| a - b));
+        }
+        let m = self.scratch.len() / d;
+        syrk_upper(&self.scratch, m, d, &mut self.dd);
+        self.dn += m as u64;
+        self.last = Some(x.row(x.nrows() - 1).to_owned());
+        self.seg_rows += x.nrows() as u64;
+        Ok(())
+    }
+    /// `other`'s rows follow this partial's in time: with `contiguous` the seam between them
+    /// is one more difference.
+    fn merge(&mut self, mut other: Self) {
+        if other.x.n == 0 {
+            self.single_row = self.single_row.take().or(other.single_row);
+            return;
+        }
+        if self.x.n == 0 {
+            other.single_row = self.single_row.take().or(other.single_row);
+            *self = other;
+            return;
+        }
+        match (&other.first, &self.last) {
+            (Some(f), Some(l)) if self.contiguous => {
+                let (f, l) = (f.clone(), l.clone());
+                self.add_difference(&f, &l);
+            }
+            _ => self.end_segment(),
+        }
+        self.x.merge(&other.x);
+        self.dd += &other.dd;
+        self.dn += other.dn;
+        self.last = other.last;
+        self.seg_rows = other.seg_rows;
+        self.seg_file = other.seg_file;
+        self.single_row = self.single_row.take().or(other.single_row);
+    }
+    fn fits(&self, other: &Self) -> Result<()> {
+        self.x.fits(&other.x)?;
+        match other.dd.dim() == self.dd.dim() && other.contiguous == self.contiguous {
+            true => Ok(()),
+            false => Err(Error::Fit("sfa: a partial of another shape".into())),
+        }
+    }
+    /// Agree on single-row shards first (an error names the rank and file); with `contiguous`
+    /// each rank's first row is differenced with the last row of the nearest earlier rank that
+    /// has rows (a halo exchange); then the sums are allreduced.
+    fn join(mut self, comm: &dyn Comm) -> Result<Self> {
+        self.end_segment();
+        let why = "sfa: this shard has a single row, so no time derivative (give shards of 2+ rows, or contiguous=true)";
+        let single = match &self.single_row {
+            Some(Some(f)) => Err(Error::data(comm.rank(), f, None, why)),
+            Some(None) => Err(Error::Fit(format!("rank {}: {why}", comm.rank()))),
+            None => Ok(()),
+        };
+        crate::comm::agree(comm, single)?;
+        if self.contiguous {
+            let ends = self.first.clone().zip(self.last.clone()).map(|(f, l)| (f.to_vec(), l.to_vec()));
+            let all = crate::comm::allgather(comm, &ends);
+            let earlier = all[..comm.rank()].iter().rev().find_map(|e| e.as_ref());
+            if let (Some(first), Some((_, last))) = (self.first.clone(), earlier) {
+                self.add_difference(&first, &Array1::from(last.clone()));
+            }
+        }
+        self.x.allreduce(comm)?;
+        let mut dn = [self.dn as f64];
+        self.dd = allreduce_symmetric(comm, &self.dd, &mut dn);
+        self.dn = dn[0] as u64;
+        Ok(self)
+    }
+}
+
+/// The `sfa` node.
+pub type SfaNode = Defined<SfaParams>;
+
+impl SfaParams {
     pub(crate) fn check_dim(&self, kind: &str, d: usize) -> Result<()> {
         match self.n {
             Some(n) if n > d => Err(Error::Param(format!("{kind}: n={n} is larger than the input dimension {d}"))),
             _ => Ok(()),
         }
     }
+
+    /// The model from joined statistics.
+    pub(crate) fn solve(&self, p: SfaPartial) -> Result<SfaModel> {
+        let d = p.dd.nrows();
+        if p.dn < 2 {
+            return Err(Error::Fit("sfa: fewer than 2 time differences in total".into()));
+        }
+        let dcov = p.dd / (p.dn as f64 - 1.0);
+        let cov = p.x.covariance()?;
+        let (vals, vecs) = generalized_eigh(&dcov, &cov, "sfa: the input covariance matrix")
+            .map_err(|e| Error::Fit(format!("{e}; reduce the input first, e.g. pca(var=0.9999) | sfa")))?;
+        let keep = self.n.unwrap_or(d);
+        let mut projection = vecs.t().slice_axis(Axis(0), (0..keep).into()).to_owned();
+        fix_signs(&mut projection);
+        let delta: Vec<f64> = vals.iter().take(keep).copied().collect();
+        if delta.iter().any(|v| *v < 0.0) {
+            return Err(Error::Fit(format!("sfa: negative delta values {delta:?}: the input is rank-deficient; reduce it first (pca)")));
+        }
+        let eta = delta.iter().map(|v| v.sqrt() / (2.0 * std::f64::consts::PI)).collect();
+        Ok(SfaModel { count: p.x.n, mean: p.x.mean().to_vec(), delta, eta, projection })
+    }
 }
 
-impl Node for SfaNode {
-    fn kind(&self) -> &'static str {
-        "sfa"
+impl NodeParams for SfaParams {
+    const KIND: &'static str = "sfa";
+    type Partial = SfaPartial;
+    type Model = SfaModel;
+    /// `sfa(n=K, contiguous=false)` (and `sfa2`'s).
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        spec.check_keys(&["n", "contiguous"])?;
+        let n = spec.get::<usize>("n")?;
+        if n == Some(0) {
+            return Err(Error::Param(format!("{}: n must be at least 1", spec.kind)));
+        }
+        Ok(SfaParams { n, contiguous: spec.get_bool("contiguous", false)? })
     }
     fn spec(&self) -> String {
         let mut a = Vec::new();
@@ -100,145 +249,37 @@ impl Node for SfaNode {
         }
         if a.is_empty() { "sfa".into() } else { format!("sfa({})", a.join(", ")) }
     }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
-        let d = schema.x.len();
-        self.check_dim("sfa", d)?;
-        self.columns = schema.x.clone();
-        self.partial = Some(Partial {
-            x: Scatter::new(d, true),
-            dd: Array2::zeros((d, d)),
-            dn: 0,
-            prev: None,
-            seg_rows: 0,
-            first: None,
-            single_row_segment: false,
-            seg_file: None,
-            single_row_file: None,
-            scratch: Vec::new(),
-        });
-        Ok(())
+    fn check(&self, schema: &Schema) -> Result<()> {
+        self.check_dim("sfa", schema.x.len())
     }
-    fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        let p = self.partial.as_mut().expect("begin() first");
-        let x = chunk.x;
-        let d = x.ncols();
-        if chunk.segment_start && !self.contiguous {
-            if p.seg_rows == 1 && !p.single_row_segment {
-                p.single_row_segment = true;
-                p.single_row_file = p.seg_file.clone();
-            }
-            p.seg_file = chunk.origin.map(|o| o.path.display().to_string());
-            p.prev = None;
-            p.seg_rows = 0;
-        }
-        if x.nrows() == 0 {
-            return Ok(());
-        }
-        if p.first.is_none() {
-            p.first = Some(x.row(0).to_owned());
-        }
-        p.x.update(x);
-        // Differences of consecutive rows, including the previous chunk's last row.
-        p.scratch.clear();
-        if let Some(prev) = &p.prev {
-            p.scratch.extend(x.row(0).iter().zip(prev.iter()).map(|(a, b)| a - b));
-        }
-        for i in 1..x.nrows() {
-            p.scratch.extend(x.row(i).iter().zip(x.row(i - 1).iter()).map(|(a, b)| a - b));
-        }
-        let m = p.scratch.len() / d;
-        syrk_upper(&p.scratch, m, d, &mut p.dd);
-        p.dn += m as u64;
-        p.prev = Some(x.row(x.nrows() - 1).to_owned());
-        p.seg_rows += x.nrows() as u64;
-        Ok(())
+    fn partial(&self, schema: &Schema) -> SfaPartial {
+        SfaPartial::new(schema.x.len(), self.contiguous)
     }
-    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let mut p = self.partial.take().ok_or_else(|| untrained("sfa"))?;
-        let d = self.columns.len();
-        if !self.contiguous && p.seg_rows == 1 && !p.single_row_segment {
-            p.single_row_segment = true;
-            p.single_row_file = p.seg_file.clone();
-        }
-        let single = crate::comm::agree(
-            comm,
-            if p.single_row_segment {
-                let why = "sfa: this shard has a single row, so no time derivative (give shards of 2+ rows, or contiguous=true)";
-                Err(match &p.single_row_file {
-                    Some(f) => Error::data(comm.rank(), f, None, why),
-                    None => Error::Fit(format!("rank {}: {why}", comm.rank())),
-                })
-            } else {
-                Ok(())
-            },
-        );
-        single?;
-        if self.contiguous {
-            // Halo: every rank learns each rank's first and last rows; a rank's first row is
-            // differenced with the last row of the nearest earlier rank that has rows.
-            let mine: Vec<u8> = match (&p.first, &p.prev) {
-                (Some(f), Some(l)) => f.iter().chain(l.iter()).flat_map(|v| v.to_le_bytes()).collect(),
-                _ => Vec::new(),
-            };
-            let all = comm.allgather_bytes(&mine);
-            if !mine.is_empty() {
-                let earlier = all[..comm.rank()].iter().rev().find(|b| !b.is_empty());
-                if let Some(b) = earlier {
-                    let vals: Vec<f64> = b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
-                    let last = &vals[d..];
-                    let first = p.first.as_ref().unwrap();
-                    let diff: Vec<f64> = first.iter().zip(last).map(|(a, b)| a - b).collect();
-                    syrk_upper(&diff, 1, d, &mut p.dd);
-                    p.dn += 1;
-                }
-            }
-        }
-        p.x.allreduce(comm)?;
-        let mut dn = [p.dn as f64];
-        let dd = allreduce_symmetric(comm, &p.dd, &mut dn);
-        let dn = dn[0];
-        if dn < 2.0 {
-            return Err(Error::Fit("sfa: fewer than 2 time differences in total".into()));
-        }
-        let dcov = dd / (dn - 1.0);
-        let cov = p.x.covariance()?;
-        let (vals, vecs) = generalized_eigh(&dcov, &cov, "sfa: the input covariance matrix")
-            .map_err(|e| Error::Fit(format!("{e}; reduce the input first, e.g. pca(var=0.9999) | sfa")))?;
-        let keep = self.n.unwrap_or(d);
-        let mut proj = vecs.t().slice_axis(Axis(0), (0..keep).into()).to_owned();
-        fix_signs(&mut proj);
-        self.delta = vals.iter().take(keep).copied().collect();
-        if self.delta.iter().any(|v| *v < 0.0) {
-            return Err(Error::Fit(format!("sfa: negative delta values {:?}: the input is rank-deficient; reduce it first (pca)", self.delta)));
-        }
-        self.eta = self.delta.iter().map(|v| v.sqrt() / (2.0 * std::f64::consts::PI)).collect();
-        self.projection = proj;
-        self.mean = p.x.mean().to_vec();
-        self.count = p.x.n;
-        Ok(())
+    fn finalize(&self, all: SfaPartial, _schema: &Schema) -> Result<SfaModel> {
+        self.solve(all)
     }
-    fn input_dim(&self) -> usize {
-        self.columns.len()
+    fn upgrade(node: &mut serde_json::Value) {
+        params_from_fields(node, &["n", "contiguous"]);
     }
-    fn output_names(&self) -> Vec<String> {
+}
+
+impl Transform for SfaModel {
+    fn output_names(&self, _input: &[String]) -> Vec<String> {
         (0..self.projection.nrows()).map(|i| format!("sf{i}")).collect()
     }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
         let centred = &x - &Array1::from(self.mean.clone());
         centred.dot(&self.projection.t())
     }
-    fn summary(&self) -> Vec<String> {
+    fn summary(&self, input: &[String]) -> Vec<String> {
         vec![
-            format!("{} -> {} slow features{}, trained on {} rows", self.columns.len(), self.projection.nrows(), if self.contiguous { " (contiguous series)" } else { "" }, self.count),
+            format!("{} -> {} slow features, trained on {} rows", input.len(), self.projection.nrows(), self.count),
             format!("delta values {}", super::moments::short(&self.delta)),
         ]
     }
-    fn check_model(&self) -> Result<()> {
-        let (s, d) = (super::Shapes("sfa"), self.columns.len());
+    fn check(&self, input: &[String]) -> Result<()> {
+        let (s, d) = (super::Shapes("sfa"), input.len());
         s.rows("projection", &self.projection, d)?;
         s.vec("mean", &self.mean, d)
-    }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("sfa", self)
     }
 }

@@ -1,82 +1,121 @@
 //! `sfa2(n=…)`: quadratic SFA, as MDP's SFA2Node: a degree-2 polynomial expansion (MDP's
 //! order, see `quadratic`) followed by SFA on the expanded signal. Parameters as `sfa`.
 
-use super::poly::PolyNode;
-use super::sfa::SfaNode;
-use super::{tagged, Node, NodeSpec};
+use super::define::{Defined, NodeParams, Partial, Transform};
+use super::poly::{PolyModel, PolyParams};
+use super::sfa::{SfaModel, SfaParams, SfaPartial};
+use super::NodeSpec;
 use crate::comm::Comm;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-/// The `sfa2` node.
+/// `sfa2`'s parameters: those of its SFA.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sfa2Params(pub SfaParams);
+
+/// The trained `sfa2` node: SFA of the quadratic expansion of the input.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Sfa2Node {
-    /// The quadratic expansion.
-    pub expansion: PolyNode,
+pub struct Sfa2Model {
     /// SFA on the expanded signal.
-    pub sfa: SfaNode,
+    pub sfa: SfaModel,
+    #[serde(skip)]
+    expansion: Quadratic,
 }
 
-impl Sfa2Node {
-    /// From a flow spec: `sfa2(n=K, contiguous=false)`.
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        Ok(Sfa2Node { expansion: PolyNode::new(2), sfa: SfaNode::from_spec(spec)? })
+/// The degree-2 expansion (it holds no trained state).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Quadratic(PolyModel);
+
+impl Default for Quadratic {
+    fn default() -> Self {
+        Quadratic(PolyParams::new(2).model())
     }
 }
 
-impl Node for Sfa2Node {
-    fn kind(&self) -> &'static str {
-        "sfa2"
+/// SFA's statistics of the expanded rows.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Sfa2Partial {
+    sfa: SfaPartial,
+    #[serde(skip)]
+    expansion: Quadratic,
+}
+
+/// The `sfa2` node.
+pub type Sfa2Node = Defined<Sfa2Params>;
+
+impl NodeParams for Sfa2Params {
+    const KIND: &'static str = "sfa2";
+    type Partial = Sfa2Partial;
+    type Model = Sfa2Model;
+    /// `sfa2(n=K, contiguous=false)`.
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        SfaParams::from_spec(spec).map(Sfa2Params)
     }
     fn spec(&self) -> String {
-        self.sfa.spec().replacen("sfa", "sfa2", 1)
+        self.0.spec().replacen("sfa", "sfa2", 1)
     }
     fn state_elements(&self, d: usize) -> u128 {
         // SFA's two scatter matrices over the quadratic expansion.
         let e = crate::nodes::poly_outputs(d, 2);
         e.saturating_mul(e).saturating_mul(2)
     }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
-        self.expansion.begin(schema)?;
-        let expanded = Schema { x: self.expansion.output_names(), ..schema.clone() };
-        self.sfa.check_dim("sfa2", expanded.x.len())?;
-        self.sfa.begin(&expanded)
+    fn check(&self, schema: &Schema) -> Result<()> {
+        PolyParams::new(2).check(schema)?;
+        self.0.check_dim("sfa2", crate::nodes::poly_outputs(schema.x.len(), 2) as usize)
     }
+    fn partial(&self, schema: &Schema) -> Sfa2Partial {
+        let expanded = Schema { x: vec![String::new(); crate::nodes::poly_outputs(schema.x.len(), 2) as usize], ..schema.clone() };
+        Sfa2Partial { sfa: self.0.partial(&expanded), expansion: Quadratic::default() }
+    }
+    fn finalize(&self, all: Sfa2Partial, _schema: &Schema) -> Result<Sfa2Model> {
+        Ok(Sfa2Model { sfa: self.0.solve(all.sfa)?, expansion: Quadratic::default() })
+    }
+    /// Format v1 held the expansion (with the input columns) and a whole SFA node.
+    fn upgrade(node: &mut serde_json::Value) {
+        if node.get("params").is_none() {
+            node["params"] = serde_json::json!({ "n": node["sfa"]["n"], "contiguous": node["sfa"]["contiguous"] });
+            node["columns"] = node["expansion"]["columns"].clone();
+        }
+    }
+}
+
+impl Partial for Sfa2Partial {
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        let z = self.expansion.execute(chunk.x);
+        let z = self.expansion.0.transform(chunk.x);
         self.sfa.update(&Chunk { x: z.view(), mapped: None, ..*chunk })
     }
-    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        self.sfa.join(comm)
+    fn merge(&mut self, other: Self) {
+        self.sfa.merge(other.sfa)
     }
-    fn input_dim(&self) -> usize {
-        self.expansion.input_dim()
+    fn fits(&self, other: &Self) -> Result<()> {
+        self.sfa.fits(&other.sfa)
     }
-    fn output_names(&self) -> Vec<String> {
-        self.sfa.output_names()
+    fn join(self, comm: &dyn Comm) -> Result<Self> {
+        Ok(Sfa2Partial { sfa: self.sfa.join(comm)?, expansion: self.expansion })
     }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        self.sfa.execute(self.expansion.execute(x).view())
+}
+
+impl Transform for Sfa2Model {
+    fn output_names(&self, _input: &[String]) -> Vec<String> {
+        self.sfa.output_names(&[])
     }
-    fn summary(&self) -> Vec<String> {
-        let mut s = self.sfa.summary();
-        s[0] = format!("quadratic expansion {} -> {}; {}", self.expansion.input_dim(), self.expansion.output_names().len(), s[0]);
+    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        self.sfa.transform(self.expansion.0.transform(x).view())
+    }
+    fn summary(&self, input: &[String]) -> Vec<String> {
+        let expanded = self.expansion.0.output_names(input);
+        let mut s = self.sfa.summary(&expanded);
+        s[0] = format!("quadratic expansion {} -> {}; {}", input.len(), expanded.len(), s[0]);
         s
     }
-    fn check_model(&self) -> Result<()> {
-        self.expansion.check_model()?;
-        if self.sfa.input_dim() != self.expansion.output_names().len() {
-            return Err(crate::Error::Model(format!(
-                "sfa2: the SFA part has {} inputs but the expansion gives {}",
-                self.sfa.input_dim(),
-                self.expansion.output_names().len()
-            )));
+    fn check(&self, input: &[String]) -> Result<()> {
+        self.expansion.0.check(input)?;
+        let e = crate::nodes::poly_outputs(input.len(), 2) as usize;
+        if self.sfa.mean.len() != e {
+            return Err(Error::Model(format!("sfa2: the SFA part has {} inputs but the expansion gives {e}", self.sfa.mean.len())));
         }
-        self.sfa.check_model()
-    }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("sfa2", self)
+        self.sfa.check(&self.expansion.0.output_names(input))
     }
 }
