@@ -109,6 +109,49 @@ impl<T: Partial + Clone> Partial for PerClass<T> {
     }
 }
 
+/// Rows and per-column sums of one class (joined by one allreduce).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Counts {
+    /// Rows.
+    pub n: f64,
+    /// Column sums.
+    pub sums: Vec<f64>,
+}
+
+impl Counts {
+    /// No rows of `d` columns.
+    pub fn new(d: usize) -> Self {
+        Counts { n: 0.0, sums: vec![0.0; d] }
+    }
+}
+
+impl Partial for Counts {
+    fn update(&mut self, chunk: &Chunk) -> Result<()> {
+        self.n += chunk.rows() as f64;
+        for (s, col) in self.sums.iter_mut().zip(chunk.x.sum_axis(Axis(0))) {
+            *s += col;
+        }
+        Ok(())
+    }
+    fn merge(&mut self, other: Self) {
+        self.n += other.n;
+        self.sums.iter_mut().zip(other.sums).for_each(|(a, b)| *a += b);
+    }
+    fn fits(&self, other: &Self) -> Result<()> {
+        match other.sums.len() == self.sums.len() {
+            true => Ok(()),
+            false => Err(Error::Fit(format!("class counts of {} columns, expected {}", other.sums.len(), self.sums.len()))),
+        }
+    }
+    fn join(mut self, comm: &dyn Comm) -> Result<Self> {
+        let mut flat: Vec<f64> = std::iter::once(self.n).chain(self.sums.iter().copied()).collect();
+        comm.allreduce_sum(&mut flat);
+        self.n = flat[0];
+        self.sums.copy_from_slice(&flat[1..]);
+        Ok(self)
+    }
+}
+
 /// A trained classifier, given by its joint log-likelihoods; implementing it gives the
 /// [`Predict`]: the class index (into [`Classifier::classes`]) and, for `execute --proba`, the
 /// normalised log-probability of every class.

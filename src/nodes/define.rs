@@ -60,8 +60,17 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
     fn state_elements(&self, d: usize) -> u128 {
         (d as u128) * (d as u128)
     }
+    /// Passes over the data the node needs (hist: the range, then the counts; fda: the class
+    /// means, then the scatter about them). Each pass after the first starts from
+    /// [`NodeParams::next_pass`]; a node of several passes keeps no per-shard partials.
+    const PASSES: usize = 1;
     /// The empty partial for inputs with this schema.
     fn partial(&self, schema: &Schema) -> Self::Partial;
+    /// Nodes of several passes: the empty partial of pass `pass` (1, 2, ...) from the joined
+    /// partial of the pass before, the same on every rank.
+    fn next_pass(&self, _pass: usize, _joined: Self::Partial, _schema: &Schema) -> Result<Self::Partial> {
+        Err(Error::Fit(format!("{}: a node of one pass has no next pass", Self::KIND)))
+    }
     /// The trained model from the merged partial of all ranks.
     fn finalize(&self, all: Self::Partial, schema: &Schema) -> Result<Self::Model>;
     /// Rewrite this kind's JSON from an older model file into today's layout (see
@@ -226,7 +235,8 @@ pub struct Defined<P: NodeParams> {
     params: P,
     columns: Vec<String>,
     model: Option<P::Model>,
-    training: Option<(Schema, P::Partial)>,
+    /// While training: the input, the partial and the pass it belongs to (0, 1, ...).
+    training: Option<(Schema, P::Partial, usize)>,
     /// `execute --proba`: classifiers also write their class log-probabilities.
     proba: bool,
 }
@@ -326,27 +336,39 @@ impl<P: NodeParams> Node for Defined<P> {
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         self.params.check(schema)?;
         self.columns = schema.x.clone();
-        self.training = Some((schema.clone(), self.params.partial(schema)));
+        self.training = Some((schema.clone(), self.params.partial(schema), 0));
         Ok(())
     }
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        let (_, partial) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
+        let (_, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
         partial.update(chunk)
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let (schema, mine) = self.training.take().ok_or_else(|| super::untrained(P::KIND))?;
+        let (schema, mine, pass) = self.training.take().ok_or_else(|| super::untrained(P::KIND))?;
         let all = crate::comm::agree(comm, mine.join(comm))?;
+        if pass + 1 < P::PASSES {
+            let next = crate::comm::agree(comm, self.params.next_pass(pass + 1, all, &schema))?;
+            self.training = Some((schema, next, pass + 1));
+            return Ok(());
+        }
         let model = crate::comm::agree(comm, self.params.finalize(all, &schema))?;
         self.model = Some(model);
         Ok(())
     }
+    fn another_pass(&self) -> bool {
+        // After a join, training goes on only when another pass began.
+        self.training.is_some()
+    }
     fn take_partial(&mut self) -> Option<Vec<u8>> {
-        let (schema, partial) = self.training.as_mut()?;
+        if P::PASSES > 1 {
+            return None;
+        }
+        let (schema, partial, _) = self.training.as_mut()?;
         let old = std::mem::replace(partial, self.params.partial(schema));
         old.encode().ok()
     }
     fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
-        let (_, partial) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
+        let (_, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
         let other = P::Partial::decode(bytes)?;
         partial.fits(&other)?;
         partial.merge(other);

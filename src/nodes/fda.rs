@@ -6,25 +6,29 @@
 //! Model: classes, class means, mean, eigenvalues, projection (rows); `execute` gives
 //! (x − mean)·projectionᵀ.
 
-use super::classes::{require_label, union};
-use super::{rows, tagged, untrained, Node, NodeSpec};
+use super::classes::{require_label, Counts, PerClass};
+use super::define::{params_from_fields, Defined, NodeParams, Partial, Transform};
+use super::{rows, NodeSpec};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
 use crate::stats::{allreduce_symmetric, fix_signs, generalized_eigh, syrk_upper, Scatter};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-/// The `fda` node.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct FdaNode {
+/// `fda`'s parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FdaParams {
     /// Output dimension; all when `None`.
     pub n: Option<usize>,
     /// Label column.
     pub label: Option<String>,
-    /// Input column names.
-    pub columns: Vec<String>,
+}
+
+/// The trained `fda` node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FdaModel {
     /// Class labels.
     pub classes: Vec<String>,
     /// Class means (classes × d).
@@ -39,33 +43,44 @@ pub struct FdaNode {
     pub projection: Array2<f64>,
     /// Training rows.
     pub count: u64,
-    #[serde(skip)]
-    phase: usize,
-    #[serde(skip)]
-    sums: BTreeMap<String, (f64, Array1<f64>)>,
-    #[serde(skip)]
-    class_index: HashMap<String, usize>,
-    #[serde(skip)]
-    sw: Array2<f64>,
-    #[serde(skip)]
-    total: Option<Scatter>,
 }
 
-impl FdaNode {
-    /// From a flow spec: `fda(n=K, label=class)`.
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+/// MDP's two phases: the class means, then the scatter about them.
+#[derive(Clone, Serialize, Deserialize)]
+pub enum FdaPartial {
+    /// Rows and sums per class.
+    Means(PerClass<Counts>),
+    /// The within-class scatter about the agreed class means, and the total moments.
+    Scatter {
+        /// Class labels, in the order of `means`' rows.
+        classes: Vec<String>,
+        /// Class means (classes × d).
+        means: Array2<f64>,
+        /// Upper triangle of S_W.
+        sw: Array2<f64>,
+        /// Moments of all rows (S_T).
+        total: Scatter,
+        #[serde(skip)]
+        index: HashMap<String, usize>,
+    },
+}
+
+/// The `fda` node.
+pub type FdaNode = Defined<FdaParams>;
+
+impl NodeParams for FdaParams {
+    const KIND: &'static str = "fda";
+    const PASSES: usize = 2;
+    type Partial = FdaPartial;
+    type Model = FdaModel;
+    /// `fda(n=K, label=class)`.
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
         spec.check_keys(&["n", "label"])?;
         let n = spec.get::<usize>("n")?;
         if n == Some(0) {
             return Err(Error::Param("fda: n must be at least 1".into()));
         }
-        Ok(FdaNode { n, label: spec.params.get("label").cloned(), ..Default::default() })
-    }
-}
-
-impl Node for FdaNode {
-    fn kind(&self) -> &'static str {
-        "fda"
+        Ok(FdaParams { n, label: spec.params.get("label").cloned() })
     }
     fn spec(&self) -> String {
         match self.n {
@@ -76,110 +91,104 @@ impl Node for FdaNode {
     fn label(&self) -> Option<String> {
         self.label.clone()
     }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
-        if self.label.is_none() {
-            return Err(Error::Param("fda: give the label column, e.g. fda(n=2, label=class)".into()));
-        }
+    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
+        self.label = self.label.as_deref().map(name_of);
+    }
+    fn check(&self, schema: &Schema) -> Result<()> {
         require_label("fda", &self.label, schema)?;
         let d = schema.x.len();
-        if let Some(n) = self.n.filter(|n| *n > d) {
-            return Err(Error::Param(format!("fda: n={n} is larger than the input dimension {d}")));
+        match self.n.filter(|n| *n > d) {
+            Some(n) => Err(Error::Param(format!("fda: n={n} is larger than the input dimension {d}"))),
+            None => Ok(()),
         }
-        self.columns = schema.x.clone();
-        self.phase = 0;
-        self.sums.clear();
-        Ok(())
     }
-    fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        let d = self.columns.len();
-        if self.phase == 0 {
-            for (row, l) in chunk.x.rows().into_iter().zip(chunk.labels) {
-                let e = self.sums.entry(l.clone()).or_insert_with(|| (0.0, Array1::zeros(d)));
-                e.0 += 1.0;
-                e.1 += &row;
-            }
-        } else {
-            self.total.as_mut().expect("phase 1").update(chunk.x);
-            let mut centred = Vec::with_capacity(chunk.x.len());
-            for (row, l) in chunk.x.rows().into_iter().zip(chunk.labels) {
-                let c = self.class_index[l.as_str()];
-                centred.extend(row.iter().zip(self.means.row(c)).map(|(a, m)| a - m));
-            }
-            syrk_upper(&centred, chunk.rows(), d, &mut self.sw);
-        }
-        Ok(())
+    fn partial(&self, schema: &Schema) -> FdaPartial {
+        FdaPartial::Means(PerClass::new(Counts::new(schema.x.len())))
     }
-    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let d = self.columns.len();
-        if self.phase == 0 {
-            let classes = union(comm, &self.sums.keys().cloned().collect())?;
-            if classes.len() < 2 {
-                return Err(Error::Fit(format!("fda: needs at least 2 classes, the data has only '{}'", classes[0])));
-            }
-            let c = classes.len();
-            let mut flat = vec![0.0; c * (d + 1)];
-            for (k, name) in classes.iter().enumerate() {
-                if let Some((n, s)) = self.sums.get(name) {
-                    flat[k * (d + 1)] = *n;
-                    flat[k * (d + 1) + 1..(k + 1) * (d + 1)].copy_from_slice(s.as_slice().unwrap());
-                }
-            }
-            comm.allreduce_sum(&mut flat);
-            let all = Array2::from_shape_vec((c, d + 1), flat).unwrap();
-            self.means = Array2::from_shape_fn((c, d), |(k, j)| all[[k, j + 1]] / all[[k, 0]]);
-            self.class_index = classes.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
-            self.classes = classes;
-            self.sw = Array2::zeros((d, d));
-            self.total = Some(Scatter::new(d, true));
-            self.phase = 1;
-            return Ok(());
+    fn next_pass(&self, _pass: usize, joined: FdaPartial, schema: &Schema) -> Result<FdaPartial> {
+        let FdaPartial::Means(sums) = joined else { return Err(Error::Fit("fda: the first pass holds no class sums".into())) };
+        let (classes, parts) = sums.into_sorted()?;
+        if classes.len() < 2 {
+            return Err(Error::Fit(format!("fda: needs at least 2 classes, the data has only '{}'", classes[0])));
         }
-        let mut total = self.total.take().ok_or_else(|| untrained("fda"))?;
-        total.allreduce(comm)?;
-        let sw = allreduce_symmetric(comm, &self.sw, &mut []);
+        let d = schema.x.len();
+        let means = Array2::from_shape_fn((classes.len(), d), |(k, j)| parts[k].sums[j] / parts[k].n);
+        let index = classes.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
+        Ok(FdaPartial::Scatter { classes, means, sw: Array2::zeros((d, d)), total: Scatter::new(d, true), index })
+    }
+    fn finalize(&self, all: FdaPartial, schema: &Schema) -> Result<FdaModel> {
+        let FdaPartial::Scatter { classes, means, sw, total, .. } = all else { return Err(Error::Fit("fda: the second pass holds no scatter".into())) };
         let st = total.covariance()?;
         let (vals, vecs) = generalized_eigh(&sw, &st, "fda: the total covariance matrix")?;
-        let keep = self.n.unwrap_or(d);
-        let mut proj = vecs.t().slice_axis(Axis(0), (0..keep).into()).to_owned();
-        fix_signs(&mut proj);
-        self.eigenvalues = vals.iter().take(keep).copied().collect();
-        self.projection = proj;
-        self.mean = total.mean().to_vec();
-        self.count = total.n;
-        self.phase = 2;
-        Ok(())
+        let keep = self.n.unwrap_or(schema.x.len());
+        let mut projection = vecs.t().slice_axis(Axis(0), (0..keep).into()).to_owned();
+        fix_signs(&mut projection);
+        Ok(FdaModel { classes, means, mean: total.mean().to_vec(), eigenvalues: vals.iter().take(keep).copied().collect(), projection, count: total.n })
     }
-    fn another_pass(&self) -> bool {
-        self.phase == 1
+    fn upgrade(node: &mut serde_json::Value) {
+        params_from_fields(node, &["n", "label"]);
     }
-    fn input_dim(&self) -> usize {
-        self.columns.len()
+}
+
+impl Partial for FdaPartial {
+    fn update(&mut self, chunk: &Chunk) -> Result<()> {
+        match self {
+            FdaPartial::Means(sums) => sums.update(chunk),
+            FdaPartial::Scatter { means, sw, total, index, .. } => {
+                total.update(chunk.x);
+                let mut centred = Vec::with_capacity(chunk.x.len());
+                for (row, l) in chunk.x.rows().into_iter().zip(chunk.labels) {
+                    // The class set is the union over all ranks, so every label has a mean.
+                    let c = index[l.as_str()];
+                    centred.extend(row.iter().zip(means.row(c)).map(|(a, m)| a - m));
+                }
+                syrk_upper(&centred, chunk.rows(), chunk.x.ncols(), sw);
+                Ok(())
+            }
+        }
     }
-    fn output_names(&self) -> Vec<String> {
+    fn merge(&mut self, other: Self) {
+        match (self, other) {
+            (FdaPartial::Means(a), FdaPartial::Means(b)) => a.merge(b),
+            (FdaPartial::Scatter { sw, total, .. }, FdaPartial::Scatter { sw: sw2, total: t2, .. }) => {
+                *sw += &sw2;
+                total.merge(&t2);
+            }
+            _ => unreachable!("partials of one pass"),
+        }
+    }
+    fn join(self, comm: &dyn Comm) -> Result<Self> {
+        match self {
+            FdaPartial::Means(sums) => sums.join(comm).map(FdaPartial::Means),
+            FdaPartial::Scatter { classes, means, sw, mut total, index } => {
+                total.allreduce(comm)?;
+                let sw = allreduce_symmetric(comm, &sw, &mut []);
+                Ok(FdaPartial::Scatter { classes, means, sw, total, index })
+            }
+        }
+    }
+}
+
+impl Transform for FdaModel {
+    fn output_names(&self, _input: &[String]) -> Vec<String> {
         (0..self.projection.nrows()).map(|i| format!("fd{i}")).collect()
     }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
         (&x - &Array1::from(self.mean.clone())).dot(&self.projection.t())
     }
-    fn summary(&self) -> Vec<String> {
+    fn summary(&self, input: &[String]) -> Vec<String> {
         vec![format!(
             "{} -> {} dims, {} classes [{}], eigenvalues {}",
-            self.columns.len(),
+            input.len(),
             self.projection.nrows(),
             self.classes.len(),
             self.classes.join(", "),
             super::moments::short(&self.eigenvalues)
         )]
     }
-    fn check_model(&self) -> Result<()> {
-        let (s, d) = (super::Shapes("fda"), self.columns.len());
+    fn check(&self, input: &[String]) -> Result<()> {
+        let (s, d) = (super::Shapes("fda"), input.len());
         s.rows("projection", &self.projection, d)?;
         s.vec("mean", &self.mean, d)
-    }
-    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
-        self.label = self.label.as_deref().map(name_of);
-    }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("fda", self)
     }
 }

@@ -4,33 +4,51 @@
 //! column), and a second pass counts with numpy's rule (right-open bins, the last bin closed).
 //! A statistics node: `execute` passes rows through. `flowmpi stats --hist` prints them.
 
-use super::{tagged, Node, NodeSpec};
+use super::define::{params_from_fields, Defined, NodeParams, Partial, Transform};
+use super::NodeSpec;
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-/// The `hist` node.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct HistNode {
+/// `hist`'s parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistParams {
     /// Bins per column.
     pub bins: usize,
-    /// Column names.
-    pub columns: Vec<String>,
+}
+
+/// The trained `hist` node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HistModel {
     /// Bin edges per column (bins + 1 each).
     pub edges: Vec<Vec<f64>>,
     /// Counts per column (bins each).
     pub counts: Vec<Vec<u64>>,
-    #[serde(skip)]
-    phase: usize,
-    #[serde(skip)]
-    min: Vec<f64>,
-    #[serde(skip)]
-    max: Vec<f64>,
-    #[serde(skip)]
-    local: Vec<f64>,
 }
+
+/// The first pass finds each column's range, the second counts in the bins it gives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum HistPartial {
+    /// Per-column minimum and maximum.
+    Range {
+        /// Minima.
+        min: Vec<f64>,
+        /// Maxima.
+        max: Vec<f64>,
+    },
+    /// Per-column counts (bins each, column after column) in the agreed bins.
+    Counts {
+        /// Bin edges per column.
+        edges: Vec<Vec<f64>>,
+        /// Counts, column-major by bins.
+        counts: Vec<f64>,
+    },
+}
+
+/// The `hist` node.
+pub type HistNode = Defined<HistParams>;
 
 /// numpy's equal-width bin edges for [lo, hi].
 pub fn numpy_edges(lo: f64, hi: f64, bins: usize) -> Vec<f64> {
@@ -59,98 +77,118 @@ pub fn numpy_bin(v: f64, edges: &[f64]) -> usize {
     i
 }
 
-impl HistNode {
-    /// From a flow spec: `hist(bins=10)`.
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["bins"])?;
-        Self::new(spec.get::<usize>("bins")?.unwrap_or(10))
-    }
-
-    /// A node with `bins` bins per column.
+impl HistParams {
+    /// `bins` bins per column.
     pub fn new(bins: usize) -> Result<Self> {
         if bins == 0 {
             return Err(Error::Param("hist: bins must be at least 1".into()));
         }
-        Ok(HistNode { bins, ..Default::default() })
+        Ok(HistParams { bins })
     }
 }
 
-impl Node for HistNode {
-    fn kind(&self) -> &'static str {
-        "hist"
+impl NodeParams for HistParams {
+    const KIND: &'static str = "hist";
+    const ALIASES: &'static [&'static str] = &["histogram"];
+    const PASSTHROUGH: bool = true;
+    const PASSES: usize = 2;
+    type Partial = HistPartial;
+    type Model = HistModel;
+    /// `hist(bins=10)`.
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        spec.check_keys(&["bins"])?;
+        Self::new(spec.get::<usize>("bins")?.unwrap_or(10))
     }
     fn spec(&self) -> String {
         format!("hist(bins={})", self.bins)
-    }
-    fn passthrough(&self) -> bool {
-        true
     }
     fn state_elements(&self, d: usize) -> u128 {
         // Edges and counts per column.
         2 * (self.bins as u128 + 1) * d as u128
     }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
+    fn partial(&self, schema: &Schema) -> HistPartial {
         let d = schema.x.len();
-        self.columns = schema.x.clone();
-        self.phase = 0;
-        self.min = vec![f64::INFINITY; d];
-        self.max = vec![f64::NEG_INFINITY; d];
-        Ok(())
+        HistPartial::Range { min: vec![f64::INFINITY; d], max: vec![f64::NEG_INFINITY; d] }
     }
+    fn next_pass(&self, _pass: usize, joined: HistPartial, _schema: &Schema) -> Result<HistPartial> {
+        let HistPartial::Range { min, max } = joined else { return Err(Error::Fit("hist: the first pass holds no range".into())) };
+        if min.first().is_some_and(|v| v.is_infinite()) {
+            return Err(Error::Fit("no data rows on any rank".into()));
+        }
+        let edges: Vec<Vec<f64>> = min.iter().zip(&max).map(|(lo, hi)| numpy_edges(*lo, *hi, self.bins)).collect();
+        Ok(HistPartial::Counts { counts: vec![0.0; edges.len() * self.bins], edges })
+    }
+    fn finalize(&self, all: HistPartial, _schema: &Schema) -> Result<HistModel> {
+        let HistPartial::Counts { edges, counts } = all else { return Err(Error::Fit("hist: the second pass holds no counts".into())) };
+        Ok(HistModel { counts: counts.chunks_exact(self.bins).map(|c| c.iter().map(|v| *v as u64).collect()).collect(), edges })
+    }
+    fn upgrade(node: &mut serde_json::Value) {
+        params_from_fields(node, &["bins"]);
+    }
+}
+
+impl Partial for HistPartial {
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        let d = self.columns.len();
         for row in chunk.x.rows() {
-            for j in 0..d {
-                let v = row[j];
-                if self.phase == 0 {
-                    self.min[j] = self.min[j].min(v);
-                    self.max[j] = self.max[j].max(v);
-                } else {
-                    self.local[j * self.bins + numpy_bin(v, &self.edges[j])] += 1.0;
+            match self {
+                HistPartial::Range { min, max } => {
+                    for (j, v) in row.iter().enumerate() {
+                        min[j] = min[j].min(*v);
+                        max[j] = max[j].max(*v);
+                    }
+                }
+                HistPartial::Counts { edges, counts } => {
+                    let bins = counts.len() / edges.len().max(1);
+                    for (j, v) in row.iter().enumerate() {
+                        counts[j * bins + numpy_bin(*v, &edges[j])] += 1.0;
+                    }
                 }
             }
         }
         Ok(())
     }
-    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let d = self.columns.len();
-        if self.phase == 0 {
-            comm.allreduce_min(&mut self.min);
-            comm.allreduce_max(&mut self.max);
-            if self.min.first().is_some_and(|v| v.is_infinite()) {
-                return Err(Error::Fit("no data rows on any rank".into()));
+    fn merge(&mut self, other: Self) {
+        match (self, other) {
+            (HistPartial::Range { min, max }, HistPartial::Range { min: lo, max: hi }) => {
+                min.iter_mut().zip(lo).for_each(|(a, b)| *a = a.min(b));
+                max.iter_mut().zip(hi).for_each(|(a, b)| *a = a.max(b));
             }
-            self.edges = (0..d).map(|j| numpy_edges(self.min[j], self.max[j], self.bins)).collect();
-            self.local = vec![0.0; d * self.bins];
-            self.phase = 1;
-            return Ok(());
+            (HistPartial::Counts { counts, .. }, HistPartial::Counts { counts: more, .. }) => counts.iter_mut().zip(more).for_each(|(a, b)| *a += b),
+            _ => unreachable!("partials of one pass"),
         }
-        comm.allreduce_sum(&mut self.local);
-        self.counts = self.local.chunks_exact(self.bins).map(|c| c.iter().map(|v| *v as u64).collect()).collect();
-        self.phase = 2;
-        Ok(())
     }
-    fn another_pass(&self) -> bool {
-        self.phase == 1
+    fn join(mut self, comm: &dyn Comm) -> Result<Self> {
+        match &mut self {
+            HistPartial::Range { min, max } => {
+                comm.allreduce_min(min);
+                comm.allreduce_max(max);
+            }
+            HistPartial::Counts { counts, .. } => comm.allreduce_sum(counts),
+        }
+        Ok(self)
     }
-    fn input_dim(&self) -> usize {
-        self.columns.len()
+}
+
+impl Transform for HistModel {
+    fn output_names(&self, input: &[String]) -> Vec<String> {
+        input.to_vec()
     }
-    fn output_names(&self) -> Vec<String> {
-        self.columns.clone()
-    }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
         x.to_owned()
     }
-    fn summary(&self) -> Vec<String> {
-        self.columns
-            .iter()
-            .enumerate()
-            .map(|(j, c)| format!("{c}: [{:.6}, {:.6}] counts {:?}", self.edges[j][0], self.edges[j][self.bins], self.counts[j]))
-            .collect()
+    fn summary(&self, input: &[String]) -> Vec<String> {
+        let range = |e: &Vec<f64>| (e[0], e[e.len() - 1]);
+        input.iter().zip(&self.edges).zip(&self.counts).map(|((c, e), n)| format!("{c}: [{:.6}, {:.6}] counts {n:?}", range(e).0, range(e).1)).collect()
     }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("hist", self)
+    fn check(&self, input: &[String]) -> Result<()> {
+        let s = super::Shapes("hist");
+        s.count("edges", self.edges.len(), input.len())?;
+        s.count("counts", self.counts.len(), input.len())?;
+        for (j, (e, n)) in self.edges.iter().zip(&self.counts).enumerate() {
+            s.at_least(&format!("counts of column {j}"), n.len(), 1)?;
+            s.vec(&format!("edges of column {j}"), e, n.len() + 1)?;
+        }
+        Ok(())
     }
 }
 

@@ -7,7 +7,7 @@
 //! feature_log_prob = log(count + α) − log(Σ(count + α)). `execute` appends the predicted class
 //! (and, with `--proba`, the log-probability of each class).
 
-use super::classes::{check_priors, parse_priors, require_label, Classifier, PerClass};
+use super::classes::{check_priors, parse_priors, require_label, Classifier, Counts, PerClass};
 use super::define::{params_from_fields, Defined, NodeParams, Partial};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
@@ -46,42 +46,6 @@ pub struct MnbModel {
     /// log P(feature | class) (classes × features).
     #[serde(with = "rows")]
     pub feature_log_prob: Array2<f64>,
-}
-
-/// Rows and per-column sums of one class (joined by one allreduce).
-#[derive(Clone, Serialize, Deserialize)]
-pub struct Counts {
-    /// Rows.
-    n: f64,
-    /// Column sums.
-    sums: Vec<f64>,
-}
-
-impl Partial for Counts {
-    fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        self.n += chunk.rows() as f64;
-        for (s, col) in self.sums.iter_mut().zip(chunk.x.sum_axis(Axis(0))) {
-            *s += col;
-        }
-        Ok(())
-    }
-    fn merge(&mut self, other: Self) {
-        self.n += other.n;
-        self.sums.iter_mut().zip(other.sums).for_each(|(a, b)| *a += b);
-    }
-    fn fits(&self, other: &Self) -> Result<()> {
-        match other.sums.len() == self.sums.len() {
-            true => Ok(()),
-            false => Err(Error::Fit(format!("class counts of {} columns, expected {}", other.sums.len(), self.sums.len()))),
-        }
-    }
-    fn join(mut self, comm: &dyn Comm) -> Result<Self> {
-        let mut flat: Vec<f64> = std::iter::once(self.n).chain(self.sums.iter().copied()).collect();
-        comm.allreduce_sum(&mut flat);
-        self.n = flat[0];
-        self.sums.copy_from_slice(&flat[1..]);
-        Ok(self)
-    }
 }
 
 /// Per-class counts; refuses negative values (`columns` names them).
@@ -126,7 +90,7 @@ impl NodeParams for MnbParams {
         4 * d as u128
     }
     fn partial(&self, schema: &Schema) -> MnbPartial {
-        MnbPartial { counts: PerClass::new(Counts { n: 0.0, sums: vec![0.0; schema.x.len()] }), columns: schema.x.clone() }
+        MnbPartial { counts: PerClass::new(Counts::new(schema.x.len())), columns: schema.x.clone() }
     }
     fn finalize(&self, all: MnbPartial, schema: &Schema) -> Result<MnbModel> {
         let d = schema.x.len();

@@ -23,8 +23,8 @@ mod svd;
 mod whitening;
 
 pub use covariance::{CovarianceModel, CovarianceNode, CovarianceParams};
-pub use fda::FdaNode;
-pub use hist::HistNode;
+pub use fda::{FdaModel, FdaNode, FdaParams};
+pub use hist::{HistModel, HistNode, HistParams};
 pub use poly::{PolyModel, PolyNode, PolyParams};
 pub use sfa::{SfaModel, SfaNode, SfaParams};
 pub use sfa2::{Sfa2Model, Sfa2Node, Sfa2Params};
@@ -321,7 +321,7 @@ pub const KINDS: [&str; 18] = [
 
 /// The built-in kinds written as Params → Partial → Model ([`define`]); the others still
 /// implement [`Node`] themselves.
-fn defined() -> [define::Entry; 12] {
+fn defined() -> [define::Entry; 14] {
     use define::Entry;
     [
         Entry::of::<MomentsParams>(),
@@ -336,6 +336,8 @@ fn defined() -> [define::Entry; 12] {
         Entry::of::<PolyParams>(),
         Entry::of::<SfaParams>(),
         Entry::of::<Sfa2Params>(),
+        Entry::of::<HistParams>(),
+        Entry::of::<FdaParams>(),
     ]
 }
 
@@ -351,8 +353,6 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
     }
     Ok(match spec.kind.as_str() {
         "kmeans" | "k_means" => Box::new(KmeansNode::from_spec(spec)?),
-        "fda" => Box::new(FdaNode::from_spec(spec)?),
-        "hist" | "histogram" => Box::new(HistNode::from_spec(spec)?),
         "layer" | "clone" => Box::new(LayerNode::from_spec(spec)?),
         k => {
             if let Some(node) = define::build(spec) {
@@ -373,8 +373,6 @@ pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
     let bad = |e: serde_json::Error| Error::Model(format!("node '{kind}': {e}"));
     Ok(match kind {
         "kmeans" => Box::new(serde_json::from_value::<KmeansNode>(v.clone()).map_err(bad)?),
-        "fda" => Box::new(serde_json::from_value::<FdaNode>(v.clone()).map_err(bad)?),
-        "hist" => Box::new(serde_json::from_value::<HistNode>(v.clone()).map_err(bad)?),
         "layer" => Box::new(LayerNode::from_json(v)?),
         k => match define::load(k, v) {
             Some(node) => node?,
@@ -441,6 +439,13 @@ impl Shapes<'_> {
     pub fn at_least(&self, name: &str, got: usize, min: usize) -> Result<()> {
         if got < min {
             return Err(self.fail(format!("{name} has {got} entries, expected at least {min}")));
+        }
+        Ok(())
+    }
+    /// Exactly `want` of something.
+    pub fn count(&self, name: &str, got: usize, want: usize) -> Result<()> {
+        if got != want {
+            return Err(self.fail(format!("{name} has {got} entries, expected {want}")));
         }
         Ok(())
     }
