@@ -153,11 +153,11 @@ pub(crate) fn pass(
     bar: &mut Option<Progress>,
 ) -> Result<(u64, u64, u64, u64)> {
         let (mut rows, mut skipped, mut hits, mut damaged, mut before) = (0, 0, 0, 0, 0);
-    let take = |group: &mut [Box<dyn Node>]| -> Vec<Vec<u8>> { group.iter_mut().map(|n| n.take_partial().expect("cacheable")).collect() };
+    let take = |group: &mut [Box<dyn Node>]| -> Result<Vec<Vec<u8>>> { group.iter_mut().map(|n| n.take_partial()).collect() };
     for src in &data.sources {
         let key = store.key(context, src, comm.rank())?;
         // The shards so far, set aside: the group reads this shard into empty statistics.
-        let acc = take(group);
+        let acc = take(group)?;
         let entry = match store.load(&key) {
             Lookup::Hit(e) if e.parts.len() == group.len() => {
                 hits += 1;
@@ -171,7 +171,7 @@ pub(crate) fn pass(
                     Progress::chunk(bar, &Chunk { origin: origin.as_ref(), ..*c });
                     crate::flow::feed(comm, done, group, active, c)
                 })?;
-                let e = Entry { rows: r, skipped: s, parts: take(group) };
+                let e = Entry { rows: r, skipped: s, parts: take(group)? };
                 store.store(&key, &e, comm.rank())?;
                 e
             }

@@ -63,6 +63,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a flow over all ranks' shards and write the model (rank 0, atomically).
+    #[command(after_help = crate::nodes::help())]
     Train(TrainArgs),
     /// Run a trained flow: each rank writes its own transformed shard, rows in input order.
     Execute(ExecuteArgs),

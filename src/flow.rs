@@ -242,7 +242,7 @@ impl Flow {
             let begun: Result<()> = group.iter_mut().try_for_each(|n| nodes::check_memory(n.as_ref(), &schema).and_then(|()| n.begin(&schema)));
             agree(comm, begun)?;
             if carry {
-                if let Some(k) = (0..group.len()).find(|&k| group[k].take_partial().is_none()) {
+                if let Some(k) = (0..group.len()).find(|&k| !group[k].keeps_partials()) {
                     return Err(Error::Param(format!(
                         "--keep-partials/--update: {} keeps no partial statistics (several passes, or rows kept); train it on all the data instead",
                         group[k].spec()
@@ -264,7 +264,7 @@ impl Flow {
                 let through_cache = match shards {
                     // Rows kept in memory by --cache-data are already cheaper than the cache.
                     Some(_) if cached.is_some() => None,
-                    Some(_) if !keeps && group.iter_mut().all(|n| n.take_partial().is_some()) => shards,
+                    Some(_) if !keeps && group.iter().all(|n| n.keeps_partials()) => shards,
                     Some(_) => {
                         log.info(format!("--cache: {label} keeps no per-shard statistics (several passes, or rows kept); read without the cache"));
                         None
@@ -378,18 +378,19 @@ fn carry_partials(comm: &dyn Comm, group: &mut [Box<dyn Node>], first: usize, pr
         let added = match prior.get(first + k) {
             // The old rows come first (a time series continues); rank 0's new rows follow.
             Some(Some(p)) if comm.rank() == 0 => {
-                let new = n.take_partial().expect("checked when the group began");
-                n.merge_partial(p).and_then(|()| n.merge_partial(&new)).map_err(|e| Error::Model(format!("--update: the old model's partial for {}: {e}", n.spec())))
+                let new = n.take_partial();
+                new.and_then(|new| n.merge_partial(p).and_then(|()| n.merge_partial(&new)))
+                    .map_err(|e| Error::Model(format!("--update: the old model's partial for {}: {e}", n.spec())))
             }
             _ => Ok(()),
         };
         agree(comm, added)?;
         if keep {
-            let mine = n.take_partial().expect("checked when the group began");
+            let mine = agree(comm, n.take_partial())?;
             for b in comm.allgather_bytes(&mine) {
                 n.merge_partial(&b)?;
             }
-            let all = n.take_partial().expect("checked when the group began");
+            let all = agree(comm, n.take_partial())?;
             if comm.rank() == 0 {
                 n.merge_partial(&all)?;
             }

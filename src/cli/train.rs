@@ -18,14 +18,7 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// The flow: nodes separated by '|', e.g. 'moments | covariance | pca(n=6)' or
-    /// 'pca(var=0.95) | whitening'. Nodes: moments, covariance, pca(n=K | var=F, method=cov|corr),
-    /// whitening(n=K | var=F), linreg(target=y, method=normal|qr, intercept=true),
-    /// ridge(alpha=1 | alpha=[..], target=y), mnb(label=c, alpha=1), gnb(label=c),
-    /// kmeans(k=K, init=random|++|parallel|FILE, n_init=N, max_iter=300, tol=1e-4, seed=0), quadratic,
-    /// poly(degree=D), sfa(n=K, contiguous=false), sfa2(n=K), fda(n=K, label=c), svd(k=K),
-    /// hist(bins=B). Layers train nodes side by side on column groups and concatenate their
-    /// outputs: 'layer(pca(n=3) @ 0-9, sfa(n=2) @ [x10; x12])'; 'clone(pca(n=3), groups=4)' trains
-    /// one node on 4 equal column groups (their rows stacked) and applies it to each.
+    /// 'pca(var=0.95) | whitening'. The nodes and their parameters are listed below.
     #[arg(long, required_unless_present_any = ["flow_file", "update"], conflicts_with = "flow_file")]
     pub flow: Option<String>,
     /// Read the flow from a TOML or JSON file: `flow = "..."`, or [[node]] tables with `kind`.
@@ -46,8 +39,8 @@ pub struct TrainArgs {
     pub cache_data: bool,
     /// Keep each shard's partial statistics in DIR (like joblib.Memory): a re-run reads only
     /// the shards that changed (keyed by the nodes, the flow before them, the data options and
-    /// each file's path, size, modification time and inode). Single-pass nodes only (moments,
-    /// covariance, pca, whitening, ridge, your own nodes); the others read as usual.
+    /// each file's path, size, modification time and inode). Nodes of one pass (all but
+    /// hist, fda, kmeans and layers); the others read as usual.
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
     /// With --cache: also hash each file's contents into its key, for file systems whose

@@ -33,6 +33,7 @@ pub type CovarianceNode = Defined<CovarianceParams>;
 
 impl NodeParams for CovarianceParams {
     const KIND: &'static str = "covariance";
+    const USAGE: &'static str = "covariance (cov): covariance and correlation matrices";
     const ALIASES: &'static [&'static str] = &["cov"];
     const PASSTHROUGH: bool = true;
     type Partial = Scatter;

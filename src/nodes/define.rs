@@ -25,6 +25,9 @@ use std::sync::Mutex;
 pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Kind name in flow specs and model files (lower case, letters, digits and `_`).
     const KIND: &'static str;
+    /// One line for `flowmpi train --help`'s node list: the spec with its parameters and what
+    /// the node does, e.g. `pca(n=K | var=F, method=cov|corr): principal components`.
+    const USAGE: &'static str = "";
     /// Other names the flow parser accepts for this kind (`cov` for `covariance`).
     const ALIASES: &'static [&'static str] = &[];
     /// A statistics node: its output is its input (moments, covariance), so a flow skips it
@@ -359,13 +362,15 @@ impl<P: NodeParams> Node for Defined<P> {
         // After a join, training goes on only when another pass began.
         self.training.is_some()
     }
-    fn take_partial(&mut self) -> Option<Vec<u8>> {
-        if P::PASSES > 1 {
-            return None;
+    fn keeps_partials(&self) -> bool {
+        P::PASSES == 1
+    }
+    fn take_partial(&mut self) -> Result<Vec<u8>> {
+        if !self.keeps_partials() {
+            return Err(Error::Fit(format!("{} keeps no partial statistics (several passes)", self.spec())));
         }
-        let (schema, partial, _) = self.training.as_mut()?;
-        let old = std::mem::replace(partial, self.params.partial(schema));
-        old.encode().ok()
+        let (schema, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
+        std::mem::replace(partial, self.params.partial(schema)).encode()
     }
     fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
         let (_, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
@@ -437,6 +442,7 @@ pub fn params_from_fields(node: &mut serde_json::Value, names: &[&str]) {
 pub(crate) struct Entry {
     pub(crate) kind: &'static str,
     pub(crate) aliases: &'static [&'static str],
+    pub(crate) usage: &'static str,
     build: fn(&NodeSpec) -> Result<Box<dyn Node>>,
     load: fn(&serde_json::Value) -> Result<Box<dyn Node>>,
 }
@@ -447,6 +453,7 @@ impl Entry {
         Entry {
             kind: P::KIND,
             aliases: P::ALIASES,
+            usage: P::USAGE,
             build: |spec| Ok(Box::new(Defined::new(P::from_spec(spec)?))),
             load: |v| Defined::<P>::from_json(v).map(|n| Box::new(n) as Box<dyn Node>),
         }
@@ -500,4 +507,9 @@ pub(crate) fn load(kind: &str, v: &serde_json::Value) -> Option<Result<Box<dyn N
 /// Registered kinds, for messages.
 pub(crate) fn kinds() -> Vec<&'static str> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|e| e.kind).collect()
+}
+
+/// Registered kinds' usage lines, for `--help`.
+pub(crate) fn usages() -> Vec<&'static str> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|e| if e.usage.is_empty() { e.kind } else { e.usage }).collect()
 }

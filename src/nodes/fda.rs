@@ -70,6 +70,7 @@ pub type FdaNode = Defined<FdaParams>;
 
 impl NodeParams for FdaParams {
     const KIND: &'static str = "fda";
+    const USAGE: &'static str = "fda(n=K, label=c): Fisher discriminant analysis (two passes)";
     const PASSES: usize = 2;
     type Partial = FdaPartial;
     type Model = FdaModel;

@@ -61,6 +61,7 @@ pub type GnbNode = Defined<GnbParams>;
 
 impl NodeParams for GnbParams {
     const KIND: &'static str = "gnb";
+    const USAGE: &'static str = "gnb(label=c, var_smoothing=1e-9, priors=[..]): Gaussian naive Bayes";
     const ALIASES: &'static [&'static str] = &["gaussian_nb"];
     const TASK: Task = Task::Classification;
     type Partial = GnbPartial;

@@ -89,6 +89,7 @@ impl HistParams {
 
 impl NodeParams for HistParams {
     const KIND: &'static str = "hist";
+    const USAGE: &'static str = "hist(bins=B): per-column histograms, numpy's bins (two passes)";
     const ALIASES: &'static [&'static str] = &["histogram"];
     const PASSTHROUGH: bool = true;
     const PASSES: usize = 2;

@@ -204,6 +204,7 @@ pub type LinregNode = Defined<LinregParams>;
 
 impl NodeParams for LinregParams {
     const KIND: &'static str = "linreg";
+    const USAGE: &'static str = "linreg(target=y | target=[y0,y1], method=normal|qr, intercept=true): least squares";
     const ALIASES: &'static [&'static str] = &["linear_regression"];
     const TASK: Task = Task::Regression;
     type Partial = LinregPartial;

@@ -61,6 +61,7 @@ pub type MnbNode = Defined<MnbParams>;
 
 impl NodeParams for MnbParams {
     const KIND: &'static str = "mnb";
+    const USAGE: &'static str = "mnb(label=c, alpha=1, fit_prior=true, priors=[..]): multinomial naive Bayes";
     const ALIASES: &'static [&'static str] = &["multinomial_nb"];
     const TASK: Task = Task::Classification;
     type Partial = MnbPartial;

@@ -116,11 +116,15 @@ pub trait Node: Send + Sync {
     fn set_proba(&mut self, _on: bool) {}
     /// Iterative nodes: write a checkpoint every iteration / resume from it.
     fn set_checkpoint(&mut self, _path: Option<std::path::PathBuf>, _resume: bool) {}
+    /// True when the node keeps partial statistics that [`Node::take_partial`] can hand out
+    /// (nodes of one pass that keep no rows), for the per-shard cache and `--keep-partials`.
+    fn keeps_partials(&self) -> bool {
+        false
+    }
     /// Per-shard cache (`train --cache`): the local statistics gathered since `begin` (or the
-    /// last take) as bytes, leaving empty ones; `None` when the node cannot be cached (several
-    /// passes, rows kept).
-    fn take_partial(&mut self) -> Option<Vec<u8>> {
-        None
+    /// last take) as bytes, leaving empty ones. An error for a node that keeps none.
+    fn take_partial(&mut self) -> Result<Vec<u8>> {
+        Err(Error::Fit(format!("{} keeps no partial statistics", self.spec())))
     }
     /// Merge statistics from [`Node::take_partial`] into the local ones.
     fn merge_partial(&mut self, _bytes: &[u8]) -> Result<()> {
@@ -313,11 +317,34 @@ pub(crate) fn split_top_level(s: &str) -> Vec<&str> {
     out
 }
 
-/// Node kinds this build knows.
-pub const KINDS: [&str; 18] = [
-    "moments", "covariance", "pca", "whitening", "linreg", "ridge", "mnb", "gnb", "kmeans", "quadratic", "poly", "sfa", "sfa2", "fda",
-    "svd", "hist", "layer", "clone",
+/// The built-in kinds that implement [`Node`] themselves: kind, aliases, usage line.
+const OWN: [(&str, &[&str], &str); 3] = [
+    (
+        "kmeans",
+        &["k_means"],
+        "kmeans(k=K, init=random|++|parallel|FILE, n_init=N, max_iter=300, tol=1e-4, seed=0): Lloyd's k-means",
+    ),
+    ("layer", &[], "layer(NODE @ COLUMNS, ...): nodes side by side on column groups, outputs concatenated, e.g. layer(pca(n=3) @ 0-9, sfa(n=2) @ [x10; x12])"),
+    ("clone", &[], "clone(NODE, groups=G): one node trained on G equal column groups (their rows stacked), applied to each"),
 ];
+
+/// Names of the node kinds this process knows: built in, then registered.
+pub fn kinds() -> Vec<&'static str> {
+    defined().iter().map(|e| e.kind).chain(OWN.iter().map(|o| o.0)).chain(define::kinds()).collect()
+}
+
+/// The node list of `flowmpi train --help`: one usage line per kind.
+pub fn help() -> String {
+    let defined = defined();
+    let lines = defined.iter().map(|e| e.usage).chain(OWN.iter().map(|o| o.2)).chain(define::usages());
+    let mut out = String::from("Nodes (flow specs are 'node | node(key=value, ...) | ...'):\n");
+    for l in lines {
+        out.push_str("  ");
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
 
 /// The built-in kinds written as Params → Partial → Model ([`define`]); the others still
 /// implement [`Node`] themselves.
@@ -343,7 +370,7 @@ fn defined() -> [define::Entry; 14] {
 
 /// True when `name` is a built-in kind or one of its aliases.
 pub(crate) fn is_builtin(name: &str) -> bool {
-    KINDS.contains(&name) || defined().iter().any(|e| e.names(name))
+    OWN.iter().any(|o| o.0 == name || o.1.contains(&name)) || defined().iter().any(|e| e.names(name))
 }
 
 /// Build an untrained node from its spec.
@@ -358,8 +385,7 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
             if let Some(node) = define::build(spec) {
                 return node;
             }
-            let known: Vec<&str> = KINDS.iter().copied().chain(define::kinds()).collect();
-            return Err(Error::Param(format!("unknown node '{k}' (known: {})", known.join(", "))));
+            return Err(Error::Param(format!("unknown node '{k}' (known: {})", kinds().join(", "))));
         }
     })
 }
@@ -517,6 +543,22 @@ mod tests {
     use crate::testing::numbers;
 
     #[test]
+    fn the_help_lists_every_kind_and_every_kind_builds() {
+        let help = help();
+        for k in kinds() {
+            assert!(help.lines().any(|l| l.trim_start().starts_with(k) || l.contains(&format!("| {k}("))), "{k} missing from:\n{help}");
+        }
+        for e in defined() {
+            assert!(!e.usage.is_empty() && e.usage.contains(':'), "{}: no usage line", e.kind);
+            // Every name a usage line starts with parses (with the parameters it needs).
+            for name in std::iter::once(e.kind).chain(e.aliases.iter().copied()) {
+                let err = build(&NodeSpec::parse(name).unwrap()).err().map(|e| e.to_string()).unwrap_or_default();
+                assert!(!err.contains("unknown node"), "{name}: {err}");
+            }
+        }
+    }
+
+    #[test]
     fn partials_merge_to_the_union_on_random_splits() {
         // merge(partial(A), partial(B), ...) = partial(A ∪ B ∪ ...): the property the per-shard
         // cache and --update rest on, for every node that keeps partials, with empty pieces and
@@ -570,7 +612,7 @@ mod tests {
                 let mut parts = Vec::new();
                 for w in cuts.windows(2) {
                     node.update(&chunk(w[0]..w[1])).unwrap();
-                    parts.push(node.take_partial().expect("a node that keeps partials"));
+                    parts.push(node.take_partial().unwrap());
                 }
                 if rand(2) == 1 && !ordered {
                     parts.reverse();

@@ -89,6 +89,7 @@ pub type MomentsNode = Defined<MomentsParams>;
 
 impl NodeParams for MomentsParams {
     const KIND: &'static str = "moments";
+    const USAGE: &'static str = "moments: count, mean, variance, skewness, kurtosis, min, max per column";
     const ALIASES: &'static [&'static str] = &["low_order_moments"];
     const PASSTHROUGH: bool = true;
     type Partial = Scatter;

@@ -190,6 +190,7 @@ impl PcaModel {
 
 impl NodeParams for PcaParams {
     const KIND: &'static str = "pca";
+    const USAGE: &'static str = "pca(n=K | var=F, method=cov|corr): principal components";
     type Partial = Scatter;
     type Model = PcaModel;
     fn from_spec(spec: &NodeSpec) -> Result<Self> {

@@ -65,6 +65,7 @@ impl PolyParams {
 
 impl NodeParams for PolyParams {
     const KIND: &'static str = "poly";
+    const USAGE: &'static str = "quadratic | poly(degree=D): polynomial expansion (MDP's order)";
     const ALIASES: &'static [&'static str] = &["quadratic"];
     type Partial = ();
     type Model = PolyModel;

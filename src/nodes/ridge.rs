@@ -52,6 +52,7 @@ pub type RidgeNode = Defined<RidgeParams>;
 
 impl NodeParams for RidgeParams {
     const KIND: &'static str = "ridge";
+    const USAGE: &'static str = "ridge(alpha=1 | alpha=[..], target=y, intercept=true): ridge regression, one model per alpha";
     const TASK: Task = Task::Regression;
     type Partial = RidgePartial;
     type Model = RidgeModel;

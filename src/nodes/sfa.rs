@@ -228,6 +228,7 @@ impl SfaParams {
 
 impl NodeParams for SfaParams {
     const KIND: &'static str = "sfa";
+    const USAGE: &'static str = "sfa(n=K, contiguous=false): slow feature analysis";
     type Partial = SfaPartial;
     type Model = SfaModel;
     /// `sfa(n=K, contiguous=false)` (and `sfa2`'s).

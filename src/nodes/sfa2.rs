@@ -47,6 +47,7 @@ pub type Sfa2Node = Defined<Sfa2Params>;
 
 impl NodeParams for Sfa2Params {
     const KIND: &'static str = "sfa2";
+    const USAGE: &'static str = "sfa2(n=K, contiguous=false): quadratic SFA";
     type Partial = Sfa2Partial;
     type Model = Sfa2Model;
     /// `sfa2(n=K, contiguous=false)`.

@@ -40,6 +40,7 @@ pub type SvdNode = Defined<SvdParams>;
 
 impl NodeParams for SvdParams {
     const KIND: &'static str = "svd";
+    const USAGE: &'static str = "svd(k=K): singular values and right singular vectors (TSQR)";
     type Partial = Tsqr;
     type Model = SvdModel;
     /// `svd(k=K)`.

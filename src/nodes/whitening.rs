@@ -32,6 +32,7 @@ pub type WhiteningNode = Defined<WhiteningParams>;
 
 impl NodeParams for WhiteningParams {
     const KIND: &'static str = "whitening";
+    const USAGE: &'static str = "whitening(n=K | var=F): PCA scaled to unit variance";
     const ALIASES: &'static [&'static str] = &["whiten"];
     type Partial = Scatter;
     type Model = WhiteningModel;
