@@ -1,0 +1,110 @@
+//! Tests of the node layer as a whole: spec parsing, the registry, partials' merge.
+
+use super::*;
+
+#[test]
+fn spec_parsing() {
+    let s = NodeSpec::parse(" PCA( n = 3, method=corr ) ").unwrap();
+    assert_eq!(s.kind, "pca");
+    assert_eq!(s.params["n"], "3");
+    assert_eq!(s.params["method"], "corr");
+    assert!(NodeSpec::parse("pca(n=3").is_err());
+    let r = NodeSpec::parse("ridge(alpha=[0.1, 1,10], target=\"y0,y1\", intercept=false)").unwrap();
+    assert_eq!(r.get_list("alpha").unwrap(), vec!["0.1", "1", "10"]);
+    assert_eq!(r.get_list("target").unwrap(), vec!["y0", "y1"]);
+    assert!(!r.get_bool("intercept", true).unwrap());
+    assert!(NodeSpec::parse("pca(3)").is_err());
+    assert!(build(&NodeSpec::parse("pca(m=3)").unwrap()).is_err());
+    assert!(build(&NodeSpec::parse("nope").unwrap()).is_err());
+}
+
+use crate::testing::numbers;
+
+#[test]
+fn the_help_lists_every_kind_and_every_kind_builds() {
+    let help = help();
+    for k in kinds() {
+        assert!(help.lines().any(|l| l.trim_start().starts_with(k) || l.contains(&format!("| {k}("))), "{k} missing from:\n{help}");
+    }
+    for e in defined() {
+        assert!(!e.usage.is_empty() && e.usage.contains(':'), "{}: no usage line", e.kind);
+        // Every name a usage line starts with parses (with the parameters it needs).
+        for name in std::iter::once(e.kind).chain(e.aliases.iter().copied()) {
+            let err = build(&NodeSpec::parse(name).unwrap()).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(!err.contains("unknown node"), "{name}: {err}");
+        }
+    }
+}
+
+#[test]
+fn partials_merge_to_the_union_on_random_splits() {
+    // merge(partial(A), partial(B), ...) = partial(A ∪ B ∪ ...): the property the per-shard
+    // cache and --update rest on, for every node that keeps partials, with empty pieces and
+    // merges in any order.
+    let n = 211;
+    let x = ndarray::Array2::from_shape_fn((n, 4), |(i, j)| 1e4 * (j == 0) as u8 as f64 + ((i * 37 + j * 11) % 17) as f64 * 0.3 + (i as f64 * 0.7 + j as f64).sin() + 1.0);
+    let y = ndarray::Array2::from_shape_fn((n, 1), |(i, _)| 2.0 * x[[i, 1]] - x[[i, 2]] + (i as f64).cos());
+    let labels: Vec<String> = (0..n).map(|i| ["p", "q", "r"][(i * i) % 7 % 3].to_string()).collect();
+    let schema = Schema { x: ["a", "b", "c", "d"].map(String::from).to_vec(), y: vec!["t".into()], label: Some("k".into()) };
+    let chunk = |r: std::ops::Range<usize>| Chunk { x: x.slice(ndarray::s![r.clone(), ..]), y: y.slice(ndarray::s![r.clone(), ..]), labels: &labels[r], ..Chunk::new(x.view()) };
+    let comm = crate::comm::SingleComm;
+    let mut state = 12345u64;
+    let mut rand = |m: usize| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as usize % m
+    };
+    for spec in [
+        "moments",
+        "covariance",
+        "pca(n=2)",
+        "whitening(n=2)",
+        "ridge(alpha=0.5, target=t)",
+        "gnb(label=k)",
+        "mnb(label=k)",
+        "linreg(target=t)",
+        "linreg(target=t, method=qr)",
+        "linreg(target=t, method=qr, intercept=false)",
+        "svd(k=3)",
+        "sfa(n=2, contiguous=true)",
+        "sfa2(n=2, contiguous=true)",
+    ] {
+        // SFA's rows are a time series: its pieces merge in time order (a piece boundary
+        // is a shard boundary, which without `contiguous` breaks the series).
+        let ordered = spec.starts_with("sfa");
+        // sfa2 expands a column near 1e4 to 1e8-sized products: its ill-conditioned
+        // generalised eigenproblem turns the sums' round-off into ~4e-6 of each entry (a
+        // seam difference lost would move them by ~1e-3).
+        let rel = if spec.starts_with("sfa2") { 2e-5 } else { 0.0 };
+        let mut whole = build(&NodeSpec::parse(spec).unwrap()).unwrap();
+        whole.begin(&schema).unwrap();
+        whole.update(&chunk(0..n)).unwrap();
+        whole.join(&comm).unwrap();
+        let mut want = Vec::new();
+        numbers(&whole.to_json(), &mut want);
+        let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for _ in 0..6 {
+            let mut cuts: Vec<usize> = (0..rand(6)).map(|_| rand(n + 1)).chain([0, n]).collect();
+            cuts.sort();
+            let mut node = build(&NodeSpec::parse(spec).unwrap()).unwrap();
+            node.begin(&schema).unwrap();
+            let mut parts = Vec::new();
+            for w in cuts.windows(2) {
+                node.update(&chunk(w[0]..w[1])).unwrap();
+                parts.push(node.take_partial().unwrap());
+            }
+            if rand(2) == 1 && !ordered {
+                parts.reverse();
+            }
+            for p in &parts {
+                node.merge_partial(p).unwrap();
+            }
+            node.join(&comm).unwrap();
+            let mut got = Vec::new();
+            numbers(&node.to_json(), &mut got);
+            assert_eq!(got.len(), want.len(), "{spec}");
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-11 * scale + rel * b.abs(), "{spec}, cuts {cuts:?}: {a} vs {b}");
+            }
+        }
+    }
+}
