@@ -13,11 +13,12 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 set +u
 BASE=${BASE:-HEAD}; N=${N:-1000000}; D=33; RANKS=${RANKS:-1}; REPEAT=${REPEAT:-5}; MAX=${MAX:-1.05}
-NODES=${NODES:-"moments covariance pca whitening ridge linreg sfa svd hist"}
+NODES=${NODES:-"moments covariance pca whitening ridge linreg linreg_qr sfa sfa2 svd hist"}
 DIR=${BENCH_DIR:-/tmp/flowmpi-bench}/n${N}d${D}
 cargo build --release --quiet
-NEW=$PWD/target/release/flowmpi
 WT=$(mktemp -d); TMP=$(mktemp -d)
+# A copy, so that a rebuild while the gate runs does not change what is measured.
+NEW=$TMP/flowmpi; cp target/release/flowmpi "$NEW"
 trap 'git worktree remove --force "$WT" >/dev/null 2>&1 || true; rm -rf "$WT" "$TMP"' EXIT
 git worktree add --detach -f "$WT" "$BASE" >/dev/null 2>&1
 (cd "$WT" && CARGO_TARGET_DIR=${BASE_TARGET:-/tmp/flowmpi-bench-base-target} cargo build --release --quiet --bin flowmpi)
@@ -44,6 +45,8 @@ for node in $NODES; do
     whitening) flow="whitening(n=5)" ;;
     ridge) flow="ridge(alpha=[0.1,1], target=$y)" ;;
     linreg) flow="linreg(target=$y)" ;;
+    linreg_qr) flow="linreg(target=$y, method=qr)" ;;
+    sfa2) flow="sfa2(n=5)"; cols=(--columns "0-7") ;;
     sfa) flow="sfa(n=5)" ;;
     svd) flow="svd(k=5)" ;;
     hist) flow="hist(bins=20)" ;;

@@ -60,7 +60,7 @@ pub enum FdaPartial {
         sw: Array2<f64>,
         /// Moments of all rows (S_T).
         total: Scatter,
-        #[serde(skip)]
+        /// Row of `means` per class label.
         index: HashMap<String, usize>,
     },
 }

@@ -108,3 +108,68 @@ fn partials_merge_to_the_union_on_random_splits() {
         }
     }
 }
+
+/// Every pass of `params` on `rows` rows, each pass's partial built from random pieces merged
+/// in random order; the model's numbers.
+fn passes_in_pieces<P: define::NodeParams>(params: &P, schema: &Schema, rows: usize, chunk: &dyn Fn(std::ops::Range<usize>) -> Chunk<'static>, rand: &mut dyn FnMut(usize) -> usize) -> Vec<f64> {
+    use define::Partial;
+    let comm = crate::comm::SingleComm;
+    let mut partial = params.partial(schema);
+    for pass in 0..P::PASSES {
+        let mut cuts: Vec<usize> = (0..rand(6)).map(|_| rand(rows + 1)).chain([0, rows]).collect();
+        cuts.sort();
+        let mut pieces: Vec<P::Partial> = cuts
+            .windows(2)
+            .map(|w| {
+                let mut p = P::Partial::decode(&partial.encode().unwrap()).unwrap();
+                p.update(&chunk(w[0]..w[1])).unwrap();
+                p
+            })
+            .collect();
+        if rand(2) == 1 {
+            pieces.reverse();
+        }
+        let mut merged = pieces.remove(0);
+        pieces.into_iter().for_each(|p| merged.merge(p));
+        let joined = merged.join(&comm).unwrap();
+        partial = if pass + 1 < P::PASSES { params.next_pass(pass + 1, joined, schema).unwrap() } else { joined };
+    }
+    let mut out = Vec::new();
+    numbers(&serde_json::to_value(params.finalize(partial, schema).unwrap()).unwrap(), &mut out);
+    out
+}
+
+#[test]
+fn every_pass_of_a_multi_pass_node_merges_to_the_union() {
+    // hist and fda keep no per-shard partials (their later passes depend on the earlier ones'
+    // joined results), but the driver's join still merges each pass's partials.
+    let n = 173;
+    let x: &'static ndarray::Array2<f64> = Box::leak(Box::new(ndarray::Array2::from_shape_fn((n, 3), |(i, j)| ((i * 31 + j * 7) % 23) as f64 * 0.4 + (i as f64 * 0.3 + j as f64).cos() + 50.0 * (j == 1) as u8 as f64)));
+    let labels: &'static [String] = Box::leak((0..n).map(|i| ["u", "v", "w"][(i * 5 + i / 7) % 3].to_string()).collect::<Vec<_>>().into_boxed_slice());
+    let schema = Schema { x: ["a", "b", "c"].map(String::from).to_vec(), y: vec![], label: Some("k".into()) };
+    let chunk = |r: std::ops::Range<usize>| Chunk { x: x.slice(ndarray::s![r.clone(), ..]), labels: &labels[r.clone()], y: ndarray::ArrayView2::from_shape((r.len(), 0), &[]).unwrap(), ..Chunk::new(x.view()) };
+    let mut state = 777u64;
+    let mut rand = |m: usize| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as usize % m
+    };
+    let whole = |rand: &mut dyn FnMut(usize) -> usize, pieces: bool| -> (Vec<f64>, Vec<f64>) {
+        let hist = HistParams::new(5).unwrap();
+        let fda = FdaParams { n: Some(2), label: Some("k".into()) };
+        // One piece: rand(…) = 0 cuts nothing.
+        let mut none = |_: usize| 0;
+        let r: &mut dyn FnMut(usize) -> usize = if pieces { rand } else { &mut none };
+        (passes_in_pieces(&hist, &schema, n, &chunk, r), passes_in_pieces(&fda, &schema, n, &chunk, r))
+    };
+    let (hist_want, fda_want) = whole(&mut rand, false);
+    assert!(hist_want.iter().sum::<f64>() > n as f64, "counts and edges");
+    for _ in 0..8 {
+        let (hist_got, fda_got) = whole(&mut rand, true);
+        assert_eq!(hist_got, hist_want, "hist: counts and edges are exact");
+        let scale = fda_want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        assert_eq!(fda_got.len(), fda_want.len());
+        for (a, b) in fda_got.iter().zip(&fda_want) {
+            assert!((a - b).abs() <= 1e-11 * scale, "fda: {a} vs {b}");
+        }
+    }
+}
