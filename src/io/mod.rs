@@ -12,154 +12,22 @@
 
 pub mod csv;
 pub mod npy;
+mod columns;
+mod options;
 mod shards;
 mod write;
 
 pub use self::csv::NanPolicy;
 pub use crate::chunk::{Chunk, Origin, Schema};
+pub use columns::{select_columns, Layout};
+pub use options::{DataOptions, Format};
 pub use shards::{expand_pattern, not_a_shard, shard_sources, Source};
 pub use write::{commit_all, remove_temporaries, resolve_path, write_atomic, Committed, ShardWriter};
 
 use crate::comm::{agree, Comm};
 use crate::error::{Error, Result};
 use ndarray::{ArrayView2, ShapeBuilder};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// File format of a shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// Delimited text.
-    Csv,
-    /// NumPy `.npy`.
-    Npy,
-}
-
-impl Format {
-    /// Format from a path's extension (`.npy` → NPY, anything else → CSV).
-    pub fn from_path(p: &Path) -> Format {
-        match p.extension().and_then(|e| e.to_str()) {
-            Some(e) if e.eq_ignore_ascii_case("npy") => Format::Npy,
-            _ => Format::Csv,
-        }
-    }
-}
-
-/// How to find and parse the input.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DataOptions {
-    /// The `--data` spec (pattern, glob, directory or file).
-    pub spec: String,
-    /// Force a format instead of choosing by extension.
-    pub format: Option<Format>,
-    /// Force header on/off for CSV (auto-detected when `None`).
-    pub header: Option<bool>,
-    /// CSV delimiter (`,` by default, tab for `.tsv`).
-    pub delimiter: Option<u8>,
-    /// Column selection (`x0,x3`, `0-5`, names and indices mixed); when `None`, all columns
-    /// that are not targets or the label.
-    pub columns: Option<String>,
-    /// Numeric target columns (regression), by name or index.
-    pub targets: Vec<String>,
-    /// Class-label column (kept as text), by name or index.
-    pub label: Option<String>,
-    /// NaN/inf handling.
-    #[serde(skip)]
-    pub nan: NanPolicy,
-    /// Bytes per read block (memory per rank is about 2× this plus the node state).
-    #[serde(skip)]
-    pub block_bytes: usize,
-    /// Threads that parse CSV blocks in parallel inside this rank.
-    #[serde(skip)]
-    pub threads: usize,
-    /// Accept a `{rank}` pattern that also matches files beyond the last rank (they are not read).
-    #[serde(skip)]
-    pub allow_unread: bool,
-    /// Where `columns` came from, for messages when it was not the user's `--columns` (e.g.
-    /// "the model's input columns").
-    #[serde(skip)]
-    pub columns_from: Option<String>,
-    /// Columns carried through as text (`execute --keep`), by name or index, in output order.
-    #[serde(skip)]
-    pub keep: Vec<String>,
-}
-
-impl DataOptions {
-    /// Options with defaults for a `--data` spec.
-    pub fn new(spec: impl Into<String>) -> Self {
-        DataOptions {
-            spec: spec.into(),
-            format: None,
-            header: None,
-            delimiter: None,
-            columns: None,
-            targets: Vec::new(),
-            label: None,
-            nan: NanPolicy::Error,
-            block_bytes: 4 << 20,
-            threads: 1,
-            allow_unread: false,
-            columns_from: None,
-            keep: Vec::new(),
-        }
-    }
-}
-
-/// Columns of a file as found on disk.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Layout {
-    /// Fields per row.
-    pub ncols: usize,
-    /// Header names (CSV with a header), else `None`.
-    pub names: Option<Vec<String>>,
-}
-
-impl Layout {
-    /// Column names, `x0, x1, ...` when the file has none.
-    pub fn column_names(&self) -> Vec<String> {
-        self.names.clone().unwrap_or_else(|| (0..self.ncols).map(|j| format!("x{j}")).collect())
-    }
-}
-
-/// Parse a `--columns` spec against a layout into column indices.
-pub fn select_columns(spec: Option<&str>, layout: &Layout) -> std::result::Result<Vec<usize>, String> {
-    let Some(spec) = spec.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok((0..layout.ncols).collect());
-    };
-    let names = layout.column_names();
-    let index_of = |tok: &str| -> std::result::Result<usize, String> {
-        if let Some(i) = layout.names.as_ref().and_then(|n| n.iter().position(|x| x == tok)) {
-            return Ok(i);
-        }
-        if let Ok(i) = tok.parse::<usize>() {
-            return if i < layout.ncols { Ok(i) } else { Err(format!("column index {i} is out of range (the data has {} columns)", layout.ncols)) };
-        }
-        if let Some(i) = names.iter().position(|x| x == tok) {
-            return Ok(i);
-        }
-        Err(format!("no column named '{tok}' (columns are: {})", names.join(", ")))
-    };
-    let mut out = Vec::new();
-    for tok in spec.split(',').map(str::trim) {
-        match tok.split_once('-') {
-            Some((a, b)) if !a.is_empty() && !b.is_empty() && layout.names.as_ref().is_none_or(|n| !n.iter().any(|x| x == tok)) => {
-                let (i, j) = (index_of(a.trim())?, index_of(b.trim())?);
-                if i > j {
-                    return Err(format!("empty column range '{tok}'"));
-                }
-                out.extend(i..=j);
-            }
-            _ => out.push(index_of(tok)?),
-        }
-    }
-    for (k, j) in out.iter().enumerate() {
-        if out[..k].contains(j) {
-            return Err(format!("column '{}' is selected twice", names[*j]));
-        }
-    }
-    Ok(out)
-}
 
 /// A rank's view of the input: its sources, the agreed layout and the selected columns.
 #[derive(Debug, Clone)]

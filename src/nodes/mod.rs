@@ -8,6 +8,7 @@ mod covariance;
 pub mod define;
 mod fda;
 mod hist;
+pub mod iterate;
 mod gnb;
 mod kmeans;
 mod layer;

@@ -1,0 +1,58 @@
+//! A file's columns as found on disk, and the `--columns` selection among them.
+
+use serde::{Deserialize, Serialize};
+
+/// Columns of a file as found on disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Layout {
+    /// Fields per row.
+    pub ncols: usize,
+    /// Header names (CSV with a header), else `None`.
+    pub names: Option<Vec<String>>,
+}
+
+impl Layout {
+    /// Column names, `x0, x1, ...` when the file has none.
+    pub fn column_names(&self) -> Vec<String> {
+        self.names.clone().unwrap_or_else(|| (0..self.ncols).map(|j| format!("x{j}")).collect())
+    }
+}
+
+/// Parse a `--columns` spec against a layout into column indices.
+pub fn select_columns(spec: Option<&str>, layout: &Layout) -> std::result::Result<Vec<usize>, String> {
+    let Some(spec) = spec.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok((0..layout.ncols).collect());
+    };
+    let names = layout.column_names();
+    let index_of = |tok: &str| -> std::result::Result<usize, String> {
+        if let Some(i) = layout.names.as_ref().and_then(|n| n.iter().position(|x| x == tok)) {
+            return Ok(i);
+        }
+        if let Ok(i) = tok.parse::<usize>() {
+            return if i < layout.ncols { Ok(i) } else { Err(format!("column index {i} is out of range (the data has {} columns)", layout.ncols)) };
+        }
+        if let Some(i) = names.iter().position(|x| x == tok) {
+            return Ok(i);
+        }
+        Err(format!("no column named '{tok}' (columns are: {})", names.join(", ")))
+    };
+    let mut out = Vec::new();
+    for tok in spec.split(',').map(str::trim) {
+        match tok.split_once('-') {
+            Some((a, b)) if !a.is_empty() && !b.is_empty() && layout.names.as_ref().is_none_or(|n| !n.iter().any(|x| x == tok)) => {
+                let (i, j) = (index_of(a.trim())?, index_of(b.trim())?);
+                if i > j {
+                    return Err(format!("empty column range '{tok}'"));
+                }
+                out.extend(i..=j);
+            }
+            _ => out.push(index_of(tok)?),
+        }
+    }
+    for (k, j) in out.iter().enumerate() {
+        if out[..k].contains(j) {
+            return Err(format!("column '{}' is selected twice", names[*j]));
+        }
+    }
+    Ok(out)
+}

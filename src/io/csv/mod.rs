@@ -1,0 +1,295 @@
+//! A fast, streaming CSV reader for numeric data.
+//!
+//! The file (or one byte range of it, aligned to line starts) is read in large blocks; each
+//! block's complete lines are parsed with a hand-written field scanner and `fast-float2`, and
+//! only the selected columns are stored. Supported: a header line (auto-detected), any one-byte
+//! delimiter, `#` comment lines, blank lines, CRLF, and quoted fields (`"1.5"`, `""` escapes).
+//! Quoted fields spanning lines are not (this is a reader for numbers).
+
+mod number;
+mod parse;
+
+pub use parse::{parse_block, FieldPlan, ParseError, Rows};
+use parse::parse_parallel;
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// What `probe` learns from the start of a CSV file.
+#[derive(Debug, Clone)]
+pub struct CsvLayout {
+    /// Fields per line.
+    pub ncols: usize,
+    /// Header names, when the file has a header line.
+    pub names: Option<Vec<String>>,
+    /// Byte offset where data lines start (after the header, if any).
+    pub data_start: u64,
+    /// File length in bytes.
+    pub len: u64,
+}
+
+/// How to treat NaN / ±inf / empty fields in selected columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NanPolicy {
+    /// Stop with an error naming rank, file and line.
+    #[default]
+    Error,
+    /// Drop the row (and count it).
+    Skip,
+}
+
+/// Split one line the slow way (quoted fields, spaces), for the header and the first line.
+fn split_line(line: &[u8], delim: u8) -> Vec<Vec<u8>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(delim)
+        .flexible(true)
+        .from_reader(line);
+    let mut rec = csv::ByteRecord::new();
+    match rdr.read_byte_record(&mut rec) {
+        Ok(true) => rec.iter().map(|s| s.to_vec()).collect(),
+        _ => vec![line.to_vec()],
+    }
+}
+
+/// What pandas' `read_csv` reads as missing by default (its `na_values`), besides the empty
+/// field: all of them are NaN here, so `--nan error|skip` treats them alike.
+const NA_TOKENS: [&[u8]; 18] = [
+    b"#N/A", b"#N/A N/A", b"#NA", b"-1.#IND", b"-1.#QNAN", b"-NaN", b"-nan", b"1.#IND", b"1.#QNAN", b"<NA>", b"N/A", b"NA",
+    b"NULL", b"NaN", b"None", b"n/a", b"nan", b"null",
+];
+
+/// Whether a (trimmed, unquoted) field is one of pandas' missing-value spellings.
+pub fn is_na(t: &[u8]) -> bool {
+    NA_TOKENS.contains(&t)
+}
+
+/// What a file that is not delimited text looks like, from its first bytes: a known binary
+/// format by its magic number, or any binary data (NUL bytes).
+pub fn sniff_binary(head: &[u8]) -> Option<&'static str> {
+    const MAGIC: [(&[u8], &str); 9] = [
+        (b"PAR1", "a Parquet file"),
+        (b"PK\x03\x04", "a ZIP archive (an .npz or .xlsx file?)"),
+        (b"\x1f\x8b", "gzip-compressed (decompress it first: gunzip)"),
+        (b"BZh", "bzip2-compressed (decompress it first)"),
+        (b"\xfd7zXZ\x00", "xz-compressed (decompress it first)"),
+        (b"\x28\xb5\x2f\xfd", "zstd-compressed (decompress it first)"),
+        (b"\x89HDF", "an HDF5 file"),
+        (b"\x93NUMPY", "a NumPy .npy file (name it .npy, or pass --format npy)"),
+        (b"ARROW1", "an Arrow/Feather file"),
+    ];
+    if let Some((_, what)) = MAGIC.iter().find(|(m, _)| head.starts_with(m)) {
+        return Some(what);
+    }
+    head.contains(&0).then_some("binary data, not delimited text")
+}
+
+fn is_skipped(line: &[u8]) -> bool {
+    line.is_empty() || line[0] == b'#' || line.iter().all(|b| b.is_ascii_whitespace())
+}
+
+fn trim_eol(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Look at the first non-comment line of `path` to learn the column count and header.
+/// `header`: `Some(true/false)` forces, `None` auto-detects (a header has a non-numeric field).
+/// Returns `None` for a file without any data or header line.
+pub fn probe(path: &Path, delim: u8, header: Option<bool>, rank: usize) -> Result<Option<CsvLayout>> {
+    let pstr = path.display().to_string();
+    let mut f = File::open(path).map_err(|e| Error::data(rank, &pstr, None, format!("cannot open: {e}")))?;
+    let len = f.metadata().map_err(|e| Error::data(rank, &pstr, None, e.to_string()))?.len();
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut start = 0usize; // start of the current line in buf
+    let mut sniffed = false;
+    loop {
+        if !sniffed && (buf.len() >= 4096 || buf.len() as u64 == len) {
+            sniffed = true;
+            if let Some(what) = sniff_binary(&buf[..buf.len().min(4096)]) {
+                return Err(Error::data(rank, &pstr, None, format!("looks like {what}; flowmpi reads CSV text and .npy files")));
+            }
+            // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first field.
+            if buf.starts_with(b"\xef\xbb\xbf") {
+                start = 3;
+            }
+        }
+        // Find the next complete line (or the last line at EOF).
+        let nl = memchr::memchr(b'\n', &buf[start..]).map(|i| start + i);
+        let eof_line = nl.is_none() && buf.len() as u64 == len;
+        if nl.is_none() && !eof_line {
+            let n = f.read(&mut chunk).map_err(|e| Error::data(rank, &pstr, None, e.to_string()))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            continue;
+        }
+        let end = nl.unwrap_or(buf.len());
+        let line = trim_eol(&buf[start..end]);
+        let next = (end + 1).min(buf.len());
+        if is_skipped(line) {
+            if eof_line {
+                return Ok(None);
+            }
+            start = next;
+            continue;
+        }
+        let fields = split_line(line, delim);
+        let has_header = header.unwrap_or_else(|| {
+            fields.iter().any(|s| {
+                let t = s.trim_ascii();
+                !t.is_empty() && !is_na(t) && fast_float2::parse::<f64, _>(t).is_err()
+            })
+        });
+        let ncols = fields.len();
+        return Ok(Some(if has_header {
+            let mut names = Vec::with_capacity(ncols);
+            for (j, f) in fields.iter().enumerate() {
+                let name = std::str::from_utf8(f.trim_ascii()).map_err(|e| {
+                    let at = e.valid_up_to();
+                    Error::data(rank, &pstr, line_of(path, start as u64), format!(
+                        "the header is not UTF-8 text: column {} holds the byte 0x{:02x} after {} (save the file as UTF-8)",
+                        j + 1, f.trim_ascii()[at], crate::io::quote(&f.trim_ascii()[..at])))
+                })?;
+                names.push(name.to_string());
+            }
+            CsvLayout { ncols, names: Some(names), data_start: next as u64, len }
+        } else {
+            CsvLayout { ncols, names: None, data_start: start as u64, len }
+        }));
+    }
+}
+
+/// The first line start at or after `pos` (a line belongs to the part that holds its first byte).
+pub fn align_to_line(path: &Path, pos: u64, data_start: u64, len: u64) -> std::io::Result<u64> {
+    if pos <= data_start {
+        return Ok(data_start);
+    }
+    if pos >= len {
+        return Ok(len);
+    }
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(pos - 1))?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut at = pos - 1;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(len);
+        }
+        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+            return Ok(at + i as u64 + 1);
+        }
+        at += n as u64;
+    }
+}
+
+/// 1-based line number of byte `offset` in `path` (only computed on the error path).
+pub fn line_of(path: &Path, offset: u64) -> Option<u64> {
+    let mut f = File::open(path).ok()?;
+    let mut left = offset;
+    let mut lines = 1u64;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let n = f.read(&mut buf[..(left.min(1 << 20)) as usize]).ok()?;
+        if n == 0 {
+            break;
+        }
+        lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        left -= n as u64;
+    }
+    Some(lines)
+}
+
+/// 1-based line number of the `row`-th data row (0-based) at or after byte `offset`, skipping
+/// comment and blank lines as the parser does (only computed on the error path).
+pub fn line_of_row(path: &Path, offset: u64, row: u64) -> Option<u64> {
+    let mut f = File::open(path).ok()?;
+    f.seek(SeekFrom::Start(offset)).ok()?;
+    let mut r = std::io::BufReader::new(f);
+    let (mut line, mut seen) = (Vec::new(), 0u64);
+    let mut lines = 0u64;
+    loop {
+        line.clear();
+        if std::io::BufRead::read_until(&mut r, b'\n', &mut line).ok()? == 0 {
+            return None;
+        }
+        let text = trim_eol(line.strip_suffix(b"\n").unwrap_or(&line));
+        if !is_skipped(text) {
+            if seen == row {
+                return line_of(path, offset).map(|l| l + lines);
+            }
+            seen += 1;
+        }
+        lines += 1;
+    }
+}
+
+
+/// Stream the lines in bytes `[begin, end)` of `path` (line-aligned) in blocks of about
+/// `block_bytes`, parsed by `threads` threads, calling `sink(values, labels, rows, offset)` with
+/// each parsed piece (`offset`: the file offset its lines start at), in file order.
+pub fn read_range(
+    path: &Path,
+    begin: u64,
+    end: u64,
+    block_bytes: usize,
+    threads: usize,
+    delim: u8,
+    plan: &FieldPlan,
+    nan: NanPolicy,
+    rank: usize,
+    sink: &mut dyn FnMut(&[f64], &[String], u64, u64) -> Result<()>,
+) -> Result<u64> {
+    let pstr = || path.display().to_string();
+    let io_err = |e: std::io::Error| Error::data(rank, pstr(), None, format!("read failed: {e}"));
+    let mut f = File::open(path).map_err(|e| Error::data(rank, pstr(), None, format!("cannot open: {e}")))?;
+    f.seek(SeekFrom::Start(begin)).map_err(io_err)?;
+    let mut buf = vec![0u8; block_bytes.max(1 << 10)];
+    let mut have = 0usize; // bytes in buf carried over + read
+    let mut base = begin; // file offset of buf[0]
+    let mut left = end - begin;
+    let mut vals = Rows::default();
+    let mut skipped = 0;
+    loop {
+        if have == buf.len() {
+            buf.resize(buf.len() * 2, 0); // a single line longer than the block
+        }
+        let want = (buf.len() - have).min(left as usize);
+        let n = if want > 0 { f.read(&mut buf[have..have + want]).map_err(io_err)? } else { 0 };
+        left -= n as u64;
+        have += n;
+        let eof = n == 0 || left == 0;
+        let upto = if eof {
+            have
+        } else {
+            match memchr::memrchr(b'\n', &buf[..have]) {
+                Some(i) => i + 1,
+                None => continue,
+            }
+        };
+        vals.clear();
+        let parsed = parse_parallel(&buf[..upto], base, threads, delim, plan, nan, &mut vals)
+            .map_err(|e| Error::data(rank, pstr(), line_of(path, e.offset), e.msg))?;
+        skipped += parsed.skipped;
+        let (mut from, mut lfrom) = (0, 0);
+        for &(to, lto, rows, offset) in &parsed.pieces {
+            if rows > 0 {
+                sink(&vals.vals[from..to], &vals.labels[lfrom..lto], rows, offset)?;
+            }
+            (from, lfrom) = (to, lto);
+        }
+        buf.copy_within(upto..have, 0);
+        have -= upto;
+        base += upto as u64;
+        if eof {
+            return Ok(skipped);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

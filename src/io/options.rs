@@ -1,0 +1,85 @@
+//! How the input is given: shard spec, format, columns, and the reader's options.
+
+use super::NanPolicy;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// File format of a shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Delimited text.
+    Csv,
+    /// NumPy `.npy`.
+    Npy,
+}
+
+impl Format {
+    /// Format from a path's extension (`.npy` → NPY, anything else → CSV).
+    pub fn from_path(p: &Path) -> Format {
+        match p.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("npy") => Format::Npy,
+            _ => Format::Csv,
+        }
+    }
+}
+
+/// How to find and parse the input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataOptions {
+    /// The `--data` spec (pattern, glob, directory or file).
+    pub spec: String,
+    /// Force a format instead of choosing by extension.
+    pub format: Option<Format>,
+    /// Force header on/off for CSV (auto-detected when `None`).
+    pub header: Option<bool>,
+    /// CSV delimiter (`,` by default, tab for `.tsv`).
+    pub delimiter: Option<u8>,
+    /// Column selection (`x0,x3`, `0-5`, names and indices mixed); when `None`, all columns
+    /// that are not targets or the label.
+    pub columns: Option<String>,
+    /// Numeric target columns (regression), by name or index.
+    pub targets: Vec<String>,
+    /// Class-label column (kept as text), by name or index.
+    pub label: Option<String>,
+    /// NaN/inf handling.
+    #[serde(skip)]
+    pub nan: NanPolicy,
+    /// Bytes per read block (memory per rank is about 2× this plus the node state).
+    #[serde(skip)]
+    pub block_bytes: usize,
+    /// Threads that parse CSV blocks in parallel inside this rank.
+    #[serde(skip)]
+    pub threads: usize,
+    /// Accept a `{rank}` pattern that also matches files beyond the last rank (they are not read).
+    #[serde(skip)]
+    pub allow_unread: bool,
+    /// Where `columns` came from, for messages when it was not the user's `--columns` (e.g.
+    /// "the model's input columns").
+    #[serde(skip)]
+    pub columns_from: Option<String>,
+    /// Columns carried through as text (`execute --keep`), by name or index, in output order.
+    #[serde(skip)]
+    pub keep: Vec<String>,
+}
+
+impl DataOptions {
+    /// Options with defaults for a `--data` spec.
+    pub fn new(spec: impl Into<String>) -> Self {
+        DataOptions {
+            spec: spec.into(),
+            format: None,
+            header: None,
+            delimiter: None,
+            columns: None,
+            targets: Vec::new(),
+            label: None,
+            nan: NanPolicy::Error,
+            block_bytes: 4 << 20,
+            threads: 1,
+            allow_unread: false,
+            columns_from: None,
+            keep: Vec::new(),
+        }
+    }
+}
