@@ -29,10 +29,8 @@ pub struct RidgeParams {
 /// The trained `ridge` node.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RidgeModel {
-    /// Target column names.
-    pub target: Vec<String>,
-    /// Regularisation strengths.
-    pub alphas: Vec<f64>,
+    /// The parameters (targets and alphas name the prediction columns).
+    pub params: RidgeParams,
     /// Training rows over all ranks.
     pub count: u64,
     /// One fit per alpha.
@@ -96,7 +94,7 @@ impl NodeParams for RidgeParams {
     fn finalize(&self, all: RidgePartial, schema: &Schema) -> Result<RidgeModel> {
         let (s, d) = (all.joint, schema.x.len());
         let fits = self.alphas.iter().map(|&a| solve_normal(&s, d, a, self.fit_intercept, "ridge")).collect::<Result<_>>()?;
-        Ok(RidgeModel { target: self.target.clone(), alphas: self.alphas.clone(), count: s.n, fits })
+        Ok(RidgeModel { params: self.clone(), count: s.n, fits })
     }
     /// Before format v2 the parameters sat beside the model's fields.
     fn upgrade(node: &mut serde_json::Value) {
@@ -129,13 +127,13 @@ impl Partial for RidgePartial {
 
 impl RidgeModel {
     fn suffix(&self, k: usize) -> String {
-        if self.alphas.len() == 1 { String::new() } else { format!("@{}", self.alphas[k]) }
+        if self.params.alphas.len() == 1 { String::new() } else { format!("@{}", self.params.alphas[k]) }
     }
 }
 
 impl Predict for RidgeModel {
     fn prediction_names(&self) -> Vec<String> {
-        let preds = (0..self.alphas.len()).flat_map(|k| self.target.iter().map(move |t| (k, t)));
+        let preds = (0..self.params.alphas.len()).flat_map(|k| self.params.target.iter().map(move |t| (k, t)));
         preds.map(|(k, t)| format!("{t}_pred{}", self.suffix(k))).collect()
     }
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
@@ -144,19 +142,19 @@ impl Predict for RidgeModel {
         ndarray::concatenate(Axis(1), &views).expect("same rows")
     }
     fn summary(&self, input: &[String]) -> Vec<String> {
-        let mut out = vec![format!("{} features -> {} target(s), {} alpha(s), trained on {} rows", input.len(), self.target.len(), self.alphas.len(), self.count)];
+        let mut out = vec![format!("{} features -> {} target(s), {} alpha(s), trained on {} rows", input.len(), self.params.target.len(), self.params.alphas.len(), self.count)];
         for (k, f) in self.fits.iter().enumerate() {
-            for (j, t) in self.target.iter().enumerate() {
-                out.push(format!("alpha {}: {t}: intercept {:.6}, R² {:.6}, RMSE {:.6}", self.alphas[k], f.intercept[j], f.r2[j], f.rmse[j]));
+            for (j, t) in self.params.target.iter().enumerate() {
+                out.push(format!("alpha {}: {t}: intercept {:.6}, R² {:.6}, RMSE {:.6}", self.params.alphas[k], f.intercept[j], f.r2[j], f.rmse[j]));
             }
         }
         out
     }
     fn check(&self, input: &[String]) -> Result<()> {
-        if self.fits.len() != self.alphas.len() {
-            return Err(Error::Model(format!("ridge: {} fits for {} alphas", self.fits.len(), self.alphas.len())));
+        if self.fits.len() != self.params.alphas.len() {
+            return Err(Error::Model(format!("ridge: {} fits for {} alphas", self.fits.len(), self.params.alphas.len())));
         }
-        self.fits.iter().try_for_each(|f| f.check("ridge", self.target.len(), input.len()))
+        self.fits.iter().try_for_each(|f| f.check("ridge", self.params.target.len(), input.len()))
     }
 }
 
