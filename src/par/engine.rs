@@ -8,6 +8,7 @@
 //! chunks of remaining ÷ (2 × workers), at least `chunk`, so early chunks are big (little
 //! traffic) and the last ones small (a slow item does not hold up the end).
 
+use super::worker::{worker, Event, Link, Queue, Shared};
 use super::{Ctx, Item, Schedule};
 use crate::comm::Comm;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -28,56 +29,6 @@ const TAG_DONE: u16 = 7109;
 
 /// How long the main thread waits for its workers before it looks for MPI messages again.
 const POLL: Duration = Duration::from_micros(200);
-
-/// What a worker tells its rank's main thread.
-pub(super) enum Event {
-    /// The work queue ran dry.
-    Idle,
-    /// Worker `w` wants the job-wide lock.
-    Lock(u32),
-    /// The lock holder is done.
-    Unlock,
-    /// Worker `w` wants to run item `i`'s ordered section.
-    OrdWait(u64, u32),
-    /// Item `i` has passed its ordered point (its section ran, or the item ended).
-    Done(u64),
-    /// Item `i` failed: hand out nothing after it.
-    Failed(u64),
-}
-
-/// The queue of item ranges a rank's workers take from.
-#[derive(Default)]
-struct Queue {
-    ranges: VecDeque<Range<usize>>,
-    closed: bool,
-    busy: usize,
-    /// Lowest failed item seen on this rank: later items are skipped.
-    failed: Option<usize>,
-}
-
-/// What workers share.
-pub(super) struct Shared {
-    queue: Mutex<Queue>,
-    ready: Condvar,
-    /// Per worker: the main thread's "go" for a lock or an ordered turn.
-    pub(super) wake: Vec<Mutex<Option<Receiver<()>>>>,
-}
-
-/// A worker's link to its main thread.
-pub(super) struct Link {
-    pub(super) events: Sender<Event>,
-    pub(super) shared: Arc<Shared>,
-    pub(super) worker: u32,
-}
-
-impl Link {
-    /// Block until the main thread says go.
-    pub(super) fn wait_go(&self) {
-        let rx = self.shared.wake[self.worker as usize].lock().unwrap();
-        // The main thread outlives every worker, so the sender is there.
-        rx.as_ref().expect("wake channel").recv().expect("main thread gone");
-    }
-}
 
 /// Run `run(ctx, i)` for every item `0..n` over all ranks; returns this rank's (index, outcome)
 /// pairs. Collective.
@@ -142,50 +93,6 @@ where
         main.event_loop(&rx);
     });
     results.into_inner().unwrap()
-}
-
-fn worker<F>(link: Link, rank: usize, run: &F, results: &Mutex<Vec<(usize, Item)>>)
-where
-    F: Fn(&Ctx, usize) -> Item + Sync,
-{
-    let mut mine = Vec::new();
-    loop {
-        let range = {
-            let mut q = link.shared.queue.lock().unwrap();
-            loop {
-                if let Some(r) = q.ranges.pop_front() {
-                    q.busy += 1;
-                    break Some((r, q.failed));
-                }
-                if q.closed {
-                    break None;
-                }
-                let _ = link.events.send(Event::Idle);
-                q = link.shared.ready.wait(q).unwrap();
-            }
-        };
-        let Some((range, failed)) = range else { break };
-        let mut failed = failed;
-        for i in range {
-            if failed.is_some_and(|f| i > f) {
-                let _ = link.events.send(Event::Done(i as u64));
-                continue;
-            }
-            let ctx = Ctx { index: i, rank, thread: link.worker as usize, link: Some(&link) };
-            let out = run(&ctx, i);
-            if out.is_err() {
-                failed = Some(failed.map_or(i, |f| f.min(i)));
-                let _ = link.events.send(Event::Failed(i as u64));
-                let mut q = link.shared.queue.lock().unwrap();
-                q.failed = Some(q.failed.map_or(i, |f| f.min(i)));
-            }
-            let _ = link.events.send(Event::Done(i as u64));
-            mine.push((i, out));
-        }
-        link.shared.queue.lock().unwrap().busy -= 1;
-        let _ = link.events.send(Event::Idle);
-    }
-    results.lock().unwrap().extend(mine);
 }
 
 /// A rank's main thread during a map.

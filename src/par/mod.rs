@@ -20,6 +20,7 @@
 //! work as in a plain loop.
 
 mod engine;
+mod worker;
 pub mod sort;
 
 pub use sort::{argsort, sort_by_column, sort_by_key, Sorted};
@@ -83,7 +84,7 @@ pub struct Ctx<'a> {
     index: usize,
     rank: usize,
     thread: usize,
-    link: Option<&'a engine::Link>,
+    link: Option<&'a worker::Link>,
 }
 
 impl Ctx<'_> {
@@ -104,13 +105,13 @@ impl Ctx<'_> {
     /// section of this map.
     pub fn critical<R>(&self, f: impl FnOnce() -> R) -> R {
         let Some(link) = self.link else { return f() };
-        let _ = link.events.send(engine::Event::Lock(link.worker));
+        let _ = link.events.send(worker::Event::Lock(link.worker));
         link.wait_go();
         // Released however `f` ends (a panic too), so the others never wait forever.
-        struct Release<'l>(&'l engine::Link);
+        struct Release<'l>(&'l worker::Link);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
-                let _ = self.0.events.send(engine::Event::Unlock);
+                let _ = self.0.events.send(worker::Event::Unlock);
             }
         }
         let _held = Release(link);
@@ -121,12 +122,12 @@ impl Ctx<'_> {
     /// as passed when it ends): appending to one file in item order, say. At most once per item.
     pub fn ordered<R>(&self, f: impl FnOnce() -> R) -> R {
         let Some(link) = self.link else { return f() };
-        let _ = link.events.send(engine::Event::OrdWait(self.index as u64, link.worker));
+        let _ = link.events.send(worker::Event::OrdWait(self.index as u64, link.worker));
         link.wait_go();
-        struct Pass<'l>(&'l engine::Link, u64);
+        struct Pass<'l>(&'l worker::Link, u64);
         impl Drop for Pass<'_> {
             fn drop(&mut self) {
-                let _ = self.0.events.send(engine::Event::Done(self.1));
+                let _ = self.0.events.send(worker::Event::Done(self.1));
             }
         }
         let _passed = Pass(link, self.index as u64);
