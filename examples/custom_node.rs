@@ -43,6 +43,7 @@ struct Scaler {
 
 impl NodeParams for MinMax {
     const KIND: &'static str = "minmax";
+    const USAGE: &'static str = "minmax(lo=0, hi=1): scale every column to [lo, hi]";
     type Partial = Range;
     type Model = Scaler;
     fn from_spec(spec: &NodeSpec) -> Result<Self> {

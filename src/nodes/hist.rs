@@ -130,16 +130,18 @@ impl NodeParams for HistParams {
 
 impl Partial for HistPartial {
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        for row in chunk.x.rows() {
-            match self {
-                HistPartial::Range { min, max } => {
+        match self {
+            HistPartial::Range { min, max } => {
+                for row in chunk.x.rows() {
                     for (j, v) in row.iter().enumerate() {
                         min[j] = min[j].min(*v);
                         max[j] = max[j].max(*v);
                     }
                 }
-                HistPartial::Counts { edges, counts } => {
-                    let bins = counts.len() / edges.len().max(1);
+            }
+            HistPartial::Counts { edges, counts } => {
+                let bins = counts.len() / edges.len().max(1);
+                for row in chunk.x.rows() {
                     for (j, v) in row.iter().enumerate() {
                         counts[j * bins + numpy_bin(*v, &edges[j])] += 1.0;
                     }

@@ -69,7 +69,8 @@ pub struct SfaPartial {
 }
 
 impl SfaPartial {
-    fn new(d: usize, contiguous: bool) -> Self {
+    /// No rows yet, of `d` columns.
+    pub(crate) fn new(d: usize, contiguous: bool) -> Self {
         SfaPartial {
             contiguous,
             x: Scatter::new(d, true),

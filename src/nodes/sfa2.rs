@@ -67,8 +67,8 @@ impl NodeParams for Sfa2Params {
         self.0.check_dim("sfa2", crate::nodes::poly_outputs(schema.x.len(), 2) as usize)
     }
     fn partial(&self, schema: &Schema) -> Sfa2Partial {
-        let expanded = Schema { x: vec![String::new(); crate::nodes::poly_outputs(schema.x.len(), 2) as usize], ..schema.clone() };
-        Sfa2Partial { sfa: self.0.partial(&expanded), expansion: Quadratic::default() }
+        let expanded = crate::nodes::poly_outputs(schema.x.len(), 2) as usize;
+        Sfa2Partial { sfa: SfaPartial::new(expanded, self.0.contiguous), expansion: Quadratic::default() }
     }
     fn finalize(&self, all: Sfa2Partial, _schema: &Schema) -> Result<Sfa2Model> {
         Ok(Sfa2Model { sfa: self.0.solve(all.sfa)?, expansion: Quadratic::default() })
