@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 set +u
 BASE=${BASE:-HEAD}; N=${N:-1000000}; D=33; RANKS=${RANKS:-1}; REPEAT=${REPEAT:-5}; MAX=${MAX:-1.05}
-NODES=${NODES:-"moments covariance pca whitening ridge linreg linreg_qr sfa sfa2 svd hist"}
+NODES=${NODES:-"moments covariance pca whitening ridge linreg linreg_qr sfa sfa2 svd hist kmeans"}
 DIR=${BENCH_DIR:-/tmp/flowmpi-bench}/n${N}d${D}
 cargo build --release --quiet
 WT=$(mktemp -d); TMP=$(mktemp -d)
@@ -50,6 +50,7 @@ for node in $NODES; do
     sfa) flow="sfa(n=5)" ;;
     svd) flow="svd(k=5)" ;;
     hist) flow="hist(bins=20)" ;;
+    kmeans) flow="kmeans(k=8, seed=1, max_iter=20, tol=0)" ;;
     *) flow=$node ;;
   esac
   best_old=""; best_new=""

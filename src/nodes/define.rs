@@ -62,6 +62,10 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
     fn state_elements(&self, d: usize) -> u128 {
         (d as u128) * (d as u128)
     }
+    /// The node keeps every row it is given until it trains (k-means): the flow then hands it
+    /// memory-mapped NPY rows ([`Chunk::mapped`]) that it can keep without a copy, and it keeps
+    /// no per-shard partials.
+    const KEEPS_ROWS: bool = false;
     /// Passes over the data the node needs (hist: the range, then the counts; fda: the class
     /// means, then the scatter about them). Each pass after the first starts from
     /// [`NodeParams::next_pass`]; a node of several passes keeps no per-shard partials.
@@ -72,6 +76,21 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
     /// partial of the pass before, the same on every rank.
     fn next_pass(&self, _pass: usize, _joined: Self::Partial, _schema: &Schema) -> Result<Self::Partial> {
         Err(Error::Fit(format!("{}: a node of one pass has no next pass", Self::KIND)))
+    }
+    /// Resolve what the parameters point at, before the rows arrive (k-means: read a centroid
+    /// file, or the checkpoint to resume from). Local; an error ends the training on every rank.
+    fn prepare(&mut self, _schema: &Schema) -> Result<()> {
+        Ok(())
+    }
+    /// Iterative nodes: where to checkpoint, and whether to resume (`train --checkpoint`,
+    /// `--resume`).
+    fn set_checkpoint(&mut self, _path: Option<std::path::PathBuf>, _resume: bool) {}
+    /// Collective: the model from this rank's partial of the last pass. The default joins the
+    /// partials of all ranks and finalizes them; an iterative node (k-means) trains on the rows
+    /// each rank keeps instead, with [`crate::nodes::iterate`].
+    fn train(&self, comm: &dyn Comm, mine: Self::Partial, schema: &Schema) -> Result<Self::Model> {
+        let all = crate::comm::agree(comm, mine.join(comm))?;
+        self.finalize(all, schema)
     }
     /// The trained model from the merged partial of all ranks.
     fn finalize(&self, all: Self::Partial, schema: &Schema) -> Result<Self::Model>;
@@ -170,6 +189,11 @@ pub trait Transform: Serialize + DeserializeOwned + Send + Sync {
     fn classes(&self) -> Option<&[String]> {
         None
     }
+    /// What the user should know about the result (k-means stopped by `max_iter`); the flow
+    /// prints them as warnings.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Classifiers: each row's log-probability of every class (rows × classes), written after
     /// the predictions by `execute --proba`.
     fn log_proba(&self, _x: ArrayView2<f64>) -> Option<Array2<f64>> {
@@ -197,6 +221,10 @@ pub trait Predict: Serialize + DeserializeOwned + Send + Sync {
     fn classes(&self) -> Option<&[String]> {
         None
     }
+    /// As [`Transform::warnings`].
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// As [`Transform::log_proba`].
     fn log_proba(&self, _x: ArrayView2<f64>) -> Option<Array2<f64>> {
         None
@@ -221,6 +249,9 @@ impl<T: Predict> Transform for T {
     }
     fn classes(&self) -> Option<&[String]> {
         Predict::classes(self)
+    }
+    fn warnings(&self) -> Vec<String> {
+        Predict::warnings(self)
     }
     fn log_proba(&self, x: ArrayView2<f64>) -> Option<Array2<f64>> {
         Predict::log_proba(self, x)
@@ -337,6 +368,7 @@ impl<P: NodeParams> Node for Defined<P> {
     }
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         self.params.check(schema)?;
+        self.params.prepare(schema)?;
         self.columns = schema.x.clone();
         self.training = Some((schema.clone(), self.params.partial(schema), 0));
         Ok(())
@@ -347,13 +379,13 @@ impl<P: NodeParams> Node for Defined<P> {
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
         let (schema, mine, pass) = self.training.take().ok_or_else(|| super::untrained(P::KIND))?;
-        let all = crate::comm::agree(comm, mine.join(comm))?;
         if pass + 1 < P::PASSES {
+            let all = crate::comm::agree(comm, mine.join(comm))?;
             let next = crate::comm::agree(comm, self.params.next_pass(pass + 1, all, &schema))?;
             self.training = Some((schema, next, pass + 1));
             return Ok(());
         }
-        let model = crate::comm::agree(comm, self.params.finalize(all, &schema))?;
+        let model = crate::comm::agree(comm, self.params.train(comm, mine, &schema))?;
         self.model = Some(model);
         Ok(())
     }
@@ -362,11 +394,20 @@ impl<P: NodeParams> Node for Defined<P> {
         self.training.is_some()
     }
     fn keeps_partials(&self) -> bool {
-        P::PASSES == 1
+        P::PASSES == 1 && !P::KEEPS_ROWS
+    }
+    fn keeps_rows(&self) -> bool {
+        P::KEEPS_ROWS
+    }
+    fn set_checkpoint(&mut self, path: Option<std::path::PathBuf>, resume: bool) {
+        self.params.set_checkpoint(path, resume)
+    }
+    fn warnings(&self) -> Vec<String> {
+        self.model.as_ref().map(|m| m.warnings()).unwrap_or_default()
     }
     fn take_partial(&mut self) -> Result<Vec<u8>> {
         if !self.keeps_partials() {
-            return Err(Error::Fit(format!("{} keeps no partial statistics (several passes)", self.spec())));
+            return Err(Error::Fit(format!("{} keeps no partial statistics (several passes, or rows kept)", self.spec())));
         }
         let (schema, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
         std::mem::replace(partial, self.params.partial(schema)).encode()

@@ -40,7 +40,7 @@ pub use sfa::{SfaModel, SfaNode, SfaParams};
 pub use sfa2::{Sfa2Model, Sfa2Node, Sfa2Params};
 pub use svd::{SvdModel, SvdNode, SvdParams};
 pub use gnb::{GnbModel, GnbNode, GnbParams};
-pub use kmeans::{Init as KmeansInit, KmeansNode};
+pub use kmeans::{Init as KmeansInit, KmeansModel, KmeansNode, KmeansParams};
 pub use layer::LayerNode;
 pub use mnb::{MnbModel, MnbNode, MnbParams};
 pub use linreg::{LinregModel, LinregNode, LinregParams};
@@ -231,12 +231,7 @@ pub enum Task {
 }
 
 /// The built-in kinds that implement [`Node`] themselves: kind, aliases, usage line.
-const OWN: [(&str, &[&str], &str); 3] = [
-    (
-        "kmeans",
-        &["k_means"],
-        "kmeans(k=K, init=random|++|parallel|FILE, n_init=N, max_iter=300, tol=1e-4, seed=0): Lloyd's k-means",
-    ),
+const OWN: [(&str, &[&str], &str); 2] = [
     ("layer", &[], "layer(NODE @ COLUMNS, ...): nodes side by side on column groups, outputs concatenated, e.g. layer(pca(n=3) @ 0-9, sfa(n=2) @ [x10; x12])"),
     ("clone", &[], "clone(NODE, groups=G): one node trained on G equal column groups (their rows stacked), applied to each"),
 ];
@@ -261,7 +256,7 @@ pub fn help() -> String {
 
 /// The built-in kinds written as Params → Partial → Model ([`define`]); the others still
 /// implement [`Node`] themselves.
-fn defined() -> [registry::Entry; 14] {
+fn defined() -> [registry::Entry; 15] {
     use registry::Entry;
     [
         Entry::of::<MomentsParams>(),
@@ -278,6 +273,7 @@ fn defined() -> [registry::Entry; 14] {
         Entry::of::<Sfa2Params>(),
         Entry::of::<HistParams>(),
         Entry::of::<FdaParams>(),
+        Entry::of::<KmeansParams>(),
     ]
 }
 
@@ -292,7 +288,6 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
         return e.build(spec);
     }
     Ok(match spec.kind.as_str() {
-        "kmeans" | "k_means" => Box::new(KmeansNode::from_spec(spec)?),
         "layer" | "clone" => Box::new(LayerNode::from_spec(spec)?),
         k => {
             if let Some(node) = registry::build(spec) {
@@ -309,9 +304,7 @@ pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
     if let Some(e) = defined().iter().find(|e| e.kind == kind) {
         return e.load(v);
     }
-    let bad = |e: serde_json::Error| Error::Model(format!("node '{kind}': {e}"));
     Ok(match kind {
-        "kmeans" => Box::new(serde_json::from_value::<KmeansNode>(v.clone()).map_err(bad)?),
         "layer" => Box::new(LayerNode::from_json(v)?),
         k => match registry::load(k, v) {
             Some(node) => node?,
@@ -319,15 +312,6 @@ pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
                 "unknown node kind '{k}' (a node defined by a program: load the model with that program, which registers it)"))),
         },
     })
-}
-
-/// Serialize a node struct and tag it with its kind.
-pub(crate) fn tagged<T: serde::Serialize>(kind: &str, node: &T) -> serde_json::Value {
-    let mut v = serde_json::to_value(node).expect("node serialises");
-    if let Some(m) = v.as_object_mut() {
-        m.insert("kind".into(), kind.into());
-    }
-    v
 }
 
 /// "not trained" error for nodes used before training.

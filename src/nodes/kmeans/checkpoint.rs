@@ -2,9 +2,9 @@
 
 use super::*;
 
-impl KmeansNode {
+impl Trainer<'_> {
     pub(super) fn write_checkpoint(&self, comm: &dyn Comm, c: &Array2<f64>, iteration: usize) -> Result<()> {
-        let Some(path) = &self.checkpoint else { return Ok(()) };
+        let Some(path) = &self.p.checkpoint else { return Ok(()) };
         let local = if comm.rank() == 0 {
             let rows: Vec<Vec<f64>> = c.rows().into_iter().map(|r| r.to_vec()).collect();
             let body = serde_json::json!({"format": "flowmpi-kmeans-checkpoint", "iteration": iteration, "k": c.nrows(), "columns": self.columns, "centroids": rows});
@@ -14,7 +14,10 @@ impl KmeansNode {
         };
         crate::comm::agree(comm, local)
     }
+}
 
+impl KmeansParams {
+    /// The centroids and iteration of the checkpoint to resume from.
     pub(super) fn read_checkpoint(&self, d: usize) -> Result<(Array2<f64>, usize)> {
         let path = self.checkpoint.as_ref().ok_or_else(|| Error::Param("kmeans: --resume needs --checkpoint FILE".into()))?;
         let text = std::fs::read(path).map_err(|e| Error::Param(format!("kmeans: cannot resume from {}: {e}", path.display())))?;
@@ -25,5 +28,4 @@ impl KmeansNode {
         }
         Ok((Array2::from_shape_vec((self.k, d), rows.concat()).unwrap(), v["iteration"].as_u64().unwrap_or(0) as usize))
     }
-
 }

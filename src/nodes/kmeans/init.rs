@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl KmeansNode {
+impl Trainer<'_> {
     /// Collective: pick the globally best (key, row) among every rank's `local` candidate
     /// (smallest key, ties → smallest global row); returns that row, same on all ranks.
     pub(super) fn global_min(comm: &dyn Comm, local: Option<(f64, u64, Vec<f64>)>, d: usize) -> Option<(f64, u64, Vec<f64>)> {
@@ -35,7 +35,7 @@ impl KmeansNode {
         let x = &self.rows;
         let mut keyed: Vec<(f64, u64, usize)> = (0..x.len()).map(|i| (uniform(seed, 0, offset + i as u64), offset + i as u64, i)).collect();
         keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        keyed.truncate(self.k);
+        keyed.truncate(self.p.k);
         let mut mine = Vec::new();
         for (key, g, i) in &keyed {
             mine.push(*key);
@@ -45,8 +45,8 @@ impl KmeansNode {
         let all = Self::gather_rows(comm, &mine, d + 2);
         let mut cand: Vec<_> = all.rows().into_iter().map(|r| (r[0], r[1] as u64, r.slice(s![2..]).to_owned())).collect();
         cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let mut c = Array2::zeros((self.k, d));
-        for (j, (_, _, row)) in cand.into_iter().take(self.k).enumerate() {
+        let mut c = Array2::zeros((self.p.k, d));
+        for (j, (_, _, row)) in cand.into_iter().take(self.p.k).enumerate() {
             c.row_mut(j).assign(&row);
         }
         c
@@ -111,9 +111,9 @@ impl KmeansNode {
     pub(super) fn init_parallel(&self, comm: &dyn Comm, offset: u64, seed: u64) -> Array2<f64> {
         let d = self.columns.len();
         let x = &self.rows;
-        let l = self.oversampling.unwrap_or(2.0 * self.k as f64);
+        let l = self.p.oversampling.unwrap_or(2.0 * self.p.k as f64);
         let mut cand = self.plusplus(comm, x, offset, None, seed, 1, 1);
-        for round in 0..self.rounds {
+        for round in 0..self.p.rounds {
             let mut d2 = Vec::with_capacity(x.len());
             x.nearest(&cand, |_, row, j| d2.push(sq_dist(row, cand.row(j).as_slice().unwrap())));
             let mut phi = [d2.iter().sum::<f64>()];
@@ -128,54 +128,54 @@ impl KmeansNode {
                 }
             }
             let new = Self::gather_rows(comm, &picked, d);
-            cand = concatenate![Axis(0), cand, new];
+            cand = ndarray::concatenate![Axis(0), cand, new];
         }
         // Weight each candidate by the rows nearest to it, then k-means++ on the candidates.
         let mut weight = vec![0.0; cand.nrows()];
         x.nearest(&cand, |_, _, j| weight[j] += 1.0);
         comm.allreduce_sum(&mut weight);
         let single = crate::comm::SingleComm;
-        self.plusplus(&single, &Rows::from_array(&cand), 0, Some(&weight), seed, 1000, self.k)
+        self.plusplus(&single, &Rows::from_array(&cand), 0, Some(&weight), seed, 1000, self.p.k)
     }
+}
 
-    pub(super) fn init_file(&self, path: &std::path::Path, d: usize) -> Result<Array2<f64>> {
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
-            return self.init_from_model(path, d);
-        }
-        let mut opts = crate::io::DataOptions::new(path.display().to_string());
-        opts.block_bytes = 1 << 20;
-        let data = crate::io::Dataset::open(&crate::comm::SingleComm, &opts)
-            .map_err(|e| Error::Param(format!("kmeans init file: {e}")))?;
-        let mut vals = Vec::new();
-        data.for_each_chunk(&mut |c| {
-            vals.extend(c.x.iter());
-            Ok(())
-        })
+/// Initial centroids from a CSV or NPY file of k rows, or a JSON model or checkpoint.
+pub(super) fn init_file(path: &std::path::Path, d: usize) -> Result<Array2<f64>> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        return init_from_model(path, d);
+    }
+    let mut opts = crate::io::DataOptions::new(path.display().to_string());
+    opts.block_bytes = 1 << 20;
+    let data = crate::io::Dataset::open(&crate::comm::SingleComm, &opts)
         .map_err(|e| Error::Param(format!("kmeans init file: {e}")))?;
-        if data.dim() != d {
-            return Err(Error::Param(format!("kmeans init file {} has {} columns, the data has {d}", path.display(), data.dim())));
-        }
-        Ok(Array2::from_shape_vec((vals.len() / d, d), vals).unwrap())
+    let mut vals = Vec::new();
+    data.for_each_chunk(&mut |c| {
+        vals.extend(c.x.iter());
+        Ok(())
+    })
+    .map_err(|e| Error::Param(format!("kmeans init file: {e}")))?;
+    if data.dim() != d {
+        return Err(Error::Param(format!("kmeans init file {} has {} columns, the data has {d}", path.display(), data.dim())));
     }
+    Ok(Array2::from_shape_vec((vals.len() / d, d), vals).unwrap())
+}
 
-    /// Initial centroids from a JSON file: a flowmpi model whose last k-means node gives its
-    /// centroids (e.g. to continue a training on new data), or a k-means checkpoint.
-    pub(super) fn init_from_model(&self, path: &std::path::Path, d: usize) -> Result<Array2<f64>> {
-        let bad = |m: String| Error::Param(format!("kmeans init file {}: {m}", path.display()));
-        let text = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-        let centroids = match v.get("format").and_then(|f| f.as_str()) {
-            Some("flowmpi-kmeans-checkpoint") => v.get("centroids").cloned(),
-            Some(crate::model::FORMAT) => v["nodes"].as_array().and_then(|n| n.iter().rev().find(|n| n["kind"] == "kmeans")).map(|n| n["centroids"].clone()),
-            _ => return Err(bad("a JSON init file must be a flowmpi model with a kmeans node, or a k-means checkpoint; \
-                                 centroids can also come from a CSV or NPY file of k rows".into())),
-        }
-        .ok_or_else(|| bad("the model has no kmeans node".into()))?;
-        let rows: Vec<Vec<f64>> = serde_json::from_value(centroids).map_err(|e| bad(format!("centroids: {e}")))?;
-        if rows.is_empty() || rows.iter().any(|r| r.len() != d || r.iter().any(|x| !x.is_finite())) {
-            return Err(bad(format!("its centroids must be rows of {d} finite values (the data has {d} columns)")));
-        }
-        Ok(Array2::from_shape_vec((rows.len(), d), rows.concat()).expect("checked shape"))
+/// Initial centroids from a JSON file: a flowmpi model whose last k-means node gives its
+/// centroids (e.g. to continue a training on new data), or a k-means checkpoint.
+fn init_from_model(path: &std::path::Path, d: usize) -> Result<Array2<f64>> {
+    let bad = |m: String| Error::Param(format!("kmeans init file {}: {m}", path.display()));
+    let text = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let centroids = match v.get("format").and_then(|f| f.as_str()) {
+        Some("flowmpi-kmeans-checkpoint") => v.get("centroids").cloned(),
+        Some(crate::model::FORMAT) => v["nodes"].as_array().and_then(|n| n.iter().rev().find(|n| n["kind"] == "kmeans")).map(|n| n["centroids"].clone()),
+        _ => return Err(bad("a JSON init file must be a flowmpi model with a kmeans node, or a k-means checkpoint; \
+                             centroids can also come from a CSV or NPY file of k rows".into())),
     }
-
+    .ok_or_else(|| bad("the model has no kmeans node".into()))?;
+    let rows: Vec<Vec<f64>> = serde_json::from_value(centroids).map_err(|e| bad(format!("centroids: {e}")))?;
+    if rows.is_empty() || rows.iter().any(|r| r.len() != d || r.iter().any(|x| !x.is_finite())) {
+        return Err(bad(format!("its centroids must be rows of {d} finite values (the data has {d} columns)")));
+    }
+    Ok(Array2::from_shape_vec((rows.len(), d), rows.concat()).expect("checked shape"))
 }

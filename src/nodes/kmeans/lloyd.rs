@@ -5,8 +5,8 @@ use super::*;
 use crate::nodes::iterate::{iterate, Iterative};
 
 /// One start's Lloyd iterations over the node's rows.
-struct Lloyd<'a> {
-    node: &'a KmeansNode,
+struct Lloyd<'a, 'b> {
+    node: &'a Trainer<'b>,
     /// The first step, accumulated while the rows were read.
     first: Option<Step>,
     /// Every local row's cluster.
@@ -19,7 +19,7 @@ struct Lloyd<'a> {
     start: usize,
 }
 
-impl Iterative for Lloyd<'_> {
+impl Iterative for Lloyd<'_, '_> {
     type State = Array2<f64>;
 
     /// Assign every row to its nearest centroid in `c`, recompute the centroids; converged when
@@ -29,18 +29,18 @@ impl Iterative for Lloyd<'_> {
         let d = node.columns.len();
         let log = crate::log::global();
         let step = self.first.take().unwrap_or_else(|| {
-            let mut step = Step::new(node.k, d);
+            let mut step = Step::new(node.p.k, d);
             let mut rest = &mut self.labels[..];
             for v in node.rows.views() {
                 let (mine, tail) = rest.split_at_mut(v.nrows());
-                KmeansNode::assign(c, v, mine, &mut step);
+                Trainer::assign(c, v, mine, &mut step);
                 rest = tail;
             }
             step
         });
         let mut flat: Vec<f64> = step.sums.into_iter().chain(step.counts).chain([step.changed]).collect();
         comm.allreduce_sum(&mut flat);
-        let (k, kd) = (node.k, node.k * d);
+        let (k, kd) = (node.p.k, node.p.k * d);
         let mut new = Array2::from_shape_vec((k, d), flat[..kd].to_vec()).unwrap();
         let counts = &flat[kd..kd + k];
         for j in 0..k {
@@ -61,7 +61,7 @@ impl Iterative for Lloyd<'_> {
                 mine.push((self.offset + i as u64) as f64);
                 mine.extend_from_slice(node.rows.row(i));
             }
-            let all = KmeansNode::gather_rows(comm, &mine, d + 2);
+            let all = Trainer::gather_rows(comm, &mine, d + 2);
             let mut cand: Vec<_> = all.rows().into_iter().map(|r| (r[0], r[1], r.slice(s![2..]).to_owned())).collect();
             cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
             for (j, (_, _, row)) in empty.iter().zip(cand) {
@@ -74,7 +74,7 @@ impl Iterative for Lloyd<'_> {
             // only at -v, on every rank alike since the level is the same everywhere).
             let mut inertia = [node.rows.iter().zip(self.labels.iter()).map(|(row, &j)| sq_dist(row, c.row(j as usize).as_slice().unwrap())).sum::<f64>()];
             comm.allreduce_sum(&mut inertia);
-            let of = if node.n_init > 1 { format!(" (start {})", self.start + 1) } else { String::new() };
+            let of = if node.p.n_init > 1 { format!(" (start {})", self.start + 1) } else { String::new() };
             log.detail(format!("kmeans iteration {}{of}: inertia {:.6e}, {} label(s) changed, centroid shift {:.3e} (tol {:.3e})",
                 it + 1, inertia[0], flat[kd + k], shift, self.tol));
         }
@@ -87,13 +87,13 @@ impl Iterative for Lloyd<'_> {
     }
 }
 
-impl KmeansNode {
+impl Trainer<'_> {
     /// Lloyd's iterations from centroids `c` at iteration `start` (collective). `first`: the
     /// first step, already accumulated while the rows were read. Start `r` of `n_init`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn lloyd(&self, comm: &dyn Comm, c: Array2<f64>, start: usize, first: Option<Step>, labels: &mut [u32], tol: f64, offset: u64, r: usize) -> Result<Run> {
         let initial = c.clone();
-        let out = iterate(comm, &mut Lloyd { node: self, first, labels, tol, offset, start: r }, c, start, self.max_iter)?;
+        let out = iterate(comm, &mut Lloyd { node: self, first, labels, tol, offset, start: r }, c, start, self.p.max_iter)?;
         let c = out.state;
         // As scikit-learn: the inertia is that of the rows relabelled against the final
         // centroids, each distance computed directly.

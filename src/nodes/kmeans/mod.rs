@@ -26,12 +26,13 @@
 //! `checkpoint=FILE` (or `train --checkpoint FILE`): rank 0 writes centroids and iteration
 //! atomically after every iteration; `resume=true` (`--resume`) continues from it.
 
-use super::{rows, tagged, Node, NodeSpec, Task};
+use super::define::{params_from_fields, Defined, NodeParams, Partial, Predict};
+use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::npy::Mapped;
 use crate::io::{Chunk, Schema};
-use ndarray::{concatenate, s, Array1, Array2, ArrayView2, Axis, ShapeBuilder};
+use ndarray::{s, Array1, Array2, ArrayView2, Axis, ShapeBuilder};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -45,7 +46,6 @@ mod tests;
 
 use kernel::*;
 use store::*;
-
 
 /// How initial centroids are chosen.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -62,10 +62,10 @@ pub enum Init {
     File(PathBuf),
 }
 
-/// The `kmeans` node.
+/// `kmeans`' parameters.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct KmeansNode {
-    /// Number of clusters.
+pub struct KmeansParams {
+    /// Number of clusters (from the centroid file when `init` is one and k is not given).
     pub k: usize,
     /// Initialisation.
     pub init: Init,
@@ -78,15 +78,27 @@ pub struct KmeansNode {
     /// Number of seeded starts; the one of least inertia is kept.
     #[serde(default = "one")]
     pub n_init: usize,
-    /// Which start (0-based) the model is from.
-    #[serde(default)]
-    pub best_start: usize,
     /// k-means‖ points expected per round.
     pub oversampling: Option<f64>,
     /// k-means‖ rounds.
     pub rounds: usize,
-    /// Feature names.
-    pub columns: Vec<String>,
+    #[serde(skip)]
+    checkpoint: Option<PathBuf>,
+    #[serde(skip)]
+    resume: bool,
+    /// Centroids read by [`NodeParams::prepare`]: a centroid file's, and a checkpoint's to
+    /// resume from (with its iteration).
+    #[serde(skip)]
+    file_centroids: Option<Array2<f64>>,
+    #[serde(skip)]
+    resumed: Option<(Array2<f64>, usize)>,
+}
+
+/// The trained `kmeans` node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KmeansModel {
+    /// The parameters.
+    pub params: KmeansParams,
     /// Final centroids (k × d).
     #[serde(with = "rows")]
     pub centroids: Array2<f64>,
@@ -103,24 +115,27 @@ pub struct KmeansNode {
     pub converged: bool,
     /// Training rows over all ranks.
     pub count: u64,
-    #[serde(skip)]
-    checkpoint: Option<PathBuf>,
-    #[serde(skip)]
-    resume: bool,
-    #[serde(skip)]
+    /// Which start (0-based) the model is from.
+    #[serde(default)]
+    pub best_start: usize,
+}
+
+/// What a rank keeps while its rows arrive: the rows themselves, and, when the centroids are
+/// known before the rows (a file, a checkpoint), the first Lloyd step against them,
+/// accumulated while the rows are still in cache instead of in one more pass over memory.
+pub struct KmeansPartial {
     rows: Rows,
     /// Label of every local row (u32::MAX before the first step).
-    #[serde(skip)]
     labels: Vec<u32>,
-    /// Centroids known before the rows (a centroid file, or a checkpoint to resume from) with
-    /// their iteration number, and the first Lloyd step against them, accumulated while the rows
-    /// arrive (still in cache) instead of in one more pass over memory.
-    #[serde(skip)]
     early: Option<(Array2<f64>, usize, Step)>,
-    /// The feature variances for `tol`, accumulated while the rows arrive.
-    #[serde(skip)]
+    /// No step is taken at or after this iteration (a checkpoint of a finished training).
+    max_iter: usize,
+    /// The feature variances for `tol`.
     var: Option<crate::stats::Scatter>,
 }
+
+/// The `kmeans` node.
+pub type KmeansNode = Defined<KmeansParams>;
 
 /// What one Lloyd step accumulates over a rank's rows: per-cluster sums (k × d, row-major) and
 /// counts, and how many labels changed.
@@ -147,9 +162,29 @@ pub(super) struct Run {
     start: usize,
 }
 
-impl KmeansNode {
-    /// From a flow spec.
-    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+impl KmeansParams {
+    /// The spec's `init`.
+    fn init_text(&self) -> String {
+        match &self.init {
+            Init::Random => "random".to_string(),
+            Init::PlusPlus => "++".to_string(),
+            Init::Parallel => "parallel".to_string(),
+            Init::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+impl NodeParams for KmeansParams {
+    const KIND: &'static str = "kmeans";
+    const USAGE: &'static str = "kmeans(k=K, init=random|++|parallel|FILE, n_init=N, max_iter=300, tol=1e-4, seed=0): Lloyd's k-means";
+    const ALIASES: &'static [&'static str] = &["k_means"];
+    const TASK: Task = Task::Clustering;
+    const KEEPS_ROWS: bool = true;
+    type Partial = KmeansPartial;
+    type Model = KmeansModel;
+    /// `kmeans(k=10, init=++, n_init=1, max_iter=300, tol=1e-4, seed=0, oversampling=, rounds=5,
+    /// checkpoint=FILE, resume=false)`.
+    fn from_spec(spec: &NodeSpec) -> Result<Self> {
         spec.check_keys(&["k", "init", "n_init", "max_iter", "tol", "seed", "oversampling", "rounds", "checkpoint", "resume"])?;
         let init = match spec.params.get("init").map(String::as_str) {
             None | Some("++") | Some("plusplus") | Some("k-means++") => Init::PlusPlus,
@@ -174,7 +209,7 @@ impl KmeansNode {
             return Err(Error::Param("kmeans: n_init > 1 needs a random initialisation (random, ++ or parallel); \
                                      centroids from a file are one start".into()));
         }
-        Ok(KmeansNode {
+        Ok(KmeansParams {
             k,
             init,
             n_init,
@@ -185,47 +220,38 @@ impl KmeansNode {
             rounds: spec.get::<usize>("rounds")?.unwrap_or(5).max(1),
             checkpoint: spec.params.get("checkpoint").map(PathBuf::from),
             resume: spec.get_bool("resume", false)?,
-            ..Default::default()
+            file_centroids: None,
+            resumed: None,
         })
     }
-
-}
-
-fn converged_default() -> bool {
-    true
-}
-
-fn one() -> usize {
-    1
-}
-
-impl Node for KmeansNode {
-    fn warnings(&self) -> Vec<String> {
-        if self.converged {
-            return Vec::new();
-        }
-        vec![format!(
-            "kmeans stopped at max_iter={} without converging (tol={}); the centroids may still move: raise max_iter",
-            self.max_iter, self.tol
-        )]
-    }
-    fn kind(&self) -> &'static str {
-        "kmeans"
-    }
     fn spec(&self) -> String {
-        let init = match &self.init {
-            Init::Random => "random".to_string(),
-            Init::PlusPlus => "++".to_string(),
-            Init::Parallel => "parallel".to_string(),
-            Init::File(p) => p.display().to_string(),
-        };
-        format!("kmeans(k={}, init={init}, n_init={}, max_iter={}, tol={}, seed={})", self.k, self.n_init, self.max_iter, self.tol, self.seed)
+        format!("kmeans(k={}, init={}, n_init={}, max_iter={}, tol={}, seed={})", self.k, self.init_text(), self.n_init, self.max_iter, self.tol, self.seed)
     }
-    fn task(&self) -> Task {
-        Task::Clustering
+    fn state_elements(&self, d: usize) -> u128 {
+        // Centroids, their sums, the previous centroids and a gemm block of 1024 rows × k.
+        (4 * d as u128 + 1024) * self.k.max(1) as u128
     }
-    fn keeps_rows(&self) -> bool {
-        true
+    fn check(&self, _schema: &Schema) -> Result<()> {
+        if self.checkpoint.is_some() && self.n_init > 1 {
+            // A checkpoint holds one start's centroids; resuming several starts would need all.
+            return Err(Error::Param(format!(
+                "kmeans: a checkpoint follows one start, but n_init={}: give n_init=1 (with init=++ or parallel, \
+                 whose single start is good on most data)", self.n_init)));
+        }
+        Ok(())
+    }
+    fn prepare(&mut self, schema: &Schema) -> Result<()> {
+        let d = schema.x.len();
+        if let Init::File(p) = &self.init {
+            let c = init::init_file(p, d)?;
+            if self.k != 0 && self.k != c.nrows() {
+                return Err(Error::Param(format!("kmeans: k={} but {} holds {} centroids", self.k, p.display(), c.nrows())));
+            }
+            self.k = c.nrows();
+            self.file_centroids = Some(c);
+        }
+        self.resumed = if self.resume { Some(self.read_checkpoint(d)?) } else { None };
+        Ok(())
     }
     fn set_checkpoint(&mut self, path: Option<PathBuf>, resume: bool) {
         if path.is_some() {
@@ -233,80 +259,40 @@ impl Node for KmeansNode {
         }
         self.resume |= resume;
     }
-    fn state_elements(&self, d: usize) -> u128 {
-        // Centroids, their sums, the previous centroids and a gemm block of 1024 rows × k.
-        (4 * d as u128 + 1024) * self.k.max(1) as u128
-    }
-    fn begin(&mut self, schema: &Schema) -> Result<()> {
-        if self.checkpoint.is_some() && self.n_init > 1 {
-            // A checkpoint holds one start's centroids; resuming several starts would need all.
-            return Err(Error::Param(format!(
-                "kmeans: a checkpoint follows one start, but n_init={}: give n_init=1 (with init=++ or parallel, \
-                 whose single start is good on most data)", self.n_init)));
-        }
-        self.columns = schema.x.clone();
-        self.rows = Rows::new(schema.x.len());
-        if let Init::File(p) = &self.init {
-            let c = self.init_file(p, schema.x.len())?;
-            if self.k != 0 && self.k != c.nrows() {
-                return Err(Error::Param(format!("kmeans: k={} but {} holds {} centroids", self.k, p.display(), c.nrows())));
-            }
-            self.k = c.nrows();
-            self.initial_centroids = c;
-        }
+    fn partial(&self, schema: &Schema) -> KmeansPartial {
         let d = schema.x.len();
-        self.labels.clear();
-        self.early = if self.resume {
-            let (c, it) = self.read_checkpoint(d)?;
-            Some((c, it, Step::new(self.k, d)))
-        } else if matches!(self.init, Init::File(_)) {
-            Some((self.initial_centroids.clone(), 0, Step::new(self.k, d)))
-        } else {
-            None
-        };
-        self.var = (self.tol > 0.0).then(|| crate::stats::Scatter::new(d, false));
-        Ok(())
-    }
-    fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        self.rows.push(chunk.x, chunk.mapped);
-        self.labels.resize(self.labels.len() + chunk.x.nrows(), u32::MAX);
-        if let Some((c, it, step)) = &mut self.early {
-            if *it < self.max_iter {
-                let n = chunk.x.nrows();
-                let labels = self.labels.len() - n;
-                Self::assign(c, chunk.x, &mut self.labels[labels..], step);
-            }
+        KmeansPartial {
+            rows: Rows::new(d),
+            labels: Vec::new(),
+            early: self.resumed.clone().or_else(|| Some((self.file_centroids.clone()?, 0))).map(|(c, it)| (c, it, Step::new(self.k, d))),
+            max_iter: self.max_iter,
+            var: (self.tol > 0.0).then(|| crate::stats::Scatter::new(d, false)),
         }
-        if let Some(var) = &mut self.var {
-            var.update(chunk.x);
-        }
-        Ok(())
     }
-    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let d = self.columns.len();
-        let n_local = self.rows.len() as f64;
+    /// Lloyd's iterations over the rows every rank keeps (collective).
+    fn train(&self, comm: &dyn Comm, mut mine: KmeansPartial, schema: &Schema) -> Result<KmeansModel> {
+        let d = schema.x.len();
+        let n_local = mine.rows.len() as f64;
         let counts = crate::comm::allgather_f64(comm, n_local);
         let total: f64 = counts.iter().sum();
         let offset = counts[..comm.rank()].iter().sum::<f64>() as u64;
         if (total as usize) < self.k {
             return Err(Error::Fit(format!("kmeans: k={} is larger than the number of rows ({total})", self.k)));
         }
-        self.count = total as u64;
         // scikit-learn's tolerance: tol × mean of the feature variances (population).
-        let tol = match self.var.take() {
+        let tol = match mine.var.take() {
             Some(mut var) => {
                 var.allreduce(comm)?;
                 self.tol * var.centered_sq().iter().map(|v| v / total).sum::<f64>() / d as f64
             }
             None => 0.0,
         };
-
-        let early = self.early.take();
+        let t = Trainer { p: self, columns: &schema.x, rows: &mine.rows };
         // Several seeded starts (seed, seed+1, ...) keep the one of least inertia, as
         // scikit-learn's n_init; given centroids or a checkpoint are one start.
-        let starts = if early.is_some() { 1 } else { self.n_init.max(1) };
-        let mut first = early.map(|(c, it, step)| (c, it, Some(step)));
-        let mut labels = std::mem::take(&mut self.labels);
+        let starts = if mine.early.is_some() { 1 } else { self.n_init.max(1) };
+        let mut first = mine.early.take().map(|(c, it, step)| (c, it, Some(step)));
+        let mut labels = std::mem::take(&mut mine.labels);
         let mut best: Option<Run> = None;
         for r in 0..starts {
             let (c, start, step) = match first.take() {
@@ -314,16 +300,16 @@ impl Node for KmeansNode {
                 None => {
                     let seed = self.seed.wrapping_add(r as u64);
                     let c = match &self.init {
-                        Init::Random => self.init_random(comm, offset, seed),
-                        Init::PlusPlus => self.plusplus(comm, &self.rows, offset, None, seed, 1, self.k),
-                        Init::Parallel => self.init_parallel(comm, offset, seed),
-                        Init::File(_) => unreachable!("centroid files are read in begin"),
+                        Init::Random => t.init_random(comm, offset, seed),
+                        Init::PlusPlus => t.plusplus(comm, t.rows, offset, None, seed, 1, self.k),
+                        Init::Parallel => t.init_parallel(comm, offset, seed),
+                        Init::File(_) => unreachable!("centroid files are read in prepare"),
                     };
                     labels.fill(u32::MAX);
                     (c, 0, None)
                 }
             };
-            let run = self.lloyd(comm, c, start, step, &mut labels, tol, offset, r)?;
+            let run = t.lloyd(comm, c, start, step, &mut labels, tol, offset, r)?;
             if starts > 1 {
                 crate::log::global().detail(format!(
                     "kmeans start {}/{starts} (seed {}): inertia {:.6e} after {} iteration(s)",
@@ -334,23 +320,83 @@ impl Node for KmeansNode {
                 best = Some(run);
             }
         }
-        let best = best.expect("at least one start");
-        if !self.resume {
-            self.initial_centroids = best.initial;
+        let best = best.ok_or_else(|| Error::Fit("kmeans: no start ran".into()))?;
+        Ok(KmeansModel {
+            params: KmeansParams { file_centroids: None, resumed: None, ..self.clone() },
+            // Resumed: the start is not known (the file's centroids, if any).
+            initial_centroids: if self.resume { self.file_centroids.clone().unwrap_or_default() } else { best.initial },
+            best_start: best.start,
+            inertia: best.inertia,
+            converged: best.converged,
+            n_iter: best.n_iter,
+            centroids: best.centroids,
+            count: total as u64,
+        })
+    }
+    fn finalize(&self, _all: KmeansPartial, _schema: &Schema) -> Result<KmeansModel> {
+        // Never called: `train` iterates over the rows each rank keeps instead.
+        Err(Error::Fit("kmeans trains by iterating (NodeParams::train), not from a joined partial".into()))
+    }
+    fn upgrade(node: &mut serde_json::Value) {
+        params_from_fields(node, &["k", "init", "n_init", "max_iter", "tol", "seed", "oversampling", "rounds"]);
+    }
+}
+
+impl Partial for KmeansPartial {
+    fn update(&mut self, chunk: &Chunk) -> Result<()> {
+        self.rows.push(chunk.x, chunk.mapped);
+        self.labels.resize(self.labels.len() + chunk.x.nrows(), u32::MAX);
+        if let Some((c, it, step)) = &mut self.early {
+            if *it < self.max_iter {
+                let n = chunk.x.nrows();
+                let labels = self.labels.len() - n;
+                Trainer::assign(c, chunk.x, &mut self.labels[labels..], step);
+            }
         }
-        self.best_start = best.start;
-        self.inertia = best.inertia;
-        self.converged = best.converged;
-        self.n_iter = best.n_iter;
-        self.centroids = best.centroids;
-        self.rows = Rows::default();
+        if let Some(var) = &mut self.var {
+            var.update(chunk.x);
+        }
         Ok(())
     }
-    fn input_dim(&self) -> usize {
-        self.columns.len()
+    fn merge(&mut self, _other: Self) {
+        // Never called: a node that keeps its rows keeps no partials to merge (no --cache, no
+        // --keep-partials), and trains without a join.
+        unreachable!("k-means partials are not merged")
     }
-    fn output_names(&self) -> Vec<String> {
-        self.columns.iter().cloned().chain(["cluster".to_string(), "distance".to_string()]).collect()
+}
+
+// The partial holds the rows (some of them borrowed from memory maps): it is never stored or
+// sent, so it has no byte form.
+impl Serialize for KmeansPartial {
+    fn serialize<S: serde::Serializer>(&self, _s: S) -> std::result::Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("k-means keeps its rows in memory; they are not stored"))
+    }
+}
+
+impl<'de> Deserialize<'de> for KmeansPartial {
+    fn deserialize<D: serde::Deserializer<'de>>(_d: D) -> std::result::Result<Self, D::Error> {
+        Err(serde::de::Error::custom("k-means keeps its rows in memory; they are not stored"))
+    }
+}
+
+/// One training's view: the parameters, the input columns and this rank's rows.
+pub(super) struct Trainer<'a> {
+    p: &'a KmeansParams,
+    columns: &'a [String],
+    rows: &'a Rows,
+}
+
+fn converged_default() -> bool {
+    true
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Predict for KmeansModel {
+    fn prediction_names(&self) -> Vec<String> {
+        vec!["cluster".to_string(), "distance".to_string()]
     }
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
         let c = &self.centroids;
@@ -361,26 +407,30 @@ impl Node for KmeansNode {
         });
         out
     }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        concatenate![Axis(1), x, self.predict(x)]
-    }
-    fn summary(&self) -> Vec<String> {
-        let starts = if self.n_init > 1 { format!(" (best of {} starts: seed {})", self.n_init, self.seed + self.best_start as u64) } else { String::new() };
+    fn summary(&self, input: &[String]) -> Vec<String> {
+        let p = &self.params;
+        let starts = if p.n_init > 1 { format!(" (best of {} starts: seed {})", p.n_init, p.seed + self.best_start as u64) } else { String::new() };
         vec![format!(
             "k={} on {} features, {} rows: inertia {:.6e} after {} iteration(s){starts}",
-            self.k,
-            self.columns.len(),
+            self.centroids.nrows(),
+            input.len(),
             self.count,
             self.inertia,
             self.n_iter
         )]
     }
-    fn check_model(&self) -> Result<()> {
+    fn check(&self, input: &[String]) -> Result<()> {
         let s = super::Shapes("kmeans");
         s.at_least("centroids", self.centroids.nrows(), 1)?;
-        s.mat("centroids", &self.centroids, self.centroids.nrows(), self.columns.len())
+        s.mat("centroids", &self.centroids, self.centroids.nrows(), input.len())
     }
-    fn to_json(&self) -> serde_json::Value {
-        tagged("kmeans", self)
+    fn warnings(&self) -> Vec<String> {
+        if self.converged {
+            return Vec::new();
+        }
+        vec![format!(
+            "kmeans stopped at max_iter={} without converging (tol={}); the centroids may still move: raise max_iter",
+            self.params.max_iter, self.params.tol
+        )]
     }
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::comm::run_threads;
+use crate::nodes::Node;
 use ndarray::Array;
 
 fn blobs() -> Array2<f64> {
@@ -12,13 +13,13 @@ fn blobs() -> Array2<f64> {
     })
 }
 
-fn fit(ranks: usize, spec: &str, x: &Array2<f64>, cuts: &[usize]) -> Vec<KmeansNode> {
+fn fit(ranks: usize, spec: &str, x: &Array2<f64>, cuts: &[usize]) -> Vec<KmeansModel> {
     let schema = Schema::features(&["a".into(), "b".into()]);
     run_threads(ranks, |c| {
         let (lo, hi) = (cuts[c.rank()], cuts[c.rank() + 1]);
         let mut n = KmeansNode::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap();
         n.fit_chunk(c, &Chunk::new(x.slice(s![lo..hi, ..])), &schema).unwrap();
-        n
+        n.model().expect("trained").clone()
     })
 }
 
@@ -49,7 +50,7 @@ fn lloyd_finds_the_blobs_and_agrees_across_ranks() {
         assert!((got.0 - want.0).abs() < 0.1 && (got.1 - want.1).abs() < 0.1, "{cs:?}");
     }
     // Inertia is the sum of squared distances to the final centroids.
-    let p = n.predict(x.view());
+    let p = Predict::predict(n, x.view());
     let direct: f64 = p.column(1).iter().map(|v| v * v).sum();
     assert!((direct - n.inertia).abs() < 1e-9 * n.inertia);
 }
@@ -96,7 +97,7 @@ fn the_first_step_taken_while_reading_chunks_matches_one_pass() {
             n.update(&Chunk::new(x.slice(s![w[0]..w[1], ..]))).unwrap();
         }
         n.join(&crate::comm::SingleComm).unwrap();
-        n
+        n.model().expect("trained").clone()
     };
     let one = fit_in(&[0, 300]);
     let many = fit_in(&[0, 1, 7, 7, 150, 299, 300]);
