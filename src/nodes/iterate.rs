@@ -42,3 +42,54 @@ pub fn iterate<I: Iterative>(comm: &dyn Comm, node: &mut I, mut state: I::State,
     }
     Ok(Outcome { state, iterations: it, converged: false })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// Halves the distance to 1 each step, converged within `tol`; records its checkpoints.
+    struct Halve {
+        tol: f64,
+        saved: RefCell<Vec<(f64, usize)>>,
+    }
+
+    impl Iterative for Halve {
+        type State = f64;
+        fn step(&mut self, _comm: &dyn Comm, x: &f64, it: usize) -> Result<(f64, bool)> {
+            // Every earlier step's checkpoint is written before the next step starts.
+            if let Some(&(_, done)) = self.saved.borrow().last() {
+                assert_eq!(done, it);
+            }
+            let next = 1.0 + (x - 1.0) / 2.0;
+            Ok((next, (next - 1.0).abs() <= self.tol))
+        }
+        fn checkpoint(&self, _comm: &dyn Comm, x: &f64, done: usize) -> Result<()> {
+            self.saved.borrow_mut().push((*x, done));
+            Ok(())
+        }
+    }
+
+    fn run(tol: f64, x: f64, start: usize, max_iter: usize) -> (f64, usize, bool, Vec<(f64, usize)>) {
+        let mut h = Halve { tol, saved: RefCell::new(Vec::new()) };
+        let out = iterate(&crate::comm::SingleComm, &mut h, x, start, max_iter).unwrap();
+        (out.state, out.iterations, out.converged, h.saved.into_inner())
+    }
+
+    #[test]
+    fn the_loop_stops_on_convergence_or_max_iter_and_checkpoints_every_step() {
+        // 9 → 5 → 3 → 2 → 1.5 → 1.25: within 0.3 after 5 steps, each checkpointed.
+        let (x, it, conv, saved) = run(0.3, 9.0, 0, 100);
+        assert_eq!((x, it, conv), (1.25, 5, true));
+        assert_eq!(saved, vec![(5.0, 1), (3.0, 2), (2.0, 3), (1.5, 4), (1.25, 5)]);
+        // The iteration limit first: not converged.
+        let (x, it, conv, _) = run(0.3, 9.0, 0, 3);
+        assert_eq!((x, it, conv), (2.0, 3, false));
+        // Resumed after 3 iterations: counts on from 3; two steps from 2.0 are enough.
+        let (x, it, conv, saved) = run(0.3, 2.0, 3, 10);
+        assert_eq!((x, it, conv), (1.25, 5, true));
+        assert_eq!(saved, vec![(1.5, 4), (1.25, 5)]);
+        // A checkpoint of a finished training takes no step and writes nothing.
+        assert_eq!(run(0.0, 2.0, 10, 10), (2.0, 10, false, vec![]));
+    }
+}
