@@ -253,12 +253,25 @@ pub fn main() -> ExitCode {
 }
 
 /// On SIGTERM, SIGINT or SIGHUP (a batch system's time limit, Ctrl-C, a lost terminal) remove
-/// this rank's unfinished output files, then end as the signal would have.
+/// this rank's unfinished output files, then end as the signal would have. A checkpointed
+/// iterative training (k-means with --checkpoint) is asked to stop after its current step
+/// instead, on SIGTERM and on SIGUSR1/SIGUSR2 (Slurm's `--signal` warning); a second signal ends
+/// the process.
 fn remove_temporaries_on_signals() {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) else { return };
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2]) else { return };
     std::thread::spawn(move || {
-        if let Some(sig) = signals.forever().next() {
+        let mut asked = false;
+        for sig in signals.forever() {
+            let gentle = [SIGTERM, SIGUSR1, SIGUSR2].contains(&sig);
+            if gentle && !asked && crate::nodes::iterate::request_stop() {
+                asked = true;
+                let log = crate::log::global();
+                if log.rank == 0 && log.level >= 1 {
+                    eprintln!("flowmpi: signal {sig}: stopping after the current iteration (its checkpoint is written)");
+                }
+                continue;
+            }
             crate::io::remove_temporaries();
             crate::taskfarm::kill_running();
             let _ = signal_hook::low_level::emulate_default_handler(sig);

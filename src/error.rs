@@ -68,6 +68,10 @@ pub enum Error {
     /// Work the user gave failed (e.g. tasks of a task farm); the message says what.
     #[error("{0}")]
     Failed(String),
+    /// A signal (a batch system's time limit) stopped an iterative training after a step whose
+    /// checkpoint is written; the message says how to continue.
+    #[error("{0}")]
+    Stopped(String),
     /// An item of a parallel map failed (the lowest failing item).
     #[error("item {index} (run by rank {rank}) failed: {msg}")]
     Item {

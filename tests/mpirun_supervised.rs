@@ -310,3 +310,74 @@ fn kmeans_with_fewer_distinct_rows_than_k() {
         assert_eq!(c, [vec![1.0, 1.0], vec![2.0, 2.0]], "{n} ranks");
     }
 }
+
+/// A `rows × cols` NPY file of hashed uniform values in [0, 1).
+fn write_npy(path: &std::path::Path, rows: usize, cols: usize) {
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    let mut state = 0x2545F4914F6CDD1Du64;
+    for _ in 0..rows * cols {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend(((state >> 11) as f64 / (1u64 << 53) as f64).to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn sigterm_stops_a_checkpointed_kmeans_after_a_step_and_resume_finishes_it() {
+    // What a batch system's time limit does to every task: SIGTERM to the ranks. The training
+    // stops after the step under way, its checkpoint written, on every rank alike; no model
+    // is written; --resume then ends where an uninterrupted run ends.
+    let dir = scratch("kmsignal");
+    let data = dir.join("x.npy");
+    write_npy(&data, 300_000, 8);
+    let flow = "kmeans(k=48, init=random, n_init=1, seed=3, max_iter=25, tol=0)";
+    let full = dir.join("full.json");
+    mpirun(2, &["train", "--data", data.to_str().unwrap(), "--flow", flow, "--model", full.to_str().unwrap()]).ok();
+    assert_eq!(node(&read_json(&full), 0)["n_iter"], 25, "the run must not converge before the signal can come");
+
+    let (ck, stopped) = (dir.join("ck.json"), dir.join("stopped.json"));
+    let mut c = std::process::Command::new("mpirun");
+    c.args(["--oversubscribe", "-n", "2", BIN, "train", "--data", data.to_str().unwrap(), "--flow", flow, "--model"])
+        .arg(&stopped)
+        .arg("--checkpoint")
+        .arg(&ck)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    while !ck.exists() {
+        assert!(t0.elapsed().as_secs() < 60, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // The ranks only (their command line starts with the binary), as Slurm signals each task.
+    let ranks = format!("^{BIN} train --data {}", data.display());
+    let signalled = std::time::Instant::now();
+    std::process::Command::new("pkill").args(["-TERM", "-f", &ranks]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(signalled.elapsed().as_secs() < 20, "the job took {:?} to stop", signalled.elapsed());
+    assert!(!out.status.success(), "a stopped training must not exit 0\n{stderr}");
+    assert!(stderr.contains("stopped by a signal after iteration") && stderr.contains("--resume"), "{stderr}");
+    assert_eq!(stderr.matches("flowmpi: error:").count(), 1, "one message\n{stderr}");
+    assert!(!stopped.exists(), "a stopped training wrote a model");
+    let done = read_json(&ck)["iteration"].as_u64().unwrap();
+    assert!((1..25).contains(&done), "checkpoint at iteration {done}");
+
+    let resumed = dir.join("resumed.json");
+    mpirun(3, &["train", "--data", data.to_str().unwrap(), "--flow", flow, "--model", resumed.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap(), "--resume"]).ok();
+    let (r, f) = (read_json(&resumed), read_json(&full));
+    assert_eq!(node(&r, 0)["n_iter"], 25);
+    assert_close("resumed centroids", &node(&r, 0)["centroids"], &node(&f, 0)["centroids"], 1e-12);
+}

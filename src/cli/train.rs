@@ -27,7 +27,9 @@ pub struct TrainArgs {
     /// Where rank 0 writes the model (JSON; written atomically, untouched on failure).
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
-    /// Iterative nodes (kmeans): rank 0 writes a checkpoint here after every iteration.
+    /// Iterative nodes (kmeans): rank 0 writes a checkpoint here after every iteration. SIGTERM
+    /// or SIGUSR1 (a time limit, or its warning) then stops the training after the iteration
+    /// under way, checkpointed, with exit status 1; continue with --resume.
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
     /// Continue iterative nodes from --checkpoint instead of initialising.

@@ -1,8 +1,51 @@
 //! Iterative training (k-means' Lloyd steps): a node supplies one collective step; [`iterate`]
 //! owns the loop: the iteration count, the checkpoint after every step and the stop.
+//!
+//! A job at its time limit gets SIGTERM (or, with Slurm's `--signal`, a warning signal first).
+//! While a checkpointed iteration runs, [`request_stop`] turns that signal into a stop after
+//! the current step: its checkpoint is written, every rank agrees to stop at the same step, and
+//! the training ends with [`Error::Stopped`] (`--resume` continues from there), so the job
+//! loses at most the step under way.
 
 use crate::comm::Comm;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A checkpointed iteration runs in this process.
+static ARMED: AtomicBool = AtomicBool::new(false);
+/// A signal asked it to stop.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// For a signal handler: ask the checkpointed iteration that runs to stop after its current
+/// step. False when none runs; the caller then ends the process as the signal would.
+pub fn request_stop() -> bool {
+    STOP.store(true, Ordering::SeqCst);
+    ARMED.load(Ordering::SeqCst)
+}
+
+/// Arms [`request_stop`] while it lives.
+struct Armed;
+
+impl Armed {
+    fn new() -> Self {
+        STOP.store(false, Ordering::SeqCst);
+        ARMED.store(true, Ordering::SeqCst);
+        Armed
+    }
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        ARMED.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Collective: did a signal reach any rank?
+fn stop_requested(comm: &dyn Comm) -> bool {
+    let mut flag = [if STOP.load(Ordering::SeqCst) { 1.0 } else { 0.0 }];
+    comm.allreduce_max(&mut flag);
+    flag[0] > 0.0
+}
 
 /// One collective step of an iterative training.
 pub trait Iterative {
@@ -14,6 +57,11 @@ pub trait Iterative {
     /// Collective: save `state` after `done` iterations, when the node keeps a checkpoint.
     fn checkpoint(&self, _comm: &dyn Comm, _state: &Self::State, _done: usize) -> Result<()> {
         Ok(())
+    }
+    /// Where the checkpoint goes, when the node keeps one: a signal then stops the loop after
+    /// a step instead of ending the process.
+    fn checkpoint_path(&self) -> Option<&std::path::Path> {
+        None
     }
 }
 
@@ -28,8 +76,10 @@ pub struct Outcome<S> {
 }
 
 /// Collective: step from `state`, which is `start` iterations old (a resumed checkpoint), until
-/// a step converges or `max_iter` iterations are done; checkpoint after every step.
+/// a step converges or `max_iter` iterations are done; checkpoint after every step, and with a
+/// checkpoint, stop after the step during which a signal came ([`request_stop`]).
 pub fn iterate<I: Iterative>(comm: &dyn Comm, node: &mut I, mut state: I::State, start: usize, max_iter: usize) -> Result<Outcome<I::State>> {
+    let armed = node.checkpoint_path().map(|p| (p.to_path_buf(), Armed::new()));
     let mut it = start;
     while it < max_iter {
         let (next, converged) = node.step(comm, &state, it)?;
@@ -38,6 +88,12 @@ pub fn iterate<I: Iterative>(comm: &dyn Comm, node: &mut I, mut state: I::State,
         node.checkpoint(comm, &state, it)?;
         if converged {
             return Ok(Outcome { state, iterations: it, converged: true });
+        }
+        if let Some((path, _)) = armed.as_ref().filter(|_| it < max_iter && stop_requested(comm)) {
+            return Err(Error::Stopped(format!(
+                "stopped by a signal after iteration {it} of at most {max_iter}; {} holds it: run the same training with --resume to continue",
+                path.display()
+            )));
         }
     }
     Ok(Outcome { state, iterations: it, converged: false })

@@ -85,6 +85,9 @@ impl Iterative for Lloyd<'_, '_> {
     fn checkpoint(&self, comm: &dyn Comm, c: &Array2<f64>, done: usize) -> Result<()> {
         self.node.write_checkpoint(comm, c, done)
     }
+    fn checkpoint_path(&self) -> Option<&std::path::Path> {
+        self.node.p.checkpoint.as_deref()
+    }
 }
 
 impl Trainer<'_> {
