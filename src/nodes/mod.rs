@@ -6,6 +6,7 @@
 pub mod classes;
 mod covariance;
 pub mod define;
+mod driver;
 mod fda;
 mod hist;
 pub mod iterate;

@@ -1,0 +1,221 @@
+//! [`Defined`]: the generic SPMD driver that runs a [`NodeParams`] kind as a flow [`Node`]. It
+//! owns the communication (joins, agreed errors, passes, collective training), the per-shard
+//! partials and the model file's layout.
+
+use super::define::{NodeParams, Partial, Transform};
+use super::{Node, NodeSpec, Task};
+use crate::comm::Comm;
+use crate::error::{Error, Result};
+use crate::io::{Chunk, Schema};
+use ndarray::{Array2, ArrayView2};
+use serde::Deserialize;
+
+/// The generic driver: a [`NodeParams`] kind as a flow [`Node`].
+///
+/// In model files a node is one JSON object: `kind`, `params` (the [`NodeParams`]), `columns`
+/// (the input column names) and the model's own fields beside them. A model that needs its
+/// parameters (a target's name for its prediction column) may hold them in a field named
+/// `params`: it is the same JSON entry, written once.
+pub struct Defined<P: NodeParams> {
+    params: P,
+    columns: Vec<String>,
+    model: Option<P::Model>,
+    /// While training: the input, the partial and the pass it belongs to (0, 1, ...).
+    training: Option<(Schema, P::Partial, usize)>,
+    /// `execute --proba`: classifiers also write their class log-probabilities.
+    proba: bool,
+}
+
+impl<P: NodeParams + Default> Default for Defined<P> {
+    fn default() -> Self {
+        Defined::new(P::default())
+    }
+}
+
+impl<P: NodeParams> Defined<P> {
+    /// An untrained node with these parameters.
+    pub fn new(params: P) -> Self {
+        Defined { params, columns: Vec::new(), model: None, training: None, proba: false }
+    }
+
+    /// An untrained node from a flow spec (`pca(n=3)`).
+    pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        P::from_spec(spec).map(Defined::new)
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &P {
+        &self.params
+    }
+
+    /// The trained model (None before training).
+    pub fn model(&self) -> Option<&P::Model> {
+        self.model.as_ref()
+    }
+
+    /// The input column names (after training).
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Read a node from its model-file JSON (older layouts through [`NodeParams::upgrade`]).
+    pub fn from_json(v: &serde_json::Value) -> Result<Self> {
+        let mut v = v.clone();
+        P::upgrade(&mut v);
+        let bad = |e: serde_json::Error| Error::Model(format!("node '{}': {e}", P::KIND));
+        let empty = serde_json::json!({});
+        let params = P::deserialize(v.get("params").unwrap_or(&empty)).map_err(bad)?;
+        let columns = Vec::<String>::deserialize(v.get("columns").unwrap_or(&serde_json::Value::Null)).map_err(bad)?;
+        let model = P::Model::deserialize(&v).map_err(bad)?;
+        Ok(Defined { params, columns, model: Some(model), training: None, proba: false })
+    }
+
+    /// `out` with the class log-probabilities of rows `x` appended, under `--proba`.
+    fn with_proba(&self, out: Array2<f64>, x: ArrayView2<f64>) -> Array2<f64> {
+        match self.proba.then(|| self.trained().log_proba(x)).flatten() {
+            Some(logp) => ndarray::concatenate![ndarray::Axis(1), out, logp],
+            None => out,
+        }
+    }
+
+    fn trained(&self) -> &P::Model {
+        // Nodes are built trained (from_json) or trained by the flow before execution.
+        self.model.as_ref().expect("execute after training")
+    }
+}
+
+impl<P: NodeParams> Node for Defined<P> {
+    fn kind(&self) -> &'static str {
+        P::KIND
+    }
+    fn spec(&self) -> String {
+        self.params.spec()
+    }
+    fn passthrough(&self) -> bool {
+        P::PASSTHROUGH
+    }
+    fn task(&self) -> Task {
+        P::TASK
+    }
+    fn targets(&self) -> Vec<String> {
+        self.params.targets()
+    }
+    fn label(&self) -> Option<String> {
+        self.params.label()
+    }
+    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
+        self.params.resolve_columns(name_of)
+    }
+    fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        self.with_proba(self.trained().predict(x), x)
+    }
+    fn classes(&self) -> Option<&[String]> {
+        self.model.as_ref()?.classes()
+    }
+    fn set_proba(&mut self, on: bool) {
+        self.proba = on;
+    }
+    fn state_elements(&self, d: usize) -> u128 {
+        self.params.state_elements(d)
+    }
+    fn begin(&mut self, schema: &Schema) -> Result<()> {
+        self.params.check(schema)?;
+        self.params.prepare(schema)?;
+        self.columns = schema.x.clone();
+        self.training = Some((schema.clone(), self.params.partial(schema), 0));
+        Ok(())
+    }
+    fn update(&mut self, chunk: &Chunk) -> Result<()> {
+        let (_, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
+        partial.update(chunk)
+    }
+    fn join(&mut self, comm: &dyn Comm) -> Result<()> {
+        let (schema, mine, pass) = self.training.take().ok_or_else(|| super::untrained(P::KIND))?;
+        if pass + 1 < P::PASSES {
+            let all = crate::comm::agree(comm, mine.join(comm))?;
+            let next = crate::comm::agree(comm, self.params.next_pass(pass + 1, all, &schema))?;
+            self.training = Some((schema, next, pass + 1));
+            return Ok(());
+        }
+        let model = crate::comm::agree(comm, self.params.train(comm, mine, &schema))?;
+        self.model = Some(model);
+        Ok(())
+    }
+    fn another_pass(&self) -> bool {
+        // After a join, training goes on only when another pass began.
+        self.training.is_some()
+    }
+    fn keeps_partials(&self) -> bool {
+        P::PASSES == 1 && !P::KEEPS_ROWS
+    }
+    fn keeps_rows(&self) -> bool {
+        P::KEEPS_ROWS
+    }
+    fn set_checkpoint(&mut self, path: Option<std::path::PathBuf>, resume: bool) {
+        self.params.set_checkpoint(path, resume)
+    }
+    fn warnings(&self) -> Vec<String> {
+        self.model.as_ref().map(|m| m.warnings()).unwrap_or_default()
+    }
+    fn take_partial(&mut self) -> Result<Vec<u8>> {
+        if !self.keeps_partials() {
+            return Err(Error::Fit(format!("{} keeps no partial statistics (several passes, or rows kept)", self.spec())));
+        }
+        let (schema, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
+        std::mem::replace(partial, self.params.partial(schema)).encode()
+    }
+    fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
+        let (_, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
+        let other = P::Partial::decode(bytes)?;
+        partial.fits(&other)?;
+        partial.merge(other);
+        Ok(())
+    }
+    fn input_dim(&self) -> usize {
+        self.columns.len()
+    }
+    fn output_names(&self) -> Vec<String> {
+        match &self.model {
+            _ if P::PASSTHROUGH => self.columns.clone(),
+            Some(m) => {
+                let logp = m.classes().filter(|_| self.proba).unwrap_or_default().iter().map(|c| format!("logp_{c}"));
+                m.output_names(&self.columns).into_iter().chain(logp).collect()
+            }
+            None => Vec::new(),
+        }
+    }
+    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        if P::PASSTHROUGH {
+            return x.to_owned();
+        }
+        self.with_proba(self.trained().transform(x), x)
+    }
+    fn inverse(&self, y: ArrayView2<f64>) -> Option<Array2<f64>> {
+        if P::PASSTHROUGH {
+            return Some(y.to_owned());
+        }
+        self.trained().inverse(y)
+    }
+    fn check_model(&self) -> Result<()> {
+        match &self.model {
+            Some(m) => m.check(&self.columns),
+            None => Err(Error::Model(format!("node {}: the model file holds no trained model", P::KIND))),
+        }
+    }
+    fn summary(&self) -> Vec<String> {
+        match &self.model {
+            Some(m) => m.summary(&self.columns),
+            None => vec!["not trained".into()],
+        }
+    }
+    fn to_json(&self) -> serde_json::Value {
+        let mut node = serde_json::Map::new();
+        node.insert("kind".into(), P::KIND.into());
+        node.insert("params".into(), serde_json::to_value(&self.params).expect("parameters serialise"));
+        node.insert("columns".into(), self.columns.clone().into());
+        if let Some(serde_json::Value::Object(fields)) = self.model.as_ref().map(|m| serde_json::to_value(m).expect("a model serialises")) {
+            node.extend(fields);
+        }
+        serde_json::Value::Object(node)
+    }
+}
