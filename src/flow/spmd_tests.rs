@@ -37,59 +37,62 @@ fn all_rows(dir: &std::path::Path) -> Array2<f64> {
 
 use crate::testing::numbers;
 
+/// The shards in a fresh directory (removed on drop, also when a test fails) and options
+/// reading them.
+fn shards() -> (tempfile::TempDir, DataOptions) {
+    let tmp = tempfile::tempdir().unwrap();
+    write_shards(tmp.path());
+    let opts = DataOptions::new(tmp.path().join("part*.csv").to_str().unwrap());
+    (tmp, opts)
+}
+
+/// Flow `spec` trained on rank `c`'s share of the files, and its model.
+fn train_files(c: &dyn crate::comm::Comm, opts: &DataOptions, spec: &str) -> (Flow, Model) {
+    let data = crate::io::Dataset::open(c, opts).unwrap();
+    let mut flow = Flow::parse(spec).unwrap();
+    let report = flow.train(c, &data, &Log { level: 0, rank: c.rank(), progress: crate::progress::Style::Off }).unwrap();
+    let model = Model::new(&flow, None, data.names(), report.rows, c.size());
+    (flow, model)
+}
+
+/// The models of one run agree on every rank and their numbers are within `tol` (relative) of
+/// `want`.
+fn assert_models_near(models: &[Model], want: &[f64], tol: f64) {
+    let ranks = models.len();
+    for m in models {
+        assert_eq!(m.hash(), models[0].hash(), "{ranks} ranks disagree");
+    }
+    let mut got = Vec::new();
+    numbers(&serde_json::Value::Array(models[0].nodes.clone()), &mut got);
+    assert_eq!(got.len(), want.len());
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        assert!((a - b).abs() <= tol * b.abs().max(1.0), "{ranks} ranks, value {i}: {a} vs {b}");
+    }
+}
+
 #[test]
 fn flows_on_1_to_8_simulated_ranks_equal_the_single_rank_model() {
-    let dir = std::env::temp_dir().join(format!("flowmpi-spmd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    write_shards(&dir);
-    let mut opts = DataOptions::new(dir.join("part*.csv").to_str().unwrap());
+    let (_tmp, mut opts) = shards();
     opts.block_bytes = 1024; // many chunks per shard
     let spec = "moments | covariance | pca(n=3) | whitening";
-    let train = |ranks: usize| {
-        run_threads(ranks, |c| {
-            let data = crate::io::Dataset::open(c, &opts).unwrap();
-            let mut flow = Flow::parse(spec).unwrap();
-            let report = flow.train(c, &data, &Log { level: 0, rank: c.rank(), progress: crate::progress::Style::Off }).unwrap();
-            Model::new(&flow, None, data.names(), report.rows, c.size())
-        })
-    };
+    let train = |ranks: usize| run_threads(ranks, |c| train_files(c, &opts, spec).1);
     let one = train(1).remove(0);
     let mut reference = Vec::new();
     numbers(&serde_json::Value::Array(one.nodes.clone()), &mut reference);
     assert_eq!(one.training_rows, 167);
     for ranks in 2..=8 {
-        let models = train(ranks);
-        for m in &models {
-            assert_eq!(m.hash(), models[0].hash(), "ranks disagree with {ranks} ranks");
-        }
-        let mut got = Vec::new();
-        numbers(&serde_json::Value::Array(models[0].nodes.clone()), &mut got);
-        assert_eq!(got.len(), reference.len());
-        for (i, (a, b)) in got.iter().zip(&reference).enumerate() {
-            assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0), "{ranks} ranks, value {i}: {a} vs {b}");
-        }
+        assert_models_near(&train(ranks), &reference, 1e-10);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn saved_models_load_back_bit_for_bit() {
     // serde_json parses floats exactly only with its float_roundtrip feature: without it a
     // loaded model was off in the last bit, so `execute` differed from the trained flow.
-    let dir = std::env::temp_dir().join(format!("flowmpi-roundtrip-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    write_shards(&dir);
-    let opts = DataOptions::new(dir.join("part*.csv").to_str().unwrap());
+    let (tmp, opts) = shards();
     for spec in ["moments | covariance | pca(n=3) | whitening", "sfa(n=2, contiguous=true)", "kmeans(k=3, seed=1)", "poly(degree=2) | svd(k=2)", "layer(pca(n=2) @ a-b, whitening @ [c; d])", "clone(pca(n=1), groups=2) | covariance"] {
-        let (flow, model) = run_threads(1, |c| {
-            let data = crate::io::Dataset::open(c, &opts).unwrap();
-            let mut flow = Flow::parse(spec).unwrap();
-            let report = flow.train(c, &data, &Log { level: 0, rank: 0, progress: crate::progress::Style::Off }).unwrap();
-            let model = Model::new(&flow, None, data.names(), report.rows, 1);
-            (flow, model)
-        })
-        .remove(0);
-        let path = dir.join("m.json");
+        let (flow, model) = run_threads(1, |c| train_files(c, &opts, spec)).remove(0);
+        let path = tmp.path().join("m.json");
         std::fs::write(&path, model.to_bytes()).unwrap();
         let loaded = Model::load(&path).unwrap();
         assert_eq!(loaded.to_bytes(), model.to_bytes(), "{spec}: the model changes on a save/load cycle");
@@ -97,26 +100,16 @@ fn saved_models_load_back_bit_for_bit() {
         let (a, b) = (flow.execute(x.view()), loaded.flow().unwrap().execute(x.view()));
         assert!(a.iter().zip(b.iter()).all(|(p, q)| p.to_bits() == q.to_bits()), "{spec}: execute differs after loading");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_flow_fitted_from_arrays_equals_one_trained_on_the_files() {
-    let dir = std::env::temp_dir().join(format!("flowmpi-fit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    write_shards(&dir);
-    let opts = DataOptions::new(dir.join("part*.csv").to_str().unwrap());
+    let (tmp, opts) = shards();
     let spec = "moments | covariance | pca(n=3) | whitening";
-    let files = run_threads(1, |c| {
-        let data = crate::io::Dataset::open(c, &opts).unwrap();
-        let mut flow = Flow::parse(spec).unwrap();
-        let r = flow.train(c, &data, &Log { level: 0, rank: 0, progress: crate::progress::Style::Off }).unwrap();
-        (Model::new(&flow, None, data.names(), r.rows, 1), data.names())
-    })
-    .remove(0);
-    let all = all_rows(&dir);
+    let (_, files) = run_threads(1, |c| train_files(c, &opts, spec)).remove(0);
+    let all = all_rows(tmp.path());
     let mut want = Vec::new();
-    numbers(&serde_json::Value::Array(files.0.nodes.clone()), &mut want);
+    numbers(&serde_json::Value::Array(files.nodes.clone()), &mut want);
     for ranks in 1..=6 {
         let models = run_threads(ranks, |c| {
             // Uneven blocks, the last rank's empty.
@@ -124,39 +117,22 @@ fn a_flow_fitted_from_arrays_equals_one_trained_on_the_files() {
             let cut = |r: usize| if r >= ranks - 1 && ranks > 1 { n } else { n * r * r / (ranks * ranks) };
             let mine = all.slice(ndarray::s![cut(c.rank())..cut(c.rank() + 1).max(cut(c.rank())), ..]);
             let mut flow = Flow::parse(spec).unwrap();
-            let r = flow.fit(c, mine, &files.1).unwrap();
-            Model::new(&flow, None, files.1.clone(), r.rows, ranks)
+            let r = flow.fit(c, mine, &files.input_columns).unwrap();
+            Model::new(&flow, None, files.input_columns.clone(), r.rows, ranks)
         });
-        for m in &models {
-            assert_eq!(m.hash(), models[0].hash(), "{ranks} ranks disagree");
-            assert_eq!(m.training_rows, 167);
-        }
-        let mut got = Vec::new();
-        numbers(&serde_json::Value::Array(models[0].nodes.clone()), &mut got);
-        assert_eq!(got.len(), want.len());
-        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0), "{ranks} ranks, value {i}: {a} vs {b}");
-        }
+        assert!(models.iter().all(|m| m.training_rows == 167));
+        assert_models_near(&models, &want, 1e-10);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn layers_equal_their_nodes_trained_alone_on_each_group() {
-    let dir = std::env::temp_dir().join(format!("flowmpi-layer-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    write_shards(&dir);
-    let quiet = |r| Log { level: 0, rank: r, progress: crate::progress::Style::Off };
+    let (tmp, opts) = shards();
     let train = |ranks: usize, spec: &str, columns: Option<&str>| {
-        let mut opts = DataOptions::new(dir.join("part*.csv").to_str().unwrap());
+        let mut opts = opts.clone();
         opts.columns = columns.map(String::from);
         opts.block_bytes = 1024;
-        run_threads(ranks, |c| {
-            let data = crate::io::Dataset::open(c, &opts).unwrap();
-            let mut flow = Flow::parse(spec).unwrap();
-            flow.train(c, &data, &quiet(c.rank())).unwrap();
-            flow
-        })
+        run_threads(ranks, |c| train_files(c, &opts, spec).0)
     };
     let x = ndarray::Array2::from_shape_fn((9, 4), |(i, j)| 100.0 * u8::from(j == 0) as f64 + (i * 4 + j) as f64 * 0.31);
     // A multi-pass node (hist) beside a one-pass one, against each trained alone.
@@ -174,7 +150,7 @@ fn layers_equal_their_nodes_trained_alone_on_each_group() {
         assert_eq!(layer[0].output_names(&[]), ["pc0", "pc1", "c", "d"]);
     }
     // A clone layer: one node on the groups' rows stacked.
-    let all = all_rows(&dir);
+    let all = all_rows(tmp.path());
     let stacked = ndarray::concatenate(ndarray::Axis(0), &[all.slice(ndarray::s![.., 0..2]), all.slice(ndarray::s![.., 2..4])]).unwrap();
     let alone = run_threads(1, |c| {
         let mut f = Flow::parse("covariance").unwrap();
@@ -194,5 +170,4 @@ fn layers_equal_their_nodes_trained_alone_on_each_group() {
         }
         assert_eq!(clone.output_names(&[]), ["g0_a", "g0_b", "g1_a", "g1_b"]);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -10,13 +10,11 @@ fn flow_spec_roundtrip() {
 
 #[test]
 fn flow_file_forms() {
-    let dir = std::env::temp_dir().join(format!("flowmpi-flowfile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let t = dir.join("f.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("f.toml");
     std::fs::write(&t, "[[node]]\nkind = \"pca\"\nn = 3\n[[node]]\nkind = \"whitening\"\n").unwrap();
     assert_eq!(read_flow_file(&t).unwrap(), "pca(n=3) | whitening");
-    let j = dir.join("f.json");
+    let j = dir.path().join("f.json");
     std::fs::write(&j, r#"{"flow": "moments | pca(var=0.9)"}"#).unwrap();
     assert_eq!(read_flow_file(&j).unwrap(), "moments | pca(var=0.9)");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

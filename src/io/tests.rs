@@ -19,8 +19,8 @@ fn column_selection() {
 
 #[test]
 fn npy_rows_after_skipped_nan_rows_keep_their_file_row_numbers() {
-    let dir = std::env::temp_dir().join(format!("flowmpi-npyorigin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let vals: Vec<f64> = (0..21).map(|i| if i == 4 * 3 + 1 || i == 1 { f64::NAN } else { i as f64 }).collect();
     let mut w = npy::NpyWriter::create(std::fs::File::create(dir.join("x.npy")).unwrap(), 3).unwrap();
     w.write_rows(&vals).unwrap();
@@ -42,13 +42,12 @@ fn npy_rows_after_skipped_nan_rows_keep_their_file_row_numbers() {
         .unwrap();
     assert_eq!((rows, skipped), (5, 2));
     assert_eq!(seen, [1, 2, 3, 5, 6]);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn npy_and_csv_read_the_same_selected_columns_and_nan_rows() {
-    let dir = std::env::temp_dir().join(format!("flowmpi-npysel-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     // 7 rows x 5 columns; row 4 has a NaN in column 2.
     let vals: Vec<f64> = (0..35).map(|i| if i == 4 * 5 + 2 { f64::NAN } else { i as f64 * 0.5 - 3.0 }).collect();
     let mut w = npy::NpyWriter::create(std::fs::File::create(dir.join("x.npy")).unwrap(), 5).unwrap();
@@ -112,13 +111,12 @@ fn npy_and_csv_read_the_same_selected_columns_and_nan_rows() {
         let want: Vec<f64> = vals.chunks(5).flat_map(|r| r[3..5].to_vec()).collect();
         assert_eq!(parts.concat(), want, "{ranks} ranks");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn shard_assignment_is_contiguous_and_covers_every_file() {
-    let dir = std::env::temp_dir().join(format!("flowmpi-shards-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     for k in 0..5 {
         std::fs::write(dir.join(format!("s{k}.csv")), "a\n1\n").unwrap();
     }
@@ -132,5 +130,4 @@ fn shard_assignment_is_contiguous_and_covers_every_file() {
     assert_eq!(one[0].part, Some((2, 4)));
     assert_eq!(expand_pattern("p{rank}of{size}_{}.csv", 3, 8), "p3of8_3.csv");
     assert!(shard_sources(&dir.join("nope{rank}.csv").display().to_string(), 1, 2, false).unwrap_err().to_string().contains("rank 1"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -390,7 +390,8 @@ mod tests {
 
     #[test]
     fn resolved_paths_name_the_file_whatever_the_spelling() {
-        let dir = std::env::temp_dir().join(format!("flowmpi-resolve-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         std::fs::create_dir_all(dir.join("a")).unwrap();
         let d = dir.canonicalize().unwrap();
         assert_eq!(resolve_path(&dir.join("a/../x.csv")), d.join("x.csv"));
@@ -399,13 +400,12 @@ mod tests {
         assert_eq!(resolve_path(&dir.join("./a/./y.csv")), d.join("a/y.csv"));
         std::os::unix::fs::symlink(dir.join("a"), dir.join("link")).unwrap();
         assert_eq!(resolve_path(&dir.join("link/z.csv")), d.join("a/z.csv"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn temporaries_are_random_exclusive_and_keep_the_replaced_mode() {
-        let dir = std::env::temp_dir().join(format!("flowmpi-tmpmode-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let model = dir.join("m.json");
         std::fs::write(&model, "old").unwrap();
         std::fs::set_permissions(&model, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -426,7 +426,6 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&model).unwrap(), "new");
         let names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(names.len(), 3, "{names:?}"); // m.json, victim, the planted link
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 

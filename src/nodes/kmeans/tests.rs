@@ -79,15 +79,20 @@ fn nearest_agrees_with_brute_force_over_several_blocks() {
     }
 }
 
+/// An `init=` centroid file holding `csv`, in a directory removed when the first value drops.
+fn centroid_file(csv: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let init = tmp.path().join("init.csv");
+    std::fs::write(&init, csv).unwrap();
+    (tmp, init)
+}
+
 #[test]
 fn the_first_step_taken_while_reading_chunks_matches_one_pass() {
     // Known centroids (a file): the first Lloyd step and the tol variances are accumulated
     // chunk by chunk in update(); the result must not depend on how the rows were chunked.
     let x = blobs();
-    let dir = std::env::temp_dir().join(format!("flowmpi-km-chunks-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let init = dir.join("init.csv");
-    std::fs::write(&init, "a,b\n1,1\n4,4\n0,5\n").unwrap();
+    let (_tmp, init) = centroid_file("a,b\n1,1\n4,4\n0,5\n");
     let spec = NodeSpec::parse(&format!("kmeans(init={}, tol=1e-3)", init.display())).unwrap();
     let schema = Schema::features(&["a".into(), "b".into()]);
     let fit_in = |cuts: &[usize]| {
@@ -104,13 +109,12 @@ fn the_first_step_taken_while_reading_chunks_matches_one_pass() {
     assert_eq!(one.n_iter, many.n_iter);
     assert!(one.centroids.iter().zip(&many.centroids).all(|(a, b)| (a - b).abs() < 1e-12));
     assert!((one.inertia - many.inertia).abs() < 1e-9 * one.inertia);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn mapped_npy_rows_are_kept_as_one_block_per_file_without_a_copy() {
-    let dir = std::env::temp_dir().join(format!("flowmpi-km-mapped-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let (cols, rows_per_file) = (5, [7usize, 4]);
     let mut want = Vec::new();
     for (f, &n) in rows_per_file.iter().enumerate() {
@@ -144,7 +148,6 @@ fn mapped_npy_rows_are_kept_as_one_block_per_file_without_a_copy() {
     .unwrap();
     assert!(matches!(copied.blocks[..], [Block::Owned(_)]));
     assert_eq!(copied.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), want);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -161,16 +164,12 @@ fn k_larger_than_rows_is_an_error_everywhere() {
 #[test]
 fn an_empty_cluster_takes_the_farthest_row() {
     let x = blobs();
-    let dir = std::env::temp_dir().join(format!("flowmpi-km-empty-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     // The third start is far from every row: its cluster is empty after the first step.
-    let init = dir.join("init.csv");
-    std::fs::write(&init, "a,b\n0,0\n5,5\n100,100\n").unwrap();
+    let (_tmp, init) = centroid_file("a,b\n0,0\n5,5\n100,100\n");
     let spec = format!("kmeans(init={}, max_iter=1)", init.display());
     let n = fit(2, &spec, &x, &[0, 100, 300]).remove(0);
     // With one iteration, the empty cluster's centroid is the row farthest from its centroid.
     let c = n.centroids.row(2).to_owned();
     assert!(x.rows().into_iter().any(|r| r == c), "{c:?} is not a data row");
     assert!(c[1] > 5.0, "the farthest rows are in the blob at (0, 6): {c:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
