@@ -12,7 +12,7 @@
 //! model, and that the saved model executes like the trained flow. Exits non-zero on mismatch.
 
 use flowmpi::io::{Chunk, DataOptions, Dataset, Schema};
-use flowmpi::nodes::define::{register, NodeParams, Partial, Transform};
+use flowmpi::nodes::define::{register, Kind, NodeParams, Partial, Transform};
 use flowmpi::nodes::NodeSpec;
 use flowmpi::{Comm, Context, Flow, Model, Result};
 use ndarray::{Array2, ArrayView2};
@@ -42,12 +42,11 @@ struct Scaler {
 }
 
 impl NodeParams for MinMax {
-    const KIND: &'static str = "minmax";
-    const USAGE: &'static str = "minmax(lo=0, hi=1): scale every column to [lo, hi]";
+    // Name, the spec keys it reads (any other is refused) and its line in `train --help`.
+    const KIND: Kind = Kind::new("minmax", &["lo", "hi"], "minmax(lo=0, hi=1): scale every column to [lo, hi]");
     type Partial = Range;
     type Model = Scaler;
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["lo", "hi"])?;
         Ok(MinMax { lo: spec.get("lo")?.unwrap_or(0.0), hi: spec.get("hi")?.unwrap_or(1.0) })
     }
     fn spec(&self) -> String {

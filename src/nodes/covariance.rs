@@ -1,7 +1,7 @@
 //! `covariance`: mean, sample covariance (n − 1 denominator) and correlation of the input
 //! columns (daal4py's `covariance`). A statistics node: `execute` passes rows through.
 
-use super::define::{Defined, NodeParams, Transform};
+use super::define::{Kind, NodeParams, Transform};
 use super::{rows, NodeSpec};
 use crate::io::Schema;
 use crate::error::Result;
@@ -28,18 +28,11 @@ pub struct CovarianceModel {
     pub correlation: Array2<f64>,
 }
 
-/// The `covariance` node.
-pub type CovarianceNode = Defined<CovarianceParams>;
-
 impl NodeParams for CovarianceParams {
-    const KIND: &'static str = "covariance";
-    const USAGE: &'static str = "covariance (cov): covariance and correlation matrices";
-    const ALIASES: &'static [&'static str] = &["cov"];
-    const PASSTHROUGH: bool = true;
+    const KIND: Kind = Kind::new("covariance", &[], "covariance (cov): covariance and correlation matrices").aliases(&["cov"]).passthrough();
     type Partial = Scatter;
     type Model = CovarianceModel;
-    fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&[])?;
+    fn from_spec(_: &NodeSpec) -> Result<Self> {
         Ok(CovarianceParams {})
     }
     fn spec(&self) -> String {
@@ -88,7 +81,7 @@ mod tests {
         for ranks in [1, 2, 3, 5, 8] {
             let out = run_threads(ranks, |c| {
                 let (lo, hi) = ((c.rank() * 40) / ranks, ((c.rank() + 1) * 40) / ranks);
-                let mut node = CovarianceNode::default();
+                let mut node = crate::nodes::CovarianceNode::default();
                 node.fit(c, x.slice(s![lo..hi, ..]), &["a".into(), "b".into(), "c".into()]).unwrap();
                 node
             });

@@ -12,7 +12,8 @@
 //! rank, and errors are agreed like every built-in node's. [`register`] makes the kind known to
 //! flow specs and model files. See `examples/custom_node.rs`.
 
-use super::{NodeSpec, Task};
+pub use super::registry::Kind;
+use super::NodeSpec;
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
@@ -22,24 +23,15 @@ use serde::Serialize;
 
 /// A node's parameters: the node kind's entry point.
 pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
-    /// Kind name in flow specs and model files (lower case, letters, digits and `_`).
-    const KIND: &'static str;
-    /// One line for `flowmpi train --help`'s node list: the spec with its parameters and what
-    /// the node does, e.g. `pca(n=K | var=F, method=cov|corr): principal components`.
-    const USAGE: &'static str = "";
-    /// Other names the flow parser accepts for this kind (`cov` for `covariance`).
-    const ALIASES: &'static [&'static str] = &[];
-    /// A statistics node: its output is its input (moments, covariance), so a flow skips it
-    /// when executing and `inverse` is the identity.
-    const PASSTHROUGH: bool = false;
-    /// What the output means, for `flowmpi score` (predictors: implement [`Predict`]).
-    const TASK: Task = Task::Transform;
+    /// The kind: its name, spec keys, `--help` line, aliases, task and whether it passes its
+    /// input through, e.g. `Kind::new("minmax", &["lo", "hi"], "minmax(lo=0, hi=1): ...")`.
+    const KIND: Kind;
     /// Local statistics.
     type Partial: Partial;
     /// The trained model.
     type Model: Transform;
-    /// Read the parameters from a flow spec (`kind(key=value, ...)`); refuse unknown keys with
-    /// [`NodeSpec::check_keys`].
+    /// Read the parameters from a flow spec (`kind(key=value, ...)`); the driver has already
+    /// refused keys that are not in `KIND.keys`.
     fn from_spec(spec: &NodeSpec) -> Result<Self>;
     /// The spec as written back into model files and logs, e.g. `minmax(lo=0, hi=1)`.
     fn spec(&self) -> String;
@@ -75,7 +67,7 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
     /// Nodes of several passes: the empty partial of pass `pass` (1, 2, ...) from the joined
     /// partial of the pass before, the same on every rank.
     fn next_pass(&self, _pass: usize, _joined: Self::Partial, _schema: &Schema) -> Result<Self::Partial> {
-        Err(Error::Fit(format!("{}: a node of one pass has no next pass", Self::KIND)))
+        Err(Error::Fit(format!("{}: a node of one pass has no next pass", Self::KIND.name)))
     }
     /// Resolve what the parameters point at, before the rows arrive (k-means: read a centroid
     /// file, or the checkpoint to resume from). Local; an error ends the training on every rank.

@@ -40,6 +40,7 @@ impl<P: NodeParams> Defined<P> {
 
     /// An untrained node from a flow spec (`pca(n=3)`).
     pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
+        spec.check_keys(P::KIND.keys)?;
         P::from_spec(spec).map(Defined::new)
     }
 
@@ -62,7 +63,7 @@ impl<P: NodeParams> Defined<P> {
     pub fn from_json(v: &serde_json::Value) -> Result<Self> {
         let mut v = v.clone();
         P::upgrade(&mut v);
-        let bad = |e: serde_json::Error| Error::Model(format!("node '{}': {e}", P::KIND));
+        let bad = |e: serde_json::Error| Error::Model(format!("node '{}': {e}", P::KIND.name));
         let empty = serde_json::json!({});
         let params = P::deserialize(v.get("params").unwrap_or(&empty)).map_err(bad)?;
         let columns = Vec::<String>::deserialize(v.get("columns").unwrap_or(&serde_json::Value::Null)).map_err(bad)?;
@@ -86,16 +87,16 @@ impl<P: NodeParams> Defined<P> {
 
 impl<P: NodeParams> Node for Defined<P> {
     fn kind(&self) -> &'static str {
-        P::KIND
+        P::KIND.name
     }
     fn spec(&self) -> String {
         self.params.spec()
     }
     fn passthrough(&self) -> bool {
-        P::PASSTHROUGH
+        P::KIND.passthrough
     }
     fn task(&self) -> Task {
-        P::TASK
+        P::KIND.task
     }
     fn targets(&self) -> Vec<String> {
         self.params.targets()
@@ -126,11 +127,11 @@ impl<P: NodeParams> Node for Defined<P> {
         Ok(())
     }
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        let (_, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
+        let (_, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND.name))?;
         partial.update(chunk)
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
-        let (schema, mine, pass) = self.training.take().ok_or_else(|| super::untrained(P::KIND))?;
+        let (schema, mine, pass) = self.training.take().ok_or_else(|| super::untrained(P::KIND.name))?;
         if pass + 1 < P::PASSES {
             let all = crate::comm::agree(comm, mine.join(comm))?;
             let next = crate::comm::agree(comm, self.params.next_pass(pass + 1, all, &schema))?;
@@ -161,11 +162,11 @@ impl<P: NodeParams> Node for Defined<P> {
         if !self.keeps_partials() {
             return Err(Error::Fit(format!("{} keeps no partial statistics (several passes, or rows kept)", self.spec())));
         }
-        let (schema, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
+        let (schema, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND.name))?;
         std::mem::replace(partial, self.params.partial(schema)).encode()
     }
     fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
-        let (_, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND))?;
+        let (_, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND.name))?;
         let other = P::Partial::decode(bytes)?;
         partial.fits(&other)?;
         partial.merge(other);
@@ -176,7 +177,7 @@ impl<P: NodeParams> Node for Defined<P> {
     }
     fn output_names(&self) -> Vec<String> {
         match &self.model {
-            _ if P::PASSTHROUGH => self.columns.clone(),
+            _ if P::KIND.passthrough => self.columns.clone(),
             Some(m) => {
                 let logp = m.classes().filter(|_| self.proba).unwrap_or_default().iter().map(|c| format!("logp_{c}"));
                 m.output_names(&self.columns).into_iter().chain(logp).collect()
@@ -185,13 +186,13 @@ impl<P: NodeParams> Node for Defined<P> {
         }
     }
     fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        if P::PASSTHROUGH {
+        if P::KIND.passthrough {
             return x.to_owned();
         }
         self.with_proba(self.trained().transform(x), x)
     }
     fn inverse(&self, y: ArrayView2<f64>) -> Option<Array2<f64>> {
-        if P::PASSTHROUGH {
+        if P::KIND.passthrough {
             return Some(y.to_owned());
         }
         self.trained().inverse(y)
@@ -199,7 +200,7 @@ impl<P: NodeParams> Node for Defined<P> {
     fn check_model(&self) -> Result<()> {
         match &self.model {
             Some(m) => m.check(&self.columns),
-            None => Err(Error::Model(format!("node {}: the model file holds no trained model", P::KIND))),
+            None => Err(Error::Model(format!("node {}: the model file holds no trained model", P::KIND.name))),
         }
     }
     fn summary(&self) -> Vec<String> {
@@ -210,7 +211,7 @@ impl<P: NodeParams> Node for Defined<P> {
     }
     fn to_json(&self) -> serde_json::Value {
         let mut node = serde_json::Map::new();
-        node.insert("kind".into(), P::KIND.into());
+        node.insert("kind".into(), P::KIND.name.into());
         node.insert("params".into(), serde_json::to_value(&self.params).expect("parameters serialise"));
         node.insert("columns".into(), self.columns.clone().into());
         if let Some(serde_json::Value::Object(fields)) = self.model.as_ref().map(|m| serde_json::to_value(m).expect("a model serialises")) {

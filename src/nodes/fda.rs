@@ -7,7 +7,7 @@
 //! (x − mean)·projectionᵀ.
 
 use super::classes::{require_label, Counts, PerClass};
-use super::define::{params_from_fields, Defined, NodeParams, Partial, Transform};
+use super::define::{params_from_fields, Kind, NodeParams, Partial, Transform};
 use super::{rows, NodeSpec};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -65,23 +65,14 @@ pub enum FdaPartial {
     },
 }
 
-/// The `fda` node.
-pub type FdaNode = Defined<FdaParams>;
-
 impl NodeParams for FdaParams {
-    const KIND: &'static str = "fda";
-    const USAGE: &'static str = "fda(n=K, label=c): Fisher discriminant analysis (two passes)";
+    const KIND: Kind = Kind::new("fda", &["n", "label"], "fda(n=K, label=c): Fisher discriminant analysis (two passes)");
     const PASSES: usize = 2;
     type Partial = FdaPartial;
     type Model = FdaModel;
     /// `fda(n=K, label=class)`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["n", "label"])?;
-        let n = spec.get::<usize>("n")?;
-        if n == Some(0) {
-            return Err(Error::Param("fda: n must be at least 1".into()));
-        }
-        Ok(FdaParams { n, label: spec.params.get("label").cloned() })
+        Ok(FdaParams { n: spec.count("n")?, label: spec.params.get("label").cloned() })
     }
     fn spec(&self) -> String {
         match self.n {

@@ -8,7 +8,7 @@
 //! predicted class (and, with `--proba`, per-class log-probabilities).
 
 use super::classes::{check_priors, parse_priors, require_label, Classifier, PerClass};
-use super::define::{params_from_fields, Defined, NodeParams, Partial};
+use super::define::{params_from_fields, Kind, NodeParams, Partial};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -56,19 +56,12 @@ pub struct GnbPartial {
     classes: PerClass<Scatter>,
 }
 
-/// The `gnb` node.
-pub type GnbNode = Defined<GnbParams>;
-
 impl NodeParams for GnbParams {
-    const KIND: &'static str = "gnb";
-    const USAGE: &'static str = "gnb(label=c, var_smoothing=1e-9, priors=[..]): Gaussian naive Bayes";
-    const ALIASES: &'static [&'static str] = &["gaussian_nb"];
-    const TASK: Task = Task::Classification;
+    const KIND: Kind = Kind::new("gnb", &["label", "var_smoothing", "priors"], "gnb(label=c, var_smoothing=1e-9, priors=[..]): Gaussian naive Bayes").aliases(&["gaussian_nb"]).task(Task::Classification);
     type Partial = GnbPartial;
     type Model = GnbModel;
     /// `gnb(label=class, var_smoothing=1e-9, priors=[...])`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["label", "var_smoothing", "priors"])?;
         let var_smoothing = spec.get::<f64>("var_smoothing")?.unwrap_or(1e-9);
         if !(var_smoothing >= 0.0) {
             return Err(Error::Param(format!("gnb: var_smoothing must be >= 0, got {var_smoothing}")));
@@ -192,7 +185,7 @@ mod tests {
         for ranks in [1, 2, 4] {
             let out = run_threads(ranks, |c| {
                 let (lo, hi) = (c.rank() * 6 / ranks, (c.rank() + 1) * 6 / ranks);
-                let mut n = GnbNode::from_spec(&NodeSpec::parse("gnb(label=k)").unwrap()).unwrap();
+                let mut n = crate::nodes::GnbNode::from_spec(&NodeSpec::parse("gnb(label=k)").unwrap()).unwrap();
                 let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: ArrayView2::from_shape((hi - lo, 0), &[]).unwrap(), labels: &labels[lo..hi], kept: &[], segment_start: true, origin: None, mapped: None };
                 n.fit_chunk(c, &chunk, &schema).unwrap();
                 n.model().unwrap().clone()

@@ -4,7 +4,7 @@
 //! column), and a second pass counts with numpy's rule (right-open bins, the last bin closed).
 //! A statistics node: `execute` passes rows through. `flowmpi stats --hist` prints them.
 
-use super::define::{params_from_fields, Defined, NodeParams, Partial, Transform};
+use super::define::{params_from_fields, Kind, NodeParams, Partial, Transform};
 use super::NodeSpec;
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -47,9 +47,6 @@ pub enum HistPartial {
     },
 }
 
-/// The `hist` node.
-pub type HistNode = Defined<HistParams>;
-
 /// numpy's equal-width bin edges for [lo, hi].
 pub fn numpy_edges(lo: f64, hi: f64, bins: usize) -> Vec<f64> {
     let (lo, hi) = if lo == hi { (lo - 0.5, hi + 0.5) } else { (lo, hi) };
@@ -88,16 +85,12 @@ impl HistParams {
 }
 
 impl NodeParams for HistParams {
-    const KIND: &'static str = "hist";
-    const USAGE: &'static str = "hist(bins=B): per-column histograms, numpy's bins (two passes)";
-    const ALIASES: &'static [&'static str] = &["histogram"];
-    const PASSTHROUGH: bool = true;
+    const KIND: Kind = Kind::new("hist", &["bins"], "hist(bins=B): per-column histograms, numpy's bins (two passes)").aliases(&["histogram"]).passthrough();
     const PASSES: usize = 2;
     type Partial = HistPartial;
     type Model = HistModel;
     /// `hist(bins=10)`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["bins"])?;
         Self::new(spec.get::<usize>("bins")?.unwrap_or(10))
     }
     fn spec(&self) -> String {

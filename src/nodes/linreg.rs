@@ -13,7 +13,7 @@
 //! Model: coefficients (targets × features), intercepts, and training R² and RMSE over all ranks.
 //! `execute` appends the predictions `<target>_pred` to the rows.
 
-use super::define::{gather_merge, params_from_fields, Defined, NodeParams, Partial, Predict};
+use super::define::{gather_merge, params_from_fields, Kind, NodeParams, Partial, Predict};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -199,19 +199,12 @@ enum Stats {
     Qr(Tsqr, Scatter),
 }
 
-/// The `linreg` node.
-pub type LinregNode = Defined<LinregParams>;
-
 impl NodeParams for LinregParams {
-    const KIND: &'static str = "linreg";
-    const USAGE: &'static str = "linreg(target=y | target=[y0,y1], method=normal|qr, intercept=true): least squares";
-    const ALIASES: &'static [&'static str] = &["linear_regression"];
-    const TASK: Task = Task::Regression;
+    const KIND: Kind = Kind::new("linreg", &["target", "intercept", "method"], "linreg(target=y | target=[y0,y1], method=normal|qr, intercept=true): least squares").aliases(&["linear_regression"]).task(Task::Regression);
     type Partial = LinregPartial;
     type Model = LinregModel;
     /// `linreg(target=y, intercept=true, method=normal|qr)`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["target", "intercept", "method"])?;
         let (target, fit_intercept) = target_params(spec)?;
         let method = match spec.params.get("method").map(String::as_str) {
             None | Some("normal") | Some("cholesky") => Method::Normal,
@@ -329,8 +322,8 @@ mod tests {
     use crate::nodes::Node;
     use ndarray::Array;
 
-    fn linreg(spec: &str) -> LinregNode {
-        LinregNode::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap()
+    fn linreg(spec: &str) -> crate::nodes::LinregNode {
+        crate::nodes::LinregNode::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap()
     }
 
     /// y0 = 2 + x·(1, −2, 0.5) + small noise; y1 = −1 + x·(0.3, 0, 4)

@@ -8,7 +8,7 @@
 //! (and, with `--proba`, the log-probability of each class).
 
 use super::classes::{check_priors, parse_priors, require_label, Classifier, Counts, PerClass};
-use super::define::{params_from_fields, Defined, NodeParams, Partial};
+use super::define::{params_from_fields, Kind, NodeParams, Partial};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -56,19 +56,12 @@ pub struct MnbPartial {
     columns: Vec<String>,
 }
 
-/// The `mnb` node.
-pub type MnbNode = Defined<MnbParams>;
-
 impl NodeParams for MnbParams {
-    const KIND: &'static str = "mnb";
-    const USAGE: &'static str = "mnb(label=c, alpha=1, fit_prior=true, priors=[..]): multinomial naive Bayes";
-    const ALIASES: &'static [&'static str] = &["multinomial_nb"];
-    const TASK: Task = Task::Classification;
+    const KIND: Kind = Kind::new("mnb", &["label", "alpha", "fit_prior", "priors"], "mnb(label=c, alpha=1, fit_prior=true, priors=[..]): multinomial naive Bayes").aliases(&["multinomial_nb"]).task(Task::Classification);
     type Partial = MnbPartial;
     type Model = MnbModel;
     /// `mnb(label=class, alpha=1.0, fit_prior=true, priors=[...])`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["label", "alpha", "fit_prior", "priors"])?;
         let alpha = spec.get::<f64>("alpha")?.unwrap_or(1.0);
         if !(alpha >= 0.0) {
             return Err(Error::Param(format!("mnb: alpha must be >= 0, got {alpha}")));
@@ -179,8 +172,8 @@ mod tests {
     use crate::nodes::Node;
     use ndarray::{array, s};
 
-    fn node(spec: &str) -> MnbNode {
-        MnbNode::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap()
+    fn node(spec: &str) -> crate::nodes::MnbNode {
+        crate::nodes::MnbNode::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap()
     }
 
     #[test]

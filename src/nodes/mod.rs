@@ -33,22 +33,54 @@ pub use spec::NodeSpec;
 pub(crate) use shapes::{nan_vec, rows, Shapes};
 pub(crate) use spec::split_top_level;
 
-pub use covariance::{CovarianceModel, CovarianceNode, CovarianceParams};
-pub use fda::{FdaModel, FdaNode, FdaParams};
-pub use hist::{HistModel, HistNode, HistParams};
-pub use poly::{PolyModel, PolyNode, PolyParams};
-pub use sfa::{SfaModel, SfaNode, SfaParams};
-pub use sfa2::{Sfa2Model, Sfa2Node, Sfa2Params};
-pub use svd::{SvdModel, SvdNode, SvdParams};
-pub use gnb::{GnbModel, GnbNode, GnbParams};
-pub use kmeans::{Init as KmeansInit, KmeansModel, KmeansNode, KmeansParams};
+pub use covariance::{CovarianceModel, CovarianceParams};
+pub use fda::{FdaModel, FdaParams};
+pub use hist::{HistModel, HistParams};
+pub use poly::{PolyModel, PolyParams};
+pub use sfa::{SfaModel, SfaParams};
+pub use sfa2::{Sfa2Model, Sfa2Params};
+pub use svd::{SvdModel, SvdParams};
+pub use gnb::{GnbModel, GnbParams};
+pub use kmeans::{Init as KmeansInit, KmeansModel, KmeansParams};
 pub use layer::LayerNode;
-pub use mnb::{MnbModel, MnbNode, MnbParams};
-pub use linreg::{LinregModel, LinregNode, LinregParams};
-pub use moments::{MomentsModel, MomentsNode, MomentsParams};
-pub use pca::{PcaMethod, PcaModel, PcaNode, PcaParams};
-pub use ridge::{RidgeModel, RidgeNode, RidgeParams};
-pub use whitening::{WhiteningModel, WhiteningNode, WhiteningParams};
+pub use mnb::{MnbModel, MnbParams};
+pub use linreg::{LinregModel, LinregParams};
+pub use moments::{MomentsModel, MomentsParams};
+pub use pca::{PcaMethod, PcaModel, PcaParams};
+pub use ridge::{RidgeModel, RidgeParams};
+pub use whitening::{WhiteningModel, WhiteningParams};
+use define::Defined;
+
+/// The `covariance` node.
+pub type CovarianceNode = Defined<CovarianceParams>;
+/// The `fda` node.
+pub type FdaNode = Defined<FdaParams>;
+/// The `gnb` node.
+pub type GnbNode = Defined<GnbParams>;
+/// The `hist` node.
+pub type HistNode = Defined<HistParams>;
+/// The `linreg` node.
+pub type LinregNode = Defined<LinregParams>;
+/// The `mnb` node.
+pub type MnbNode = Defined<MnbParams>;
+/// The `moments` node.
+pub type MomentsNode = Defined<MomentsParams>;
+/// The `pca` node.
+pub type PcaNode = Defined<PcaParams>;
+/// The `poly` (`quadratic`) node.
+pub type PolyNode = Defined<PolyParams>;
+/// The `ridge` node.
+pub type RidgeNode = Defined<RidgeParams>;
+/// The `sfa` node.
+pub type SfaNode = Defined<SfaParams>;
+/// The `sfa2` node.
+pub type Sfa2Node = Defined<Sfa2Params>;
+/// The `svd` node.
+pub type SvdNode = Defined<SvdParams>;
+/// The `whitening` node.
+pub type WhiteningNode = Defined<WhiteningParams>;
+/// The `kmeans` node.
+pub type KmeansNode = Defined<KmeansParams>;
 
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -239,13 +271,13 @@ const OWN: [(&str, &[&str], &str); 2] = [
 
 /// Names of the node kinds this process knows: built in, then registered.
 pub fn kinds() -> Vec<&'static str> {
-    defined().iter().map(|e| e.kind).chain(OWN.iter().map(|o| o.0)).chain(registry::kinds()).collect()
+    defined().iter().map(|e| e.kind.name).chain(OWN.iter().map(|o| o.0)).chain(registry::kinds()).collect()
 }
 
 /// The node list of `flowmpi train --help`: one usage line per kind.
 pub fn help() -> String {
     let defined = defined();
-    let lines = defined.iter().map(|e| e.usage).chain(OWN.iter().map(|o| o.2)).chain(registry::usages());
+    let lines = defined.iter().map(|e| e.kind.usage).chain(OWN.iter().map(|o| o.2)).chain(registry::usages());
     let mut out = String::from("Nodes (flow specs are 'node | node(key=value, ...) | ...'):\n");
     for l in lines {
         out.push_str("  ");
@@ -302,7 +334,7 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn Node>> {
 /// Rebuild a trained node from its model-file JSON.
 pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
     let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or("");
-    if let Some(e) = defined().iter().find(|e| e.kind == kind) {
+    if let Some(e) = defined().iter().find(|e| e.kind.name == kind) {
         return e.load(v);
     }
     Ok(match kind {

@@ -4,7 +4,7 @@
 //! With a single row in total, variance-based values are undefined (NaN, `null` in the model).
 //! A statistics node: `execute` passes rows through unchanged.
 
-use super::define::{Defined, NodeParams, Transform};
+use super::define::{Kind, NodeParams, Transform};
 use super::{nan_vec, NodeSpec};
 use crate::io::Schema;
 use crate::error::Result;
@@ -84,18 +84,11 @@ pub struct MomentsModel {
     pub moments: Moments,
 }
 
-/// The `moments` node.
-pub type MomentsNode = Defined<MomentsParams>;
-
 impl NodeParams for MomentsParams {
-    const KIND: &'static str = "moments";
-    const USAGE: &'static str = "moments: count, mean, variance, skewness, kurtosis, min, max per column";
-    const ALIASES: &'static [&'static str] = &["low_order_moments"];
-    const PASSTHROUGH: bool = true;
+    const KIND: Kind = Kind::new("moments", &[], "moments: count, mean, variance, skewness, kurtosis, min, max per column").aliases(&["low_order_moments"]).passthrough();
     type Partial = Scatter;
     type Model = MomentsModel;
-    fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&[])?;
+    fn from_spec(_: &NodeSpec) -> Result<Self> {
         Ok(MomentsParams {})
     }
     fn spec(&self) -> String {
@@ -141,7 +134,6 @@ pub(crate) fn short(v: &[f64]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::comm::run_threads;
     use crate::comm::Comm;
     use crate::nodes::Node;
@@ -156,7 +148,7 @@ mod tests {
         for ranks in 1..=4 {
             let out = run_threads(ranks, |c| {
                 let (lo, hi) = ((c.rank() * 5) / ranks, ((c.rank() + 1) * 5) / ranks);
-                let mut node = MomentsNode::default();
+                let mut node = crate::nodes::MomentsNode::default();
                 node.fit(c, x.slice(s![lo..hi, ..]), &["a".into(), "b".into()]).unwrap();
                 node.model().unwrap().moments.clone()
             });

@@ -7,7 +7,7 @@
 //! (deterministic signs). `execute` projects (x − mean)/scale onto the components, where scale
 //! is 1 for `cov` and the column standard deviation for `corr`; `inverse` reconstructs.
 
-use super::define::{Defined, NodeParams, Transform};
+use super::define::{Kind, NodeParams, Transform};
 use super::{rows, NodeSpec};
 use crate::io::Schema;
 use crate::error::{Error, Result};
@@ -39,11 +39,11 @@ pub struct PcaParams {
 }
 
 impl PcaParams {
-    /// Parse and validate `n`, `var` and `method` from a spec.
+    /// Parse and validate `n`, `var` and `method` from a spec (pca's and whitening's; the driver
+    /// has refused other keys).
     pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["n", "var", "method"])?;
         let p = PcaParams {
-            n: spec.get("n")?,
+            n: spec.count("n")?,
             var: spec.get("var")?,
             method: match spec.params.get("method").map(|s| s.as_str()) {
                 None | Some("cov") | Some("covariance") | Some("eig") => PcaMethod::Cov,
@@ -53,9 +53,6 @@ impl PcaParams {
         };
         if p.n.is_some() && p.var.is_some() {
             return Err(Error::Param(format!("{}: give n or var, not both", spec.kind)));
-        }
-        if p.n == Some(0) {
-            return Err(Error::Param(format!("{}: n must be at least 1", spec.kind)));
         }
         if let Some(v) = p.var {
             if !(v > 0.0 && v <= 1.0) {
@@ -98,9 +95,6 @@ pub struct PcaModel {
     /// Fraction of the total variance each kept component explains.
     pub explained_variance_ratio: Vec<f64>,
 }
-
-/// The `pca` node.
-pub type PcaNode = Defined<PcaParams>;
 
 /// Eigen-decompose a symmetric matrix: eigenvalues decreasing, eigenvectors as rows with the
 /// largest-magnitude entry made positive.
@@ -189,8 +183,7 @@ impl PcaModel {
 }
 
 impl NodeParams for PcaParams {
-    const KIND: &'static str = "pca";
-    const USAGE: &'static str = "pca(n=K | var=F, method=cov|corr): principal components";
+    const KIND: Kind = Kind::new("pca", &["n", "var", "method"], "pca(n=K | var=F, method=cov|corr): principal components");
     type Partial = Scatter;
     type Model = PcaModel;
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
@@ -269,7 +262,7 @@ mod tests {
         for ranks in [1, 2, 3, 4, 7] {
             let out = run_threads(ranks, |c| {
                 let (lo, hi) = ((c.rank() * 60) / ranks, ((c.rank() + 1) * 60) / ranks);
-                let mut node = PcaNode::new(PcaParams { n: Some(4), ..Default::default() });
+                let mut node = crate::nodes::PcaNode::new(PcaParams { n: Some(4), ..Default::default() });
                 node.fit(c, x.slice(s![lo..hi, ..]), &names).unwrap();
                 node
             });
@@ -291,7 +284,7 @@ mod tests {
     fn var_selects_the_fewest_components() {
         let x = data();
         let names: Vec<String> = (0..4).map(|j| format!("c{j}")).collect();
-        let mut node = PcaNode::new(PcaParams { var: Some(0.9), ..Default::default() });
+        let mut node = crate::nodes::PcaNode::new(PcaParams { var: Some(0.9), ..Default::default() });
         node.fit(&crate::comm::SingleComm, x.view(), &names).unwrap();
         let m = node.model().unwrap();
         let k = m.components.nrows();
@@ -302,7 +295,7 @@ mod tests {
 
     #[test]
     fn n_larger_than_dimension_is_rejected() {
-        let mut node = PcaNode::new(PcaParams { n: Some(5), ..Default::default() });
+        let mut node = crate::nodes::PcaNode::new(PcaParams { n: Some(5), ..Default::default() });
         assert!(node.begin(&Schema::features(&["a".into(), "b".into()])).is_err());
     }
 }

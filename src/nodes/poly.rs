@@ -4,7 +4,7 @@
 //! is ≥ j. For degree 2 that is x₀x₀, x₀x₁, …, x₀x_{n−1}, x₁x₁, x₁x₂, …, x_{n−1}x_{n−1}.
 //! Output dimension C(n+d, d) − 1. Needs no training.
 
-use super::define::{params_from_fields, Defined, NodeParams, Transform};
+use super::define::{params_from_fields, Kind, NodeParams, Transform};
 use super::NodeSpec;
 use crate::error::{Error, Result};
 use crate::io::Schema;
@@ -28,9 +28,6 @@ pub struct PolyModel {
     #[serde(skip)]
     terms: std::sync::OnceLock<Vec<Vec<usize>>>,
 }
-
-/// The `poly` (`quadratic`) node.
-pub type PolyNode = Defined<PolyParams>;
 
 /// Monomials of degrees 1..=degree over n variables, in MDP's order.
 pub fn monomials(n: usize, degree: usize) -> Vec<Vec<usize>> {
@@ -64,24 +61,15 @@ impl PolyParams {
 }
 
 impl NodeParams for PolyParams {
-    const KIND: &'static str = "poly";
-    const USAGE: &'static str = "quadratic | poly(degree=D): polynomial expansion (MDP's order)";
-    const ALIASES: &'static [&'static str] = &["quadratic"];
+    const KIND: Kind = Kind::new("poly", &["degree"], "quadratic | poly(degree=D): polynomial expansion (MDP's order)").aliases(&["quadratic"]);
     type Partial = ();
     type Model = PolyModel;
     /// `quadratic` (degree 2) or `poly(degree=d)`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        let degree = if spec.kind == "quadratic" {
+        if spec.kind == "quadratic" {
             spec.check_keys(&[])?;
-            2
-        } else {
-            spec.check_keys(&["degree"])?;
-            spec.get::<usize>("degree")?.unwrap_or(2)
-        };
-        if degree == 0 {
-            return Err(Error::Param("poly: degree must be at least 1".into()));
         }
-        Ok(Self::new(degree))
+        Ok(Self::new(spec.count("degree")?.unwrap_or(2)))
     }
     fn spec(&self) -> String {
         if self.degree == 2 { "quadratic".into() } else { format!("poly(degree={})", self.degree) }

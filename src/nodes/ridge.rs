@@ -6,7 +6,7 @@
 //! appends `<target>_pred` (or `<target>_pred@<alpha>` for several alphas) to the rows.
 
 use super::linreg::{solve_normal, target_indices, target_params, Fit};
-use super::define::{Defined, NodeParams, Partial, Predict};
+use super::define::{Kind, NodeParams, Partial, Predict};
 use super::{NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -45,18 +45,12 @@ pub struct RidgePartial {
     idx: Vec<usize>,
 }
 
-/// The `ridge` node.
-pub type RidgeNode = Defined<RidgeParams>;
-
 impl NodeParams for RidgeParams {
-    const KIND: &'static str = "ridge";
-    const USAGE: &'static str = "ridge(alpha=1 | alpha=[..], target=y, intercept=true): ridge regression, one model per alpha";
-    const TASK: Task = Task::Regression;
+    const KIND: Kind = Kind::new("ridge", &["alpha", "target", "intercept"], "ridge(alpha=1 | alpha=[..], target=y, intercept=true): ridge regression, one model per alpha").task(Task::Regression);
     type Partial = RidgePartial;
     type Model = RidgeModel;
     /// `ridge(alpha=1.0 | alpha=[...], target=y, intercept=true)`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["alpha", "target", "intercept"])?;
         let (target, intercept) = target_params(spec)?;
         let alphas = match spec.get_list("alpha") {
             None => vec![1.0],
@@ -173,7 +167,7 @@ mod tests {
         let params = RidgeParams::from_spec(&NodeSpec::parse("ridge(alpha=[0,2.5], target=y)").unwrap()).unwrap();
         let out = crate::comm::run_threads(3, |c| {
             let (lo, hi) = (c.rank() * 80 / 3, (c.rank() + 1) * 80 / 3);
-            let mut n = RidgeNode::new(params.clone());
+            let mut n = crate::nodes::RidgeNode::new(params.clone());
             n.fit_chunk(c, &Chunk { x: x.slice(s![lo..hi, ..]), y: y.slice(s![lo..hi, ..]), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None }, &schema).unwrap();
             n
         });

@@ -13,7 +13,7 @@
 //! clear error suggesting a PCA with `var=` before SFA. Model: delta values (λ), eta values
 //! (√λ/2π), the projection (columns = features; each with its largest entry positive), the mean.
 
-use super::define::{params_from_fields, Defined, NodeParams, Partial, Transform};
+use super::define::{params_from_fields, Kind, NodeParams, Partial, Transform};
 use super::{rows, NodeSpec};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -194,9 +194,6 @@ impl Partial for SfaPartial {
     }
 }
 
-/// The `sfa` node.
-pub type SfaNode = Defined<SfaParams>;
-
 impl SfaParams {
     pub(crate) fn check_dim(&self, kind: &str, d: usize) -> Result<()> {
         match self.n {
@@ -228,18 +225,12 @@ impl SfaParams {
 }
 
 impl NodeParams for SfaParams {
-    const KIND: &'static str = "sfa";
-    const USAGE: &'static str = "sfa(n=K, contiguous=false): slow feature analysis";
+    const KIND: Kind = Kind::new("sfa", &["n", "contiguous"], "sfa(n=K, contiguous=false): slow feature analysis");
     type Partial = SfaPartial;
     type Model = SfaModel;
     /// `sfa(n=K, contiguous=false)` (and `sfa2`'s).
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["n", "contiguous"])?;
-        let n = spec.get::<usize>("n")?;
-        if n == Some(0) {
-            return Err(Error::Param(format!("{}: n must be at least 1", spec.kind)));
-        }
-        Ok(SfaParams { n, contiguous: spec.get_bool("contiguous", false)? })
+        Ok(SfaParams { n: spec.count("n")?, contiguous: spec.get_bool("contiguous", false)? })
     }
     fn spec(&self) -> String {
         let mut a = Vec::new();

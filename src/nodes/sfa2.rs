@@ -1,7 +1,7 @@
 //! `sfa2(n=…)`: quadratic SFA, as MDP's SFA2Node: a degree-2 polynomial expansion (MDP's
 //! order, see `quadratic`) followed by SFA on the expanded signal. Parameters as `sfa`.
 
-use super::define::{Defined, NodeParams, Partial, Transform};
+use super::define::{Kind, NodeParams, Partial, Transform};
 use super::poly::{PolyModel, PolyParams};
 use super::sfa::{SfaModel, SfaParams, SfaPartial};
 use super::NodeSpec;
@@ -42,12 +42,8 @@ pub struct Sfa2Partial {
     expansion: Quadratic,
 }
 
-/// The `sfa2` node.
-pub type Sfa2Node = Defined<Sfa2Params>;
-
 impl NodeParams for Sfa2Params {
-    const KIND: &'static str = "sfa2";
-    const USAGE: &'static str = "sfa2(n=K, contiguous=false): quadratic SFA";
+    const KIND: Kind = Kind::new("sfa2", &["n", "contiguous"], "sfa2(n=K, contiguous=false): quadratic SFA");
     type Partial = Sfa2Partial;
     type Model = Sfa2Model;
     /// `sfa2(n=K, contiguous=false)`.

@@ -71,6 +71,14 @@ impl NodeSpec {
         Ok(())
     }
 
+    /// A count parameter (`n`, `k`, `bins`...), if given: a whole number of at least 1.
+    pub fn count(&self, key: &str) -> Result<Option<usize>> {
+        match self.get::<usize>(key)? {
+            Some(0) => Err(Error::Param(format!("{}: {key} must be at least 1", self.kind))),
+            n => Ok(n),
+        }
+    }
+
     /// A parameter parsed as `T`, if given.
     pub fn get<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>> {
         self.params

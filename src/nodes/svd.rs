@@ -7,7 +7,7 @@
 //! singular vectors, largest entry positive). `execute` writes each row's coordinates in U:
 //! x·V·Σ⁻¹.
 
-use super::define::{params_from_fields, Defined, NodeParams, Transform};
+use super::define::{params_from_fields, Kind, NodeParams, Transform};
 use super::{rows, NodeSpec};
 use crate::error::{Error, Result};
 use crate::io::Schema;
@@ -35,22 +35,13 @@ pub struct SvdModel {
     pub components: Array2<f64>,
 }
 
-/// The `svd` node.
-pub type SvdNode = Defined<SvdParams>;
-
 impl NodeParams for SvdParams {
-    const KIND: &'static str = "svd";
-    const USAGE: &'static str = "svd(k=K): singular values and right singular vectors (TSQR)";
+    const KIND: Kind = Kind::new("svd", &["k"], "svd(k=K): singular values and right singular vectors (TSQR)");
     type Partial = Tsqr;
     type Model = SvdModel;
     /// `svd(k=K)`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["k"])?;
-        let k = spec.get::<usize>("k")?;
-        if k == Some(0) {
-            return Err(Error::Param("svd: k must be at least 1".into()));
-        }
-        Ok(SvdParams { k })
+        Ok(SvdParams { k: spec.count("k")? })
     }
     fn spec(&self) -> String {
         self.k.map_or("svd".into(), |k| format!("svd(k={k})"))

@@ -26,13 +26,20 @@ fn the_help_lists_every_kind_and_every_kind_builds() {
     for k in kinds() {
         assert!(help.lines().any(|l| l.trim_start().starts_with(k) || l.contains(&format!("| {k}("))), "{k} missing from:\n{help}");
     }
-    for e in defined() {
-        assert!(!e.usage.is_empty() && e.usage.contains(':'), "{}: no usage line", e.kind);
+    for registry::Entry { kind, .. } in defined() {
+        assert!(!kind.usage.is_empty() && kind.usage.contains(':'), "{}: no usage line", kind.name);
         // Every name a usage line starts with parses (with the parameters it needs).
-        for name in std::iter::once(e.kind).chain(e.aliases.iter().copied()) {
+        for name in std::iter::once(kind.name).chain(kind.aliases.iter().copied()) {
             let err = build(&NodeSpec::parse(name).unwrap()).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(!err.contains("unknown node"), "{name}: {err}");
         }
+        // Every key the usage line shows is one the driver lets through, and no other is.
+        let shown = kind.usage.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '='));
+        for key in shown.filter_map(|w| w.strip_suffix('=').or_else(|| w.split_once('=').map(|(k, _)| k))) {
+            assert!(kind.keys.contains(&key), "{}: usage shows '{key}', which is not in its keys {:?}", kind.name, kind.keys);
+        }
+        let err = build(&NodeSpec::parse(&format!("{}(no_such_key=1)", kind.name)).unwrap()).err().unwrap().to_string();
+        assert!(err.contains("unknown parameter 'no_such_key'"), "{}: {err}", kind.name);
     }
 }
 

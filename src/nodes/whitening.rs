@@ -1,10 +1,10 @@
-//! `whitening`: PCA whose outputs have unit sample variance (MDP's WhiteningNode).
+//! `whitening`: PCA whose outputs have unit sample variance (MDP's crate::nodes::WhiteningNode).
 //!
 //! Same parameters as `pca` (`n`, `var`, `method`). The kept components are divided by the
 //! square root of their eigenvalues; a component with a (numerically) zero eigenvalue cannot be
 //! whitened and is a clear error that suggests a smaller `n`.
 
-use super::define::{Defined, NodeParams, Transform};
+use super::define::{Kind, NodeParams, Transform};
 use super::pca::{PcaModel, PcaParams};
 use super::NodeSpec;
 use crate::io::Schema;
@@ -27,13 +27,8 @@ pub struct WhiteningModel {
     pub whitening: Array2<f64>,
 }
 
-/// The `whitening` node.
-pub type WhiteningNode = Defined<WhiteningParams>;
-
 impl NodeParams for WhiteningParams {
-    const KIND: &'static str = "whitening";
-    const USAGE: &'static str = "whitening(n=K | var=F): PCA scaled to unit variance";
-    const ALIASES: &'static [&'static str] = &["whiten"];
+    const KIND: Kind = Kind::new("whitening", &["n", "var", "method"], "whitening(n=K | var=F): PCA scaled to unit variance").aliases(&["whiten"]);
     type Partial = Scatter;
     type Model = WhiteningModel;
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
@@ -119,7 +114,7 @@ mod tests {
         let names: Vec<String> = (0..3).map(|j| format!("c{j}")).collect();
         let out = run_threads(3, |c| {
             let (lo, hi) = ((c.rank() * 50) / 3, ((c.rank() + 1) * 50) / 3);
-            let mut node = WhiteningNode::default();
+            let mut node = crate::nodes::WhiteningNode::default();
             node.fit(c, x.slice(s![lo..hi, ..]), &names).unwrap();
             node
         });
@@ -135,7 +130,7 @@ mod tests {
     #[test]
     fn rank_deficient_data_is_a_clear_error() {
         let x = Array::from_shape_fn((20, 2), |(i, j)| i as f64 * (j as f64 + 1.0));
-        let mut node = WhiteningNode::default();
+        let mut node = crate::nodes::WhiteningNode::default();
         let e = node.fit(&crate::comm::SingleComm, x.view(), &["a".into(), "b".into()]).unwrap_err();
         assert!(e.to_string().contains("rank-deficient"), "{e}");
     }

@@ -26,7 +26,7 @@
 //! `checkpoint=FILE` (or `train --checkpoint FILE`): rank 0 writes centroids and iteration
 //! atomically after every iteration; `resume=true` (`--resume`) continues from it.
 
-use super::define::{params_from_fields, Defined, NodeParams, Partial, Predict};
+use super::define::{params_from_fields, Kind, NodeParams, Partial, Predict};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -134,9 +134,6 @@ pub struct KmeansPartial {
     var: Option<crate::stats::Scatter>,
 }
 
-/// The `kmeans` node.
-pub type KmeansNode = Defined<KmeansParams>;
-
 /// What one Lloyd step accumulates over a rank's rows: per-cluster sums (k × d, row-major) and
 /// counts, and how many labels changed.
 #[derive(Debug, Clone, Default)]
@@ -175,17 +172,13 @@ impl KmeansParams {
 }
 
 impl NodeParams for KmeansParams {
-    const KIND: &'static str = "kmeans";
-    const USAGE: &'static str = "kmeans(k=K, init=random|++|parallel|FILE, n_init=N, max_iter=300, tol=1e-4, seed=0): Lloyd's k-means";
-    const ALIASES: &'static [&'static str] = &["k_means"];
-    const TASK: Task = Task::Clustering;
+    const KIND: Kind = Kind::new("kmeans", &["k", "init", "n_init", "max_iter", "tol", "seed", "oversampling", "rounds", "checkpoint", "resume"], "kmeans(k=K, init=random|++|parallel|FILE, n_init=N, max_iter=300, tol=1e-4, seed=0): Lloyd's k-means").aliases(&["k_means"]).task(Task::Clustering);
     const KEEPS_ROWS: bool = true;
     type Partial = KmeansPartial;
     type Model = KmeansModel;
     /// `kmeans(k=10, init=++, n_init=1, max_iter=300, tol=1e-4, seed=0, oversampling=, rounds=5,
     /// checkpoint=FILE, resume=false)`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        spec.check_keys(&["k", "init", "n_init", "max_iter", "tol", "seed", "oversampling", "rounds", "checkpoint", "resume"])?;
         let init = match spec.params.get("init").map(String::as_str) {
             None | Some("++") | Some("plusplus") | Some("k-means++") => Init::PlusPlus,
             Some("random") => Init::Random,

@@ -17,7 +17,7 @@ fn fit(ranks: usize, spec: &str, x: &Array2<f64>, cuts: &[usize]) -> Vec<KmeansM
     let schema = Schema::features(&["a".into(), "b".into()]);
     run_threads(ranks, |c| {
         let (lo, hi) = (cuts[c.rank()], cuts[c.rank() + 1]);
-        let mut n = KmeansNode::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap();
+        let mut n = crate::nodes::KmeansNode::from_spec(&NodeSpec::parse(spec).unwrap()).unwrap();
         n.fit_chunk(c, &Chunk::new(x.slice(s![lo..hi, ..])), &schema).unwrap();
         n.model().expect("trained").clone()
     })
@@ -96,7 +96,7 @@ fn the_first_step_taken_while_reading_chunks_matches_one_pass() {
     let spec = NodeSpec::parse(&format!("kmeans(init={}, tol=1e-3)", init.display())).unwrap();
     let schema = Schema::features(&["a".into(), "b".into()]);
     let fit_in = |cuts: &[usize]| {
-        let mut n = KmeansNode::from_spec(&spec).unwrap();
+        let mut n = crate::nodes::KmeansNode::from_spec(&spec).unwrap();
         n.begin(&schema).unwrap();
         for w in cuts.windows(2) {
             n.update(&Chunk::new(x.slice(s![w[0]..w[1], ..]))).unwrap();
@@ -155,7 +155,7 @@ fn k_larger_than_rows_is_an_error_everywhere() {
     let x = blobs();
     let schema = Schema::features(&["a".into(), "b".into()]);
     let out = run_threads(2, |c| {
-        let mut n = KmeansNode::from_spec(&NodeSpec::parse("kmeans(k=500)").unwrap()).unwrap();
+        let mut n = crate::nodes::KmeansNode::from_spec(&NodeSpec::parse("kmeans(k=500)").unwrap()).unwrap();
         n.fit_chunk(c, &Chunk::new(x.slice(s![c.rank() * 150..(c.rank() + 1) * 150, ..])), &schema).unwrap_err().to_string()
     });
     assert!(out.iter().all(|m| m.contains("larger than the number of rows")), "{out:?}");
