@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: set up, build, unit tests (including flows over
 # 1..8 simulated ranks), real `mpirun -n 1..4` runs of the binary against numpy references,
-# bad-input runs (every one under a timeout), and the library example under mpirun -n 1..4.
+# bad-input runs (every one under a timeout), the library example under mpirun -n 1..4, and
+# flowmpi under a real one-node Slurm (scripts/test_slurm.sh, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -31,4 +32,6 @@ for n in 1 2 3 4; do
 done
 echo "== examples/borrowed_mpi.rs under mpirun -n 2"
 timeout -s KILL 120 mpirun -n 2 target/release/examples/borrowed_mpi
+echo "== a real one-node Slurm: sbatch, srun, a time limit and --resume"
+timeout -s KILL 600 bash scripts/test_slurm.sh
 echo "all tests passed"

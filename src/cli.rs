@@ -261,11 +261,18 @@ fn remove_temporaries_on_signals() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2]) else { return };
     std::thread::spawn(move || {
-        let mut asked = false;
+        let mut asked: Option<std::time::Instant> = None;
         for sig in signals.forever() {
             let gentle = [SIGTERM, SIGUSR1, SIGUSR2].contains(&sig);
-            if gentle && !asked && crate::nodes::iterate::request_stop() {
-                asked = true;
+            // Slurm's time limit reaches a task twice at once, from slurmstepd and forwarded by
+            // srun: a gentle signal within seconds of the first is the same request, and only a
+            // later one ends the process.
+            if let Some(first) = asked.filter(|_| gentle) {
+                if first.elapsed() < std::time::Duration::from_secs(5) {
+                    continue;
+                }
+            } else if gentle && crate::nodes::iterate::request_stop() {
+                asked = Some(std::time::Instant::now());
                 let log = crate::log::global();
                 if log.rank == 0 && log.level >= 1 {
                     eprintln!("flowmpi: signal {sig}: stopping after the current iteration (its checkpoint is written)");
