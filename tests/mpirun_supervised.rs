@@ -361,14 +361,26 @@ fn sigterm_stops_a_checkpointed_kmeans_after_a_step_and_resume_finishes_it() {
         assert!(t0.elapsed().as_secs() < 60, "no checkpoint appeared");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    // The ranks only (their command line starts with the binary), as Slurm signals each task.
+    // The ranks only (their command line starts with the binary), as Slurm signals each task:
+    // twice at once, from slurmstepd and forwarded by srun (one request, not a forced exit).
     let ranks = format!("^{BIN} train --data {}", data.display());
     let signalled = std::time::Instant::now();
-    std::process::Command::new("pkill").args(["-TERM", "-f", &ranks]).status().unwrap();
+    let pgrep = std::process::Command::new("pgrep").args(["-f", &ranks]).output().unwrap();
+    let pids: Vec<i32> = String::from_utf8_lossy(&pgrep.stdout).split_whitespace().map(|p| p.parse().unwrap()).collect();
+    assert_eq!(pids.len(), 2, "the two ranks: {pids:?}");
+    for _ in 0..2 {
+        for &p in &pids {
+            // SAFETY: kill(2) on a pid we just listed; a vanished pid only returns ESRCH.
+            unsafe { libc::kill(p, libc::SIGTERM) };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(signalled.elapsed().as_secs() < 20, "the job took {:?} to stop", signalled.elapsed());
-    assert!(!out.status.success(), "a stopped training must not exit 0\n{stderr}");
+    // Exit status 1 from every rank: none died of the signal (the second must not kill).
+    assert_eq!(out.status.code(), Some(1), "a stopped training exits 1\n{stderr}");
+    assert!(!stderr.contains("on signal"), "a rank died of the signal\n{stderr}");
     assert!(stderr.contains("stopped by a signal after iteration") && stderr.contains("--resume"), "{stderr}");
     assert_eq!(stderr.matches("flowmpi: error:").count(), 1, "one message\n{stderr}");
     assert!(!stopped.exists(), "a stopped training wrote a model");
