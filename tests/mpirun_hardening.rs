@@ -16,12 +16,6 @@ fn rows_of(model: &Path) -> u64 {
     read_json(model)["training_rows"].as_u64().unwrap()
 }
 
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    v.sort();
-    v
-}
-
 /// A `.npy` file with the given dtype, shape text and raw data.
 fn npy(path: &Path, descr: &str, shape: &str, data: &[u8]) {
     let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");

@@ -311,26 +311,6 @@ fn kmeans_with_fewer_distinct_rows_than_k() {
     }
 }
 
-/// A `rows × cols` NPY file of hashed uniform values in [0, 1).
-fn write_npy(path: &std::path::Path, rows: usize, cols: usize) {
-    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    let mut state = 0x2545F4914F6CDD1Du64;
-    for _ in 0..rows * cols {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend(((state >> 11) as f64 / (1u64 << 53) as f64).to_le_bytes());
-    }
-    std::fs::write(path, bytes).unwrap();
-}
-
 #[test]
 fn sigterm_stops_a_checkpointed_kmeans_after_a_step_and_resume_finishes_it() {
     // What a batch system's time limit does to every task: SIGTERM to the ranks. The training
@@ -345,34 +325,20 @@ fn sigterm_stops_a_checkpointed_kmeans_after_a_step_and_resume_finishes_it() {
     assert_eq!(node(&read_json(&full), 0)["n_iter"], 25, "the run must not converge before the signal can come");
 
     let (ck, stopped) = (dir.join("ck.json"), dir.join("stopped.json"));
-    let mut c = std::process::Command::new("mpirun");
-    c.args(["--oversubscribe", "-n", "2", BIN, "train", "--data", data.to_str().unwrap(), "--flow", flow, "--model"])
-        .arg(&stopped)
-        .arg("--checkpoint")
-        .arg(&ck)
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
-        .env("OPENBLAS_NUM_THREADS", "1")
-        .stderr(std::process::Stdio::piped());
-    let child = c.spawn().unwrap();
+    let marker = stopped.to_str().unwrap();
+    let child = mpirun_spawn(2, &["train", "--data", data.to_str().unwrap(), "--flow", flow, "--model", marker, "--checkpoint", ck.to_str().unwrap()]);
     let t0 = std::time::Instant::now();
     while !ck.exists() {
         assert!(t0.elapsed().as_secs() < 60, "no checkpoint appeared");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    // The ranks only (their command line starts with the binary), as Slurm signals each task:
-    // twice at once, from slurmstepd and forwarded by srun (one request, not a forced exit).
-    let ranks = format!("^{BIN} train --data {}", data.display());
+    // The ranks only, as Slurm signals each task: twice at once, from slurmstepd and forwarded
+    // by srun (one request, not a forced exit).
+    let ranks = rank_pids(marker);
+    assert_eq!(ranks.len(), 2, "the two ranks: {ranks:?}");
     let signalled = std::time::Instant::now();
-    let pgrep = std::process::Command::new("pgrep").args(["-f", &ranks]).output().unwrap();
-    let pids: Vec<i32> = String::from_utf8_lossy(&pgrep.stdout).split_whitespace().map(|p| p.parse().unwrap()).collect();
-    assert_eq!(pids.len(), 2, "the two ranks: {pids:?}");
     for _ in 0..2 {
-        for &p in &pids {
-            // SAFETY: kill(2) on a pid we just listed; a vanished pid only returns ESRCH.
-            unsafe { libc::kill(p, libc::SIGTERM) };
-        }
+        ranks.iter().for_each(|&(_, pid)| signal(pid, libc::SIGTERM));
         std::thread::sleep(std::time::Duration::from_millis(3));
     }
     let out = child.wait_with_output().unwrap();

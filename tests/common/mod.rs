@@ -68,6 +68,52 @@ pub fn mpirun_with(n: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
     r
 }
 
+/// `mpirun -n n flowmpi args...` started in the background (stderr piped), for tests that
+/// signal the job while it runs. The caller waits for it.
+pub fn mpirun_spawn(n: usize, args: &[&str]) -> std::process::Child {
+    let mut c = Command::new("mpirun");
+    c.args(["--oversubscribe", "-n", &n.to_string(), BIN]).args(args).stderr(std::process::Stdio::piped());
+    mpi_env(&mut c);
+    c.spawn().expect("cannot start mpirun: is Open MPI installed?")
+}
+
+/// The rank processes (by rank) whose command line contains `marker` (a unique path): Open MPI
+/// puts each one's rank in its environment.
+pub fn rank_pids(marker: &str) -> Vec<(usize, i32)> {
+    let out = Command::new("pgrep").args(["-f", &format!("^{BIN} .*{marker}")]).output().unwrap();
+    let mut ranks: Vec<(usize, i32)> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| {
+            let pid: i32 = p.parse().ok()?;
+            let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            let rank = env.split(|b| *b == 0).find_map(|v| v.strip_prefix(b"OMPI_COMM_WORLD_RANK="))?;
+            Some((std::str::from_utf8(rank).ok()?.parse().ok()?, pid))
+        })
+        .collect();
+    ranks.sort();
+    ranks
+}
+
+/// Send `sig` to process `pid`.
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) has no memory effects; a vanished pid only returns ESRCH.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// Wait for `child` at most `limit`; None when it is still running then (it is killed).
+pub fn wait_at_most(child: &mut std::process::Child, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < limit {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 /// The binary alone (one rank, MPI singleton), with a timeout.
 pub fn single(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut c = Command::new("timeout");
@@ -162,4 +208,31 @@ pub fn one_error(r: &Run, must: &[&str]) -> String {
         assert!(errors[0].contains(m), "message {:?} lacks {m:?}", errors[0]);
     }
     errors[0].to_string()
+}
+
+/// The names in `dir`, sorted.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// A `rows × cols` NPY file of hashed uniform values in [0, 1).
+pub fn write_npy(path: &Path, rows: usize, cols: usize) {
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    let mut state = 0x2545F4914F6CDD1Du64;
+    for _ in 0..rows * cols {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend(((state >> 11) as f64 / (1u64 << 53) as f64).to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
 }
