@@ -270,3 +270,22 @@ fn a_layer_trains_each_node_as_if_alone_on_1_to_4_ranks() {
         mpirun(n, &["execute", "--model", layer.to_str().unwrap(), "--data", "tests/data/nasty/part*.csv", "--out", out.to_str().unwrap()]).ok();
     }
 }
+
+#[test]
+fn collectives_in_tiny_pieces_give_the_same_models() {
+    // MPI counts are 32-bit, so every collective goes in pieces (a 50,000-column covariance is
+    // 2.5e9 doubles). FLOWMPI_COMM_PIECE forces pieces of a few bytes: the allreduces, the
+    // allgathers of serialised partials and the broadcasts must give the same bits.
+    let dir = scratch("pieces");
+    for flow in ["moments | covariance | pca(n=3) | whitening", "svd(k=3) | kmeans(k=4, seed=2)", "hist(bins=7) | sfa(n=2, contiguous=true)", "linreg(target=o3, method=qr)"] {
+        let (whole, pieces) = (dir.join("whole.json"), dir.join("pieces.json"));
+        let args = |m: &std::path::Path| vec!["-v".to_string(), "train".into(), "--data".into(), "data/example".into(), "--flow".into(), flow.into(), "--model".into(), m.to_str().unwrap().into()];
+        for (m, env) in [(&whole, vec![]), (&pieces, vec![("FLOWMPI_COMM_PIECE", "24")])] {
+            let a = args(m);
+            let r = mpirun_with(3, &a.iter().map(String::as_str).collect::<Vec<_>>(), &env);
+            r.ok();
+            assert_same_hash_on_all_ranks(&r, 3);
+        }
+        assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(&pieces).unwrap(), "{flow}: the model changes with the piece size");
+    }
+}

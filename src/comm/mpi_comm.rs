@@ -14,6 +14,12 @@ use mpi::Count;
 /// rsmpi counts are 32-bit: large buffers go in pieces of at most this many elements.
 const MAX_PIECE: usize = 1 << 27;
 
+/// Elements per piece of the fixed-size collectives: [`MAX_PIECE`], or fewer when
+/// FLOWMPI_COMM_PIECE (bytes) asks for small pieces, so tests exercise them.
+fn piece_elems() -> usize {
+    std::env::var("FLOWMPI_COMM_PIECE").ok().and_then(|v| v.parse::<usize>().ok()).map_or(MAX_PIECE, |b| (b / 8).clamp(1, MAX_PIECE))
+}
+
 /// A communicator over MPI_COMM_WORLD.
 pub struct MpiComm {
     world: SimpleCommunicator,
@@ -21,7 +27,8 @@ pub struct MpiComm {
 
 impl MpiComm {
     fn pieces(len: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
-        (0..len).step_by(MAX_PIECE).map(move |s| s..(s + MAX_PIECE).min(len))
+        let piece = piece_elems();
+        (0..len).step_by(piece).map(move |s| s..(s + piece).min(len))
     }
 
     fn allreduce(&self, buf: &mut [f64], op: SystemOperation) {
@@ -85,26 +92,32 @@ impl Comm for MpiComm {
     }
     fn allgather_bytes(&self, mine: &[u8]) -> Vec<Vec<u8>> {
         let n = self.size();
-        let mut counts = vec![0 as Count; n];
-        let my_count = Count::try_from(mine.len()).expect("allgather payload over 2 GiB");
-        self.world.all_gather_into(&my_count, &mut counts[..]);
-        let displs = displacements(&counts);
-        let total: usize = counts.iter().map(|&c| c as usize).sum();
-        if total == 0 {
-            return vec![Vec::new(); n];
+        let mut lens = vec![0u64; n];
+        self.world.all_gather_into(&(mine.len() as u64), &mut lens[..]);
+        // In rounds of at most `piece` bytes per rank, like gather_bytes: counts and
+        // displacements stay 32-bit for payloads of any size.
+        let piece = piece_bytes(n);
+        let rounds = (lens.iter().copied().max().unwrap_or(0) as usize).div_ceil(piece);
+        let mut got: Vec<Vec<u8>> = lens.iter().map(|&l| Vec::with_capacity(l as usize)).collect();
+        for k in 0..rounds {
+            let span = |len: usize| (k * piece).min(len)..((k + 1) * piece).min(len);
+            let counts: Vec<Count> = lens.iter().map(|&l| span(l as usize).len() as Count).collect();
+            let displs = displacements(&counts);
+            let total = counts.iter().sum::<Count>() as usize;
+            // Buffers with at least one byte of capacity: an empty Rust slice's address (1) is
+            // MPI_IN_PLACE to Open MPI.
+            let mut send = Vec::with_capacity(1 + piece);
+            send.extend_from_slice(&mine[span(mine.len())]);
+            let mut recv = vec![0u8; total + 1];
+            {
+                let mut part = PartitionMut::new(&mut recv[..total], &counts[..], &displs[..]);
+                self.world.all_gather_varcount_into(&send[..], &mut part);
+            }
+            for r in 0..n {
+                got[r].extend_from_slice(&recv[displs[r] as usize..(displs[r] + counts[r]) as usize]);
+            }
         }
-        // An empty Rust slice of bytes points at address 1, which is Open MPI's MPI_IN_PLACE:
-        // hand MPI a real (zero-length) address instead.
-        static NOTHING: [u8; 1] = [0];
-        let send = if mine.is_empty() { &NOTHING[..0] } else { mine };
-        let mut recv = vec![0u8; total];
-        {
-            let mut part = PartitionMut::new(&mut recv[..], &counts[..], &displs[..]);
-            self.world.all_gather_varcount_into(send, &mut part);
-        }
-        (0..n)
-            .map(|r| recv[displs[r] as usize..(displs[r] + counts[r]) as usize].to_vec())
-            .collect()
+        got
     }
     fn bcast_bytes(&self, root: usize, buf: &mut Vec<u8>) {
         let root = self.world.process_at_rank(root as i32);
