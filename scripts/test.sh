@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh machine: set up, build, unit tests (including flows over
 # 1..8 simulated ranks), real `mpirun -n 1..4` runs of the binary against numpy references,
 # bad-input runs (every one under a timeout), the library example under mpirun -n 1..4, and
-# flowmpi under a real one-node Slurm (scripts/test_slurm.sh, as root).
+# flowmpi under a real one-node Slurm and across three network-namespace hosts (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -34,4 +34,6 @@ echo "== examples/borrowed_mpi.rs under mpirun -n 2"
 timeout -s KILL 120 mpirun -n 2 target/release/examples/borrowed_mpi
 echo "== a real one-node Slurm: sbatch, srun, a time limit and --resume"
 timeout -s KILL 600 bash scripts/test_slurm.sh
+echo "== three hosts of network namespaces over TCP, and a host losing its link"
+timeout -s KILL 300 bash scripts/test_multihost.sh
 echo "all tests passed"
