@@ -93,3 +93,46 @@ fn a_rank_stopped_for_20_s_only_delays_the_job() {
     assert!(status.success(), "the job failed after SIGCONT");
     assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&want).unwrap(), "the model differs from an undisturbed run's");
 }
+
+#[test]
+fn a_checkpointed_kmeans_killed_anywhere_resumes_to_the_same_bits() {
+    // kill -9 of a rank (the checkpoint is whatever rank 0 last renamed into place), or SIGTERM
+    // / SIGUSR1 to mpirun (it forwards them: the ranks stop after the iteration under way), at
+    // several moments; --resume on the same rank count ends at the uninterrupted run's bits.
+    let dir = scratch("kmkill");
+    let data = dir.join("x.npy");
+    write_npy(&data, 300_000, 8);
+    let flow = "kmeans(k=48, init=random, n_init=1, seed=5, max_iter=400, tol=0)";
+    let full = dir.join("full.json");
+    mpirun(2, &["train", "--data", data.to_str().unwrap(), "--flow", flow, "--model", full.to_str().unwrap()]).ok();
+    let want = node(&read_json(&full), 0).clone();
+    assert_eq!(want["n_iter"], 400, "the run must not converge before the faults can come");
+    for (k, (what, delay_ms)) in [("kill -9 of rank 1", 100u64), ("kill -9 of rank 0", 400), ("SIGTERM to mpirun", 250), ("SIGUSR1 to mpirun", 50)].into_iter().enumerate() {
+        let (ck, model) = (dir.join(format!("ck{k}.json")), dir.join(format!("m{k}.json")));
+        let args = ["train", "--data", data.to_str().unwrap(), "--flow", flow, "--model", model.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap()];
+        let mut child = mpirun_spawn(2, &args);
+        let t0 = Instant::now();
+        while !ck.exists() {
+            assert!(t0.elapsed() < Duration::from_secs(60) && child.try_wait().unwrap().is_none(), "{what}: no checkpoint appeared");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let ranks = rank_pids(model.to_str().unwrap());
+        match what {
+            "kill -9 of rank 1" => signal(ranks[1].1, libc::SIGKILL),
+            "kill -9 of rank 0" => signal(ranks[0].1, libc::SIGKILL),
+            "SIGTERM to mpirun" => signal(child.id() as i32, libc::SIGTERM),
+            _ => signal(child.id() as i32, libc::SIGUSR1),
+        }
+        let status = wait_at_most(&mut child, Duration::from_secs(30)).unwrap_or_else(|| panic!("{what}: the job did not end"));
+        assert!(!status.success(), "{what}: the job exited 0 (it finished before the fault?)");
+        assert!(!model.exists(), "{what}: a model was written");
+        let at = read_json(&ck)["iteration"].as_u64().unwrap();
+        assert!((1..400).contains(&at), "{what}: checkpoint at iteration {at}");
+        mpirun(2, &[&args[..], &["--resume"]].concat()).ok();
+        let got = node(&read_json(&model), 0).clone();
+        assert_eq!(got["centroids"], want["centroids"], "{what} at iteration {at}: the resumed centroids differ");
+        assert_eq!((&got["inertia"], &got["n_iter"]), (&want["inertia"], &want["n_iter"]), "{what} at iteration {at}");
+        eprintln!("{what}: stopped at iteration {at}; resumed to the same bits");
+    }
+}
