@@ -5,7 +5,8 @@
 #      munged, slurmctld and slurmd;
 #   2. sbatch scripts/slurm/flowmpi.sbatch on the shipped example data: the model must equal the
 #      one `mpirun -n 4` trains (byte for byte) and the job log must hold no error;
-#   3. srun -n 4 flowmpi train directly (the PMI plugin the job script would pick);
+#   3. the job script with LAUNCH=mpirun, and srun -n 4 flowmpi train directly (the PMI plugin
+#      the job script would pick);
 #   4. a checkpointed k-means killed by its time limit (--time): the job ends TIMEOUT with the
 #      checkpoint written and no model; resubmitted with --resume it ends at the centroids of an
 #      uninterrupted run, bit for bit;
@@ -130,6 +131,15 @@ cmp "$work/mpirun.json" "$work/sbatch.json" || fail "the sbatch model differs fr
 grep -qi 'error\|warning\|panick' "$log" && fail "the job log has errors: $(cat "$log")"
 grep -q 'launching with srun --mpi=' "$log" || echo "   (the job script fell back to: $(grep launching "$log"))"
 echo "   job $jobid: model identical to mpirun's; log clean"
+
+echo "== the job script with LAUNCH=mpirun (Open MPI's mpirun reading the allocation)"
+jobid=$(DATA="$repo/$data" FLOW="$flow" MODEL="$work/sbatch_mpirun.json" FLOWMPI="$repo/target/release/flowmpi" LAUNCH=mpirun \
+  run_job --chdir="$work" --nodes=1 --ntasks=4 --ntasks-per-node=4 --cpus-per-task=1 --mem-per-cpu=0 \
+  --output="$work/job-%j.out" "$repo/scripts/slurm/flowmpi.sbatch") || fail "the job could not be submitted"
+[ "$(job_state "$jobid")" = COMPLETED ] || fail "job $jobid ended $(job_state "$jobid"): $(cat "$work/job-$jobid.out")"
+grep -q 'launching with mpirun' "$work/job-$jobid.out" || fail "LAUNCH=mpirun did not launch with mpirun: $(cat "$work/job-$jobid.out")"
+cmp "$work/mpirun.json" "$work/sbatch_mpirun.json" || fail "the LAUNCH=mpirun model differs from mpirun's"
+echo "   job $jobid: model identical to mpirun's"
 
 echo "== srun -n 4 flowmpi train"
 plugin=$(srun --mpi=list 2>&1 | grep -owE 'pmix(_v[0-9]+)?|pmi2' | head -1)
