@@ -46,6 +46,9 @@ pub struct TrainOptions<'a> {
     /// Partial statistics of rows trained on earlier, per node, added to this training's
     /// (`train --update`).
     pub prior: Vec<Option<Vec<u8>>>,
+    /// The same model bits for any rank count: every file's statistics alone, combined in one
+    /// canonical tree over the file order ([`crate::canonical`]).
+    pub reproducible: bool,
 }
 
 /// Split a flow spec `a(..) | b(..)` into node specs.
@@ -285,6 +288,18 @@ impl Flow {
                         counts[2],
                         if counts[1] > 0.0 { format!(" ({} damaged entries ignored and rewritten)", counts[1]) } else { String::new() }
                     ));
+                    if carry {
+                        carry_partials(comm, group, i, &opts.prior, opts.keep_partials, &mut partials)?;
+                    }
+                    Self::finish_pass(comm, &mut report, group, &mut active, rows, skipped, &label, t0, log)?;
+                    continue;
+                }
+                if let Some(data) = data.filter(|_| opts.reproducible) {
+                    let why = crate::canonical::unsupported(data, group).or(cache.then(|| "--reproducible reads the files anew: leave out --cache-data".to_string()));
+                    agree(comm, why.map_or(Ok(()), |w| Err(Error::Param(w))))?;
+                    let local = crate::canonical::pass(comm, data, done, group, &active, &mut bar);
+                    drop(bar);
+                    let (rows, skipped) = local?;
                     if carry {
                         carry_partials(comm, group, i, &opts.prior, opts.keep_partials, &mut partials)?;
                     }

@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod cache;
+pub mod canonical;
 pub mod chunk;
 pub mod cli;
 pub mod comm;

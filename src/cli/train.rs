@@ -60,6 +60,12 @@ pub struct TrainArgs {
     /// atomically).
     #[arg(long, value_name = "OLD.json")]
     pub update: Option<PathBuf>,
+    /// The same model, bit for bit, for any number of ranks: each file's statistics are
+    /// computed alone and combined in one fixed order over the files, whichever ranks read
+    /// them. Data as several files (a glob, a directory); nodes of one pass (not hist, fda,
+    /// kmeans or layers); not with --cache or --cache-data.
+    #[arg(long, conflicts_with_all = ["cache", "cache_data"])]
+    pub reproducible: bool,
 }
 
 /// `train --update`: the old model must have kept its partials, and its flow must be one pass
@@ -127,6 +133,7 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
         shards: shard_cache.as_ref(),
         keep_partials: a.keep_partials || old.is_some(),
         prior: old.as_ref().map(|(p, _)| p.clone()).unwrap_or_default(),
+        reproducible: a.reproducible,
     };
     let report = flow.train_opts(comm, &data, log, &train_opts)?;
     let earlier_rows = old.as_ref().map_or(0, |(_, m)| m.training_rows);

@@ -171,3 +171,27 @@ fn layers_equal_their_nodes_trained_alone_on_each_group() {
         assert_eq!(clone.output_names(&[]), ["g0_a", "g0_b", "g1_a", "g1_b"]);
     }
 }
+
+#[test]
+fn reproducible_training_gives_the_same_bits_on_1_to_8_simulated_ranks() {
+    // Five uneven shards (one empty, one of a single row) for up to eight ranks: some ranks read
+    // several files, some none; every rank count must give the same model, bit for bit.
+    let (_tmp, mut opts) = shards();
+    opts.block_bytes = 1024; // many chunks per shard
+    let spec = "moments | covariance | pca(n=3) | whitening";
+    let train = |ranks: usize| {
+        run_threads(ranks, |c| {
+            let data = crate::io::Dataset::open(c, &opts).unwrap();
+            let mut flow = Flow::parse(spec).unwrap();
+            let quiet = Log { level: 0, rank: c.rank(), progress: crate::progress::Style::Off };
+            flow.train_opts(c, &data, &quiet, &TrainOptions { reproducible: true, ..Default::default() }).unwrap();
+            serde_json::Value::Array(flow.nodes.iter().map(|n| n.to_json()).collect())
+        })
+    };
+    let one = train(1).remove(0);
+    for ranks in 2..=8 {
+        for (r, got) in train(ranks).iter().enumerate() {
+            assert!(*got == one, "{ranks} ranks, rank {r}: the model differs from one rank's");
+        }
+    }
+}

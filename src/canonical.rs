@@ -1,0 +1,139 @@
+//! `train --reproducible`: the same model bits for any rank count and any assignment of the
+//! shard files to ranks.
+//!
+//! Floating-point sums depend on their order, and without this a rank's partial statistics
+//! depend on which files it read and the join on how many ranks there are. Here every shard
+//! file's partial is computed alone, from empty statistics, and the shards' partials are
+//! combined in one canonical binary tree over the global file order (shard `i` is leaf `i`; a
+//! node merges its left subtree's partial with its right's), whichever ranks hold them. A rank
+//! merges the complete subtrees inside its contiguous run of files; rank 0 gathers those (at
+//! most about 2·log₂(files) per rank) and completes the tree; the join then sees rank 0 holding
+//! all the statistics and the other ranks none, which every node's join passes through
+//! unchanged. The cost: one encode/decode of each file's partial, and a gather of O(log files)
+//! partials per rank instead of a reduction.
+
+use crate::comm::{agree, allgather_f64, Comm};
+use crate::error::{Error, Result};
+use crate::io::{Chunk, Dataset, Origin};
+use crate::nodes::Node;
+use crate::progress::Progress;
+use serde::{Deserialize, Serialize};
+
+/// The partials of a complete subtree of the canonical tree: files
+/// `[index·2^level, (index+1)·2^level)`, one encoded partial per node of the group.
+#[derive(Serialize, Deserialize)]
+struct Subtree {
+    level: u32,
+    index: u64,
+    parts: Vec<Vec<u8>>,
+}
+
+/// Why `--reproducible` cannot train `group` on `data`, if it cannot.
+pub(crate) fn unsupported(data: &Dataset, group: &[Box<dyn Node>]) -> Option<String> {
+    if data.sources.iter().any(|s| s.part.is_some()) {
+        return Some("--reproducible needs the data as whole files (a glob, a directory or a {rank} pattern), not one file split among the ranks".into());
+    }
+    group.iter().find(|n| !n.keeps_partials()).map(|n| {
+        format!("--reproducible: {} keeps no per-file statistics (several passes, or rows kept); train it without --reproducible", n.spec())
+    })
+}
+
+/// One pass of `group` (collective): rank 0 ends up holding every file's statistics combined
+/// in the canonical order, the other ranks empty ones. Returns this rank's (rows, skipped).
+pub(crate) fn pass(
+    comm: &dyn Comm,
+    data: &Dataset,
+    done: &[Box<dyn Node>],
+    group: &mut [Box<dyn Node>],
+    active: &[bool],
+    bar: &mut Option<Progress>,
+) -> Result<(u64, u64)> {
+    // This rank's files are a contiguous run of the global order: its first one's index.
+    let counts = allgather_f64(comm, data.sources.len() as f64);
+    let first = counts[..comm.rank()].iter().sum::<f64>() as u64;
+    let local = read_subtrees(comm, data, done, group, active, bar, first);
+    let (rows, skipped, mine) = agree(comm, local)?;
+    let bytes = agree(comm, bincode::serialize(&mine).map_err(|e| Error::Fit(format!("--reproducible: {e}"))))?;
+    let gathered = comm.gather_bytes(0, &bytes);
+    let combined = match comm.rank() {
+        0 => complete(group, gathered),
+        _ => Ok(()),
+    };
+    agree(comm, combined)?;
+    Ok((rows, skipped))
+}
+
+/// Read this rank's files, each into empty statistics, and merge them into the complete
+/// subtrees of the canonical tree that lie inside this rank's run (the first file is `first`).
+#[allow(clippy::too_many_arguments)]
+fn read_subtrees(
+    comm: &dyn Comm,
+    data: &Dataset,
+    done: &[Box<dyn Node>],
+    group: &mut [Box<dyn Node>],
+    active: &[bool],
+    bar: &mut Option<Progress>,
+    first: u64,
+) -> Result<(u64, u64, Vec<Subtree>)> {
+    let (mut rows, mut skipped, mut before) = (0, 0, 0);
+    let mut stack = Vec::new();
+    for (k, src) in data.sources.iter().enumerate() {
+        let (r, s) = data.only(src).for_each_chunk(&mut |c| {
+            // Progress counts the bytes of the files before this one too.
+            let origin = c.origin.map(|o| Origin { read: o.read + before, ..o.clone() });
+            Progress::chunk(bar, &Chunk { origin: origin.as_ref(), ..*c });
+            crate::flow::feed(comm, done, group, active, c)
+        })?;
+        let parts = group.iter_mut().map(|n| n.take_partial()).collect::<Result<_>>()?;
+        push(group, &mut stack, Subtree { level: 0, index: first + k as u64, parts })?;
+        rows += r;
+        skipped += s;
+        before += crate::io::source_bytes(src);
+    }
+    Ok((rows, skipped, stack))
+}
+
+/// Push a subtree, merging it with its left sibling (and so on up) while that is on the stack.
+fn push(group: &mut [Box<dyn Node>], stack: &mut Vec<Subtree>, mut t: Subtree) -> Result<()> {
+    while let Some(left) = stack.pop_if(|l| l.level == t.level && l.index % 2 == 0 && l.index + 1 == t.index) {
+        t = Subtree { level: t.level + 1, index: left.index / 2, parts: merge(group, &left.parts, &t.parts)? };
+    }
+    stack.push(t);
+    Ok(())
+}
+
+/// `left` then `right` merged, per node, from empty statistics.
+fn merge(group: &mut [Box<dyn Node>], left: &[Vec<u8>], right: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    group
+        .iter_mut()
+        .zip(left.iter().zip(right))
+        .map(|(n, (l, r))| {
+            n.take_partial()?;
+            n.merge_partial(l)?;
+            n.merge_partial(r)?;
+            n.take_partial()
+        })
+        .collect()
+}
+
+/// Rank 0: every rank's subtrees, in rank order (so in file order), completed into the tree's
+/// root, which the group's nodes then hold. The files fill a prefix of the leaves, so what the
+/// sibling merges leave is the root's right spine: folded from the right.
+fn complete(group: &mut [Box<dyn Node>], gathered: Vec<Vec<u8>>) -> Result<()> {
+    let mut stack = Vec::new();
+    for bytes in gathered {
+        let subtrees: Vec<Subtree> = bincode::deserialize(&bytes).map_err(|e| Error::Fit(format!("--reproducible: {e}")))?;
+        for t in subtrees {
+            push(group, &mut stack, t)?;
+        }
+    }
+    let Some(mut root) = stack.pop() else { return Ok(()) };
+    while let Some(left) = stack.pop() {
+        root.parts = merge(group, &left.parts, &root.parts)?;
+    }
+    for (n, p) in group.iter_mut().zip(&root.parts) {
+        n.take_partial()?;
+        n.merge_partial(p)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! `train --reproducible`: the model is the same, bit for bit, on 1, 2, 3 and 4 ranks, for every
+//! node kind of one pass, on uneven shards (an empty one, a one-row one, more files than
+//! ranks and fewer), CSV and NPY; and what it cannot do is refused with one clear error.
+mod common;
+use common::*;
+
+/// The trained nodes (the model without its rank count) for `n` ranks.
+fn nodes(n: usize, data: &str, flow: &str, dir: &std::path::Path) -> serde_json::Value {
+    let m = dir.join(format!("m{n}.json"));
+    let r = mpirun(n, &["-v", "train", "--reproducible", "--data", data, "--flow", flow, "--model", m.to_str().unwrap()]);
+    r.ok();
+    assert_same_hash_on_all_ranks(&r, n);
+    read_json(&m)["nodes"].clone()
+}
+
+#[test]
+fn every_kind_of_one_pass_gives_the_same_bits_on_1_to_4_ranks() {
+    let dir = scratch("repro");
+    // Three NPY files for four ranks: one rank reads nothing.
+    for (f, rows) in [5000usize, 1, 1200].into_iter().enumerate() {
+        write_npy(&dir.join(format!("w{f}.npy")), rows, 6);
+    }
+    let w = dir.join("w*.npy");
+    let cases = [
+        ("tests/data/nasty/part*.csv", "moments | covariance | pca(n=2) | whitening"),
+        ("tests/data/nasty_npy/part*.npy", "svd(k=2)"),
+        ("tests/data/nasty/part*.csv", "poly(degree=2) | covariance"),
+        (w.to_str().unwrap(), "covariance | pca(var=0.9, method=corr)"),
+        ("tests/data/reg/part*.csv", "linreg(target=[y0,y1])"),
+        ("tests/data/reg/part*.csv", "linreg(target=y0, method=qr)"),
+        ("tests/data/reg/part*.csv", "ridge(alpha=[0.1,10], target=y1)"),
+        ("tests/data/gnb/part*.csv", "gnb(label=label)"),
+        ("tests/data/nb/part*.csv", "mnb(label=label)"),
+        ("tests/data/sfa/part*.csv", "sfa(n=2, contiguous=true)"),
+        ("tests/data/sfa/part*.csv", "sfa2(n=3)"),
+    ];
+    for (data, flow) in cases {
+        let one = nodes(1, data, flow, &dir);
+        for n in 2..=4 {
+            assert!(nodes(n, data, flow, &dir) == one, "{flow} on {data}: {n} ranks differ from 1 rank");
+        }
+    }
+}
+
+#[test]
+fn what_it_cannot_do_is_refused() {
+    let dir = scratch("repro-refused");
+    let m = dir.join("m.json");
+    let m = m.to_str().unwrap();
+    one_error(&mpirun(2, &["train", "--reproducible", "--data", "tests/data/nasty/part*.csv", "--flow", "hist(bins=4)", "--model", m]), &["--reproducible", "hist(bins=4)", "keeps no per-file statistics"]);
+    one_error(&mpirun(2, &["train", "--reproducible", "--data", "tests/data/nasty/part0.csv", "--flow", "moments", "--model", m]), &["--reproducible needs the data as whole files"]);
+    let r = mpirun(1, &["train", "--reproducible", "--cache-data", "--data", "tests/data/nasty/part*.csv", "--flow", "moments", "--model", m]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
+    assert_eq!(files_in(&dir), Vec::<String>::new());
+}
