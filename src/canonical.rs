@@ -51,8 +51,27 @@ pub(crate) fn pass(
     // This rank's files are a contiguous run of the global order: its first one's index.
     let counts = allgather_f64(comm, data.sources.len() as f64);
     let first = counts[..comm.rank()].iter().sum::<f64>() as u64;
-    let local = read_subtrees(comm, data, done, group, active, bar, first);
-    let (rows, skipped, mine) = agree(comm, local)?;
+    // Each file into empty statistics, merged into the complete subtrees of the canonical tree
+    // that lie inside this rank's run.
+    let mut read_subtrees = || -> Result<(u64, u64, Vec<Subtree>)> {
+        let (mut rows, mut skipped, mut before) = (0, 0, 0);
+        let mut stack = Vec::new();
+        for (k, src) in data.sources.iter().enumerate() {
+            let (r, s) = data.only(src).for_each_chunk(&mut |c| {
+                // Progress counts the bytes of the files before this one too.
+                let origin = c.origin.map(|o| Origin { read: o.read + before, ..o.clone() });
+                Progress::chunk(bar, &Chunk { origin: origin.as_ref(), ..*c });
+                crate::flow::feed(comm, done, group, active, c)
+            })?;
+            let parts = group.iter_mut().map(|n| n.take_partial()).collect::<Result<_>>()?;
+            push(group, &mut stack, Subtree { level: 0, index: first + k as u64, parts })?;
+            rows += r;
+            skipped += s;
+            before += crate::io::source_bytes(src);
+        }
+        Ok((rows, skipped, stack))
+    };
+    let (rows, skipped, mine) = agree(comm, read_subtrees())?;
     let bytes = agree(comm, bincode::serialize(&mine).map_err(|e| Error::Fit(format!("--reproducible: {e}"))))?;
     let gathered = comm.gather_bytes(0, &bytes);
     let combined = match comm.rank() {
@@ -61,36 +80,6 @@ pub(crate) fn pass(
     };
     agree(comm, combined)?;
     Ok((rows, skipped))
-}
-
-/// Read this rank's files, each into empty statistics, and merge them into the complete
-/// subtrees of the canonical tree that lie inside this rank's run (the first file is `first`).
-#[allow(clippy::too_many_arguments)]
-fn read_subtrees(
-    comm: &dyn Comm,
-    data: &Dataset,
-    done: &[Box<dyn Node>],
-    group: &mut [Box<dyn Node>],
-    active: &[bool],
-    bar: &mut Option<Progress>,
-    first: u64,
-) -> Result<(u64, u64, Vec<Subtree>)> {
-    let (mut rows, mut skipped, mut before) = (0, 0, 0);
-    let mut stack = Vec::new();
-    for (k, src) in data.sources.iter().enumerate() {
-        let (r, s) = data.only(src).for_each_chunk(&mut |c| {
-            // Progress counts the bytes of the files before this one too.
-            let origin = c.origin.map(|o| Origin { read: o.read + before, ..o.clone() });
-            Progress::chunk(bar, &Chunk { origin: origin.as_ref(), ..*c });
-            crate::flow::feed(comm, done, group, active, c)
-        })?;
-        let parts = group.iter_mut().map(|n| n.take_partial()).collect::<Result<_>>()?;
-        push(group, &mut stack, Subtree { level: 0, index: first + k as u64, parts })?;
-        rows += r;
-        skipped += s;
-        before += crate::io::source_bytes(src);
-    }
-    Ok((rows, skipped, stack))
 }
 
 /// Push a subtree, merging it with its left sibling (and so on up) while that is on the stack.
