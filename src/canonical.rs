@@ -2,10 +2,12 @@
 //! shard files to ranks.
 //!
 //! Floating-point sums depend on their order, and without this a rank's partial statistics
-//! depend on which files it read and the join on how many ranks there are. Here every shard
-//! file's partial is computed alone, from empty statistics, and the shards' partials are
-//! combined in one canonical binary tree over the global file order (shard `i` is leaf `i`; a
-//! node merges its left subtree's partial with its right's), whichever ranks hold them. A rank
+//! depend on which files it read and the join on how many ranks there are. Here every leaf's
+//! partial is computed alone, from empty statistics: a leaf is a shard file, or, for one file
+//! split among the ranks, one of its fixed parts of about 1 MiB (rows of an NPY, lines of a
+//! CSV), the same for any rank count. The leaves' partials are combined in one canonical binary
+//! tree over the global order (a node merges its left subtree's partial with its right's),
+//! whichever ranks hold them. A rank
 //! merges the complete subtrees inside its contiguous run of files; rank 0 gathers those (at
 //! most about 2·log₂(files) per rank) and completes the tree; the join then sees rank 0 holding
 //! all the statistics and the other ranks none, which every node's join passes through
@@ -14,7 +16,7 @@
 
 use crate::comm::{agree, allgather_f64, Comm};
 use crate::error::{Error, Result};
-use crate::io::{Chunk, Dataset, Origin};
+use crate::io::{Chunk, Dataset, Origin, Source};
 use crate::nodes::Node;
 use crate::progress::Progress;
 use serde::{Deserialize, Serialize};
@@ -28,11 +30,11 @@ struct Subtree {
     parts: Vec<Vec<u8>>,
 }
 
-/// Why `--reproducible` cannot train `group` on `data`, if it cannot.
-pub(crate) fn unsupported(data: &Dataset, group: &[Box<dyn Node>]) -> Option<String> {
-    if data.sources.iter().any(|s| s.part.is_some()) {
-        return Some("--reproducible needs the data as whole files (a glob, a directory or a {rank} pattern), not one file split among the ranks".into());
-    }
+/// Bytes per leaf of one file split among the ranks: about this much, whatever the rank count.
+const BLOCK_BYTES: u64 = 1 << 20;
+
+/// Why `--reproducible` cannot train `group`, if it cannot.
+pub(crate) fn unsupported(group: &[Box<dyn Node>]) -> Option<String> {
     group.iter().find(|n| !n.keeps_partials()).map(|n| {
         format!("--reproducible: {} keeps no per-file statistics (several passes, or rows kept); train it without --reproducible", n.spec())
     })
@@ -48,15 +50,13 @@ pub(crate) fn pass(
     active: &[bool],
     bar: &mut Option<Progress>,
 ) -> Result<(u64, u64)> {
-    // This rank's files are a contiguous run of the global order: its first one's index.
-    let counts = allgather_f64(comm, data.sources.len() as f64);
-    let first = counts[..comm.rank()].iter().sum::<f64>() as u64;
-    // Each file into empty statistics, merged into the complete subtrees of the canonical tree
+    let leaves = leaves(comm, data);
+    // Each leaf into empty statistics, merged into the complete subtrees of the canonical tree
     // that lie inside this rank's run.
     let mut read_subtrees = || -> Result<(u64, u64, Vec<Subtree>)> {
         let (mut rows, mut skipped, mut before) = (0, 0, 0);
         let mut stack = Vec::new();
-        for (k, src) in data.sources.iter().enumerate() {
+        for (index, src) in &leaves {
             let (r, s) = data.only(src).for_each_chunk(&mut |c| {
                 // Progress counts the bytes of the files before this one too.
                 let origin = c.origin.map(|o| Origin { read: o.read + before, ..o.clone() });
@@ -64,7 +64,7 @@ pub(crate) fn pass(
                 crate::flow::feed(comm, done, group, active, c)
             })?;
             let parts = group.iter_mut().map(|n| n.take_partial()).collect::<Result<_>>()?;
-            push(group, &mut stack, Subtree { level: 0, index: first + k as u64, parts })?;
+            push(group, &mut stack, Subtree { level: 0, index: *index, parts })?;
             rows += r;
             skipped += s;
             before += crate::io::source_bytes(src);
@@ -80,6 +80,25 @@ pub(crate) fn pass(
     };
     agree(comm, combined)?;
     Ok((rows, skipped))
+}
+
+/// The leaves this rank reads, with their indices in the global order (collective): its files
+/// (a glob, a directory, `{rank}` files: each rank's are a contiguous run), or, for one file
+/// split among the ranks, a contiguous run of that file's fixed parts of about [`BLOCK_BYTES`],
+/// so that the leaves are the same whatever the rank count.
+fn leaves(comm: &dyn Comm, data: &Dataset) -> Vec<(u64, Source)> {
+    let counts = allgather_f64(comm, data.sources.len() as f64);
+    match data.sources.as_slice() {
+        [Source { path, part: Some(_) }] => {
+            let blocks = std::fs::metadata(path).map_or(1, |m| m.len().div_ceil(BLOCK_BYTES).max(1)) as usize;
+            let (lo, hi) = (comm.rank() * blocks / comm.size(), (comm.rank() + 1) * blocks / comm.size());
+            (lo..hi).map(|k| (k as u64, Source { path: path.clone(), part: Some((k, blocks)) })).collect()
+        }
+        sources => {
+            let first = counts[..comm.rank()].iter().sum::<f64>() as u64;
+            sources.iter().enumerate().map(|(k, s)| (first + k as u64, s.clone())).collect()
+        }
+    }
 }
 
 /// Push a subtree, merging it with its left sibling (and so on up) while that is on the stack.
