@@ -40,7 +40,7 @@ pub(crate) fn unsupported(group: &[Box<dyn Node>]) -> Option<String> {
     })
 }
 
-/// One pass of `group` (collective): rank 0 ends up holding every file's statistics combined
+/// One pass of `group` (collective): rank 0 ends up holding every leaf's statistics combined
 /// in the canonical order, the other ranks empty ones. Returns this rank's (rows, skipped).
 pub(crate) fn pass(
     comm: &dyn Comm,

@@ -255,24 +255,25 @@ pub fn main() -> ExitCode {
 /// On SIGTERM, SIGINT or SIGHUP (a batch system's time limit, Ctrl-C, a lost terminal) remove
 /// this rank's unfinished output files, then end as the signal would have. A checkpointed
 /// iterative training (k-means with --checkpoint) is asked to stop after its current step
-/// instead, on SIGTERM and on SIGUSR1/SIGUSR2 (Slurm's `--signal` warning); a second signal ends
-/// the process.
+/// instead, on SIGTERM and on SIGUSR1/SIGUSR2 (Slurm's `--signal` warning); more of those are
+/// then ignored, and SIGINT ends the process.
 fn remove_temporaries_on_signals() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2]) else { return };
     std::thread::spawn(move || {
-        let mut asked: Option<std::time::Instant> = None;
+        let mut asked = false;
         for sig in signals.forever() {
             let gentle = [SIGTERM, SIGUSR1, SIGUSR2].contains(&sig);
-            // Slurm's time limit reaches a task twice at once, from slurmstepd and forwarded by
-            // srun: a gentle signal within seconds of the first is the same request, and only a
-            // later one ends the process.
-            if let Some(first) = asked.filter(|_| gentle) {
-                if first.elapsed() < std::time::Duration::from_secs(5) {
-                    continue;
-                }
-            } else if gentle && crate::nodes::iterate::request_stop() {
-                asked = Some(std::time::Instant::now());
+            // Once a stop is under way, more gentle signals change nothing: Slurm's time limit
+            // reaches each task twice (from slurmstepd, and forwarded by srun), and mpirun
+            // sends SIGTERM to the ranks still finishing when the first one exits. SIGINT
+            // (Ctrl-C) still ends the process at once, and the batch system's SIGKILL follows
+            // its grace period anyway.
+            if gentle && asked {
+                continue;
+            }
+            if gentle && crate::nodes::iterate::request_stop() {
+                asked = true;
                 let log = crate::log::global();
                 if log.rank == 0 && log.level >= 1 {
                     eprintln!("flowmpi: signal {sig}: stopping after the current iteration (its checkpoint is written)");
