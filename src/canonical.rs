@@ -35,8 +35,8 @@ const BLOCK_BYTES: u64 = 1 << 20;
 
 /// Why `--reproducible` cannot train `group`, if it cannot.
 pub(crate) fn unsupported(group: &[Box<dyn Node>]) -> Option<String> {
-    group.iter().find(|n| !n.keeps_partials()).map(|n| {
-        format!("--reproducible: {} keeps no per-file statistics (several passes, or rows kept); train it without --reproducible", n.spec())
+    group.iter().find(|n| !n.splits_partials()).map(|n| {
+        format!("--reproducible: {} keeps no per-file statistics (it keeps rows, or is a layer); train it without --reproducible", n.spec())
     })
 }
 
@@ -63,8 +63,8 @@ pub(crate) fn pass(
                 Progress::chunk(bar, &Chunk { origin: origin.as_ref(), ..*c });
                 crate::flow::feed(comm, done, group, active, c)
             })?;
-            let parts = group.iter_mut().map(|n| n.take_partial()).collect::<Result<_>>()?;
-            push(group, &mut stack, Subtree { level: 0, index: *index, parts })?;
+            let parts = live(group, active).map(|n| n.take_partial()).collect::<Result<_>>()?;
+            push(live(group, active), &mut stack, Subtree { level: 0, index: *index, parts })?;
             rows += r;
             skipped += s;
             before += crate::io::source_bytes(src);
@@ -75,7 +75,7 @@ pub(crate) fn pass(
     let bytes = agree(comm, bincode::serialize(&mine).map_err(|e| Error::Fit(format!("--reproducible: {e}"))))?;
     let gathered = comm.gather_bytes(0, &bytes);
     let combined = match comm.rank() {
-        0 => complete(group, gathered),
+        0 => complete(live(group, active), gathered),
         _ => Ok(()),
     };
     agree(comm, combined)?;
@@ -101,17 +101,23 @@ fn leaves(comm: &dyn Comm, data: &Dataset) -> Vec<(u64, Source)> {
     }
 }
 
+/// The nodes of `group` still training in this pass (a multi-pass node's group mates are done).
+fn live<'a>(group: &'a mut [Box<dyn Node>], active: &'a [bool]) -> impl Iterator<Item = &'a mut Box<dyn Node>> {
+    group.iter_mut().zip(active).filter(|(_, a)| **a).map(|(n, _)| n)
+}
+
 /// Push a subtree, merging it with its left sibling (and so on up) while that is on the stack.
-fn push(group: &mut [Box<dyn Node>], stack: &mut Vec<Subtree>, mut t: Subtree) -> Result<()> {
+fn push<'a>(group: impl Iterator<Item = &'a mut Box<dyn Node>>, stack: &mut Vec<Subtree>, mut t: Subtree) -> Result<()> {
+    let mut group: Vec<_> = group.collect();
     while let Some(left) = stack.pop_if(|l| l.level == t.level && l.index % 2 == 0 && l.index + 1 == t.index) {
-        t = Subtree { level: t.level + 1, index: left.index / 2, parts: merge(group, &left.parts, &t.parts)? };
+        t = Subtree { level: t.level + 1, index: left.index / 2, parts: merge(&mut group, &left.parts, &t.parts)? };
     }
     stack.push(t);
     Ok(())
 }
 
 /// `left` then `right` merged, per node, from empty statistics.
-fn merge(group: &mut [Box<dyn Node>], left: &[Vec<u8>], right: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+fn merge(group: &mut [&mut Box<dyn Node>], left: &[Vec<u8>], right: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
     group
         .iter_mut()
         .zip(left.iter().zip(right))
@@ -127,17 +133,18 @@ fn merge(group: &mut [Box<dyn Node>], left: &[Vec<u8>], right: &[Vec<u8>]) -> Re
 /// Rank 0: every rank's subtrees, in rank order (so in file order), completed into the tree's
 /// root, which the group's nodes then hold. The files fill a prefix of the leaves, so what the
 /// sibling merges leave is the root's right spine: folded from the right.
-fn complete(group: &mut [Box<dyn Node>], gathered: Vec<Vec<u8>>) -> Result<()> {
+fn complete<'a>(group: impl Iterator<Item = &'a mut Box<dyn Node>>, gathered: Vec<Vec<u8>>) -> Result<()> {
+    let mut group: Vec<_> = group.collect();
     let mut stack = Vec::new();
     for bytes in gathered {
         let subtrees: Vec<Subtree> = bincode::deserialize(&bytes).map_err(|e| Error::Fit(format!("--reproducible: {e}")))?;
         for t in subtrees {
-            push(group, &mut stack, t)?;
+            push(group.iter_mut().map(|n| &mut **n), &mut stack, t)?;
         }
     }
     let Some(mut root) = stack.pop() else { return Ok(()) };
     while let Some(left) = stack.pop() {
-        root.parts = merge(group, &left.parts, &root.parts)?;
+        root.parts = merge(&mut group, &left.parts, &root.parts)?;
     }
     for (n, p) in group.iter_mut().zip(&root.parts) {
         n.take_partial()?;

@@ -1,5 +1,5 @@
 //! `train --reproducible`: the model is the same, bit for bit, on 1, 2, 3 and 4 ranks, for every
-//! node kind of one pass, on uneven shards (an empty one, a one-row one, more files than
+//! node kind that keeps no rows (one pass, and hist's and fda's two), on uneven shards (an empty one, a one-row one, more files than
 //! ranks and fewer) and on one file split among the ranks, CSV and NPY; and what it cannot do
 //! is refused with one clear error.
 mod common;
@@ -15,7 +15,7 @@ fn nodes(n: usize, data: &str, flow: &str, dir: &std::path::Path) -> serde_json:
 }
 
 #[test]
-fn every_kind_of_one_pass_gives_the_same_bits_on_1_to_4_ranks() {
+fn every_kind_but_kmeans_and_layers_gives_the_same_bits_on_1_to_4_ranks() {
     let dir = scratch("repro");
     // Three NPY files for four ranks: one rank reads nothing.
     for (f, rows) in [5000usize, 1, 1200].into_iter().enumerate() {
@@ -45,6 +45,10 @@ fn every_kind_of_one_pass_gives_the_same_bits_on_1_to_4_ranks() {
         ("tests/data/sfa/part*.csv", "sfa2(n=3)"),
         (big.to_str().unwrap(), "moments | covariance | pca(n=2)"),
         (csv.to_str().unwrap(), "gnb(label=label) | covariance"),
+        // Two passes each: the second pass's leaves start from what the first found.
+        ("tests/data/nasty/part*.csv", "hist(bins=6)"),
+        (big.to_str().unwrap(), "moments | hist(bins=9)"),
+        ("tests/data/fda/part*.csv", "fda(n=1, label=label)"),
         (big.to_str().unwrap(), "sfa(n=2, contiguous=true)"),
     ];
     for (data, flow) in cases {
@@ -60,7 +64,7 @@ fn what_it_cannot_do_is_refused() {
     let dir = scratch("repro-refused");
     let m = dir.join("m.json");
     let m = m.to_str().unwrap();
-    one_error(&mpirun(2, &["train", "--reproducible", "--data", "tests/data/nasty/part*.csv", "--flow", "hist(bins=4)", "--model", m]), &["--reproducible", "hist(bins=4)", "keeps no per-file statistics"]);
+    one_error(&mpirun(2, &["train", "--reproducible", "--data", "tests/data/nasty/part*.csv", "--flow", "kmeans(k=2)", "--model", m]), &["--reproducible", "kmeans(k=2", "keeps no per-file statistics"]);
     let r = mpirun(1, &["train", "--reproducible", "--cache-data", "--data", "tests/data/nasty/part*.csv", "--flow", "moments", "--model", m]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);

@@ -22,6 +22,9 @@ pub struct Defined<P: NodeParams> {
     model: Option<P::Model>,
     /// While training: the input, the partial and the pass it belongs to (0, 1, ...).
     training: Option<(Schema, P::Partial, usize)>,
+    /// After the first pass: the pass's empty partial, encoded, which `take_partial` leaves
+    /// (an empty partial of a later pass holds what the earlier passes found).
+    fresh: Vec<u8>,
     /// `execute --proba`: classifiers also write their class log-probabilities.
     proba: bool,
 }
@@ -35,7 +38,7 @@ impl<P: NodeParams + Default> Default for Defined<P> {
 impl<P: NodeParams> Defined<P> {
     /// An untrained node with these parameters.
     pub fn new(params: P) -> Self {
-        Defined { params, columns: Vec::new(), model: None, training: None, proba: false }
+        Defined { params, columns: Vec::new(), model: None, training: None, proba: false, fresh: Vec::new() }
     }
 
     /// An untrained node from a flow spec (`pca(n=3)`).
@@ -68,7 +71,7 @@ impl<P: NodeParams> Defined<P> {
         let params = P::deserialize(v.get("params").unwrap_or(&empty)).map_err(bad)?;
         let columns = Vec::<String>::deserialize(v.get("columns").unwrap_or(&serde_json::Value::Null)).map_err(bad)?;
         let model = P::Model::deserialize(&v).map_err(bad)?;
-        Ok(Defined { params, columns, model: Some(model), training: None, proba: false })
+        Ok(Defined { params, columns, model: Some(model), training: None, proba: false, fresh: Vec::new() })
     }
 
     /// `out` with the class log-probabilities of rows `x` appended, under `--proba`.
@@ -135,6 +138,7 @@ impl<P: NodeParams> Node for Defined<P> {
         if pass + 1 < P::PASSES {
             let all = crate::comm::agree(comm, mine.join(comm))?;
             let next = crate::comm::agree(comm, self.params.next_pass(pass + 1, all, &schema))?;
+            self.fresh = crate::comm::agree(comm, next.encode())?;
             self.training = Some((schema, next, pass + 1));
             return Ok(());
         }
@@ -158,12 +162,16 @@ impl<P: NodeParams> Node for Defined<P> {
     fn warnings(&self) -> Vec<String> {
         self.model.as_ref().map(|m| m.warnings()).unwrap_or_default()
     }
+    fn splits_partials(&self) -> bool {
+        !P::KEEPS_ROWS
+    }
     fn take_partial(&mut self) -> Result<Vec<u8>> {
-        if !self.keeps_partials() {
-            return Err(Error::Fit(format!("{} keeps no partial statistics (several passes, or rows kept)", self.spec())));
+        if P::KEEPS_ROWS {
+            return Err(Error::Fit(format!("{} keeps no partial statistics (it keeps rows)", self.spec())));
         }
-        let (schema, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND.name))?;
-        std::mem::replace(partial, self.params.partial(schema)).encode()
+        let (schema, partial, pass) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND.name))?;
+        let empty = if *pass == 0 { self.params.partial(schema) } else { P::Partial::decode(&self.fresh)? };
+        std::mem::replace(partial, empty).encode()
     }
     fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
         let (_, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND.name))?;

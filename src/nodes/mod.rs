@@ -163,6 +163,11 @@ pub trait Node: Send + Sync {
     fn keeps_partials(&self) -> bool {
         false
     }
+    /// True when [`Node::take_partial`] and [`Node::merge_partial`] work within a pass (also a
+    /// later pass of a multi-pass node), for `train --reproducible`.
+    fn splits_partials(&self) -> bool {
+        false
+    }
     /// Per-shard cache (`train --cache`): the local statistics gathered since `begin` (or the
     /// last take) as bytes, leaving empty ones. An error for a node that keeps none.
     fn take_partial(&mut self) -> Result<Vec<u8>> {
