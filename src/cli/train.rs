@@ -62,8 +62,8 @@ pub struct TrainArgs {
     pub update: Option<PathBuf>,
     /// The same model, bit for bit, for any number of ranks: each file's statistics (or each
     /// ~1 MiB part of one file split among the ranks) are computed alone and combined in one
-    /// fixed order, whichever ranks read them. Costs 1.3-1.8x the time. Nodes of one pass (not
-    /// hist, fda, kmeans or layers); not with --cache or --cache-data.
+    /// fixed order, whichever ranks read them. Costs up to 1.3-1.8x the time with many files.
+    /// Every node kind but kmeans and the layers; not with --cache or --cache-data.
     #[arg(long, conflicts_with_all = ["cache", "cache_data"])]
     pub reproducible: bool,
 }
