@@ -67,13 +67,9 @@ fn sigterm_or_sigint_to_mpirun_ends_the_job_and_keeps_the_old_model() {
 
 #[test]
 fn a_rank_stopped_for_20_s_only_delays_the_job() {
-    let dir = scratch("sigstop");
-    let data = dir.join("x.npy");
-    write_npy(&data, 200_000, 8);
     let flow = "kmeans(k=32, init=random, seed=1, max_iter=300, tol=0)";
-    let (want, got) = (dir.join("want.json"), dir.join("got.json"));
-    mpirun(3, &["train", "--data", data.to_str().unwrap(), "--flow", flow, "--model", want.to_str().unwrap()]).ok();
-    assert_eq!(node(&read_json(&want), 0)["n_iter"], 300, "the run must still iterate when the rank stops");
+    let (dir, data, _) = kmeans_reference("sigstop", 200_000, 3, flow, 300);
+    let (want, got) = (dir.join("full.json"), dir.join("got.json"));
 
     let marker = got.to_str().unwrap();
     let mut child = mpirun_spawn(3, &["train", "--data", data.to_str().unwrap(), "--flow", flow, "--model", marker]);
@@ -99,14 +95,8 @@ fn a_checkpointed_kmeans_killed_anywhere_resumes_to_the_same_bits() {
     // kill -9 of a rank (the checkpoint is whatever rank 0 last renamed into place), or SIGTERM
     // / SIGUSR1 to mpirun (it forwards them: the ranks stop after the iteration under way), at
     // several moments; --resume on the same rank count ends at the uninterrupted run's bits.
-    let dir = scratch("kmkill");
-    let data = dir.join("x.npy");
-    write_npy(&data, 300_000, 8);
     let flow = "kmeans(k=48, init=random, n_init=1, seed=5, max_iter=400, tol=0)";
-    let full = dir.join("full.json");
-    mpirun(2, &["train", "--data", data.to_str().unwrap(), "--flow", flow, "--model", full.to_str().unwrap()]).ok();
-    let want = node(&read_json(&full), 0).clone();
-    assert_eq!(want["n_iter"], 400, "the run must not converge before the faults can come");
+    let (dir, data, want) = kmeans_reference("kmkill", 300_000, 2, flow, 400);
     for (k, (what, delay_ms)) in [("kill -9 of rank 1", 100u64), ("kill -9 of rank 0", 400), ("SIGTERM to mpirun", 250), ("SIGUSR1 to mpirun", 50)].into_iter().enumerate() {
         let (ck, model) = (dir.join(format!("ck{k}.json")), dir.join(format!("m{k}.json")));
         let args = ["train", "--data", data.to_str().unwrap(), "--flow", flow, "--model", model.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap()];

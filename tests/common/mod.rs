@@ -236,3 +236,17 @@ pub fn write_npy(path: &Path, rows: usize, cols: usize) {
     }
     std::fs::write(path, bytes).unwrap();
 }
+
+/// A scratch directory `name` with `rows` × 8 NPY data `x.npy`, and the k-means `flow` trained
+/// on it undisturbed by `ranks` ranks (its node), which must run all `max_iter` iterations so
+/// that a fault can come while it trains.
+pub fn kmeans_reference(name: &str, rows: usize, ranks: usize, flow: &str, max_iter: u64) -> (PathBuf, PathBuf, Value) {
+    let dir = scratch(name);
+    let data = dir.join("x.npy");
+    write_npy(&data, rows, 8);
+    let full = dir.join("full.json");
+    mpirun(ranks, &["train", "--data", data.to_str().unwrap(), "--flow", flow, "--model", full.to_str().unwrap()]).ok();
+    let want = node(&read_json(&full), 0).clone();
+    assert_eq!(want["n_iter"], max_iter, "the run must not converge before the faults can come");
+    (dir, data, want)
+}
