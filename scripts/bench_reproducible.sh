@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `train --reproducible` against the same training without it, in the same session: NPY shards
-# (FILES files, 1,000,000 x COLS rows in all), flow FLOW, 1 and 2 ranks, best of REPEAT runs
+# (FILES files, 1,000,000 x COLS rows in all; FILES=1: one file split among the ranks), flow FLOW, 1 and 2 ranks, best of REPEAT runs
 # each, alternating. Prints the wall seconds and the ratio. Needs numpy; run after
 # `source scripts/setup.sh && cargo build --release`.
 set -euo pipefail
@@ -19,10 +19,13 @@ for s in range(files):
     np.save(f"{d}/part{s:03d}.npy", rng.normal(size=(1_000_000 // files, cols)) + 1e3)
 PY
 export OPENBLAS_NUM_THREADS=1
+# One file is named as such, so that the ranks split it (a glob's files are dealt out whole).
+data="$dir/part*.npy"
+[ "$FILES" = 1 ] && data="$dir/part000.npy"
 secs() {  # wall seconds of one training
   local t0 t1
   t0=$(date +%s.%N)
-  mpirun --oversubscribe -n "$1" "$BIN" -q train --data "$dir/part*.npy" --flow "$FLOW" --model "$dir/m.json" "${@:2}"
+  mpirun --oversubscribe -n "$1" "$BIN" -q train --data "$data" --flow "$FLOW" --model "$dir/m.json" "${@:2}"
   t1=$(date +%s.%N)
   echo "$t1 - $t0" | bc
 }

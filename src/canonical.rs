@@ -13,6 +13,10 @@
 //! all the statistics and the other ranks none, which every node's join passes through
 //! unchanged. The cost: one encode/decode of each file's partial, and a gather of O(log files)
 //! partials per rank instead of a reduction.
+//!
+//! A node that keeps its rows and iterates over them (k-means) cannot hand out partials while
+//! the rows arrive: it learns where each leaf's rows end ([`Node::end_leaf`]) and forms every
+//! later sum per leaf, added in the same tree on every rank by [`sum`].
 
 use crate::comm::{agree, allgather_f64, Comm};
 use crate::error::{Error, Result};
@@ -21,50 +25,61 @@ use crate::nodes::Node;
 use crate::progress::Progress;
 use serde::{Deserialize, Serialize};
 
-/// The partials of a complete subtree of the canonical tree: files
-/// `[index·2^level, (index+1)·2^level)`, one encoded partial per node of the group.
+/// A complete subtree of the canonical tree: leaves `[index·2^level, (index+1)·2^level)` and
+/// what they combine to (for a pass, one encoded partial per node of the group, or none for a
+/// node that keeps its rows).
 #[derive(Serialize, Deserialize)]
-struct Subtree {
+struct Subtree<T> {
     level: u32,
     index: u64,
-    parts: Vec<Vec<u8>>,
+    value: T,
 }
+
+/// One leaf's (or subtree's) partials, per live node of the group.
+type Parts = Vec<Option<Vec<u8>>>;
 
 /// Bytes per leaf of one file split among the ranks: about this much, whatever the rank count.
 const BLOCK_BYTES: u64 = 1 << 20;
 
 /// Why `--reproducible` cannot train `group`, if it cannot.
 pub(crate) fn unsupported(group: &[Box<dyn Node>]) -> Option<String> {
-    group.iter().find(|n| !n.splits_partials()).map(|n| {
-        format!("--reproducible: {} keeps no per-file statistics (it keeps rows, or is a layer); train it without --reproducible", n.spec())
+    group.iter().find(|n| !n.reproducible()).map(|n| {
+        format!("--reproducible: {} cannot split its statistics by file; train it without --reproducible", n.spec())
     })
 }
 
 /// One pass of `group` (collective): rank 0 ends up holding every leaf's statistics combined
-/// in the canonical order, the other ranks empty ones. Returns this rank's (rows, skipped).
+/// in the canonical order, the other ranks empty ones; a node that keeps its rows (k-means)
+/// learns where each leaf's rows end instead ([`Node::end_leaf`]) and sums per leaf when it
+/// trains ([`sum`]). `mapped`: hand memory-mapped NPY rows to such a node. Returns this rank's
+/// (rows, skipped).
 pub(crate) fn pass(
     comm: &dyn Comm,
     data: &Dataset,
     done: &[Box<dyn Node>],
     group: &mut [Box<dyn Node>],
     active: &[bool],
+    mapped: bool,
     bar: &mut Option<Progress>,
 ) -> Result<(u64, u64)> {
     let leaves = leaves(comm, data);
     // Each leaf into empty statistics, merged into the complete subtrees of the canonical tree
     // that lie inside this rank's run.
-    let mut read_subtrees = || -> Result<(u64, u64, Vec<Subtree>)> {
+    let mut read_subtrees = || -> Result<(u64, u64, Vec<Subtree<Parts>>)> {
         let (mut rows, mut skipped, mut before) = (0, 0, 0);
         let mut stack = Vec::new();
         for (index, src) in &leaves {
-            let (r, s) = data.only(src).for_each_chunk(&mut |c| {
+            let mut visit = |c: &Chunk| {
                 // Progress counts the bytes of the files before this one too.
                 let origin = c.origin.map(|o| Origin { read: o.read + before, ..o.clone() });
                 Progress::chunk(bar, &Chunk { origin: origin.as_ref(), ..*c });
                 crate::flow::feed(comm, done, group, active, c)
-            })?;
-            let parts = live(group, active).map(|n| n.take_partial()).collect::<Result<_>>()?;
-            push(live(group, active), &mut stack, Subtree { level: 0, index: *index, parts })?;
+            };
+            let one = data.only(src);
+            let (r, s) = if mapped { one.for_each_chunk_mapped(&mut visit)? } else { one.for_each_chunk(&mut visit)? };
+            let value = live(group, active).map(|n| n.end_leaf(*index)).collect::<Result<_>>()?;
+            let mut nodes: Vec<_> = live(group, active).collect();
+            push(&mut stack, Subtree { level: 0, index: *index, value }, &mut |l, r| merge(&mut nodes, l, r))?;
             rows += r;
             skipped += s;
             before += crate::io::source_bytes(src);
@@ -72,7 +87,7 @@ pub(crate) fn pass(
         Ok((rows, skipped, stack))
     };
     let (rows, skipped, mine) = agree(comm, read_subtrees())?;
-    let bytes = agree(comm, bincode::serialize(&mine).map_err(|e| Error::Fit(format!("--reproducible: {e}"))))?;
+    let bytes = agree(comm, encode(&mine))?;
     let gathered = comm.gather_bytes(0, &bytes);
     let combined = match comm.rank() {
         0 => complete(live(group, active), gathered),
@@ -80,6 +95,26 @@ pub(crate) fn pass(
     };
     agree(comm, combined)?;
     Ok((rows, skipped))
+}
+
+/// Collective: the sum of every leaf's vector of `len` values, every rank giving its leaves'
+/// (index in the global order, vector), added in the canonical tree: the same bits on every
+/// rank and for any rank count. What a node that keeps its rows uses for its sums under
+/// `--reproducible` (k-means: the Lloyd step's per-cluster sums).
+pub fn sum(comm: &dyn Comm, len: usize, leaves: Vec<(u64, Vec<f64>)>) -> Vec<f64> {
+    let add = &mut |l: Vec<f64>, mut r: Vec<f64>| -> Result<Vec<f64>> {
+        r.iter_mut().zip(&l).for_each(|(r, l)| *r = l + *r);
+        Ok(r)
+    };
+    let mut stack = Vec::new();
+    for (index, value) in leaves {
+        push(&mut stack, Subtree { level: 0, index, value }, add).expect("adding cannot fail");
+    }
+    let mut all = Vec::new();
+    for bytes in comm.allgather_bytes(&encode(&stack).expect("f64 vectors encode")) {
+        all.extend(decode::<Vec<f64>>(&bytes).expect("our own encoding"));
+    }
+    root(all, add).expect("adding cannot fail").unwrap_or_else(|| vec![0.0; len])
 }
 
 /// The leaves this rank reads, with their indices in the global order (collective): its files
@@ -106,49 +141,71 @@ fn live<'a>(group: &'a mut [Box<dyn Node>], active: &'a [bool]) -> impl Iterator
     group.iter_mut().zip(active).filter(|(_, a)| **a).map(|(n, _)| n)
 }
 
-/// Push a subtree, merging it with its left sibling (and so on up) while that is on the stack.
-fn push<'a>(group: impl Iterator<Item = &'a mut Box<dyn Node>>, stack: &mut Vec<Subtree>, mut t: Subtree) -> Result<()> {
-    let mut group: Vec<_> = group.collect();
+/// Push a subtree onto a stack of complete subtrees in leaf order (a binary counter), merging
+/// it with its left sibling (and so on up) while that is on the stack.
+fn push<T>(stack: &mut Vec<Subtree<T>>, mut t: Subtree<T>, merge: &mut impl FnMut(T, T) -> Result<T>) -> Result<()> {
     while let Some(left) = stack.pop_if(|l| l.level == t.level && l.index % 2 == 0 && l.index + 1 == t.index) {
-        t = Subtree { level: t.level + 1, index: left.index / 2, parts: merge(&mut group, &left.parts, &t.parts)? };
+        t = Subtree { level: t.level + 1, index: left.index / 2, value: merge(left.value, t.value)? };
     }
     stack.push(t);
     Ok(())
 }
 
-/// `left` then `right` merged, per node, from empty statistics.
-fn merge(group: &mut [&mut Box<dyn Node>], left: &[Vec<u8>], right: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+/// The root of the canonical tree from every rank's subtrees in rank order (so in leaf order).
+/// The leaves fill a prefix of the tree, so what the sibling merges leave is the root's right
+/// spine: folded from the right.
+fn root<T>(subtrees: Vec<Subtree<T>>, merge: &mut impl FnMut(T, T) -> Result<T>) -> Result<Option<T>> {
+    let mut stack = Vec::new();
+    for t in subtrees {
+        push(&mut stack, t, merge)?;
+    }
+    let Some(mut root) = stack.pop() else { return Ok(None) };
+    while let Some(left) = stack.pop() {
+        root.value = merge(left.value, root.value)?;
+    }
+    Ok(Some(root.value))
+}
+
+/// `left` then `right` merged, per node, from empty statistics (none for a node that keeps its
+/// rows).
+fn merge(group: &mut [&mut Box<dyn Node>], left: Parts, right: Parts) -> Result<Parts> {
     group
         .iter_mut()
-        .zip(left.iter().zip(right))
-        .map(|(n, (l, r))| {
-            n.take_partial()?;
-            n.merge_partial(l)?;
-            n.merge_partial(r)?;
-            n.take_partial()
+        .zip(left.into_iter().zip(right))
+        .map(|(n, lr)| match lr {
+            (Some(l), Some(r)) => {
+                n.take_partial()?;
+                n.merge_partial(&l)?;
+                n.merge_partial(&r)?;
+                n.take_partial().map(Some)
+            }
+            _ => Ok(None),
         })
         .collect()
 }
 
-/// Rank 0: every rank's subtrees, in rank order (so in file order), completed into the tree's
-/// root, which the group's nodes then hold. The files fill a prefix of the leaves, so what the
-/// sibling merges leave is the root's right spine: folded from the right.
+/// Rank 0: every rank's subtrees completed into the tree's root, which the group's nodes then
+/// hold.
 fn complete<'a>(group: impl Iterator<Item = &'a mut Box<dyn Node>>, gathered: Vec<Vec<u8>>) -> Result<()> {
     let mut group: Vec<_> = group.collect();
-    let mut stack = Vec::new();
+    let mut all = Vec::new();
     for bytes in gathered {
-        let subtrees: Vec<Subtree> = bincode::deserialize(&bytes).map_err(|e| Error::Fit(format!("--reproducible: {e}")))?;
-        for t in subtrees {
-            push(group.iter_mut().map(|n| &mut **n), &mut stack, t)?;
+        all.extend(decode::<Parts>(&bytes)?);
+    }
+    let Some(parts) = root(all, &mut |l, r| merge(&mut group, l, r))? else { return Ok(()) };
+    for (n, p) in group.iter_mut().zip(parts) {
+        if let Some(p) = p {
+            n.take_partial()?;
+            n.merge_partial(&p)?;
         }
     }
-    let Some(mut root) = stack.pop() else { return Ok(()) };
-    while let Some(left) = stack.pop() {
-        root.parts = merge(&mut group, &left.parts, &root.parts)?;
-    }
-    for (n, p) in group.iter_mut().zip(&root.parts) {
-        n.take_partial()?;
-        n.merge_partial(p)?;
-    }
     Ok(())
+}
+
+fn encode<T: Serialize>(subtrees: &[Subtree<T>]) -> Result<Vec<u8>> {
+    bincode::serialize(subtrees).map_err(|e| Error::Fit(format!("--reproducible: {e}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<Vec<Subtree<T>>> {
+    bincode::deserialize(bytes).map_err(|e| Error::Fit(format!("--reproducible: {e}")))
 }

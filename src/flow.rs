@@ -297,7 +297,7 @@ impl Flow {
                 if let Some(data) = data.filter(|_| opts.reproducible) {
                     let why = crate::canonical::unsupported(group).or(cache.then(|| "--reproducible reads the files anew: leave out --cache-data".to_string()));
                     agree(comm, why.map_or(Ok(()), |w| Err(Error::Param(w))))?;
-                    let local = crate::canonical::pass(comm, data, done, group, &active, &mut bar);
+                    let local = crate::canonical::pass(comm, data, done, group, &active, keeps, &mut bar);
                     drop(bar);
                     let (rows, skipped) = local?;
                     if carry {

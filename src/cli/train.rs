@@ -62,8 +62,9 @@ pub struct TrainArgs {
     pub update: Option<PathBuf>,
     /// The same model, bit for bit, for any number of ranks: each file's statistics (or each
     /// ~1 MiB part of one file split among the ranks) are computed alone and combined in one
-    /// fixed order, whichever ranks read them. Costs up to 1.3-1.8x the time with many files.
-    /// Every node kind but kmeans and the layers; not with --cache or --cache-data.
+    /// fixed order, whichever ranks read them; k-means sums each iteration that way too.
+    /// Every node kind and layer; costs about 1.1-1.3x the time (up to 1.8x with many small
+    /// files of many columns). Not with --cache or --cache-data.
     #[arg(long, conflicts_with_all = ["cache", "cache_data"])]
     pub reproducible: bool,
 }

@@ -178,20 +178,22 @@ fn reproducible_training_gives_the_same_bits_on_1_to_8_simulated_ranks() {
     // several files, some none; every rank count must give the same model, bit for bit.
     let (_tmp, mut opts) = shards();
     opts.block_bytes = 1024; // many chunks per shard
-    let spec = "moments | covariance | pca(n=3) | whitening";
-    let train = |ranks: usize| {
-        run_threads(ranks, |c| {
-            let data = crate::io::Dataset::open(c, &opts).unwrap();
-            let mut flow = Flow::parse(spec).unwrap();
-            let quiet = Log { level: 0, rank: c.rank(), progress: crate::progress::Style::Off };
-            flow.train_opts(c, &data, &quiet, &TrainOptions { reproducible: true, ..Default::default() }).unwrap();
-            serde_json::Value::Array(flow.nodes.iter().map(|n| n.to_json()).collect())
-        })
-    };
-    let one = train(1).remove(0);
-    for ranks in 2..=8 {
-        for (r, got) in train(ranks).iter().enumerate() {
-            assert!(*got == one, "{ranks} ranks, rank {r}: the model differs from one rank's");
+    // Statistics, k-means' iterations, and a layer of a two-pass node beside one keeping rows.
+    for spec in ["moments | covariance | pca(n=3) | whitening", "kmeans(k=3, init=parallel) | layer(hist(bins=4) @ 0-1, kmeans(k=2, init=random) @ 2-4)"] {
+        let train = |ranks: usize| {
+            run_threads(ranks, |c| {
+                let data = crate::io::Dataset::open(c, &opts).unwrap();
+                let mut flow = Flow::parse(spec).unwrap();
+                let quiet = Log { level: 0, rank: c.rank(), progress: crate::progress::Style::Off };
+                flow.train_opts(c, &data, &quiet, &TrainOptions { reproducible: true, ..Default::default() }).unwrap();
+                serde_json::Value::Array(flow.nodes.iter().map(|n| n.to_json()).collect())
+            })
+        };
+        let one = train(1).remove(0);
+        for ranks in 2..=8 {
+            for (r, got) in train(ranks).iter().enumerate() {
+                assert!(*got == one, "{spec}: {ranks} ranks, rank {r}: the model differs from one rank's");
+            }
         }
     }
 }

@@ -247,7 +247,9 @@ pub fn read_rows(
     }
     f.seek(SeekFrom::Start(hdr.data_offset + first * row_bytes as u64))
         .map_err(|e| err(e.to_string()))?;
-    let block_rows = block_rows.max(1);
+    // No larger than the rows to read: a part of a file split into ~1 MiB leaves
+    // (`--reproducible`) must not zero a whole block's fresh pages each time.
+    let block_rows = block_rows.clamp(1, (last - first).max(1) as usize);
     let mut raw = vec![0u8; if hdr.dtype == Dtype::F8 { 0 } else { block_rows * row_bytes }];
     let mut vals: Vec<f64> = vec![0.0; block_rows * hdr.cols];
     let mut row = first;

@@ -113,6 +113,10 @@ pub trait Partial: Serialize + DeserializeOwned + Send + Sync {
     {
         gather_merge(comm, self)
     }
+    /// A partial that keeps its rows ([`NodeParams::KEEPS_ROWS`]), under `train
+    /// --reproducible`: the rows so far end leaf `index` of the canonical order, so that
+    /// training can sum per leaf with [`crate::canonical::sum`]. The default ignores it.
+    fn end_leaf(&mut self, _index: u64) {}
     /// Bytes for the per-shard cache and for models that keep their partials (default:
     /// bincode of the serde form).
     fn encode(&self) -> Result<Vec<u8>> {

@@ -162,8 +162,16 @@ impl<P: NodeParams> Node for Defined<P> {
     fn warnings(&self) -> Vec<String> {
         self.model.as_ref().map(|m| m.warnings()).unwrap_or_default()
     }
-    fn splits_partials(&self) -> bool {
-        !P::KEEPS_ROWS
+    fn reproducible(&self) -> bool {
+        true
+    }
+    fn end_leaf(&mut self, index: u64) -> Result<Option<Vec<u8>>> {
+        if !P::KEEPS_ROWS {
+            return self.take_partial().map(Some);
+        }
+        let (_, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND.name))?;
+        partial.end_leaf(index);
+        Ok(None)
     }
     fn take_partial(&mut self) -> Result<Vec<u8>> {
         if P::KEEPS_ROWS {

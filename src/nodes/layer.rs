@@ -85,6 +85,11 @@ impl LayerNode {
         Ok(LayerNode { nodes, groups, clone, columns, input_columns, active: vec![false; n] })
     }
 
+    /// The member nodes still training in this pass.
+    fn training(&mut self) -> impl Iterator<Item = &mut Box<dyn Node>> {
+        self.nodes.iter_mut().zip(&self.active).filter(|(_, a)| **a).map(|(n, _)| n)
+    }
+
     /// (node, columns) pairs in output order: a clone layer's one node for every group.
     fn parts(&self) -> impl Iterator<Item = (&dyn Node, &[usize])> {
         self.columns.iter().enumerate().map(|(g, c)| (self.nodes[if self.clone.is_some() { 0 } else { g }].as_ref(), c.as_slice()))
@@ -166,6 +171,28 @@ impl Node for LayerNode {
     fn warnings(&self) -> Vec<String> {
         self.nodes.iter().flat_map(|n| n.warnings()).collect()
     }
+    fn reproducible(&self) -> bool {
+        self.nodes.iter().all(|n| n.reproducible())
+    }
+    // A layer's partial is its training members' partials, none for a member that keeps its
+    // rows (it sums per leaf itself), encoded together.
+    fn end_leaf(&mut self, index: u64) -> Result<Option<Vec<u8>>> {
+        let parts: Vec<_> = self.training().map(|n| n.end_leaf(index)).collect::<Result<_>>()?;
+        encode(&parts).map(Some)
+    }
+    fn take_partial(&mut self) -> Result<Vec<u8>> {
+        let parts: Vec<_> = self.training().map(|n| if n.keeps_rows() { Ok(None) } else { n.take_partial().map(Some) }).collect::<Result<_>>()?;
+        encode(&parts)
+    }
+    fn merge_partial(&mut self, bytes: &[u8]) -> Result<()> {
+        let parts: Vec<Option<Vec<u8>>> = bincode::deserialize(bytes).map_err(|e| Error::Fit(format!("{}: a partial does not decode: {e}", self.spec())))?;
+        for (n, p) in self.training().zip(parts) {
+            if let Some(p) = p {
+                n.merge_partial(&p)?;
+            }
+        }
+        Ok(())
+    }
     fn input_dim(&self) -> usize {
         self.input_columns.len()
     }
@@ -221,4 +248,8 @@ impl Node for LayerNode {
             "nodes": self.nodes.iter().map(|n| n.to_json()).collect::<Vec<_>>(),
         })
     }
+}
+
+fn encode(parts: &[Option<Vec<u8>>]) -> Result<Vec<u8>> {
+    bincode::serialize(parts).map_err(|e| Error::Fit(format!("cannot encode a layer's partials: {e}")))
 }

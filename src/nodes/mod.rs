@@ -163,10 +163,18 @@ pub trait Node: Send + Sync {
     fn keeps_partials(&self) -> bool {
         false
     }
-    /// True when [`Node::take_partial`] and [`Node::merge_partial`] work within a pass (also a
-    /// later pass of a multi-pass node), for `train --reproducible`.
-    fn splits_partials(&self) -> bool {
+    /// True when the node trains under `train --reproducible`: [`Node::end_leaf`],
+    /// [`Node::take_partial`] and [`Node::merge_partial`] work within any pass.
+    fn reproducible(&self) -> bool {
         false
+    }
+    /// `train --reproducible`: the rows given since the last call are leaf `index` of the
+    /// canonical order ([`crate::canonical`]). Returns their statistics, leaving empty ones
+    /// (the default: [`Node::take_partial`]); a node that keeps its rows returns none,
+    /// remembers where the leaf ends and sums per leaf when it trains
+    /// ([`crate::canonical::sum`]).
+    fn end_leaf(&mut self, _index: u64) -> Result<Option<Vec<u8>>> {
+        self.take_partial().map(Some)
     }
     /// Per-shard cache (`train --cache`): the local statistics gathered since `begin` (or the
     /// last take) as bytes, leaving empty ones. An error for a node that keeps none.

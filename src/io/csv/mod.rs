@@ -248,7 +248,9 @@ pub fn read_range(
     let io_err = |e: std::io::Error| Error::data(rank, pstr(), None, format!("read failed: {e}"));
     let mut f = File::open(path).map_err(|e| Error::data(rank, pstr(), None, format!("cannot open: {e}")))?;
     f.seek(SeekFrom::Start(begin)).map_err(io_err)?;
-    let mut buf = vec![0u8; block_bytes.max(1 << 10)];
+    // No larger than the range (and its last line's end) needs: a ~1 MiB leaf of a split file
+    // (`--reproducible`) must not zero a whole block's fresh pages each time.
+    let mut buf = vec![0u8; block_bytes.min((end - begin) as usize + (1 << 12)).max(1 << 10)];
     let mut have = 0usize; // bytes in buf carried over + read
     let mut base = begin; // file offset of buf[0]
     let mut left = end - begin;

@@ -87,14 +87,14 @@ impl Trainer<'_> {
                 0 => c.row(j - 1).to_owned(), // fewer distinct points than k: repeat
                 1 => cands.remove(0),
                 _ => {
-                    let mut pot = vec![0.0; cands.len()];
                     let cn: Vec<f64> = cands.iter().map(|r| r.dot(r)).collect();
-                    for (i, xr) in x.iter().enumerate() {
-                        for (t, r) in cands.iter().enumerate() {
-                            pot[t] += w(i) * d2[i].min((xn[i] - 2.0 * dot(xr, r.as_slice().unwrap()) + cn[t]).max(0.0));
+                    let pot = x.sum(comm, cands.len(), |range, pot| {
+                        for (i, xr) in range.clone().zip(x.iter_in(range)) {
+                            for (t, r) in cands.iter().enumerate() {
+                                pot[t] += w(i) * d2[i].min((xn[i] - 2.0 * dot(xr, r.as_slice().unwrap()) + cn[t]).max(0.0));
+                            }
                         }
-                    }
-                    comm.allreduce_sum(&mut pot);
+                    });
                     let best = (0..pot.len()).min_by(|&a, &b| pot[a].total_cmp(&pot[b]).then(a.cmp(&b))).unwrap();
                     cands.swap_remove(best)
                 }
@@ -115,9 +115,8 @@ impl Trainer<'_> {
         let mut cand = self.plusplus(comm, x, offset, None, seed, 1, 1);
         for round in 0..self.p.rounds {
             let mut d2 = Vec::with_capacity(x.len());
-            x.nearest(&cand, |_, row, j| d2.push(sq_dist(row, cand.row(j).as_slice().unwrap())));
-            let mut phi = [d2.iter().sum::<f64>()];
-            comm.allreduce_sum(&mut phi);
+            x.nearest(0..x.len(), &cand, |_, row, j| d2.push(sq_dist(row, cand.row(j).as_slice().unwrap())));
+            let phi = x.sum(comm, 1, |range, phi| phi[0] = d2[range].iter().sum::<f64>());
             if phi[0] == 0.0 {
                 break;
             }
@@ -132,7 +131,7 @@ impl Trainer<'_> {
         }
         // Weight each candidate by the rows nearest to it, then k-means++ on the candidates.
         let mut weight = vec![0.0; cand.nrows()];
-        x.nearest(&cand, |_, _, j| weight[j] += 1.0);
+        x.nearest(0..x.len(), &cand, |_, _, j| weight[j] += 1.0);
         comm.allreduce_sum(&mut weight);
         let single = crate::comm::SingleComm;
         self.plusplus(&single, &Rows::from_array(&cand), 0, Some(&weight), seed, 1000, self.p.k)

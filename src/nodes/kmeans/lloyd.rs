@@ -8,7 +8,7 @@ use crate::nodes::iterate::{iterate, Iterative};
 struct Lloyd<'a, 'b> {
     node: &'a Trainer<'b>,
     /// The first step, accumulated while the rows were read.
-    first: Option<Step>,
+    first: Option<Vec<f64>>,
     /// Every local row's cluster.
     labels: &'a mut [u32],
     /// Stop when the squared centroid shift is at most this.
@@ -28,19 +28,24 @@ impl Iterative for Lloyd<'_, '_> {
         let node = self.node;
         let d = node.columns.len();
         let log = crate::log::global();
-        let step = self.first.take().unwrap_or_else(|| {
-            let mut step = Step::new(node.p.k, d);
-            let mut rest = &mut self.labels[..];
-            for v in node.rows.views() {
-                let (mine, tail) = rest.split_at_mut(v.nrows());
-                Trainer::assign(c, v, mine, &mut step);
-                rest = tail;
-            }
-            step
-        });
-        let mut flat: Vec<f64> = step.sums.into_iter().chain(step.counts).chain([step.changed]).collect();
-        comm.allreduce_sum(&mut flat);
         let (k, kd) = (node.p.k, node.p.k * d);
+        let flat = match self.first.take() {
+            Some(mut step) => {
+                comm.allreduce_sum(&mut step);
+                step
+            }
+            None => {
+                let labels = &mut *self.labels;
+                node.rows.sum(comm, kd + k + 1, |range, step| {
+                    let mut rest = &mut labels[range.clone()];
+                    for v in node.rows.views_in(range) {
+                        let (mine, tail) = rest.split_at_mut(v.nrows());
+                        Trainer::assign(c, v, mine, step);
+                        rest = tail;
+                    }
+                })
+            }
+        };
         let mut new = Array2::from_shape_vec((k, d), flat[..kd].to_vec()).unwrap();
         let counts = &flat[kd..kd + k];
         for j in 0..k {
@@ -72,8 +77,10 @@ impl Iterative for Lloyd<'_, '_> {
         if log.level >= 2 {
             // The inertia against the centroids this step assigned to (one more collective,
             // only at -v, on every rank alike since the level is the same everywhere).
-            let mut inertia = [node.rows.iter().zip(self.labels.iter()).map(|(row, &j)| sq_dist(row, c.row(j as usize).as_slice().unwrap())).sum::<f64>()];
-            comm.allreduce_sum(&mut inertia);
+            let inertia = node.rows.sum(comm, 1, |range, acc| {
+                let rows = node.rows.iter_in(range.clone());
+                acc[0] = rows.zip(&self.labels[range]).map(|(row, &j)| sq_dist(row, c.row(j as usize).as_slice().unwrap())).sum::<f64>();
+            });
             let of = if node.p.n_init > 1 { format!(" (start {})", self.start + 1) } else { String::new() };
             log.detail(format!("kmeans iteration {}{of}: inertia {:.6e}, {} label(s) changed, centroid shift {:.3e} (tol {:.3e})",
                 it + 1, inertia[0], flat[kd + k], shift, self.tol));
@@ -94,29 +101,29 @@ impl Trainer<'_> {
     /// Lloyd's iterations from centroids `c` at iteration `start` (collective). `first`: the
     /// first step, already accumulated while the rows were read. Start `r` of `n_init`.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn lloyd(&self, comm: &dyn Comm, c: Array2<f64>, start: usize, first: Option<Step>, labels: &mut [u32], tol: f64, offset: u64, r: usize) -> Result<Run> {
+    pub(super) fn lloyd(&self, comm: &dyn Comm, c: Array2<f64>, start: usize, first: Option<Vec<f64>>, labels: &mut [u32], tol: f64, offset: u64, r: usize) -> Result<Run> {
         let initial = c.clone();
         let out = iterate(comm, &mut Lloyd { node: self, first, labels, tol, offset, start: r }, c, start, self.p.max_iter)?;
         let c = out.state;
         // As scikit-learn: the inertia is that of the rows relabelled against the final
         // centroids, each distance computed directly.
-        let mut inertia = [0.0];
-        self.rows.nearest(&c, |_, row, j| inertia[0] += sq_dist(row, c.row(j).as_slice().unwrap()));
-        comm.allreduce_sum(&mut inertia);
+        let inertia = self.rows.sum(comm, 1, |range, acc| self.rows.nearest(range, &c, |_, row, j| acc[0] += sq_dist(row, c.row(j).as_slice().unwrap())));
         Ok(Run { initial, centroids: c, inertia: inertia[0], n_iter: out.iterations, converged: out.converged, start: r })
     }
 
     /// One Lloyd step over the rows of `x` with their `labels`: relabel them against `c`,
-    /// adding to `step`.
-    pub(super) fn assign(c: &Array2<f64>, x: ArrayView2<f64>, labels: &mut [u32], step: &mut Step) {
-        let d = c.ncols();
+    /// adding to `step` (laid out as [`new_step`]'s).
+    pub(super) fn assign(c: &Array2<f64>, x: ArrayView2<f64>, labels: &mut [u32], step: &mut [f64]) {
+        let (k, d) = (c.nrows(), c.ncols());
+        let (sums, rest) = step.split_at_mut(k * d);
+        let (counts, changed) = rest.split_at_mut(k);
         nearest(x, c, |i, row, j| {
             if labels[i] != j as u32 {
-                step.changed += 1.0;
+                changed[0] += 1.0;
                 labels[i] = j as u32;
             }
-            step.counts[j] += 1.0;
-            for (s, v) in step.sums[j * d..(j + 1) * d].iter_mut().zip(row) {
+            counts[j] += 1.0;
+            for (s, v) in sums[j * d..(j + 1) * d].iter_mut().zip(row) {
                 *s += v;
             }
         });

@@ -127,26 +127,20 @@ pub struct KmeansPartial {
     rows: Rows,
     /// Label of every local row (u32::MAX before the first step).
     labels: Vec<u32>,
-    early: Option<(Array2<f64>, usize, Step)>,
+    early: Option<(Array2<f64>, usize, Vec<f64>)>,
     /// No step is taken at or after this iteration (a checkpoint of a finished training).
     max_iter: usize,
-    /// The feature variances for `tol`.
+    /// The feature variances for `tol`: of the rows so far, and under `train --reproducible`
+    /// of every leaf before them (with its index).
     var: Option<crate::stats::Scatter>,
+    var_leaves: Vec<(u64, crate::stats::Scatter)>,
 }
 
-/// What one Lloyd step accumulates over a rank's rows: per-cluster sums (k × d, row-major) and
-/// counts, and how many labels changed.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Step {
-    sums: Vec<f64>,
-    counts: Vec<f64>,
-    changed: f64,
-}
-
-impl Step {
-    fn new(k: usize, d: usize) -> Self {
-        Step { sums: vec![0.0; k * d], counts: vec![0.0; k], changed: 0.0 }
-    }
+/// What one Lloyd step accumulates over a set of rows, flat so that it sums across ranks in
+/// one reduction: per-cluster sums (k × d, row-major), per-cluster counts, and how many labels
+/// changed.
+pub(super) fn new_step(k: usize, d: usize) -> Vec<f64> {
+    vec![0.0; k * d + k + 1]
 }
 
 /// The outcome of one start (initialisation and iterations).
@@ -257,14 +251,18 @@ impl NodeParams for KmeansParams {
         KmeansPartial {
             rows: Rows::new(d),
             labels: Vec::new(),
-            early: self.resumed.clone().or_else(|| Some((self.file_centroids.clone()?, 0))).map(|(c, it)| (c, it, Step::new(self.k, d))),
+            early: self.resumed.clone().or_else(|| Some((self.file_centroids.clone()?, 0))).map(|(c, it)| (c, it, new_step(self.k, d))),
             max_iter: self.max_iter,
             var: (self.tol > 0.0).then(|| crate::stats::Scatter::new(d, false)),
+            var_leaves: Vec::new(),
         }
     }
     /// Lloyd's iterations over the rows every rank keeps (collective).
     fn train(&self, comm: &dyn Comm, mut mine: KmeansPartial, schema: &Schema) -> Result<KmeansModel> {
         let d = schema.x.len();
+        // Under `train --reproducible` (on any rank, so on all), every sum over the rows is
+        // formed per leaf and added in the canonical tree.
+        let canonical = mine.rows.agree_leaves(comm);
         let n_local = mine.rows.len() as f64;
         let counts = crate::comm::allgather_f64(comm, n_local);
         let total: f64 = counts.iter().sum();
@@ -274,6 +272,7 @@ impl NodeParams for KmeansParams {
         }
         // scikit-learn's tolerance: tol × mean of the feature variances (population).
         let tol = match mine.var.take() {
+            Some(_) if canonical => self.tol * canonical_variance(comm, std::mem::take(&mut mine.var_leaves), d, total),
             Some(mut var) => {
                 var.allreduce(comm)?;
                 self.tol * var.centered_sq().iter().map(|v| v / total).sum::<f64>() / d as f64
@@ -284,8 +283,13 @@ impl NodeParams for KmeansParams {
         // Several seeded starts (seed, seed+1, ...) keep the one of least inertia, as
         // scikit-learn's n_init; given centroids or a checkpoint are one start.
         let starts = if mine.early.is_some() { 1 } else { self.n_init.max(1) };
-        let mut first = mine.early.take().map(|(c, it, step)| (c, it, Some(step)));
         let mut labels = std::mem::take(&mut mine.labels);
+        // The first step accumulated while reading is one sum over all leaves: under
+        // --reproducible it is taken again, per leaf.
+        if canonical {
+            labels.fill(u32::MAX);
+        }
+        let mut first = mine.early.take().map(|(c, it, step)| (c, it, Some(step).filter(|_| !canonical)));
         let mut best: Option<Run> = None;
         for r in 0..starts {
             let (c, start, step) = match first.take() {
@@ -351,6 +355,13 @@ impl Partial for KmeansPartial {
         }
         Ok(())
     }
+    fn end_leaf(&mut self, index: u64) {
+        self.rows.end_leaf(index);
+        if let Some(var) = &mut self.var {
+            let d = var.dim();
+            self.var_leaves.push((index, std::mem::replace(var, crate::stats::Scatter::new(d, false))));
+        }
+    }
     fn merge(&mut self, _other: Self) {
         // Never called: a node that keeps its rows keeps no partials to merge (no --cache, no
         // --keep-partials), and trains without a join.
@@ -377,6 +388,23 @@ pub(super) struct Trainer<'a> {
     p: &'a KmeansParams,
     columns: &'a [String],
     rows: &'a Rows,
+}
+
+/// `train --reproducible`: the mean feature variance (population) from every leaf's
+/// statistics, as [`crate::stats::Scatter::allreduce`] forms it (the sums about the global
+/// mean), but added in the canonical tree (collective).
+fn canonical_variance(comm: &dyn Comm, leaves: Vec<(u64, crate::stats::Scatter)>, d: usize, total: f64) -> f64 {
+    let sums = leaves.iter().map(|(i, s)| (*i, if s.n == 0 { vec![0.0; d] } else { (s.mean() * s.n as f64).to_vec() })).collect();
+    let mean = Array1::from(crate::canonical::sum(comm, d, sums)) / total;
+    let sq = leaves
+        .into_iter()
+        .map(|(i, mut s)| {
+            s.reshift(&mean);
+            (i, s.sum.iter().chain(&s.sq).copied().collect())
+        })
+        .collect();
+    let sq = crate::canonical::sum(comm, 2 * d, sq);
+    (0..d).map(|j| (sq[d + j] - sq[j] * sq[j] / total).max(0.0) / total).sum::<f64>() / d as f64
 }
 
 fn converged_default() -> bool {

@@ -1,6 +1,7 @@
 //! The rows a rank keeps for the Lloyd passes.
 
 use super::*;
+use std::ops::Range;
 
 /// The rank's rows, kept for the Lloyd passes, in input order: blocks copied from the chunks
 /// (row-major) and blocks borrowed from memory-mapped NPY inputs (row stride = the file's
@@ -10,6 +11,9 @@ pub(super) struct Rows {
     d: usize,
     n: usize,
     pub(super) blocks: Vec<Block>,
+    /// Under `train --reproducible`: the leaves of the canonical order the rows come from, as
+    /// (leaf index, end row); sums over the rows are then formed per leaf ([`Rows::sum`]).
+    leaves: Option<Vec<(u64, usize)>>,
 }
 
 #[derive(Debug, Clone)]
@@ -20,7 +24,7 @@ pub(super) enum Block {
 
 impl Rows {
     pub(super) fn new(d: usize) -> Self {
-        Rows { d, n: 0, blocks: Vec::new() }
+        Rows { d, n: 0, blocks: Vec::new(), leaves: None }
     }
 
     /// All rows of `x` as one copied block.
@@ -69,6 +73,61 @@ impl Rows {
         }
     }
 
+    /// The rows kept since the last leaf are leaf `index` of the canonical order.
+    pub(super) fn end_leaf(&mut self, index: u64) {
+        self.leaves.get_or_insert_with(Vec::new).push((index, self.n));
+    }
+
+    /// Collective: whether the rows come in leaves on any rank (`train --reproducible`, where a
+    /// rank may have read no leaf); if so, on every rank.
+    pub(super) fn agree_leaves(&mut self, comm: &dyn Comm) -> bool {
+        let mut any = [if self.leaves.is_some() { 1.0 } else { 0.0 }];
+        comm.allreduce_max(&mut any);
+        if any[0] > 0.0 {
+            self.leaves.get_or_insert_with(Vec::new);
+        }
+        self.leaves.is_some()
+    }
+
+    /// Collective: the sum over every rank's rows of what `f` adds into `len` values for a
+    /// range of local rows, the same on every rank: `f` over all the rows and one allreduce, or
+    /// under `train --reproducible` `f` over each leaf's rows, added in the canonical tree.
+    pub(super) fn sum(&self, comm: &dyn Comm, len: usize, mut f: impl FnMut(Range<usize>, &mut [f64])) -> Vec<f64> {
+        let Some(leaves) = &self.leaves else {
+            let mut v = vec![0.0; len];
+            f(0..self.n, &mut v);
+            comm.allreduce_sum(&mut v);
+            return v;
+        };
+        let mut start = 0;
+        let per_leaf = leaves
+            .iter()
+            .map(|&(index, end)| {
+                let mut v = vec![0.0; len];
+                f(start..end, &mut v);
+                start = end;
+                (index, v)
+            })
+            .collect();
+        crate::canonical::sum(comm, len, per_leaf)
+    }
+
+    /// The rows in `range` as views (one per block they touch).
+    pub(super) fn views_in(&self, range: Range<usize>) -> impl Iterator<Item = ArrayView2<'_, f64>> + '_ {
+        let mut base = 0;
+        self.views().filter_map(move |v| {
+            let (lo, hi) = (base, base + v.nrows());
+            base = hi;
+            let (a, b) = (range.start.max(lo), range.end.min(hi));
+            (a < b).then(|| v.slice_move(s![a - lo..b - lo, ..]))
+        })
+    }
+
+    /// The rows in `range`, in order.
+    pub(super) fn iter_in(&self, range: Range<usize>) -> impl Iterator<Item = &[f64]> + '_ {
+        self.views_in(range).flat_map(|v| (0..v.nrows()).map(move |i| v.index_axis_move(Axis(0), i).to_slice().unwrap()))
+    }
+
     /// The blocks as views.
     pub(super) fn views(&self) -> impl Iterator<Item = ArrayView2<'_, f64>> + '_ {
         let d = self.d;
@@ -82,7 +141,7 @@ impl Rows {
 
     /// Every row, in order.
     pub(super) fn iter(&self) -> impl Iterator<Item = &[f64]> + '_ {
-        self.views().flat_map(|v| (0..v.nrows()).map(move |i| v.index_axis_move(Axis(0), i).to_slice().unwrap()))
+        self.iter_in(0..self.n)
     }
 
     /// Row `i` (walks the blocks: a rank has one per input file).
@@ -96,10 +155,10 @@ impl Rows {
         panic!("row index out of range")
     }
 
-    /// [`nearest`] over every block; `visit` gets the row's index among all rows.
-    pub(super) fn nearest(&self, c: &Array2<f64>, mut visit: impl FnMut(usize, &[f64], usize)) {
-        let mut base = 0;
-        for v in self.views() {
+    /// [`nearest`] over the rows in `range`; `visit` gets the row's index among all rows.
+    pub(super) fn nearest(&self, range: Range<usize>, c: &Array2<f64>, mut visit: impl FnMut(usize, &[f64], usize)) {
+        let mut base = range.start;
+        for v in self.views_in(range) {
             let n = v.nrows();
             nearest(v, c, |i, row, j| visit(base + i, row, j));
             base += n;
