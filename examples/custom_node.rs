@@ -12,7 +12,7 @@
 //! model, and that the saved model executes like the trained flow. Exits non-zero on mismatch.
 
 use flowmpi::io::{Chunk, DataOptions, Dataset, Schema};
-use flowmpi::nodes::define::{register, Kind, NodeParams, Partial, Transform};
+use flowmpi::nodes::define::{register, Kind, NodeParams, Partial, Report, Transform};
 use flowmpi::nodes::NodeSpec;
 use flowmpi::{Comm, Context, Flow, Model, Result};
 use ndarray::{Array2, ArrayView2};
@@ -87,6 +87,8 @@ impl Transform for Scaler {
         })
     }
 }
+
+impl Report for Scaler {}
 
 fn check(ok: bool, what: &str) {
     if !ok {

@@ -103,7 +103,7 @@ pub(crate) fn pass(
 /// `--reproducible` (k-means: the Lloyd step's per-cluster sums).
 pub fn sum(comm: &dyn Comm, len: usize, leaves: Vec<(u64, Vec<f64>)>) -> Vec<f64> {
     let add = &mut |l: Vec<f64>, mut r: Vec<f64>| -> Result<Vec<f64>> {
-        r.iter_mut().zip(&l).for_each(|(r, l)| *r = l + *r);
+        r.iter_mut().zip(&l).for_each(|(r, l)| *r += l); // = l + r: addition commutes exactly
         Ok(r)
     };
     let mut stack = Vec::new();

@@ -2,7 +2,7 @@
 //! missing on some ranks, or on all but one), in a deterministic order; [`PerClass`] keeps a
 //! partial per class; [`Classifier`] turns joint log-likelihoods into predictions.
 
-use super::define::{Partial, Predict};
+use super::define::{Partial, Predict, Report};
 use crate::chunk::Chunk;
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -155,17 +155,13 @@ impl Partial for Counts {
 /// A trained classifier, given by its joint log-likelihoods; implementing it gives the
 /// [`Predict`]: the class index (into [`Classifier::classes`]) and, for `execute --proba`, the
 /// normalised log-probability of every class.
-pub trait Classifier: Serialize + DeserializeOwned + Send + Sync {
+pub trait Classifier: Report + Serialize + DeserializeOwned + Send + Sync {
     /// The label column's name (the prediction column is `<label>_pred`).
     fn label(&self) -> &str;
     /// Class labels, sorted.
     fn classes(&self) -> &[String];
     /// Unnormalised log P(class, row): rows × classes.
     fn joint_log_likelihood(&self, x: ArrayView2<f64>) -> Array2<f64>;
-    /// As [`Predict::check`].
-    fn check(&self, input: &[String]) -> Result<()>;
-    /// As [`Predict::summary`].
-    fn summary(&self, input: &[String]) -> Vec<String>;
 }
 
 impl<T: Classifier> Predict for T {
@@ -176,12 +172,6 @@ impl<T: Classifier> Predict for T {
         let jll = self.joint_log_likelihood(x);
         let best = |row: ndarray::ArrayView1<f64>| row.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (k, &v)| if v > b.1 { (k, v) } else { b }).0;
         Array2::from_shape_fn((jll.nrows(), 1), |(i, _)| best(jll.row(i)) as f64)
-    }
-    fn check(&self, input: &[String]) -> Result<()> {
-        Classifier::check(self, input)
-    }
-    fn summary(&self, input: &[String]) -> Vec<String> {
-        Classifier::summary(self, input)
     }
     fn classes(&self) -> Option<&[String]> {
         Some(Classifier::classes(self))
@@ -194,6 +184,11 @@ impl<T: Classifier> Predict for T {
         }
         Some(jll)
     }
+}
+
+/// `3 classes [a, b, c]`, for `flowmpi inspect` (the first few, unless `--full`).
+pub fn describe(classes: &[String]) -> String {
+    format!("{} classes {}", classes.len(), super::moments::abbreviate(classes.iter().cloned(), classes.len()))
 }
 
 /// Prior probabilities given as a parameter: positive, one per class, summing to 1.

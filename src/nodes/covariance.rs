@@ -1,12 +1,12 @@
 //! `covariance`: mean, sample covariance (n − 1 denominator) and correlation of the input
 //! columns (daal4py's `covariance`). A statistics node: `execute` passes rows through.
 
-use super::define::{Kind, NodeParams, Transform};
+use super::define::{Kind, NodeParams, Report, Transform};
 use super::{rows, NodeSpec};
 use crate::io::Schema;
 use crate::error::Result;
 use crate::stats::{correlation, Scatter};
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 /// `covariance`'s parameters (none).
@@ -47,13 +47,9 @@ impl NodeParams for CovarianceParams {
     }
 }
 
-impl Transform for CovarianceModel {
-    fn output_names(&self, input: &[String]) -> Vec<String> {
-        input.to_vec()
-    }
-    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        x.to_owned()
-    }
+impl Transform for CovarianceModel {}
+
+impl Report for CovarianceModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
         let d = input.len();
         vec![format!("{} rows; {d}x{d} sample covariance (n-1) and correlation; mean {}", self.count, super::moments::short(&self.mean))]

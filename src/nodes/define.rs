@@ -5,7 +5,8 @@
 //!   input; it creates the empty [`Partial`] and finalizes a merged one into the trained model.
 //! - [`Partial`]: local statistics: `update` with this rank's rows, `merge` another rank's
 //!   (pure: no `Comm`). It travels between ranks by serde.
-//! - [`Transform`]: the trained model, immutable: output names and `transform`.
+//! - [`Transform`]: the trained model, immutable: output names and `transform` (or [`Predict`]:
+//!   the predictions appended to the input), with its [`Report`]: checks, summary, warnings.
 //!
 //! The driver ([`Defined`], which implements [`Node`]) owns the communication: every rank's
 //! partial is gathered everywhere and merged in rank order, so the model is identical on every
@@ -158,16 +159,9 @@ pub fn gather_merge<T: Partial>(comm: &dyn Comm, mine: T) -> Result<T> {
     Ok(merged.expect("at least one rank"))
 }
 
-/// A trained node.
-pub trait Transform: Serialize + DeserializeOwned + Send + Sync {
-    /// Output column names for these input column names.
-    fn output_names(&self, input: &[String]) -> Vec<String>;
-    /// Map rows.
-    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64>;
-    /// Map outputs back to inputs, where the model can (PCA reconstructs).
-    fn inverse(&self, _y: ArrayView2<f64>) -> Option<Array2<f64>> {
-        None
-    }
+/// What every trained model tells besides its output: whether it is consistent, lines for
+/// `flowmpi inspect`, and warnings. The defaults say nothing (`impl Report for M {}`).
+pub trait Report {
     /// A model read from a file: check its arrays against each other and the input columns
     /// (shapes, finite values), so a damaged model is a clear error instead of a panic.
     fn check(&self, _input: &[String]) -> Result<()> {
@@ -177,6 +171,29 @@ pub trait Transform: Serialize + DeserializeOwned + Send + Sync {
     fn summary(&self, _input: &[String]) -> Vec<String> {
         Vec::new()
     }
+    /// What the user should know about the result (k-means stopped by `max_iter`); the flow
+    /// prints them as warnings.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A trained node. The defaults pass the input through unchanged, which is what a statistics
+/// node (a [`Kind`] marked `passthrough`) is; a node that maps its rows implements
+/// `output_names` and `transform`.
+pub trait Transform: Report + Serialize + DeserializeOwned + Send + Sync {
+    /// Output column names for these input column names.
+    fn output_names(&self, input: &[String]) -> Vec<String> {
+        input.to_vec()
+    }
+    /// Map rows.
+    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        x.to_owned()
+    }
+    /// Map outputs back to inputs, where the model can (PCA reconstructs).
+    fn inverse(&self, _y: ArrayView2<f64>) -> Option<Array2<f64>> {
+        None
+    }
     /// The predictions alone (targets, class, cluster); a plain transform's are its output.
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
         self.transform(x)
@@ -184,11 +201,6 @@ pub trait Transform: Serialize + DeserializeOwned + Send + Sync {
     /// Classifiers: the class labels; the first prediction column holds an index into them.
     fn classes(&self) -> Option<&[String]> {
         None
-    }
-    /// What the user should know about the result (k-means stopped by `max_iter`); the flow
-    /// prints them as warnings.
-    fn warnings(&self) -> Vec<String> {
-        Vec::new()
     }
     /// Classifiers: each row's log-probability of every class (rows × classes), written after
     /// the predictions by `execute --proba`.
@@ -200,26 +212,14 @@ pub trait Transform: Serialize + DeserializeOwned + Send + Sync {
 /// A trained supervised or clustering model. Its output is its input with the predictions
 /// appended, `[x | predict(x)]`, as `flowmpi execute` writes it: implementing `Predict` gives
 /// the [`Transform`].
-pub trait Predict: Serialize + DeserializeOwned + Send + Sync {
+pub trait Predict: Report + Serialize + DeserializeOwned + Send + Sync {
     /// Names of the prediction columns (`y_pred`, ...).
     fn prediction_names(&self) -> Vec<String>;
     /// The predictions for rows `x`, one row each.
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64>;
-    /// As [`Transform::check`].
-    fn check(&self, _input: &[String]) -> Result<()> {
-        Ok(())
-    }
-    /// As [`Transform::summary`].
-    fn summary(&self, _input: &[String]) -> Vec<String> {
-        Vec::new()
-    }
     /// As [`Transform::classes`].
     fn classes(&self) -> Option<&[String]> {
         None
-    }
-    /// As [`Transform::warnings`].
-    fn warnings(&self) -> Vec<String> {
-        Vec::new()
     }
     /// As [`Transform::log_proba`].
     fn log_proba(&self, _x: ArrayView2<f64>) -> Option<Array2<f64>> {
@@ -234,20 +234,11 @@ impl<T: Predict> Transform for T {
     fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
         ndarray::concatenate![ndarray::Axis(1), x, Predict::predict(self, x)]
     }
-    fn check(&self, input: &[String]) -> Result<()> {
-        Predict::check(self, input)
-    }
-    fn summary(&self, input: &[String]) -> Vec<String> {
-        Predict::summary(self, input)
-    }
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
         Predict::predict(self, x)
     }
     fn classes(&self) -> Option<&[String]> {
         Predict::classes(self)
-    }
-    fn warnings(&self) -> Vec<String> {
-        Predict::warnings(self)
     }
     fn log_proba(&self, x: ArrayView2<f64>) -> Option<Array2<f64>> {
         Predict::log_proba(self, x)

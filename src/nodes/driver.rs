@@ -2,7 +2,7 @@
 //! owns the communication (joins, agreed errors, passes, collective training), the per-shard
 //! partials and the model file's layout.
 
-use super::define::{NodeParams, Partial, Transform};
+use super::define::{NodeParams, Partial, Report, Transform};
 use super::{Node, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};

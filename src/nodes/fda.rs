@@ -7,7 +7,7 @@
 //! (x − mean)·projectionᵀ.
 
 use super::classes::{require_label, Counts, PerClass};
-use super::define::{params_from_fields, Kind, NodeParams, Partial, Transform};
+use super::define::{params_from_fields, Kind, NodeParams, Partial, Report, Transform};
 use super::{rows, NodeSpec};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -168,15 +168,12 @@ impl Transform for FdaModel {
     fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
         (&x - &Array1::from(self.mean.clone())).dot(&self.projection.t())
     }
+}
+
+impl Report for FdaModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
-        vec![format!(
-            "{} -> {} dims, {} classes [{}], eigenvalues {}",
-            input.len(),
-            self.projection.nrows(),
-            self.classes.len(),
-            self.classes.join(", "),
-            super::moments::short(&self.eigenvalues)
-        )]
+        let (dims, eigen) = (self.projection.nrows(), super::moments::short(&self.eigenvalues));
+        vec![format!("{} -> {dims} dims, {}, eigenvalues {eigen}", input.len(), super::classes::describe(&self.classes))]
     }
     fn check(&self, input: &[String]) -> Result<()> {
         let (s, d) = (super::Shapes("fda"), input.len());

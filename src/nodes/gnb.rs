@@ -8,7 +8,7 @@
 //! predicted class (and, with `--proba`, per-class log-probabilities).
 
 use super::classes::{check_priors, parse_priors, require_label, Classifier, PerClass};
-use super::define::{params_from_fields, Kind, NodeParams, Partial};
+use super::define::{params_from_fields, Kind, NodeParams, Partial, Report};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -151,14 +151,11 @@ impl Classifier for GnbModel {
             consts[k] - 0.5 * (0..d).map(|j| (x[[i, j]] - self.theta[[k, j]]).powi(2) / self.var[[k, j]]).sum::<f64>()
         })
     }
+}
+
+impl Report for GnbModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
-        vec![format!(
-            "{} features, {} classes [{}], trained on {} rows",
-            input.len(),
-            self.classes.len(),
-            self.classes.join(", "),
-            self.class_count.iter().sum::<f64>()
-        )]
+        vec![format!("{} features, {}, trained on {} rows", input.len(), super::classes::describe(&self.classes), self.class_count.iter().sum::<f64>())]
     }
     fn check(&self, input: &[String]) -> Result<()> {
         let (s, c, d) = (super::Shapes("gnb"), self.classes.len(), input.len());

@@ -4,12 +4,11 @@
 //! column), and a second pass counts with numpy's rule (right-open bins, the last bin closed).
 //! A statistics node: `execute` passes rows through. `flowmpi stats --hist` prints them.
 
-use super::define::{params_from_fields, Kind, NodeParams, Partial, Transform};
+use super::define::{params_from_fields, Kind, NodeParams, Partial, Report, Transform};
 use super::NodeSpec;
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
-use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 /// `hist`'s parameters.
@@ -165,13 +164,9 @@ impl Partial for HistPartial {
     }
 }
 
-impl Transform for HistModel {
-    fn output_names(&self, input: &[String]) -> Vec<String> {
-        input.to_vec()
-    }
-    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        x.to_owned()
-    }
+impl Transform for HistModel {}
+
+impl Report for HistModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
         let range = |e: &Vec<f64>| (e[0], e[e.len() - 1]);
         input.iter().zip(&self.edges).zip(&self.counts).map(|((c, e), n)| format!("{c}: [{:.6}, {:.6}] counts {n:?}", range(e).0, range(e).1)).collect()

@@ -13,7 +13,7 @@
 //! Model: coefficients (targets × features), intercepts, and training R² and RMSE over all ranks.
 //! `execute` appends the predictions `<target>_pred` to the rows.
 
-use super::define::{gather_merge, params_from_fields, Kind, NodeParams, Partial, Predict};
+use super::define::{gather_merge, params_from_fields, Kind, NodeParams, Partial, Predict, Report};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -302,6 +302,9 @@ impl Predict for LinregModel {
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
         self.fit.predict(x)
     }
+}
+
+impl Report for LinregModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
         let p = &self.params;
         let mut out = vec![format!("{} features -> {} target(s), {:?}, trained on {} rows", input.len(), p.target.len(), p.method, self.count)];

@@ -8,7 +8,7 @@
 //! (and, with `--proba`, the log-probability of each class).
 
 use super::classes::{check_priors, parse_priors, require_label, Classifier, Counts, PerClass};
-use super::define::{params_from_fields, Kind, NodeParams, Partial};
+use super::define::{params_from_fields, Kind, NodeParams, Partial, Report};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -146,15 +146,12 @@ impl Classifier for MnbModel {
         }
         j
     }
+}
+
+impl Report for MnbModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
-        vec![format!(
-            "{} count features, {} classes [{}], alpha {}, trained on {} rows",
-            input.len(),
-            self.classes.len(),
-            self.classes.join(", "),
-            self.params.alpha,
-            self.class_count.iter().sum::<f64>()
-        )]
+        let rows = self.class_count.iter().sum::<f64>();
+        vec![format!("{} count features, {}, alpha {}, trained on {rows} rows", input.len(), super::classes::describe(&self.classes), self.params.alpha)]
     }
     fn check(&self, input: &[String]) -> Result<()> {
         let (s, c, d) = (super::Shapes("mnb"), self.classes.len(), input.len());

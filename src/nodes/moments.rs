@@ -4,12 +4,11 @@
 //! With a single row in total, variance-based values are undefined (NaN, `null` in the model).
 //! A statistics node: `execute` passes rows through unchanged.
 
-use super::define::{Kind, NodeParams, Transform};
+use super::define::{Kind, NodeParams, Report, Transform};
 use super::{nan_vec, NodeSpec};
 use crate::io::Schema;
 use crate::error::Result;
 use crate::stats::Scatter;
-use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 /// Per-column low-order moments of all rows on all ranks.
@@ -105,13 +104,9 @@ impl NodeParams for MomentsParams {
     }
 }
 
-impl Transform for MomentsModel {
-    fn output_names(&self, input: &[String]) -> Vec<String> {
-        input.to_vec()
-    }
-    fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        x.to_owned()
-    }
+impl Transform for MomentsModel {}
+
+impl Report for MomentsModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
         vec![format!("{} rows x {} columns; mean {}", self.moments.count, input.len(), short(&self.moments.mean))]
     }
@@ -123,11 +118,15 @@ pub static FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 
 /// A vector for summaries: `[0.624434, 0.249699, … (6 more)]`.
 pub(crate) fn short(v: &[f64]) -> String {
-    let full = FULL.load(std::sync::atomic::Ordering::Relaxed);
-    let shown = if full { v.len() } else { 6 };
-    let mut out: Vec<String> = v.iter().take(shown).map(|x| format!("{x:.6}")).collect();
-    if v.len() > shown {
-        out.push(format!("… ({} more; inspect --full shows all)", v.len() - shown));
+    abbreviate(v.iter().map(|x| format!("{x:.6}")), v.len())
+}
+
+/// `[a, b, …]`: the first 6 of `n` items, unless `inspect --full`.
+pub(crate) fn abbreviate(items: impl Iterator<Item = String>, n: usize) -> String {
+    let shown = if FULL.load(std::sync::atomic::Ordering::Relaxed) { n } else { 6 };
+    let mut out: Vec<String> = items.take(shown).collect();
+    if n > shown {
+        out.push(format!("… ({} more; inspect --full shows all)", n - shown));
     }
     format!("[{}]", out.join(", "))
 }

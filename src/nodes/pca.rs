@@ -7,7 +7,7 @@
 //! (deterministic signs). `execute` projects (x − mean)/scale onto the components, where scale
 //! is 1 for `cov` and the column standard deviation for `corr`; `inverse` reconstructs.
 
-use super::define::{Kind, NodeParams, Transform};
+use super::define::{Kind, NodeParams, Report, Transform};
 use super::{rows, NodeSpec};
 use crate::io::Schema;
 use crate::error::{Error, Result};
@@ -213,6 +213,9 @@ impl Transform for PcaModel {
     fn inverse(&self, y: ArrayView2<f64>) -> Option<Array2<f64>> {
         Some(self.reconstruct(y))
     }
+}
+
+impl Report for PcaModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
         let k = self.components.nrows();
         let kept: f64 = self.explained_variance_ratio.iter().sum();

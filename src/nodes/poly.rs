@@ -4,7 +4,7 @@
 //! is ≥ j. For degree 2 that is x₀x₀, x₀x₁, …, x₀x_{n−1}, x₁x₁, x₁x₂, …, x_{n−1}x_{n−1}.
 //! Output dimension C(n+d, d) − 1. Needs no training.
 
-use super::define::{params_from_fields, Kind, NodeParams, Transform};
+use super::define::{params_from_fields, Kind, NodeParams, Report, Transform};
 use super::NodeSpec;
 use crate::error::{Error, Result};
 use crate::io::Schema;
@@ -115,6 +115,9 @@ impl Transform for PolyModel {
         }
         out
     }
+}
+
+impl Report for PolyModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
         vec![format!("degree {}: {} -> {} dims", self.params.degree, input.len(), crate::nodes::poly_outputs(input.len(), self.params.degree))]
     }

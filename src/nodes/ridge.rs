@@ -6,7 +6,7 @@
 //! appends `<target>_pred` (or `<target>_pred@<alpha>` for several alphas) to the rows.
 
 use super::linreg::{solve_normal, target_indices, target_params, Fit};
-use super::define::{Kind, NodeParams, Partial, Predict};
+use super::define::{Kind, NodeParams, Partial, Predict, Report};
 use super::{NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -135,6 +135,9 @@ impl Predict for RidgeModel {
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
         ndarray::concatenate(Axis(1), &views).expect("same rows")
     }
+}
+
+impl Report for RidgeModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
         let mut out = vec![format!("{} features -> {} target(s), {} alpha(s), trained on {} rows", input.len(), self.params.target.len(), self.params.alphas.len(), self.count)];
         for (k, f) in self.fits.iter().enumerate() {

@@ -13,7 +13,7 @@
 //! clear error suggesting a PCA with `var=` before SFA. Model: delta values (λ), eta values
 //! (√λ/2π), the projection (columns = features; each with its largest entry positive), the mean.
 
-use super::define::{params_from_fields, Kind, NodeParams, Partial, Transform};
+use super::define::{params_from_fields, Kind, NodeParams, Partial, Report, Transform};
 use super::{rows, NodeSpec};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -264,6 +264,9 @@ impl Transform for SfaModel {
         let centred = &x - &Array1::from(self.mean.clone());
         centred.dot(&self.projection.t())
     }
+}
+
+impl Report for SfaModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
         vec![
             format!("{} -> {} slow features, trained on {} rows", input.len(), self.projection.nrows(), self.count),

@@ -1,7 +1,7 @@
 //! `sfa2(n=…)`: quadratic SFA, as MDP's SFA2Node: a degree-2 polynomial expansion (MDP's
 //! order, see `quadratic`) followed by SFA on the expanded signal. Parameters as `sfa`.
 
-use super::define::{Kind, NodeParams, Partial, Transform};
+use super::define::{Kind, NodeParams, Partial, Report, Transform};
 use super::poly::{PolyModel, PolyParams};
 use super::sfa::{SfaModel, SfaParams, SfaPartial};
 use super::NodeSpec;
@@ -101,6 +101,9 @@ impl Transform for Sfa2Model {
     fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
         self.sfa.transform(self.expansion.0.transform(x).view())
     }
+}
+
+impl Report for Sfa2Model {
     fn summary(&self, input: &[String]) -> Vec<String> {
         let expanded = self.expansion.0.output_names(input);
         let mut s = self.sfa.summary(&expanded);

@@ -7,7 +7,7 @@
 //! singular vectors, largest entry positive). `execute` writes each row's coordinates in U:
 //! x·V·Σ⁻¹.
 
-use super::define::{params_from_fields, Kind, NodeParams, Transform};
+use super::define::{params_from_fields, Kind, NodeParams, Report, Transform};
 use super::{rows, NodeSpec};
 use crate::error::{Error, Result};
 use crate::io::Schema;
@@ -87,6 +87,9 @@ impl Transform for SvdModel {
         }
         u
     }
+}
+
+impl Report for SvdModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
         vec![format!("{} rows x {} columns: singular values {}", self.count, input.len(), super::moments::short(&self.singular_values))]
     }

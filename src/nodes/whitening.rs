@@ -4,7 +4,7 @@
 //! square root of their eigenvalues; a component with a (numerically) zero eigenvalue cannot be
 //! whitened and is a clear error that suggests a smaller `n`.
 
-use super::define::{Kind, NodeParams, Transform};
+use super::define::{Kind, NodeParams, Report, Transform};
 use super::pca::{PcaModel, PcaParams};
 use super::NodeSpec;
 use crate::io::Schema;
@@ -88,6 +88,9 @@ impl Transform for WhiteningModel {
         }
         Some(self.pca.reconstruct(coords.view()))
     }
+}
+
+impl Report for WhiteningModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
         let mut s = self.pca.summary(input);
         s[0] = format!("{} (outputs have unit variance)", s[0]);

@@ -26,7 +26,7 @@
 //! `checkpoint=FILE` (or `train --checkpoint FILE`): rank 0 writes centroids and iteration
 //! atomically after every iteration; `resume=true` (`--resume`) continues from it.
 
-use super::define::{params_from_fields, Kind, NodeParams, Partial, Predict};
+use super::define::{params_from_fields, Kind, NodeParams, Partial, Predict, Report};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -428,6 +428,9 @@ impl Predict for KmeansModel {
         });
         out
     }
+}
+
+impl Report for KmeansModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
         let p = &self.params;
         let starts = if p.n_init > 1 { format!(" (best of {} starts: seed {})", p.n_init, p.seed + self.best_start as u64) } else { String::new() };
