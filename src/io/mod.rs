@@ -5,7 +5,8 @@
 //! - a pattern with `{rank}` (or `{}`) and optionally `{size}`: each rank reads its own file;
 //! - a glob (`data/*.csv`) or a directory: the sorted files are cut into contiguous blocks, one
 //!   block per rank (so a rank may own several files, or none);
-//! - one file: ranks split it (CSV by byte ranges aligned to line starts, NPY by rows).
+//! - one file (also a glob or directory of one): ranks split it (CSV by byte ranges aligned to
+//!   line starts, NPY by rows).
 //!
 //! Concatenating rank 0's rows, rank 1's rows, ... always gives the rows of the files in sorted
 //! order, whatever the number of ranks.

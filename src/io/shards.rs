@@ -145,6 +145,11 @@ pub fn shard_sources(spec: &str, rank: usize, size: usize, allow_unread: bool) -
             return Ok(vec![Source { path: p, part: Some((rank, size)) }]);
         }
     };
+    // A glob or directory of one file is that file: split among the ranks, not dealt to one
+    // of them while the others idle.
+    if let [one] = files.as_slice() {
+        return Ok(vec![Source { path: one.clone(), part: Some((rank, size)) }]);
+    }
     // Contiguous blocks of files keep the global row order independent of the rank count.
     let (lo, hi) = (rank * files.len() / size, (rank + 1) * files.len() / size);
     Ok(files[lo..hi].iter().map(|p| Source { path: p.clone(), part: None }).collect())

@@ -128,6 +128,16 @@ fn shard_assignment_is_contiguous_and_covers_every_file() {
     }
     let one = shard_sources(&dir.join("s3.csv").display().to_string(), 2, 4, false).unwrap();
     assert_eq!(one[0].part, Some((2, 4)));
+    // A glob or a directory that holds one file is that file: every rank reads its part.
+    std::fs::create_dir(dir.join("only")).unwrap();
+    std::fs::write(dir.join("only/x.csv"), "a\n1\n").unwrap();
+    for spec in [dir.join("s3*.csv"), dir.join("only")] {
+        for r in 0..3 {
+            let got = shard_sources(&spec.display().to_string(), r, 3, false).unwrap();
+            assert_eq!(got.len(), 1, "{}", spec.display());
+            assert_eq!(got[0].part, Some((r, 3)), "{}", spec.display());
+        }
+    }
     assert_eq!(expand_pattern("p{rank}of{size}_{}.csv", 3, 8), "p3of8_3.csv");
     assert!(shard_sources(&dir.join("nope{rank}.csv").display().to_string(), 1, 2, false).unwrap_err().to_string().contains("rank 1"));
 }
