@@ -3,22 +3,22 @@
 //!
 //! Floating-point sums depend on their order, and without this a rank's partial statistics
 //! depend on which files it read and the join on how many ranks there are. Here every leaf's
-//! partial is computed alone, from empty statistics: a leaf is a shard file, or, for one file
-//! split among the ranks, one of its fixed parts of about 1 MiB (rows of an NPY, lines of a
-//! CSV), the same for any rank count. The leaves' partials are combined in one canonical binary
-//! tree over the global order (a node merges its left subtree's partial with its right's),
-//! whichever ranks hold them. A rank
-//! merges the complete subtrees inside its contiguous run of files; rank 0 gathers those (at
-//! most about 2·log₂(files) per rank) and completes the tree; the join then sees rank 0 holding
-//! all the statistics and the other ranks none, which every node's join passes through
-//! unchanged. The cost: one encode/decode of each file's partial, and a gather of O(log files)
+//! partial is computed alone, from empty statistics: a leaf is one of a file's fixed parts of
+//! about 1 MiB (rows of an NPY, lines of a CSV; a smaller file is one leaf), the same for any
+//! rank count, whether the rank reads the whole file or, with fewer files than ranks, part of
+//! it. The leaves' partials are combined in one canonical binary tree over the global order (a
+//! node merges its left subtree's partial with its right's), whichever ranks hold them. A rank
+//! merges the complete subtrees inside its contiguous run of leaves; rank 0 gathers those (at
+//! most about 2·log₂(leaves) per rank) and completes the tree; the join then sees rank 0
+//! holding all the statistics and the other ranks none, which every node's join passes through
+//! unchanged. The cost: one encode/decode of each leaf's partial, and a gather of O(log leaves)
 //! partials per rank instead of a reduction.
 //!
 //! A node that keeps its rows and iterates over them (k-means) cannot hand out partials while
 //! the rows arrive: it learns where each leaf's rows end ([`Node::end_leaf`]) and forms every
 //! later sum per leaf, added in the same tree on every rank by [`sum`].
 
-use crate::comm::{agree, allgather_f64, Comm};
+use crate::comm::{agree, allgather, Comm};
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Dataset, Origin, Source};
 use crate::nodes::Node;
@@ -38,8 +38,13 @@ struct Subtree<T> {
 /// One leaf's (or subtree's) partials, per live node of the group.
 type Parts = Vec<Option<Vec<u8>>>;
 
-/// Bytes per leaf of one file split among the ranks: about this much, whatever the rank count.
-const BLOCK_BYTES: u64 = 1 << 20;
+/// Bytes of input per leaf: at least 1 MiB, and at least 128 bytes (16 values) of input per
+/// value of the group's statistics, so that a leaf's work outweighs encoding and merging its
+/// partial (a 200-column covariance: 5 MiB). The same for any rank count.
+fn leaf_bytes(group: &[Box<dyn Node>]) -> u64 {
+    let state: u128 = group.iter().map(|n| n.state_elements(n.input_dim())).sum();
+    u64::try_from(state.saturating_mul(128)).unwrap_or(u64::MAX).max(1 << 20)
+}
 
 /// Why `--reproducible` cannot train `group`, if it cannot.
 pub(crate) fn unsupported(group: &[Box<dyn Node>]) -> Option<String> {
@@ -62,7 +67,7 @@ pub(crate) fn pass(
     mapped: bool,
     bar: &mut Option<Progress>,
 ) -> Result<(u64, u64)> {
-    let leaves = leaves(comm, data);
+    let leaves = leaves(comm, data, leaf_bytes(group));
     // Each leaf into empty statistics, merged into the complete subtrees of the canonical tree
     // that lie inside this rank's run.
     let mut read_subtrees = || -> Result<(u64, u64, Vec<Subtree<Parts>>)> {
@@ -117,23 +122,32 @@ pub fn sum(comm: &dyn Comm, len: usize, leaves: Vec<(u64, Vec<f64>)>) -> Vec<f64
     root(all, add).expect("adding cannot fail").unwrap_or_else(|| vec![0.0; len])
 }
 
-/// The leaves this rank reads, with their indices in the global order (collective): its files
-/// (a glob, a directory, `{rank}` files: each rank's are a contiguous run), or, for one file
-/// split among the ranks, a contiguous run of that file's fixed parts of about [`BLOCK_BYTES`],
-/// so that the leaves are the same whatever the rank count.
-fn leaves(comm: &dyn Comm, data: &Dataset) -> Vec<(u64, Source)> {
-    let counts = allgather_f64(comm, data.sources.len() as f64);
-    match data.sources.as_slice() {
-        [Source { path, part: Some(_) }] => {
-            let blocks = std::fs::metadata(path).map_or(1, |m| m.len().div_ceil(BLOCK_BYTES).max(1)) as usize;
-            let (lo, hi) = (comm.rank() * blocks / comm.size(), (comm.rank() + 1) * blocks / comm.size());
-            (lo..hi).map(|k| (k as u64, Source { path: path.clone(), part: Some((k, blocks)) })).collect()
-        }
-        sources => {
-            let first = counts[..comm.rank()].iter().sum::<f64>() as u64;
-            sources.iter().enumerate().map(|(k, s)| (first + k as u64, s.clone())).collect()
+/// The leaves this rank reads, with their indices in the global order (collective). A leaf is
+/// one of a file's fixed parts of about `bytes` ([`leaf_bytes`]: NPY rows, CSV lines; a smaller file is
+/// one leaf), so the leaves are the same whatever the rank count: a rank reads every part of
+/// its whole files and, of a file split among ranks, a contiguous run of its parts. The global
+/// order is the files' (every rank's, in rank order), each file's parts in order.
+fn leaves(comm: &dyn Comm, data: &Dataset, bytes: u64) -> Vec<(u64, Source)> {
+    let parts = |path: &std::path::Path| std::fs::metadata(path).map_or(1, |m| m.len().div_ceil(bytes).max(1)) as usize;
+    let mine: Vec<(String, usize)> = data.sources.iter().map(|s| (s.path.display().to_string(), parts(&s.path))).collect();
+    // Where each file's parts start in the global order: a file split among ranks is listed by
+    // each of them, on consecutive ranks.
+    let mut start = std::collections::HashMap::new();
+    let mut next = 0u64;
+    let mut previous: Option<String> = None;
+    for (path, n) in allgather(comm, &mine).into_iter().flatten() {
+        if previous.as_ref() != Some(&path) {
+            start.insert(path.clone(), next);
+            next += n as u64;
+            previous = Some(path);
         }
     }
+    let mut out = Vec::new();
+    for (s, (key, n)) in data.sources.iter().zip(mine) {
+        let (lo, hi) = s.part.map_or((0, n), |(i, k)| (i * n / k, (i + 1) * n / k));
+        out.extend((lo..hi).map(|b| (start[&key] + b as u64, Source { path: s.path.clone(), part: Some((b, n)) })));
+    }
+    out
 }
 
 /// The nodes of `group` still training in this pass (a multi-pass node's group mates are done).

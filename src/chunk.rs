@@ -18,8 +18,9 @@ pub struct Chunk<'a> {
     pub labels: &'a [String],
     /// The `keep` columns' text, row by row ([`crate::io::Dataset::keep`] per row; empty without).
     pub kept: &'a [String],
-    /// True for the first chunk of a shard file (or file part): time-series nodes (SFA) do not
-    /// difference across this boundary.
+    /// True for the first chunk of a shard file: time-series nodes (SFA) do not difference
+    /// across this boundary. A later part of a file split among the ranks starts with `false`:
+    /// its rows continue the file's series.
     pub segment_start: bool,
     /// Where the rows come from (file, and where in it), so a node's complaint about a row can
     /// name the file and line; `None` for rows that are not read from a file.

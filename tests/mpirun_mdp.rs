@@ -32,6 +32,31 @@ fn sfa_and_sfa2_match_mdp_with_shard_breaks_and_contiguous() {
 }
 
 #[test]
+fn a_file_split_among_ranks_is_one_series_for_sfa() {
+    // The four shards as one file: split among 1..4 ranks (and with fewer files than ranks), it
+    // is still one series, so plain sfa gives MDP's result on the whole series.
+    let dir = scratch("sfa-split");
+    let mut text = String::new();
+    for k in 0..4 {
+        let part = std::fs::read_to_string(format!("tests/data/sfa/part{k}.csv")).unwrap();
+        let body = part.split_once('\n').unwrap();
+        if k == 0 {
+            text.push_str(body.0);
+            text.push('\n');
+        }
+        text.push_str(body.1);
+    }
+    let one = dir.join("series.csv");
+    std::fs::write(&one, text).unwrap();
+    let r = refs();
+    for n in RANKS {
+        let m = train_model(n, one.to_str().unwrap(), "sfa(n=3)", &[], &dir);
+        assert_close(&format!("{n} delta"), &node(&m, 0)["delta"], &r["sfa_contiguous"]["delta"], 1e-8);
+        assert_close(&format!("{n} projection"), &node(&m, 0)["projection"], &r["sfa_contiguous"]["projection"], 1e-7);
+    }
+}
+
+#[test]
 fn quadratic_expansion_follows_mdp_order() {
     let dir = scratch("quad");
     let m = dir.join("q.json");

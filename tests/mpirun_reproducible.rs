@@ -18,7 +18,7 @@ fn nodes(n: usize, data: &str, flow: &str, dir: &std::path::Path) -> serde_json:
 #[test]
 fn every_kind_gives_the_same_bits_on_1_to_4_ranks() {
     let dir = scratch("repro");
-    // Three NPY files for four ranks: one rank reads nothing.
+    // Three NPY files for four ranks: one file is split between two of them.
     for (f, rows) in [5000usize, 1, 1200].into_iter().enumerate() {
         write_npy(&dir.join(format!("w{f}.npy")), rows, 6);
     }
@@ -55,6 +55,9 @@ fn every_kind_gives_the_same_bits_on_1_to_4_ranks() {
         (big.to_str().unwrap(), "moments | hist(bins=9)"),
         ("tests/data/fda/part*.csv", "fda(n=1, label=label)"),
         (big.to_str().unwrap(), "sfa(n=2, contiguous=true)"),
+        // Without contiguous: the files are separate series, a split file's leaves one.
+        ("tests/data/sfa/part*.csv", "sfa(n=2)"),
+        (big.to_str().unwrap(), "sfa(n=2)"),
         // Iterations over the rows each rank keeps (memory-mapped NPY, copied CSV rows): every
         // initialisation, several starts, and the first step taken while reading.
         (w.to_str().unwrap(), "kmeans(k=3, init=parallel)"),

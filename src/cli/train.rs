@@ -63,7 +63,7 @@ pub struct TrainArgs {
     /// The same model, bit for bit, for any number of ranks: each file's statistics (or each
     /// ~1 MiB part of one file split among the ranks) are computed alone and combined in one
     /// fixed order, whichever ranks read them; k-means sums each iteration that way too.
-    /// Every node kind and layer; costs about 1.1-1.3x the time (up to 1.8x with many small
+    /// Every node kind and layer; costs about 1.0-1.2x the time (up to 1.9x with many small
     /// files of many columns). Not with --cache or --cache-data.
     #[arg(long, conflicts_with_all = ["cache", "cache_data"])]
     pub reproducible: bool,

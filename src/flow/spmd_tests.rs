@@ -175,7 +175,7 @@ fn layers_equal_their_nodes_trained_alone_on_each_group() {
 #[test]
 fn reproducible_training_gives_the_same_bits_on_1_to_8_simulated_ranks() {
     // Five uneven shards (one empty, one of a single row) for up to eight ranks: some ranks read
-    // several files, some none; every rank count must give the same model, bit for bit.
+    // several files, some part of one; every rank count must give the same model, bit for bit.
     let (_tmp, mut opts) = shards();
     opts.block_bytes = 1024; // many chunks per shard
     // Statistics, k-means' iterations, and a layer of a two-pass node beside one keeping rows.
@@ -194,6 +194,65 @@ fn reproducible_training_gives_the_same_bits_on_1_to_8_simulated_ranks() {
             for (r, got) in train(ranks).iter().enumerate() {
                 assert!(*got == one, "{spec}: {ranks} ranks, rank {r}: the model differs from one rank's");
             }
+        }
+    }
+}
+
+#[test]
+fn sfa_on_one_file_split_among_ranks_is_one_series() {
+    // A file split among ranks is one time series: every rank count gives one rank's model
+    // (to round-off), as with a glob of that one file, and under --reproducible the same bits.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut text = String::from("a,b,c\n");
+    for t in 0..400 {
+        let t = t as f64;
+        text.push_str(&format!("{},{},{}\n", (t / 40.0).sin(), (t / 3.0).sin() + 0.3 * (t * 7.1).cos(), (t * 1.7).sin() * (t / 90.0).cos()));
+    }
+    std::fs::write(tmp.path().join("series.csv"), text).unwrap();
+    for data in ["series.csv", "s*.csv"] {
+        let mut opts = DataOptions::new(tmp.path().join(data).to_str().unwrap());
+        opts.block_bytes = 512; // several chunks per rank
+        for spec in ["sfa(n=2)", "sfa2(n=2)"] {
+            let (_, one) = run_threads(1, |c| train_files(c, &opts, spec)).remove(0);
+            let mut want = Vec::new();
+            numbers(&serde_json::Value::Array(one.nodes.clone()), &mut want);
+            for ranks in 2..=5 {
+                let models: Vec<Model> = run_threads(ranks, |c| train_files(c, &opts, spec)).into_iter().map(|(_, m)| m).collect();
+                assert_models_near(&models, &want, 1e-8);
+            }
+        }
+    }
+}
+
+#[test]
+fn sfa_counts_a_files_rows_over_every_rank_that_read_part_of_it() {
+    // Two rows split between two ranks are one series of one difference: no single-row error.
+    // One row is, whichever rank reads it.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("two.csv"), "a,b\n1,2\n3,5\n").unwrap();
+    std::fs::write(tmp.path().join("one.csv"), "a,b\n1,2\n").unwrap();
+    let quiet = |c: &dyn crate::comm::Comm| Log { level: 0, rank: c.rank(), progress: crate::progress::Style::Off };
+    for ranks in 1..=3 {
+        let two = DataOptions::new(tmp.path().join("two.csv").to_str().unwrap());
+        let got = run_threads(ranks, |c| {
+            let data = crate::io::Dataset::open(c, &two).unwrap();
+            let mut flow = Flow::parse("sfa(n=1)").unwrap();
+            flow.train(c, &data, &quiet(c)).map(|_| ()).map_err(|e| e.to_string())
+        });
+        // One difference: the time-derivative covariance needs two, but not "a single row".
+        for g in got {
+            let e = g.unwrap_err();
+            assert!(e.contains("fewer than 2 time differences"), "{ranks} ranks: {e}");
+        }
+        let one = DataOptions::new(tmp.path().join("one.csv").to_str().unwrap());
+        let got = run_threads(ranks, |c| {
+            let data = crate::io::Dataset::open(c, &one).unwrap();
+            let mut flow = Flow::parse("sfa(n=1)").unwrap();
+            flow.train(c, &data, &quiet(c)).map(|_| ()).map_err(|e| e.to_string())
+        });
+        for g in got {
+            let e = g.unwrap_err();
+            assert!(e.contains("single row") && e.contains("one.csv"), "{ranks} ranks: {e}");
         }
     }
 }

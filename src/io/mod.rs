@@ -4,9 +4,9 @@
 //! `--data` can be
 //! - a pattern with `{rank}` (or `{}`) and optionally `{size}`: each rank reads its own file;
 //! - a glob (`data/*.csv`) or a directory: the sorted files are cut into contiguous blocks, one
-//!   block per rank (so a rank may own several files, or none);
-//! - one file (also a glob or directory of one): ranks split it (CSV by byte ranges aligned to
-//!   line starts, NPY by rows).
+//!   block per rank (so a rank may own several files); with fewer files than ranks, each file
+//!   is split among a contiguous group of ranks instead;
+//! - one file: ranks split it (CSV by byte ranges aligned to line starts, NPY by rows).
 //!
 //! Concatenating rank 0's rows, rank 1's rows, ... always gives the rows of the files in sorted
 //! order, whatever the number of ranks.
@@ -253,7 +253,8 @@ impl Dataset {
         }
         let mut read_so_far = 0u64; // bytes of the sources before this one
         for src in &self.sources {
-            segment_start.set(true);
+            // A later part of a file split among ranks continues its series (SFA).
+            segment_start.set(src.part.is_none_or(|(i, _)| i == 0));
             let pstr = src.path.display().to_string();
             let (this, before) = (source_bytes(src), read_so_far);
             read_so_far += this;

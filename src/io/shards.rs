@@ -145,10 +145,13 @@ pub fn shard_sources(spec: &str, rank: usize, size: usize, allow_unread: bool) -
             return Ok(vec![Source { path: p, part: Some((rank, size)) }]);
         }
     };
-    // A glob or directory of one file is that file: split among the ranks, not dealt to one
-    // of them while the others idle.
-    if let [one] = files.as_slice() {
-        return Ok(vec![Source { path: one.clone(), part: Some((rank, size)) }]);
+    // Fewer files than ranks: each file is split among a contiguous group of ranks, so that
+    // none idles (a glob of one file is split among all of them, as that file would be).
+    let n = files.len();
+    if n < size {
+        let f = (0..n).rfind(|&f| f * size / n <= rank).expect("file 0 starts at rank 0");
+        let (lo, hi) = (f * size / n, (f + 1) * size / n);
+        return Ok(vec![Source { path: files[f].clone(), part: (hi - lo > 1).then_some((rank - lo, hi - lo)) }]);
     }
     // Contiguous blocks of files keep the global row order independent of the rank count.
     let (lo, hi) = (rank * files.len() / size, (rank + 1) * files.len() / size);

@@ -122,7 +122,8 @@ fn shard_assignment_is_contiguous_and_covers_every_file() {
     }
     let spec = dir.join("s*.csv").display().to_string();
     for size in 1..=7 {
-        let all: Vec<PathBuf> = (0..size).flat_map(|r| shard_sources(&spec, r, size, false).unwrap()).map(|s| s.path).collect();
+        let mut all: Vec<PathBuf> = (0..size).flat_map(|r| shard_sources(&spec, r, size, false).unwrap()).map(|s| s.path).collect();
+        all.dedup(); // a file split among ranks (fewer files than ranks)
         let want: Vec<PathBuf> = (0..5).map(|k| dir.join(format!("s{k}.csv"))).collect();
         assert_eq!(all, want, "{size} ranks");
     }
@@ -138,6 +139,10 @@ fn shard_assignment_is_contiguous_and_covers_every_file() {
             assert_eq!(got[0].part, Some((r, 3)), "{}", spec.display());
         }
     }
+    // Fewer files than ranks: each file is split among a contiguous group of ranks.
+    let got: Vec<(PathBuf, Option<(usize, usize)>)> = (0..7).map(|r| shard_sources(&spec, r, 7, false).unwrap().remove(0)).map(|s| (s.path, s.part)).collect();
+    let s = |k: usize| dir.join(format!("s{k}.csv"));
+    assert_eq!(got, [(s(0), None), (s(1), None), (s(2), Some((0, 2))), (s(2), Some((1, 2))), (s(3), None), (s(4), Some((0, 2))), (s(4), Some((1, 2)))]);
     assert_eq!(expand_pattern("p{rank}of{size}_{}.csv", 3, 8), "p3of8_3.csv");
     assert!(shard_sources(&dir.join("nope{rank}.csv").display().to_string(), 1, 2, false).unwrap_err().to_string().contains("rank 1"));
 }

@@ -1,10 +1,12 @@
 //! `sfa(n=…)`: slow feature analysis (MDP's SFANode) over all ranks.
 //!
-//! Rows are time-ordered within a shard. The time derivative is the difference of consecutive
-//! rows *within* a shard: a shard boundary is a break in the series, as each MDP data chunk is.
-//! With `contiguous=true` the shards are consecutive blocks of one series in rank/shard order:
-//! each rank's first row is differenced with the last row of the previous rank that has rows (a
-//! halo exchange), so the result equals SFA on the whole unsplit series.
+//! Rows are time-ordered within a shard file. The time derivative is the difference of
+//! consecutive rows *within* a file: a file boundary is a break in the series, as each MDP data
+//! chunk is, and a file split among ranks is still one series (a rank whose rows continue a file
+//! is differenced with the last row of the rank before, so any rank count gives one rank's
+//! result). With `contiguous=true` the files are consecutive blocks of one series in rank/file
+//! order: every seam is differenced that way (a halo exchange), so the result equals SFA on the
+//! whole unsplit series.
 //!
 //! Joined statistics: the covariance of x (n − 1) and the second moment of ẋ about 0
 //! (Σẋẋᵀ/(m − 1), as MDP). The generalised eigenproblem Ċ v = λ C v is solved with C's
@@ -59,13 +61,64 @@ pub struct SfaPartial {
     dn: u64,
     first: Option<Array1<f64>>,
     last: Option<Array1<f64>>,
-    /// Rows of the current segment (shard) and its file.
-    seg_rows: u64,
-    seg_file: Option<String>,
-    /// A segment of one row was seen (no time derivative), and its file.
-    single_row: Option<Option<String>>,
+    /// The first file continues one begun before it (a later part of a file split among
+    /// ranks, or among `--reproducible`'s leaves).
+    continues: bool,
+    /// The files at both ends (at most two).
+    ends: Files,
+    /// The file of the last row.
+    last_file: Option<String>,
     #[serde(skip)]
     scratch: Vec<f64>,
+}
+
+/// Rows of one file (a shard without one: `None`) seen by a partial, and the rank that read its
+/// first ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FileRows {
+    file: Option<String>,
+    rows: u64,
+    rank: usize,
+}
+
+/// The files of a stretch of rows, for the check that no file has a single row (no time
+/// derivative): the files at both ends, which a neighbouring stretch may continue, and the
+/// first complete one between them that has a single row.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Files {
+    ends: Vec<FileRows>,
+    single_row: Option<FileRows>,
+}
+
+impl Files {
+    /// Append the files of a later stretch (`continues`: its first file is our last one,
+    /// continued).
+    fn add(&mut self, later: Files, continues: bool) {
+        self.single_row = self.single_row.take().or(later.single_row);
+        for (k, f) in later.ends.into_iter().enumerate() {
+            match self.ends.last_mut() {
+                Some(last) if k == 0 && continues && last.file == f.file => last.rows += f.rows,
+                _ => self.ends.push(f),
+            }
+            if self.ends.len() > 2 {
+                let done = self.ends.remove(1);
+                if done.rows == 1 && self.single_row.is_none() {
+                    self.single_row = Some(done);
+                }
+            }
+        }
+    }
+
+    /// A file of a single row, once every stretch is added.
+    fn single_row(self) -> Option<FileRows> {
+        self.single_row.or_else(|| self.ends.into_iter().find(|f| f.rows == 1))
+    }
+}
+
+/// Whether a stretch that `continues` with files `later` is one series with a stretch whose last
+/// row is from `last_file`: its first row is in its first file, continued from that one.
+fn continued(last_file: &Option<String>, continues: bool, later: &Files) -> bool {
+    continues && later.ends.first().is_some_and(|f| f.rows > 0 && f.file == *last_file)
 }
 
 impl SfaPartial {
@@ -78,17 +131,10 @@ impl SfaPartial {
             dn: 0,
             first: None,
             last: None,
-            seg_rows: 0,
-            seg_file: None,
-            single_row: None,
+            continues: false,
+            ends: Files::default(),
+            last_file: None,
             scratch: Vec::new(),
-        }
-    }
-
-    /// The current segment ends (a new shard begins): remember it when it had a single row.
-    fn end_segment(&mut self) {
-        if !self.contiguous && self.seg_rows == 1 && self.single_row.is_none() {
-            self.single_row = Some(self.seg_file.clone());
         }
     }
 
@@ -104,11 +150,15 @@ impl Partial for SfaPartial {
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
         let x = chunk.x;
         let d = x.ncols();
-        if chunk.segment_start && !self.contiguous {
-            self.end_segment();
-            self.seg_file = chunk.origin.map(|o| o.path.display().to_string());
-            self.last = None;
-            self.seg_rows = 0;
+        if chunk.segment_start || self.ends.ends.is_empty() {
+            if self.ends.ends.is_empty() {
+                self.continues = !chunk.segment_start;
+            }
+            let file = FileRows { file: chunk.origin.map(|o| o.path.display().to_string()), rows: 0, rank: chunk.origin.map_or(0, |o| o.rank) };
+            self.ends.add(Files { ends: vec![file], single_row: None }, !chunk.segment_start);
+            if !self.contiguous {
+                self.last = None;
+            }
         }
         if x.nrows() == 0 {
             return Ok(());
@@ -129,35 +179,33 @@ impl Partial for SfaPartial {
         syrk_upper(&self.scratch, m, d, &mut self.dd);
         self.dn += m as u64;
         self.last = Some(x.row(x.nrows() - 1).to_owned());
-        self.seg_rows += x.nrows() as u64;
+        let file = self.ends.ends.last_mut().expect("a file was added above");
+        file.rows += x.nrows() as u64;
+        self.last_file = file.file.clone();
         Ok(())
     }
-    /// `other`'s rows follow this partial's in time: with `contiguous` the seam between them
-    /// is one more difference.
-    fn merge(&mut self, mut other: Self) {
-        if other.x.n == 0 {
-            self.single_row = self.single_row.take().or(other.single_row);
-            return;
-        }
-        if self.x.n == 0 {
-            other.single_row = self.single_row.take().or(other.single_row);
-            *self = other;
-            return;
-        }
-        match (&other.first, &self.last) {
-            (Some(f), Some(l)) if self.contiguous => {
+    /// `other`'s rows follow this partial's in time: the seam between them is one more
+    /// difference when `other` continues our last file, or with `contiguous`.
+    fn merge(&mut self, other: Self) {
+        if let (Some(f), Some(l)) = (&other.first, &self.last) {
+            if self.contiguous || continued(&self.last_file, other.continues, &other.ends) {
                 let (f, l) = (f.clone(), l.clone());
                 self.add_difference(&f, &l);
             }
-            _ => self.end_segment(),
         }
+        if self.ends.ends.is_empty() {
+            self.continues = other.continues;
+        }
+        self.ends.add(other.ends, other.continues);
+        if other.x.n == 0 {
+            return;
+        }
+        self.first = self.first.take().or(other.first);
         self.x.merge(&other.x);
         self.dd += &other.dd;
         self.dn += other.dn;
         self.last = other.last;
-        self.seg_rows = other.seg_rows;
-        self.seg_file = other.seg_file;
-        self.single_row = self.single_row.take().or(other.single_row);
+        self.last_file = other.last_file;
     }
     fn fits(&self, other: &Self) -> Result<()> {
         self.x.fits(&other.x)?;
@@ -166,26 +214,36 @@ impl Partial for SfaPartial {
             false => Err(Error::Fit("sfa: a partial of another shape".into())),
         }
     }
-    /// Agree on single-row shards first (an error names the rank and file); with `contiguous`
-    /// each rank's first row is differenced with the last row of the nearest earlier rank that
-    /// has rows (a halo exchange); then the sums are allreduced.
+    /// A halo exchange: each rank's first row is differenced with the last row of the nearest
+    /// earlier rank that has rows, when its rows continue that rank's file (or with
+    /// `contiguous`); single-row files are an error (it names the rank and file), found from
+    /// every rank's files at both ends; then the sums are allreduced.
     fn join(mut self, comm: &dyn Comm) -> Result<Self> {
-        self.end_segment();
+        let ends = (self.first.as_ref().map(|f| f.to_vec()), self.last.as_ref().map(|l| l.to_vec()), self.continues, self.ends.clone(), self.last_file.clone());
+        let all = crate::comm::allgather(comm, &ends);
+        // Every rank's files, added in rank order (the same on every rank), and the seam before
+        // this rank's first row.
+        let mut files = Files::default();
+        let mut earlier: Option<(&Vec<f64>, &Option<String>)> = None;
+        for (r, (first, last, continues, ends, last_file)) in all.iter().enumerate() {
+            if let (true, Some(first), Some((prev, prev_file))) = (r == comm.rank(), first, earlier) {
+                if self.contiguous || continued(prev_file, *continues, ends) {
+                    self.add_difference(&Array1::from(first.clone()), &Array1::from(prev.clone()));
+                }
+            }
+            files.add(ends.clone(), *continues);
+            if let Some(last) = last {
+                earlier = Some((last, last_file));
+            }
+        }
         let why = "sfa: this shard has a single row, so no time derivative (give shards of 2+ rows, or contiguous=true)";
-        let single = match &self.single_row {
-            Some(Some(f)) => Err(Error::data(comm.rank(), f, None, why)),
-            Some(None) => Err(Error::Fit(format!("rank {}: {why}", comm.rank()))),
+        let single = files.single_row().filter(|_| !self.contiguous);
+        let single = match single {
+            Some(FileRows { file: Some(f), rank, .. }) => Err(Error::data(rank, f, None, why)),
+            Some(FileRows { rank, .. }) => Err(Error::Fit(format!("rank {rank}: {why}"))),
             None => Ok(()),
         };
         crate::comm::agree(comm, single)?;
-        if self.contiguous {
-            let ends = self.first.clone().zip(self.last.clone()).map(|(f, l)| (f.to_vec(), l.to_vec()));
-            let all = crate::comm::allgather(comm, &ends);
-            let earlier = all[..comm.rank()].iter().rev().find_map(|e| e.as_ref());
-            if let (Some(first), Some((_, last))) = (self.first.clone(), earlier) {
-                self.add_difference(&first, &Array1::from(last.clone()));
-            }
-        }
         self.x.allreduce(comm)?;
         let mut dn = [self.dn as f64];
         self.dd = allreduce_symmetric(comm, &self.dd, &mut dn);
