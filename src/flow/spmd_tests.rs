@@ -231,27 +231,21 @@ fn sfa_counts_a_files_rows_over_every_rank_that_read_part_of_it() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("two.csv"), "a,b\n1,2\n3,5\n").unwrap();
     std::fs::write(tmp.path().join("one.csv"), "a,b\n1,2\n").unwrap();
-    let quiet = |c: &dyn crate::comm::Comm| Log { level: 0, rank: c.rank(), progress: crate::progress::Style::Off };
+    // Every rank's error training sfa(n=1) on `file` over `ranks` ranks.
+    let errors = |file: &str, ranks: usize| {
+        let opts = DataOptions::new(tmp.path().join(file).to_str().unwrap());
+        run_threads(ranks, |c| {
+            let data = crate::io::Dataset::open(c, &opts).unwrap();
+            let quiet = Log { level: 0, rank: c.rank(), progress: crate::progress::Style::Off };
+            Flow::parse("sfa(n=1)").unwrap().train(c, &data, &quiet).map(|_| ()).unwrap_err().to_string()
+        })
+    };
     for ranks in 1..=3 {
-        let two = DataOptions::new(tmp.path().join("two.csv").to_str().unwrap());
-        let got = run_threads(ranks, |c| {
-            let data = crate::io::Dataset::open(c, &two).unwrap();
-            let mut flow = Flow::parse("sfa(n=1)").unwrap();
-            flow.train(c, &data, &quiet(c)).map(|_| ()).map_err(|e| e.to_string())
-        });
-        // One difference: the time-derivative covariance needs two, but not "a single row".
-        for g in got {
-            let e = g.unwrap_err();
+        // One difference: the time-derivative covariance needs two, but it is not "a single row".
+        for e in errors("two.csv", ranks) {
             assert!(e.contains("fewer than 2 time differences"), "{ranks} ranks: {e}");
         }
-        let one = DataOptions::new(tmp.path().join("one.csv").to_str().unwrap());
-        let got = run_threads(ranks, |c| {
-            let data = crate::io::Dataset::open(c, &one).unwrap();
-            let mut flow = Flow::parse("sfa(n=1)").unwrap();
-            flow.train(c, &data, &quiet(c)).map(|_| ()).map_err(|e| e.to_string())
-        });
-        for g in got {
-            let e = g.unwrap_err();
+        for e in errors("one.csv", ranks) {
             assert!(e.contains("single row") && e.contains("one.csv"), "{ranks} ranks: {e}");
         }
     }
