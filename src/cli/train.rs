@@ -60,11 +60,11 @@ pub struct TrainArgs {
     /// atomically).
     #[arg(long, value_name = "OLD.json")]
     pub update: Option<PathBuf>,
-    /// The same model, bit for bit, for any number of ranks: each file's statistics (or each
-    /// ~1 MiB part of one file split among the ranks) are computed alone and combined in one
-    /// fixed order, whichever ranks read them; k-means sums each iteration that way too.
-    /// Every node kind and layer; costs about 1.0-1.2x the time (up to 1.9x with many small
-    /// files of many columns). Not with --cache or --cache-data.
+    /// The same model, bit for bit, for any number of ranks: the statistics of each fixed part
+    /// of each file (about 1 MiB, more for wide data) are computed alone and combined in one
+    /// fixed order, whichever ranks read them; k-means sums each iteration that way too. Every
+    /// node kind and layer; costs about 1.0-1.2x the time (up to 1.9x with many small files of
+    /// many columns). Not with --cache or --cache-data.
     #[arg(long, conflicts_with_all = ["cache", "cache_data"])]
     pub reproducible: bool,
 }
