@@ -117,9 +117,10 @@ impl Trainer<'_> {
         let (k, d) = (c.nrows(), c.ncols());
         let (sums, rest) = step.split_at_mut(k * d);
         let (counts, changed) = rest.split_at_mut(k);
+        let mut moved = 0.0;
         nearest(x, c, |i, row, j| {
             if labels[i] != j as u32 {
-                changed[0] += 1.0;
+                moved += 1.0;
                 labels[i] = j as u32;
             }
             counts[j] += 1.0;
@@ -127,5 +128,6 @@ impl Trainer<'_> {
                 *s += v;
             }
         });
+        changed[0] += moved;
     }
 }
