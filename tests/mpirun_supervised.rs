@@ -127,6 +127,22 @@ fn naive_bayes_match_sklearn_with_a_class_on_one_rank_only() {
 }
 
 #[test]
+fn a_measurement_given_as_the_label_is_warned_about() {
+    // temperature_c has 3,650 distinct values in 4,000 rows: a classifier trains, but warns
+    // (once); a real label column does not.
+    let dir = scratch("labelwarn");
+    let m = dir.join("m.json");
+    let m = m.to_str().unwrap();
+    for flow in ["gnb(label=temperature_c)", "mnb(label=temperature_c)"] {
+        let r = mpirun(2, &["train", "--data", "data/example/*.csv", "--flow", flow, "--model", m]);
+        let stderr = &r.ok().stderr;
+        assert_eq!(stderr.matches("3650 classes from 4000 training rows").count(), 1, "{flow}: {stderr}");
+    }
+    let r = mpirun(2, &["train", "--data", "tests/data/gnb/part*.csv", "--flow", "gnb(label=label)", "--model", m]);
+    assert!(!r.ok().stderr.contains("warning"), "{}", r.stderr);
+}
+
+#[test]
 fn kmeans_from_given_centroids_matches_sklearn() {
     let dir = scratch("km");
     let want = &refs()["kmeans"];

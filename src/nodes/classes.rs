@@ -191,6 +191,19 @@ pub fn describe(classes: &[String]) -> String {
     format!("{} classes {}", classes.len(), super::moments::abbreviate(classes.iter().cloned(), classes.len()))
 }
 
+/// A warning when there are more classes than half the training rows (most classes hold one
+/// row): the label column is most likely a measurement, not a class, and the model is
+/// meaningless.
+pub fn label_warnings(kind: &str, classes: usize, rows: f64) -> Vec<String> {
+    if classes > 2 && classes as f64 > rows / 2.0 {
+        return vec![format!(
+            "{kind}: {classes} classes from {rows} training rows, so most classes hold a single row: \
+             is the label column a measurement rather than a class?"
+        )];
+    }
+    Vec::new()
+}
+
 /// Prior probabilities given as a parameter: positive, one per class, summing to 1.
 pub fn check_priors(kind: &str, priors: &Option<Vec<f64>>, classes: usize) -> Result<()> {
     if let Some(p) = priors {

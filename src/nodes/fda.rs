@@ -171,6 +171,9 @@ impl Transform for FdaModel {
 }
 
 impl Report for FdaModel {
+    fn warnings(&self) -> Vec<String> {
+        super::classes::label_warnings("fda", self.classes.len(), self.count as f64)
+    }
     fn summary(&self, input: &[String]) -> Vec<String> {
         let (dims, eigen) = (self.projection.nrows(), super::moments::short(&self.eigenvalues));
         vec![format!("{} -> {dims} dims, {}, eigenvalues {eigen}", input.len(), super::classes::describe(&self.classes))]

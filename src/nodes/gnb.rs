@@ -154,6 +154,9 @@ impl Classifier for GnbModel {
 }
 
 impl Report for GnbModel {
+    fn warnings(&self) -> Vec<String> {
+        super::classes::label_warnings("gnb", self.classes.len(), self.class_count.iter().sum())
+    }
     fn summary(&self, input: &[String]) -> Vec<String> {
         vec![format!("{} features, {}, trained on {} rows", input.len(), super::classes::describe(&self.classes), self.class_count.iter().sum::<f64>())]
     }

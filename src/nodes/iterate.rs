@@ -15,12 +15,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static ARMED: AtomicBool = AtomicBool::new(false);
 /// A signal asked it to stop.
 static STOP: AtomicBool = AtomicBool::new(false);
+/// It stopped for a signal, and the process is ending with its checkpoint written.
+static STOPPED: AtomicBool = AtomicBool::new(false);
 
 /// For a signal handler: ask the checkpointed iteration that runs to stop after its current
-/// step. False when none runs; the caller then ends the process as the signal would.
+/// step. False when none runs; the caller then ends the process as the signal would. True too
+/// once one has stopped for a signal: a rank's own signal may be handled only after another
+/// rank's has already stopped every rank's loop, and it must not then kill the rank.
 pub fn request_stop() -> bool {
     STOP.store(true, Ordering::SeqCst);
-    ARMED.load(Ordering::SeqCst)
+    ARMED.load(Ordering::SeqCst) || STOPPED.load(Ordering::SeqCst)
 }
 
 /// Arms [`request_stop`] while it lives.
@@ -90,6 +94,7 @@ pub fn iterate<I: Iterative>(comm: &dyn Comm, node: &mut I, mut state: I::State,
             return Ok(Outcome { state, iterations: it, converged: true });
         }
         if let Some((path, _)) = armed.as_ref().filter(|_| it < max_iter && stop_requested(comm)) {
+            STOPPED.store(true, Ordering::SeqCst);
             return Err(Error::Stopped(format!(
                 "stopped by a signal after iteration {it} of at most {max_iter}; {} holds it: run the same training with --resume to continue",
                 path.display()

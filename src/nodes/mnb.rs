@@ -149,6 +149,9 @@ impl Classifier for MnbModel {
 }
 
 impl Report for MnbModel {
+    fn warnings(&self) -> Vec<String> {
+        super::classes::label_warnings("mnb", self.classes.len(), self.class_count.iter().sum())
+    }
     fn summary(&self, input: &[String]) -> Vec<String> {
         let rows = self.class_count.iter().sum::<f64>();
         vec![format!("{} count features, {}, alpha {}, trained on {rows} rows", input.len(), super::classes::describe(&self.classes), self.params.alpha)]
