@@ -11,6 +11,9 @@ pub(super) struct Rows {
     d: usize,
     n: usize,
     pub(super) blocks: Vec<Block>,
+    /// The first row of each block, so a range's blocks are found without walking them all
+    /// (`--reproducible` sums over every leaf each iteration; a rank may hold thousands of files).
+    starts: Vec<usize>,
     /// Under `train --reproducible`: the leaves of the canonical order the rows come from, as
     /// (leaf index, end row); sums over the rows are then formed per leaf ([`Rows::sum`]).
     leaves: Option<Vec<(u64, usize)>>,
@@ -24,7 +27,7 @@ pub(super) enum Block {
 
 impl Rows {
     pub(super) fn new(d: usize) -> Self {
-        Rows { d, n: 0, blocks: Vec::new(), leaves: None }
+        Rows { d, n: 0, blocks: Vec::new(), starts: Vec::new(), leaves: None }
     }
 
     /// All rows of `x` as one copied block.
@@ -59,10 +62,12 @@ impl Rows {
                 }
             }
             self.blocks.push(Block::Mapped { map: map.clone(), start, rows: n, stride });
+            self.starts.push(self.n - n);
             return;
         }
         if !matches!(self.blocks.last(), Some(Block::Owned(_))) {
             self.blocks.push(Block::Owned(Vec::new()));
+            self.starts.push(self.n - n);
         }
         let Some(Block::Owned(v)) = self.blocks.last_mut() else { unreachable!() };
         for row in x.rows() {
@@ -114,10 +119,11 @@ impl Rows {
 
     /// The rows in `range` as views (one per block they touch).
     pub(super) fn views_in(&self, range: Range<usize>) -> impl Iterator<Item = ArrayView2<'_, f64>> + '_ {
-        let mut base = 0;
-        self.views().filter_map(move |v| {
-            let (lo, hi) = (base, base + v.nrows());
-            base = hi;
+        let first = self.starts.partition_point(|&s| s <= range.start).saturating_sub(1);
+        let blocks = self.blocks[first..].iter().zip(&self.starts[first..]);
+        blocks.take_while(move |(_, &lo)| lo < range.end).filter_map(move |(b, &lo)| {
+            let v = self.view(b);
+            let hi = lo + v.nrows();
             let (a, b) = (range.start.max(lo), range.end.min(hi));
             (a < b).then(|| v.slice_move(s![a - lo..b - lo, ..]))
         })
@@ -128,15 +134,15 @@ impl Rows {
         self.views_in(range).flat_map(|v| (0..v.nrows()).map(move |i| v.index_axis_move(Axis(0), i).to_slice().unwrap()))
     }
 
-    /// The blocks as views.
-    pub(super) fn views(&self) -> impl Iterator<Item = ArrayView2<'_, f64>> + '_ {
+    /// A block as a view.
+    fn view<'a>(&self, b: &'a Block) -> ArrayView2<'a, f64> {
         let d = self.d;
-        self.blocks.iter().map(move |b| match b {
+        match b {
             Block::Owned(v) => ArrayView2::from_shape((v.len() / d.max(1), d), v).unwrap(),
             Block::Mapped { map, start, rows, stride } => {
                 ArrayView2::from_shape((*rows, d).strides((*stride, 1)), &map.values()[*start..]).unwrap()
             }
-        })
+        }
     }
 
     /// Every row, in order.
@@ -144,15 +150,9 @@ impl Rows {
         self.iter_in(0..self.n)
     }
 
-    /// Row `i` (walks the blocks: a rank has one per input file).
-    pub(super) fn row(&self, mut i: usize) -> &[f64] {
-        for v in self.views() {
-            if i < v.nrows() {
-                return v.index_axis_move(Axis(0), i).to_slice().unwrap();
-            }
-            i -= v.nrows();
-        }
-        panic!("row index out of range")
+    /// Row `i`.
+    pub(super) fn row(&self, i: usize) -> &[f64] {
+        self.iter_in(i..i + 1).next().expect("row index out of range")
     }
 
     /// [`nearest`] over the rows in `range`; `visit` gets the row's index among all rows.
