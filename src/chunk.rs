@@ -2,7 +2,7 @@
 //! where they came from ([`Origin`], so a node's complaint names the file and line), and the
 //! [`Schema`] of their names. The I/O layer produces them; nodes consume them.
 
-use crate::error::Error;
+use crate::error::{Error, Result};
 use ndarray::ArrayView2;
 use std::path::PathBuf;
 
@@ -85,6 +85,12 @@ impl Schema {
     /// Features only.
     pub fn features(names: &[String]) -> Self {
         Schema { x: names.to_vec(), ..Default::default() }
+    }
+
+    /// Where the `targets` stand in `y`; `kind` names the node in the error.
+    pub fn target_indices(&self, kind: &str, targets: &[String]) -> Result<Vec<usize>> {
+        let find = |t: &String| self.y.iter().position(|y| y == t);
+        targets.iter().map(|t| find(t).ok_or_else(|| Error::Param(format!("{kind}: target column '{t}' is not in the data")))).collect()
     }
 }
 

@@ -33,15 +33,6 @@ pub fn union(comm: &dyn Comm, local: &BTreeSet<String>) -> Result<Vec<String>> {
     Ok(classes)
 }
 
-/// Check that the node has a label column and the data has it, with a clear error.
-pub fn require_label(kind: &str, label: &Option<String>, schema: &crate::io::Schema) -> Result<()> {
-    match (&schema.label, label) {
-        (_, None) => Err(Error::Param(format!("{kind}: give the label column, e.g. {kind}(label=class)"))),
-        (Some(have), Some(want)) if have == want => Ok(()),
-        _ => Err(Error::Param(format!("{kind}: the label column {label:?} is not in the data"))),
-    }
-}
-
 /// One partial per class label. `join` makes the class set the union over all ranks (a rank
 /// without a class joins an empty partial for it) and joins each class's partial in class
 /// order, so every rank ends with every class.

@@ -22,6 +22,25 @@ use ndarray::{Array2, ArrayView2};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// For [`NodeParams::check`]: a size parameter (`n=`, `k=`) no larger than the input dimension
+/// `d` (`kind` and `key` name them in the message).
+pub fn size_fits(kind: &str, key: &str, size: Option<usize>, d: usize) -> Result<()> {
+    match size {
+        Some(n) if n > d => Err(Error::Param(format!("{kind}: {key}={n} is larger than the input dimension {d}"))),
+        _ => Ok(()),
+    }
+}
+
+/// The columns a node's parameters name besides its features ([`NodeParams::columns`]).
+pub enum Columns<'a> {
+    /// None: an unsupervised node.
+    None,
+    /// Regression targets.
+    Targets(&'a mut Vec<String>),
+    /// The class label (`None` while not given).
+    Label(&'a mut Option<String>),
+}
+
 /// A node's parameters: the node kind's entry point.
 pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The kind: its name, spec keys, `--help` line, aliases, task and whether it passes its
@@ -36,16 +55,13 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
     fn from_spec(spec: &NodeSpec) -> Result<Self>;
     /// The spec as written back into model files and logs, e.g. `minmax(lo=0, hi=1)`.
     fn spec(&self) -> String;
-    /// Target columns the node trains on (regression); the flow reads them beside the features.
-    fn targets(&self) -> Vec<String> {
-        Vec::new()
+    /// The columns the parameters name besides the features: regression targets or a class
+    /// label. The driver renames those given by index (`target=20`) to the data's names, has
+    /// the flow read them beside the features, and stops the training on every rank when one
+    /// is not in the data or the label is not given.
+    fn columns(&mut self) -> Columns<'_> {
+        Columns::None
     }
-    /// Class-label column the node trains on (classification).
-    fn label(&self) -> Option<String> {
-        None
-    }
-    /// Rename target and label columns given by index (`target=20`) to the data's names.
-    fn resolve_columns(&mut self, _name_of: &dyn Fn(&str) -> String) {}
     /// Check the parameters against the input (e.g. a size larger than the input dimension).
     fn check(&self, _schema: &Schema) -> Result<()> {
         Ok(())

@@ -2,7 +2,7 @@
 //! owns the communication (joins, agreed errors, passes, collective training), the per-shard
 //! partials and the model file's layout.
 
-use super::define::{NodeParams, Partial, Report, Transform};
+use super::define::{Columns, NodeParams, Partial, Report, Transform};
 use super::{Node, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -82,6 +82,17 @@ impl<P: NodeParams> Defined<P> {
         }
     }
 
+    /// Stop when a target or label column the parameters name is not in the input.
+    fn check_columns(&mut self, schema: &Schema) -> Result<()> {
+        let kind = P::KIND.name;
+        match self.params.columns() {
+            Columns::Targets(t) => schema.target_indices(kind, t).map(drop),
+            Columns::Label(None) => Err(Error::Param(format!("{kind}: give the label column, e.g. {kind}(label=class)"))),
+            Columns::Label(Some(l)) if schema.label.as_ref() != Some(l) => Err(Error::Param(format!("{kind}: the label column '{l}' is not in the data"))),
+            _ => Ok(()),
+        }
+    }
+
     fn trained(&self) -> &P::Model {
         // Nodes are built trained (from_json) or trained by the flow before execution.
         self.model.as_ref().expect("execute after training")
@@ -102,13 +113,23 @@ impl<P: NodeParams> Node for Defined<P> {
         P::KIND.task
     }
     fn targets(&self) -> Vec<String> {
-        self.params.targets()
+        match self.params.clone().columns() {
+            Columns::Targets(t) => t.clone(),
+            _ => Vec::new(),
+        }
     }
     fn label(&self) -> Option<String> {
-        self.params.label()
+        match self.params.clone().columns() {
+            Columns::Label(l) => l.clone(),
+            _ => None,
+        }
     }
     fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
-        self.params.resolve_columns(name_of)
+        match self.params.columns() {
+            Columns::Targets(t) => t.iter_mut().for_each(|c| *c = name_of(c)),
+            Columns::Label(Some(l)) => *l = name_of(l),
+            _ => {}
+        }
     }
     fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
         self.with_proba(self.trained().predict(x), x)
@@ -123,6 +144,7 @@ impl<P: NodeParams> Node for Defined<P> {
         self.params.state_elements(d)
     }
     fn begin(&mut self, schema: &Schema) -> Result<()> {
+        self.check_columns(schema)?;
         self.params.check(schema)?;
         self.params.prepare(schema)?;
         self.columns = schema.x.clone();

@@ -6,8 +6,8 @@
 //! Model: classes, class means, mean, eigenvalues, projection (rows); `execute` gives
 //! (x − mean)·projectionᵀ.
 
-use super::classes::{require_label, Counts, PerClass};
-use super::define::{params_from_fields, Kind, NodeParams, Partial, Report, Transform};
+use super::classes::{Counts, PerClass};
+use super::define::{params_from_fields, size_fits, Columns, Kind, NodeParams, Partial, Report, Transform};
 use super::{rows, NodeSpec};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -80,19 +80,11 @@ impl NodeParams for FdaParams {
             None => format!("fda(label={})", self.label.clone().unwrap_or_default()),
         }
     }
-    fn label(&self) -> Option<String> {
-        self.label.clone()
-    }
-    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
-        self.label = self.label.as_deref().map(name_of);
+    fn columns(&mut self) -> Columns<'_> {
+        Columns::Label(&mut self.label)
     }
     fn check(&self, schema: &Schema) -> Result<()> {
-        require_label("fda", &self.label, schema)?;
-        let d = schema.x.len();
-        match self.n.filter(|n| *n > d) {
-            Some(n) => Err(Error::Param(format!("fda: n={n} is larger than the input dimension {d}"))),
-            None => Ok(()),
-        }
+        size_fits("fda", "n", self.n, schema.x.len())
     }
     fn partial(&self, schema: &Schema) -> FdaPartial {
         FdaPartial::Means(PerClass::new(Counts::new(schema.x.len())))

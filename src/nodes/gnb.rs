@@ -7,8 +7,8 @@
 //! Model: classes, class_count, class_prior, theta (means), var. `execute` appends the
 //! predicted class (and, with `--proba`, per-class log-probabilities).
 
-use super::classes::{check_priors, parse_priors, require_label, Classifier, PerClass};
-use super::define::{params_from_fields, Kind, NodeParams, Partial, Report};
+use super::classes::{check_priors, parse_priors, Classifier, PerClass};
+use super::define::{params_from_fields, Columns, Kind, NodeParams, Partial, Report};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -71,14 +71,8 @@ impl NodeParams for GnbParams {
     fn spec(&self) -> String {
         format!("gnb(label={})", self.label.clone().unwrap_or_default())
     }
-    fn label(&self) -> Option<String> {
-        self.label.clone()
-    }
-    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
-        self.label = self.label.as_deref().map(name_of);
-    }
-    fn check(&self, schema: &Schema) -> Result<()> {
-        require_label("gnb", &self.label, schema)
+    fn columns(&mut self) -> Columns<'_> {
+        Columns::Label(&mut self.label)
     }
     fn state_elements(&self, d: usize) -> u128 {
         4 * d as u128

@@ -13,7 +13,7 @@
 //! Model: coefficients (targets × features), intercepts, and training R² and RMSE over all ranks.
 //! `execute` appends the predictions `<target>_pred` to the rows.
 
-use super::define::{gather_merge, params_from_fields, Kind, NodeParams, Partial, Predict, Report};
+use super::define::{gather_merge, Columns, params_from_fields, Kind, NodeParams, Partial, Predict, Report};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -75,16 +75,6 @@ pub(crate) fn target_params(spec: &NodeSpec) -> Result<(Vec<String>, bool)> {
         return Err(Error::Param(format!("{}: give the target column(s), e.g. {}(target=y)", spec.kind, spec.kind)));
     }
     Ok((target, spec.get_bool("intercept", true)?))
-}
-
-/// Indices of `targets` among the schema's target columns.
-pub(crate) fn target_indices(kind: &str, targets: &[String], schema: &Schema) -> Result<Vec<usize>> {
-    targets
-        .iter()
-        .map(|t| {
-            schema.y.iter().position(|y| y == t).ok_or_else(|| Error::Param(format!("{kind}: target column '{t}' is not in the data")))
-        })
-        .collect()
 }
 
 /// `[x | y[:, idx]]` as one block.
@@ -223,17 +213,11 @@ impl NodeParams for LinregParams {
         }
         s + ")"
     }
-    fn targets(&self) -> Vec<String> {
-        self.target.clone()
-    }
-    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
-        self.target = self.target.iter().map(|t| name_of(t)).collect();
-    }
-    fn check(&self, schema: &Schema) -> Result<()> {
-        target_indices("linreg", &self.target, schema).map(drop)
+    fn columns(&mut self) -> Columns<'_> {
+        Columns::Targets(&mut self.target)
     }
     fn partial(&self, schema: &Schema) -> LinregPartial {
-        let idx = target_indices("linreg", &self.target, schema).unwrap_or_default();
+        let idx = schema.target_indices("linreg", &self.target).unwrap_or_default();
         let w = schema.x.len() + idx.len();
         let stats = match self.method {
             Method::Normal => Stats::Normal(Scatter::new(w, true)),

@@ -7,8 +7,8 @@
 //! feature_log_prob = log(count + α) − log(Σ(count + α)). `execute` appends the predicted class
 //! (and, with `--proba`, the log-probability of each class).
 
-use super::classes::{check_priors, parse_priors, require_label, Classifier, Counts, PerClass};
-use super::define::{params_from_fields, Kind, NodeParams, Partial, Report};
+use super::classes::{check_priors, parse_priors, Classifier, Counts, PerClass};
+use super::define::{params_from_fields, Columns, Kind, NodeParams, Partial, Report};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -71,14 +71,8 @@ impl NodeParams for MnbParams {
     fn spec(&self) -> String {
         format!("mnb(label={}, alpha={})", self.label.clone().unwrap_or_default(), self.alpha)
     }
-    fn label(&self) -> Option<String> {
-        self.label.clone()
-    }
-    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
-        self.label = self.label.as_deref().map(name_of);
-    }
-    fn check(&self, schema: &Schema) -> Result<()> {
-        require_label("mnb", &self.label, schema)
+    fn columns(&mut self) -> Columns<'_> {
+        Columns::Label(&mut self.label)
     }
     fn state_elements(&self, d: usize) -> u128 {
         4 * d as u128

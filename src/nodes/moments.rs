@@ -84,7 +84,7 @@ pub struct MomentsModel {
 }
 
 impl NodeParams for MomentsParams {
-    const KIND: Kind = Kind::new("moments", &[], "moments: count, mean, variance, skewness, kurtosis, min, max per column").aliases(&["low_order_moments"]).passthrough();
+    const KIND: Kind = Kind::new("moments", &[], "moments: per-column count, min, max, sums, mean, variance, std, variation (low_order_moments)").aliases(&["low_order_moments"]).passthrough();
     type Partial = Scatter;
     type Model = MomentsModel;
     fn from_spec(_: &NodeSpec) -> Result<Self> {

@@ -7,7 +7,7 @@
 //! (deterministic signs). `execute` projects (x − mean)/scale onto the components, where scale
 //! is 1 for `cov` and the column standard deviation for `corr`; `inverse` reconstructs.
 
-use super::define::{Kind, NodeParams, Report, Transform};
+use super::define::{size_fits, Kind, NodeParams, Report, Transform};
 use super::{rows, NodeSpec};
 use crate::io::Schema;
 use crate::error::{Error, Result};
@@ -112,14 +112,6 @@ pub fn sorted_eigh(m: &Array2<f64>) -> Result<(Array1<f64>, Array2<f64>)> {
 }
 
 impl PcaParams {
-    /// `n` no larger than the input dimension (`kind` names the node in the message).
-    pub(crate) fn check_dim(&self, kind: &str, d: usize) -> Result<()> {
-        match self.n {
-            Some(n) if n > d => Err(Error::Param(format!("{kind}: n={n} is larger than the input dimension {d}"))),
-            _ => Ok(()),
-        }
-    }
-
     /// The model from joined statistics (used by `pca` and `whitening`).
     pub(crate) fn fit(&self, s: &Scatter, columns: &[String], kind: &str) -> Result<PcaModel> {
         let cov = s.covariance()?;
@@ -193,7 +185,7 @@ impl NodeParams for PcaParams {
         self.spec_as("pca")
     }
     fn check(&self, schema: &Schema) -> Result<()> {
-        self.check_dim("pca", schema.x.len())
+        size_fits("pca", "n", self.n, schema.x.len())
     }
     fn partial(&self, schema: &Schema) -> Scatter {
         Scatter::new(schema.x.len(), true)

@@ -5,8 +5,8 @@
 //! Model: alphas, and per alpha the coefficients, intercepts, training R² and RMSE. `execute`
 //! appends `<target>_pred` (or `<target>_pred@<alpha>` for several alphas) to the rows.
 
-use super::linreg::{solve_normal, target_indices, target_params, Fit};
-use super::define::{Kind, NodeParams, Partial, Predict, Report};
+use super::linreg::{solve_normal, target_params, Fit};
+use super::define::{Columns, Kind, NodeParams, Partial, Predict, Report};
 use super::{NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -72,17 +72,11 @@ impl NodeParams for RidgeParams {
         let a = if alphas.len() == 1 { alphas[0].clone() } else { format!("[{}]", alphas.join(",")) };
         format!("ridge(alpha={a}, target=[{}]{})", self.target.join(","), if self.fit_intercept { "" } else { ", intercept=false" })
     }
-    fn targets(&self) -> Vec<String> {
-        self.target.clone()
-    }
-    fn resolve_columns(&mut self, name_of: &dyn Fn(&str) -> String) {
-        self.target = self.target.iter().map(|t| name_of(t)).collect();
-    }
-    fn check(&self, schema: &Schema) -> Result<()> {
-        target_indices("ridge", &self.target, schema).map(drop)
+    fn columns(&mut self) -> Columns<'_> {
+        Columns::Targets(&mut self.target)
     }
     fn partial(&self, schema: &Schema) -> RidgePartial {
-        let idx = target_indices("ridge", &self.target, schema).unwrap_or_default();
+        let idx = schema.target_indices("ridge", &self.target).unwrap_or_default();
         RidgePartial { joint: Scatter::new(schema.x.len() + idx.len(), true), idx }
     }
     fn finalize(&self, all: RidgePartial, schema: &Schema) -> Result<RidgeModel> {

@@ -15,7 +15,7 @@
 //! clear error suggesting a PCA with `var=` before SFA. Model: delta values (λ), eta values
 //! (√λ/2π), the projection (columns = features; each with its largest entry positive), the mean.
 
-use super::define::{params_from_fields, Kind, NodeParams, Partial, Report, Transform};
+use super::define::{params_from_fields, size_fits, Kind, NodeParams, Partial, Report, Transform};
 use super::{rows, NodeSpec};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -253,13 +253,6 @@ impl Partial for SfaPartial {
 }
 
 impl SfaParams {
-    pub(crate) fn check_dim(&self, kind: &str, d: usize) -> Result<()> {
-        match self.n {
-            Some(n) if n > d => Err(Error::Param(format!("{kind}: n={n} is larger than the input dimension {d}"))),
-            _ => Ok(()),
-        }
-    }
-
     /// The model from joined statistics.
     pub(crate) fn solve(&self, p: SfaPartial) -> Result<SfaModel> {
         let d = p.dd.nrows();
@@ -301,7 +294,7 @@ impl NodeParams for SfaParams {
         if a.is_empty() { "sfa".into() } else { format!("sfa({})", a.join(", ")) }
     }
     fn check(&self, schema: &Schema) -> Result<()> {
-        self.check_dim("sfa", schema.x.len())
+        size_fits("sfa", "n", self.n, schema.x.len())
     }
     fn partial(&self, schema: &Schema) -> SfaPartial {
         SfaPartial::new(schema.x.len(), self.contiguous)

@@ -1,7 +1,7 @@
 //! `sfa2(n=…)`: quadratic SFA, as MDP's SFA2Node: a degree-2 polynomial expansion (MDP's
 //! order, see `quadratic`) followed by SFA on the expanded signal. Parameters as `sfa`.
 
-use super::define::{Kind, NodeParams, Partial, Report, Transform};
+use super::define::{size_fits, Kind, NodeParams, Partial, Report, Transform};
 use super::poly::{PolyModel, PolyParams};
 use super::sfa::{SfaModel, SfaParams, SfaPartial};
 use super::NodeSpec;
@@ -60,7 +60,7 @@ impl NodeParams for Sfa2Params {
     }
     fn check(&self, schema: &Schema) -> Result<()> {
         PolyParams::new(2).check(schema)?;
-        self.0.check_dim("sfa2", crate::nodes::poly_outputs(schema.x.len(), 2) as usize)
+        size_fits("sfa2", "n", self.0.n, crate::nodes::poly_outputs(schema.x.len(), 2) as usize)
     }
     fn partial(&self, schema: &Schema) -> Sfa2Partial {
         let expanded = crate::nodes::poly_outputs(schema.x.len(), 2) as usize;

@@ -7,7 +7,7 @@
 //! singular vectors, largest entry positive). `execute` writes each row's coordinates in U:
 //! x·V·Σ⁻¹.
 
-use super::define::{params_from_fields, Kind, NodeParams, Report, Transform};
+use super::define::{params_from_fields, size_fits, Kind, NodeParams, Report, Transform};
 use super::{rows, NodeSpec};
 use crate::error::{Error, Result};
 use crate::io::Schema;
@@ -47,11 +47,7 @@ impl NodeParams for SvdParams {
         self.k.map_or("svd".into(), |k| format!("svd(k={k})"))
     }
     fn check(&self, schema: &Schema) -> Result<()> {
-        let d = schema.x.len();
-        match self.k.filter(|k| *k > d) {
-            Some(k) => Err(Error::Param(format!("svd: k={k} is larger than the input dimension {d}"))),
-            None => Ok(()),
-        }
+        size_fits("svd", "k", self.k, schema.x.len())
     }
     fn partial(&self, schema: &Schema) -> Tsqr {
         Tsqr::new(schema.x.len(), false)

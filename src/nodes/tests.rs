@@ -180,3 +180,44 @@ fn every_pass_of_a_multi_pass_node_merges_to_the_union() {
         }
     }
 }
+
+#[test]
+fn target_and_label_columns_are_resolved_read_and_checked_by_the_driver() {
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    let name_of = |c: &str| if c == "3" { "y3".to_string() } else { c.to_string() };
+    for (spec, targets, label) in [
+        ("linreg(target=[3,y1])", names(&["y3", "y1"]), None),
+        ("ridge(target=3)", names(&["y3"]), None),
+        ("gnb(label=3)", vec![], Some("y3")),
+        ("mnb(label=k)", vec![], Some("k")),
+        ("fda(label=3)", vec![], Some("y3")),
+        ("pca(n=1)", vec![], None),
+    ] {
+        let mut node = build(&NodeSpec::parse(spec).unwrap()).unwrap();
+        node.resolve_columns(&name_of);
+        assert_eq!(node.targets(), targets, "{spec}");
+        assert_eq!(node.label().as_deref(), label, "{spec}");
+        assert!(node.spec().contains(targets.first().map(|s| s.as_str()).or(label).unwrap_or("pca")), "{spec}: {}", node.spec());
+        let x = names(&["a", "b"]);
+        let mut right = Schema { x: x.clone(), y: targets.clone(), label: label.map(String::from) };
+        node.begin(&right).unwrap_or_else(|e| panic!("{spec}: {e}"));
+        if targets.is_empty() && label.is_none() {
+            continue;
+        }
+        // The same node on input without its target or with another label column.
+        right.y.retain(|t| t != "y1");
+        right.y.truncate(right.y.len().saturating_sub(1));
+        right.label = right.label.map(|l| l + "_other");
+        let err = build(&NodeSpec::parse(spec).unwrap()).and_then(|mut n| {
+            n.resolve_columns(&name_of);
+            n.begin(&right)
+        });
+        let err = err.err().unwrap_or_else(|| panic!("{spec}: trained without its column")).to_string();
+        let kind = spec.split('(').next().unwrap();
+        assert!(err.contains(&format!("{kind}: ")) && err.contains("column") && err.contains("is not in the data"), "{spec}: {err}");
+    }
+    for kind in ["gnb", "mnb", "fda"] {
+        let err = build(&NodeSpec::parse(kind).unwrap()).and_then(|mut n| n.begin(&Schema { x: names(&["a"]), y: vec![], label: Some("k".into()) }));
+        assert!(err.err().unwrap().to_string().contains(&format!("give the label column, e.g. {kind}(label=class)")), "{kind}");
+    }
+}

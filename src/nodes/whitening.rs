@@ -4,7 +4,7 @@
 //! square root of their eigenvalues; a component with a (numerically) zero eigenvalue cannot be
 //! whitened and is a clear error that suggests a smaller `n`.
 
-use super::define::{Kind, NodeParams, Report, Transform};
+use super::define::{size_fits, Kind, NodeParams, Report, Transform};
 use super::pca::{PcaModel, PcaParams};
 use super::NodeSpec;
 use crate::io::Schema;
@@ -38,7 +38,7 @@ impl NodeParams for WhiteningParams {
         self.0.spec_as("whitening")
     }
     fn check(&self, schema: &Schema) -> Result<()> {
-        self.0.check_dim("whitening", schema.x.len())
+        size_fits("whitening", "n", self.0.n, schema.x.len())
     }
     fn partial(&self, schema: &Schema) -> Scatter {
         Scatter::new(schema.x.len(), true)
