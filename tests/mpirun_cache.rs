@@ -156,3 +156,29 @@ fn update_adds_new_shards_to_a_model_that_kept_its_partials() {
     let r = mpirun(2, &["train", "--data", &spec, "--update", m("two.json").to_str().unwrap(), "--model", m("x.json").to_str().unwrap()]);
     assert!(r.stderr.contains("feeds later nodes"), "{}", r.stderr);
 }
+
+#[test]
+fn update_keeps_every_parameter_even_one_an_old_flow_line_left_out() {
+    // Models written before specs named every parameter have `gnb(label=label)` as their flow
+    // line for a gnb trained with var_smoothing and priors; --update trains on from the
+    // nodes' recorded parameters, so the result still equals training on all shards at once.
+    let dir = scratch("update-params");
+    let m = |name: &str| dir.join(name);
+    for (flow, old_line) in [
+        ("gnb(label=label, var_smoothing=0.25, priors=[0.2,0.3,0.5])", "gnb(label=label)"),
+        ("mnb(label=label, alpha=0.5, fit_prior=false)", "mnb(label=label, alpha=0.5)"),
+    ] {
+        let data = if flow.starts_with("gnb") { "tests/data/gnb" } else { "tests/data/nb" };
+        let (first, rest, all) = (format!("{data}/part[01].csv"), format!("{data}/part[23].csv"), format!("{data}/part[0-3].csv"));
+        mpirun(2, &["train", "--data", &first, "--flow", flow, "--keep-partials", "--model", m("old.json").to_str().unwrap()]).ok();
+        let mut old = read_json(&m("old.json"));
+        old["flow"] = old_line.into();
+        std::fs::write(m("old.json"), serde_json::to_vec(&old).unwrap()).unwrap();
+        mpirun(3, &["train", "--data", &rest, "--update", m("old.json").to_str().unwrap(), "--model", m("new.json").to_str().unwrap()]).ok();
+        mpirun(2, &["train", "--data", &all, "--flow", flow, "--model", m("all.json").to_str().unwrap()]).ok();
+        let (new, whole) = (read_json(&m("new.json")), read_json(&m("all.json")));
+        assert_eq!(new["nodes"][0]["params"], whole["nodes"][0]["params"], "{flow}");
+        assert_eq!(new["flow"], flow, "{flow}");
+        assert_round_off(&m("new.json"), &m("all.json"));
+    }
+}

@@ -69,12 +69,19 @@ pub struct TrainArgs {
     pub reproducible: bool,
 }
 
+/// The flow an old model was trained as, from its nodes' parameters: the `flow` line of a model
+/// written before specs named every parameter can leave some out (`gnb(label=c)` for a
+/// `var_smoothing=0.5`), and training on from it would silently change the model.
+fn trained_as(old: &Model) -> Result<String> {
+    Ok(old.flow()?.spec())
+}
+
 /// `train --update`: the old model must have kept its partials, and its flow must be one pass
 /// over the input columns (statistics nodes, then one node), so the old partials still apply.
-fn check_update(flow: &Flow, old: &Model, partials: &[Option<Vec<u8>>], path: &Path) -> Result<()> {
+fn check_update(flow: &Flow, was: &str, partials: &[Option<Vec<u8>>], path: &Path) -> Result<()> {
     let p = path.display();
-    if flow.spec() != old.flow {
-        return Err(Error::Param(format!("--update {p}: it was trained as {:?}, not {:?}; leave out --flow", old.flow, flow.spec())));
+    if flow.spec() != was {
+        return Err(Error::Param(format!("--update {p}: it was trained as {was:?}, not {:?}; leave out --flow", flow.spec())));
     }
     if partials.iter().any(Option::is_none) {
         return Err(Error::Param(format!("--update {p}: it was trained without --keep-partials, so the old rows would have to be read again; train on all the data")));
@@ -83,7 +90,7 @@ fn check_update(flow: &Flow, old: &Model, partials: &[Option<Vec<u8>>], path: &P
         return Err(Error::Param(format!(
             "--update: {} feeds later nodes, so new rows would change what they were trained on; train {} on all the data",
             n.spec(),
-            old.flow
+            was
         )));
     }
     Ok(())
@@ -93,29 +100,29 @@ fn check_update(flow: &Flow, old: &Model, partials: &[Option<Vec<u8>>], path: &P
 pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     let t0 = Instant::now();
     let old = match &a.update {
-        Some(p) => Some(agree(comm, Model::load(p).and_then(|m| Ok((m.partials()?, m))))?),
+        Some(p) => Some(agree(comm, Model::load(p).and_then(|m| Ok((m.partials()?, trained_as(&m)?, m))))?),
         None => None,
     };
     let spec = match (&a.flow, &a.flow_file, &old) {
         (Some(f), _, _) => f.clone(),
         (None, Some(p), _) => agree(comm, read_flow_file(p))?,
-        (None, None, Some((_, m))) => m.flow.clone(),
+        (None, None, Some((_, was, _))) => was.clone(),
         (None, None, None) => return Err(Error::Param("give --flow or --flow-file".into())),
     };
     let mut flow = Flow::parse(&spec)?;
-    if let (Some((partials, m)), Some(p)) = (&old, &a.update) {
-        check_update(&flow, m, partials, p)?;
+    if let (Some((partials, was, _)), Some(p)) = (&old, &a.update) {
+        check_update(&flow, was, partials, p)?;
     }
     for n in flow.nodes.iter_mut() {
         n.set_checkpoint(a.checkpoint.clone(), a.resume);
     }
     check_output_dir(comm, &a.model, "model")?;
-    let trained_on = old.as_ref().map(|(_, m)| m.input_columns.join(","));
+    let trained_on = old.as_ref().map(|(_, _, m)| m.input_columns.join(","));
     let mut opts = a.data.options(trained_on.as_deref())?;
     opts.targets = flow.targets();
     opts.label = flow.label()?;
     let data = Dataset::open(comm, &opts)?;
-    if let Some((_, m)) = &old {
+    if let Some((_, _, m)) = &old {
         if data.names() != m.input_columns && data.layout.names.is_some() {
             return Err(Error::Model(format!("--update: the old model was trained on [{}] but the data gives [{}]", m.input_columns.join(", "), data.names().join(", "))));
         }
@@ -133,12 +140,12 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
         cache_data: a.cache_data,
         shards: shard_cache.as_ref(),
         keep_partials: a.keep_partials || old.is_some(),
-        prior: old.as_ref().map(|(p, _)| p.clone()).unwrap_or_default(),
+        prior: old.as_ref().map(|(p, _, _)| p.clone()).unwrap_or_default(),
         reproducible: a.reproducible,
     };
     let report = flow.train_opts(comm, &data, log, &train_opts)?;
-    let earlier_rows = old.as_ref().map_or(0, |(_, m)| m.training_rows);
-    let columns = old.as_ref().map_or(opts.columns.clone(), |(_, m)| m.columns.clone());
+    let earlier_rows = old.as_ref().map_or(0, |(_, _, m)| m.training_rows);
+    let columns = old.as_ref().map_or(opts.columns.clone(), |(_, _, m)| m.columns.clone());
     let mut model = Model::new(&flow, columns, data.names(), earlier_rows + report.rows, comm.size());
     model.set_partials(&report.partials);
     if old.is_some() {

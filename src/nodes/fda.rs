@@ -8,7 +8,7 @@
 
 use super::classes::{Counts, PerClass};
 use super::define::{params_from_fields, size_fits, Columns, Kind, NodeParams, Partial, Report, Transform};
-use super::{rows, NodeSpec};
+use super::{rows, spec_text, NodeSpec};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
@@ -75,10 +75,7 @@ impl NodeParams for FdaParams {
         Ok(FdaParams { n: spec.count("n")?, label: spec.params.get("label").cloned() })
     }
     fn spec(&self) -> String {
-        match self.n {
-            Some(n) => format!("fda(n={n}, label={})", self.label.clone().unwrap_or_default()),
-            None => format!("fda(label={})", self.label.clone().unwrap_or_default()),
-        }
+        spec_text("fda", &[("n", self.n.map(|n| n.to_string())), ("label", self.label.clone())])
     }
     fn columns(&mut self) -> Columns<'_> {
         Columns::Label(&mut self.label)

@@ -9,7 +9,7 @@
 
 use super::classes::{check_priors, parse_priors, Classifier, PerClass};
 use super::define::{params_from_fields, Columns, Kind, NodeParams, Partial, Report};
-use super::{rows, NodeSpec, Task};
+use super::{list_text, rows, spec_text, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
@@ -69,7 +69,8 @@ impl NodeParams for GnbParams {
         Ok(GnbParams { label: spec.params.get("label").cloned(), var_smoothing, priors: parse_priors(spec)? })
     }
     fn spec(&self) -> String {
-        format!("gnb(label={})", self.label.clone().unwrap_or_default())
+        let smoothing = (self.var_smoothing != 1e-9).then(|| self.var_smoothing.to_string());
+        spec_text("gnb", &[("label", self.label.clone()), ("var_smoothing", smoothing), ("priors", self.priors.as_deref().map(list_text))])
     }
     fn columns(&mut self) -> Columns<'_> {
         Columns::Label(&mut self.label)

@@ -9,7 +9,7 @@
 
 use super::classes::{check_priors, parse_priors, Classifier, Counts, PerClass};
 use super::define::{params_from_fields, Columns, Kind, NodeParams, Partial, Report};
-use super::{rows, NodeSpec, Task};
+use super::{list_text, rows, spec_text, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
@@ -69,7 +69,9 @@ impl NodeParams for MnbParams {
         Ok(MnbParams { label: spec.params.get("label").cloned(), alpha, fit_prior: spec.get_bool("fit_prior", true)?, priors: parse_priors(spec)? })
     }
     fn spec(&self) -> String {
-        format!("mnb(label={}, alpha={})", self.label.clone().unwrap_or_default(), self.alpha)
+        let fit_prior = (!self.fit_prior).then(|| "false".to_string());
+        let priors = self.priors.as_deref().map(list_text);
+        spec_text("mnb", &[("label", self.label.clone()), ("alpha", Some(self.alpha.to_string())), ("fit_prior", fit_prior), ("priors", priors)])
     }
     fn columns(&mut self) -> Columns<'_> {
         Columns::Label(&mut self.label)

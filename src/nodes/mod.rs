@@ -29,7 +29,7 @@ mod spec;
 #[cfg(test)]
 mod tests;
 
-pub use spec::NodeSpec;
+pub use spec::{list_text, spec_text, NodeSpec};
 pub(crate) use shapes::{nan_vec, rows, Shapes};
 pub(crate) use spec::split_top_level;
 

@@ -8,7 +8,7 @@
 //! is 1 for `cov` and the column standard deviation for `corr`; `inverse` reconstructs.
 
 use super::define::{size_fits, Kind, NodeParams, Report, Transform};
-use super::{rows, NodeSpec};
+use super::{rows, spec_text, NodeSpec};
 use crate::io::Schema;
 use crate::error::{Error, Result};
 use crate::stats::{correlation, fix_signs, Scatter};
@@ -64,17 +64,8 @@ impl PcaParams {
 
     /// The spec under the kind name `kind` (`pca` or `whitening`).
     pub(crate) fn spec_as(&self, kind: &str) -> String {
-        let mut a = Vec::new();
-        if let Some(n) = self.n {
-            a.push(format!("n={n}"));
-        }
-        if let Some(v) = self.var {
-            a.push(format!("var={v}"));
-        }
-        if self.method == PcaMethod::Corr {
-            a.push("method=corr".into());
-        }
-        if a.is_empty() { kind.to_string() } else { format!("{kind}({})", a.join(", ")) }
+        let method = (self.method == PcaMethod::Corr).then(|| "corr".to_string());
+        spec_text(kind, &[("n", self.n.map(|n| n.to_string())), ("var", self.var.map(|v| v.to_string())), ("method", method)])
     }
 }
 

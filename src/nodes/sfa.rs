@@ -16,7 +16,7 @@
 //! (√λ/2π), the projection (columns = features; each with its largest entry positive), the mean.
 
 use super::define::{params_from_fields, size_fits, Kind, NodeParams, Partial, Report, Transform};
-use super::{rows, NodeSpec};
+use super::{rows, spec_text, NodeSpec};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
@@ -284,14 +284,7 @@ impl NodeParams for SfaParams {
         Ok(SfaParams { n: spec.count("n")?, contiguous: spec.get_bool("contiguous", false)? })
     }
     fn spec(&self) -> String {
-        let mut a = Vec::new();
-        if let Some(n) = self.n {
-            a.push(format!("n={n}"));
-        }
-        if self.contiguous {
-            a.push("contiguous=true".into());
-        }
-        if a.is_empty() { "sfa".into() } else { format!("sfa({})", a.join(", ")) }
+        spec_text("sfa", &[("n", self.n.map(|n| n.to_string())), ("contiguous", self.contiguous.then(|| "true".to_string()))])
     }
     fn check(&self, schema: &Schema) -> Result<()> {
         size_fits("sfa", "n", self.n, schema.x.len())

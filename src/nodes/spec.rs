@@ -88,6 +88,18 @@ impl NodeSpec {
     }
 }
 
+/// A spec as written back into model files and cache keys: `kind(key=value, ...)` of the
+/// parameters given (`Some`), in this order; `kind` alone when none is. Lists as `[a,b]`.
+pub fn spec_text(kind: &str, params: &[(&str, Option<String>)]) -> String {
+    let given: Vec<String> = params.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}"))).collect();
+    if given.is_empty() { kind.to_string() } else { format!("{kind}({})", given.join(", ")) }
+}
+
+/// `[a,b,c]` for [`spec_text`].
+pub fn list_text<T: std::fmt::Display>(items: &[T]) -> String {
+    format!("[{}]", items.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","))
+}
+
 /// Split on commas outside brackets, parentheses and quotes.
 pub(crate) fn split_top_level(s: &str) -> Vec<&str> {
     let (mut out, mut depth, mut quote, mut start) = (Vec::new(), 0i32, None, 0);

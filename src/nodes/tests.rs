@@ -221,3 +221,33 @@ fn target_and_label_columns_are_resolved_read_and_checked_by_the_driver() {
         assert!(err.err().unwrap().to_string().contains(&format!("give the label column, e.g. {kind}(label=class)")), "{kind}");
     }
 }
+
+#[test]
+fn a_spec_written_back_reads_as_the_same_parameters() {
+    // The spec is the model's `flow` line and a cache key: it must name every parameter that
+    // differs from its default, or a flow re-run from a model file trains another model.
+    for spec in [
+        "moments",
+        "covariance",
+        "pca(var=0.9, method=corr)",
+        "whitening(n=2, method=corr)",
+        "sfa(n=2, contiguous=true)",
+        "sfa2(n=1, contiguous=true)",
+        "hist(bins=7)",
+        "poly(degree=3)",
+        "svd(k=2)",
+        "linreg(target=[y0,y1], method=qr, intercept=false)",
+        "ridge(alpha=[1,2.5], target=y0, intercept=false)",
+        "gnb(label=c, var_smoothing=0.1, priors=[0.25,0.75])",
+        "mnb(label=c, alpha=2, fit_prior=false)",
+        "mnb(label=c, priors=[0.5,0.5])",
+        "fda(n=1, label=c)",
+        "kmeans(k=2, init=++, n_init=2, max_iter=5, tol=0.1, seed=3)",
+        "kmeans(k=3, init=parallel, oversampling=4, rounds=2)",
+    ] {
+        let first = build(&NodeSpec::parse(spec).unwrap()).unwrap();
+        let written = first.spec();
+        let again = build(&NodeSpec::parse(&written).unwrap()).unwrap_or_else(|e| panic!("{spec} -> {written}: {e}"));
+        assert_eq!(first.to_json()["params"], again.to_json()["params"], "{spec} was written back as {written}");
+    }
+}

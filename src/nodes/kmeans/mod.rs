@@ -212,7 +212,11 @@ impl NodeParams for KmeansParams {
         })
     }
     fn spec(&self) -> String {
-        format!("kmeans(k={}, init={}, n_init={}, max_iter={}, tol={}, seed={})", self.k, self.init_text(), self.n_init, self.max_iter, self.tol, self.seed)
+        let s = format!("kmeans(k={}, init={}, n_init={}, max_iter={}, tol={}, seed={}", self.k, self.init_text(), self.n_init, self.max_iter, self.tol, self.seed);
+        // k-means‖'s settings only when they are not the defaults, as specs before them read.
+        let oversampling = self.oversampling.map(|o| format!(", oversampling={o}")).unwrap_or_default();
+        let rounds = if self.rounds != 5 { format!(", rounds={}", self.rounds) } else { String::new() };
+        format!("{s}{oversampling}{rounds})")
     }
     fn state_elements(&self, d: usize) -> u128 {
         // Centroids, their sums, the previous centroids and a gemm block of 1024 rows × k.
