@@ -117,18 +117,21 @@ impl ShardCache {
     }
 }
 
-/// What a group's cached partials depend on besides the shard: flowmpi's version, the nodes,
+/// What a group's cached partials depend on besides the shard: flowmpi's version, the nodes
+/// (their specs, and their recorded parameters: a user node's `spec()` may leave one out),
 /// the trained flow before them, and the options that change what is read.
 pub(crate) fn context(done: &[Box<dyn Node>], group: &[Box<dyn Node>], data: &Dataset) -> String {
     let upstream = serde_json::to_vec(&done.iter().map(|n| n.to_json()).collect::<Vec<_>>()).expect("json");
+    let params = serde_json::to_vec(&group.iter().map(|n| n.to_json()).collect::<Vec<_>>()).expect("json");
     let mut opts = serde_json::to_value(&data.opts).expect("options serialise");
     if let Some(o) = opts.as_object_mut() {
         o.remove("spec"); // the shard's identity is its file, however the glob was written
     }
     format!(
-        "flowmpi {}\nnodes {}\nupstream {:016x}\ncolumns {:?} targets {:?} label {:?}\noptions {opts} nan {:?}",
+        "flowmpi {}\nnodes {} ({:016x})\nupstream {:016x}\ncolumns {:?} targets {:?} label {:?}\noptions {opts} nan {:?}",
         env!("CARGO_PKG_VERSION"),
         group.iter().map(|n| n.spec()).collect::<Vec<_>>().join(" | "),
+        crate::cache::fnv(&params, 0xcbf29ce484222325),
         crate::cache::fnv(&upstream, 0xcbf29ce484222325),
         data.columns,
         data.targets,
@@ -185,4 +188,52 @@ pub(crate) fn pass(
         before += crate::io::source_bytes(src);
     }
     Ok((rows, skipped, hits, damaged))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::io::{DataOptions, Dataset, Schema};
+    use crate::nodes::define::{Defined, Kind, NodeParams};
+    use crate::nodes::moments::{Moments, MomentsModel};
+    use crate::nodes::{Node, NodeSpec};
+    use crate::stats::Scatter;
+    use serde::{Deserialize, Serialize};
+
+    /// A user node whose `spec()` leaves its parameter out.
+    #[derive(Clone, Serialize, Deserialize)]
+    struct Forgetful {
+        scale: f64,
+    }
+
+    impl NodeParams for Forgetful {
+        const KIND: Kind = Kind::new("forgetful", &["scale"], "forgetful(scale=1): a spec without its parameter");
+        type Partial = Scatter;
+        type Model = MomentsModel;
+        fn from_spec(_: &NodeSpec) -> crate::Result<Self> {
+            Ok(Forgetful { scale: 1.0 })
+        }
+        fn spec(&self) -> String {
+            "forgetful".into()
+        }
+        fn partial(&self, schema: &Schema) -> Scatter {
+            Scatter::new(schema.x.len(), false)
+        }
+        fn finalize(&self, all: Scatter, _: &Schema) -> crate::Result<MomentsModel> {
+            Ok(MomentsModel { moments: Moments::from_scatter(&all) })
+        }
+    }
+
+    #[test]
+    fn the_key_holds_the_parameters_a_spec_leaves_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("a.csv");
+        std::fs::write(&file, "x,y\n1,2\n").unwrap();
+        let data = Dataset::open(&crate::comm::SingleComm, &DataOptions::new(file.display().to_string())).unwrap();
+        let key = |scale: f64| {
+            let group: Vec<Box<dyn Node>> = vec![Box::new(Defined::new(Forgetful { scale }))];
+            super::context(&[], &group, &data)
+        };
+        assert_eq!(key(1.0), key(1.0));
+        assert_ne!(key(1.0), key(2.0), "the same cached partials for other parameters");
+    }
 }
