@@ -86,10 +86,10 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
     /// Input shards: a pattern with {rank} (or {}) and {size}, e.g. 'data/part{rank}.csv'; a glob
-    /// ('data/*.npy') or a directory, whose sorted files are cut into contiguous blocks, one per
-    /// rank (with fewer files than ranks, each file is split among a group of ranks); or one
-    /// CSV/NPY file that the ranks split among themselves (CSV by line-aligned byte ranges, NPY
-    /// by rows).
+    /// ('data/*.npy') or a directory, whose sorted files are dealt out in order by bytes, so that
+    /// ranks read about equal amounts (a file larger than a rank's share is split among ranks);
+    /// or one CSV/NPY file that the ranks split among themselves (CSV by line-aligned byte
+    /// ranges, NPY by rows).
     #[arg(long, value_name = "SPEC")]
     pub data: String,
     /// File format; chosen by extension by default (.npy = npy, anything else = csv).

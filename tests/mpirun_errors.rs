@@ -26,9 +26,10 @@ fn missing_shard_file() {
 #[test]
 fn unparsable_value_names_rank_file_and_line() {
     fails(2, "tests/data/bad/parse{rank}.csv", "covariance", &[], &["rank 1", "parse1.csv", "line 4", "'abc'"]);
-    // Two files over three ranks by glob: rank 0 reads parse0.csv, ranks 1 and 2 split
-    // parse1.csv, whose line 4 is in rank 1's half: the line is counted from the file's start.
-    fails(3, "tests/data/bad/parse*.csv", "covariance", &[], &["rank 1", "parse1.csv", "line 4", "'abc'"]);
+    // Two files over five ranks by glob, dealt out by bytes: ranks 0-2 split parse0.csv (92
+    // bytes), ranks 3 and 4 parse1.csv (42 bytes), whose line 4 is in rank 3's half: the line is
+    // counted from the file's start.
+    fails(5, "tests/data/bad/parse*.csv", "covariance", &[], &["rank 3", "parse1.csv", "line 4", "'abc'"]);
 }
 
 #[test]

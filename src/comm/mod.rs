@@ -113,6 +113,17 @@ pub fn allgather<T: serde::Serialize + serde::de::DeserializeOwned>(comm: &dyn C
     comm.allgather_bytes(&mine).iter().map(|b| bincode::deserialize(b).expect("a value this build encoded")).collect()
 }
 
+/// Rank `root`'s `value` on every rank (any serde type; bincode on the wire). `value` is
+/// read on the root only: the other ranks may pass `None`.
+pub fn broadcast<T: serde::Serialize + serde::de::DeserializeOwned>(comm: &dyn Comm, root: usize, value: Option<&T>) -> T {
+    let mut bytes = match value {
+        Some(v) if comm.rank() == root => bincode::serialize(v).expect("value encodes"),
+        _ => Vec::new(),
+    };
+    comm.bcast_bytes(root, &mut bytes);
+    bincode::deserialize(&bytes).expect("a value this build encoded")
+}
+
 /// Gather one `f64` from each rank, in rank order, on every rank.
 pub fn allgather_f64(comm: &dyn Comm, x: f64) -> Vec<f64> {
     comm.allgather_bytes(&x.to_le_bytes())

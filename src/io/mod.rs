@@ -3,9 +3,9 @@
 //!
 //! `--data` can be
 //! - a pattern with `{rank}` (or `{}`) and optionally `{size}`: each rank reads its own file;
-//! - a glob (`data/*.csv`) or a directory: the sorted files are cut into contiguous blocks, one
-//!   block per rank (so a rank may own several files); with fewer files than ranks, each file
-//!   is split among a contiguous group of ranks instead;
+//! - a glob (`data/*.csv`) or a directory: rank 0 lists the sorted files and they are dealt out
+//!   in order by bytes ([`shards::assign`]): a rank may own several files, parts of files, or
+//!   one part of a big file;
 //! - one file: ranks split it (CSV by byte ranges aligned to line starts, NPY by rows).
 //!
 //! Concatenating rank 0's rows, rank 1's rows, ... always gives the rows of the files in sorted
@@ -22,7 +22,7 @@ pub use self::csv::NanPolicy;
 pub use crate::chunk::{Chunk, Origin, Schema};
 pub use columns::{select_columns, Layout};
 pub use options::{DataOptions, Format};
-pub use shards::{expand_pattern, not_a_shard, shard_sources, Source};
+pub use shards::{assign, expand_pattern, list, not_a_shard, per_rank, shard_sources, Listing, SizedFile, Source};
 pub use write::{commit_all, remove_temporaries, resolve_path, write_atomic, Committed, ShardWriter};
 
 use crate::comm::{agree, Comm};
@@ -118,8 +118,17 @@ impl Dataset {
     /// Resolve this rank's sources and agree the column layout with every other rank
     /// (collective: all ranks call it; all fail together on any rank's error).
     pub fn open(comm: &dyn Comm, opts: &DataOptions) -> Result<Dataset> {
-        let rank = comm.rank();
-        let local = shard_sources(&opts.spec, rank, comm.size(), opts.allow_unread).and_then(|sources| {
+        let (rank, size) = (comm.rank(), comm.size());
+        // Shared files are listed once, on rank 0, and dealt out from that one listing: ranks
+        // that listed a directory each would disagree about a file that appears meanwhile (or
+        // on a file system that is not shared), and read rows twice or not at all.
+        let lister = per_rank(&opts.spec) || rank == 0;
+        let listed = agree(comm, lister.then(|| list(&opts.spec, rank, size, opts.allow_unread)).transpose())?;
+        let listing = match listed {
+            Some(l @ Listing::PerRank(_)) => l,
+            mine => crate::comm::broadcast(comm, 0, mine.as_ref()),
+        };
+        let local = Ok(assign(&listing, rank, size)).and_then(|sources: Vec<Source>| {
             // Every file is checked against this rank's first, and the ranks' firsts against
             // each other below: so every file is checked, whatever the rank count.
             let mut layout: Option<(Layout, String)> = None;

@@ -1,8 +1,9 @@
 //! Which files (or parts of a file) each rank reads: `{rank}` patterns, globs and directories
-//! cut into contiguous blocks, and one file split among the ranks.
+//! dealt out in order by bytes, and one file split among the ranks.
 
 
 use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// One piece of input a rank reads: a whole file, or part `i` of `n` of a file.
@@ -64,11 +65,58 @@ fn unread_rank_files(spec: &str, size: usize) -> Vec<(usize, PathBuf)> {
     out
 }
 
-/// The sources rank `rank` of `size` reads for `spec` (see the module docs for the rules).
-/// With `allow_unread` false, a `{rank}` pattern that also matches files for ranks beyond the
-/// last is an error (those files would silently not be read).
+/// The sources rank `rank` of `size` reads for `spec`: [`list`], then [`assign`]. Local; a
+/// job lists shared files on one rank and sends the listing to all ([`crate::io::Dataset::open`]).
 pub fn shard_sources(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<Vec<Source>> {
-    let per_rank = spec.contains("{rank}") || spec.contains("{}");
+    Ok(assign(&list(spec, rank, size, allow_unread)?, rank, size))
+}
+
+/// Whether `spec` names one file per rank (`{rank}` or `{}`): each rank lists its own.
+pub fn per_rank(spec: &str) -> bool {
+    spec.contains("{rank}") || spec.contains("{}")
+}
+
+/// What a `--data` spec names. Paths travel between ranks as bytes: a file name need not be
+/// UTF-8.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Listing {
+    /// A `{rank}` pattern: this rank's file.
+    PerRank(#[serde(with = "path_bytes")] PathBuf),
+    /// A glob or a directory: its files in name order, with their sizes in bytes.
+    Files(Vec<SizedFile>),
+    /// One file, which the ranks split among themselves.
+    One(#[serde(with = "path_bytes")] PathBuf),
+}
+
+/// A file of a [`Listing`] and its size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SizedFile {
+    /// The file.
+    #[serde(with = "path_bytes")]
+    pub path: PathBuf,
+    /// Its size in bytes when listed.
+    pub bytes: u64,
+}
+
+mod path_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::{Path, PathBuf};
+
+    pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(p.as_os_str().as_bytes())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        Ok(PathBuf::from(std::ffi::OsString::from_vec(Vec::<u8>::deserialize(d)?)))
+    }
+}
+
+/// What `spec` names for rank `rank` of `size`. With `allow_unread` false, a `{rank}` pattern
+/// that also matches files for ranks beyond the last is an error (those files would silently
+/// not be read).
+pub fn list(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<Listing> {
+    let per_rank = per_rank(spec);
     let spec_x = expand_pattern(spec, rank, size);
     let bad = |p: &Path, why: String| Error::data(rank, p.display().to_string(), None, why);
     if per_rank {
@@ -90,7 +138,7 @@ pub fn shard_sources(spec: &str, rank: usize, size: usize, allow_unread: bool) -
                 spec.replace("{rank}", "*").replace("{}", "*"),
             )));
         }
-        return Ok(vec![Source { path: p, part: None }]);
+        return Ok(Listing::PerRank(p));
     }
     let files: Vec<PathBuf> = if spec_x.contains(['*', '?', '[']) {
         let paths = glob::glob(&spec_x).map_err(|e| Error::Param(format!("bad glob {spec_x:?}: {e}")))?;
@@ -142,19 +190,49 @@ pub fn shard_sources(spec: &str, rank: usize, size: usize, allow_unread: bool) -
         } else if let Some(why) = not_a_shard(&p) {
             return Err(bad(&p, why));
         } else {
-            return Ok(vec![Source { path: p, part: Some((rank, size)) }]);
+            return Ok(Listing::One(p));
         }
     };
-    // Fewer files than ranks: each file is split among a contiguous group of ranks, so that
-    // none idles (a glob of one file is split among all of them, as that file would be).
-    let n = files.len();
-    if n < size {
-        let f = (0..n).rfind(|&f| f * size / n <= rank).expect("file 0 starts at rank 0");
-        let (lo, hi) = (f * size / n, (f + 1) * size / n);
-        return Ok(vec![Source { path: files[f].clone(), part: (hi - lo > 1).then_some((rank - lo, hi - lo)) }]);
-    }
-    // Contiguous blocks of files keep the global row order independent of the rank count.
-    let (lo, hi) = (rank * files.len() / size, (rank + 1) * files.len() / size);
-    Ok(files[lo..hi].iter().map(|p| Source { path: p.clone(), part: None }).collect())
+    let sized = files.into_iter().map(|path| {
+        let bytes = std::fs::metadata(&path).map_err(|e| bad(&path, format!("cannot be read: {e}")))?.len();
+        Ok(SizedFile { path, bytes })
+    });
+    Ok(Listing::Files(sized.collect::<Result<_>>()?))
 }
 
+/// Rank `rank`'s sources of `size`, in file order. Shared files are dealt out by bytes: the
+/// files' bytes, one after the other, are cut into `size` equal stretches. A file holding the
+/// middle byte of several stretches is split among those ranks (a part each); every other
+/// file goes whole to the rank whose stretch holds its own middle byte. So ranks read about
+/// equal bytes, none idles while a big file is read by one, and the ranks' sources follow
+/// each other in file order, which keeps the global row order whatever the rank count.
+pub fn assign(listing: &Listing, rank: usize, size: usize) -> Vec<Source> {
+    let files = match listing {
+        Listing::PerRank(p) => return vec![Source { path: p.clone(), part: None }],
+        Listing::One(p) => return vec![Source { path: p.clone(), part: Some((rank, size)) }],
+        Listing::Files(files) => files,
+    };
+    // Empty files weigh nothing; when all are empty, count files instead.
+    let weigh_files = files.iter().all(|f| f.bytes == 0);
+    let weight = |bytes: u64| if weigh_files { 1 } else { bytes as u128 };
+    let total: u128 = files.iter().map(|f| weight(f.bytes)).sum();
+    let (ranks, mut start, mut out) = (size as u128, 0u128, Vec::new());
+    for SizedFile { path, bytes } in files {
+        let end = start + weight(*bytes);
+        // The ranks whose stretch's middle, (r + ½)·total/size, lies in [start, end): the
+        // first r with (2r + 1)·total ≥ 2·start·size, up to the first one at or past `end`.
+        let from = |at: u128| (2 * at * ranks).saturating_sub(total).div_ceil(2 * total).min(ranks);
+        let (first, past) = (from(start), from(end));
+        let owners = past - first;
+        let mine = match owners {
+            0 => ((start + end) * ranks / (2 * total)).min(ranks - 1) == rank as u128,
+            _ => (first..past).contains(&(rank as u128)),
+        };
+        if mine {
+            let part = (owners > 1).then(|| ((rank as u128 - first) as usize, owners as usize));
+            out.push(Source { path: path.clone(), part });
+        }
+        start = end;
+    }
+    out
+}

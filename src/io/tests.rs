@@ -139,10 +139,67 @@ fn shard_assignment_is_contiguous_and_covers_every_file() {
             assert_eq!(got[0].part, Some((r, 3)), "{}", spec.display());
         }
     }
-    // Fewer files than ranks: each file is split among a contiguous group of ranks.
+    // Fewer files than ranks (all of one size): each file is split among consecutive ranks.
     let got: Vec<(PathBuf, Option<(usize, usize)>)> = (0..7).map(|r| shard_sources(&spec, r, 7, false).unwrap().remove(0)).map(|s| (s.path, s.part)).collect();
     let s = |k: usize| dir.join(format!("s{k}.csv"));
-    assert_eq!(got, [(s(0), None), (s(1), None), (s(2), Some((0, 2))), (s(2), Some((1, 2))), (s(3), None), (s(4), Some((0, 2))), (s(4), Some((1, 2)))]);
+    assert_eq!(got, [(s(0), None), (s(1), Some((0, 2))), (s(1), Some((1, 2))), (s(2), None), (s(3), Some((0, 2))), (s(3), Some((1, 2))), (s(4), None)]);
     assert_eq!(expand_pattern("p{rank}of{size}_{}.csv", 3, 8), "p3of8_3.csv");
     assert!(shard_sources(&dir.join("nope{rank}.csv").display().to_string(), 1, 2, false).unwrap_err().to_string().contains("rank 1"));
+}
+
+#[test]
+fn shared_files_are_dealt_out_by_bytes_in_file_order() {
+    use super::shards::{assign, Listing, SizedFile};
+    let listing = |bytes: &[u64]| Listing::Files(bytes.iter().enumerate().map(|(k, &b)| SizedFile { path: PathBuf::from(format!("f{k}")), bytes: b }).collect());
+    let names = |l: &Listing, r: usize, n: usize| assign(l, r, n).into_iter().map(|s| (s.path.display().to_string(), s.part)).collect::<Vec<_>>();
+    // One big file and three small ones on 4 ranks: the big one is read by all four.
+    let l = listing(&[100, 1, 1, 1]);
+    assert_eq!(names(&l, 0, 4), [("f0".to_string(), Some((0, 4)))]);
+    assert_eq!(names(&l, 3, 4), [("f0".to_string(), Some((3, 4))), ("f1".into(), None), ("f2".into(), None), ("f3".into(), None)]);
+    // Any sizes, any rank count: every rank reads something, the ranks' sources in rank order
+    // are the files in order (a split file's parts 0..n on consecutive ranks), and no rank
+    // reads much more than its share.
+    let mut state = 7u64;
+    for case in 0..300 {
+        let files = 1 + case % 11;
+        let bytes: Vec<u64> = (0..files)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                [0, 1, 10, 1000, 1_000_000][(state >> 33) as usize % 5] * (1 + (state >> 40) % 3)
+            })
+            .collect();
+        let l = listing(&bytes);
+        let total = bytes.iter().sum::<u64>() as f64;
+        for n in 1..=9 {
+            let all: Vec<Vec<super::Source>> = (0..n).map(|r| assign(&l, r, n)).collect();
+            let mut seen: Vec<(String, usize, usize)> = Vec::new();
+            for (r, sources) in all.iter().enumerate() {
+                assert!(!sources.is_empty(), "{bytes:?} on {n}: rank {r} reads nothing");
+                let read: f64 = sources.iter().map(|s| {
+                    let b = bytes[s.path.display().to_string()[1..].parse::<usize>().unwrap()] as f64;
+                    s.part.map_or(b, |(_, k)| b / k as f64)
+                }).sum();
+                let biggest_whole = sources.iter().filter(|s| s.part.is_none()).map(|s| bytes[s.path.display().to_string()[1..].parse::<usize>().unwrap()]).max().unwrap_or(0) as f64;
+                assert!(read <= 2.0 * total / n as f64 + biggest_whole + 1.0, "{bytes:?} on {n}: rank {r} reads {read} of {total}");
+                for s in sources {
+                    let (i, k) = s.part.unwrap_or((0, 1));
+                    seen.push((s.path.display().to_string(), i, k));
+                }
+            }
+            let want: Vec<String> = (0..files).map(|k| format!("f{k}")).collect();
+            let mut got: Vec<String> = Vec::new();
+            for (k, (name, i, parts)) in seen.iter().enumerate() {
+                if *i == 0 {
+                    got.push(name.clone());
+                } else {
+                    assert_eq!(seen[k - 1], (name.clone(), i - 1, *parts), "{bytes:?} on {n}: parts out of order");
+                }
+                if i + 1 == *parts {
+                    continue;
+                }
+                assert_eq!(seen.get(k + 1).map(|s| (&s.0, s.1)), Some((name, i + 1)), "{bytes:?} on {n}: a part missing");
+            }
+            assert_eq!(got, want, "{bytes:?} on {n}");
+        }
+    }
 }
