@@ -145,7 +145,7 @@ fn leaves(comm: &dyn Comm, data: &Dataset, bytes: u64) -> Vec<(u64, Source)> {
     let mut out = Vec::new();
     for (s, (key, n)) in data.sources.iter().zip(mine) {
         let (lo, hi) = s.part.map_or((0, n), |(i, k)| (i * n / k, (i + 1) * n / k));
-        out.extend((lo..hi).map(|b| (start[&key] + b as u64, Source { path: s.path.clone(), part: Some((b, n)) })));
+        out.extend((lo..hi).map(|b| (start[&key] + b as u64, Source { part: Some((b, n)), ..s.clone() })));
     }
     out
 }

@@ -56,7 +56,7 @@ pub struct Dataset {
 
 /// The bytes of `src` this rank reads: the file's size, or its share of it for a part.
 pub(crate) fn source_bytes(src: &Source) -> u64 {
-    let len = std::fs::metadata(&src.path).map_or(0, |m| m.len());
+    let len = src.bytes;
     match src.part {
         Some((i, n)) => len * (i as u64 + 1) / n as u64 - len * i as u64 / n as u64,
         None => len,
@@ -374,6 +374,7 @@ impl Dataset {
                     })?;
                 }
             }
+            shards::unchanged(src, self.rank)?;
         }
         Ok((rows, skipped))
     }

@@ -13,6 +13,8 @@ pub struct Source {
     pub path: PathBuf,
     /// `Some((i, n))` when the file is split among `n` ranks and this is part `i`.
     pub part: Option<(usize, usize)>,
+    /// The file's size when it was listed: the parts were cut from it, and reading checks it.
+    pub bytes: u64,
 }
 
 const DATA_EXTENSIONS: [&str; 4] = ["csv", "tsv", "txt", "npy"];
@@ -81,11 +83,11 @@ pub fn per_rank(spec: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Listing {
     /// A `{rank}` pattern: this rank's file.
-    PerRank(#[serde(with = "path_bytes")] PathBuf),
-    /// A glob or a directory: its files in name order, with their sizes in bytes.
+    PerRank(SizedFile),
+    /// A glob or a directory: its files in name order.
     Files(Vec<SizedFile>),
     /// One file, which the ranks split among themselves.
-    One(#[serde(with = "path_bytes")] PathBuf),
+    One(SizedFile),
 }
 
 /// A file of a [`Listing`] and its size.
@@ -116,10 +118,9 @@ mod path_bytes {
 /// that also matches files for ranks beyond the last is an error (those files would silently
 /// not be read).
 pub fn list(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<Listing> {
-    let per_rank = per_rank(spec);
     let spec_x = expand_pattern(spec, rank, size);
     let bad = |p: &Path, why: String| Error::data(rank, p.display().to_string(), None, why);
-    if per_rank {
+    if per_rank(spec) {
         let p = PathBuf::from(&spec_x);
         if let Some(why) = not_a_shard(&p) {
             return Err(bad(&p, why));
@@ -138,7 +139,7 @@ pub fn list(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<
                 spec.replace("{rank}", "*").replace("{}", "*"),
             )));
         }
-        return Ok(Listing::PerRank(p));
+        return Ok(Listing::PerRank(sized(p, rank)?));
     }
     let files: Vec<PathBuf> = if spec_x.contains(['*', '?', '[']) {
         let paths = glob::glob(&spec_x).map_err(|e| Error::Param(format!("bad glob {spec_x:?}: {e}")))?;
@@ -190,14 +191,29 @@ pub fn list(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<
         } else if let Some(why) = not_a_shard(&p) {
             return Err(bad(&p, why));
         } else {
-            return Ok(Listing::One(p));
+            return Ok(Listing::One(sized(p, rank)?));
         }
     };
-    let sized = files.into_iter().map(|path| {
-        let bytes = std::fs::metadata(&path).map_err(|e| bad(&path, format!("cannot be read: {e}")))?.len();
-        Ok(SizedFile { path, bytes })
-    });
-    Ok(Listing::Files(sized.collect::<Result<_>>()?))
+    Ok(Listing::Files(files.into_iter().map(|p| sized(p, rank)).collect::<Result<_>>()?))
+}
+
+fn sized(path: PathBuf, rank: usize) -> Result<SizedFile> {
+    let bytes = std::fs::metadata(&path).map_err(|e| Error::data(rank, path.display().to_string(), None, format!("cannot be read: {e}")))?.len();
+    Ok(SizedFile { path, bytes })
+}
+
+/// Stop when `src`'s file no longer has the size it was listed with: a file that grows or
+/// shrinks while the job reads it gives rows no rank agreed on (ranks splitting it cut it at
+/// other places), read twice or not at all.
+pub fn unchanged(src: &Source, rank: usize) -> Result<()> {
+    match std::fs::metadata(&src.path).map(|m| m.len()) {
+        Ok(now) if now == src.bytes => Ok(()),
+        now => Err(Error::data(rank, src.path.display().to_string(), None, format!(
+            "changed while the job read it ({} bytes when listed, {} now): its rows would be read twice or not at all; train on files that are complete",
+            src.bytes,
+            now.map_or_else(|e| e.to_string(), |n| n.to_string())
+        ))),
+    }
 }
 
 /// Rank `rank`'s sources of `size`, in file order. Shared files are dealt out by bytes: the
@@ -208,8 +224,8 @@ pub fn list(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<
 /// each other in file order, which keeps the global row order whatever the rank count.
 pub fn assign(listing: &Listing, rank: usize, size: usize) -> Vec<Source> {
     let files = match listing {
-        Listing::PerRank(p) => return vec![Source { path: p.clone(), part: None }],
-        Listing::One(p) => return vec![Source { path: p.clone(), part: Some((rank, size)) }],
+        Listing::PerRank(f) => return vec![Source { path: f.path.clone(), part: None, bytes: f.bytes }],
+        Listing::One(f) => return vec![Source { path: f.path.clone(), part: Some((rank, size)), bytes: f.bytes }],
         Listing::Files(files) => files,
     };
     // Empty files weigh nothing; when all are empty, count files instead.
@@ -230,7 +246,7 @@ pub fn assign(listing: &Listing, rank: usize, size: usize) -> Vec<Source> {
         };
         if mine {
             let part = (owners > 1).then(|| ((rank as u128 - first) as usize, owners as usize));
-            out.push(Source { path: path.clone(), part });
+            out.push(Source { path: path.clone(), part, bytes: *bytes });
         }
         start = end;
     }

@@ -203,3 +203,20 @@ fn shared_files_are_dealt_out_by_bytes_in_file_order() {
         }
     }
 }
+
+#[test]
+fn a_file_that_changes_after_it_was_listed_is_an_error_not_other_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("a.csv"), "x,y\n1,2\n3,4\n").unwrap();
+    std::fs::write(dir.join("b.csv"), "x,y\n5,6\n").unwrap();
+    for spec in ["*.csv", "a.csv"] {
+        let data = Dataset::open(&crate::comm::SingleComm, &DataOptions::new(dir.join(spec).display().to_string())).unwrap();
+        assert_eq!(data.for_each_chunk(&mut |_| Ok(())).unwrap().0, if spec == "a.csv" { 2 } else { 3 });
+        // Another program appends rows while the job runs.
+        std::fs::write(dir.join("a.csv"), "x,y\n1,2\n3,4\n7,8\n").unwrap();
+        let err = data.for_each_chunk(&mut |_| Ok(())).unwrap_err().to_string();
+        assert!(err.contains("rank 0") && err.contains("a.csv") && err.contains("changed while the job read it (12 bytes when listed, 16 now)"), "{err}");
+        std::fs::write(dir.join("a.csv"), "x,y\n1,2\n3,4\n").unwrap();
+    }
+}
