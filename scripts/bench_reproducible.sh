@@ -19,7 +19,7 @@ for s in range(files):
     np.save(f"{d}/part{s:03d}.npy", rng.normal(size=(1_000_000 // files, cols)) + 1e3)
 PY
 export OPENBLAS_NUM_THREADS=1
-# One file is named as such, so that the ranks split it (a glob's files are dealt out whole).
+# One file is named as such (a glob of one file is split among the ranks too).
 data="$dir/part*.npy"
 [ "$FILES" = 1 ] && data="$dir/part000.npy"
 secs() {  # wall seconds of one training

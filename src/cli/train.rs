@@ -63,8 +63,7 @@ pub struct TrainArgs {
     /// The same model, bit for bit, for any number of ranks: the statistics of each fixed part
     /// of each file (about 1 MiB, more for wide data) are computed alone and combined in one
     /// fixed order, whichever ranks read them; k-means sums each iteration that way too. Every
-    /// node kind and layer; costs about 1.0-1.2x the time (up to 1.9x with many small files of
-    /// many columns). Not with --cache or --cache-data.
+    /// node kind and layer; costs about 1.0-1.1x the time. Not with --cache or --cache-data.
     #[arg(long, conflicts_with_all = ["cache", "cache_data"])]
     pub reproducible: bool,
 }
