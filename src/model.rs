@@ -61,15 +61,33 @@ impl Model {
 
     /// Pretty JSON bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec_pretty(self).expect("model serialises");
-        v.push(b'\n');
+        let mut v = Vec::new();
+        self.write_to(&mut v).expect("model serialises");
         v
     }
 
-    /// FNV-1a hash of the nodes' trained state: equal hashes on all ranks = identical models.
+    /// Pretty JSON, as [`Model::to_bytes`], streamed into `w`.
+    pub fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, self)?;
+        w.write_all(b"\n")
+    }
+
+    /// FNV-1a hash of the nodes' trained state (their compact JSON): equal hashes on all ranks =
+    /// identical models. Streamed: a 4,096-column model's gigabyte of JSON is never held.
     pub fn hash(&self) -> u64 {
-        let bytes = serde_json::to_vec(&self.nodes).expect("model serialises");
-        bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+        struct Fnv(u64);
+        impl std::io::Write for Fnv {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0 = crate::cache::fnv(bytes, self.0);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, Fnv(0xcbf29ce484222325));
+        serde_json::to_writer(&mut w, &self.nodes).map_err(std::io::Error::from).and_then(|_| std::io::Write::flush(&mut w)).expect("model serialises");
+        w.get_ref().0
     }
 
     /// Collective: every rank's [`Model::hash`], in rank order; they must all be equal (the
@@ -80,7 +98,7 @@ impl Model {
 
     /// Collective: rank 0 writes `path` atomically; every rank returns the same result.
     pub fn save(&self, comm: &dyn Comm, path: &Path) -> Result<()> {
-        let local = if comm.rank() == 0 { crate::io::write_atomic(path, &self.to_bytes(), 0) } else { Ok(()) };
+        let local = if comm.rank() == 0 { crate::io::write_atomic_with(path, 0, &mut |w| self.write_to(w)) } else { Ok(()) };
         agree(comm, local)
     }
 

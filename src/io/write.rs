@@ -64,9 +64,19 @@ fn discard_temp(tmp: &Path) {
 
 /// Write `bytes` to `path` atomically (temporary + fsync + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8], rank: usize) -> Result<()> {
+    write_atomic_with(path, rank, &mut |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] of what `write` writes, streamed through a buffer: a large model need not
+/// be held in memory as one byte string.
+pub fn write_atomic_with(path: &Path, rank: usize, write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     let err = |e: std::io::Error| Error::Output { rank, path: path.display().to_string(), msg: e.to_string() };
-    let (mut f, tmp) = create_temp(path).map_err(err)?;
-    let res = f.write_all(bytes).and_then(|_| f.sync_all()).and_then(|_| std::fs::rename(&tmp, path));
+    let (f, tmp) = create_temp(path).map_err(err)?;
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 20, f);
+    let res = write(&mut buffered)
+        .and_then(|_| buffered.into_inner().map_err(|e| e.into_error()))
+        .and_then(|f| f.sync_all())
+        .and_then(|_| std::fs::rename(&tmp, path));
     match res {
         Ok(()) => forget_temp(&tmp),
         Err(_) => discard_temp(&tmp),
@@ -400,6 +410,24 @@ mod tests {
         assert_eq!(resolve_path(&dir.join("./a/./y.csv")), d.join("a/y.csv"));
         std::os::unix::fs::symlink(dir.join("a"), dir.join("link")).unwrap();
         assert_eq!(resolve_path(&dir.join("link/z.csv")), d.join("a/z.csv"));
+    }
+
+    #[test]
+    fn a_streamed_write_that_fails_midway_leaves_the_old_file_and_no_temporary() {
+        let tmp = tempfile::tempdir().unwrap();
+        let model = tmp.path().join("m.json");
+        std::fs::write(&model, "old").unwrap();
+        let big = vec![b'x'; 3 << 20]; // past the buffer: some bytes reach the temporary
+        let err = write_atomic_with(&model, 2, &mut |w| {
+            w.write_all(&big)?;
+            Err(std::io::Error::other("the serialiser failed"))
+        });
+        let err = err.unwrap_err().to_string();
+        assert!(err.contains("rank 2") && err.contains("m.json") && err.contains("the serialiser failed"), "{err}");
+        assert_eq!(std::fs::read_to_string(&model).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "a temporary was left behind");
+        write_atomic_with(&model, 0, &mut |w| w.write_all(&big)).unwrap();
+        assert_eq!(std::fs::read(&model).unwrap(), big);
     }
 
     #[test]
