@@ -133,6 +133,9 @@ impl Dataset {
             // each other below: so every file is checked, whatever the rank count.
             let mut layout: Option<(Layout, String)> = None;
             for s in &sources {
+                if !matches!(listing, Listing::PerRank(_)) {
+                    shards::seen_as_listed(s, rank)?;
+                }
                 let Some(l) = probe(s, opts, rank)? else { continue };
                 let p = s.path.display().to_string();
                 match &layout {

@@ -202,6 +202,17 @@ fn sized(path: PathBuf, rank: usize) -> Result<SizedFile> {
     Ok(SizedFile { path, bytes })
 }
 
+/// Stop when a file rank 0 listed is not there for this rank: most likely the ranks do not
+/// share one file system (node-local scratch), which wants a `{rank}` pattern.
+pub fn seen_as_listed(src: &Source, rank: usize) -> Result<()> {
+    match not_a_shard(&src.path) {
+        None => Ok(()),
+        Some(why) => Err(Error::data(rank, src.path.display().to_string(), None, format!(
+            "{why}, though rank 0 listed it: do all nodes see the same file system? (files on each node's own disk want a {{rank}} pattern)"
+        ))),
+    }
+}
+
 /// Stop when `src`'s file no longer has the size it was listed with: a file that grows or
 /// shrinks while the job reads it gives rows no rank agreed on (ranks splitting it cut it at
 /// other places), read twice or not at all.

@@ -220,3 +220,12 @@ fn a_file_that_changes_after_it_was_listed_is_an_error_not_other_rows() {
         std::fs::write(dir.join("a.csv"), "x,y\n1,2\n3,4\n").unwrap();
     }
 }
+
+#[test]
+fn a_listed_file_another_rank_cannot_see_says_why() {
+    let src = super::Source { path: PathBuf::from("/nonexistent/node-local/part7.csv"), part: None, bytes: 10 };
+    let err = super::shards::seen_as_listed(&src, 3).unwrap_err().to_string();
+    assert!(err.contains("rank 3") && err.contains("part7.csv") && err.contains("no such file") && err.contains("rank 0 listed it") && err.contains("{rank} pattern"), "{err}");
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    super::shards::seen_as_listed(&super::Source { path: tmp.path().to_path_buf(), part: None, bytes: 0 }, 3).unwrap();
+}
