@@ -14,13 +14,7 @@ set +u
 BASE=${BASE:-HEAD}; RANKS=${RANKS:-2}; REPEAT=${REPEAT:-3}; ROWS=${ROWS:-1500000}
 FLOW=${FLOW:-"quadratic | covariance"}
 DIR=${BENCH_DIR:-/tmp/flowmpi-bench}/balance$ROWS
-cargo build --release --quiet
-WT=$(mktemp -d); TMP=$(mktemp -d)
-NEW=$TMP/flowmpi; cp target/release/flowmpi "$NEW"
-trap 'git worktree remove --force "$WT" >/dev/null 2>&1 || true; rm -rf "$WT" "$TMP"' EXIT
-git worktree add --detach -f "$WT" "$BASE" >/dev/null 2>&1
-(cd "$WT" && CARGO_TARGET_DIR=${BASE_TARGET:-/tmp/flowmpi-bench-base-target} cargo build --release --quiet --bin flowmpi)
-OLD=${BASE_TARGET:-/tmp/flowmpi-bench-base-target}/release/flowmpi
+source scripts/ab_builds.sh
 if [ ! -f "$DIR/b2.npy" ]; then
   mkdir -p "$DIR"
   python3 - "$DIR" "$ROWS" <<'PYEOF'

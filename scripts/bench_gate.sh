@@ -15,14 +15,7 @@ set +u
 BASE=${BASE:-HEAD}; N=${N:-1000000}; D=33; RANKS=${RANKS:-1}; REPEAT=${REPEAT:-5}; MAX=${MAX:-1.05}
 NODES=${NODES:-"moments covariance pca whitening ridge linreg linreg_qr sfa sfa2 svd hist kmeans"}
 DIR=${BENCH_DIR:-/tmp/flowmpi-bench}/n${N}d${D}
-cargo build --release --quiet
-WT=$(mktemp -d); TMP=$(mktemp -d)
-# A copy, so that a rebuild while the gate runs does not change what is measured.
-NEW=$TMP/flowmpi; cp target/release/flowmpi "$NEW"
-trap 'git worktree remove --force "$WT" >/dev/null 2>&1 || true; rm -rf "$WT" "$TMP"' EXIT
-git worktree add --detach -f "$WT" "$BASE" >/dev/null 2>&1
-(cd "$WT" && CARGO_TARGET_DIR=${BASE_TARGET:-/tmp/flowmpi-bench-base-target} cargo build --release --quiet --bin flowmpi)
-OLD=${BASE_TARGET:-/tmp/flowmpi-bench-base-target}/release/flowmpi
+source scripts/ab_builds.sh
 [ -f "$DIR/shard3.npy" ] || python3 scripts/bench_data.py "$DIR" --n "$N" --d "$D"
 cat "$DIR"/shard*.npy > /dev/null   # warm the page cache
 
