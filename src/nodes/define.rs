@@ -53,7 +53,9 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
     /// Read the parameters from a flow spec (`kind(key=value, ...)`); the driver has already
     /// refused keys that are not in `KIND.keys`.
     fn from_spec(spec: &NodeSpec) -> Result<Self>;
-    /// The spec as written back into model files and logs, e.g. `minmax(lo=0, hi=1)`.
+    /// The spec as written back into model files and logs, e.g. `minmax(lo=0, hi=1)`. It names
+    /// every parameter not at its default: it is the model's `flow` line, which `--update`
+    /// trains on from ([`crate::nodes::spec_text`] writes one).
     fn spec(&self) -> String;
     /// The columns the parameters name besides the features: regression targets or a class
     /// label. The driver renames those given by index (`target=20`) to the data's names, has
