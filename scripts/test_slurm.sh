@@ -7,7 +7,8 @@
 #      one `mpirun -n 4` trains (byte for byte) and the job log must hold no error;
 #   3. the job script with LAUNCH=mpirun, and srun -n 4 flowmpi train directly (the PMI plugin
 #      the job script would pick);
-#   4. a checkpointed k-means killed by its time limit (--time): the job ends TIMEOUT with the
+#   4. a checkpointed k-means killed by its time limit (--time), launched by srun and by mpirun
+#      inside the job: the job ends TIMEOUT with the
 #      checkpoint written and no model; resubmitted with --resume it ends at the centroids of an
 #      uninterrupted run, bit for bit;
 #   5. tears everything down (also on failure).
@@ -170,6 +171,11 @@ printf '#!/bin/sh\nexec srun --mpi=%s "$@"\n' "$plugin" > "$work/step.sh"
 # The uninterrupted run (srun, 4 ranks, as the resumed one) beside the job that hits its time
 # limit: Slurm's limits are whole minutes, enforced about every 30 s, so that job must run well
 # over 90 s; sharing the cores keeps this part near two minutes.
+# The same under Open MPI's mpirun inside the job (LAUNCH=mpirun), beside it: Slurm signals
+# mpirun and the ranks it started, and the ranks must still stop checkpointed.
+printf '#!/bin/sh\nexec mpirun -n "$SLURM_NTASKS" "$@"\n' > "$work/step_mpirun.sh"
+mjob=$(sbatch --parsable --chdir="$work" --nodes=1 --ntasks=4 --time=1 --output="$work/kmm-%j.out" \
+  "$work/step_mpirun.sh" "${train[@]}" --model "$work/kmm.json" --checkpoint "$work/kmm_ck.json")
 start=$SECONDS
 srun --mpi="$plugin" -n 4 "${train[@]}" --model "$work/km_ref.json" &
 ref=$!
@@ -184,6 +190,14 @@ echo "   the uninterrupted run ended after $((SECONDS - start)) s"
 [ ! -e "$work/km.json" ] || fail "the job killed at its time limit wrote a model"
 grep -q 'stopped by a signal after iteration' "$out" || fail "no stop message: $(cat "$out")"
 echo "   $(grep -o 'stopped by a signal after iteration [0-9]* of at most [0-9]*' "$out" | head -1)"
+while [[ "$(job_state "$mjob")" =~ ^(PENDING|CONFIGURING|RUNNING|COMPLETING|SUSPENDED)$ ]]; do sleep 1; done
+mout=$work/kmm-$mjob.out
+[ "$(job_state "$mjob")" = TIMEOUT ] || fail "mpirun job $mjob ended $(job_state "$mjob"), not TIMEOUT: $(cat "$mout")"
+[ -f "$work/kmm_ck.json" ] || fail "no checkpoint after the time limit under mpirun: $(cat "$mout")"
+[ ! -e "$work/kmm.json" ] || fail "the mpirun job killed at its time limit wrote a model"
+# mpirun tears the job down on its own SIGTERM, and with it the ranks' output: their stop
+# message may be lost, but the checkpoint of the last whole iteration is there (resumed below).
+echo "   under mpirun: job $mjob ended TIMEOUT, checkpoint of iteration $(sed -n 's/.*"iteration": *\([0-9]*\).*/\1/p' "$work/kmm_ck.json" | head -1)"
 jobid=$(run_job --chdir="$work" --nodes=1 --ntasks=4 --output="$work/km-%j.out" \
   "$work/step.sh" "${train[@]}" --model "$work/km.json" --checkpoint "$work/km_ck.json" --resume)
 [ "$(job_state "$jobid")" = COMPLETED ] || fail "the resumed k-means job ended $(job_state "$jobid"): $(cat "$work/km-$jobid.out")"
@@ -193,5 +207,14 @@ a, b = (json.load(open(p))["nodes"][0] for p in sys.argv[1:])
 assert a["centroids"] == b["centroids"], "centroids differ"
 assert a["inertia"] == b["inertia"] and a["n_iter"] == b["n_iter"], (a["inertia"], b["inertia"], a["n_iter"], b["n_iter"])
 print(f"   resumed: {b['n_iter']} iterations, centroids and inertia bit-identical to the uninterrupted run")
+EOF
+jobid=$(run_job --chdir="$work" --nodes=1 --ntasks=4 --output="$work/kmm-%j.out" \
+  "$work/step_mpirun.sh" "${train[@]}" --model "$work/kmm.json" --checkpoint "$work/kmm_ck.json" --resume)
+[ "$(job_state "$jobid")" = COMPLETED ] || fail "the resumed mpirun k-means job ended $(job_state "$jobid"): $(cat "$work/kmm-$jobid.out")"
+python3 - "$work/km_ref.json" "$work/kmm.json" <<'EOF' || fail "the centroids resumed under mpirun differ from the uninterrupted run's"
+import json, sys
+a, b = (json.load(open(p))["nodes"][0] for p in sys.argv[1:])
+assert a["centroids"] == b["centroids"] and a["inertia"] == b["inertia"] and a["n_iter"] == b["n_iter"]
+print("   resumed under mpirun: bit-identical too")
 EOF
 echo "test_slurm.sh: all Slurm tests passed"
