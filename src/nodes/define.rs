@@ -68,6 +68,13 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
     fn check(&self, _schema: &Schema) -> Result<()> {
         Ok(())
     }
+    /// Refuse rows this node cannot take (mnb: a negative count) before they reach the
+    /// partial, naming the row with [`Error::Row`] (the driver names the file and line) and the
+    /// column by its name in `schema`. Checking here keeps the partial pure statistics: one read
+    /// back from a cache or an old model has no schema to name columns with.
+    fn check_rows(&self, _chunk: &Chunk, _schema: &Schema) -> Result<()> {
+        Ok(())
+    }
     /// How many f64 values the partial holds for `d` input columns, so a size that cannot fit
     /// in memory is a clear error before anything is allocated (default: a d × d matrix).
     fn state_elements(&self, d: usize) -> u128 {

@@ -152,7 +152,8 @@ impl<P: NodeParams> Node for Defined<P> {
         Ok(())
     }
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        let (_, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND.name))?;
+        let (schema, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND.name))?;
+        self.params.check_rows(chunk, schema)?;
         partial.update(chunk)
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {

@@ -8,9 +8,8 @@
 //! (and, with `--proba`, the log-probability of each class).
 
 use super::classes::{check_priors, parse_priors, Classifier, Counts, PerClass};
-use super::define::{params_from_fields, Columns, Kind, NodeParams, Partial, Report};
+use super::define::{params_from_fields, Columns, Kind, NodeParams, Report};
 use super::{list_text, rows, spec_text, NodeSpec, Task};
-use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
@@ -48,17 +47,9 @@ pub struct MnbModel {
     pub feature_log_prob: Array2<f64>,
 }
 
-/// Per-class counts; refuses negative values (`columns` names them).
-#[derive(Clone, Serialize, Deserialize)]
-pub struct MnbPartial {
-    counts: PerClass<Counts>,
-    #[serde(skip)]
-    columns: Vec<String>,
-}
-
 impl NodeParams for MnbParams {
     const KIND: Kind = Kind::new("mnb", &["label", "alpha", "fit_prior", "priors"], "mnb(label=c, alpha=1, fit_prior=true, priors=[..]): multinomial naive Bayes").aliases(&["multinomial_nb"]).task(Task::Classification);
-    type Partial = MnbPartial;
+    type Partial = PerClass<Counts>;
     type Model = MnbModel;
     /// `mnb(label=class, alpha=1.0, fit_prior=true, priors=[...])`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
@@ -79,12 +70,23 @@ impl NodeParams for MnbParams {
     fn state_elements(&self, d: usize) -> u128 {
         4 * d as u128
     }
-    fn partial(&self, schema: &Schema) -> MnbPartial {
-        MnbPartial { counts: PerClass::new(Counts::new(schema.x.len())), columns: schema.x.clone() }
+    fn check_rows(&self, chunk: &Chunk, schema: &Schema) -> Result<()> {
+        for (i, row) in chunk.x.rows().into_iter().enumerate() {
+            if let Some((j, v)) = row.iter().enumerate().find(|(_, v)| **v < 0.0) {
+                return Err(Error::Row { row: i, msg: format!(
+                    "mnb: column '{}' holds the negative value {v}; multinomial naive Bayes needs counts (try gnb)",
+                    schema.x[j]
+                ) });
+            }
+        }
+        Ok(())
     }
-    fn finalize(&self, all: MnbPartial, schema: &Schema) -> Result<MnbModel> {
+    fn partial(&self, schema: &Schema) -> PerClass<Counts> {
+        PerClass::new(Counts::new(schema.x.len()))
+    }
+    fn finalize(&self, all: PerClass<Counts>, schema: &Schema) -> Result<MnbModel> {
         let d = schema.x.len();
-        let (classes, parts) = all.counts.into_sorted()?;
+        let (classes, parts) = all.into_sorted()?;
         let c = classes.len();
         check_priors("mnb", &self.priors, c)?;
         let class_count: Vec<f64> = parts.iter().map(|p| p.n).collect();
@@ -102,29 +104,6 @@ impl NodeParams for MnbParams {
     }
     fn upgrade(node: &mut serde_json::Value) {
         params_from_fields(node, &["label", "alpha", "fit_prior", "priors"]);
-    }
-}
-
-impl Partial for MnbPartial {
-    fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        for (i, row) in chunk.x.rows().into_iter().enumerate() {
-            if let Some((j, v)) = row.iter().enumerate().find(|(_, v)| **v < 0.0) {
-                return Err(Error::Row { row: i, msg: format!(
-                    "mnb: column '{}' holds the negative value {v}; multinomial naive Bayes needs counts (try gnb)",
-                    self.columns[j]
-                ) });
-            }
-        }
-        self.counts.update(chunk)
-    }
-    fn merge(&mut self, other: Self) {
-        self.counts.merge(other.counts)
-    }
-    fn fits(&self, other: &Self) -> Result<()> {
-        self.counts.fits(&other.counts)
-    }
-    fn join(self, comm: &dyn Comm) -> Result<Self> {
-        Ok(MnbPartial { counts: self.counts.join(comm)?, columns: self.columns })
     }
 }
 
@@ -163,7 +142,7 @@ impl Report for MnbModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::comm::run_threads;
+    use crate::comm::{run_threads, Comm};
     use crate::nodes::define::Predict;
     use crate::nodes::Node;
     use ndarray::{array, s};
@@ -210,5 +189,20 @@ mod tests {
         assert!((n.model().unwrap().class_log_prior[0] - 0.9f64.ln()).abs() < 1e-15);
         let mut bad = node("mnb(label=class, priors=[0.5,0.2])");
         assert!(bad.fit_chunk(&crate::comm::SingleComm, &chunk, &schema).unwrap_err().to_string().contains("sum to 1"));
+    }
+
+    #[test]
+    fn a_negative_count_is_refused_naming_its_row_and_column() {
+        let x = array![[1.0, 0.0], [0.0, 2.0], [3.0, -0.5]];
+        let labels: Vec<String> = vec!["a".into(), "b".into(), "a".into()];
+        let schema = Schema { x: vec!["f0".into(), "words".into()], y: vec![], label: Some("class".into()) };
+        let chunk = Chunk { x: x.view(), y: ArrayView2::from_shape((3, 0), &[]).unwrap(), labels: &labels, kept: &[], segment_start: true, origin: None, mapped: None };
+        match node("mnb(label=class)").fit_chunk(&crate::comm::SingleComm, &chunk, &schema).unwrap_err() {
+            Error::Row { row, msg } => {
+                assert_eq!(row, 2);
+                assert!(msg.contains("column 'words' holds the negative value -0.5"), "{msg}");
+            }
+            e => panic!("not a row error: {e}"),
+        }
     }
 }
