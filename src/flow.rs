@@ -8,9 +8,12 @@ use crate::error::{Error, Result};
 use crate::io::{Chunk, Dataset, Schema};
 use crate::log::Log;
 use crate::progress::Progress;
-use crate::nodes::{self, Node, NodeSpec};
+use crate::nodes::{self, Node};
 use ndarray::{Array2, ArrayView2};
 use std::time::Instant;
+
+mod text;
+pub use text::{parse_flow, read_flow_file};
 
 /// A chain of nodes.
 pub struct Flow {
@@ -49,47 +52,6 @@ pub struct TrainOptions<'a> {
     /// The same model bits for any rank count: every file's statistics alone, combined in one
     /// canonical tree over the file order ([`crate::canonical`]).
     pub reproducible: bool,
-}
-
-/// Split a flow spec `a(..) | b(..)` into node specs.
-pub fn parse_flow(spec: &str) -> Result<Vec<NodeSpec>> {
-    let parts: Vec<&str> = spec.split('|').map(str::trim).collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        return Err(Error::Param(format!("empty node in flow {spec:?}")));
-    }
-    parts.into_iter().map(NodeSpec::parse).collect()
-}
-
-/// Read a flow from a TOML or JSON file: either `flow = "pca(n=3) | whitening"` or a list of
-/// nodes, `[[node]]` tables (TOML) / `"nodes": [...]` (JSON), each with `kind` and parameters.
-pub fn read_flow_file(path: &std::path::Path) -> Result<String> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Param(format!("--flow-file {}: {e}", path.display())))?;
-    let bad = |m: String| Error::Param(format!("--flow-file {}: {m}", path.display()));
-    let value: serde_json::Value = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?
-    } else {
-        let t: toml::Value = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        serde_json::to_value(t).map_err(|e| bad(e.to_string()))?
-    };
-    if let Some(f) = value.get("flow").and_then(|f| f.as_str()) {
-        return Ok(f.to_string());
-    }
-    let list = value.get("node").or_else(|| value.get("nodes")).and_then(|v| v.as_array())
-        .ok_or_else(|| bad("expected `flow = \"...\"` or a list of nodes ([[node]] with kind = ...)".into()))?;
-    let mut specs = Vec::new();
-    for n in list {
-        let obj = n.as_object().ok_or_else(|| bad("each node must be a table".into()))?;
-        let kind = obj.get("kind").and_then(|k| k.as_str()).ok_or_else(|| bad("a node has no `kind`".into()))?;
-        let args: Vec<String> = obj.iter().filter(|(k, _)| *k != "kind").map(|(k, v)| match v {
-            serde_json::Value::String(s) => format!("{k}={s}"),
-            other => format!("{k}={other}"),
-        }).collect();
-        specs.push(if args.is_empty() { kind.to_string() } else { format!("{kind}({})", args.join(", ")) });
-    }
-    if specs.is_empty() {
-        return Err(bad("the flow has no nodes".into()));
-    }
-    Ok(specs.join(" | "))
 }
 
 impl Flow {

@@ -21,7 +21,7 @@ pub struct TrainArgs {
     /// 'pca(var=0.95) | whitening'. The nodes and their parameters are listed below.
     #[arg(long, required_unless_present_any = ["flow_file", "update"], conflicts_with = "flow_file")]
     pub flow: Option<String>,
-    /// Read the flow from a TOML or JSON file: `flow = "..."`, or [[node]] tables with `kind`.
+    /// Read the flow from a TOML or JSON file: `flow = "..."`, or `[[node]]` tables with `kind`.
     #[arg(long, value_name = "FILE")]
     pub flow_file: Option<PathBuf>,
     /// Where rank 0 writes the model (JSON; written atomically, untouched on failure).

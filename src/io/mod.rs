@@ -16,6 +16,7 @@ pub mod npy;
 mod columns;
 mod options;
 mod shards;
+mod atomic;
 mod write;
 
 pub use self::csv::NanPolicy;
@@ -23,7 +24,8 @@ pub use crate::chunk::{Chunk, Origin, Schema};
 pub use columns::{select_columns, Layout};
 pub use options::{DataOptions, Format};
 pub use shards::{assign, expand_pattern, list, not_a_shard, per_rank, shard_sources, Listing, SizedFile, Source};
-pub use write::{commit_all, remove_temporaries, resolve_path, write_atomic, write_atomic_with, Committed, ShardWriter};
+pub use atomic::{remove_temporaries, write_atomic, write_atomic_with};
+pub use write::{commit_all, resolve_path, Committed, ShardWriter};
 
 use crate::comm::{agree, Comm};
 use crate::error::{Error, Result};

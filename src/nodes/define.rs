@@ -8,7 +8,7 @@
 //! - [`Transform`]: the trained model, immutable: output names and `transform` (or [`Predict`]:
 //!   the predictions appended to the input), with its [`Report`]: checks, summary, warnings.
 //!
-//! The driver ([`Defined`], which implements [`Node`]) owns the communication: every rank's
+//! The driver ([`Defined`], which implements [`crate::nodes::Node`]) owns the communication: every rank's
 //! partial is gathered everywhere and merged in rank order, so the model is identical on every
 //! rank, and errors are agreed like every built-in node's. [`register`] makes the kind known to
 //! flow specs and model files. See `examples/custom_node.rs`.
@@ -113,7 +113,7 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
     /// The trained model from the merged partial of all ranks.
     fn finalize(&self, all: Self::Partial, schema: &Schema) -> Result<Self::Model>;
     /// Rewrite this kind's JSON from an older model file into today's layout (see
-    /// [`Defined::to_json`]); the default changes nothing.
+    /// [`crate::nodes::Node::to_json`]); the default changes nothing.
     fn upgrade(_node: &mut serde_json::Value) {}
 }
 

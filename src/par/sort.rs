@@ -6,7 +6,7 @@
 //! `numpy.argsort(kind="stable")` does, and many equal keys cannot pile onto one rank.
 //!
 //! 1. each rank sorts its rows (a stable local sort);
-//! 2. each rank sends up to [`SAMPLES`] evenly spaced samples, weighted by its row count, so
+//! 2. each rank sends up to `SAMPLES` evenly spaced samples, weighted by its row count, so
 //!    uneven and empty shards are sampled fairly; all ranks pick the same `size - 1` splitters;
 //! 3. one all-to-all moves every row to the rank whose splitter range holds it, where the
 //!    sorted runs are merged;

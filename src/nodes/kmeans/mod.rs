@@ -1,6 +1,6 @@
 //! `kmeans`: Lloyd's k-means over all ranks, `kmeans(k=10, init=++, max_iter=300, tol=1e-4,
 //! seed=0)`. The node keeps its rank's rows in memory (k-means needs many passes): rows of
-//! memory-mapped NPY inputs as views of the map ([`Chunk::mapped`]), other rows as a copy.
+//! memory-mapped NPY inputs as views of the map ([`crate::io::Chunk::mapped`]), other rows as a copy.
 //!
 //! **Initialisation** is defined on *global row indices* (row i of the concatenated shards), with
 //! per-row random numbers hashed from (seed, round, i), so a seed gives the same centroids for
@@ -26,12 +26,12 @@
 //! `checkpoint=FILE` (or `train --checkpoint FILE`): rank 0 writes centroids and iteration
 //! atomically after every iteration; `resume=true` (`--resume`) continues from it.
 
-use super::define::{params_from_fields, Kind, NodeParams, Partial, Predict, Report};
+use super::define::{params_from_fields, Kind, NodeParams, Predict, Report};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::npy::Mapped;
-use crate::io::{Chunk, Schema};
+use crate::io::Schema;
 use ndarray::{s, Array1, Array2, ArrayView2, Axis, ShapeBuilder};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -40,11 +40,13 @@ mod checkpoint;
 mod init;
 mod kernel;
 mod lloyd;
+mod partial;
 mod store;
 #[cfg(test)]
 mod tests;
 
 use kernel::*;
+use partial::{canonical_variance, KmeansPartial};
 use store::*;
 
 /// How initial centroids are chosen.
@@ -118,22 +120,6 @@ pub struct KmeansModel {
     /// Which start (0-based) the model is from.
     #[serde(default)]
     pub best_start: usize,
-}
-
-/// What a rank keeps while its rows arrive: the rows themselves, and, when the centroids are
-/// known before the rows (a file, a checkpoint), the first Lloyd step against them,
-/// accumulated while the rows are still in cache instead of in one more pass over memory.
-pub struct KmeansPartial {
-    rows: Rows,
-    /// Label of every local row (u32::MAX before the first step).
-    labels: Vec<u32>,
-    early: Option<(Array2<f64>, usize, Vec<f64>)>,
-    /// No step is taken at or after this iteration (a checkpoint of a finished training).
-    max_iter: usize,
-    /// The feature variances for `tol`: of the rows so far, and under `train --reproducible`
-    /// of every leaf before them (with its index).
-    var: Option<crate::stats::Scatter>,
-    var_leaves: Vec<(u64, crate::stats::Scatter)>,
 }
 
 /// What one Lloyd step accumulates over a set of rows, flat so that it sums across ranks in
@@ -343,72 +329,11 @@ impl NodeParams for KmeansParams {
     }
 }
 
-impl Partial for KmeansPartial {
-    fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        self.rows.push(chunk.x, chunk.mapped);
-        self.labels.resize(self.labels.len() + chunk.x.nrows(), u32::MAX);
-        if let Some((c, it, step)) = &mut self.early {
-            if *it < self.max_iter {
-                let n = chunk.x.nrows();
-                let labels = self.labels.len() - n;
-                Trainer::assign(c, chunk.x, &mut self.labels[labels..], step);
-            }
-        }
-        if let Some(var) = &mut self.var {
-            var.update(chunk.x);
-        }
-        Ok(())
-    }
-    fn end_leaf(&mut self, index: u64) {
-        self.rows.end_leaf(index);
-        if let Some(var) = &mut self.var {
-            let d = var.dim();
-            self.var_leaves.push((index, std::mem::replace(var, crate::stats::Scatter::new(d, false))));
-        }
-    }
-    fn merge(&mut self, _other: Self) {
-        // Never called: a node that keeps its rows keeps no partials to merge (no --cache, no
-        // --keep-partials), and trains without a join.
-        unreachable!("k-means partials are not merged")
-    }
-}
-
-// The partial holds the rows (some of them borrowed from memory maps): it is never stored or
-// sent, so it has no byte form.
-impl Serialize for KmeansPartial {
-    fn serialize<S: serde::Serializer>(&self, _s: S) -> std::result::Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom("k-means keeps its rows in memory; they are not stored"))
-    }
-}
-
-impl<'de> Deserialize<'de> for KmeansPartial {
-    fn deserialize<D: serde::Deserializer<'de>>(_d: D) -> std::result::Result<Self, D::Error> {
-        Err(serde::de::Error::custom("k-means keeps its rows in memory; they are not stored"))
-    }
-}
-
 /// One training's view: the parameters, the input columns and this rank's rows.
 pub(super) struct Trainer<'a> {
     p: &'a KmeansParams,
     columns: &'a [String],
     rows: &'a Rows,
-}
-
-/// `train --reproducible`: the mean feature variance (population) from every leaf's
-/// statistics, as [`crate::stats::Scatter::allreduce`] forms it (the sums about the global
-/// mean), but added in the canonical tree (collective).
-fn canonical_variance(comm: &dyn Comm, leaves: Vec<(u64, crate::stats::Scatter)>, d: usize, total: f64) -> f64 {
-    let sums = leaves.iter().map(|(i, s)| (*i, if s.n == 0 { vec![0.0; d] } else { (s.mean() * s.n as f64).to_vec() })).collect();
-    let mean = Array1::from(crate::canonical::sum(comm, d, sums)) / total;
-    let sq = leaves
-        .into_iter()
-        .map(|(i, mut s)| {
-            s.reshift(&mean);
-            (i, s.sum.iter().chain(&s.sq).copied().collect())
-        })
-        .collect();
-    let sq = crate::canonical::sum(comm, 2 * d, sq);
-    (0..d).map(|j| (sq[d + j] - sq[j] * sq[j] / total).max(0.0) / total).sum::<f64>() / d as f64
 }
 
 fn converged_default() -> bool {

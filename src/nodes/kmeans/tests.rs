@@ -1,6 +1,7 @@
 //! k-means tests.
 
 use super::*;
+use crate::io::Chunk;
 use crate::comm::run_threads;
 use crate::nodes::Node;
 use ndarray::Array;
