@@ -13,17 +13,32 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 set +u
 BASE=${BASE:-HEAD}; N=${N:-1000000}; D=33; RANKS=${RANKS:-1}; REPEAT=${REPEAT:-5}; MAX=${MAX:-1.05}
-NODES=${NODES:-"moments covariance pca whitening ridge linreg linreg_qr sfa sfa2 svd hist kmeans"}
+NODES=${NODES:-"moments covariance pca whitening ridge linreg linreg_qr sfa sfa2 svd hist kmeans gnb mnb fda"}
 DIR=${BENCH_DIR:-/tmp/flowmpi-bench}/n${N}d${D}
 source scripts/ab_builds.sh
 [ -f "$DIR/shard3.npy" ] || python3 scripts/bench_data.py "$DIR" --n "$N" --d "$D"
-cat "$DIR"/shard*.npy > /dev/null   # warm the page cache
+# The classifiers' data: a class column (0..4) and 20 Poisson counts (mnb needs counts), N rows.
+CLS=${BENCH_DIR:-/tmp/flowmpi-bench}/classes_n${N}
+[ -f "$CLS/shard3.npy" ] || python3 - "$CLS" "$N" <<'PY'
+import os, sys
+import numpy as np
+out, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(out, exist_ok=True)
+r = np.random.Generator(np.random.PCG64(9))
+bounds = np.linspace(0, n, 5).astype(int)
+for s in range(4):
+    m = bounds[s + 1] - bounds[s]
+    c = r.integers(0, 5, m)
+    x = r.poisson(2.0 + c[:, None] * np.linspace(0.1, 1.0, 20)[None, :], (m, 20))
+    np.save(os.path.join(out, f"shard{s}.npy"), np.column_stack([c, x]).astype(np.float64))
+PY
+cat "$DIR"/shard*.npy "$CLS"/shard*.npy > /dev/null   # warm the page cache
 
-wall() { # bin flow cols... -> seconds of one run
-  local bin=$1 flow=$2; shift 2
+wall() { # bin data flow cols... -> seconds of one run
+  local bin=$1 data=$2 flow=$3; shift 3
   local t0 t1
   t0=$(date +%s.%N)
-  mpirun -n "$RANKS" "$bin" train --data "$DIR/shard*.npy" "$@" --flow "$flow" --model "$TMP/m.json" >/dev/null 2>"$TMP/log" \
+  mpirun -n "$RANKS" "$bin" train --data "$data/shard*.npy" "$@" --flow "$flow" --model "$TMP/m.json" >/dev/null 2>"$TMP/log" \
     || { echo "bench_gate: FAILED: $bin $flow" >&2; cat "$TMP/log" >&2; exit 1; }
   t1=$(date +%s.%N)
   echo "$t1 - $t0" | bc -l
@@ -32,8 +47,10 @@ wall() { # bin flow cols... -> seconds of one run
 printf "%-11s %6s %10s %10s %7s\n" node ranks "base s" "new s" ratio
 slow=0
 for node in $NODES; do
-  cols=(--columns "0-29"); y="x$((D - 2))"
+  cols=(--columns "0-29"); y="x$((D - 2))"; data=$DIR
   case $node in
+    gnb|mnb) flow="$node(label=x0)"; data=$CLS; cols=(--columns "1-20") ;;
+    fda) flow="fda(n=3, label=x0)"; data=$CLS; cols=(--columns "1-20") ;;
     pca) flow="pca(n=5)" ;;
     whitening) flow="whitening(n=5)" ;;
     ridge) flow="ridge(alpha=[0.1,1], target=$y)" ;;
@@ -48,7 +65,7 @@ for node in $NODES; do
   esac
   best_old=""; best_new=""
   for _ in $(seq "$REPEAT"); do
-    o=$(wall "$OLD" "$flow" "${cols[@]}"); n=$(wall "$NEW" "$flow" "${cols[@]}")
+    o=$(wall "$OLD" "$data" "$flow" "${cols[@]}"); n=$(wall "$NEW" "$data" "$flow" "${cols[@]}")
     if [ -z "$best_old" ] || (( $(echo "$o < $best_old" | bc -l) )); then best_old=$o; fi
     if [ -z "$best_new" ] || (( $(echo "$n < $best_new" | bc -l) )); then best_new=$n; fi
   done
