@@ -46,6 +46,27 @@ fn every_files_header_is_checked_whatever_the_rank_count() {
 }
 
 #[test]
+fn a_header_naming_two_columns_alike_is_refused_on_every_rank() {
+    // Uneven shards and an empty one; rank 0 may hold no rows and still name the file.
+    let dir = scratch("dupname");
+    let data = dir.join("d");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("p0.csv"), "a,b,a\n").unwrap();
+    std::fs::write(data.join("p1.csv"), "a,b,a\n1,2,3\n4,5,6\n7,8,9\n").unwrap();
+    std::fs::write(data.join("p2.csv"), "a,b,a\n1,1,1\n").unwrap();
+    let m = dir.join("m.json");
+    for n in 1..=4 {
+        let d = data.to_str().unwrap();
+        one_error(&mpirun(n, &["train", "--data", d, "--flow", "moments", "--model", m.to_str().unwrap()]), &["line 1", "columns 0 and 2 (0-based) are both named 'a'"]);
+        one_error(&mpirun(n, &["train", "--data", d, "--columns", "a,b", "--flow", "moments", "--model", m.to_str().unwrap()]), &["the header names columns 0 and 2 both 'a'"]);
+        assert!(!m.exists(), "{n} ranks");
+    }
+    // Chosen by index, the columns have distinct names and train.
+    mpirun(3, &["train", "--data", data.to_str().unwrap(), "--columns", "1,2", "--flow", "moments", "--model", m.to_str().unwrap()]).ok();
+    assert_eq!(rows_of(&m), 4);
+}
+
+#[test]
 fn a_rank_pattern_that_leaves_files_unread_is_an_error() {
     let dir = scratch("unread");
     copy_example(&dir);

@@ -25,8 +25,14 @@ pub fn select_columns(spec: Option<&str>, layout: &Layout) -> std::result::Resul
     };
     let names = layout.column_names();
     let index_of = |tok: &str| -> std::result::Result<usize, String> {
-        if let Some(i) = layout.names.as_ref().and_then(|n| n.iter().position(|x| x == tok)) {
-            return Ok(i);
+        if let Some(n) = &layout.names {
+            let mut at = n.iter().enumerate().filter(|(_, x)| *x == tok).map(|(i, _)| i);
+            match (at.next(), at.next()) {
+                (Some(i), None) => return Ok(i),
+                // Taking the first would silently read another column than the user meant.
+                (Some(i), Some(k)) => return Err(format!("the header names columns {i} and {k} both '{tok}': select them by 0-based index")),
+                _ => {}
+            }
         }
         if let Ok(i) = tok.parse::<usize>() {
             return if i < layout.ncols { Ok(i) } else { Err(format!("column index {i} is out of range (the data has {} columns)", layout.ncols)) };
@@ -55,4 +61,20 @@ pub fn select_columns(spec: Option<&str>, layout: &Layout) -> std::result::Resul
         }
     }
     Ok(out)
+}
+
+/// An error naming two of `chosen` (column indices) that share a header name, or `None`. A model
+/// names its columns and `execute` finds them by name, so a name must say which column it is.
+pub fn duplicate_name(chosen: &[usize], layout: &Layout) -> Option<String> {
+    let names = layout.names.as_ref()?;
+    for (k, &j) in chosen.iter().enumerate() {
+        if let Some(&i) = chosen[..k].iter().find(|&&i| i != j && names[i] == names[j]) {
+            let (i, j) = (i.min(j), i.max(j));
+            return Some(format!(
+                "columns {i} and {j} (0-based) are both named '{}': rename one, or leave one out with --columns",
+                names[j]
+            ));
+        }
+    }
+    None
 }

@@ -183,6 +183,10 @@ impl Dataset {
         if columns.is_empty() {
             return Err(Error::Param("no feature column is selected".into()));
         }
+        let chosen: Vec<usize> = columns.iter().chain(&targets).chain(&label).chain(&keep).copied().collect();
+        if let Some(m) = columns::duplicate_name(&chosen, agreed) {
+            return Err(Error::data(r0, path0, Some(1), m));
+        }
         let local_bytes = sources.iter().map(source_bytes).sum::<u64>();
         let mut total = [local_bytes as f64];
         comm.allreduce_sum(&mut total);

@@ -18,6 +18,31 @@ fn column_selection() {
 }
 
 #[test]
+fn a_header_name_given_twice_is_never_resolved_to_one_of_its_columns() {
+    // Before, `--columns a` silently took the first 'a', and training on both gave a model that
+    // `execute` could not apply ("selected twice").
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("dup.csv");
+    std::fs::write(&path, "a,y,a,id\n1,2,3,9\n4,5,6,8\n").unwrap();
+    let open = |columns: Option<&str>, targets: &[&str], keep: &[&str]| {
+        let mut o = DataOptions::new(path.display().to_string());
+        o.columns = columns.map(String::from);
+        o.targets = targets.iter().map(|t| t.to_string()).collect();
+        o.keep = keep.iter().map(|k| k.to_string()).collect();
+        Dataset::open(&crate::comm::SingleComm, &o).map(|d| d.columns).map_err(|e| e.to_string())
+    };
+    let e = open(Some("a"), &[], &[]).unwrap_err();
+    assert!(e.contains("--columns: the header names columns 0 and 2 both 'a'"), "{e}");
+    let e = open(None, &["y"], &[]).unwrap_err();
+    assert!(e.contains("dup.csv, line 1: columns 0 and 2 (0-based) are both named 'a'"), "{e}");
+    let e = open(Some("1"), &["a"], &[]).unwrap_err();
+    assert!(e.contains("target: the header names columns 0 and 2 both 'a'"), "{e}");
+    assert_eq!(open(Some("2,3"), &["y"], &[]).unwrap(), vec![2, 3]);
+    // A kept column may be a target too (the true value beside the prediction): not a clash.
+    assert_eq!(open(Some("0,3"), &["y"], &["y"]).unwrap(), vec![0, 3]);
+}
+
+#[test]
 fn npy_rows_after_skipped_nan_rows_keep_their_file_row_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
