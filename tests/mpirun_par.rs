@@ -46,7 +46,8 @@ fn every_task_runs_once_and_output_comes_in_task_order() {
         assert_eq!(std::fs::read_to_string(dir.join(format!("logs/task{i}.log"))).unwrap(), format!("{i}:t{}\nerr\n", i * 3));
     }
     one_error(&mpirun(2, &["map", "--tasks", tasks.to_str().unwrap(), "--logs", "x.log", "--", "true"]), &["has no {index}"]);
-    one_error(&mpirun(2, &["map", "--tasks", dir.join("none.txt").to_str().unwrap(), "--", "true"]), &["--tasks", "none.txt"]);
+    let e = one_error(&mpirun(2, &["map", "--tasks", dir.join("none.txt").to_str().unwrap(), "--", "true"]), &["--tasks", "none.txt"]);
+    assert_eq!(e.matches("invalid parameter").count(), 1, "{e}");
     let r = mpirun(2, &["map", "--tasks", tasks.to_str().unwrap(), "--", "/no/such/program"]);
     assert!(r.stderr.contains("not started"), "{}", r.stderr);
 }

@@ -51,7 +51,10 @@ pub fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
     use std::io::Write;
     let t0 = Instant::now();
     // Rank 0 reads the task file; every rank gets the same list.
-    let read = (comm.rank() == 0).then(|| read_tasks(&a.tasks).map_err(|e| e.to_string()));
+    let read = (comm.rank() == 0).then(|| read_tasks(&a.tasks).map_err(|e| match e {
+        Error::Param(m) => m, // becomes an Error::Param again on every rank: say "invalid parameter" once
+        e => e.to_string(),
+    }));
     let tasks = crate::comm::broadcast(comm, 0, read.as_ref()).map_err(Error::Param)?;
     if let Some(p) = a.logs.as_deref().filter(|p| !p.contains("{index}") && tasks.len() > 1) {
         return Err(Error::Param(format!("--logs {p:?} has no {{index}}: every task would write the same file")));
