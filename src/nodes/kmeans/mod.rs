@@ -378,12 +378,23 @@ impl Report for KmeansModel {
         s.mat("centroids", &self.centroids, self.centroids.nrows(), input.len())
     }
     fn warnings(&self) -> Vec<String> {
-        if self.converged {
-            return Vec::new();
+        let mut w = Vec::new();
+        if !self.converged {
+            w.push(format!(
+                "kmeans stopped at max_iter={} without converging (tol={}); the centroids may still move: raise max_iter",
+                self.params.max_iter, self.params.tol
+            ));
         }
-        vec![format!(
-            "kmeans stopped at max_iter={} without converging (tol={}); the centroids may still move: raise max_iter",
-            self.params.max_iter, self.params.tol
-        )]
+        // Fewer distinct points than k (duplicate rows): some centroids coincide, and their
+        // clusters split one group arbitrarily (scikit-learn warns alike).
+        let k = self.centroids.nrows();
+        let distinct: std::collections::HashSet<Vec<u64>> = self.centroids.rows().into_iter().map(|r| r.iter().map(|v| (v + 0.0).to_bits()).collect()).collect();
+        if distinct.len() < k {
+            w.push(format!(
+                "kmeans found {} distinct centroids for k={k}: the data has fewer distinct points than k (duplicate rows?)",
+                distinct.len()
+            ));
+        }
+        w
     }
 }

@@ -174,3 +174,19 @@ fn an_empty_cluster_takes_the_farthest_row() {
     assert!(x.rows().into_iter().any(|r| r == c), "{c:?} is not a data row");
     assert!(c[1] > 5.0, "the farthest rows are in the blob at (0, 6): {c:?}");
 }
+
+#[test]
+fn fewer_distinct_points_than_k_is_warned_on_every_rank() {
+    // Rows of two distinct points only, spread over 3 ranks (one empty): some of the 3
+    // centroids must coincide.
+    let x = Array::from_shape_fn((9, 2), |(i, j)| if i % 3 == 0 { 4.0 + j as f64 } else { 1.0 });
+    for init in ["random", "++", "parallel"] {
+        let out = fit(3, &format!("kmeans(k=3, init={init})"), &x, &[0, 4, 4, 9]);
+        for m in &out {
+            let w = m.warnings();
+            assert!(w.iter().any(|w| w.contains("kmeans found 2 distinct centroids for k=3")), "{init}: {w:?}");
+        }
+    }
+    let apart = fit(2, "kmeans(k=3)", &blobs(), &[0, 100, 300]);
+    assert!(apart[0].warnings().is_empty(), "{:?}", apart[0].warnings());
+}
