@@ -107,7 +107,11 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
             Task::Classification => {
                 for (i, l) in chunk.labels.iter().enumerate() {
                     let t = *class_of.get(l.as_str()).ok_or_else(|| {
-                        Error::Fit(format!("rank {}: label '{l}' is not one of the model's classes [{}]", comm.rank(), classes.join(", ")))
+                        let msg = format!("label '{l}' is not one of the model's {}", crate::nodes::classes::describe(&classes));
+                        match chunk.origin {
+                            Some(o) => o.error(i, msg),
+                            None => Error::Fit(format!("rank {}: {msg}", comm.rank())),
+                        }
                     })?;
                     confusion[t * c + pred[[i, 0]] as usize] += 1.0;
                 }

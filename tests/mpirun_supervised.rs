@@ -304,7 +304,7 @@ fn supervised_bad_input_errors() {
     mpirun(2, &["train", "--data", "tests/data/nb/part*.csv", "--flow", "mnb(label=label)", "--model", m.to_str().unwrap()]).ok();
     let r = mpirun(2, &["score", "--model", m.to_str().unwrap(), "--data", "tests/data/nb/bad_label.csv"]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("label 'toast' is not one of the model's classes [eggs, ham, spam]"), "{}", r.stderr);
+    one_error(&r, &["bad_label.csv, line 3:", "label 'toast' is not one of the model's 3 classes [eggs, ham, spam]"]);
 }
 
 /// Fewer distinct rows than k: k-means++ runs out of candidates on every rank at once (an
