@@ -111,7 +111,7 @@ pub fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
         names.len(),
         a.out,
         t0.elapsed().as_secs_f64(),
-        if skipped > 0.0 { format!(" ({skipped} rows skipped for NaN/inf)") } else { String::new() }
+        if skipped > 0.0 { format!(" ({} skipped for NaN/inf)", super::plural(skipped as u64, "row")) } else { String::new() }
     ));
     for (r, n) in all.iter().enumerate() {
         log.detail(format!("  rank {r}: {n} rows -> {}", expand_pattern(&a.out, r, comm.size())));

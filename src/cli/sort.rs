@@ -121,7 +121,7 @@ pub fn sort(comm: &dyn Comm, a: &SortArgs, log: &Log) -> Result<()> {
         t0.elapsed().as_secs_f64(),
         t_read,
         t_sort,
-        if dropped[0] > 0.0 { format!("; {} rows skipped for NaN/inf", dropped[0]) } else { String::new() }
+        if dropped[0] > 0.0 { format!("; {} skipped for NaN/inf", plural(dropped[0] as u64, "row")) } else { String::new() }
     ));
     for (r, n) in rows.iter().enumerate() {
         let files: Vec<String> = [&a.out, &a.argsort].into_iter().flatten().map(|p| crate::io::expand_pattern(p, r, comm.size())).collect();
