@@ -67,13 +67,18 @@ pub fn select_columns(spec: Option<&str>, layout: &Layout) -> std::result::Resul
 /// names its columns and `execute` finds them by name, so a name must say which column it is.
 pub fn duplicate_name(chosen: &[usize], layout: &Layout) -> Option<String> {
     let names = layout.names.as_ref()?;
-    for (k, &j) in chosen.iter().enumerate() {
-        if let Some(&i) = chosen[..k].iter().find(|&&i| i != j && names[i] == names[j]) {
-            let (i, j) = (i.min(j), i.max(j));
-            return Some(format!(
-                "columns {i} and {j} (0-based) are both named '{}': rename one, or leave one out with --columns",
-                names[j]
-            ));
+    // One map, not a pairwise scan: a data set may have many thousands of columns.
+    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for &j in chosen {
+        match first.insert(&names[j], j) {
+            Some(i) if i != j => {
+                let (i, j) = (i.min(j), i.max(j));
+                return Some(format!(
+                    "columns {i} and {j} (0-based) are both named '{}': rename one, or leave one out with --columns",
+                    names[j]
+                ));
+            }
+            _ => {}
         }
     }
     None
