@@ -95,7 +95,11 @@ SlurmdParameters=config_overrides
 NodeName=$host CPUs=8 State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 EOF
-mkdir -p "$work/state" "$work/spool"
+# The PMIx plugin's per-step client directories go under $work, not /tmp: job ids restart at 1
+# with every fresh StateSaveLocation, and a directory left in /tmp by an earlier run's killed
+# step (/tmp/spmix_appdir_0_5.0) made this run's step 5 fail to launch.
+echo "PMIxCliTmpDirBase=$work/pmix" > "$work/mpi.conf"
+mkdir -p "$work/state" "$work/spool" "$work/pmix"
 slurmctld -f "$SLURM_CONF" || fail "slurmctld did not start"
 slurmd -f "$SLURM_CONF" || fail "slurmd did not start"
 for _ in $(seq 1 30); do
