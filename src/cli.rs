@@ -6,7 +6,7 @@
 use crate::comm::{agree, Comm, Context};
 use crate::error::{Error, Result};
 use crate::io::{expand_pattern, DataOptions, Dataset, Format, NanPolicy};
-use crate::log::Log;
+use crate::log::{plural, Log};
 use crate::model::Model;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -370,7 +370,7 @@ fn score(comm: &dyn Comm, a: &ScoreArgs, log: &Log) -> Result<()> {
     opts.label = flow.label()?;
     let data = Dataset::open(comm, &opts)?;
     let s = crate::score::score(comm, &flow, &data)?;
-    log.info(format!("scored {} over {} rank(s) in {:.3} s", model.flow, comm.size(), t0.elapsed().as_secs_f64()));
+    log.info(format!("scored {} over {} in {:.3} s", model.flow, plural(comm.size() as u64, "rank"), t0.elapsed().as_secs_f64()));
     if comm.rank() == 0 {
         if a.json {
             println!("{}", serde_json::to_string_pretty(&s).expect("json"));
@@ -412,12 +412,4 @@ fn abbreviate(names: &[String]) -> String {
     }
 }
 
-/// "1 row", "2 rows".
-fn plural(n: u64, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
 

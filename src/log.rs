@@ -46,3 +46,12 @@ pub fn global() -> Log {
 pub fn set_global(log: Log) {
     *GLOBAL.lock().unwrap_or_else(|e| e.into_inner()) = log;
 }
+
+/// "1 row", "2 rows".
+pub fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}

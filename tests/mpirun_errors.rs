@@ -38,6 +38,12 @@ fn wrong_number_of_fields() {
 }
 
 #[test]
+fn a_file_read_with_the_wrong_delimiter_is_told_which_one_to_pass() {
+    // semi0.csv is its header alone: rank 0 has no row to fail on, rank 1 does.
+    fails(2, "tests/data/bad/semi{rank}.csv", "moments", &[], &["rank 1", "semi1.csv", "line 2", "'1;2;3'", "pass --delimiter ';'"]);
+}
+
+#[test]
 fn different_column_counts_on_different_ranks() {
     fails(2, "tests/data/bad/cols{rank}.csv", "moments", &[], &["rank 1", "cols1.csv", "5 columns", "4"]);
 }

@@ -69,7 +69,7 @@ pub fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
         _ => crate::par::Schedule::Dynamic { chunk: 1 },
     };
     let opts = crate::par::Options { schedule, threads: a.threads.unwrap_or(0), serial: None };
-    log.info(format!("map: {} on {} rank(s): {}", plural(tasks.len() as u64, "task"), comm.size(), a.command.join(" ")));
+    log.info(format!("map: {} on {}: {}", plural(tasks.len() as u64, "task"), plural(comm.size() as u64, "rank"), a.command.join(" ")));
     let done = crate::taskfarm::run(comm, &farm, &tasks, &opts)?;
     if comm.rank() != 0 {
         return finish_map(&done, comm.size());

@@ -38,7 +38,7 @@ pub fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
     let node = MomentsNode::from_json(&flow.nodes[0].to_json())?;
     let m = &node.model().ok_or_else(|| Error::Fit("no moments were computed".into()))?.moments;
     let dropped = if report.skipped > 0 { format!(" ({} rows with NaN/inf/missing values skipped)", report.skipped) } else { String::new() };
-    log.info(format!("{} rows over {} rank(s) in {:.3} s{dropped}", m.count, comm.size(), t0.elapsed().as_secs_f64()));
+    log.info(format!("{} over {} in {:.3} s{dropped}", crate::log::plural(m.count as u64, "row"), crate::log::plural(comm.size() as u64, "rank"), t0.elapsed().as_secs_f64()));
     if comm.rank() == 0 {
         if a.json {
             let mut v = node.to_json();

@@ -128,10 +128,10 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     }
     flow.resolve_columns(&data);
     log.info(format!(
-        "{}; data {:?}: {} feature columns; flow {}",
+        "{}; data {:?}: {}; flow {}",
         plural(comm.size() as u64, "rank"),
         opts.spec,
-        data.dim(),
+        plural(data.dim() as u64, "feature column"),
         flow.spec()
     ));
     let shard_cache = a.cache.as_ref().map(|dir| crate::cache::ShardCache { dir: dir.clone(), verify: a.cache_verify });

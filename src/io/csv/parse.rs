@@ -162,7 +162,7 @@ pub fn parse_block(
         for col in 0..plan.ncols {
             if col > 0 {
                 if p >= line.len() {
-                    return Err(fail(format!("expected {} fields, found {}", plan.ncols, col)));
+                    return Err(fail(field_count(plan, col, line, delim)));
                 }
                 // p sits on a delimiter here (checked below).
                 p += 1;
@@ -197,9 +197,9 @@ pub fn parse_block(
                         if t.is_empty() || is_na(t) {
                             f64::NAN
                         } else if t[0] == b'"' {
-                            parse_quoted(t).ok_or_else(|| bad_field(field, col, plan, &fail))?
+                            parse_quoted(t).ok_or_else(|| bad_field(field, col, plan, delim, &fail))?
                         } else {
-                            fast_float2::parse::<f64, _>(t).map_err(|_| bad_field(field, col, plan, &fail))?
+                            fast_float2::parse::<f64, _>(t).map_err(|_| bad_field(field, col, plan, delim, &fail))?
                         }
                     }
                 };
@@ -222,7 +222,7 @@ pub fn parse_block(
         }
         if p < line.len() {
             let found = plan.ncols + 1 + memchr::memchr_iter(delim, &line[p + 1..]).count();
-            return Err(fail(format!("expected {} fields, found {}", plan.ncols, found)));
+            return Err(fail(field_count(plan, found, line, delim)));
         }
         if bad_value {
             out.truncate(row_at);
@@ -235,12 +235,31 @@ pub fn parse_block(
     Ok((rows, skipped))
 }
 
-fn bad_field(field: &[u8], col: usize, plan: &FieldPlan, fail: &dyn Fn(String) -> ParseError) -> ParseError {
+fn bad_field(field: &[u8], col: usize, plan: &FieldPlan, delim: u8, fail: &dyn Fn(String) -> ParseError) -> ParseError {
     fail(format!(
-        "cannot parse {} as a number (column '{}'; --columns picks the numeric feature columns)",
+        "cannot parse {} as a number (column '{}'; --columns picks the numeric feature columns){}",
         crate::io::quote(field),
-        plan.names[col]
+        plan.names[col],
+        delimiter_hint(plan, field, delim)
     ))
+}
+
+fn field_count(plan: &FieldPlan, found: usize, line: &[u8], delim: u8) -> String {
+    format!("expected {}, found {found}{}", crate::log::plural(plan.ncols as u64, "field"), delimiter_hint(plan, line, delim))
+}
+
+/// A file read with the wrong delimiter has one column, and its rows fail to parse. The
+/// message alone ("cannot parse '1;2;3'") does not point at `--delimiter`, so name the likely
+/// one when the failing text holds it.
+fn delimiter_hint(plan: &FieldPlan, text: &[u8], delim: u8) -> String {
+    if plan.ncols != 1 {
+        return String::new();
+    }
+    match [b';', b'\t', b'|', b','].into_iter().find(|&d| d != delim && text.contains(&d)) {
+        Some(b'\t') => "; if tabs separate the fields, pass --delimiter tab".to_string(),
+        Some(d) => format!("; if '{}' separates the fields, pass --delimiter '{}'", d as char, d as char),
+        None => String::new(),
+    }
 }
 
 /// Split `block` into at most `parts` pieces that end at line ends.

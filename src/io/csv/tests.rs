@@ -53,6 +53,26 @@ fn block_parsing_handles_quotes_comments_and_reports_offsets() {
 }
 
 #[test]
+fn a_file_read_with_the_wrong_delimiter_is_told_which_one_to_pass() {
+    let mut out = Rows::default();
+    let e = parse_block(b"1;2;3\n", 0, b',', &plan(1), NanPolicy::Error, &mut out).unwrap_err();
+    assert!(e.msg.starts_with("cannot parse '1;2;3' as a number"), "{}", e.msg);
+    assert!(e.msg.ends_with("; if ';' separates the fields, pass --delimiter ';'"), "{}", e.msg);
+    // Decimal commas: the comma splits the line, so the count is what fails.
+    let e = parse_block(b"1,5;2\n", 0, b',', &plan(1), NanPolicy::Error, &mut out).unwrap_err();
+    assert_eq!(e.msg, "expected 1 field, found 2; if ';' separates the fields, pass --delimiter ';'");
+    let e = parse_block(b"1\t2\n", 0, b',', &plan(1), NanPolicy::Error, &mut out).unwrap_err();
+    assert!(e.msg.ends_with("; if tabs separate the fields, pass --delimiter tab"), "{}", e.msg);
+    let e = parse_block(b"1,2\n", 0, b'\t', &plan(1), NanPolicy::Error, &mut out).unwrap_err();
+    assert!(e.msg.ends_with("pass --delimiter ','"), "{}", e.msg);
+    // Several columns: the delimiter was right, so no hint.
+    let e = parse_block(b"1,x;y,3\n", 0, b',', &plan(3), NanPolicy::Error, &mut out).unwrap_err();
+    assert!(!e.msg.contains("--delimiter"), "{}", e.msg);
+    let e = parse_block(b"x\n", 0, b',', &plan(1), NanPolicy::Error, &mut out).unwrap_err();
+    assert!(!e.msg.contains("--delimiter"), "{}", e.msg);
+}
+
+#[test]
 fn parallel_parsing_keeps_order_and_reports_the_first_error() {
     let mut text = Vec::new();
     for i in 0..40_000 {
