@@ -130,11 +130,36 @@ pub fn single(args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 /// A fresh scratch directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
+pub fn scratch(name: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("flowmpi-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
+}
+
+/// A test's scratch directory: removed when the test passes (some hold a gigabyte, and repeated
+/// runs filled /tmp), kept when it fails, to look at.
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 pub fn read_json(p: &Path) -> Value {
@@ -240,7 +265,7 @@ pub fn write_npy(path: &Path, rows: usize, cols: usize) {
 /// A scratch directory `name` with `rows` × 8 NPY data `x.npy`, and the k-means `flow` trained
 /// on it undisturbed by `ranks` ranks (its node), which must run all `max_iter` iterations so
 /// that a fault can come while it trains.
-pub fn kmeans_reference(name: &str, rows: usize, ranks: usize, flow: &str, max_iter: u64) -> (PathBuf, PathBuf, Value) {
+pub fn kmeans_reference(name: &str, rows: usize, ranks: usize, flow: &str, max_iter: u64) -> (Scratch, PathBuf, Value) {
     let dir = scratch(name);
     let data = dir.join("x.npy");
     write_npy(&data, rows, 8);
