@@ -278,7 +278,7 @@ pub enum Task {
 
 /// The built-in kinds that implement [`Node`] themselves: kind, aliases, usage line.
 const OWN: [(&str, &[&str], &str); 2] = [
-    ("layer", &[], "layer(NODE @ COLUMNS, ...): nodes side by side on column groups, outputs concatenated, e.g. layer(pca(n=3) @ 0-9, sfa(n=2) @ [x10; x12])"),
+    ("layer", &[], "layer(NODE @ COLUMNS, ...): nodes side by side on column groups (they may overlap or leave columns out), outputs concatenated, e.g. layer(pca(n=3) @ 0-9, sfa(n=2) @ [x10; x12])"),
     ("clone", &[], "clone(NODE, groups=G): one node trained on G equal column groups (their rows stacked), applied to each"),
 ];
 
