@@ -20,7 +20,7 @@ for s in range(32):
 PY
 run() {  # seconds of training as flowmpi reports them
   mpirun --oversubscribe -n 2 "$BIN" train --data "$dir/data/part*.csv" --flow 'moments | covariance | pca(n=4)' \
-    --model "$dir/m.json" "$@" 2>&1 | sed -n 's/.*rows) in \([0-9.]*\) s/\1/p'
+    --model "$dir/m.json" "$@" 2>&1 | sed -n 's/.*(\([0-9.]*\) s in all)/\1/p'
 }
 plain=$(run)
 cold=$(run --cache "$dir/cache")

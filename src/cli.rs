@@ -362,7 +362,7 @@ fn check_output_paths(comm: &dyn Comm, flag: &str, out: &Path, other: Option<(&s
 
 fn score(comm: &dyn Comm, a: &ScoreArgs, log: &Log) -> Result<()> {
     let t0 = Instant::now();
-    let loaded = Model::load(&a.model).and_then(|m| Ok((m.flow()?, m)));
+    let loaded = Model::load_flow(&a.model);
     let (flow, model) = agree(comm, loaded)?;
     let trained_on = model.input_columns.join(",");
     let mut opts = a.data.options(Some(&trained_on))?;

@@ -8,6 +8,8 @@ use crate::nodes;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+mod layout;
+
 /// Identifies our files.
 pub const FORMAT: &str = "flowmpi-model";
 /// Bumped when the layout changes incompatibly. v2: a `whitening` node keeps its `params` and
@@ -59,16 +61,17 @@ impl Model {
         }
     }
 
-    /// Pretty JSON bytes.
+    /// Pretty JSON bytes (see [`Model::write_to`]).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut v = Vec::new();
         self.write_to(&mut v).expect("model serialises");
         v
     }
 
-    /// Pretty JSON, as [`Model::to_bytes`], streamed into `w`.
+    /// Pretty JSON, as [`Model::to_bytes`], streamed into `w`; arrays of numbers or strings
+    /// stay on one line, so a matrix takes a line per row.
     pub fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut *w, self)?;
+        self.serialize(&mut serde_json::Serializer::with_formatter(&mut *w, layout::Layout::default()))?;
         w.write_all(b"\n")
     }
 
@@ -104,8 +107,18 @@ impl Model {
 
     /// Read and check a model file.
     pub fn load(path: &Path) -> Result<Model> {
-        let text = std::fs::read(path).map_err(|e| Error::Model(format!("cannot read {}: {e}", path.display())))?;
-        let m: Model = serde_json::from_slice(&text)
+        let cannot = |e: std::io::Error| Error::Model(format!("cannot read {}: {e}", path.display()));
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        // Parsed from a read-only map: a wide model's text (most of a gigabyte) is then page
+        // cache shared by the ranks of a node, not a copy in each. SAFETY: flowmpi replaces
+        // model files by rename, never in place; another program truncating the file while it
+        // is parsed would end this process with SIGBUS, as with numpy.memmap.
+        let text = match unsafe { memmap2::Mmap::map(&file) } {
+            Ok(map) => Text::Mapped(map),
+            // An empty file cannot be mapped; it fails below as any other non-model does.
+            Err(_) => Text::Read(std::fs::read(path).map_err(cannot)?),
+        };
+        let m: Model = serde_json::from_slice(text.bytes())
             .map_err(|e| Error::Model(format!("{} is not a flowmpi model: {e}", path.display())))?;
         if m.format != FORMAT || m.format_version > FORMAT_VERSION {
             return Err(Error::Model(format!(
@@ -114,6 +127,14 @@ impl Model {
             )));
         }
         Ok(m)
+    }
+
+    /// Read a model file and rebuild its trained flow, for running it: the model returned keeps
+    /// the metadata but not the nodes' JSON, which the flow has turned into arrays (a wide
+    /// model's JSON tree is as large again as the arrays).
+    pub fn load_flow(path: &Path) -> Result<(Flow, Model)> {
+        let m = Model::load(path)?;
+        Ok((m.flow()?, Model { nodes: Vec::new(), ..m }))
     }
 
     /// Store each node's partial statistics (`train --keep-partials`), as hex in the node's
@@ -167,5 +188,20 @@ impl Model {
             return Err(Error::Model("the model has no nodes".into()));
         }
         Ok(flow)
+    }
+}
+
+/// A model file's bytes, mapped or read.
+enum Text {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl Text {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Text::Mapped(m) => m,
+            Text::Read(v) => v,
+        }
     }
 }

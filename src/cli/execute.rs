@@ -40,7 +40,7 @@ pub struct ExecuteArgs {
 /// Run `flowmpi execute` (collective).
 pub fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
     let t0 = Instant::now();
-    let loaded = Model::load(&a.model).and_then(|m| Ok((m.flow()?, m)));
+    let loaded = Model::load_flow(&a.model);
     let (mut flow, model) = agree(comm, loaded)?;
     if let Some(last) = flow.nodes.last_mut() {
         if a.proba && last.classes().is_none() {

@@ -143,6 +143,7 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
         reproducible: a.reproducible,
     };
     let report = flow.train_opts(comm, &data, log, &train_opts)?;
+    let t_write = Instant::now();
     let earlier_rows = old.as_ref().map_or(0, |(_, _, m)| m.training_rows);
     let columns = old.as_ref().map_or(opts.columns.clone(), |(_, _, m)| m.columns.clone());
     let mut model = Model::new(&flow, columns, data.names(), earlier_rows + report.rows, comm.size());
@@ -160,12 +161,13 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     }
     model.save(comm, &a.model)?;
     log.info(format!(
-        "wrote {} ({}, {} -> {} dims, {}) in {:.3} s",
+        "wrote {} ({}, {} -> {} dims, {}) in {:.3} s ({:.3} s in all)",
         a.model.display(),
         plural(model.nodes.len() as u64, "node"),
         model.input_dim,
         model.output_columns.len(),
         plural(model.training_rows, "row"),
+        t_write.elapsed().as_secs_f64(),
         t0.elapsed().as_secs_f64()
     ));
     Ok(())

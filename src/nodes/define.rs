@@ -112,9 +112,13 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
     }
     /// The trained model from the merged partial of all ranks.
     fn finalize(&self, all: Self::Partial, schema: &Schema) -> Result<Self::Model>;
-    /// Rewrite this kind's JSON from an older model file into today's layout (see
-    /// [`crate::nodes::Node::to_json`]); the default changes nothing.
-    fn upgrade(_node: &mut serde_json::Value) {}
+    /// This kind's JSON from an older model file in today's layout (see
+    /// [`crate::nodes::Node::to_json`]), or None when `node` has it already (the default: every
+    /// layout is today's). A new value, not an edit in place, so that reading a current file
+    /// does not copy its arrays: a wide model's JSON tree is gigabytes.
+    fn upgrade(_node: &serde_json::Value) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// Local statistics of a node.
@@ -272,11 +276,14 @@ impl<T: Predict> Transform for T {
 
 /// For [`NodeParams::upgrade`]: format v1 wrote a node's parameters beside its model's
 /// fields; gather the keys `names` into today's `params` (when the file has none).
-pub fn params_from_fields(node: &mut serde_json::Value, names: &[&str]) {
-    if node.get("params").is_none() {
-        let params: serde_json::Map<_, _> = names.iter().filter_map(|k| Some((k.to_string(), node.get(*k)?.clone()))).collect();
-        node["params"] = params.into();
+pub fn params_from_fields(node: &serde_json::Value, names: &[&str]) -> Option<serde_json::Value> {
+    if node.get("params").is_some() {
+        return None;
     }
+    let params: serde_json::Map<_, _> = names.iter().filter_map(|k| Some((k.to_string(), node.get(*k)?.clone()))).collect();
+    let mut node = node.clone();
+    node["params"] = params.into();
+    Some(node)
 }
 
 pub use super::driver::Defined;

@@ -64,13 +64,13 @@ impl<P: NodeParams> Defined<P> {
 
     /// Read a node from its model-file JSON (older layouts through [`NodeParams::upgrade`]).
     pub fn from_json(v: &serde_json::Value) -> Result<Self> {
-        let mut v = v.clone();
-        P::upgrade(&mut v);
+        let upgraded = P::upgrade(v);
+        let v = upgraded.as_ref().unwrap_or(v);
         let bad = |e: serde_json::Error| Error::Model(format!("node '{}': {e}", P::KIND.name));
         let empty = serde_json::json!({});
         let params = P::deserialize(v.get("params").unwrap_or(&empty)).map_err(bad)?;
         let columns = Vec::<String>::deserialize(v.get("columns").unwrap_or(&serde_json::Value::Null)).map_err(bad)?;
-        let model = P::Model::deserialize(&v).map_err(bad)?;
+        let model = P::Model::deserialize(v).map_err(bad)?;
         Ok(Defined { params, columns, model: Some(model), training: None, proba: false, fresh: Vec::new() })
     }
 

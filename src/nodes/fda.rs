@@ -106,8 +106,8 @@ impl NodeParams for FdaParams {
         fix_signs(&mut projection);
         Ok(FdaModel { classes, means, mean: total.mean().to_vec(), eigenvalues: vals.iter().take(keep).copied().collect(), projection, count: total.n })
     }
-    fn upgrade(node: &mut serde_json::Value) {
-        params_from_fields(node, &["n", "label"]);
+    fn upgrade(node: &serde_json::Value) -> Option<serde_json::Value> {
+        params_from_fields(node, &["n", "label"])
     }
 }
 

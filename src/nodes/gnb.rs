@@ -107,8 +107,8 @@ impl NodeParams for GnbParams {
         }
         Ok(GnbModel { params: self.clone(), classes, class_count, class_prior, theta, var, epsilon })
     }
-    fn upgrade(node: &mut serde_json::Value) {
-        params_from_fields(node, &["label", "var_smoothing", "priors"]);
+    fn upgrade(node: &serde_json::Value) -> Option<serde_json::Value> {
+        params_from_fields(node, &["label", "var_smoothing", "priors"])
     }
 }
 

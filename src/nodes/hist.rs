@@ -115,8 +115,8 @@ impl NodeParams for HistParams {
         let HistPartial::Counts { edges, counts } = all else { return Err(Error::Fit("hist: the second pass holds no counts".into())) };
         Ok(HistModel { counts: counts.chunks_exact(self.bins).map(|c| c.iter().map(|v| *v as u64).collect()).collect(), edges })
     }
-    fn upgrade(node: &mut serde_json::Value) {
-        params_from_fields(node, &["bins"]);
+    fn upgrade(node: &serde_json::Value) -> Option<serde_json::Value> {
+        params_from_fields(node, &["bins"])
     }
 }
 

@@ -236,8 +236,8 @@ impl NodeParams for LinregParams {
         };
         Ok(LinregModel { params: self.clone(), count, fit })
     }
-    fn upgrade(node: &mut serde_json::Value) {
-        params_from_fields(node, &["target", "fit_intercept", "method"]);
+    fn upgrade(node: &serde_json::Value) -> Option<serde_json::Value> {
+        params_from_fields(node, &["target", "fit_intercept", "method"])
     }
 }
 

@@ -102,8 +102,8 @@ impl NodeParams for MnbParams {
         let feature_log_prob = Array2::from_shape_fn((c, d), |(k, j)| smoothed[[k, j]].ln() - denom[k].ln());
         Ok(MnbModel { params: self.clone(), classes, class_count, feature_count, class_log_prior, feature_log_prob })
     }
-    fn upgrade(node: &mut serde_json::Value) {
-        params_from_fields(node, &["label", "alpha", "fit_prior", "priors"]);
+    fn upgrade(node: &serde_json::Value) -> Option<serde_json::Value> {
+        params_from_fields(node, &["label", "alpha", "fit_prior", "priors"])
     }
 }
 

@@ -90,8 +90,8 @@ impl NodeParams for PolyParams {
     fn finalize(&self, _all: (), _schema: &Schema) -> Result<PolyModel> {
         Ok(self.model())
     }
-    fn upgrade(node: &mut serde_json::Value) {
-        params_from_fields(node, &["degree"]);
+    fn upgrade(node: &serde_json::Value) -> Option<serde_json::Value> {
+        params_from_fields(node, &["degree"])
     }
 }
 

@@ -85,8 +85,8 @@ impl NodeParams for RidgeParams {
         Ok(RidgeModel { params: self.clone(), count: s.n, fits })
     }
     /// Before format v2 the parameters sat beside the model's fields.
-    fn upgrade(node: &mut serde_json::Value) {
-        super::define::params_from_fields(node, &["target", "fit_intercept", "alphas"]);
+    fn upgrade(node: &serde_json::Value) -> Option<serde_json::Value> {
+        super::define::params_from_fields(node, &["target", "fit_intercept", "alphas"])
     }
 }
 

@@ -295,8 +295,8 @@ impl NodeParams for SfaParams {
     fn finalize(&self, all: SfaPartial, _schema: &Schema) -> Result<SfaModel> {
         self.solve(all)
     }
-    fn upgrade(node: &mut serde_json::Value) {
-        params_from_fields(node, &["n", "contiguous"]);
+    fn upgrade(node: &serde_json::Value) -> Option<serde_json::Value> {
+        params_from_fields(node, &["n", "contiguous"])
     }
 }
 

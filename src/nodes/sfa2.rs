@@ -70,11 +70,14 @@ impl NodeParams for Sfa2Params {
         Ok(Sfa2Model { sfa: self.0.solve(all.sfa)?, expansion: Quadratic::default() })
     }
     /// Format v1 held the expansion (with the input columns) and a whole SFA node.
-    fn upgrade(node: &mut serde_json::Value) {
-        if node.get("params").is_none() {
-            node["params"] = serde_json::json!({ "n": node["sfa"]["n"], "contiguous": node["sfa"]["contiguous"] });
-            node["columns"] = node["expansion"]["columns"].clone();
+    fn upgrade(node: &serde_json::Value) -> Option<serde_json::Value> {
+        if node.get("params").is_some() {
+            return None;
         }
+        let mut node = node.clone();
+        node["params"] = serde_json::json!({ "n": node["sfa"]["n"], "contiguous": node["sfa"]["contiguous"] });
+        node["columns"] = node["expansion"]["columns"].clone();
+        Some(node)
     }
 }
 

@@ -65,8 +65,8 @@ impl NodeParams for SvdParams {
         }
         Ok(SvdModel { count, singular_values: s.iter().take(keep).copied().collect(), components })
     }
-    fn upgrade(node: &mut serde_json::Value) {
-        params_from_fields(node, &["k"]);
+    fn upgrade(node: &serde_json::Value) -> Option<serde_json::Value> {
+        params_from_fields(node, &["k"])
     }
 }
 

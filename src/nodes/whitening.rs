@@ -60,14 +60,17 @@ impl NodeParams for WhiteningParams {
         Ok(WhiteningModel { pca, whitening: w })
     }
     /// Model files before format v2 kept the parameters and the input columns inside `pca`.
-    fn upgrade(node: &mut serde_json::Value) {
-        if node.get("params").is_none() {
-            for key in ["params", "columns"] {
-                if let Some(v) = node.get("pca").and_then(|p| p.get(key)).cloned() {
-                    node[key] = v;
-                }
+    fn upgrade(node: &serde_json::Value) -> Option<serde_json::Value> {
+        if node.get("params").is_some() {
+            return None;
+        }
+        let mut node = node.clone();
+        for key in ["params", "columns"] {
+            if let Some(v) = node.get("pca").and_then(|p| p.get(key)).cloned() {
+                node[key] = v;
             }
         }
+        Some(node)
     }
 }
 

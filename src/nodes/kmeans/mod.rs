@@ -324,8 +324,8 @@ impl NodeParams for KmeansParams {
         // Never called: `train` iterates over the rows each rank keeps instead.
         Err(Error::Fit("kmeans trains by iterating (NodeParams::train), not from a joined partial".into()))
     }
-    fn upgrade(node: &mut serde_json::Value) {
-        params_from_fields(node, &["k", "init", "n_init", "max_iter", "tol", "seed", "oversampling", "rounds"]);
+    fn upgrade(node: &serde_json::Value) -> Option<serde_json::Value> {
+        params_from_fields(node, &["k", "init", "n_init", "max_iter", "tol", "seed", "oversampling", "rounds"])
     }
 }
 
