@@ -47,7 +47,7 @@ e_old=$(cut -d' ' -f1 "$TMP/exec_old" | best); e_new=$(cut -d' ' -f1 "$TMP/exec_
 m_old=$(cut -d' ' -f2 "$TMP/exec_old" | best); m_new=$(cut -d' ' -f2 "$TMP/exec_new" | best)
 printf "%-24s %12s %12s %7s\n" "$ROWS x $COLS covariance" "base $BASE" "new" "ratio"
 printf "%-24s %12.2f %12.2f %7.2f\n" "train + write, s" "$t_old" "$t_new" "$(echo "$t_new / $t_old" | bc -l)"
-printf "%-24s %12.1f %12.1f %7.2f\n" "model file, MB" "$(echo "$size_old / 1e6" | bc -l)" "$(echo "$size_new / 1e6" | bc -l)" "$(echo "$size_new / $size_old" | bc -l)"
+printf "%-24s %12.1f %12.1f %7.2f\n" "model file, MB" "$(echo "$size_old / 1000000" | bc -l)" "$(echo "$size_new / 1000000" | bc -l)" "$(echo "$size_new / $size_old" | bc -l)"
 printf "%-24s %12.2f %12.2f %7.2f\n" "execute 100 rows, s" "$e_old" "$e_new" "$(echo "$e_new / $e_old" | bc -l)"
 printf "%-24s %12.0f %12.0f %7.2f\n" "execute peak RSS, MB" "$(echo "$m_old / 1024" | bc -l)" "$(echo "$m_new / 1024" | bc -l)" "$(echo "$m_new / $m_old" | bc -l)"
 echo "execute output: byte-identical"

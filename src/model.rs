@@ -75,22 +75,29 @@ impl Model {
         w.write_all(b"\n")
     }
 
-    /// FNV-1a hash of the nodes' trained state (their compact JSON): equal hashes on all ranks =
-    /// identical models. Streamed: a 4,096-column model's gigabyte of JSON is never held.
+    /// FNV-1a hash of the nodes' trained state: equal hashes on all ranks = identical models.
+    /// It walks the JSON tree and hashes each number's bits, tagged with its kind; formatting
+    /// the numbers as text to hash them took as long as writing a wide model's file.
     pub fn hash(&self) -> u64 {
-        struct Fnv(u64);
-        impl std::io::Write for Fnv {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0 = crate::cache::fnv(bytes, self.0);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
+        use crate::cache::fnv;
+        use serde_json::Value;
+        fn walk(v: &Value, h: u64) -> u64 {
+            let sized = |tag: &[u8], len: usize, h: u64| fnv(&(len as u64).to_le_bytes(), fnv(tag, h));
+            match v {
+                Value::Null => fnv(b"z", h),
+                Value::Bool(b) => fnv(&[b'b', *b as u8], h),
+                Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                    _ if n.is_f64() => fnv(&n.as_f64().unwrap_or(f64::NAN).to_bits().to_le_bytes(), fnv(b"f", h)),
+                    (Some(u), _) => fnv(&u.to_le_bytes(), fnv(b"u", h)),
+                    (None, Some(i)) => fnv(&i.to_le_bytes(), fnv(b"i", h)),
+                    (None, None) => fnv(n.to_string().as_bytes(), fnv(b"?", h)),
+                },
+                Value::String(s) => fnv(s.as_bytes(), sized(b"s", s.len(), h)),
+                Value::Array(a) => a.iter().fold(sized(b"[", a.len(), h), |h, x| walk(x, h)),
+                Value::Object(o) => o.iter().fold(sized(b"{", o.len(), h), |h, (k, x)| walk(x, fnv(k.as_bytes(), sized(b"k", k.len(), h)))),
             }
         }
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, Fnv(0xcbf29ce484222325));
-        serde_json::to_writer(&mut w, &self.nodes).map_err(std::io::Error::from).and_then(|_| std::io::Write::flush(&mut w)).expect("model serialises");
-        w.get_ref().0
+        self.nodes.iter().fold(0xcbf29ce484222325, |h, n| walk(n, h))
     }
 
     /// Collective: every rank's [`Model::hash`], in rank order; they must all be equal (the
@@ -202,6 +209,30 @@ impl Text {
         match self {
             Text::Mapped(m) => m,
             Text::Read(v) => v,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_sees_every_value_and_where_it_sits() {
+        let flow = Flow::parse("moments").unwrap();
+        let model = |nodes: serde_json::Value| Model { nodes: nodes.as_array().unwrap().clone(), ..Model::new(&flow, None, vec![], 0, 1) };
+        let base = serde_json::json!([{"kind": "pca", "m": [[1.5, -0.0], [2.0, 3.0]], "n": 2, "s": "ab"}]);
+        let h = model(base.clone()).hash();
+        assert_eq!(h, model(base).hash());
+        for other in [
+            serde_json::json!([{"kind": "pca", "m": [[1.5, 0.0], [2.0, 3.0]], "n": 2, "s": "ab"}]),
+            serde_json::json!([{"kind": "pca", "m": [[1.5, -0.0, 2.0], [3.0]], "n": 2, "s": "ab"}]),
+            serde_json::json!([{"kind": "pca", "m": [[1.5, -0.0], [2.0, 3.0]], "n": 2.0, "s": "ab"}]),
+            serde_json::json!([{"kind": "pca", "m": [[1.5, -0.0], [2.0, 3.0]], "n": 2, "s": "a", "b": null}]),
+            serde_json::json!([{"kind": "pca", "m": [[1.5, -0.0], [2.0, 3.0]], "n": 2, "t": "ab"}]),
+            serde_json::json!([{"kind": "pca", "m": [[1.5, -0.0], [2.0, 3.0]], "n": 2}, {"s": "ab"}]),
+        ] {
+            assert_ne!(model(other.clone()).hash(), h, "{other}");
         }
     }
 }
