@@ -90,9 +90,11 @@ ReturnToService=2
 # SIGTERM at the time limit, SIGKILL KillWait seconds later.
 KillWait=20
 MinJobAge=600
-# 8 CPUs declared on a 2-core machine, so that two 4-task jobs run instead of pending forever.
+# 12 CPUs declared on a 2-core machine, so that the three 4-task jobs of the time-limit test
+# all start at once. With 8, one of them pended until another ended, and when that was the
+# time-limited one it then ran alone, finished in 54 s and was never stopped (a CI failure).
 SlurmdParameters=config_overrides
-NodeName=$host CPUs=8 State=UNKNOWN
+NodeName=$host CPUs=12 State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 EOF
 # The PMIx plugin's per-step client directories go under $work, not /tmp: job ids restart at 1
@@ -172,9 +174,10 @@ EOF
 km="kmeans(k=48, seed=3, max_iter=1200, tol=0)"
 train=("$repo/target/release/flowmpi" train --data "$big/part{rank}.npy" --flow "$km" -q)
 printf '#!/bin/sh\nexec srun --mpi=%s "$@"\n' "$plugin" > "$work/step.sh"
-# The uninterrupted run (srun, 4 ranks, as the resumed one) beside the job that hits its time
-# limit: Slurm's limits are whole minutes, enforced about every 30 s, so that job must run well
-# over 90 s; sharing the cores keeps this part near two minutes.
+# The uninterrupted run (srun, 4 ranks, as the resumed one) beside the jobs that hit their time
+# limit: Slurm's limits are whole minutes, enforced about every 30 s, so those jobs must run well
+# over 90 s. Alone, one takes about 55 s on 2 cores; the three share the cores from the start
+# (12 CPUs declared above), which keeps this part near two minutes.
 # The same under Open MPI's mpirun inside the job (LAUNCH=mpirun), beside it: Slurm signals
 # mpirun and the ranks it started, and the ranks must still stop checkpointed.
 printf '#!/bin/sh\nexec mpirun -n "$SLURM_NTASKS" "$@"\n' > "$work/step_mpirun.sh"
