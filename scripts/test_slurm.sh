@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # flowmpi under a real, one-node Slurm on this machine (run by scripts/test.sh as root):
 #   1. installs Debian's slurm-wlm and munge if missing, writes a one-node slurm.conf in a
-#      scratch directory (16 CPUs declared on a 2-core machine: oversubscription), and starts
+#      scratch directory (20 CPUs declared on a 2-core machine: oversubscription), and starts
 #      munged, slurmctld and slurmd;
 #   2. sbatch scripts/slurm/flowmpi.sbatch on the shipped example data: the model must equal the
 #      one `mpirun -n 4` trains (byte for byte) and the job log must hold no error;
@@ -91,11 +91,11 @@ ReturnToService=2
 # SIGTERM at the time limit, SIGKILL KillWait seconds later.
 KillWait=20
 MinJobAge=600
-# 16 CPUs declared on a 2-core machine, so that the four 4-task jobs of the time-limit test
+# 20 CPUs declared on a 2-core machine, so that the five 4-task jobs of the time-limit test
 # all start at once. With too few, one of them pended until another ended, and when that was a
 # time-limited one it then ran alone, finished in 54 s and was never stopped (a CI failure).
 SlurmdParameters=config_overrides
-NodeName=$host CPUs=16 State=UNKNOWN
+NodeName=$host CPUs=20 State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 EOF
 # The PMIx plugin's per-step client directories go under $work, not /tmp: job ids restart at 1
@@ -178,19 +178,22 @@ printf '#!/bin/sh\nexec srun --mpi=%s "$@"\n' "$plugin" > "$work/step.sh"
 # The uninterrupted run (srun, 4 ranks, as the resumed one) beside the jobs that hit their time
 # limit: Slurm's limits are whole minutes, enforced about every 30 s, so those jobs must run well
 # over 90 s. Alone, one takes about 55 s on 2 cores; the three share the cores from the start
-# (16 CPUs declared above), which keeps this part near two minutes.
+# (20 CPUs declared above), which keeps this part near two minutes.
 # The same under Open MPI's mpirun inside the job (LAUNCH=mpirun), beside it: Slurm signals
 # mpirun and the ranks it started, and the ranks must still stop checkpointed.
 printf '#!/bin/sh\nexec mpirun -n "$SLURM_NTASKS" "$@"\n' > "$work/step_mpirun.sh"
-# And the shipped job script with LAUNCH=mpirun and Slurm's early warning to the batch shell
+# And the shipped job script, with each launcher, and Slurm's early warning to the batch shell
 # (--signal=B:USR1@60, sent 60-90 s before the 2-minute limit): the script must pass it on to
-# mpirun, which passes it to the ranks, and the job must stop checkpointed before its limit.
-# max_iter=5000 would take about 4 minutes alone.
-sjob=$(DATA="$big/part{rank}.npy" FLOW="kmeans(k=48, seed=3, max_iter=5000, tol=0)" MODEL="$work/kms.json" \
-  ARGS="--checkpoint $work/kms_ck.json" FLOWMPI="$repo/target/release/flowmpi" LAUNCH=mpirun \
-  sbatch --parsable --chdir="$work" --nodes=1 --ntasks=4 --ntasks-per-node=4 --cpus-per-task=1 --mem-per-cpu=0 \
-  --time=2 --signal=B:USR1@60 --output="$work/kms-%j.out" "$repo/scripts/slurm/flowmpi.sbatch") \
-  || fail "the --signal=B:USR1 job could not be submitted"
+# srun or mpirun, which pass it to the ranks, and the job must stop checkpointed before its
+# limit. max_iter=5000 would take about 4 minutes alone.
+warned=()
+for launch in mpirun srun; do
+  warned+=("$(DATA="$big/part{rank}.npy" FLOW="kmeans(k=48, seed=3, max_iter=5000, tol=0)" MODEL="$work/kms_$launch.json" \
+    ARGS="--checkpoint $work/kms_${launch}_ck.json" FLOWMPI="$repo/target/release/flowmpi" LAUNCH=$launch \
+    sbatch --parsable --chdir="$work" --nodes=1 --ntasks=4 --ntasks-per-node=4 --cpus-per-task=1 --mem-per-cpu=0 \
+    --time=2 --signal=B:USR1@60 --output="$work/kms_$launch-%j.out" "$repo/scripts/slurm/flowmpi.sbatch")") \
+    || fail "the --signal=B:USR1 job could not be submitted"
+done
 mjob=$(sbatch --parsable --chdir="$work" --nodes=1 --ntasks=4 --time=1 --output="$work/kmm-%j.out" \
   "$work/step_mpirun.sh" "${train[@]}" --model "$work/kmm.json" --checkpoint "$work/kmm_ck.json")
 start=$SECONDS
@@ -215,13 +218,16 @@ mout=$work/kmm-$mjob.out
 # mpirun tears the job down on its own SIGTERM, and with it the ranks' output: their stop
 # message may be lost, but the checkpoint of the last whole iteration is there (resumed below).
 echo "   under mpirun: job $mjob ended TIMEOUT, checkpoint of iteration $(sed -n 's/.*"iteration": *\([0-9]*\).*/\1/p' "$work/kmm_ck.json" | head -1)"
-while [[ "$(job_state "$sjob")" =~ ^(PENDING|CONFIGURING|RUNNING|COMPLETING|SUSPENDED)$ ]]; do sleep 1; done
-sout=$work/kms-$sjob.out
-[ "$(job_state "$sjob")" = FAILED ] || fail "the job warned by --signal=B:USR1 ended $(job_state "$sjob"), not FAILED (stopped early): $(cat "$sout")"
-[ -f "$work/kms_ck.json" ] || fail "no checkpoint after --signal=B:USR1: $(cat "$sout")"
-[ ! -e "$work/kms.json" ] || fail "the job stopped by --signal=B:USR1 wrote a model"
-grep -q 'stopped by a signal after iteration' "$sout" || fail "no stop message after --signal=B:USR1: $(cat "$sout")"
-echo "   flowmpi.sbatch, LAUNCH=mpirun, --signal=B:USR1@60: job $sjob $(grep -o 'stopped by a signal after iteration [0-9]*' "$sout" | head -1), after $(scontrol show job "$sjob" | grep -o 'RunTime=[0-9:]*' | cut -d= -f2) of its 2:00"
+for k in 0 1; do
+  launch=$([ $k = 0 ] && echo mpirun || echo srun); sjob=${warned[$k]}
+  while [[ "$(job_state "$sjob")" =~ ^(PENDING|CONFIGURING|RUNNING|COMPLETING|SUSPENDED)$ ]]; do sleep 1; done
+  sout=$work/kms_$launch-$sjob.out
+  [ "$(job_state "$sjob")" = FAILED ] || fail "LAUNCH=$launch: the job warned by --signal=B:USR1 ended $(job_state "$sjob"), not FAILED (stopped early): $(cat "$sout")"
+  [ -f "$work/kms_${launch}_ck.json" ] || fail "LAUNCH=$launch: no checkpoint after --signal=B:USR1: $(cat "$sout")"
+  [ ! -e "$work/kms_$launch.json" ] || fail "LAUNCH=$launch: the job stopped by --signal=B:USR1 wrote a model"
+  grep -q 'stopped by a signal after iteration' "$sout" || fail "LAUNCH=$launch: no stop message after --signal=B:USR1: $(cat "$sout")"
+  echo "   flowmpi.sbatch, LAUNCH=$launch, --signal=B:USR1@60: job $sjob $(grep -o 'stopped by a signal after iteration [0-9]*' "$sout" | head -1), after $(scontrol show job "$sjob" | grep -o 'RunTime=[0-9:]*' | cut -d= -f2) of its 2:00"
+done
 jobid=$(run_job --chdir="$work" --nodes=1 --ntasks=4 --output="$work/km-%j.out" \
   "$work/step.sh" "${train[@]}" --model "$work/km.json" --checkpoint "$work/km_ck.json" --resume)
 [ "$(job_state "$jobid")" = COMPLETED ] || fail "the resumed k-means job ended $(job_state "$jobid"): $(cat "$work/km-$jobid.out")"

@@ -29,7 +29,8 @@ pub struct TrainArgs {
     pub model: PathBuf,
     /// Iterative nodes (kmeans): rank 0 writes a checkpoint here after every iteration. SIGTERM
     /// or SIGUSR1 (a time limit, or its warning) then stops the training after the iteration
-    /// under way, checkpointed, with exit status 1; continue with --resume.
+    /// under way (after the first, when it comes during the initialisation), checkpointed, with
+    /// exit status 1; continue with --resume.
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
     /// Continue iterative nodes from --checkpoint instead of initialising.

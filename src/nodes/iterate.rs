@@ -5,14 +5,16 @@
 //! While a checkpointed iteration runs, [`request_stop`] turns that signal into a stop after
 //! the current step: its checkpoint is written, every rank agrees to stop at the same step, and
 //! the training ends with [`Error::Stopped`] (`--resume` continues from there), so the job
-//! loses at most the step under way.
+//! loses at most the step under way. A signal during the node's initialisation stops it after
+//! its first step (see [`Armed`]).
 
 use crate::comm::Comm;
 use crate::error::{Error, Result};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// A checkpointed iteration runs in this process.
-static ARMED: AtomicBool = AtomicBool::new(false);
+/// Checkpointed trainings under way in this process, nested: k-means arms its whole training
+/// (the initialisation too), and the loop arms itself.
+static ARMED: AtomicUsize = AtomicUsize::new(0);
 /// A signal asked it to stop.
 static STOP: AtomicBool = AtomicBool::new(false);
 /// It stopped for a signal, and the process is ending with its checkpoint written.
@@ -24,23 +26,30 @@ static STOPPED: AtomicBool = AtomicBool::new(false);
 /// rank's has already stopped every rank's loop, and it must not then kill the rank.
 pub fn request_stop() -> bool {
     STOP.store(true, Ordering::SeqCst);
-    ARMED.load(Ordering::SeqCst) || STOPPED.load(Ordering::SeqCst)
+    ARMED.load(Ordering::SeqCst) > 0 || STOPPED.load(Ordering::SeqCst)
 }
 
-/// Arms [`request_stop`] while it lives.
-struct Armed;
+/// Arms [`request_stop`] while it lives. A checkpointed node arms itself before the work that
+/// precedes its loop (k-means' initialisation can take minutes): a signal then is kept, and
+/// the loop stops after its first step, which saves the initialisation, instead of the
+/// process ending with nothing saved.
+pub(crate) struct Armed;
 
 impl Armed {
-    fn new() -> Self {
-        STOP.store(false, Ordering::SeqCst);
-        ARMED.store(true, Ordering::SeqCst);
+    pub(crate) fn new() -> Self {
+        // Only the outermost clears an earlier training's stop: an inner one keeps the
+        // signal that came while the outer one was armed.
+        if ARMED.load(Ordering::SeqCst) == 0 {
+            STOP.store(false, Ordering::SeqCst);
+        }
+        ARMED.fetch_add(1, Ordering::SeqCst);
         Armed
     }
 }
 
 impl Drop for Armed {
     fn drop(&mut self) {
-        ARMED.store(false, Ordering::SeqCst);
+        ARMED.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -113,6 +122,7 @@ mod tests {
     struct Halve {
         tol: f64,
         saved: RefCell<Vec<(f64, usize)>>,
+        path: Option<std::path::PathBuf>,
     }
 
     impl Iterative for Halve {
@@ -129,10 +139,13 @@ mod tests {
             self.saved.borrow_mut().push((*x, done));
             Ok(())
         }
+        fn checkpoint_path(&self) -> Option<&std::path::Path> {
+            self.path.as_deref()
+        }
     }
 
     fn run(tol: f64, x: f64, start: usize, max_iter: usize) -> (f64, usize, bool, Vec<(f64, usize)>) {
-        let mut h = Halve { tol, saved: RefCell::new(Vec::new()) };
+        let mut h = Halve { tol, saved: RefCell::new(Vec::new()), path: None };
         let out = iterate(&crate::comm::SingleComm, &mut h, x, start, max_iter).unwrap();
         (out.state, out.iterations, out.converged, h.saved.into_inner())
     }
@@ -152,5 +165,19 @@ mod tests {
         assert_eq!(saved, vec![(1.5, 4), (1.25, 5)]);
         // A checkpoint of a finished training takes no step and writes nothing.
         assert_eq!(run(0.0, 2.0, 10, 10), (2.0, 10, false, vec![]));
+    }
+
+    #[test]
+    fn a_signal_before_the_loop_of_an_armed_training_stops_it_after_its_first_step() {
+        // As k-means with a checkpoint: armed before its initialisation, during which the
+        // signal comes. (The only test here that signals: the flags are process-wide.)
+        let outer = Armed::new();
+        assert!(request_stop(), "an armed training keeps the signal");
+        let mut h = Halve { tol: 0.0, saved: RefCell::new(Vec::new()), path: Some("ck.json".into()) };
+        let err = iterate(&crate::comm::SingleComm, &mut h, 9.0, 0, 100).err().expect("stopped");
+        assert!(err.to_string().contains("stopped by a signal after iteration 1 of at most 100"), "{err}");
+        assert_eq!(h.saved.into_inner(), vec![(5.0, 1)]);
+        drop(outer);
+        assert_eq!(ARMED.load(Ordering::SeqCst), 0);
     }
 }
