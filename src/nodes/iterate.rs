@@ -5,8 +5,8 @@
 //! While a checkpointed iteration runs, [`request_stop`] turns that signal into a stop after
 //! the current step: its checkpoint is written, every rank agrees to stop at the same step, and
 //! the training ends with [`Error::Stopped`] (`--resume` continues from there), so the job
-//! loses at most the step under way. A signal during the node's initialisation stops it after
-//! its first step (see [`Armed`]).
+//! loses at most the step under way. A checkpointed node arms the stop before its
+//! initialisation too, so a signal that comes then stops the loop after its first step.
 
 use crate::comm::Comm;
 use crate::error::{Error, Result};
