@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn copy_example(dir: &Path) {
     for k in 0..4 {
@@ -29,15 +29,22 @@ fn npy(path: &Path, descr: &str, shape: &str, data: &[u8]) {
     std::fs::write(path, h).unwrap();
 }
 
-#[test]
-fn every_files_header_is_checked_whatever_the_rank_count() {
-    let dir = scratch("hdr");
+/// A scratch directory `name` holding a data directory `d` of the CSV files `p0.csv`, `p1.csv`,
+/// ... with these texts, and the path of its model `m.json`.
+fn csv_shards(name: &str, texts: &[&str]) -> (Scratch, PathBuf, PathBuf) {
+    let dir = scratch(name);
     let data = dir.join("d");
     std::fs::create_dir(&data).unwrap();
-    std::fs::write(data.join("p0.csv"), "a,b\n1,2\n3,5\n4,4\n").unwrap();
-    std::fs::write(data.join("p1.csv"), "a,b\n7,8\n").unwrap();
-    std::fs::write(data.join("p2.csv"), "b,a\n10,1\n20,2\n").unwrap();
+    for (i, t) in texts.iter().enumerate() {
+        std::fs::write(data.join(format!("p{i}.csv")), t).unwrap();
+    }
     let m = dir.join("m.json");
+    (dir, data, m)
+}
+
+#[test]
+fn every_files_header_is_checked_whatever_the_rank_count() {
+    let (_dir, data, m) = csv_shards("hdr", &["a,b\n1,2\n3,5\n4,4\n", "a,b\n7,8\n", "b,a\n10,1\n20,2\n"]);
     for n in 1..=3 {
         let r = mpirun(n, &["train", "--data", data.to_str().unwrap(), "--flow", "covariance", "--model", m.to_str().unwrap()]);
         one_error(&r, &["p2.csv", "header differs", "column 1 is 'b' here but 'a' there"]);
@@ -48,13 +55,7 @@ fn every_files_header_is_checked_whatever_the_rank_count() {
 #[test]
 fn a_header_naming_two_columns_alike_is_refused_on_every_rank() {
     // Uneven shards and an empty one; rank 0 may hold no rows and still name the file.
-    let dir = scratch("dupname");
-    let data = dir.join("d");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::write(data.join("p0.csv"), "a,b,a\n").unwrap();
-    std::fs::write(data.join("p1.csv"), "a,b,a\n1,2,3\n4,5,6\n7,8,9\n").unwrap();
-    std::fs::write(data.join("p2.csv"), "a,b,a\n1,1,1\n").unwrap();
-    let m = dir.join("m.json");
+    let (_dir, data, m) = csv_shards("dupname", &["a,b,a\n", "a,b,a\n1,2,3\n4,5,6\n7,8,9\n", "a,b,a\n1,1,1\n"]);
     for n in 1..=4 {
         let d = data.to_str().unwrap();
         one_error(&mpirun(n, &["train", "--data", d, "--flow", "moments", "--model", m.to_str().unwrap()]), &["line 1", "columns 0 and 2 (0-based) are both named 'a'"]);
