@@ -17,7 +17,10 @@ mod execute;
 mod map;
 mod sort;
 mod stats;
+mod stdout;
 mod train;
+
+use stdout::outln;
 
 pub use execute::ExecuteArgs;
 pub use map::MapArgs;
@@ -210,8 +213,9 @@ pub fn main() -> ExitCode {
     if let Command::Inspect(a) = &cli.command {
         return match inspect(a) {
             Ok(()) => ExitCode::SUCCESS,
+            Err(Error::ClosedPipe) => closed_pipe(),
             Err(e) => {
-                eprintln!("flowmpi: error: {e}");
+                crate::log::to_stderr(&format!("flowmpi: error: {e}"));
                 ExitCode::FAILURE
             }
         };
@@ -242,15 +246,22 @@ pub fn main() -> ExitCode {
     let res = agree(comm, res);
     let code = match res {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Error::ClosedPipe) => closed_pipe(),
         Err(e) => {
             if comm.rank() == 0 {
-                eprintln!("flowmpi: error: {e}");
+                crate::log::to_stderr(&format!("flowmpi: error: {e}"));
             }
             ExitCode::FAILURE
         }
     };
     drop(ctx);
     code
+}
+
+/// A closed standard output ends the command without a message, with the status a shell
+/// gives a program that SIGPIPE ended (128 + 13), as `set -o pipefail` expects.
+fn closed_pipe() -> ExitCode {
+    ExitCode::from(141)
 }
 
 /// On SIGTERM, SIGINT or SIGHUP (a batch system's time limit, Ctrl-C, a lost terminal) remove
@@ -277,7 +288,7 @@ fn remove_temporaries_on_signals() {
                 asked = true;
                 let log = crate::log::global();
                 if log.rank == 0 && log.level >= 1 {
-                    eprintln!("flowmpi: signal {sig}: stopping after the current iteration (its checkpoint is written)");
+                    crate::log::to_stderr(&format!("flowmpi: signal {sig}: stopping after the current iteration (its checkpoint is written)"));
                 }
                 continue;
             }
@@ -303,9 +314,26 @@ fn check_output_dir(comm: &dyn Comm, path: &Path, what: &str) -> Result<()> {
     agree(comm, local)
 }
 
-/// Collective: refuse outputs that would overwrite each other or the job's own inputs — two
-/// ranks resolving to one file (`o/r{rank}/../x.csv`), or an output that is the model or one of
-/// any rank's input files.
+/// Collective: refuse a file that rank 0 alone writes (`flag`: the model, a checkpoint) when it
+/// is one of any rank's input files, also under another name (a hard link).
+fn check_not_an_input(comm: &dyn Comm, flag: &str, out: &Path, data: &Dataset) -> Result<()> {
+    let same = |input: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        crate::io::resolve_path(input) == crate::io::resolve_path(out)
+            || matches!((std::fs::metadata(input), std::fs::metadata(out)), (Ok(i), Ok(o)) if (i.dev(), i.ino()) == (o.dev(), o.ino()))
+    };
+    let local = match data.sources.iter().find(|s| same(&s.path)) {
+        Some(s) => Err(Error::Param(format!(
+            "{flag} {}: that is the input file {} that rank {} reads; write it elsewhere",
+            out.display(),
+            s.path.display(),
+            comm.rank()
+        ))),
+        None => Ok(()),
+    };
+    agree(comm, local)
+}
+
 /// This rank's file of the output pattern `pattern` (option `flag`), which needs a {rank} when
 /// there are several ranks.
 fn rank_path(comm: &dyn Comm, flag: &str, pattern: &str) -> Result<PathBuf> {
@@ -360,6 +388,21 @@ fn check_output_paths(comm: &dyn Comm, flag: &str, out: &Path, other: Option<(&s
     agree(comm, local)
 }
 
+/// The data's feature columns must be the ones the model was trained on (`expect`), in its
+/// order: by name when the data has a header, by count without one. `--columns` may pick them
+/// from a file that has more, never swap or replace them (that gives a silently wrong result).
+fn check_model_columns(expect: &[String], data: &Dataset) -> Result<()> {
+    let names_match = data.names() == expect || (data.layout.names.is_none() && data.dim() == expect.len());
+    if names_match {
+        return Ok(());
+    }
+    Err(Error::Model(format!(
+        "the model expects columns [{}] but the data gives [{}]",
+        abbreviate(expect),
+        abbreviate(&data.names())
+    )))
+}
+
 fn score(comm: &dyn Comm, a: &ScoreArgs, log: &Log) -> Result<()> {
     let t0 = Instant::now();
     let loaded = Model::load_flow(&a.model);
@@ -369,13 +412,14 @@ fn score(comm: &dyn Comm, a: &ScoreArgs, log: &Log) -> Result<()> {
     opts.targets = flow.targets();
     opts.label = flow.label()?;
     let data = Dataset::open(comm, &opts)?;
+    check_model_columns(&model.input_columns, &data)?;
     let s = crate::score::score(comm, &flow, &data)?;
     log.info(format!("scored {} over {} in {:.3} s", model.flow, plural(comm.size() as u64, "rank"), t0.elapsed().as_secs_f64()));
     if comm.rank() == 0 {
         if a.json {
-            println!("{}", serde_json::to_string_pretty(&s).expect("json"));
+            outln!("{}", serde_json::to_string_pretty(&s).expect("json"))?;
         } else {
-            print!("{}", s.table());
+            stdout::print(&s.table())?;
         }
     }
     Ok(())
@@ -384,21 +428,21 @@ fn score(comm: &dyn Comm, a: &ScoreArgs, log: &Log) -> Result<()> {
 fn inspect(a: &InspectArgs) -> Result<()> {
     let m = Model::load(&a.model)?;
     if a.json {
-        println!("{}", String::from_utf8_lossy(&m.to_bytes()));
+        outln!("{}", String::from_utf8_lossy(&m.to_bytes()))?;
         return Ok(());
     }
     let flow = m.flow()?;
     crate::nodes::moments::FULL.store(a.full, std::sync::atomic::Ordering::Relaxed);
-    println!("model:     {}", a.model.display());
-    println!("written by flowmpi {} (format v{}), trained on {}", m.flowmpi_version, m.format_version, plural(m.ranks as u64, "rank"));
-    println!("flow:      {}", m.flow);
-    println!("input:     {} columns [{}]", m.input_dim, abbreviate(&m.input_columns));
-    println!("output:    {} columns [{}]", m.output_columns.len(), abbreviate(&m.output_columns));
-    println!("training:  {}", plural(m.training_rows, "row"));
+    outln!("model:     {}", a.model.display())?;
+    outln!("written by flowmpi {} (format v{}), trained on {}", m.flowmpi_version, m.format_version, plural(m.ranks as u64, "rank"))?;
+    outln!("flow:      {}", m.flow)?;
+    outln!("input:     {} columns [{}]", m.input_dim, abbreviate(&m.input_columns))?;
+    outln!("output:    {} columns [{}]", m.output_columns.len(), abbreviate(&m.output_columns))?;
+    outln!("training:  {}", plural(m.training_rows, "row"))?;
     for (i, n) in flow.nodes.iter().enumerate() {
-        println!("node {i}: {}", n.spec());
+        outln!("node {i}: {}", n.spec())?;
         for line in n.summary() {
-            println!("    {line}");
+            outln!("    {line}")?;
         }
     }
     Ok(())

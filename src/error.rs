@@ -62,6 +62,9 @@ pub enum Error {
         /// What is wrong with it.
         msg: String,
     },
+    /// Standard output was closed by its reader (`| head`): the command ends quietly.
+    #[error("standard output was closed")]
+    ClosedPipe,
     /// Another rank failed; this is its message, received by the collective error agreement.
     #[error("{0}")]
     Peer(String),

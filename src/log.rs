@@ -1,5 +1,12 @@
 //! Rank-0 logging to stderr: phases with row counts and timings; `-v` adds per-rank detail.
 
+/// Write one line to stderr; a closed stderr (`2>&1 | head`) is ignored rather than a panic,
+/// as `eprintln!` would make of it.
+pub(crate) fn to_stderr(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// Log verbosity and the rank that speaks.
 #[derive(Debug, Clone, Copy)]
 pub struct Log {
@@ -15,21 +22,21 @@ impl Log {
     /// Print at normal verbosity (rank 0 only).
     pub fn info(&self, msg: impl AsRef<str>) {
         if self.rank == 0 && self.level >= 1 {
-            eprintln!("flowmpi: {}", msg.as_ref());
+            to_stderr(&format!("flowmpi: {}", msg.as_ref()));
         }
     }
 
     /// Print at `-v` (rank 0 only).
     pub fn detail(&self, msg: impl AsRef<str>) {
         if self.rank == 0 && self.level >= 2 {
-            eprintln!("flowmpi: {}", msg.as_ref());
+            to_stderr(&format!("flowmpi: {}", msg.as_ref()));
         }
     }
 
     /// Print a warning (rank 0 only, even with `-q`).
     pub fn warn(&self, msg: impl AsRef<str>) {
         if self.rank == 0 {
-            eprintln!("flowmpi: warning: {}", msg.as_ref());
+            to_stderr(&format!("flowmpi: warning: {}", msg.as_ref()));
         }
     }
 }

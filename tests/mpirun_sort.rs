@@ -105,6 +105,9 @@ fn sort_errors_are_clear_and_leave_no_output() {
         (&["--data", "tests/data/sort/part*.csv", "--by", "key", "--keep", "id", "--out", "one.csv"], "--out \"one.csv\" has no {rank}"),
         (&["--data", "tests/data/sort/part*.csv", "--by", "key", "--out", o], "part0.csv, line 2"),
         (&["--data", "tests/data/bad/nan*.csv", "--by", "a", "--out", o], "nan1.csv, line 3"),
+        // Several keys are refused, never silently sorted by the first.
+        (&["--data", "tests/data/sort/part*.csv", "--by", "v,key", "--keep", "id", "--out", o], "--by \"v,key\" names 2 columns"),
+        (&["--data", "tests/data/sort/part*.csv", "--by", "1-2", "--keep", "id", "--out", o], "--by \"1-2\" names 2 columns"),
     ];
     for (args, msg) in cases {
         let mut full = vec!["sort"];

@@ -87,6 +87,17 @@ fn predictions_and_scores_for_regression() {
     assert_eq!(v["rows"], 653);
     assert_close("score r2", &v["r2"], &want["linreg"]["r2"], 1e-9);
     assert_close("score rmse", &v["rmse"], &want["linreg"]["rmse"], 1e-9);
+    // --columns picks the model's columns, never other ones: the same names in another order,
+    // fewer, or unrelated columns are refused (they gave R² -4317, or a panic).
+    let mm = m.to_str().unwrap();
+    let s = mpirun(3, &["score", "--json", "--model", mm, "--data", "tests/data/reg", "--columns", "x0,x1,x2,x3,x4"]);
+    let v: Value = serde_json::from_str(&s.ok().stdout).unwrap();
+    assert_close("score r2 with --columns", &v["r2"], &want["linreg"]["r2"], 1e-9);
+    for (n, cols) in [(1, "x1,x0,x2,x3,x4"), (3, "x1,x0,x2,x3,x4"), (2, "x0,x1"), (2, "y0,x1,x2,x3,x4")] {
+        let r = mpirun(n, &["score", "--model", mm, "--data", "tests/data/reg", "--columns", cols]);
+        one_error(&r, &["the model expects columns [x0, x1, x2, x3, x4]"]);
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+    }
 }
 
 #[test]
@@ -157,6 +168,8 @@ fn kmeans_from_given_centroids_matches_sklearn() {
     let s = mpirun(2, &["score", "--json", "--model", m.to_str().unwrap(), "--data", "tests/data/km/part*.csv"]);
     let v: Value = serde_json::from_str(&s.ok().stdout).unwrap();
     assert_close("score inertia", &v["inertia"], &want["inertia"], 1e-9);
+    let r = mpirun(2, &["score", "--model", m.to_str().unwrap(), "--data", "tests/data/km/part*.csv", "--columns", "c,b,a"]);
+    one_error(&r, &["the model expects columns [a, b, c] but the data gives [c, b, a]"]);
 }
 
 #[test]

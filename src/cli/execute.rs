@@ -1,6 +1,6 @@
 //! `flowmpi execute`.
 
-use super::{check_output_paths, rank_path, DataArgs};
+use super::{check_model_columns, check_output_paths, rank_path, DataArgs};
 use crate::comm::{agree, allgather_f64, Comm};
 use crate::error::{Error, Result};
 use crate::io::{commit_all, expand_pattern, Dataset, ShardWriter};
@@ -65,15 +65,7 @@ pub fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
     let mut opts = a.data.options(if a.inverse { None } else { Some(&trained_on) })?;
     opts.keep = a.keep.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
     let data = Dataset::open(comm, &opts)?;
-    // Names must match when the data has a header; without one, only the count is checked.
-    let names_match = data.names() == *expect || (data.layout.names.is_none() && data.dim() == expect.len());
-    if !names_match {
-        return Err(Error::Model(format!(
-            "the model expects columns [{}] but the data gives [{}]",
-            expect.join(", "),
-            data.names().join(", ")
-        )));
-    }
+    check_model_columns(expect, &data)?;
     check_output_paths(comm, "--out", &out, Some(("the model", &a.model)), &data)?;
     let labels = flow.nodes.last().filter(|_| !a.inverse).and_then(|n| n.classes().map(|c| (n.input_dim(), c.to_vec())));
     let all_names = data.layout.column_names();

@@ -23,7 +23,8 @@ pub struct SortArgs {
     /// Data options (--columns picks the numeric columns written; default all but --keep's).
     #[command(flatten)]
     pub data: DataArgs,
-    /// The column to sort by, ascending: header name or 0-based index (a numeric column).
+    /// The one column to sort by, ascending: header name or 0-based index (a numeric column).
+    /// A list or range ('a,b', '1-2') is refused: sorting by several keys is not supported.
     #[arg(long, value_name = "COLUMN")]
     pub by: String,
     /// The sorted rows, one file per rank with {rank}, e.g. 'sorted/part{rank}.csv': .npy
@@ -48,7 +49,16 @@ pub fn sort(comm: &dyn Comm, a: &SortArgs, log: &Log) -> Result<()> {
     opts.keep = a.keep.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
     let data = Dataset::open(comm, &opts)?;
     let all_names = data.layout.column_names();
-    let by = select_columns(Some(&a.by), &data.layout).map_err(|m| Error::Param(format!("--by: {m}")))?[0];
+    let by = match select_columns(Some(&a.by), &data.layout).map_err(|m| Error::Param(format!("--by: {m}")))?[..] {
+        [one] => one,
+        ref several => {
+            return Err(Error::Param(format!(
+                "--by {:?} names {} columns; sort takes one key column (sorting by several keys is not supported)",
+                a.by,
+                several.len()
+            )))
+        }
+    };
     let Some(key) = data.columns.iter().position(|&j| j == by) else {
         let why = if data.keep.contains(&by) { "is a --keep (text) column" } else { "is not among the selected --columns" };
         return Err(Error::Param(format!("--by {}: column '{}' {why}; sort by a numeric column that is written", a.by, all_names[by])));

@@ -1,5 +1,6 @@
 //! `flowmpi stats`: per-column moments (and histograms) of the data.
 
+use super::stdout::outln;
 use super::DataArgs;
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -46,13 +47,13 @@ pub fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
             if a.hist {
                 v["hist"] = flow.nodes[1].to_json();
             }
-            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+            outln!("{}", serde_json::to_string_pretty(&v).expect("json"))?;
         } else {
-            print!("{}", moments_table(node.columns(), m, report.skipped));
+            super::stdout::print(&moments_table(node.columns(), m, report.skipped))?;
             if a.hist {
-                println!("\nhistograms ({} bins):", a.bins);
+                outln!("\nhistograms ({} bins):", a.bins)?;
                 for line in flow.nodes[1].summary() {
-                    println!("  {line}");
+                    outln!("  {line}")?;
                 }
             }
         }

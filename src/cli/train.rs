@@ -1,6 +1,6 @@
 //! `flowmpi train`.
 
-use super::{check_output_dir, plural, DataArgs};
+use super::{check_not_an_input, check_output_dir, plural, DataArgs};
 use crate::comm::{agree, Comm};
 use crate::error::{Error, Result};
 use crate::flow::{read_flow_file, Flow};
@@ -113,8 +113,11 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     if let (Some((partials, was, _)), Some(p)) = (&old, &a.update) {
         check_update(&flow, was, partials, p)?;
     }
-    for n in flow.nodes.iter_mut() {
-        n.set_checkpoint(a.checkpoint.clone(), a.resume);
+    let checkpoints = flow.nodes.iter_mut().fold(false, |any, n| n.set_checkpoint(a.checkpoint.clone(), a.resume) | any);
+    if a.checkpoint.is_some() && !checkpoints {
+        return Err(Error::Param(format!(
+            "--checkpoint: no node of the flow '{spec}' checkpoints (only kmeans does, outside a layer); drop --checkpoint"
+        )));
     }
     check_output_dir(comm, &a.model, "model")?;
     let trained_on = old.as_ref().map(|(_, _, m)| m.input_columns.join(","));
@@ -126,6 +129,10 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
         if data.names() != m.input_columns && data.layout.names.is_some() {
             return Err(Error::Model(format!("--update: the old model was trained on [{}] but the data gives [{}]", m.input_columns.join(", "), data.names().join(", "))));
         }
+    }
+    check_not_an_input(comm, "--model", &a.model, &data)?;
+    if let Some(c) = &a.checkpoint {
+        check_not_an_input(comm, "--checkpoint", c, &data)?;
     }
     flow.resolve_columns(&data);
     log.info(format!(

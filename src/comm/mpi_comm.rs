@@ -20,6 +20,10 @@ fn piece_elems() -> usize {
     std::env::var("FLOWMPI_COMM_PIECE").ok().and_then(|v| v.parse::<usize>().ok()).map_or(MAX_PIECE, |b| (b / 8).clamp(1, MAX_PIECE))
 }
 
+/// The tag of [`MpiComm::tree_sum_to_root`]'s messages (the parallel map's control messages
+/// use 71xx).
+const TAG_TREE_SUM: i32 = 7201;
+
 /// A communicator over MPI_COMM_WORLD.
 pub struct MpiComm {
     world: SimpleCommunicator,
@@ -29,6 +33,29 @@ impl MpiComm {
     fn pieces(len: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
         let piece = piece_elems();
         (0..len).step_by(piece).map(move |s| s..(s + piece).min(len))
+    }
+
+    /// Sum `buf` over all ranks into rank 0's `buf` along a binomial tree: at step `s` (1, 2,
+    /// 4, ...) rank `r` with `r % 2s == s` sends its subtree's sum to `r - s` and is done, and
+    /// rank `r % 2s == 0` adds `r + s`'s sum to its own, `mine + theirs`, always in that order.
+    /// Other ranks' `buf` is left holding a partial sum. `theirs` is scratch space.
+    fn tree_sum_to_root(&self, buf: &mut [f64], theirs: &mut Vec<f64>) {
+        let (me, n) = (self.rank(), self.size());
+        let mut step = 1;
+        while step < n {
+            if me % (2 * step) == step {
+                self.world.process_at_rank((me - step) as i32).send_with_tag(&buf[..], TAG_TREE_SUM);
+                return;
+            }
+            if me + step < n {
+                theirs.resize(buf.len(), 0.0);
+                self.world.process_at_rank((me + step) as i32).receive_into_with_tag(&mut theirs[..], TAG_TREE_SUM);
+                for (a, b) in buf.iter_mut().zip(theirs.iter()) {
+                    *a += *b;
+                }
+            }
+            step *= 2;
+        }
     }
 
     fn allreduce(&self, buf: &mut [f64], op: SystemOperation) {
@@ -70,17 +97,15 @@ impl Comm for MpiComm {
         self.world.size() as usize
     }
     fn allreduce_sum(&self, buf: &mut [f64]) {
-        // Reduce to rank 0 and broadcast instead of MPI_Allreduce: the standard does not promise
-        // that every rank gets the same rounding from an allreduce, and we promise identical
-        // models on every rank.
+        // Our own binomial tree to rank 0, then a broadcast, instead of MPI_Allreduce or
+        // MPI_Reduce: the standard does not promise every rank the same rounding from an
+        // allreduce, and MPI_Reduce picks its algorithm (so the order of the additions) by
+        // message size, Open MPI version and tuning. The tree fixes the order: the bits depend
+        // on the rank count only, never on the piece size or the MPI library.
         let root = self.world.process_at_rank(0);
+        let mut theirs = Vec::new();
         for r in Self::pieces(buf.len()) {
-            let send = buf[r.clone()].to_vec();
-            if self.rank() == 0 {
-                root.reduce_into_root(&send[..], &mut buf[r.clone()], SystemOperation::sum());
-            } else {
-                root.reduce_into(&send[..], SystemOperation::sum());
-            }
+            self.tree_sum_to_root(&mut buf[r.clone()], &mut theirs);
             root.broadcast_into(&mut buf[r]);
         }
     }

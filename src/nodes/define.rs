@@ -101,8 +101,10 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
         Ok(())
     }
     /// Iterative nodes: where to checkpoint, and whether to resume (`train --checkpoint`,
-    /// `--resume`).
-    fn set_checkpoint(&mut self, _path: Option<std::path::PathBuf>, _resume: bool) {}
+    /// `--resume`). Returns whether the node checkpoints (the default: no, it ignores them).
+    fn set_checkpoint(&mut self, _path: Option<std::path::PathBuf>, _resume: bool) -> bool {
+        false
+    }
     /// Collective: the model from this rank's partial of the last pass. The default joins the
     /// partials of all ranks and finalizes them; an iterative node (k-means) trains on the rows
     /// each rank keeps instead, with [`crate::nodes::iterate`].

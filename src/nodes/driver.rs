@@ -179,7 +179,7 @@ impl<P: NodeParams> Node for Defined<P> {
     fn keeps_rows(&self) -> bool {
         P::KEEPS_ROWS
     }
-    fn set_checkpoint(&mut self, path: Option<std::path::PathBuf>, resume: bool) {
+    fn set_checkpoint(&mut self, path: Option<std::path::PathBuf>, resume: bool) -> bool {
         self.params.set_checkpoint(path, resume)
     }
     fn warnings(&self) -> Vec<String> {

@@ -156,8 +156,11 @@ pub trait Node: Send + Sync {
     }
     /// Classifiers: also output per-class log-probabilities.
     fn set_proba(&mut self, _on: bool) {}
-    /// Iterative nodes: write a checkpoint every iteration / resume from it.
-    fn set_checkpoint(&mut self, _path: Option<std::path::PathBuf>, _resume: bool) {}
+    /// Iterative nodes: write a checkpoint every iteration / resume from it. Returns whether the
+    /// node checkpoints (the default: no).
+    fn set_checkpoint(&mut self, _path: Option<std::path::PathBuf>, _resume: bool) -> bool {
+        false
+    }
     /// True when the node keeps partial statistics that [`Node::take_partial`] can hand out
     /// (nodes of one pass that keep no rows), for the per-shard cache and `--keep-partials`.
     fn keeps_partials(&self) -> bool {

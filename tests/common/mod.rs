@@ -275,3 +275,59 @@ pub fn kmeans_reference(name: &str, rows: usize, ranks: usize, flow: &str, max_i
     assert_eq!(want["n_iter"], max_iter, "the run must not converge before the faults can come");
     (dir, data, want)
 }
+
+/// Two models of the same flow agree to round-off, each array to a bound from its conditioning:
+/// an array's entries within `rel` of its largest magnitude (the norm-wise error a change of
+/// summation order or BLAS kernel makes), and eigenvectors (`components` beside `eigenvalues`)
+/// within `rel · λmax / gap`: by Davis–Kahan a perturbation of size ε·λmax moves the k-th
+/// eigenvector by about ε·λmax over the distance from λk to the nearest other eigenvalue, which
+/// is large for nearly repeated or tiny eigenvalues of a matrix with a large norm.
+pub fn assert_models_agree(what: &str, got: &Value, want: &Value, rel: f64) {
+    let (g, w) = (got["nodes"].as_array().expect("nodes"), want["nodes"].as_array().expect("nodes"));
+    assert_eq!(g.len(), w.len(), "{what}: node count");
+    for (i, (a, b)) in g.iter().zip(w).enumerate() {
+        for (key, wv) in b.as_object().expect("a node is an object") {
+            let gv = &a[key];
+            if let Value::Object(_) = wv {
+                // Nested statistics (moments' table, per-class blocks): compare as a node.
+                let wrap = |v: &Value| serde_json::json!({ "nodes": [v] });
+                assert_models_agree(&format!("{what} node {i}.{key}"), &wrap(gv), &wrap(wv), rel);
+                continue;
+            }
+            if !is_numeric(wv) {
+                assert_eq!(gv, wv, "{what} node {i}.{key}");
+                continue;
+            }
+            let scale = if key == "components" { eigenvector_scale(b) } else { 1.0 };
+            assert_close(&format!("{what} node {i}.{key}"), gv, wv, rel * scale);
+        }
+    }
+}
+
+fn is_numeric(v: &Value) -> bool {
+    match v {
+        Value::Number(_) => true,
+        Value::Array(a) => !a.is_empty() && a.iter().all(is_numeric),
+        _ => false,
+    }
+}
+
+/// λmax over the smallest gap between a kept eigenvalue (the first `components.len()`) and any
+/// other: how much an eigenvector may move per unit of norm-wise perturbation.
+fn eigenvector_scale(node: &Value) -> f64 {
+    let kept = node["components"].as_array().map_or(0, Vec::len);
+    let lambda = match node.get("eigenvalues") {
+        Some(v) if is_numeric(v) => nums(v),
+        _ => return 1.0,
+    };
+    let top = lambda.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let mut gap = f64::INFINITY;
+    for k in 0..kept.min(lambda.len()) {
+        for (j, l) in lambda.iter().enumerate() {
+            if j != k {
+                gap = gap.min((lambda[k] - l).abs());
+            }
+        }
+    }
+    if gap.is_finite() && gap > 0.0 { (top / gap).max(1.0) } else { 1.0 }
+}

@@ -230,11 +230,12 @@ impl NodeParams for KmeansParams {
         self.resumed = if self.resume { Some(self.read_checkpoint(d)?) } else { None };
         Ok(())
     }
-    fn set_checkpoint(&mut self, path: Option<PathBuf>, resume: bool) {
+    fn set_checkpoint(&mut self, path: Option<PathBuf>, resume: bool) -> bool {
         if path.is_some() {
             self.checkpoint = path;
         }
         self.resume |= resume;
+        true
     }
     fn partial(&self, schema: &Schema) -> KmeansPartial {
         let d = schema.x.len();
