@@ -99,3 +99,43 @@ fn a_usage_error_is_printed_once_and_fails_every_rank() {
     assert_ne!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stderr.matches("unexpected argument '--no-such-option'").count(), 1, "{}", r.stderr);
 }
+
+#[test]
+fn train_never_writes_over_an_input_file() {
+    // The model or the checkpoint naming a data file (also through a hard link, on any rank)
+    // would overwrite the data: refused, the data file untouched.
+    let dir = scratch("train-over-input");
+    for f in ["part0.csv", "part1.csv", "part2.csv"] {
+        std::fs::copy(format!("tests/data/km/{f}"), dir.join(f)).unwrap();
+    }
+    std::fs::hard_link(dir.join("part2.csv"), dir.join("link.csv")).unwrap();
+    let before = std::fs::read(dir.join("part2.csv")).unwrap();
+    let spec = format!("{}/part*.csv", dir.display());
+    let (p2, link) = (dir.join("part2.csv"), dir.join("link.csv"));
+    let (p2, link) = (p2.to_str().unwrap(), link.to_str().unwrap());
+    let model = dir.join("m.json");
+    let m = model.to_str().unwrap();
+    for n in [1, 3] {
+        for (args, flag) in [
+            (vec!["--flow", "kmeans(k=2)", "--model", p2], "--model"),
+            (vec!["--flow", "kmeans(k=2)", "--model", link], "--model"),
+            (vec!["--flow", "kmeans(k=2)", "--model", m, "--checkpoint", p2], "--checkpoint"),
+        ] {
+            let mut full = vec!["train", "--data", &spec];
+            full.extend_from_slice(&args);
+            let r = mpirun(n, &full);
+            one_error(&r, &[flag, "that is the input file", "part2.csv"]);
+            assert_eq!(std::fs::read(dir.join("part2.csv")).unwrap(), before, "{n} ranks, {args:?}");
+            assert!(!model.exists());
+        }
+    }
+}
+
+#[test]
+fn a_checkpoint_that_no_node_would_write_is_refused() {
+    let dir = scratch("checkpoint-unused");
+    let (m, c) = (dir.join("m.json"), dir.join("c.bin"));
+    let r = mpirun(2, &["train", "--data", "data/example", "--flow", "pca(n=2)", "--model", m.to_str().unwrap(), "--checkpoint", c.to_str().unwrap()]);
+    one_error(&r, &["--checkpoint: no node of the flow 'pca(n=2)' checkpoints"]);
+    assert!(!m.exists() && !c.exists());
+}
