@@ -16,7 +16,12 @@ use crate::nodes::Node;
 use crate::progress::Progress;
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8] = b"FLOWMPI-SHARD-PARTIAL 1\n";
+/// Version 2 ends with a checksum of everything before it (version 1 entries had none: one
+/// changed byte could pass for other numbers). Entries of version 1 are damaged to this build,
+/// so they are read again and rewritten.
+const MAGIC: &[u8] = b"FLOWMPI-SHARD-PARTIAL 2\n";
+/// Seed of FNV-1a 64.
+const FNV_SEED: u64 = 0xcbf29ce484222325;
 
 /// A cache directory.
 #[derive(Debug, Clone)]
@@ -80,20 +85,23 @@ impl ShardCache {
         );
         if self.verify {
             let bytes = std::fs::read(&src.path).map_err(err)?;
-            text.push_str(&format!("\ncontent {:016x}", fnv(&bytes, 0xcbf29ce484222325)));
+            text.push_str(&format!("\ncontent {:016x}", fnv(&bytes, FNV_SEED)));
         }
-        Ok(Key { hash: fnv(text.as_bytes(), 0xcbf29ce484222325), text })
+        Ok(Key { hash: fnv(text.as_bytes(), FNV_SEED), text })
     }
 
     fn path(&self, key: &Key) -> PathBuf {
         self.dir.join(format!("{:016x}.partial", key.hash))
     }
 
-    /// Look `key` up.
+    /// Look `key` up. The checksum is checked before anything is decoded, so a damaged length
+    /// cannot make the decoder allocate what it says either.
     pub fn load(&self, key: &Key) -> Lookup {
         let Ok(bytes) = std::fs::read(self.path(key)) else { return Lookup::Miss };
         let decoded = bytes
-            .strip_prefix(MAGIC)
+            .split_last_chunk::<8>()
+            .filter(|(body, sum)| fnv(body, FNV_SEED) == u64::from_le_bytes(**sum))
+            .and_then(|(body, _)| body.strip_prefix(MAGIC))
             .and_then(|rest| bincode::deserialize::<(String, Entry)>(rest).ok());
         match decoded {
             Some((text, entry)) if text == key.text => Lookup::Hit(entry),
@@ -108,6 +116,8 @@ impl ShardCache {
         std::fs::create_dir_all(&self.dir).map_err(err)?;
         let mut bytes = MAGIC.to_vec();
         bytes.extend(bincode::serialize(&(&key.text, entry)).expect("entry encodes"));
+        let sum = fnv(&bytes, FNV_SEED);
+        bytes.extend(sum.to_le_bytes());
         crate::io::write_atomic(&path, &bytes, rank)
     }
 
@@ -131,8 +141,8 @@ pub(crate) fn context(done: &[Box<dyn Node>], group: &[Box<dyn Node>], data: &Da
         "flowmpi {}\nnodes {} ({:016x})\nupstream {:016x}\ncolumns {:?} targets {:?} label {:?}\noptions {opts} nan {:?}",
         env!("CARGO_PKG_VERSION"),
         group.iter().map(|n| n.spec()).collect::<Vec<_>>().join(" | "),
-        crate::cache::fnv(&params, 0xcbf29ce484222325),
-        crate::cache::fnv(&upstream, 0xcbf29ce484222325),
+        crate::cache::fnv(&params, FNV_SEED),
+        crate::cache::fnv(&upstream, FNV_SEED),
         data.columns,
         data.targets,
         data.label,
@@ -181,7 +191,14 @@ pub(crate) fn pass(
         };
         for ((n, a), p) in group.iter_mut().zip(&acc).zip(&entry.parts) {
             n.merge_partial(a)?;
-            n.merge_partial(p).map_err(|e| Error::Fit(format!("rank {}: --cache entry for {}: {e}", comm.rank(), src.path.display())))?;
+            n.merge_partial(p).map_err(|e| {
+                Error::Fit(format!(
+                    "rank {}: the --cache entry {} (of {}) does not fit: {e}; remove it and run again",
+                    comm.rank(),
+                    store.path(&key).display(),
+                    src.path.display()
+                ))
+            })?;
         }
         rows += entry.rows;
         skipped += entry.skipped;
@@ -221,6 +238,31 @@ mod tests {
         fn finalize(&self, all: Scatter, _: &Schema) -> crate::Result<MomentsModel> {
             Ok(MomentsModel { moments: Moments::from_scatter(&all) })
         }
+    }
+
+    #[test]
+    fn any_changed_byte_makes_an_entry_damaged_never_other_numbers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("a.csv");
+        std::fs::write(&file, "x,y\n1,2\n").unwrap();
+        let data = Dataset::open(&crate::comm::SingleComm, &DataOptions::new(file.display().to_string())).unwrap();
+        let cache = super::ShardCache { dir: tmp.path().join("cache"), verify: false };
+        let key = cache.key("context", &data.sources[0], 0).unwrap();
+        let entry = super::Entry { rows: 7, skipped: 1, parts: vec![vec![1, 2, 3, 4, 5, 6, 7, 8], vec![]] };
+        cache.store(&key, &entry, 0).unwrap();
+        assert!(matches!(cache.load(&key), super::Lookup::Hit(e) if e == entry));
+        let path = cache.path(&key);
+        let good = std::fs::read(&path).unwrap();
+        for at in 0..good.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bad = good.clone();
+                bad[at] ^= flip;
+                std::fs::write(&path, &bad).unwrap();
+                assert!(matches!(cache.load(&key), super::Lookup::Damaged), "byte {at} ^ {flip:#x} was trusted");
+            }
+        }
+        std::fs::write(&path, &good[..good.len() - 1]).unwrap();
+        assert!(matches!(cache.load(&key), super::Lookup::Damaged));
     }
 
     #[test]

@@ -139,3 +139,24 @@ fn a_checkpoint_that_no_node_would_write_is_refused() {
     one_error(&r, &["--checkpoint: no node of the flow 'pca(n=2)' checkpoints"]);
     assert!(!m.exists() && !c.exists());
 }
+
+#[test]
+fn a_model_edited_to_a_scale_that_cannot_divide_is_refused() {
+    // pca(method=corr) divides by its column scales: a zero, negative, NaN-free but huge or
+    // tiny one executed to NaN/inf columns with exit 0.
+    let dir = scratch("bad-scale");
+    let good = dir.join("good.json");
+    mpirun(2, &["train", "--data", "data/example", "--flow", "pca(n=2, method=corr)", "--model", good.to_str().unwrap()]).ok();
+    let out = dir.join("o{rank}.csv");
+    mpirun(2, &["execute", "--model", good.to_str().unwrap(), "--data", "data/example", "--out", out.to_str().unwrap()]).ok();
+    for (i, bad) in ["0.0", "-2.5", "1e308", "1e-320"].iter().enumerate() {
+        let mut m = read_json(&good);
+        m["nodes"][0]["scale"][3] = serde_json::from_str(bad).unwrap();
+        let edited = dir.join(format!("bad{i}.json"));
+        std::fs::write(&edited, serde_json::to_string(&m).unwrap()).unwrap();
+        let out = dir.join(format!("b{i}_{{rank}}.csv"));
+        let r = mpirun(2, &["execute", "--model", edited.to_str().unwrap(), "--data", "data/example", "--out", out.to_str().unwrap()]);
+        one_error(&r, &["scale holds", "at position 3", "damaged or was edited"]);
+        assert!(!dir.join(format!("b{i}_0.csv")).exists(), "{bad}: output written");
+    }
+}

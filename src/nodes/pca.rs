@@ -213,7 +213,7 @@ impl Report for PcaModel {
         let (s, d) = (super::Shapes("pca"), input.len());
         s.rows("components", &self.components, d)?;
         s.vec("mean", &self.mean, d)?;
-        s.vec("scale", &self.scale, d)?;
+        s.divisors("scale", &self.scale, d)?;
         s.vec("eigenvalues", &self.eigenvalues, self.eigenvalues.len())
     }
 }

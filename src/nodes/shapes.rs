@@ -84,6 +84,13 @@ impl Shapes<'_> {
         }
         self.mat(name, m, m.nrows(), cols)
     }
+    /// A vector of `len` values that rows are divided by (standard deviations): positive and
+    /// finite with a reciprocal that is a normal number, so that dividing finite data by them
+    /// gives finite numbers and multiplying back (an inverse) does not overflow at once. A model
+    /// of zero or 1e308 scales would otherwise execute to NaN or inf columns without a word.
+    pub fn divisors(&self, name: &str, v: &[f64], len: usize) -> Result<()> {
+        self.values(name, v.len(), len, v.iter(), |x| *x > 0.0 && x.is_finite() && x.recip().is_normal())
+    }
     /// Log-probabilities: −∞ is a valid value, NaN is not.
     pub fn log_vec(&self, name: &str, v: &[f64], len: usize) -> Result<()> {
         self.values(name, v.len(), len, v.iter(), |x| !x.is_nan() && *x != f64::INFINITY)
@@ -92,12 +99,12 @@ impl Shapes<'_> {
     pub fn log_mat(&self, name: &str, m: &Array2<f64>, rows: usize, cols: usize) -> Result<()> {
         self.matrix(name, m, rows, cols, |x| !x.is_nan() && *x != f64::INFINITY)
     }
-    fn values<'v>(&self, name: &str, got: usize, want: usize, mut v: impl Iterator<Item = &'v f64>, ok: fn(&f64) -> bool) -> Result<()> {
+    fn values<'v>(&self, name: &str, got: usize, want: usize, v: impl Iterator<Item = &'v f64>, ok: fn(&f64) -> bool) -> Result<()> {
         if got != want {
             return Err(self.fail(format!("{name} has {got} entries, expected {want}")));
         }
-        match v.position(|x| !ok(x)) {
-            Some(i) => Err(self.fail(format!("{name} holds a non-finite value at position {i}"))),
+        match v.enumerate().find(|(_, x)| !ok(x)) {
+            Some((i, x)) => Err(self.fail(format!("{name} holds {x:e} at position {i}, out of its range"))),
             None => Ok(()),
         }
     }
