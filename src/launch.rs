@@ -97,11 +97,37 @@ fn selects_pml(text: &str) -> bool {
     text.lines().filter_map(|l| l.split_once('=')).any(|(k, v)| k.trim() == "pml" && !v.trim().starts_with('^'))
 }
 
+/// The most threads a rank starts: 8 per core of this machine, at least 64. More only slow a
+/// job down, and far more (`--threads 100000`) fail to spawn, which aborted the process.
+pub fn max_threads() -> usize {
+    (8 * std::thread::available_parallelism().map_or(1, |n| n.get())).max(64)
+}
+
+/// A thread count the user asked for (`what`: the option or variable) if it is 1 to
+/// [`max_threads`], else a parameter error that says the range.
+pub fn check_threads(n: usize, what: &str) -> crate::Result<usize> {
+    if (1..=max_threads()).contains(&n) {
+        return Ok(n);
+    }
+    Err(crate::Error::Param(format!("{what} {n}: give 1 to {} threads (8 per core of this machine, at least 64)", max_threads())))
+}
+
+/// `FLOWMPI_THREADS` checked: unset, or a count [`check_threads`] accepts.
+pub fn check_threads_variable() -> crate::Result<()> {
+    match std::env::var("FLOWMPI_THREADS") {
+        Ok(v) => {
+            let n = v.trim().parse::<usize>().map_err(|_| crate::Error::Param(format!("FLOWMPI_THREADS={v:?} is not a thread count")))?;
+            check_threads(n, "FLOWMPI_THREADS").map(drop)
+        }
+        Err(_) => Ok(()),
+    }
+}
+
 /// Threads each rank may use so that ranks × threads ≤ cores: `FLOWMPI_THREADS` if set,
-/// else available cores ÷ ranks on this node (at least 1).
+/// else available cores ÷ ranks on this node (at least 1); never more than [`max_threads`].
 pub fn threads_per_rank() -> usize {
-    if let Some(n) = std::env::var("FLOWMPI_THREADS").ok().and_then(|v| v.parse::<usize>().ok()) {
-        return n.max(1);
+    if let Some(n) = std::env::var("FLOWMPI_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+        return n.clamp(1, max_threads());
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (cores / local_ranks()).max(1)

@@ -62,8 +62,9 @@ pub struct Progress {
 /// Seconds before the first line (a quick pass prints nothing extra) and between lines in a log
 /// file: 1 and 10, or both `$FLOWMPI_PROGRESS_EVERY` (e.g. 60 for long batch jobs).
 fn intervals() -> (Duration, Duration) {
-    match std::env::var("FLOWMPI_PROGRESS_EVERY").ok().and_then(|v| v.parse::<f64>().ok()).filter(|v| *v >= 0.0) {
-        Some(s) => (Duration::from_secs_f64(s), Duration::from_secs_f64(s)),
+    // try_from: inf, NaN or 1e30 seconds are no duration (from_secs_f64 panicked on them).
+    match std::env::var("FLOWMPI_PROGRESS_EVERY").ok().and_then(|v| v.trim().parse::<f64>().ok()).and_then(|v| Duration::try_from_secs_f64(v).ok()) {
+        Some(s) => (s, s),
         None => (Duration::from_secs(1), Duration::from_secs(10)),
     }
 }

@@ -160,3 +160,23 @@ fn a_model_edited_to_a_scale_that_cannot_divide_is_refused() {
         assert!(!dir.join(format!("b{i}_0.csv")).exists(), "{bad}: output written");
     }
 }
+
+#[test]
+fn thread_counts_out_of_range_are_refused_and_odd_progress_intervals_ignored() {
+    // 100000 threads aborted spawning; an infinite progress interval panicked.
+    for (args, env, msg) in [
+        (vec!["stats", "--data", "data/example", "--threads", "100000"], vec![], "--threads 100000: give 1 to"),
+        (vec!["stats", "--data", "data/example", "--threads", "0"], vec![], "--threads 0: give 1 to"),
+        (vec!["stats", "--data", "data/example"], vec![("FLOWMPI_THREADS", "100000")], "FLOWMPI_THREADS 100000: give 1 to"),
+        (vec!["stats", "--data", "data/example"], vec![("FLOWMPI_THREADS", "many")], "FLOWMPI_THREADS=\"many\" is not a thread count"),
+        (vec!["map", "--threads", "100000", "--tasks", "/dev/null", "--", "true"], vec![], "--threads 100000: give 1 to"),
+    ] {
+        let r = mpirun_with(2, &args, &env);
+        one_error(&r, &[msg]);
+    }
+    for every in ["inf", "NaN", "1e300", "-1"] {
+        let r = mpirun_with(2, &["--progress", "always", "stats", "--data", "data/example"], &[("FLOWMPI_PROGRESS_EVERY", every)]);
+        r.ok();
+        assert!(r.stdout.contains("rows: 4000"), "{every}: {}", r.stdout);
+    }
+}

@@ -68,7 +68,8 @@ pub fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
         "guided" => crate::par::Schedule::Guided { chunk: 1 },
         _ => crate::par::Schedule::Dynamic { chunk: 1 },
     };
-    let opts = crate::par::Options { schedule, threads: a.threads.unwrap_or(0), serial: None };
+    let threads = a.threads.map(|n| crate::launch::check_threads(n, "--threads")).transpose()?.unwrap_or(0);
+    let opts = crate::par::Options { schedule, threads, serial: None };
     log.info(format!("map: {} on {}: {}", plural(tasks.len() as u64, "task"), plural(comm.size() as u64, "rank"), a.command.join(" ")));
     let done = crate::taskfarm::run(comm, &farm, &tasks, &opts)?;
     if comm.rank() != 0 {
