@@ -130,3 +130,38 @@ fn a_killed_job_resumes_from_its_journal() {
     std::fs::write(&tasks, "other\n").unwrap();
     one_error(&mpirun(2, &args.iter().map(String::as_str).collect::<Vec<_>>()), &["written for another task list"]);
 }
+
+#[test]
+fn map_files_that_would_destroy_each_other_are_refused() {
+    // A journal or a log that is the task list, or one log for several tasks, lost data with
+    // exit 0 before.
+    let dir = scratch("farm-files");
+    let tasks = task_file(&dir, 4);
+    let before = std::fs::read(&tasks).unwrap();
+    let t = tasks.to_str().unwrap();
+    let d = dir.to_str().unwrap();
+    std::fs::create_dir_all(dir.join("lg")).unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--journal".into(), t.into()], "is the --tasks file: its lines would become tasks"),
+        (vec!["--journal".into(), format!("{d}/lg/../tasks.txt")], "is the --tasks file"),
+        (vec!["--logs".into(), format!("{d}/lg/../tasks{{index}}.txt")], "task 0's log"),
+        (vec!["--logs".into(), format!("{d}/lg/{{index}}/../all.log")], "tasks 0 and 1 would both write"),
+        (vec!["--journal".into(), format!("{d}/j.tsv"), "--logs".into(), format!("{d}/j{{index}}.tsv")], ""),
+    ];
+    std::fs::rename(&tasks, dir.join("tasks0.txt")).unwrap();
+    let tasks = dir.join("tasks0.txt");
+    let t = tasks.to_str().unwrap().to_string();
+    for (extra, msg) in cases {
+        let mut args = vec!["map".to_string(), "--tasks".into(), t.clone()];
+        args.extend(extra.iter().map(|s| s.replace("tasks.txt", "tasks0.txt")));
+        args.extend(["--".into(), "true".into()]);
+        let r = mpirun(2, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        if msg.is_empty() {
+            r.ok();
+        } else {
+            one_error(&r, &[msg]);
+        }
+        assert_eq!(std::fs::read(&tasks).unwrap(), before, "{extra:?} changed the task list");
+        assert!(!dir.join("lg/all.log").exists() && !dir.join("all.log").exists());
+    }
+}

@@ -62,6 +62,7 @@ pub fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
     if !(a.timeout.is_none_or(|t| t > 0.0)) {
         return Err(Error::Param("--timeout must be > 0 seconds".into()));
     }
+    crate::comm::agree(comm, if comm.rank() == 0 { check_files(a, tasks.len()) } else { Ok(()) })?;
     let farm = Farm { command: a.command.clone(), logs: a.logs.clone(), journal: a.journal.clone(), resume: a.resume, timeout: a.timeout };
     let schedule = match a.schedule.as_str() {
         "static" => crate::par::Schedule::Static,
@@ -109,6 +110,38 @@ fn finish_map(done: &[crate::taskfarm::Done], _ranks: usize) -> Result<()> {
     let failed = done.iter().filter(|d| !d.outcome.ok()).count();
     if failed > 0 {
         return Err(Error::Failed(format!("{failed} of {} failed (listed above)", plural(done.len() as u64, "task"))));
+    }
+    Ok(())
+}
+
+/// Refuse files of a map that would destroy each other: a journal that is the task file (its
+/// lines would become tasks on --resume), or task logs that are the task file, the journal, or
+/// one file for several tasks (`lg/{index}/../all.log`: each task truncates the others' log).
+/// Paths are compared resolved (symlinks followed, `..` applied) and by inode.
+fn check_files(a: &MapArgs, tasks: usize) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let same = |p: &std::path::Path, q: &std::path::Path| {
+        crate::io::resolve_path(p) == crate::io::resolve_path(q) || inode(p).is_some_and(|i| inode(q) == Some(i))
+    };
+    if let Some(j) = a.journal.as_deref().filter(|j| same(j, &a.tasks)) {
+        return Err(Error::Param(format!("--journal {} is the --tasks file: its lines would become tasks; journal elsewhere", j.display())));
+    }
+    let Some(pattern) = &a.logs else { return Ok(()) };
+    let mut seen = std::collections::HashMap::new();
+    for i in 0..tasks {
+        let log = PathBuf::from(pattern.replace("{index}", &i.to_string()));
+        for (what, other) in [("the --tasks file", Some(&a.tasks)), ("the --journal", a.journal.as_ref())] {
+            if other.is_some_and(|o| same(&log, o)) {
+                return Err(Error::Param(format!("--logs: task {i}'s log {} is {what}; write the logs elsewhere", log.display())));
+            }
+        }
+        if let Some(first) = seen.insert(crate::io::resolve_path(&log), i) {
+            return Err(Error::Param(format!(
+                "--logs {pattern:?}: tasks {first} and {i} would both write {}; every task needs its own file",
+                log.display()
+            )));
+        }
     }
     Ok(())
 }
