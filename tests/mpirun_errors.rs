@@ -180,3 +180,31 @@ fn thread_counts_out_of_range_are_refused_and_odd_progress_intervals_ignored() {
         assert!(r.stdout.contains("rows: 4000"), "{every}: {}", r.stdout);
     }
 }
+
+#[test]
+fn messages_never_echo_control_characters_or_a_stray_files_first_line() {
+    let dir = scratch("echo");
+    // A value holding an ESC sequence and a no-break space: escaped in the message.
+    std::fs::write(dir.join("part0.csv"), "a,b\n1,2\n").unwrap();
+    std::fs::write(dir.join("part1.csv"), "a,b\n3,\x1b]0;pwned\x07\u{a0}4\n").unwrap();
+    let m = dir.join("m.json");
+    let spec = format!("{}/part*.csv", dir.display());
+    let r = mpirun(2, &["train", "--data", &spec, "--flow", "moments", "--model", m.to_str().unwrap()]);
+    let e = one_error(&r, &["part1.csv, line 2", r"'\u{1b}]0;pwned\u{7}\u{a0}4'"]);
+    assert!(!r.stderr.contains('\x1b') && !r.stderr.contains('\u{a0}'), "{e}");
+    // A symlink among the data to a secret: its first line never reaches the log.
+    let secret = dir.join("token");
+    std::fs::write(&secret, "s3cr3t-t0ken,x\n1,2\n").unwrap();
+    std::os::unix::fs::symlink(&secret, dir.join("part2.csv")).unwrap();
+    std::fs::write(dir.join("part1.csv"), "a,b\n3,4\n").unwrap();
+    for n in [1, 3] {
+        let r = mpirun(n, &["train", "--data", &spec, "--flow", "moments", "--model", m.to_str().unwrap()]);
+        one_error(&r, &["part2.csv, line 1", "header differs", "column 1 is 'a' there but another name here (12 bytes)"]);
+        assert!(!r.stderr.contains("s3cr3t"), "{}", r.stderr);
+    }
+    // A reordered header is still named.
+    std::fs::remove_file(dir.join("part2.csv")).unwrap();
+    std::fs::write(dir.join("part1.csv"), "b,a\n3,4\n").unwrap();
+    let r = mpirun(2, &["train", "--data", &spec, "--flow", "moments", "--model", m.to_str().unwrap()]);
+    one_error(&r, &["column 1 is 'a' there but 'b' here (column 2 there)"]);
+}

@@ -131,7 +131,9 @@ impl Comm for MpiComm {
             let total = counts.iter().sum::<Count>() as usize;
             // Buffers with at least one byte of capacity: an empty Rust slice's address (1) is
             // MPI_IN_PLACE to Open MPI.
-            let mut send = Vec::with_capacity(1 + piece);
+            // Capacity for this round's bytes (not a whole piece: 1 GiB on one rank, which
+            // aborted every command under an address-space limit such as `ulimit -v`).
+            let mut send = Vec::with_capacity(1 + span(mine.len()).len());
             send.extend_from_slice(&mine[span(mine.len())]);
             let mut recv = vec![0u8; total + 1];
             {
@@ -174,7 +176,9 @@ impl Comm for MpiComm {
         let mut got: Vec<Vec<u8>> = if is_root { lens.iter().map(|&l| Vec::with_capacity(l as usize)).collect() } else { Vec::new() };
         for k in 0..rounds {
             let span = |len: usize| (k * piece).min(len)..((k + 1) * piece).min(len);
-            let mut send = Vec::with_capacity(1 + piece);
+            // Capacity for this round's bytes (not a whole piece: 1 GiB on one rank, which
+            // aborted every command under an address-space limit such as `ulimit -v`).
+            let mut send = Vec::with_capacity(1 + span(mine.len()).len());
             send.extend_from_slice(&mine[span(mine.len())]);
             if !is_root {
                 at.gather_varcount_into(&send[..]);

@@ -3,8 +3,26 @@
 use crate::error::{Error, Result};
 use crate::nodes::NodeSpec;
 
+/// How deep layers may nest in a flow. Deeper flows overflowed the stack (~5,000 levels) or
+/// trained into model files deeper than JSON readers take (serde_json stops at 128 levels),
+/// which nothing could read back; no real flow comes near this.
+pub const MAX_NESTING: usize = 16;
+
 /// Split a flow spec `a(..) | b(..)` into node specs.
 pub fn parse_flow(spec: &str) -> Result<Vec<NodeSpec>> {
+    let mut depth = 0usize;
+    for (at, c) in spec.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_NESTING {
+            return Err(Error::Param(format!(
+                "the flow nests parentheses or brackets deeper than {MAX_NESTING} levels (at byte {at})"
+            )));
+        }
+    }
     let parts: Vec<&str> = spec.split('|').map(str::trim).collect();
     if parts.iter().any(|p| p.is_empty()) {
         return Err(Error::Param(format!("empty node in flow {spec:?}")));

@@ -85,24 +85,51 @@ fn check_same_layout(l: &Layout, path: &str, rank: usize, first: &Layout, path0:
     if let (Some(a), Some(b)) = (&l.names, &first.names) {
         if a != b {
             let j = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(0);
+            // This file's own text is named only when it is one of the first file's column
+            // names (a reordered header): a file the user never meant to read (a symlink to a
+            // token among the data) must not have its first line printed into a job log.
+            let here = match b.iter().position(|n| *n == a[j]) {
+                Some(k) => format!("{} here (column {} there)", quote(a[j].as_bytes()), k + 1),
+                None => format!("another name here ({} bytes)", a[j].len()),
+            };
             return Err(Error::data(rank, path, Some(1), format!(
-                "header differs from rank {rank0}'s {path0}: column {} is {} here but {} there (all files must have \
-                 the same columns in the same order)", j + 1, quote(a[j].as_bytes()), quote(b[j].as_bytes()))));
+                "header differs from rank {rank0}'s {path0}: column {} is {} there but {here} (all files must have \
+                 the same columns in the same order)", j + 1, quote(b[j].as_bytes()))));
         }
     }
     Ok(())
 }
 
-/// Input text for a message: quoted, and cut to about 80 characters with the full byte count,
-/// so a message never carries a megabyte field.
+/// Input text for a message: quoted, cut to about 80 characters with the full byte count (a
+/// message never carries a megabyte field), and [`printable`].
 pub fn quote(bytes: &[u8]) -> String {
     const MAX: usize = 80;
     let text = String::from_utf8_lossy(bytes);
     if text.chars().count() <= MAX {
-        return format!("'{text}'");
+        return format!("'{}'", printable(&text));
     }
     let head: String = text.chars().take(MAX).collect();
-    format!("'{head}…' ({} bytes)", bytes.len())
+    format!("'{}…' ({} bytes)", printable(&head), bytes.len())
+}
+
+/// `text` with control and invisible characters escaped (`\t`, `\r`, `\u{1b}`, `\u{a0}`):
+/// an ESC sequence from the data must not reach the terminal (it cleared it and set its
+/// title), and a no-break space, zero-width space or byte-order mark makes `cannot parse '15'`
+/// unreadable.
+pub fn printable(text: &str) -> String {
+    let invisible = |c: char| matches!(c, '\u{a0}' | '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}');
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() || invisible(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn delimiter(opts: &DataOptions, p: &Path) -> u8 {

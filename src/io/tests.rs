@@ -254,3 +254,12 @@ fn a_listed_file_another_rank_cannot_see_says_why() {
     let tmp = tempfile::NamedTempFile::new().unwrap();
     super::shards::seen_as_listed(&super::Source { path: tmp.path().to_path_buf(), part: None, bytes: 0 }, 3).unwrap();
 }
+
+#[test]
+fn messages_escape_what_a_terminal_would_act_on_or_hide() {
+    assert_eq!(crate::io::quote(b"\x1b]0;owned\x07\x1b[2J15"), r"'\u{1b}]0;owned\u{7}\u{1b}[2J15'");
+    assert_eq!(crate::io::quote("1\u{a0}5".as_bytes()), r"'1\u{a0}5'");
+    assert_eq!(crate::io::quote("\u{feff}15\r".as_bytes()), r"'\u{feff}15\r'");
+    assert_eq!(crate::io::quote("a\u{200b}b\tc".as_bytes()), r"'a\u{200b}b\tc'");
+    assert_eq!(crate::io::quote("naïve – ok".as_bytes()), "'naïve – ok'");
+}

@@ -239,7 +239,7 @@ fn bad_field(field: &[u8], col: usize, plan: &FieldPlan, delim: u8, fail: &dyn F
     fail(format!(
         "cannot parse {} as a number (column '{}'; --columns picks the numeric feature columns){}",
         crate::io::quote(field),
-        plan.names[col],
+        crate::io::printable(&plan.names[col]),
         delimiter_hint(plan, field, delim)
     ))
 }
