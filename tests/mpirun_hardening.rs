@@ -47,7 +47,7 @@ fn every_files_header_is_checked_whatever_the_rank_count() {
     let (_dir, data, m) = csv_shards("hdr", &["a,b\n1,2\n3,5\n4,4\n", "a,b\n7,8\n", "b,a\n10,1\n20,2\n"]);
     for n in 1..=3 {
         let r = mpirun(n, &["train", "--data", data.to_str().unwrap(), "--flow", "covariance", "--model", m.to_str().unwrap()]);
-        one_error(&r, &["p2.csv", "header differs", "column 1 is 'b' here but 'a' there"]);
+        one_error(&r, &["p2.csv", "header differs", "column 1 is 'a' there but 'b' here (column 2 there)"]);
         assert!(!m.exists(), "{n} ranks");
     }
 }
