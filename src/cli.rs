@@ -149,8 +149,10 @@ impl DataArgs {
         let delimiter = match self.delimiter.as_deref() {
             None => None,
             Some("tab") | Some("\\t") | Some("\t") => Some(b'\t'),
-            Some(s) if s.len() == 1 && s != "\"" && s != "\n" => Some(s.as_bytes()[0]),
-            Some(s) => return Err(Error::Param(format!("--delimiter must be one character, got {s:?}"))),
+            Some("\"") => return Err(Error::Param("--delimiter '\"': the double quote is CSV's quoting character and cannot separate fields".into())),
+            Some("\n") | Some("\r") => return Err(Error::Param("--delimiter: a line break ends rows and cannot separate fields".into())),
+            Some(s) if s.len() == 1 => Some(s.as_bytes()[0]),
+            Some(s) => return Err(Error::Param(format!("--delimiter must be one ASCII character (or 'tab'), got {}", crate::io::quote(s.as_bytes())))),
         };
         let mut o = DataOptions::new(&self.data);
         o.format = self.format.map(|f| match f {

@@ -221,11 +221,14 @@ pub fn run(comm: &dyn Comm, farm: &Farm, tasks: &[String], opts: &Options) -> Re
         match tasks.get(*i) {
             Some(t) if t.replace(['\t', '\n'], " ") == *task => {}
             _ => {
+                let there = match tasks.get(*i) {
+                    Some(t) => format!("the task list has {} there", crate::io::quote(t.as_bytes())),
+                    None => format!("the task list has only {}", crate::log::plural(tasks.len() as u64, "task")),
+                };
                 return Err(Error::Param(format!(
-                    "--resume: the journal records task {i} as {task:?}, but the task list has {:?} there: it was \
-                     written for another task list",
-                    tasks.get(*i).map_or("nothing", String::as_str)
-                )))
+                    "--resume: the journal records task {i} as {}, but {there}: it was written for another task list",
+                    crate::io::quote(task.as_bytes())
+                )));
             }
         }
     }

@@ -208,3 +208,31 @@ fn messages_never_echo_control_characters_or_a_stray_files_first_line() {
     let r = mpirun(2, &["train", "--data", &spec, "--flow", "moments", "--model", m.to_str().unwrap()]);
     one_error(&r, &["column 1 is 'a' there but 'b' here (column 2 there)"]);
 }
+
+#[test]
+fn messages_a_new_user_met_say_what_is_wrong() {
+    let dir = scratch("clear-messages");
+    let m = dir.join("m.json");
+    let m = m.to_str().unwrap();
+    std::fs::write(dir.join("cr.csv"), "a,b\r1,2\r3,4\r").unwrap();
+    std::fs::write(dir.join("flat.csv"), "x,y\n1,1\n1,1\n1,1\n").unwrap();
+    let (cr, flat) = (dir.join("cr.csv"), dir.join("flat.csv"));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["stats", "--data", ""], "--data is empty"),
+        (vec!["stats", "--data", "data/example", "--delimiter", "\""], "the double quote is CSV's quoting character"),
+        (vec!["stats", "--data", cr.to_str().unwrap()], "cr.csv, line 1: lines end in a carriage return alone"),
+        (vec!["train", "--data", flat.to_str().unwrap(), "--flow", "whitening", "--model", m], "the data have no variance in any direction"),
+    ];
+    for (args, msg) in cases {
+        let e = one_error(&mpirun(2, &args), &[msg]);
+        assert!(!e.contains("n=0"), "{e}");
+    }
+    // --resume with a journal of a longer task list.
+    let (long, short, journal) = (dir.join("long.txt"), dir.join("short.txt"), dir.join("j.tsv"));
+    std::fs::write(&long, "a\nb\nc\n").unwrap();
+    std::fs::write(&short, "a\n").unwrap();
+    let j = journal.to_str().unwrap();
+    mpirun(2, &["map", "--tasks", long.to_str().unwrap(), "--journal", j, "--", "true"]).ok();
+    let r = mpirun(2, &["map", "--tasks", short.to_str().unwrap(), "--journal", j, "--resume", "--", "true"]);
+    one_error(&r, &["but the task list has only 1 task: it was written for another task list"]);
+}

@@ -148,6 +148,9 @@ impl Dataset {
     /// (collective: all ranks call it; all fail together on any rank's error).
     pub fn open(comm: &dyn Comm, opts: &DataOptions) -> Result<Dataset> {
         let (rank, size) = (comm.rank(), comm.size());
+        if opts.spec.trim().is_empty() {
+            return Err(Error::Param("--data is empty: give a file, a directory, a glob or a {rank} pattern".into()));
+        }
         // Shared files are listed once, on rank 0, and dealt out from that one listing: ranks
         // that listed a directory each would disagree about a file that appears meanwhile (or
         // on a file system that is not shared), and read rows twice or not at all.

@@ -50,10 +50,11 @@ impl NodeParams for WhiteningParams {
         for (i, mut row) in w.rows_mut().into_iter().enumerate() {
             let ev = pca.eigenvalues[i];
             if !(ev > top * 1e-12) {
-                return Err(Error::Fit(format!(
-                    "whitening: component {} has variance {ev:.3e} (the data are rank-deficient); use n={i} or less",
-                    i + 1
-                )));
+                return Err(Error::Fit(if i == 0 {
+                    format!("whitening: the data have no variance in any direction (largest eigenvalue {ev:.3e}: constant columns?); there is nothing to whiten")
+                } else {
+                    format!("whitening: component {} has variance {ev:.3e} (the data are rank-deficient); use n={i} or less", i + 1)
+                }));
             }
             row.mapv_inplace(|v| v / ev.sqrt());
         }

@@ -137,6 +137,12 @@ pub fn probe(path: &Path, delim: u8, header: Option<bool>, rank: usize) -> Resul
             start = next;
             continue;
         }
+        // Classic Mac line endings (CR alone): the whole file is one line, read as a header and
+        // no rows ("no data rows on any rank" said nothing about why).
+        if memchr::memchr(b'\r', line).is_some_and(|i| i + 1 < line.len()) {
+            return Err(Error::data(rank, &pstr, line_of(path, start as u64), "lines end in a carriage return alone (CR, old Mac \
+                 style), not LF or CRLF: convert the file, e.g. tr '\\r' '\\n' < in.csv > out.csv"));
+        }
         let fields = split_line(line, delim);
         let has_header = header.unwrap_or_else(|| {
             fields.iter().any(|s| {
