@@ -332,7 +332,8 @@ impl Flow {
         let per_rank_rows = allgather_f64(comm, rows as f64);
         let per_rank_s = allgather_f64(comm, read_s);
         log.info(format!(
-            "trained {label}: {} rows{} in {:.3} s (read+local {:.3} s, join {:.3} s)",
+            // "join and fit": an iterative node (k-means) runs all its iterations there.
+            "trained {label}: {} rows{} in {:.3} s (read and local statistics {:.3} s, join and fit {:.3} s)",
             report.rows,
             if report.skipped > 0 { format!(" ({} skipped for NaN/inf)", report.skipped) } else { String::new() },
             t0.elapsed().as_secs_f64(),

@@ -243,6 +243,10 @@ fn kmeans_resumed_from_a_checkpoint_ends_like_an_uninterrupted_run() {
     let resumed = dir.join("resumed.json");
     mpirun(4, &["train", "--data", "tests/data/km/part*.csv", "--flow", "kmeans(k=4, init=++, seed=5)", "--model", resumed.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap(), "--resume"]).ok();
     assert_close("resumed centroids", &node(&read_json(&resumed), 0)["centroids"], &node(&full, 0)["centroids"], 1e-12);
+    // The start's initial centroids travel in the checkpoint: the resumed model reports them
+    // (it reported none).
+    assert_close("resumed initial centroids", &node(&read_json(&resumed), 0)["initial_centroids"], &node(&full, 0)["initial_centroids"], 1e-12);
+    assert_eq!(node(&read_json(&resumed), 0)["n_iter"], node(&full, 0)["n_iter"]);
 }
 
 /// The bar for k-means' starts: on well-separated blobs, inertia within 1 % of scikit-learn's

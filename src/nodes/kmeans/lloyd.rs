@@ -17,6 +17,8 @@ struct Lloyd<'a, 'b> {
     offset: u64,
     /// Which of the n_init starts.
     start: usize,
+    /// The centroids this start began from, recorded in every checkpoint.
+    initial: &'a Array2<f64>,
 }
 
 impl Iterative for Lloyd<'_, '_> {
@@ -90,7 +92,7 @@ impl Iterative for Lloyd<'_, '_> {
     }
 
     fn checkpoint(&self, comm: &dyn Comm, c: &Array2<f64>, done: usize) -> Result<()> {
-        self.node.write_checkpoint(comm, c, done)
+        self.node.write_checkpoint(comm, c, done, self.initial)
     }
     fn checkpoint_path(&self) -> Option<&std::path::Path> {
         self.node.p.checkpoint.as_deref()
@@ -102,8 +104,13 @@ impl Trainer<'_> {
     /// first step, already accumulated while the rows were read. Start `r` of `n_init`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn lloyd(&self, comm: &dyn Comm, c: Array2<f64>, start: usize, first: Option<Vec<f64>>, labels: &mut [u32], tol: f64, offset: u64, r: usize) -> Result<Run> {
-        let initial = c.clone();
-        let out = iterate(comm, &mut Lloyd { node: self, first, labels, tol, offset, start: r }, c, start, self.p.max_iter)?;
+        // Resumed: the centroids the start began from, as the checkpoint recorded them (an old
+        // checkpoint without them: none); else the centroids given.
+        let initial = match (start, &self.p.resumed_initial) {
+            (0, _) => c.clone(),
+            (_, resumed) => resumed.clone().unwrap_or_default(),
+        };
+        let out = iterate(comm, &mut Lloyd { node: self, first, labels, tol, offset, start: r, initial: &initial }, c, start, self.p.max_iter)?;
         let c = out.state;
         // As scikit-learn: the inertia is that of the rows relabelled against the final
         // centroids, each distance computed directly.

@@ -94,6 +94,11 @@ pub struct KmeansParams {
     file_centroids: Option<Array2<f64>>,
     #[serde(skip)]
     resumed: Option<(Array2<f64>, usize)>,
+    /// The checkpoint's record of the start's initial centroids, so that a resumed model
+    /// reports the same `initial_centroids` as an uninterrupted run (checkpoints before this
+    /// field have none: then the model's are empty).
+    #[serde(skip)]
+    resumed_initial: Option<Array2<f64>>,
 }
 
 /// The trained `kmeans` node.
@@ -193,6 +198,7 @@ impl NodeParams for KmeansParams {
             rounds: spec.get::<usize>("rounds")?.unwrap_or(5).max(1),
             checkpoint: spec.params.get("checkpoint").map(PathBuf::from),
             resume: spec.get_bool("resume", false)?,
+            resumed_initial: None,
             file_centroids: None,
             resumed: None,
         })
@@ -227,7 +233,13 @@ impl NodeParams for KmeansParams {
             self.k = c.nrows();
             self.file_centroids = Some(c);
         }
-        self.resumed = if self.resume { Some(self.read_checkpoint(d)?) } else { None };
+        (self.resumed, self.resumed_initial) = match self.resume {
+            true => {
+                let (c, it, initial) = self.read_checkpoint(d)?;
+                (Some((c, it)), initial)
+            }
+            false => (None, None),
+        };
         Ok(())
     }
     fn set_checkpoint(&mut self, path: Option<PathBuf>, resume: bool) -> bool {
@@ -313,9 +325,8 @@ impl NodeParams for KmeansParams {
         }
         let best = best.ok_or_else(|| Error::Fit("kmeans: no start ran".into()))?;
         Ok(KmeansModel {
-            params: KmeansParams { file_centroids: None, resumed: None, ..self.clone() },
-            // Resumed: the start is not known (the file's centroids, if any).
-            initial_centroids: if self.resume { self.file_centroids.clone().unwrap_or_default() } else { best.initial },
+            params: KmeansParams { file_centroids: None, resumed: None, resumed_initial: None, ..self.clone() },
+            initial_centroids: best.initial,
             best_start: best.start,
             inertia: best.inertia,
             converged: best.converged,
