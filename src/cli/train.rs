@@ -86,11 +86,27 @@ fn check_update(flow: &Flow, was: &str, partials: &[Option<Vec<u8>>], path: &Pat
     if partials.iter().any(Option::is_none) {
         return Err(Error::Param(format!("--update {p}: it was trained without --keep-partials, so the old rows would have to be read again; train on all the data")));
     }
+    updatable(flow, "--update")
+}
+
+/// A flow `train --update` can continue: every node keeps partial statistics, and only the
+/// last one is not a statistics node (an earlier one feeds later nodes, whose training new
+/// rows would change). Checked when the model is trained with `--keep-partials` too, so the
+/// refusal does not wait for the update (`flag`: the option that asked).
+fn updatable(flow: &Flow, flag: &str) -> Result<()> {
+    let spec = flow.spec();
+    if let Some(n) = flow.nodes.iter().find(|n| !n.keeps_partials()) {
+        return Err(Error::Param(format!(
+            "{flag}: {} keeps no partial statistics (it reads the data more than once or iterates over the rows), so \
+             {spec} cannot be updated with new rows; train it on all the data",
+            n.spec()
+        )));
+    }
     if let Some(n) = flow.nodes.iter().rev().skip(1).find(|n| !n.passthrough()) {
         return Err(Error::Param(format!(
-            "--update: {} feeds later nodes, so new rows would change what they were trained on; train {} on all the data",
-            n.spec(),
-            was
+            "{flag}: {} feeds later nodes, so new rows would change what they were trained on; {spec} cannot be \
+             updated: train it on all the data",
+            n.spec()
         )));
     }
     Ok(())
@@ -112,6 +128,8 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     let mut flow = Flow::parse(&spec)?;
     if let (Some((partials, was, _)), Some(p)) = (&old, &a.update) {
         check_update(&flow, was, partials, p)?;
+    } else if a.keep_partials {
+        updatable(&flow, "--keep-partials")?;
     }
     let checkpoints = flow.nodes.iter_mut().fold(false, |any, n| n.set_checkpoint(a.checkpoint.clone(), a.resume) | any);
     if a.checkpoint.is_some() && !checkpoints {
