@@ -107,8 +107,10 @@ pub struct DataArgs {
     /// CSV field delimiter (one character; 'tab' or '\t' for tabs). Default ',' (tab for .tsv).
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<String>,
-    /// Feature columns by header name or 0-based index, with inclusive ranges: 'x0,x1,x5',
-    /// '0-5'. Default: all columns except the flow's target and label columns (and --keep's).
+    /// Feature columns by header name or 0-based index into the file's columns, with inclusive
+    /// ranges: 'x0,x1,x5', '0-5'. Default: all columns except the flow's target and label
+    /// columns (and --keep's). (Indices in a flow's layer(... @ 0-3) count the selected
+    /// columns instead.)
     #[arg(long, value_name = "LIST")]
     pub columns: Option<String>,
     /// What to do with NaN, ±inf or empty values in the selected columns.

@@ -236,3 +236,21 @@ fn messages_a_new_user_met_say_what_is_wrong() {
     let r = mpirun(2, &["map", "--tasks", short.to_str().unwrap(), "--journal", j, "--resume", "--", "true"]);
     one_error(&r, &["but the task list has only 1 task: it was written for another task list"]);
 }
+
+#[test]
+fn a_flow_parse_error_points_at_its_place() {
+    let dir = scratch("caret");
+    let m = dir.join("m.json");
+    let r = mpirun(2, &["train", "--data", "data/example", "--flow", "layer(pca(n=2) @ 0-3; pca(n=2) @ 4-7)", "--model", m.to_str().unwrap()]);
+    let e = one_error(&r, &["two nodes in one group: separate a layer's nodes with ','"]);
+    assert!(!e.contains("cannot use"), "{e}");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    let at = lines.iter().position(|l| l.trim() == "layer(pca(n=2) @ 0-3; pca(n=2) @ 4-7)").expect("the spec is shown");
+    assert_eq!(lines[at + 1].find('^'), lines[at].find(';'), "the caret points at the ';'\n{}", r.stderr);
+    let r = mpirun(2, &["train", "--data", "data/example", "--flow", "moments | pca(n=2 | whitening", "--model", m.to_str().unwrap()]);
+    one_error(&r, &["missing ')' in \"pca(n=2\""]);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    let at = lines.iter().position(|l| l.trim() == "moments | pca(n=2 | whitening").expect("the flow is shown");
+    assert_eq!(lines[at + 1].find('^'), lines[at].find("pca"), "{}", r.stderr);
+    assert!(!m.exists());
+}

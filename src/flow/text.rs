@@ -27,7 +27,18 @@ pub fn parse_flow(spec: &str) -> Result<Vec<NodeSpec>> {
     if parts.iter().any(|p| p.is_empty()) {
         return Err(Error::Param(format!("empty node in flow {spec:?}")));
     }
-    parts.into_iter().map(NodeSpec::parse).collect()
+    // A node's error points at the node in the flow when the flow has several.
+    parts
+        .into_iter()
+        .map(|p| {
+            NodeSpec::parse(p).map_err(|e| match e {
+                Error::Param(m) if spec.contains('|') => {
+                    Error::Param(format!("{m}{}", crate::nodes::caret(spec, p.as_ptr() as usize - spec.as_ptr() as usize)))
+                }
+                e => e,
+            })
+        })
+        .collect()
 }
 
 /// Read a flow from a TOML or JSON file: either `flow = "pca(n=3) | whitening"` or a list of

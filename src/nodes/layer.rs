@@ -62,6 +62,16 @@ impl LayerNode {
         let mut groups = Vec::new();
         for p in parts {
             let (node, cols) = p.rsplit_once('@').ok_or_else(|| bad(format!("{p:?} has no '@ COLUMNS' (e.g. pca(n=3) @ 0-9)")))?;
+            if let Some(first) = node.find('@') {
+                // `layer(a @ 0-3; b @ 4-7)`: ';' separates columns, so this reads as one node.
+                let at = p.as_ptr() as usize - spec.args.as_ptr() as usize + first + node[first..].find(';').unwrap_or(0);
+                let shown = format!("{}({})", spec.kind, spec.args);
+                return Err(Error::Param(format!(
+                    "{}: two nodes in one group: separate a layer's nodes with ',' (';' separates the columns of one group){}",
+                    spec.kind,
+                    super::caret(&shown, spec.kind.len() + 1 + at)
+                )));
+            }
             let node = NodeSpec::parse(node)?;
             if is_layer(&node.kind) {
                 return Err(bad("layers do not nest".into()));

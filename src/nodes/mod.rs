@@ -31,7 +31,7 @@ mod tests;
 
 pub use spec::{list_text, spec_text, NodeSpec};
 pub(crate) use shapes::{nan_vec, rows, Shapes};
-pub(crate) use spec::split_top_level;
+pub(crate) use spec::{caret, split_top_level};
 
 pub use covariance::{CovarianceModel, CovarianceParams};
 pub use fda::{FdaModel, FdaParams};
@@ -281,7 +281,7 @@ pub enum Task {
 
 /// The built-in kinds that implement [`Node`] themselves: kind, aliases, usage line.
 const OWN: [(&str, &[&str], &str); 2] = [
-    ("layer", &[], "layer(NODE @ COLUMNS, ...): nodes side by side on column groups (they may overlap or leave columns out), outputs concatenated, e.g. layer(pca(n=3) @ 0-9, sfa(n=2) @ [x10; x12])"),
+    ("layer", &[], "layer(NODE @ COLUMNS, ...): nodes side by side on column groups (they may overlap or leave columns out), outputs concatenated; nodes separated by ',', a group's columns by ';' in brackets; indices count the layer's input columns from 0 (after --columns and earlier nodes, not the file's), names are safer: layer(pca(n=3) @ 0-9, sfa(n=2) @ [x10; x12])"),
     ("clone", &[], "clone(NODE, groups=G): one node trained on G equal column groups (their rows stacked), applied to each"),
 ];
 

@@ -100,6 +100,17 @@ pub fn list_text<T: std::fmt::Display>(items: &[T]) -> String {
     format!("[{}]", items.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","))
 }
 
+/// `text` on a line of its own with a caret under byte `at` below it, for parse errors that
+/// point at the place (cut to 100 characters around it, so a long flow stays readable).
+pub(crate) fn caret(text: &str, at: usize) -> String {
+    let at = at.min(text.len());
+    let before = text[..at].chars().count();
+    let skip = before.saturating_sub(60);
+    let shown: String = text.chars().skip(skip).take(100).collect();
+    let lead = if skip > 0 { "…" } else { "" };
+    format!("\n    {lead}{}\n    {}^", crate::io::printable(&shown), " ".repeat(before - skip + lead.chars().count()))
+}
+
 /// Split on commas outside brackets, parentheses and quotes.
 pub(crate) fn split_top_level(s: &str) -> Vec<&str> {
     let (mut out, mut depth, mut quote, mut start) = (Vec::new(), 0i32, None, 0);
