@@ -101,13 +101,22 @@ fn main() {
     let ctx = Context::init();
     let comm = ctx.comm();
     register::<MinMax>().expect("register minmax");
-    let data = Dataset::open(comm, &DataOptions::new("data/example/part*.csv")).expect("the example data (run from the repository)");
+    // The example data: the directory given as the first argument, else the repository's (found
+    // from where this example was built, so it runs from any directory).
+    let dir = std::env::args().nth(1).map(std::path::PathBuf::from).unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/example"));
+    let data = match Dataset::open(comm, &DataOptions::new(dir.join("part*.csv").display().to_string())) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("custom_node: {e} (give the example data's directory as the first argument)");
+            std::process::exit(2);
+        }
+    };
     let log = flowmpi::log::Log { level: 0, rank: comm.rank(), progress: flowmpi::progress::Style::Off };
     let mut flow = Flow::parse("minmax(lo=-1, hi=1) | pca(n=2)").unwrap();
     let report = flow.train(comm, &data, &log).expect("training");
 
     // The reference: every file read plainly, on every rank.
-    let mut files: Vec<_> = std::fs::read_dir("data/example").unwrap().flatten().map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "csv")).collect();
     files.sort();
     let rows: Vec<Vec<f64>> = files
         .iter()
