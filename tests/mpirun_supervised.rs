@@ -93,9 +93,14 @@ fn predictions_and_scores_for_regression() {
     let s = mpirun(3, &["score", "--json", "--model", mm, "--data", "tests/data/reg", "--columns", "x0,x1,x2,x3,x4"]);
     let v: Value = serde_json::from_str(&s.ok().stdout).unwrap();
     assert_close("score r2 with --columns", &v["r2"], &want["linreg"]["r2"], 1e-9);
-    for (n, cols) in [(1, "x1,x0,x2,x3,x4"), (3, "x1,x0,x2,x3,x4"), (2, "x0,x1"), (2, "y0,x1,x2,x3,x4")] {
+    for (n, cols, msg) in [
+        (1, "x1,x0,x2,x3,x4", "the model expects columns [x0, x1, x2, x3, x4] but the data gives [x1, x0, x2, x3, x4]"),
+        (3, "x1,x0,x2,x3,x4", "the model expects columns [x0, x1, x2, x3, x4] but the data gives [x1, x0, x2, x3, x4]"),
+        (2, "x0,x1", "the model expects columns [x0, x1, x2, x3, x4] but the data gives [x0, x1]"),
+        (2, "y0,x1,x2,x3,x4", "column 'y0' is both a feature and a target"),
+    ] {
         let r = mpirun(n, &["score", "--model", mm, "--data", "tests/data/reg", "--columns", cols]);
-        one_error(&r, &["the model expects columns [x0, x1, x2, x3, x4]"]);
+        one_error(&r, &[msg]);
         assert!(r.stdout.is_empty(), "{}", r.stdout);
     }
 }
