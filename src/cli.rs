@@ -289,13 +289,24 @@ fn remove_temporaries_on_signals() {
             // (Ctrl-C) still ends the process at once, and the batch system's SIGKILL follows
             // its grace period anyway.
             if gentle && asked {
+                if sig == SIGTERM {
+                    crate::taskfarm::kill_running();
+                }
                 continue;
             }
-            if gentle && crate::nodes::iterate::request_stop() {
+            if gentle && crate::stop::request_stop() {
                 asked = true;
+                // The time limit itself (SIGTERM): a task farm's running tasks are killed now,
+                // before the batch system's SIGKILL, so that the map can still report what
+                // finished; after a warning (USR1/USR2) they may finish.
+                if sig == SIGTERM {
+                    crate::taskfarm::kill_running();
+                }
                 let log = crate::log::global();
                 if log.rank == 0 && log.level >= 1 {
-                    crate::log::to_stderr(&format!("flowmpi: signal {sig}: stopping after the current iteration (its checkpoint is written)"));
+                    crate::log::to_stderr(&format!(
+                        "flowmpi: signal {sig}: stopping cleanly: no new iteration or task starts, what finished is kept"
+                    ));
                 }
                 continue;
             }

@@ -198,6 +198,18 @@ impl Flow {
         let mut cached: Option<Vec<OwnedChunk>> = None;
         let mut i = 0;
         while i < self.nodes.len() {
+            // A node that learns nothing from rows (an expansion) before others is finished
+            // without a pass of its own: the next pass reads through it (`quadratic |
+            // covariance` read the data twice). A flow that ends in one still reads the data
+            // once, so that the model counts and checks its rows.
+            if i + 1 < self.nodes.len() && !self.nodes[i].needs_rows() {
+                let n = &mut self.nodes[i];
+                agree(comm, n.begin(&schema))?;
+                n.join(comm)?;
+                schema = Schema { x: n.output_names(), ..schema };
+                i += 1;
+                continue;
+            }
             let mut j = i;
             while j + 1 < self.nodes.len() && self.nodes[j].passthrough() {
                 j += 1;

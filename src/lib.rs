@@ -35,6 +35,7 @@ pub mod par;
 pub mod progress;
 pub mod score;
 pub mod stats;
+pub mod stop;
 pub mod taskfarm;
 #[cfg(test)]
 mod testing;

@@ -48,6 +48,8 @@ pub enum Outcome {
     NotStarted(String),
     /// The journal says it finished in an earlier run.
     Skipped,
+    /// Not started: a signal (a time limit) stopped the job first.
+    Stopped,
 }
 
 impl Outcome {
@@ -65,6 +67,7 @@ impl std::fmt::Display for Outcome {
             Outcome::Timeout => write!(f, "timed out"),
             Outcome::NotStarted(e) => write!(f, "not started: {e}"),
             Outcome::Skipped => write!(f, "done earlier (journal)"),
+            Outcome::Stopped => write!(f, "not started: the job was stopped by a signal"),
         }
     }
 }
@@ -82,9 +85,85 @@ pub struct Done {
     pub output: Option<String>,
 }
 
-/// The command line of task `index` with line `task`.
+/// The command line of task `index` with line `task`: in every argument `{}` is the line,
+/// `{index}` its index, `{1}`, `{2}`, ... its whitespace-separated fields (GNU parallel's
+/// `--colsep ' '`) and `{q}` the line quoted for a shell (`sh -c 'wc -l {q}'` is safe whatever
+/// the line holds). A command without any of them gets the line as its last argument, as
+/// `xargs` and GNU parallel do. Other braces are left as they are.
 pub fn substitute(command: &[String], index: usize, task: &str) -> Vec<String> {
-    command.iter().map(|a| a.replace("{index}", &index.to_string()).replace("{}", task)).collect()
+    let fields: Vec<&str> = task.split_whitespace().collect();
+    let mut out: Vec<String> = command
+        .iter()
+        .map(|arg| {
+            expand(arg, |name| match name {
+                "" => Some(task.to_string()),
+                "index" => Some(index.to_string()),
+                "q" => Some(shell_quote(task)),
+                n => n.parse::<usize>().ok().filter(|&n| n >= 1).map(|n| fields.get(n - 1).copied().unwrap_or_default().to_string()),
+            })
+        })
+        .collect();
+    if !command.iter().any(|a| has_placeholder(a)) {
+        out.push(task.to_string());
+    }
+    out
+}
+
+/// `arg` with every `{name}` that `value` knows replaced, in one pass (a line that holds
+/// `{index}` itself is not expanded again).
+fn expand(arg: &str, mut value: impl FnMut(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(arg.len());
+    let mut rest = arg;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}').and_then(|close| value(&after[..close]).map(|v| (v, close))) {
+            Some((v, close)) => {
+                out.push_str(&v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `arg` holds a placeholder [`substitute`] replaces.
+fn has_placeholder(arg: &str) -> bool {
+    let mut any = false;
+    expand(arg, |name| {
+        let known = matches!(name, "" | "index" | "q") || name.parse::<usize>().is_ok_and(|n| n >= 1);
+        any |= known;
+        known.then(String::new)
+    });
+    any
+}
+
+/// The highest field `{N}` the command uses (0: none).
+pub fn fields_used(command: &[String]) -> usize {
+    let mut most = 0;
+    for arg in command {
+        expand(arg, |name| {
+            let n = name.parse::<usize>().ok().filter(|&n| n >= 1)?;
+            most = most.max(n);
+            Some(String::new())
+        });
+    }
+    most
+}
+
+/// `s` as one word for a POSIX shell: as it is when it holds only safe characters, else in
+/// single quotes (a `'` inside written `'\''`).
+pub fn shell_quote(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// Process groups of running tasks, killed when this rank is told to stop.
@@ -119,8 +198,27 @@ fn read_journal(path: &Path) -> Result<HashMap<usize, String>> {
     Ok(done)
 }
 
-/// Run `task` (index `i`) as a child process, to its log or captured.
-fn run_task(farm: &Farm, ctx: &Ctx, i: usize, task: &str, journal: Option<&Mutex<std::fs::File>>) -> Done {
+/// Open an output of the farm (a task's log, the journal) without following a symlink at its
+/// name: a planted link must not make us truncate or append to its target. `append` keeps
+/// what is there (the journal), else the file is truncated.
+fn open_output(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).custom_flags(libc::O_NOFOLLOW);
+    if append {
+        o.append(true);
+    } else {
+        o.write(true).truncate(true);
+    }
+    o.open(path).map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => std::io::Error::other(format!("{} is a symbolic link; flowmpi does not write through one", path.display())),
+        _ => e,
+    })
+}
+
+/// Run `task` (index `i`) as a child process, to its log or captured. An error only when the
+/// journal cannot record it: the map must stop then, or `--resume` would run it again.
+fn run_task(farm: &Farm, ctx: &Ctx, i: usize, task: &str, journal: Option<&Mutex<std::fs::File>>) -> std::result::Result<Done, String> {
     let t0 = Instant::now();
     let argv = substitute(&farm.command, i, task);
     let log_path = farm.logs.as_ref().map(|p| PathBuf::from(p.replace("{index}", &i.to_string())));
@@ -131,13 +229,14 @@ fn run_task(farm: &Farm, ctx: &Ctx, i: usize, task: &str, journal: Option<&Mutex
     let seconds = t0.elapsed().as_secs_f64();
     if let Some(j) = journal {
         // The job-wide lock: one line at a time, whichever rank or file system.
-        ctx.critical(|| {
-            let mut f = j.lock().unwrap();
+        let written = ctx.critical(|| {
+            let mut f = j.lock().unwrap_or_else(|e| e.into_inner());
             let line = format!("{i}\t{outcome}\t{seconds:.3}\t{}\n", task.replace(['\t', '\n'], " "));
-            let _ = f.write_all(line.as_bytes()).and_then(|()| f.sync_data());
+            f.write_all(line.as_bytes()).and_then(|()| f.sync_data())
         });
+        written.map_err(|e| format!("--journal: cannot record task {i} ({e}); the map stops, since --resume would run unrecorded tasks again"))?;
     }
-    Done { rank: ctx.rank(), outcome, seconds, output }
+    Ok(Done { rank: ctx.rank(), outcome, seconds, output })
 }
 
 fn spawn_and_wait(argv: &[String], log: Option<&Path>, timeout: Option<f64>) -> std::io::Result<(Outcome, Option<String>)> {
@@ -146,7 +245,7 @@ fn spawn_and_wait(argv: &[String], log: Option<&Path>, timeout: Option<f64>) -> 
             if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(d)?;
             }
-            (std::fs::File::create(p)?, None)
+            (open_output(p, false)?, None)
         }
         None => {
             let f = tempfile::tempfile()?;
@@ -233,21 +332,22 @@ pub fn run(comm: &dyn Comm, farm: &Farm, tasks: &[String], opts: &Options) -> Re
         }
     }
     let journal = match &farm.journal {
-        Some(p) => Some(Mutex::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| Error::Param(format!("--journal {}: {e}", p.display())))?,
-        )),
+        Some(p) => Some(Mutex::new(open_output(p, true).map_err(|e| Error::Param(format!("--journal {}: {e}", p.display())))?)),
         None => None,
     };
     let items: Vec<(usize, &String)> = tasks.iter().enumerate().collect();
+    // A time limit's signal stops the farm cleanly: no task starts after it, and the tasks
+    // that finished are reported (and journaled) as usual.
+    let _armed = crate::stop::Armed::new();
     crate::par::parallelize_with(comm, &items, opts, |ctx, &(i, task)| {
-        if done_before.contains_key(&i) {
-            return Ok::<_, String>(Done { rank: ctx.rank(), outcome: Outcome::Skipped, seconds: 0.0, output: None });
-        }
-        Ok(run_task(farm, ctx, i, task, journal.as_ref()))
+        let outcome = if done_before.contains_key(&i) {
+            Outcome::Skipped
+        } else if crate::stop::requested() {
+            Outcome::Stopped
+        } else {
+            return run_task(farm, ctx, i, task, journal.as_ref());
+        };
+        Ok::<_, String>(Done { rank: ctx.rank(), outcome, seconds: 0.0, output: None })
     })
 }
 
@@ -261,10 +361,31 @@ pub fn read_tasks(path: &Path) -> Result<Vec<String>> {
 mod tests {
     use super::*;
 
+    fn words(w: &[&str]) -> Vec<String> {
+        w.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn placeholders_are_substituted() {
-        let cmd: Vec<String> = ["sh", "-c", "echo {} > out{index}.txt"].map(String::from).to_vec();
+        let cmd = words(&["sh", "-c", "echo {} > out{index}.txt"]);
         assert_eq!(substitute(&cmd, 7, "a b"), ["sh", "-c", "echo a b > out7.txt"]);
+        // Fields, a quoted line, unknown braces kept, one pass only.
+        let cmd = words(&["run", "--in={1}", "{2}{3}", "{x}", "{0}", "{}"]);
+        assert_eq!(substitute(&cmd, 0, " p  q{index} "), ["run", "--in=p", "q{index}", "{x}", "{0}", " p  q{index} "]);
+        assert_eq!(fields_used(&cmd), 3);
+        // No placeholder: the line is appended, as xargs does.
+        assert_eq!(substitute(&words(&["echo", "hello"]), 3, "it's"), ["echo", "hello", "it's"]);
+        assert_eq!(fields_used(&words(&["echo"])), 0);
+    }
+
+    #[test]
+    fn a_quoted_line_is_one_word_to_the_shell() {
+        for line in ["plain-name_1.csv", "it's", "x; exit 7", "$(exit 9)", "a\\b 'c' \"d\"", ""] {
+            let cmd = words(&["sh", "-c", "printf %s {q}"]);
+            let out = std::process::Command::new("sh").args(&substitute(&cmd, 0, line)[1..]).output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), line, "{line:?}");
+        }
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
     }
 
     #[test]

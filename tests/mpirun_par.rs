@@ -165,3 +165,109 @@ fn map_files_that_would_destroy_each_other_are_refused() {
         assert!(!dir.join("lg/all.log").exists() && !dir.join("all.log").exists());
     }
 }
+
+#[test]
+fn a_time_limit_signal_prints_what_finished_and_resume_runs_the_rest() {
+    // Without --logs the output of finished tasks lived only in memory: a SIGTERM lost it and
+    // the summary. Now no task starts after the signal, running ones are killed, and rank 0
+    // prints what finished, in task order, before the job ends.
+    let dir = scratch("farm-sigterm");
+    let tasks = task_file(&dir, 40);
+    let (journal, ran) = (dir.join("journal.tsv"), dir.join("ran.txt"));
+    let cmd = format!("sleep 0.3; echo ran {{index}} >> {}; echo out {{index}}", ran.display());
+    let base = ["map", "--threads", "1", "--tasks", tasks.to_str().unwrap(), "--journal", journal.to_str().unwrap()];
+    let mut c = Command::new("mpirun");
+    c.args(["--oversubscribe", "-n", "2", BIN]).args(base).args(["--", "sh", "-c", &cmd]);
+    c.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1").env("OMPI_MCA_btl_vader_single_copy_mechanism", "none");
+    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let t0 = Instant::now();
+    let journaled = |p: &std::path::Path| std::fs::read_to_string(p).map_or(0, |t| t.lines().count());
+    while journaled(&journal) < 4 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ranks = rank_pids(journal.to_str().unwrap());
+    assert_eq!(ranks.len(), 2, "{ranks:?}");
+    let signalled = Instant::now();
+    ranks.iter().for_each(|&(_, pid)| signal(pid, libc::SIGTERM));
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(signalled.elapsed() < Duration::from_secs(20), "took {:?} to stop", signalled.elapsed());
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not started (stopped by a signal)"), "{stderr}");
+    assert!(stderr.contains("--resume runs the rest"), "{stderr}");
+    // Every task that finished has its output printed, in task order.
+    let done: Vec<usize> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split('\t').collect::<Vec<_>>().get(..2).filter(|f| f[1] == "exit 0").and_then(|f| f[0].parse().ok()))
+        .collect();
+    assert!(!done.is_empty() && done.len() < 40, "{done:?}");
+    let printed: Vec<usize> = stdout.lines().filter_map(|l| l.strip_prefix("out ")).map(|i| i.parse().unwrap()).collect();
+    let mut want = done.clone();
+    want.sort();
+    assert_eq!(printed, want, "{stdout}");
+    // The rest runs on --resume; every task ran to its end exactly once in all.
+    let r = mpirun(2, &[&base[..], &["--resume", "--", "sh", "-c", &cmd]].concat());
+    r.ok();
+    let mut count: HashMap<usize, usize> = HashMap::new();
+    for l in std::fs::read_to_string(&ran).unwrap().lines() {
+        *count.entry(l.strip_prefix("ran ").unwrap().parse().unwrap()).or_default() += 1;
+    }
+    assert_eq!(count.len(), 40, "{count:?}");
+}
+
+#[test]
+fn task_lines_reach_the_command_as_fields_quoted_or_appended() {
+    let dir = scratch("farm-words");
+    let tasks = dir.join("t.txt");
+    std::fs::write(&tasks, "a b\nit's\nx; touch injected.txt\n").unwrap();
+    let t = tasks.to_str().unwrap();
+    // {q}: one shell word whatever the line holds; nothing in it runs.
+    let r = mpirun(2, &["map", "--tasks", t, "--", "sh", "-c", "printf '[%s]\\n' {q}"]);
+    let out = r.ok().stdout.clone();
+    for want in ["[a b]", "[it's]", "[x; touch injected.txt]"] {
+        assert!(out.contains(want), "{want} in\n{out}");
+    }
+    assert!(!std::path::Path::new("injected.txt").exists() && !dir.join("injected.txt").exists());
+    // No placeholder: the line is the last argument.
+    let r = mpirun(2, &["map", "--tasks", t, "--", "printf", "<%s>\\n"]);
+    assert!(r.ok().stdout.contains("<it's>"), "{}", r.stdout);
+    // Fields; a line with too few is refused before anything runs.
+    std::fs::write(&tasks, "1 2\n3 4\n").unwrap();
+    let r = mpirun(2, &["map", "--tasks", t, "--", "printf", "%s+%s\\n", "{2}", "{1}"]);
+    let out = r.ok().stdout.clone();
+    assert!(out.contains("2+1") && out.contains("4+3"), "{out}");
+    let r = mpirun(2, &["map", "--tasks", t, "--", "echo", "{3}"]);
+    one_error(&r, &["the command uses {3}, but task 0 ('1 2') has 2 fields"]);
+    // A failed task's command is printed quoted, ready to paste.
+    std::fs::write(&tasks, "it's here\n").unwrap();
+    let r = mpirun(1, &["map", "--tasks", t, "--", "sh", "-c", "exit 3", "{}"]);
+    assert!(r.stderr.contains(r#"task 0 exit 3 after"#) && r.stderr.contains(r#"sh -c 'exit 3' 'it'\''s here'"#), "{}", r.stderr);
+}
+
+#[test]
+fn journal_and_logs_are_written_safely_or_the_map_stops() {
+    let dir = scratch("farm-safe-files");
+    let tasks = task_file(&dir, 6);
+    let t = tasks.to_str().unwrap();
+    // A journal that cannot be written (a full disk) stops the map with a clear error: before,
+    // exit 0 with an empty journal, and --resume ran everything again.
+    let r = mpirun(2, &["map", "--tasks", t, "--journal", "/dev/full", "--", "true"]);
+    one_error(&r, &["--journal: cannot record task", "No space left on device"]);
+    // Planted symlinks are never written through: the journal's and a task log's.
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("j.tsv")).unwrap();
+    let r = mpirun(2, &["map", "--tasks", t, "--journal", dir.join("j.tsv").to_str().unwrap(), "--", "true"]);
+    one_error(&r, &["is a symbolic link; flowmpi does not write through one"]);
+    std::fs::create_dir(dir.join("logs")).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("logs/task2.log")).unwrap();
+    let logs = dir.join("logs/task{index}.log");
+    let r = mpirun(2, &["map", "--tasks", t, "--logs", logs.to_str().unwrap(), "--", "echo", "{}"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("task 2 not started") && r.stderr.contains("is a symbolic link"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(std::fs::read_to_string(dir.join("logs/task3.log")).unwrap(), "t9\n");
+}

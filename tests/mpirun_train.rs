@@ -297,3 +297,30 @@ fn collectives_in_tiny_pieces_give_the_same_models() {
         }
     }
 }
+
+#[test]
+fn an_expansion_before_a_node_costs_no_pass_of_its_own() {
+    // quadratic learns nothing from rows: `quadratic | covariance` read the data twice.
+    let dir = scratch("expansion-pass");
+    let m = dir.join("m.json");
+    for n in [1, 3] {
+        let r = mpirun(n, &["-v", "train", "--data", "data/example", "--flow", "quadratic | covariance", "--model", m.to_str().unwrap()]);
+        let passes: Vec<&str> = r.ok().stderr.lines().filter(|l| l.starts_with("flowmpi: trained ")).collect();
+        assert_eq!(passes.len(), 1, "{n} ranks: {passes:?}");
+        assert!(passes[0].starts_with("flowmpi: trained covariance: 4000 rows"), "{passes:?}");
+        assert_eq!(read_json(&m)["training_rows"], 4000);
+    }
+    // The same covariance as of the expanded rows written out and read back (ryu's shortest
+    // round-trip: the same numbers).
+    let expanded = dir.join("q{rank}.csv");
+    mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", "data/example", "--out", expanded.to_str().unwrap()]).ok();
+    let q = dir.join("q.json");
+    let spec = format!("{}/q*.csv", dir.display());
+    mpirun(2, &["train", "--data", &spec, "--flow", "covariance", "--model", q.to_str().unwrap()]).ok();
+    let (got, want) = (read_json(&m), read_json(&q));
+    assert_close("covariance", &node(&got, 1)["covariance"], &node(&want, 0)["covariance"], 1e-12);
+    // A flow that is only an expansion still reads (and counts) its rows once.
+    let r = mpirun(2, &["-v", "train", "--data", "data/example", "--flow", "quadratic", "--model", m.to_str().unwrap()]);
+    assert_eq!(r.ok().stderr.lines().filter(|l| l.starts_with("flowmpi: trained ")).count(), 1);
+    assert_eq!(read_json(&m)["training_rows"], 4000);
+}

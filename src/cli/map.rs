@@ -11,11 +11,16 @@ use std::time::Instant;
 /// `flowmpi map`.
 #[derive(Args, Debug)]
 #[command(after_help = "Each task is one line of --tasks (blank lines and lines starting with # are skipped). In the \
-command, {} is the line and {index} its 0-based index; the command runs directly (no shell: use \
-`sh -c '...'` for pipes or redirections). Exit status 0 is success. At the end rank 0 prints every \
+command, {} is the line, {index} its 0-based index, {1}, {2}, ... its whitespace-separated fields, and {q} \
+the line quoted for a shell; a command without any of them gets the line as its last argument. The \
+command runs directly, no shell: for pipes or redirections use sh -c with {q}, never {}, inside the \
+shell code (sh -c 'wc -l < {q}'), so that a line holding ; or ' stays one word. Exit status 0 is \
+success. At the end rank 0 prints every \
 task's output in task order (or they are in --logs files) and a summary; the exit status is 1 if \
-any task failed.\n\nA job killed at its time limit continues where it stopped with the same \
-command plus --resume, given --journal: finished tasks are skipped, failed ones run again.")]
+any task failed.\n\nAt a time limit (SIGTERM) the running tasks are killed and no task starts; after Slurm's \
+--signal warning (SIGUSR1/2) no task starts and the running ones may finish. Either way the output \
+of what finished and the summary are printed. The same command plus --resume, given --journal, \
+continues: finished tasks are skipped, failed and stopped ones run again.")]
 pub struct MapArgs {
     /// The task file: one task per line.
     #[arg(long, value_name = "FILE")]
@@ -63,6 +68,14 @@ pub fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
         return Err(Error::Param("--timeout must be > 0 seconds".into()));
     }
     crate::comm::agree(comm, if comm.rank() == 0 { check_files(a, tasks.len()) } else { Ok(()) })?;
+    let need = crate::taskfarm::fields_used(&a.command);
+    if let Some((i, t)) = tasks.iter().enumerate().find(|(_, t)| t.split_whitespace().count() < need) {
+        return Err(Error::Param(format!(
+            "the command uses {{{need}}}, but task {i} ({}) has {}",
+            crate::io::quote(t.as_bytes()),
+            plural(t.split_whitespace().count() as u64, "field")
+        )));
+    }
     let farm = Farm { command: a.command.clone(), logs: a.logs.clone(), journal: a.journal.clone(), resume: a.resume, timeout: a.timeout };
     let schedule = match a.schedule.as_str() {
         "static" => crate::par::Schedule::Static,
@@ -84,18 +97,28 @@ pub fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
         }
     }
     let _ = out.flush();
-    let failed: Vec<usize> = (0..done.len()).filter(|&i| !done[i].outcome.ok()).collect();
-    let skipped = done.iter().filter(|d| d.outcome == crate::taskfarm::Outcome::Skipped).count();
+    use crate::taskfarm::Outcome;
+    let stopped = done.iter().filter(|d| d.outcome == Outcome::Stopped).count();
+    let failed: Vec<usize> = (0..done.len()).filter(|&i| !done[i].outcome.ok() && done[i].outcome != Outcome::Stopped).collect();
+    let skipped = done.iter().filter(|d| d.outcome == Outcome::Skipped).count();
     log.info(format!(
-        "map: {} done ({} from the journal), {} failed, in {:.3} s",
-        done.len() - failed.len(),
+        "map: {} done ({} from the journal), {} failed{}, in {:.3} s",
+        done.len() - failed.len() - stopped,
         skipped,
         failed.len(),
+        if stopped > 0 { format!(", {stopped} not started (stopped by a signal)") } else { String::new() },
         t0.elapsed().as_secs_f64()
     ));
-    for &i in &failed {
+    // Failed commands quoted for a shell, so that one can be pasted to try it again; the first
+    // few only (a broken command fails every task).
+    const SHOWN: usize = 20;
+    for &i in failed.iter().take(SHOWN) {
+        let argv = crate::taskfarm::substitute(&a.command, i, &tasks[i]);
         log.warn(format!("task {i} {} after {:.2} s: {}", done[i].outcome, done[i].seconds,
-            crate::taskfarm::substitute(&a.command, i, &tasks[i]).join(" ")));
+            argv.iter().map(|w| crate::taskfarm::shell_quote(w)).collect::<Vec<_>>().join(" ")));
+    }
+    if failed.len() > SHOWN {
+        log.warn(format!("... and {} more failed tasks", failed.len() - SHOWN));
     }
     log.info("  rank  tasks  busy s");
     for r in 0..comm.size() {
@@ -105,8 +128,16 @@ pub fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
     finish_map(&done, comm.size())
 }
 
-/// The exit of a task farm: an error when any task failed (the same on every rank).
+/// The exit of a task farm: an error when a signal stopped it or any task failed (the same on
+/// every rank).
 fn finish_map(done: &[crate::taskfarm::Done], _ranks: usize) -> Result<()> {
+    let stopped = done.iter().filter(|d| d.outcome == crate::taskfarm::Outcome::Stopped).count();
+    if stopped > 0 {
+        return Err(Error::Stopped(format!(
+            "stopped by a signal with {stopped} of {} not started; with --journal, the same command with --resume runs the rest",
+            plural(done.len() as u64, "task")
+        )));
+    }
     let failed = done.iter().filter(|d| !d.outcome.ok()).count();
     if failed > 0 {
         return Err(Error::Failed(format!("{failed} of {} failed (listed above)", plural(done.len() as u64, "task"))));

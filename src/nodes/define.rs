@@ -125,6 +125,9 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
 
 /// Local statistics of a node.
 pub trait Partial: Serialize + DeserializeOwned + Send + Sync {
+    /// True for the partial of a node that learns nothing from rows (an expansion fixed by its
+    /// parameters): the flow trains it without reading the data for it.
+    const EMPTY: bool = false;
     /// Accumulate a chunk of this rank's rows (an error is about the data: name the row with
     /// [`Error::Row`] and the driver names the file and line).
     fn update(&mut self, chunk: &Chunk) -> Result<()>;
@@ -165,6 +168,7 @@ pub trait Partial: Serialize + DeserializeOwned + Send + Sync {
 
 /// The partial of a node that needs no statistics (an expansion fixed by its parameters).
 impl Partial for () {
+    const EMPTY: bool = true;
     fn update(&mut self, _chunk: &Chunk) -> Result<()> {
         Ok(())
     }

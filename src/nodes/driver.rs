@@ -109,6 +109,9 @@ impl<P: NodeParams> Node for Defined<P> {
     fn passthrough(&self) -> bool {
         P::KIND.passthrough
     }
+    fn needs_rows(&self) -> bool {
+        !<P::Partial as Partial>::EMPTY
+    }
     fn task(&self) -> Task {
         P::KIND.task
     }

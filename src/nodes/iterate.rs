@@ -2,7 +2,7 @@
 //! owns the loop: the iteration count, the checkpoint after every step and the stop.
 //!
 //! A job at its time limit gets SIGTERM (or, with Slurm's `--signal`, a warning signal first).
-//! While a checkpointed iteration runs, [`request_stop`] turns that signal into a stop after
+//! While a checkpointed iteration runs, [`crate::stop::request_stop`] turns that signal into a stop after
 //! the current step: its checkpoint is written, every rank agrees to stop at the same step, and
 //! the training ends with [`Error::Stopped`] (`--resume` continues from there), so the job
 //! loses at most the step under way. A checkpointed node arms the stop before its
@@ -10,52 +10,11 @@
 
 use crate::comm::Comm;
 use crate::error::{Error, Result};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-/// Checkpointed trainings under way in this process, nested: k-means arms its whole training
-/// (the initialisation too), and the loop arms itself.
-static ARMED: AtomicUsize = AtomicUsize::new(0);
-/// A signal asked it to stop.
-static STOP: AtomicBool = AtomicBool::new(false);
-/// It stopped for a signal, and the process is ending with its checkpoint written.
-static STOPPED: AtomicBool = AtomicBool::new(false);
-
-/// For a signal handler: ask the checkpointed iteration that runs to stop after its current
-/// step. False when none runs; the caller then ends the process as the signal would. True too
-/// once one has stopped for a signal: a rank's own signal may be handled only after another
-/// rank's has already stopped every rank's loop, and it must not then kill the rank.
-pub fn request_stop() -> bool {
-    STOP.store(true, Ordering::SeqCst);
-    ARMED.load(Ordering::SeqCst) > 0 || STOPPED.load(Ordering::SeqCst)
-}
-
-/// Arms [`request_stop`] while it lives. A checkpointed node arms itself before the work that
-/// precedes its loop (k-means' initialisation can take minutes): a signal then is kept, and
-/// the loop stops after its first step, which saves the initialisation, instead of the
-/// process ending with nothing saved.
-pub(crate) struct Armed;
-
-impl Armed {
-    pub(crate) fn new() -> Self {
-        // Only the outermost clears an earlier training's stop: an inner one keeps the
-        // signal that came while the outer one was armed.
-        if ARMED.load(Ordering::SeqCst) == 0 {
-            STOP.store(false, Ordering::SeqCst);
-        }
-        ARMED.fetch_add(1, Ordering::SeqCst);
-        Armed
-    }
-}
-
-impl Drop for Armed {
-    fn drop(&mut self) {
-        ARMED.fetch_sub(1, Ordering::SeqCst);
-    }
-}
+use crate::stop::Armed;
 
 /// Collective: did a signal reach any rank?
 fn stop_requested(comm: &dyn Comm) -> bool {
-    let mut flag = [if STOP.load(Ordering::SeqCst) { 1.0 } else { 0.0 }];
+    let mut flag = [if crate::stop::requested() { 1.0 } else { 0.0 }];
     comm.allreduce_max(&mut flag);
     flag[0] > 0.0
 }
@@ -90,7 +49,7 @@ pub struct Outcome<S> {
 
 /// Collective: step from `state`, which is `start` iterations old (a resumed checkpoint), until
 /// a step converges or `max_iter` iterations are done; checkpoint after every step, and with a
-/// checkpoint, stop after the step during which a signal came ([`request_stop`]).
+/// checkpoint, stop after the step during which a signal came ([`crate::stop::request_stop`]).
 pub fn iterate<I: Iterative>(comm: &dyn Comm, node: &mut I, mut state: I::State, start: usize, max_iter: usize) -> Result<Outcome<I::State>> {
     let armed = node.checkpoint_path().map(|p| (p.to_path_buf(), Armed::new()));
     let mut it = start;
@@ -103,7 +62,7 @@ pub fn iterate<I: Iterative>(comm: &dyn Comm, node: &mut I, mut state: I::State,
             return Ok(Outcome { state, iterations: it, converged: true });
         }
         if let Some((path, _)) = armed.as_ref().filter(|_| it < max_iter && stop_requested(comm)) {
-            STOPPED.store(true, Ordering::SeqCst);
+            crate::stop::mark_stopped();
             return Err(Error::Stopped(format!(
                 "stopped by a signal after iteration {it} of at most {max_iter}; {} holds it: run the same training with --resume to continue",
                 path.display()
@@ -172,12 +131,12 @@ mod tests {
         // As k-means with a checkpoint: armed before its initialisation, during which the
         // signal comes. (The only test here that signals: the flags are process-wide.)
         let outer = Armed::new();
-        assert!(request_stop(), "an armed training keeps the signal");
+        assert!(crate::stop::request_stop(), "an armed training keeps the signal");
         let mut h = Halve { tol: 0.0, saved: RefCell::new(Vec::new()), path: Some("ck.json".into()) };
         let err = iterate(&crate::comm::SingleComm, &mut h, 9.0, 0, 100).err().expect("stopped");
         assert!(err.to_string().contains("stopped by a signal after iteration 1 of at most 100"), "{err}");
         assert_eq!(h.saved.into_inner(), vec![(5.0, 1)]);
         drop(outer);
-        assert_eq!(ARMED.load(Ordering::SeqCst), 0);
+        assert_eq!(crate::stop::armed(), 0);
     }
 }

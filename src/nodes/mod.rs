@@ -97,6 +97,11 @@ pub trait Node: Send + Sync {
     fn passthrough(&self) -> bool {
         false
     }
+    /// False for a node that learns nothing from rows (`quadratic`, `poly`): training finalizes
+    /// it without a pass over the data.
+    fn needs_rows(&self) -> bool {
+        true
+    }
     /// Target columns this node trains on (regression); the flow reads them beside the features.
     fn targets(&self) -> Vec<String> {
         Vec::new()

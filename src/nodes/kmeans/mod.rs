@@ -264,7 +264,7 @@ impl NodeParams for KmeansParams {
     fn train(&self, comm: &dyn Comm, mut mine: KmeansPartial, schema: &Schema) -> Result<KmeansModel> {
         // With a checkpoint, a time-limit warning during the initialisation stops the loop
         // after its first step (checkpointed) rather than ending the process.
-        let _armed = self.checkpoint.as_ref().map(|_| crate::nodes::iterate::Armed::new());
+        let _armed = self.checkpoint.as_ref().map(|_| crate::stop::Armed::new());
         let d = schema.x.len();
         // Under `train --reproducible` (on any rank, so on all), every sum over the rows is
         // formed per leaf and added in the canonical tree.
