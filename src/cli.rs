@@ -452,7 +452,8 @@ fn inspect(a: &InspectArgs) -> Result<()> {
     let flow = m.flow()?;
     crate::nodes::moments::FULL.store(a.full, std::sync::atomic::Ordering::Relaxed);
     outln!("model:     {}", a.model.display())?;
-    outln!("written by flowmpi {} (format v{}), trained on {}", m.flowmpi_version, m.format_version, plural(m.ranks as u64, "rank"))?;
+    let ranks = m.ranks.map_or("with --reproducible (the same file on any rank count)".to_string(), |r| format!("on {}", plural(r as u64, "rank")));
+    outln!("written by flowmpi {} (format v{}), trained {ranks}", m.flowmpi_version, m.format_version)?;
     outln!("flow:      {}", m.flow)?;
     outln!("input:     {} columns [{}]", m.input_dim, abbreviate(&m.input_columns))?;
     outln!("output:    {} columns [{}]", m.output_columns.len(), abbreviate(&m.output_columns))?;

@@ -37,8 +37,10 @@ pub struct Model {
     pub output_columns: Vec<String>,
     /// Rows used for training, over all ranks.
     pub training_rows: u64,
-    /// Number of ranks that trained it.
-    pub ranks: usize,
+    /// Number of ranks that trained it; absent (`None`) for `train --reproducible`, whose model
+    /// is the same file, byte for byte, whatever the rank count (so `cmp` and checksums agree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranks: Option<usize>,
     /// Trained nodes, in flow order.
     pub nodes: Vec<serde_json::Value>,
 }
@@ -56,7 +58,7 @@ impl Model {
             output_columns: flow.output_names(&input_columns),
             input_columns,
             training_rows,
-            ranks,
+            ranks: Some(ranks),
             nodes: flow.nodes.iter().map(|n| n.to_json()).collect(),
         }
     }

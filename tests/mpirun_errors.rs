@@ -254,3 +254,31 @@ fn a_flow_parse_error_points_at_its_place() {
     assert_eq!(lines[at + 1].find('^'), lines[at].find("pca"), "{}", r.stderr);
     assert!(!m.exists());
 }
+
+#[test]
+fn echoed_values_are_bounded_and_a_missing_tmpdir_is_named() {
+    let dir = scratch("bounded");
+    // A 2,000-column file and a column that is not there: the message lists a few names, not
+    // all of them.
+    let names: Vec<String> = (0..2000).map(|j| format!("column_number_{j}")).collect();
+    let row: Vec<String> = (0..2000).map(|j| j.to_string()).collect();
+    std::fs::write(dir.join("wide.csv"), format!("{}\n{}\n{}\n", names.join(","), row.join(","), row.join(","))).unwrap();
+    let r = mpirun(2, &["stats", "--data", dir.join("wide.csv").to_str().unwrap(), "--columns", "nope"]);
+    let e = one_error(&r, &["no column named 'nope' (the 2000 columns are column_number_0", "… 1988 more"]);
+    assert!(e.len() < 600, "{} bytes", e.len());
+    // A flow file of megabytes is not echoed whole.
+    let flow = dir.join("flow.toml");
+    std::fs::write(&flow, format!("flow = \"pca(n={})\"\n", "9".repeat(3_000_000))).unwrap();
+    let m = dir.join("m.json");
+    let r = mpirun(2, &["train", "--data", "data/example", "--flow-file", flow.to_str().unwrap(), "--model", m.to_str().unwrap()]);
+    let e = one_error(&r, &["pca: cannot use '999"]);
+    assert!(r.stderr.len() < 2000, "{} bytes of stderr", r.stderr.len());
+    assert!(e.contains("(3000000 bytes)"), "{e}");
+    // Without --logs, map needs a temporary directory: a missing TMPDIR is named, not every
+    // task "not started: No such file or directory".
+    let tasks = dir.join("t.txt");
+    std::fs::write(&tasks, "a\nb\n").unwrap();
+    let gone = dir.join("no-such-dir");
+    let r = mpirun_with(2, &["map", "--tasks", tasks.to_str().unwrap(), "--", "true"], &[("TMPDIR", gone.to_str().unwrap())]);
+    one_error(&r, &["no-such-dir", "cannot create a temporary file for the tasks' output", "set TMPDIR"]);
+}

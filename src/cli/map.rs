@@ -68,6 +68,20 @@ pub fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
         return Err(Error::Param("--timeout must be > 0 seconds".into()));
     }
     crate::comm::agree(comm, if comm.rank() == 0 { check_files(a, tasks.len()) } else { Ok(()) })?;
+    // Without --logs each task's output goes to a temporary file first: a missing or read-only
+    // TMPDIR made every task fail with "not started: No such file or directory", which reads
+    // as "command not found".
+    let scratch = match &a.logs {
+        None => tempfile::tempfile().map(drop).map_err(|e| {
+            Error::Output {
+                rank: comm.rank(),
+                path: std::env::temp_dir().display().to_string(),
+                msg: format!("cannot create a temporary file for the tasks' output ({e}); set TMPDIR to a writable directory, or give --logs"),
+            }
+        }),
+        Some(_) => Ok(()),
+    };
+    crate::comm::agree(comm, scratch)?;
     let need = crate::taskfarm::fields_used(&a.command);
     if let Some((i, t)) = tasks.iter().enumerate().find(|(_, t)| t.split_whitespace().count() < need) {
         return Err(Error::Param(format!(

@@ -174,6 +174,9 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     let columns = old.as_ref().map_or(opts.columns.clone(), |(_, _, m)| m.columns.clone());
     let mut model = Model::new(&flow, columns, data.names(), earlier_rows + report.rows, comm.size());
     model.set_partials(&report.partials);
+    if a.reproducible {
+        model.ranks = None;
+    }
     if old.is_some() {
         log.info(format!("--update: {} earlier rows + {} new", earlier_rows, report.rows));
     }

@@ -40,7 +40,14 @@ pub fn select_columns(spec: Option<&str>, layout: &Layout) -> std::result::Resul
         if let Some(i) = names.iter().position(|x| x == tok) {
             return Ok(i);
         }
-        Err(format!("no column named '{tok}' (columns are: {})", names.join(", ")))
+        // The names are bounded: a file of 100,000 columns listed them all (790 KB of message).
+        const SHOWN: usize = 12;
+        let mut shown: Vec<String> = names.iter().take(SHOWN).map(|n| crate::io::printable(n)).collect();
+        if names.len() > SHOWN {
+            shown.push(format!("… {} more", names.len() - SHOWN));
+        }
+        let shown = shown.join(", ");
+        Err(format!("no column named {} (the {} columns are {shown})", crate::io::quote(tok.as_bytes()), names.len()))
     };
     let mut out = Vec::new();
     for tok in spec.split(',').map(str::trim) {

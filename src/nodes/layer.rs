@@ -41,7 +41,7 @@ impl LayerNode {
     /// Parse `layer(node @ cols, ...)` or `clone(node, groups=G)`.
     pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
         let parts: Vec<&str> = super::split_top_level(&spec.args).into_iter().map(str::trim).filter(|p| !p.is_empty()).collect();
-        let bad = |m: String| Error::Param(format!("{}({}): {m}", spec.kind, spec.args));
+        let bad = |m: String| Error::Param(format!("{}: {m}", crate::io::quote(format!("{}({})", spec.kind, spec.args).as_bytes())));
         if spec.kind == "clone" {
             let [node, groups] = parts[..] else {
                 return Err(bad("expected clone(NODE, groups=G)".into()));

@@ -22,14 +22,14 @@ impl NodeSpec {
         let (kind, args) = match t.find('(') {
             Some(i) => {
                 let rest = t[i + 1..].trim_end();
-                let inner = rest.strip_suffix(')').ok_or_else(|| Error::Param(format!("missing ')' in {t:?}")))?;
+                let inner = rest.strip_suffix(')').ok_or_else(|| Error::Param(format!("missing ')' in {}", q(t))))?;
                 (&t[..i], inner)
             }
             None => (t, ""),
         };
         let kind = kind.trim().to_ascii_lowercase();
         if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(Error::Param(format!("bad node name in {t:?}")));
+            return Err(Error::Param(format!("bad node name in {}", q(t))));
         }
         let mut params = BTreeMap::new();
         if super::layer::is_layer(&kind) {
@@ -37,7 +37,7 @@ impl NodeSpec {
             return Ok(NodeSpec { kind, params, args: args.to_string() });
         }
         for kv in split_top_level(args).iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            let (k, v) = kv.split_once('=').ok_or_else(|| Error::Param(format!("expected key=value, got {kv:?} in {t:?}")))?;
+            let (k, v) = kv.split_once('=').ok_or_else(|| Error::Param(format!("expected key=value, got {} in {}", q(kv), q(t))))?;
             params.insert(k.trim().to_string(), v.trim().trim_matches(['"', '\'']).to_string());
         }
         Ok(NodeSpec { kind, params, args: args.to_string() })
@@ -83,7 +83,7 @@ impl NodeSpec {
     pub fn get<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>> {
         self.params
             .get(key)
-            .map(|v| v.parse::<T>().map_err(|_| Error::Param(format!("{}: cannot use {v:?} as {key}", self.kind))))
+            .map(|v| v.parse::<T>().map_err(|_| Error::Param(format!("{}: cannot use {} as {key}", self.kind, q(v)))))
             .transpose()
     }
 }
@@ -109,6 +109,11 @@ pub(crate) fn caret(text: &str, at: usize) -> String {
     let shown: String = text.chars().skip(skip).take(100).collect();
     let lead = if skip > 0 { "…" } else { "" };
     format!("\n    {lead}{}\n    {}^", crate::io::printable(&shown), " ".repeat(before - skip + lead.chars().count()))
+}
+
+/// Spec text in a message: quoted and cut (a flow file of megabytes was echoed whole).
+fn q(text: &str) -> String {
+    crate::io::quote(text.as_bytes())
 }
 
 /// Split on commas outside brackets, parentheses and quotes.
