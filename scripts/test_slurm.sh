@@ -149,6 +149,24 @@ grep -q 'launching with mpirun' "$work/job-$jobid.out" || fail "LAUNCH=mpirun di
 cmp "$work/mpirun.json" "$work/sbatch_mpirun.json" || fail "the LAUNCH=mpirun model differs from mpirun's"
 echo "   job $jobid: model identical to mpirun's"
 
+echo "== the job script's other commands: execute, and a map resubmitted after a stop"
+mpirun -n 4 target/release/flowmpi -q execute --model "$work/mpirun.json" --data "$data" --out "$work/ref{rank}.csv"
+jobid=$(COMMAND=execute DATA="$repo/$data" MODEL="$work/mpirun.json" OUT="$work/exe{rank}.csv" FLOWMPI="$repo/target/release/flowmpi" \
+  run_job --chdir="$work" --nodes=1 --ntasks=4 --cpus-per-task=1 --mem-per-cpu=0 \
+  --output="$work/job-%j.out" "$repo/scripts/slurm/flowmpi.sbatch") || fail "the execute job could not be submitted"
+[ "$(job_state "$jobid")" = COMPLETED ] || fail "execute job $jobid ended $(job_state "$jobid"): $(cat "$work/job-$jobid.out")"
+for r in 0 1 2 3; do cmp "$work/ref$r.csv" "$work/exe$r.csv" || fail "COMMAND=execute: shard $r differs from mpirun's"; done
+printf '%s\n' "it's one" "two; three" "four" "five" "six" "seven" > "$work/tasks.txt"
+# The journal of an earlier job that ran tasks 0 and 2: the resubmitted job must skip them.
+printf '0\texit 0\t0.001\tit'"'"'s one\n2\texit 0\t0.001\tfour\n' > "$work/tasks.txt.journal"
+jobid=$(COMMAND=map TASKS="$work/tasks.txt" TASK_CMD="printf '%s\n' {q} >> $work/ran.txt" FLOWMPI="$repo/target/release/flowmpi" \
+  run_job --chdir="$work" --nodes=1 --ntasks=4 --cpus-per-task=1 --mem-per-cpu=0 \
+  --output="$work/job-%j.out" "$repo/scripts/slurm/flowmpi.sbatch") || fail "the map job could not be submitted"
+[ "$(job_state "$jobid")" = COMPLETED ] || fail "map job $jobid ended $(job_state "$jobid"): $(cat "$work/job-$jobid.out")"
+grep -q 'resuming from' "$work/job-$jobid.out" || fail "the map job did not resume: $(cat "$work/job-$jobid.out")"
+[ "$(sort "$work/ran.txt" | tr '\n' '|')" = "five|seven|six|two; three|" ] || fail "the map ran $(cat "$work/ran.txt")"
+echo "   execute: shards identical to mpirun's; map: resumed, the 4 remaining tasks ran once each, lines intact"
+
 echo "== srun -n 4 flowmpi train"
 plugin=$(srun --mpi=list 2>&1 | grep -owE 'pmix(_v[0-9]+)?|pmi2' | head -1)
 [ -n "$plugin" ] || fail "srun offers no PMI plugin: $(srun --mpi=list 2>&1)"

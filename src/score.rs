@@ -12,6 +12,10 @@ use ndarray::Array2;
 use serde::Serialize;
 use std::collections::HashMap;
 
+/// Classes up to which `score` computes the confusion matrix (c² counts on every rank); with
+/// more, it reports each class's rows and correct predictions only.
+pub const MAX_CONFUSION_CLASSES: usize = 256;
+
 /// A joined score.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "task", rename_all = "lowercase")]
@@ -35,8 +39,11 @@ pub enum Score {
         classes: Vec<String>,
         /// Fraction predicted right.
         accuracy: f64,
-        /// Counts, true × predicted.
-        confusion: Vec<Vec<u64>>,
+        /// Counts, true × predicted; absent beyond [`MAX_CONFUSION_CLASSES`] classes.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        confusion: Option<Vec<Vec<u64>>>,
+        /// Rows of each true class, and how many of them were predicted right.
+        per_class: Vec<[u64; 2]>,
     },
     /// How well a reducing transform (PCA, whitening) keeps the data: the rows are mapped and
     /// mapped back, in the units of the node's input.
@@ -86,7 +93,10 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
     // Local accumulators.
     let mut sse = vec![0.0; p];
     let mut truth: Vec<Scatter> = (0..p).map(|_| Scatter::new(1, false)).collect();
-    let mut confusion = vec![0.0; c * c];
+    // The matrix only for a readable number of classes: 40,000 classes made a 12.8 GB one.
+    let full = c <= MAX_CONFUSION_CLASSES;
+    let mut confusion = vec![0.0; if full { c * c } else { 0 }];
+    let mut per_class = vec![0.0; 2 * c];
     let mut inertia = 0.0;
     let mut rows = 0u64;
     // Reconstruction: Σ‖x − x̂‖² and the input's own scatter (for its total variance).
@@ -113,7 +123,12 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
                             None => Error::Fit(format!("rank {}: {msg}", comm.rank())),
                         }
                     })?;
-                    confusion[t * c + pred[[i, 0]] as usize] += 1.0;
+                    let predicted = pred[[i, 0]] as usize;
+                    if full {
+                        confusion[t * c + predicted] += 1.0;
+                    }
+                    per_class[2 * t] += 1.0;
+                    per_class[2 * t + 1] += f64::from(u8::from(predicted == t));
                 }
             }
             Task::Clustering => inertia += pred.column(1).iter().map(|d| d * d).sum::<f64>(),
@@ -146,13 +161,14 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
         }
         Task::Classification => {
             comm.allreduce_sum(&mut confusion);
-            let right: f64 = (0..c).map(|i| confusion[i * c + i]).sum();
-            let m = Array2::from_shape_vec((c, c), confusion).unwrap();
+            comm.allreduce_sum(&mut per_class);
+            let right: f64 = (0..c).map(|i| per_class[2 * i + 1]).sum();
             Score::Classification {
                 rows,
                 classes,
                 accuracy: right / rows as f64,
-                confusion: m.rows().into_iter().map(|r| r.iter().map(|v| *v as u64).collect()).collect(),
+                confusion: full.then(|| confusion.chunks(c.max(1)).map(|r| r.iter().map(|v| *v as u64).collect()).collect()),
+                per_class: per_class.chunks(2).map(|p| [p[0] as u64, p[1] as u64]).collect(),
             }
         }
         Task::Clustering => {
@@ -188,7 +204,12 @@ impl Score {
                 }
                 s
             }
-            Score::Classification { rows, classes, accuracy, confusion } => {
+            Score::Classification { rows, classes, accuracy, confusion: None, .. } => format!(
+                "rows: {rows}\naccuracy: {accuracy:.6}\nconfusion matrix omitted: {} classes (at most {MAX_CONFUSION_CLASSES} are shown); \
+                 --json gives every class's rows and correct predictions\n",
+                classes.len()
+            ),
+            Score::Classification { rows, classes, accuracy, confusion: Some(confusion), .. } => {
                 let w = classes.iter().map(|c| c.len()).chain(confusion.iter().flatten().map(|v| v.to_string().len())).max().unwrap_or(1).max(4);
                 let mut s = format!("rows: {rows}\naccuracy: {accuracy:.6}\nconfusion matrix (rows: true class, columns: predicted)\n{:>w$}", "");
                 for c in classes {

@@ -248,7 +248,7 @@ fn a_flow_parse_error_points_at_its_place() {
     let at = lines.iter().position(|l| l.trim() == "layer(pca(n=2) @ 0-3; pca(n=2) @ 4-7)").expect("the spec is shown");
     assert_eq!(lines[at + 1].find('^'), lines[at].find(';'), "the caret points at the ';'\n{}", r.stderr);
     let r = mpirun(2, &["train", "--data", "data/example", "--flow", "moments | pca(n=2 | whitening", "--model", m.to_str().unwrap()]);
-    one_error(&r, &["missing ')' in \"pca(n=2\""]);
+    one_error(&r, &["missing ')' in 'pca(n=2'"]);
     let lines: Vec<&str> = r.stderr.lines().collect();
     let at = lines.iter().position(|l| l.trim() == "moments | pca(n=2 | whitening").expect("the flow is shown");
     assert_eq!(lines[at + 1].find('^'), lines[at].find("pca"), "{}", r.stderr);

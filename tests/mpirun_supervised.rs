@@ -393,3 +393,30 @@ fn sigterm_stops_a_checkpointed_kmeans_after_a_step_and_resume_finishes_it() {
     assert_eq!(node(&r, 0)["n_iter"], 25);
     assert_close("resumed centroids", &node(&r, 0)["centroids"], &node(&f, 0)["centroids"], 1e-12);
 }
+
+#[test]
+fn score_of_many_classes_summarises_instead_of_a_huge_confusion_matrix() {
+    // 40,000 classes allocated a 40,000² matrix (12.8 GB); beyond 256 classes score reports
+    // each class's rows and correct predictions.
+    let dir = scratch("many-classes");
+    let mut text = String::from("a,b,label\n");
+    for i in 0..900 {
+        let c = i % 300;
+        text.push_str(&format!("{},{},c{c}\n", c as f64 + (i as f64 * 0.37).sin() * 0.1, (c * 7 % 11) as f64, ));
+    }
+    std::fs::write(dir.join("d.csv"), text).unwrap();
+    let (d, m) = (dir.join("d.csv"), dir.join("m.json"));
+    mpirun(2, &["train", "--data", d.to_str().unwrap(), "--flow", "gnb(label=label)", "--model", m.to_str().unwrap()]).ok();
+    for n in [1, 3] {
+        let r = mpirun(n, &["score", "--json", "--model", m.to_str().unwrap(), "--data", d.to_str().unwrap()]);
+        let v: Value = serde_json::from_str(&r.ok().stdout).unwrap();
+        assert!(v.get("confusion").is_none(), "no matrix for 300 classes");
+        let per: Vec<(u64, u64)> = v["per_class"].as_array().unwrap().iter().map(|p| (p[0].as_u64().unwrap(), p[1].as_u64().unwrap())).collect();
+        assert_eq!(per.len(), 300);
+        assert!(per.iter().all(|&(rows, right)| rows == 3 && right <= 3), "{per:?}");
+        let right: u64 = per.iter().map(|p| p.1).sum();
+        assert_close("accuracy", &v["accuracy"], &Value::from(right as f64 / 900.0), 1e-15);
+        let r = mpirun(n, &["score", "--model", m.to_str().unwrap(), "--data", d.to_str().unwrap()]);
+        assert!(r.ok().stdout.contains("confusion matrix omitted: 300 classes"), "{}", r.stdout);
+    }
+}

@@ -26,3 +26,15 @@ fn one_rank_runs_under_an_address_space_limit() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("rows: 4000"), "{out}");
 }
+
+#[test]
+fn a_state_beyond_the_address_space_limit_is_refused_not_aborted() {
+    // The memory guard compared with MemTotal only: hist(bins=4e6) on 8 columns under a
+    // limit of ~2.9 GB aborted in an allocation.
+    let dir = scratch("ulimit-state");
+    let m = dir.join("m.json");
+    let (code, _, err) = limited(3_000_000, &["train", "--data", "data/example", "--flow", "hist(bins=4000000)", "--model", m.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("address-space limit (ulimit -v)") && !err.contains("Aborted") && !err.contains("allocation"), "{err}");
+    assert!(!m.exists());
+}
