@@ -547,3 +547,26 @@ fn execute_keeps_input_columns_next_to_the_predictions() {
     one_error(&mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", npy.to_str().unwrap(), "--keep", "nope"]), &["--keep", "no column named 'nope'"]);
     one_error(&mpirun(1, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", npy.to_str().unwrap(), "--keep", "x0"]), &["output already has a column 'x0'"]);
 }
+
+#[test]
+fn an_npy_header_is_read_as_the_python_dict_it_is() {
+    // 'descr' inside another key's string was taken for the dtype ('<i1' here: 8 times the rows).
+    let dir = scratch("npy-dict");
+    let mut header = "{'note': \"'descr': '<i1', 'shape': (9, 9)\", 'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }".to_string();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    for v in [1.0f64, 10.0, 2.0, 20.0, 6.0, 30.0] {
+        bytes.extend(v.to_le_bytes());
+    }
+    let p = dir.join("x.npy");
+    std::fs::write(&p, bytes).unwrap();
+    let r = mpirun(2, &["stats", "--json", "--data", p.to_str().unwrap()]);
+    let s: serde_json::Value = serde_json::from_str(&r.ok().stdout).unwrap();
+    assert_close("mean", &s["moments"]["mean"], &serde_json::json!([3.0, 20.0]), 1e-15);
+    assert_eq!(s["moments"]["count"], 3);
+}

@@ -20,7 +20,9 @@ pub struct ExecuteArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Output per rank, with {rank} (or {}) when running on several ranks, e.g.
-    /// 'out/part{rank}.csv'; .npy writes NumPy, anything else CSV with a header.
+    /// 'out/part{rank}.csv'; .npy writes NumPy, anything else CSV with a header. The shards
+    /// appear together or not at all, within one job: two jobs writing the same --out at the
+    /// same time can leave a mix of both jobs' shards, so give concurrent jobs their own.
     #[arg(long, value_name = "PATTERN")]
     pub out: String,
     /// Run the flow backwards: the data holds outputs of the flow (e.g. PCA coordinates) and

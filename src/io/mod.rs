@@ -13,6 +13,7 @@
 
 pub mod csv;
 pub mod npy;
+mod pyliteral;
 mod columns;
 mod options;
 mod shards;

@@ -97,12 +97,6 @@ pub struct NpyHeader {
 /// Most columns a file may have (a d × d node state of this width is already 8 TB).
 pub const MAX_COLS: u64 = 1 << 20;
 
-fn dict_value<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
-    let at = dict.find(&format!("'{key}'"))? + key.len() + 2;
-    let rest = dict[at..].trim_start().strip_prefix(':')?.trim_start();
-    Some(rest)
-}
-
 /// Read and validate the header of `path`; `rank` is only used in error messages.
 pub fn read_header(path: &Path, rank: usize) -> Result<NpyHeader> {
     let err = |msg: String| Error::data(rank, path.display().to_string(), None, msg);
@@ -128,27 +122,27 @@ pub fn read_header(path: &Path, rank: usize) -> Result<NpyHeader> {
     }
     let mut h = vec![0u8; hlen];
     f.read_exact(&mut h).map_err(|_| err("truncated .npy header".into()))?;
-    let dict = String::from_utf8_lossy(&h).into_owned();
-    let descr = dict_value(&dict, "descr").ok_or_else(|| err("header has no 'descr'".into()))?;
-    let shown: String = descr.chars().take_while(|&c| c != ',' && c != '}').take(40).collect();
-    let dtype = shown
-        .trim()
-        .strip_prefix('\'')
-        .and_then(|d| d.strip_suffix('\''))
-        .and_then(Dtype::parse)
-        .ok_or_else(|| err(format!("dtype {shown} is not supported (float16/32/64, int8..64, uint8..64 or bool)")))?;
-    if dict_value(&dict, "fortran_order").is_some_and(|v| v.starts_with("True")) {
-        return Err(err("Fortran-order arrays are not supported (save np.ascontiguousarray(a))".into()));
+    let text = String::from_utf8_lossy(&h).into_owned();
+    let dict = super::pyliteral::parse_dict(&text).map_err(|e| err(format!("the header is not a readable Python dict ({e})")))?;
+    use super::pyliteral::Value;
+    let dtype = match dict.get("descr") {
+        None => return Err(err("header has no 'descr'".into())),
+        Some(Value::Str(d)) => Dtype::parse(d).ok_or_else(|| {
+            err(format!("dtype {} is not supported (float16/32/64, int8..64, uint8..64 or bool)", crate::io::quote(d.as_bytes())))
+        })?,
+        Some(other) => return Err(err(format!("dtype {other:?} is not supported: a plain numeric dtype, not a structured one"))),
+    };
+    match dict.get("fortran_order") {
+        Some(Value::Bool(false)) | None => {}
+        Some(Value::Bool(true)) => return Err(err("Fortran-order arrays are not supported (save np.ascontiguousarray(a))".into())),
+        Some(other) => return Err(err(format!("'fortran_order' is {other:?}, not True or False"))),
     }
-    let shape = dict_value(&dict, "shape").ok_or_else(|| err("header has no 'shape'".into()))?;
-    let inner = shape.strip_prefix('(').and_then(|s| s.split(')').next()).unwrap_or("");
-    let dims: Vec<u64> = inner
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.trim_end_matches('L').parse::<u64>())
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| err(format!("bad shape {}", crate::io::quote(inner.as_bytes()))))?;
+    let dims = match dict.get("shape") {
+        Some(Value::Tuple(d)) => d.clone(),
+        None => return Err(err("header has no 'shape'".into())),
+        Some(other) => return Err(err(format!("bad shape {other:?}"))),
+    };
+    let inner = dims.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
     let (rows, cols) = match dims[..] {
         [n] => (n, 1),
         [n, d] => (n, d),
