@@ -55,7 +55,10 @@ impl Fit {
     pub(crate) fn check(&self, kind: &str, t: usize, d: usize) -> Result<()> {
         let s = super::Shapes(kind);
         s.mat("coefficients", &self.coefficients, t, d)?;
-        s.vec("intercept", &self.intercept, t)
+        s.vec("intercept", &self.intercept, t)?;
+        // Read by inspect and score per target (R² is NaN for a constant target).
+        s.count("r2", self.r2.len(), t)?;
+        s.vec("rmse", &self.rmse, t)
     }
 
     /// Predictions for rows `x` (rows × targets).

@@ -214,7 +214,10 @@ impl Report for PcaModel {
         s.rows("components", &self.components, d)?;
         s.vec("mean", &self.mean, d)?;
         s.divisors("scale", &self.scale, d)?;
-        s.vec("eigenvalues", &self.eigenvalues, self.eigenvalues.len())
+        // Every array a command reads (inspect, score), at the length it reads it: edited
+        // models with short ones indexed out of bounds.
+        s.vec("eigenvalues", &self.eigenvalues, d)?;
+        s.vec("explained_variance_ratio", &self.explained_variance_ratio, self.components.nrows())
     }
 }
 
