@@ -113,6 +113,11 @@ pub struct DataArgs {
     /// columns instead.)
     #[arg(long, value_name = "LIST")]
     pub columns: Option<String>,
+    /// Columns to leave out of the features, by name or 0-based index, with ranges: text
+    /// columns such as IDs or timestamps ('--exclude id,date'), so that the rest need not all be
+    /// listed in --columns.
+    #[arg(long, value_name = "LIST")]
+    pub exclude: Option<String>,
     /// What to do with NaN, ±inf or empty values in the selected columns.
     #[arg(long, value_enum, default_value = "error")]
     pub nan: NanArg,
@@ -164,6 +169,7 @@ impl DataArgs {
         o.header = if self.header { Some(true) } else if self.no_header { Some(false) } else { None };
         o.delimiter = delimiter;
         o.columns = self.columns.clone().or(default_columns.map(String::from));
+        o.exclude = self.exclude.clone();
         if self.columns.is_none() && default_columns.is_some() {
             o.columns_from = Some("the model was trained on these columns, which the data must have".into());
         }

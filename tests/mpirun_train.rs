@@ -324,3 +324,40 @@ fn an_expansion_before_a_node_costs_no_pass_of_its_own() {
     assert_eq!(r.ok().stderr.lines().filter(|l| l.starts_with("flowmpi: trained ")).count(), 1);
     assert_eq!(read_json(&m)["training_rows"], 4000);
 }
+
+#[test]
+fn text_columns_are_left_out_with_exclude() {
+    // An ID and a timestamp column stopped stats and train until --columns listed every numeric
+    // column; --exclude names the text ones instead.
+    let dir = scratch("exclude");
+    let mut parts = [String::from("id,x,when,y\n"), String::from("id,x,when,y\n")];
+    let mut rows = Vec::new();
+    for i in 0..40 {
+        let (x, y) = (i as f64 * 0.5, (i as f64 * 0.3).sin() * 2.0);
+        parts[i % 2].push_str(&format!("s{i},{x},2026-01-{:02}T10:00,{y}\n", i % 28 + 1));
+        rows.push([x, y]);
+    }
+    for (k, p) in parts.iter().enumerate() {
+        std::fs::write(dir.join(format!("p{k}.csv")), p).unwrap();
+    }
+    let spec = format!("{}/p*.csv", dir.display());
+    let r = mpirun(2, &["stats", "--data", &spec]);
+    one_error(&r, &["column 'id'", "--exclude leaves a text column out"]);
+    let r = mpirun(2, &["stats", "--json", "--data", &spec, "--exclude", "id,when"]);
+    let s: Value = serde_json::from_str(&r.ok().stdout).unwrap();
+    assert_eq!(s["columns"], serde_json::json!(["x", "y"]));
+    let mean = [rows.iter().map(|r| r[0]).sum::<f64>() / 40.0, rows.iter().map(|r| r[1]).sum::<f64>() / 40.0];
+    assert_close("mean", &s["moments"]["mean"], &serde_json::json!(mean), 1e-14);
+    // By index and range too; a model trained so executes with the IDs kept.
+    let m = dir.join("m.json");
+    for n in [1, 3] {
+        mpirun(n, &["train", "--data", &spec, "--exclude", "0,2-2", "--flow", "pca(n=1)", "--model", m.to_str().unwrap()]).ok();
+        assert_eq!(read_json(&m)["input_columns"], serde_json::json!(["x", "y"]));
+    }
+    let out = dir.join("o{rank}.csv");
+    mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", &spec, "--keep", "id", "--out", out.to_str().unwrap()]).ok();
+    let text = std::fs::read_to_string(dir.join("o0.csv")).unwrap();
+    assert!(text.starts_with("id,pc0\ns0,"), "{text}");
+    let r = mpirun(2, &["stats", "--data", &spec, "--exclude", "nope"]);
+    one_error(&r, &["--exclude: no column named 'nope'"]);
+}

@@ -203,10 +203,15 @@ impl Dataset {
             return Err(Error::Param("--keep cannot be combined with a label column".into()));
         }
         let side: Vec<usize> = targets.iter().copied().chain(label).collect();
-        let columns = match opts.columns.as_deref() {
+        let exclude = match opts.exclude.as_deref() {
+            Some(spec) => pick("--exclude", spec)?,
+            None => Vec::new(),
+        };
+        let columns: Vec<usize> = match opts.columns.as_deref() {
             Some(spec) => pick(opts.columns_from.as_deref().unwrap_or("--columns"), spec)?,
             None => (0..agreed.ncols).filter(|j| !side.contains(j) && !keep.contains(j)).collect(),
         };
+        let columns: Vec<usize> = columns.into_iter().filter(|j| !exclude.contains(j)).collect();
         if let Some(j) = columns.iter().find(|j| side.contains(j)) {
             return Err(Error::Param(format!(
                 "column '{}' is both a feature and a target/label", agreed.column_names()[*j])));

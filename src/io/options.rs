@@ -38,6 +38,10 @@ pub struct DataOptions {
     /// Column selection (`x0,x3`, `0-5`, names and indices mixed); when `None`, all columns
     /// that are not targets or the label.
     pub columns: Option<String>,
+    /// Columns left out of the selection (text columns: IDs, timestamps), by name or index,
+    /// with ranges; `None`: none.
+    #[serde(default)]
+    pub exclude: Option<String>,
     /// Numeric target columns (regression), by name or index.
     pub targets: Vec<String>,
     /// Class-label column (kept as text), by name or index.
@@ -72,6 +76,7 @@ impl DataOptions {
             header: None,
             delimiter: None,
             columns: None,
+            exclude: None,
             targets: Vec::new(),
             label: None,
             nan: NanPolicy::Error,

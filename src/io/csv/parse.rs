@@ -237,7 +237,7 @@ pub fn parse_block(
 
 fn bad_field(field: &[u8], col: usize, plan: &FieldPlan, delim: u8, fail: &dyn Fn(String) -> ParseError) -> ParseError {
     fail(format!(
-        "cannot parse {} as a number (column '{}'; --columns picks the numeric feature columns){}",
+        "cannot parse {} as a number (column '{}'; --exclude leaves a text column out, --columns picks the numeric ones){}",
         crate::io::quote(field),
         crate::io::printable(&plan.names[col]),
         delimiter_hint(plan, field, delim)
