@@ -277,7 +277,7 @@ fn usable_memory() -> (u64, &'static str) {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes the struct we pass; no other memory is touched.
     if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } == 0 && lim.rlim_cur != libc::RLIM_INFINITY {
-        take(Some(lim.rlim_cur as u64), "of this process's address-space limit (ulimit -v)");
+        take(Some(lim.rlim_cur), "of this process's address-space limit (ulimit -v)");
     }
     let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok();
     take(cgroup.and_then(|t| t.trim().parse::<u64>().ok()), "of this job's memory limit (cgroup memory.max)");
