@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 /// An item's work, with uneven costs (every 10th item is slow).
 fn simulate(subject: &u64) -> f64 {
-    let steps = if subject % 10 == 0 { 200_000 } else { 2_000 };
+    let steps = if subject.is_multiple_of(10) { 200_000 } else { 2_000 };
     (0..steps).fold(*subject as f64, |acc, k| (acc + k as f64).sqrt())
 }
 

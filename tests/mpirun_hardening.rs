@@ -107,7 +107,9 @@ fn directory_entries_that_are_not_regular_files_are_named_errors() {
     train(2).ok();
     assert_eq!(rows_of(&m), 2300);
     std::fs::remove_file(&m).unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
+    // (entry name, how to plant it, the message expected)
+    type Plant = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Plant, &str)> = vec![
         ("c.csv", Box::new(|p| std::os::unix::fs::symlink("nowhere.csv", p).unwrap()), "does not exist"),
         ("c.csv", Box::new(|p| std::os::unix::fs::symlink(p, p).unwrap()), "symlink loop"),
         ("c.csv", Box::new(|p| assert!(std::process::Command::new("mkfifo").arg(p).status().unwrap().success())), "FIFO"),
@@ -553,7 +555,7 @@ fn an_npy_header_is_read_as_the_python_dict_it_is() {
     // 'descr' inside another key's string was taken for the dtype ('<i1' here: 8 times the rows).
     let dir = scratch("npy-dict");
     let mut header = "{'note': \"'descr': '<i1', 'shape': (9, 9)\", 'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

@@ -7,11 +7,14 @@ use super::{fold_gathered, Comm};
 use std::collections::VecDeque;
 use std::sync::{Arc, Barrier, Condvar, Mutex};
 
+/// One rank's point-to-point mailbox: (source, tag, bytes) in arrival order.
+type Mailbox = VecDeque<(usize, u16, Vec<u8>)>;
+
 struct Shared {
     barrier: Barrier,
     slots: Mutex<Vec<Vec<u8>>>,
     /// Point-to-point mailboxes, one per rank: (source, tag, bytes) in arrival order.
-    mail: Mutex<Vec<VecDeque<(usize, u16, Vec<u8>)>>>,
+    mail: Mutex<Vec<Mailbox>>,
     arrived: Condvar,
 }
 

@@ -127,7 +127,7 @@ mod tests {
         w.finish().unwrap();
         w.commit().unwrap().undo();
         assert_eq!(std::fs::read_to_string(&model).unwrap(), "new");
-        let names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(names.len(), 3, "{names:?}"); // m.json, victim, the planted link
     }
 }

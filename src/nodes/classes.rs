@@ -201,7 +201,7 @@ pub fn check_priors(kind: &str, priors: &Option<Vec<f64>>, classes: usize) -> Re
         if p.len() != classes {
             return Err(Error::Fit(format!("{kind}: {} priors given for {classes} classes", p.len())));
         }
-        if p.iter().any(|v| !(*v > 0.0)) || (p.iter().sum::<f64>() - 1.0).abs() > 1e-9 {
+        if p.iter().any(|v| v.is_nan() || *v <= 0.0) || (p.iter().sum::<f64>() - 1.0).abs() > 1e-9 {
             return Err(Error::Fit(format!("{kind}: priors must be positive and sum to 1, got {p:?}")));
         }
     }

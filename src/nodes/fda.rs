@@ -46,6 +46,9 @@ pub struct FdaModel {
 }
 
 /// MDP's two phases: the class means, then the scatter about them.
+// The second phase is the big one, and a partial is one of a few per rank: boxing it would
+// only add an indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Serialize, Deserialize)]
 pub enum FdaPartial {
     /// Rows and sums per class.

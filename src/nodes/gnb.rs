@@ -63,7 +63,7 @@ impl NodeParams for GnbParams {
     /// `gnb(label=class, var_smoothing=1e-9, priors=[...])`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
         let var_smoothing = spec.get::<f64>("var_smoothing")?.unwrap_or(1e-9);
-        if !(var_smoothing >= 0.0) {
+        if var_smoothing.is_nan() || var_smoothing < 0.0 {
             return Err(Error::Param(format!("gnb: var_smoothing must be >= 0, got {var_smoothing}")));
         }
         Ok(GnbParams { label: spec.params.get("label").cloned(), var_smoothing, priors: parse_priors(spec)? })

@@ -54,7 +54,7 @@ impl NodeParams for MnbParams {
     /// `mnb(label=class, alpha=1.0, fit_prior=true, priors=[...])`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
         let alpha = spec.get::<f64>("alpha")?.unwrap_or(1.0);
-        if !(alpha >= 0.0) {
+        if alpha.is_nan() || alpha < 0.0 {
             return Err(Error::Param(format!("mnb: alpha must be >= 0, got {alpha}")));
         }
         Ok(MnbParams { label: spec.params.get("label").cloned(), alpha, fit_prior: spec.get_bool("fit_prior", true)?, priors: parse_priors(spec)? })

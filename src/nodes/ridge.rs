@@ -59,7 +59,7 @@ impl NodeParams for RidgeParams {
                 .map(|a| a.parse::<f64>().map_err(|_| Error::Param(format!("ridge: alpha {a:?} is not a number"))))
                 .collect::<Result<Vec<f64>>>()?,
         };
-        if let Some(a) = alphas.iter().find(|a| !(**a >= 0.0) || !a.is_finite()) {
+        if let Some(a) = alphas.iter().find(|a| !a.is_finite() || **a < 0.0) {
             return Err(Error::Param(format!("ridge: alpha must be >= 0, got {a}")));
         }
         if alphas.is_empty() {

@@ -49,7 +49,7 @@ impl NodeParams for WhiteningParams {
         let mut w = pca.components.clone();
         for (i, mut row) in w.rows_mut().into_iter().enumerate() {
             let ev = pca.eigenvalues[i];
-            if !(ev > top * 1e-12) {
+            if ev.is_nan() || ev <= top * 1e-12 {
                 return Err(Error::Fit(if i == 0 {
                     format!("whitening: the data have no variance in any direction (largest eigenvalue {ev:.3e}: constant columns?); there is nothing to whiten")
                 } else {

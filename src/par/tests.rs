@@ -11,7 +11,7 @@ fn schedules() -> [Schedule; 5] {
 
 /// Uneven costs: every 13th item sleeps.
 fn work(i: &u64) -> u64 {
-    if i % 13 == 0 {
+    if i.is_multiple_of(13) {
         std::thread::sleep(std::time::Duration::from_micros(300));
     }
     i * i + 1

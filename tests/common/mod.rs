@@ -245,7 +245,7 @@ pub fn files_in(dir: &Path) -> Vec<String> {
 /// A `rows × cols` NPY file of hashed uniform values in [0, 1).
 pub fn write_npy(path: &Path, rows: usize, cols: usize) {
     let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

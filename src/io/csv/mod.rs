@@ -235,9 +235,13 @@ pub fn line_of_row(path: &Path, offset: u64, row: u64) -> Option<u64> {
 }
 
 
+/// Where [`read_range`] hands each parsed piece: `(values, labels, rows, offset)`.
+pub type Sink<'a> = dyn FnMut(&[f64], &[String], u64, u64) -> Result<()> + 'a;
+
 /// Stream the lines in bytes `[begin, end)` of `path` (line-aligned) in blocks of about
 /// `block_bytes`, parsed by `threads` threads, calling `sink(values, labels, rows, offset)` with
 /// each parsed piece (`offset`: the file offset its lines start at), in file order.
+#[allow(clippy::too_many_arguments)] // the reader's settings, each used once; a struct would only rename them
 pub fn read_range(
     path: &Path,
     begin: u64,
@@ -248,7 +252,7 @@ pub fn read_range(
     plan: &FieldPlan,
     nan: NanPolicy,
     rank: usize,
-    sink: &mut dyn FnMut(&[f64], &[String], u64, u64) -> Result<()>,
+    sink: &mut Sink,
 ) -> Result<u64> {
     let pstr = || path.display().to_string();
     let io_err = |e: std::io::Error| Error::data(rank, pstr(), None, format!("read failed: {e}"));

@@ -50,9 +50,9 @@ impl Iterative for Lloyd<'_, '_> {
         };
         let mut new = Array2::from_shape_vec((k, d), flat[..kd].to_vec()).unwrap();
         let counts = &flat[kd..kd + k];
-        for j in 0..k {
-            if counts[j] > 0.0 {
-                new.row_mut(j).mapv_inplace(|v| v / counts[j]);
+        for (mut row, &n) in new.rows_mut().into_iter().zip(counts) {
+            if n > 0.0 {
+                row.mapv_inplace(|v| v / n);
             }
         }
         let empty: Vec<usize> = (0..k).filter(|&j| counts[j] == 0.0).collect();

@@ -175,7 +175,7 @@ impl NodeParams for KmeansParams {
             return Err(Error::Param("kmeans: give k >= 1, e.g. kmeans(k=8)".into()));
         }
         let tol = spec.get::<f64>("tol")?.unwrap_or(1e-4);
-        if !(tol >= 0.0) {
+        if tol.is_nan() || tol < 0.0 {
             return Err(Error::Param(format!("kmeans: tol must be >= 0, got {tol}")));
         }
         // scikit-learn's n_init="auto": 10 starts for random init, one otherwise.
