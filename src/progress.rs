@@ -57,6 +57,8 @@ pub struct Progress {
     rows: u64,
     quiet_start: Duration,
     every: Duration,
+    /// Counting items (a map's tasks) instead of bytes read.
+    items: bool,
 }
 
 /// Seconds before the first line (a quick pass prints nothing extra) and between lines in a log
@@ -88,7 +90,21 @@ impl Progress {
             rows: 0,
             quiet_start: intervals().0,
             every: if log.progress == Style::Bar { Duration::from_millis(200) } else { intervals().1 },
+            items: false,
         })
+    }
+
+    /// A progress line for `total` items of a parallel map (a task farm's tasks), counted as
+    /// they finish on any rank; `None` off rank 0, with `Style::Off`, or with no items.
+    pub fn items(log: &crate::log::Log, label: impl Into<String>, total: u64) -> Option<Progress> {
+        let mut p = Progress::start(log, label, 1, total, total)?;
+        p.items = true;
+        Some(p)
+    }
+
+    /// `done` of the items have finished.
+    pub fn items_done(&mut self, done: u64) {
+        self.update(done, done);
     }
 
     /// Count a chunk read (rows read from a file carry their position).
@@ -109,15 +125,26 @@ impl Progress {
         let secs = (now - self.t0).as_secs_f64().max(1e-9);
         let frac = (read as f64 / self.local_total).clamp(0.0, 1.0);
         let eta = if frac > 0.0 { secs * (1.0 - frac) / frac } else { f64::NAN };
-        let line = format!(
-            "flowmpi: {}: {} of ~{} ({:.0}%), {} rows/s, ETA {}",
-            self.label,
-            bytes(frac * self.total),
-            bytes(self.total),
-            100.0 * frac,
-            count(rows as f64 * self.ranks / secs),
-            duration(eta)
-        );
+        let line = if self.items {
+            format!(
+                "flowmpi: {}: {read} of {} done ({:.0}%), {}/s, ETA {}",
+                self.label,
+                self.total,
+                100.0 * frac,
+                count(read as f64 / secs),
+                duration(eta)
+            )
+        } else {
+            format!(
+                "flowmpi: {}: {} of ~{} ({:.0}%), {} rows/s, ETA {}",
+                self.label,
+                bytes(frac * self.total),
+                bytes(self.total),
+                100.0 * frac,
+                count(rows as f64 * self.ranks / secs),
+                duration(eta)
+            )
+        };
         let mut err = std::io::stderr().lock();
         let _ = match self.style {
             Style::Bar => write!(err, "\r\x1b[K{line}"),

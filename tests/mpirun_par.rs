@@ -271,3 +271,22 @@ fn journal_and_logs_are_written_safely_or_the_map_stops() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     assert_eq!(std::fs::read_to_string(dir.join("logs/task3.log")).unwrap(), "t9\n");
 }
+
+#[test]
+fn map_draws_a_progress_line_of_tasks_done() {
+    // --progress always printed nothing for map.
+    let dir = scratch("farm-progress");
+    let tasks = task_file(&dir, 10);
+    let r = mpirun_with(2, &["--progress", "always", "map", "--threads", "1", "--tasks", tasks.to_str().unwrap(), "--", "sh", "-c", "sleep 0.3"], &[("FLOWMPI_PROGRESS_EVERY", "0.2")]);
+    let done: Vec<u64> = r
+        .ok()
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("flowmpi: map: ")?.split_once(" of 10 done (").map(|(n, _)| n.parse().unwrap()))
+        .collect();
+    assert!(done.len() >= 2, "{}", r.stderr);
+    assert!(done.windows(2).all(|w| w[0] <= w[1]) && *done.last().unwrap() <= 10, "{done:?}");
+    // Off by default in a log (not a terminal) and with -q.
+    let r = mpirun(2, &["-q", "--progress", "always", "map", "--tasks", tasks.to_str().unwrap(), "--", "true"]);
+    assert!(!r.ok().stderr.contains("done ("), "{}", r.stderr);
+}

@@ -32,7 +32,7 @@ const POLL: Duration = Duration::from_micros(200);
 
 /// Run `run(ctx, i)` for every item `0..n` over all ranks; returns this rank's (index, outcome)
 /// pairs. Collective.
-pub(super) fn run<F>(comm: &dyn Comm, n: usize, schedule: Schedule, threads: usize, run: F) -> Vec<(usize, Item)>
+pub(super) fn run<F>(comm: &dyn Comm, n: usize, schedule: Schedule, threads: usize, bar: Option<crate::progress::Progress>, run: F) -> Vec<(usize, Item)>
 where
     F: Fn(&Ctx, usize) -> Item + Sync,
 {
@@ -79,6 +79,9 @@ where
             done_got: vec![0; size],
             workers_total,
             threads,
+            bar,
+            seen: vec![0; if comm.rank() == 0 { n.div_ceil(64) } else { 0 }],
+            completed: 0,
         };
         if let Schedule::Static = schedule {
             // A contiguous block per rank, in chunks the rank's threads share.
@@ -129,6 +132,10 @@ struct Main<'a> {
     workers_total: u64,
     /// Worker threads on this rank.
     threads: usize,
+    /// Rank 0: the progress line, the items seen done (a bit each) and how many.
+    bar: Option<crate::progress::Progress>,
+    seen: Vec<u64>,
+    completed: u64,
 }
 
 impl Main<'_> {
@@ -202,6 +209,15 @@ impl Main<'_> {
         if self.rank != 0 {
             self.done_out.push(i);
             return;
+        }
+        // Progress: items passed once (an item with an ordered section reports twice).
+        let (word, bit) = ((i / 64) as usize, 1u64 << (i % 64));
+        if self.seen.get(word).is_some_and(|w| w & bit == 0) {
+            self.seen[word] |= bit;
+            self.completed += 1;
+            if let Some(bar) = self.bar.as_mut() {
+                bar.items_done(self.completed);
+            }
         }
         if i >= self.ord_next {
             self.passed.insert(i);

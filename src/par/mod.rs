@@ -62,11 +62,14 @@ pub struct Options {
     pub threads: usize,
     /// Run everything on the calling thread, in order, on every rank (`None`: `FLOWMPI_SERIAL`).
     pub serial: Option<bool>,
+    /// Rank 0 draws a progress line with this label (items done of all, rate, ETA) as the
+    /// process's log allows ([`crate::log::global`]); `None`: no line.
+    pub progress: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { schedule: Schedule::Guided { chunk: 1 }, threads: 0, serial: None }
+        Options { schedule: Schedule::Guided { chunk: 1 }, threads: 0, serial: None, progress: None }
     }
 }
 
@@ -226,7 +229,8 @@ where
         }
         return Ok(wanted.then_some(out));
     }
-    let mine = engine::run(comm, items.len(), opts.schedule, opts.threads(), |ctx, i| call(&f, ctx, &items[i]));
+    let bar = opts.progress.as_ref().and_then(|l| crate::progress::Progress::items(&crate::log::global(), l.clone(), items.len() as u64));
+    let mine = engine::run(comm, items.len(), opts.schedule, opts.threads(), bar, |ctx, i| call(&f, ctx, &items[i]));
     let (oks, errs): (Vec<_>, Vec<_>) = mine.into_iter().partition(|(_, it)| it.is_ok());
     // Errors go to every rank (they are small), so every rank fails with the same message.
     let first_error = gather(comm, &errs, None).into_iter().flatten().min_by_key(|(_, i, _)| *i);

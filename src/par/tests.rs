@@ -25,7 +25,7 @@ fn results_come_back_in_input_order_on_every_rank() {
             let want: Vec<u64> = items.iter().map(work).collect();
             for schedule in schedules() {
                 for threads in [1, 3] {
-                    let opts = Options { schedule, threads, serial: Some(false) };
+                    let opts = Options { schedule, threads, serial: Some(false), progress: None };
                     let got = run_threads(ranks, |c| parallelize_with(c, &items, &opts, |_, x| Ok::<_, String>(work(x))).unwrap());
                     for g in &got {
                         assert_eq!(g, &want, "{ranks} ranks, {n} items, {schedule:?}, {threads} threads");
@@ -42,7 +42,7 @@ fn every_item_runs_exactly_once() {
     for schedule in schedules() {
         let runs: Vec<AtomicUsize> = (0..500).map(|_| AtomicUsize::new(0)).collect();
         run_threads(4, |c| {
-            let opts = Options { schedule, threads: 2, serial: Some(false) };
+            let opts = Options { schedule, threads: 2, serial: Some(false), progress: None };
             parallelize_with(c, &items, &opts, |ctx, &x| {
                 assert_eq!(ctx.index() as u64, x);
                 runs[x as usize].fetch_add(1, Ordering::SeqCst);
@@ -59,7 +59,7 @@ fn the_lowest_failing_item_is_reported_everywhere_and_nothing_hangs() {
     let items: Vec<u64> = (0..300).collect();
     for schedule in schedules() {
         let got = run_threads(3, |c| {
-            let opts = Options { schedule, threads: 2, serial: Some(false) };
+            let opts = Options { schedule, threads: 2, serial: Some(false), progress: None };
             parallelize_with(c, &items, &opts, |_, &x| {
                 if x == 250 {
                     panic!("boom at {x}");
@@ -94,7 +94,7 @@ fn ordered_sections_run_in_item_order_and_critical_ones_alone() {
             let seq = Mutex::new(Vec::new());
             let (inside, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
             run_threads(ranks, |c| {
-                let opts = Options { schedule, threads, serial: Some(false) };
+                let opts = Options { schedule, threads, serial: Some(false), progress: None };
                 parallelize_with(c, &items, &opts, |ctx, &x| {
                     let v = work(&x);
                     // Items divisible by 3 have no ordered section: they pass when they end.
@@ -130,7 +130,7 @@ fn back_to_back_maps_leave_no_message_to_the_next_one() {
         let items: Vec<u64> = (0..40).collect();
         let seqs: Vec<Mutex<Vec<u64>>> = (0..60).map(|_| Mutex::new(Vec::new())).collect();
         run_threads(4, |c| {
-            let opts = Options { schedule: Schedule::Dynamic { chunk: 1 }, threads: 2, serial: Some(false) };
+            let opts = Options { schedule: Schedule::Dynamic { chunk: 1 }, threads: 2, serial: Some(false), progress: None };
             for seq in &seqs {
                 parallelize_with(c, &items, &opts, |_, &x| Ok::<_, String>(x)).unwrap();
                 parallelize_with(c, &items, &opts, |ctx, &x| {
@@ -154,7 +154,7 @@ fn results_to_root_come_only_to_rank_0_and_errors_to_everyone() {
     let want: Vec<u64> = items.iter().map(work).collect();
     for ranks in [1, 2, 3, 5] {
         for schedule in schedules() {
-            let opts = Options { schedule, threads: 2, serial: Some(false) };
+            let opts = Options { schedule, threads: 2, serial: Some(false), progress: None };
             let got = run_threads(ranks, |c| parallelize_to_root(c, &items, &opts, |_, x| Ok::<_, String>(work(x))).unwrap());
             assert_eq!(got[0].as_ref(), Some(&want), "{ranks} ranks {schedule:?}");
             assert!(got[1..].iter().all(Option::is_none));
