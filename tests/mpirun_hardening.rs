@@ -554,14 +554,7 @@ fn execute_keeps_input_columns_next_to_the_predictions() {
 fn an_npy_header_is_read_as_the_python_dict_it_is() {
     // 'descr' inside another key's string was taken for the dtype ('<i1' here: 8 times the rows).
     let dir = scratch("npy-dict");
-    let mut header = "{'note': \"'descr': '<i1', 'shape': (9, 9)\", 'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }".to_string();
-    while !(10 + header.len() + 1).is_multiple_of(64) {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
+    let mut bytes = npy_header("{'note': \"'descr': '<i1', 'shape': (9, 9)\", 'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }");
     for v in [1.0f64, 10.0, 2.0, 20.0, 6.0, 30.0] {
         bytes.extend(v.to_le_bytes());
     }

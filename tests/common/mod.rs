@@ -242,9 +242,9 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     v
 }
 
-/// A `rows × cols` NPY file of hashed uniform values in [0, 1).
-pub fn write_npy(path: &Path, rows: usize, cols: usize) {
-    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+/// The start of an NPY v1 file whose header is the dict literal `dict`, padded as numpy pads it.
+pub fn npy_header(dict: &str) -> Vec<u8> {
+    let mut header = dict.to_string();
     while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
@@ -252,6 +252,12 @@ pub fn write_npy(path: &Path, rows: usize, cols: usize) {
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     bytes.extend((header.len() as u16).to_le_bytes());
     bytes.extend(header.as_bytes());
+    bytes
+}
+
+/// A `rows × cols` NPY file of hashed uniform values in [0, 1).
+pub fn write_npy(path: &Path, rows: usize, cols: usize) {
+    let mut bytes = npy_header(&format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}"));
     let mut state = 0x2545F4914F6CDD1Du64;
     for _ in 0..rows * cols {
         state ^= state << 13;
