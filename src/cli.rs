@@ -341,12 +341,7 @@ fn check_output_dir(comm: &dyn Comm, path: &Path, what: &str) -> Result<()> {
 /// Collective: refuse a file that rank 0 alone writes (`flag`: the model, a checkpoint) when it
 /// is one of any rank's input files, also under another name (a hard link).
 fn check_not_an_input(comm: &dyn Comm, flag: &str, out: &Path, data: &Dataset) -> Result<()> {
-    let same = |input: &Path| {
-        use std::os::unix::fs::MetadataExt;
-        crate::io::resolve_path(input) == crate::io::resolve_path(out)
-            || matches!((std::fs::metadata(input), std::fs::metadata(out)), (Ok(i), Ok(o)) if (i.dev(), i.ino()) == (o.dev(), o.ino()))
-    };
-    let local = match data.sources.iter().find(|s| same(&s.path)) {
+    let local = match data.sources.iter().find(|s| crate::io::same_file(&s.path, out)) {
         Some(s) => Err(Error::Param(format!(
             "{flag} {}: that is the input file {} that rank {} reads; write it elsewhere",
             out.display(),

@@ -164,11 +164,7 @@ fn finish_map(done: &[crate::taskfarm::Done], _ranks: usize) -> Result<()> {
 /// one file for several tasks (`lg/{index}/../all.log`: each task truncates the others' log).
 /// Paths are compared resolved (symlinks followed, `..` applied) and by inode.
 fn check_files(a: &MapArgs, tasks: usize) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let inode = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
-    let same = |p: &std::path::Path, q: &std::path::Path| {
-        crate::io::resolve_path(p) == crate::io::resolve_path(q) || inode(p).is_some_and(|i| inode(q) == Some(i))
-    };
+    let same = crate::io::same_file;
     if let Some(j) = a.journal.as_deref().filter(|j| same(j, &a.tasks)) {
         return Err(Error::Param(format!("--journal {} is the --tasks file: its lines would become tasks; journal elsewhere", j.display())));
     }

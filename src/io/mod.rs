@@ -26,7 +26,7 @@ pub use columns::{select_columns, Layout};
 pub use options::{DataOptions, Format};
 pub use shards::{assign, expand_pattern, list, not_a_shard, per_rank, shard_sources, Listing, SizedFile, Source};
 pub use atomic::{remove_temporaries, write_atomic, write_atomic_with};
-pub use write::{commit_all, resolve_path, Committed, ShardWriter};
+pub use write::{commit_all, resolve_path, same_file, Committed, ShardWriter};
 
 use crate::comm::{agree, Comm};
 use crate::error::{Error, Result};

@@ -11,6 +11,14 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
 
+/// Whether `a` and `b` name one file: the same resolved path, or (existing) the same device and
+/// inode, so a hard link or another spelling counts too.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    resolve_path(a) == resolve_path(b) || id(a).is_some_and(|i| id(b) == Some(i))
+}
+
 /// `path` made absolute, with symlinks of its existing part resolved and `.`/`..` of the rest
 /// applied, without touching the file system: two paths that name the same file compare equal
 /// even before the file exists.
