@@ -34,6 +34,7 @@ pub mod nodes;
 pub mod par;
 pub mod progress;
 pub mod score;
+mod spawn;
 pub mod stats;
 pub mod stop;
 pub mod taskfarm;

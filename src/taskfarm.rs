@@ -11,9 +11,8 @@ use crate::par::{Ctx, Options};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -252,18 +251,10 @@ fn spawn_and_wait(argv: &[String], log: Option<&Path>, timeout: Option<f64>) -> 
             (f.try_clone()?, Some(f))
         }
     };
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]).stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file).process_group(0);
-    // SAFETY: prctl in the child before exec; async-signal-safe. The task dies with its rank
-    // (a rank killed by the batch system must not leave tasks behind).
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn()?;
-    let pid = child.id() as i32;
+    // A task dies with its rank (a rank killed by the batch system must not leave tasks behind).
+    let mut child = crate::spawn::spawn(argv, &file)?;
+    drop(file);
+    let pid = child.id();
     RUNNING.lock().unwrap().push(pid);
     let t0 = Instant::now();
     let status = loop {

@@ -290,3 +290,36 @@ fn map_draws_a_progress_line_of_tasks_done() {
     let r = mpirun(2, &["-q", "--progress", "always", "map", "--tasks", tasks.to_str().unwrap(), "--", "true"]);
     assert!(!r.ok().stderr.contains("done ("), "{}", r.stderr);
 }
+
+/// A rank killed with SIGKILL (the OOM killer, a node's cgroup) takes its running task with it:
+/// the task does not run on, unowned, after the job is gone.
+#[test]
+fn a_task_dies_with_its_rank() {
+    let dir = scratch("farmorphan");
+    let tasks = task_file(&dir, 2);
+    let pids = dir.join("pids");
+    std::fs::create_dir(&pids).unwrap();
+    let script = format!("echo $$ > {}/{{index}}; exec sleep 60", pids.display());
+    let mut job = mpirun_spawn(2, &["map", "--tasks", tasks.to_str().unwrap(), "--", "sh", "-c", &script]);
+    let t0 = Instant::now();
+    while files_in(&pids).len() < 2 && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let task_pids: Vec<i32> = files_in(&pids).iter().map(|f| std::fs::read_to_string(pids.join(f)).unwrap().trim().parse().unwrap()).collect();
+    assert_eq!(task_pids.len(), 2, "the tasks did not start");
+    let alive = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap().trim_start().starts_with('Z'));
+    assert!(task_pids.iter().all(|p| alive(*p)));
+    for (_, pid) in rank_pids(dir.to_str().unwrap()) {
+        signal(pid, libc::SIGKILL);
+    }
+    let t0 = Instant::now();
+    while task_pids.iter().any(|p| alive(*p)) && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = wait_at_most(&mut job, Duration::from_secs(30));
+    let left: Vec<&i32> = task_pids.iter().filter(|p| alive(**p)).collect();
+    for p in &left {
+        signal(**p, libc::SIGKILL);
+    }
+    assert!(left.is_empty(), "tasks {left:?} outlived their ranks");
+}
