@@ -182,6 +182,46 @@ fn stats_reads_quirky_csv_and_float32_npy() {
     assert!(table.stdout.contains("rows: 2300") && table.stdout.contains("standard_deviation"), "{}", table.stdout);
 }
 
+/// A wide file (a 1.5 MB header, longer than the 64 KiB the header is read by): the table,
+/// printed line by line, agrees with the serial moments of the concatenated rows, every line
+/// as wide as the others, on 1..3 ranks (a rank may get no rows).
+#[test]
+fn stats_of_a_wide_file_prints_every_column() {
+    let dir = scratch("widestats");
+    let (cols, rows) = (150_000usize, 2usize);
+    let value = |i: usize, j: usize| ((i * 7 + j * 13) % 101) as f64 - 50.0 + if j.is_multiple_of(1000) { 1e-7 } else { 0.0 };
+    let mut text = (0..cols).map(|j| format!("column_{j}")).collect::<Vec<_>>().join(",");
+    for i in 0..rows {
+        text.push('\n');
+        text.push_str(&(0..cols).map(|j| value(i, j).to_string()).collect::<Vec<_>>().join(","));
+    }
+    text.push('\n');
+    let path = dir.join("wide.csv");
+    std::fs::write(&path, text).unwrap();
+    for n in 1..=3 {
+        let r = mpirun(n, &["stats", "--data", path.to_str().unwrap()]);
+        r.ok();
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(lines[0], format!("rows: {rows}"));
+        assert_eq!(lines.len(), 2 + cols, "{n} ranks");
+        let width = lines[1].chars().count();
+        for (j, line) in lines[2..].iter().enumerate() {
+            assert_eq!(line.chars().count(), width, "{n} ranks: line of column {j} is not as wide as the head");
+            let f: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(f[0], format!("column_{j}"));
+            let x: Vec<f64> = (0..rows).map(|i| value(i, j)).collect();
+            let mean = x.iter().sum::<f64>() / rows as f64;
+            let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (rows - 1) as f64;
+            let want = [x.iter().cloned().fold(f64::INFINITY, f64::min), x.iter().cloned().fold(f64::NEG_INFINITY, f64::max), x.iter().sum(), mean, var];
+            let got: Vec<f64> = [1, 2, 3, 6, 8].iter().map(|k| f[*k].parse().unwrap()).collect();
+            for (g, w) in got.iter().zip(want) {
+                // Six digits after the point: relative 5e-7, against the column's scale (50).
+                assert!((g - w).abs() <= 5e-7 * w.abs().max(50.0), "{n} ranks, column {j}: {g} vs {w} in {line}");
+            }
+        }
+    }
+}
+
 #[test]
 fn flow_file_inspect_and_one_rank_without_mpirun() {
     let dir = scratch("inspect");

@@ -36,7 +36,7 @@ pub fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
     let spec = if a.hist { format!("moments | hist(bins={})", a.bins) } else { "moments".to_string() };
     let mut flow = Flow::parse(&spec)?;
     let report = flow.train(comm, &data, &Log { level: 0, ..*log })?;
-    let node = MomentsNode::from_json(&flow.nodes[0].to_json())?;
+    let node = (&*flow.nodes[0] as &dyn std::any::Any).downcast_ref::<MomentsNode>().expect("the flow's first node is moments");
     let m = &node.model().ok_or_else(|| Error::Fit("no moments were computed".into()))?.moments;
     let dropped = if report.skipped > 0 { format!(" ({} rows with NaN/inf/missing values skipped)", report.skipped) } else { String::new() };
     log.info(format!("{} over {} in {:.3} s{dropped}", crate::log::plural(m.count as u64, "row"), crate::log::plural(comm.size() as u64, "rank"), t0.elapsed().as_secs_f64()));
@@ -49,7 +49,7 @@ pub fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
             }
             outln!("{}", serde_json::to_string_pretty(&v).expect("json"))?;
         } else {
-            super::stdout::print(&moments_table(node.columns(), m, report.skipped))?;
+            moments_table(node.columns(), m, report.skipped)?;
             if a.hist {
                 outln!("\nhistograms ({} bins):", a.bins)?;
                 for line in flow.nodes[1].summary() {
@@ -61,26 +61,94 @@ pub fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
     Ok(())
 }
 
-/// A human table: one row per column, one column per statistic.
-fn moments_table(names: &[String], m: &crate::nodes::moments::Moments, skipped: u64) -> String {
+/// Print a human table: one row per column, one column per statistic, each right-aligned to
+/// its widest entry. Line by line: a file with millions of columns must not hold the table.
+fn moments_table(names: &[String], m: &crate::nodes::moments::Moments, skipped: u64) -> Result<()> {
     let stats = m.table();
-    let heads: Vec<&str> = ["column"].into_iter().chain(stats.iter().map(|(n, _)| *n)).collect();
-    let mut rows: Vec<Vec<String>> = vec![heads.iter().map(|s| s.to_string()).collect()];
-    for (j, name) in names.iter().enumerate() {
-        let mut r = vec![name.clone()];
-        r.extend(stats.iter().map(|(_, v)| format!("{:.6e}", v[j])));
-        rows.push(r);
+    let mut widths = vec![names.iter().map(|n| n.chars().count()).max().unwrap_or(0).max("column".len())];
+    for (head, v) in &stats {
+        widths.push(widest(v).max(head.len()));
     }
-    let widths: Vec<usize> = (0..heads.len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
-    let mut out = format!("rows: {}\n", m.count);
+    outln!("rows: {}", m.count)?;
     if skipped > 0 {
-        out.push_str(&format!("skipped: {skipped} rows with NaN/inf/missing values (--nan skip)\n"));
+        outln!("skipped: {skipped} rows with NaN/inf/missing values (--nan skip)")?;
     }
-    for r in rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(s, w)| format!("{s:>w$}")).collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
+    // Printed in pieces of about 64 KiB: neither the whole table nor a system call per line.
+    // Right-aligned cells: a line never ends in spaces.
+    use std::fmt::Write;
+    let mut piece = format!("{:>w$}", "column", w = widths[0]);
+    for ((head, _), w) in stats.iter().zip(&widths[1..]) {
+        let _ = write!(piece, "  {head:>w$}");
     }
-    out
+    piece.push('\n');
+    for (j, name) in names.iter().enumerate() {
+        let _ = write!(piece, "{name:>w$}", w = widths[0]);
+        for ((_, v), w) in stats.iter().zip(&widths[1..]) {
+            let _ = write!(piece, "  {:>w$.6e}", v[j]);
+        }
+        piece.push('\n');
+        if piece.len() >= 1 << 16 {
+            super::stdout::print(&piece)?;
+            piece.clear();
+        }
+    }
+    super::stdout::print(&piece)?;
+    Ok(())
 }
 
+/// The width of the widest `{:.6e}` of `v`, formatting only the values that can be widest: the
+/// width is the sign plus the exponent's digits (and its sign), and the exponent after rounding
+/// grows with |x|, so per sign only the largest and the smallest nonzero |x| (and any zero, NaN
+/// or infinity) are candidates.
+fn widest(v: &[f64]) -> usize {
+    // Per sign: smallest nonzero finite, largest finite, a zero, a non-finite value.
+    let mut extremes: [[Option<f64>; 4]; 2] = [[None; 4]; 2];
+    for &x in v {
+        let e = &mut extremes[x.is_sign_negative() as usize];
+        let a = x.abs();
+        let slot = if !x.is_finite() {
+            3
+        } else if a == 0.0 {
+            2
+        } else {
+            e[0] = Some(e[0].map_or(x, |m: f64| if a < m.abs() { x } else { m }));
+            1
+        };
+        e[slot] = match (slot, e[slot]) {
+            (1, Some(m)) if m.abs() >= a => Some(m),
+            _ => Some(x),
+        };
+    }
+    extremes.iter().flatten().flatten().map(|x| format!("{x:.6e}").len()).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::widest;
+
+    #[test]
+    fn widest_is_the_width_of_the_widest_formatted_value() {
+        let brute = |v: &[f64]| v.iter().map(|x| format!("{x:.6e}").len()).max().unwrap_or(0);
+        // Values whose exponent changes when rounded to 7 digits, both signs, zeros, non-finite.
+        let special = [9.9999996e9, 9.9999994e9, -9.99999996e-10, 0.0, -0.0, 1e-300, -1e300, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 5e-324];
+        let mut seed = 12345u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed >> 11
+        };
+        for trial in 0..2000 {
+            let n = 1 + (next() % 6) as usize;
+            let v: Vec<f64> = (0..n)
+                .map(|_| match next() % 3 {
+                    0 => special[(next() % special.len() as u64) as usize],
+                    _ => {
+                        let mag = 10f64.powi((next() % 40) as i32 - 20) * (next() % 100_000) as f64 / 9_999.9;
+                        if next() % 2 == 0 { mag } else { -mag }
+                    }
+                })
+                .collect();
+            assert_eq!(widest(&v), brute(&v), "trial {trial}: {v:?}");
+        }
+        assert_eq!(widest(&[]), 0);
+    }
+}

@@ -74,8 +74,8 @@ pub fn select_columns(spec: Option<&str>, layout: &Layout) -> std::result::Resul
 /// names its columns and `execute` finds them by name, so a name must say which column it is.
 pub fn duplicate_name(chosen: &[usize], layout: &Layout) -> Option<String> {
     let names = layout.names.as_ref()?;
-    // One map, not a pairwise scan: a data set may have many thousands of columns.
-    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    // One map, not a pairwise scan: a data set may have millions of columns.
+    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(chosen.len());
     for &j in chosen {
         match first.insert(&names[j], j) {
             Some(i) if i != j => {

@@ -179,17 +179,21 @@ impl Dataset {
             Ok((sources, layout))
         });
         let (sources, layout) = agree(comm, local)?;
-        // Every rank learns every rank's layout, so all ranks reach the same verdict.
-        let all: Vec<Option<(Layout, String)>> = crate::comm::allgather(comm, &layout);
-        let first = all.iter().enumerate().find_map(|(r, l)| l.as_ref().map(|l| (r, l)));
-        let Some((r0, (agreed, path0))) = first else {
+        // The first rank with a layout sends it to all; each rank checks its own against it,
+        // and all take the lowest failing rank's verdict. (Not an allgather of every layout: a
+        // header of millions of names would be held once per rank on every rank.)
+        let has: Vec<f64> = crate::comm::allgather_f64(comm, if layout.is_some() { 1.0 } else { 0.0 });
+        let Some(r0) = has.iter().position(|h| *h > 0.0) else {
             return Err(Error::Fit(format!("no data: the input {:?} holds no rows on any rank", opts.spec)));
         };
-        for (r, l) in all.iter().enumerate() {
-            if let Some((l, p)) = l {
-                check_same_layout(l, p, r, agreed, path0, r0)?;
-            }
-        }
+        let (agreed, path0): (Layout, String) = crate::comm::broadcast(comm, r0, layout.as_ref());
+        let mine = match &layout {
+            Some((l, p)) => check_same_layout(l, p, rank, &agreed, &path0, r0),
+            None => Ok(()),
+        };
+        agree(comm, mine)?;
+        drop(layout);
+        let (agreed, path0) = (&agreed, &path0);
         let pick = |what: &str, spec: &str| -> Result<Vec<usize>> {
             select_columns(Some(spec), agreed).map_err(|m| Error::Param(format!("{what}: {m}")))
         };

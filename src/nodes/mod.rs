@@ -87,8 +87,9 @@ use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
 use ndarray::{Array2, ArrayView2};
 
-/// A trainable, executable node of a flow.
-pub trait Node: Send + Sync {
+/// A trainable, executable node of a flow. (`Any`: a caller that knows the kind can reach the
+/// concrete node, `&*node as &dyn Any`, without a trip through its JSON.)
+pub trait Node: Send + Sync + std::any::Any {
     /// Short kind name used in flow specs and model files (`pca`, `moments`, ...).
     fn kind(&self) -> &'static str;
     /// Canonical spec, e.g. `pca(n=3)`.

@@ -104,6 +104,7 @@ pub fn probe(path: &Path, delim: u8, header: Option<bool>, rank: usize) -> Resul
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 1 << 16];
     let mut start = 0usize; // start of the current line in buf
+    let mut scanned = 0usize; // buf[start..scanned] holds no newline (a long line is scanned once)
     let mut sniffed = false;
     loop {
         if !sniffed && (buf.len() >= 4096 || buf.len() as u64 == len) {
@@ -117,7 +118,11 @@ pub fn probe(path: &Path, delim: u8, header: Option<bool>, rank: usize) -> Resul
             }
         }
         // Find the next complete line (or the last line at EOF).
-        let nl = memchr::memchr(b'\n', &buf[start..]).map(|i| start + i);
+        scanned = scanned.max(start);
+        let nl = memchr::memchr(b'\n', &buf[scanned..]).map(|i| scanned + i);
+        if nl.is_none() {
+            scanned = buf.len();
+        }
         let eof_line = nl.is_none() && buf.len() as u64 == len;
         if nl.is_none() && !eof_line {
             let n = f.read(&mut chunk).map_err(|e| Error::data(rank, &pstr, None, e.to_string()))?;
