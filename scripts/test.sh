@@ -52,8 +52,11 @@ for n in 1 2 3 4; do
   echo "== examples/custom_node.rs under mpirun -n $n, run from / (it finds its data itself)"
   (cd / && timeout -s KILL 120 mpirun -n "$n" "$OLDPWD/target/release/examples/custom_node")
 done
-echo "== examples/borrowed_mpi.rs under mpirun -n 2"
-timeout -s KILL 120 mpirun -n 2 target/release/examples/borrowed_mpi
+for n in 1 2 3 4; do
+  echo "== examples/borrowed_mpi.rs and split_communicator.rs (MpiComm from a program's communicators) under mpirun -n $n"
+  timeout -s KILL 120 mpirun -n "$n" target/release/examples/borrowed_mpi
+  timeout -s KILL 120 mpirun -n "$n" target/release/examples/split_communicator
+done
 echo "== a real one-node Slurm: sbatch, srun, a time limit and --resume"
 timeout -s KILL 600 bash scripts/test_slurm.sh
 echo "== three hosts of network namespaces over TCP, and a host losing its link"

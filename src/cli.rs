@@ -237,6 +237,15 @@ pub fn main() -> ExitCode {
     remove_temporaries_on_signals();
     crate::launch::configure_blas_threads();
     let ctx = Context::init();
+    // The CLI owns its process: a panic nothing caught removes this rank's unfinished output
+    // files and ends the whole job, so that no peer waits forever in a collective.
+    let abort = ctx.job_abort();
+    crate::panics::install_hook(Box::new(move || {
+        crate::io::remove_temporaries();
+        if let Some(abort) = &abort {
+            abort();
+        }
+    }));
     let comm = ctx.comm();
     let progress = if cli.quiet { crate::progress::Style::Off } else { crate::progress::Style::choose(&cli.progress) };
     let log = Log { level, rank: comm.rank(), progress };

@@ -31,6 +31,7 @@ pub mod launch;
 pub mod log;
 pub mod model;
 pub mod nodes;
+pub mod panics;
 pub mod par;
 pub mod progress;
 pub mod score;

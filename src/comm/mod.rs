@@ -68,24 +68,6 @@ pub trait Comm {
     }
 }
 
-/// The panic hook both `Context`s install: a panic inside a parallel map's item is that item's
-/// error (the map reports it); any other panic prints, removes unfinished output files (no
-/// half-written output may outlive the process), then runs `abort` (MPI: end the whole job, so
-/// no peer waits forever in a collective).
-pub(crate) fn install_panic_hook(abort: Option<Box<dyn Fn() + Send + Sync>>) {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if crate::par::catching_panics() {
-            return;
-        }
-        previous(info);
-        crate::io::remove_temporaries();
-        if let Some(abort) = &abort {
-            abort();
-        }
-    }));
-}
-
 /// Turn a local result into a collective one: if any rank failed, every rank returns an error
 /// carrying the message of the lowest failing rank. Call it at the end of every phase so that a
 /// rank with bad input never leaves the others waiting in a collective (the classic SPMD hang).

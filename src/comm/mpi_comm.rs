@@ -24,12 +24,62 @@ fn piece_elems() -> usize {
 /// use 71xx).
 const TAG_TREE_SUM: i32 = 7201;
 
-/// A communicator over MPI_COMM_WORLD.
+/// A communicator over MPI: MPI_COMM_WORLD (the [`Context`]'s), or a duplicate of any
+/// communicator the caller has, so that flowmpi's messages never meet the caller's.
+///
+/// A duplicate is freed (`MPI_Comm_free`) when the `MpiComm` is dropped: drop it before MPI is
+/// finalised.
 pub struct MpiComm {
-    world: SimpleCommunicator,
+    comm: SimpleCommunicator,
 }
 
 impl MpiComm {
+    /// flowmpi over the ranks of `comm` (any rsmpi communicator: a split of the world, a
+    /// sub-group): a duplicate (`MPI_Comm_dup`, collective over `comm`), which the caller's
+    /// communicator does not share messages with. The caller keeps `comm`.
+    pub fn from_communicator<C: Communicator>(comm: &C) -> MpiComm {
+        MpiComm { comm: comm.duplicate() }
+    }
+
+    /// flowmpi over this process alone (a duplicate of MPI_COMM_SELF).
+    pub fn self_() -> MpiComm {
+        Self::from_communicator(&SimpleCommunicator::self_comm())
+    }
+
+    /// flowmpi over the ranks of a raw `MPI_Comm` handle (from C, Fortran via `MPI_Comm_f2c`,
+    /// or mpi4py's `comm.handle`): duplicated (collective over it), and the caller keeps the
+    /// handle. Refused: MPI not initialised, a null handle, an inter-communicator.
+    ///
+    /// # Safety
+    /// `handle` must be a live communicator of this process's MPI (or `MPI_COMM_NULL`, refused).
+    pub unsafe fn from_raw(handle: mpi::ffi::MPI_Comm) -> crate::error::Result<MpiComm> {
+        use crate::error::Error;
+        if !mpi::is_initialized() || mpi::environment::is_finalized() {
+            return Err(Error::Param("MpiComm::from_raw: MPI is not initialised (or already finalised)".into()));
+        }
+        // SAFETY (of the calls below): the caller promises a live handle; the null handle and
+        // inter-communicators are refused before the dup.
+        unsafe {
+            if handle == mpi::ffi::RSMPI_COMM_NULL {
+                return Err(Error::Param("MpiComm::from_raw: the handle is MPI_COMM_NULL".into()));
+            }
+            let mut inter = 0;
+            if mpi::ffi::MPI_Comm_test_inter(handle, &mut inter) != 0 || inter != 0 {
+                return Err(Error::Param("MpiComm::from_raw: not an intra-communicator (flowmpi needs one group of ranks)".into()));
+            }
+            let mut dup = mpi::ffi::RSMPI_COMM_NULL;
+            if mpi::ffi::MPI_Comm_dup(handle, &mut dup) != 0 {
+                return Err(Error::Param("MpiComm::from_raw: MPI_Comm_dup failed".into()));
+            }
+            Ok(MpiComm { comm: SimpleCommunicator::from_raw(dup) })
+        }
+    }
+
+    /// The raw handle of flowmpi's communicator (for a caller that passes it on to C).
+    pub fn as_raw(&self) -> mpi::ffi::MPI_Comm {
+        self.comm.as_raw()
+    }
+
     fn pieces(len: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
         let piece = piece_elems();
         (0..len).step_by(piece).map(move |s| s..(s + piece).min(len))
@@ -44,12 +94,12 @@ impl MpiComm {
         let mut step = 1;
         while step < n {
             if me % (2 * step) == step {
-                self.world.process_at_rank((me - step) as i32).send_with_tag(&buf[..], TAG_TREE_SUM);
+                self.comm.process_at_rank((me - step) as i32).send_with_tag(&buf[..], TAG_TREE_SUM);
                 return;
             }
             if me + step < n {
                 theirs.resize(buf.len(), 0.0);
-                self.world.process_at_rank((me + step) as i32).receive_into_with_tag(&mut theirs[..], TAG_TREE_SUM);
+                self.comm.process_at_rank((me + step) as i32).receive_into_with_tag(&mut theirs[..], TAG_TREE_SUM);
                 for (a, b) in buf.iter_mut().zip(theirs.iter()) {
                     *a += *b;
                 }
@@ -61,7 +111,7 @@ impl MpiComm {
     fn allreduce(&self, buf: &mut [f64], op: SystemOperation) {
         for r in Self::pieces(buf.len()) {
             let send = buf[r.clone()].to_vec();
-            self.world.all_reduce_into(&send[..], &mut buf[r], op);
+            self.comm.all_reduce_into(&send[..], &mut buf[r], op);
         }
     }
 }
@@ -91,10 +141,10 @@ fn displacements(counts: &[Count]) -> Vec<Count> {
 
 impl Comm for MpiComm {
     fn rank(&self) -> usize {
-        self.world.rank() as usize
+        self.comm.rank() as usize
     }
     fn size(&self) -> usize {
-        self.world.size() as usize
+        self.comm.size() as usize
     }
     fn allreduce_sum(&self, buf: &mut [f64]) {
         // Our own binomial tree to rank 0, then a broadcast, instead of MPI_Allreduce or
@@ -102,7 +152,7 @@ impl Comm for MpiComm {
         // allreduce, and MPI_Reduce picks its algorithm (so the order of the additions) by
         // message size, Open MPI version and tuning. The tree fixes the order: the bits depend
         // on the rank count only, never on the piece size or the MPI library.
-        let root = self.world.process_at_rank(0);
+        let root = self.comm.process_at_rank(0);
         let mut theirs = Vec::new();
         for r in Self::pieces(buf.len()) {
             self.tree_sum_to_root(&mut buf[r.clone()], &mut theirs);
@@ -118,7 +168,7 @@ impl Comm for MpiComm {
     fn allgather_bytes(&self, mine: &[u8]) -> Vec<Vec<u8>> {
         let n = self.size();
         let mut lens = vec![0u64; n];
-        self.world.all_gather_into(&(mine.len() as u64), &mut lens[..]);
+        self.comm.all_gather_into(&(mine.len() as u64), &mut lens[..]);
         // In rounds of at most `piece` bytes per rank, like gather_bytes: counts and
         // displacements stay 32-bit for payloads of any size.
         let piece = piece_bytes(n);
@@ -138,7 +188,7 @@ impl Comm for MpiComm {
             let mut recv = vec![0u8; total + 1];
             {
                 let mut part = PartitionMut::new(&mut recv[..total], &counts[..], &displs[..]);
-                self.world.all_gather_varcount_into(&send[..], &mut part);
+                self.comm.all_gather_varcount_into(&send[..], &mut part);
             }
             for r in 0..n {
                 got[r].extend_from_slice(&recv[displs[r] as usize..(displs[r] + counts[r]) as usize]);
@@ -147,7 +197,7 @@ impl Comm for MpiComm {
         got
     }
     fn bcast_bytes(&self, root: usize, buf: &mut Vec<u8>) {
-        let root = self.world.process_at_rank(root as i32);
+        let root = self.comm.process_at_rank(root as i32);
         let mut len = buf.len() as u64;
         root.broadcast_into(&mut len);
         buf.resize(len as usize, 0);
@@ -156,11 +206,11 @@ impl Comm for MpiComm {
         }
     }
     fn barrier(&self) {
-        self.world.barrier();
+        self.comm.barrier();
     }
     fn gather_bytes(&self, root: usize, mine: &[u8]) -> Vec<Vec<u8>> {
         let n = self.size();
-        let at = self.world.process_at_rank(root as i32);
+        let at = self.comm.process_at_rank(root as i32);
         let is_root = self.rank() == root;
         let mut lens = vec![0u64; n];
         if is_root {
@@ -203,7 +253,7 @@ impl Comm for MpiComm {
         assert_eq!(out.len(), n, "alltoall needs one buffer per rank");
         let lens: Vec<u64> = out.iter().map(|b| b.len() as u64).collect();
         let mut incoming = vec![0u64; n];
-        self.world.all_to_all_into(&lens[..], &mut incoming[..]);
+        self.comm.all_to_all_into(&lens[..], &mut incoming[..]);
         let piece = piece_bytes(n);
         let mut longest = [out.iter().map(Vec::len).max().unwrap_or(0) as f64];
         self.allreduce(&mut longest, SystemOperation::max());
@@ -225,7 +275,7 @@ impl Comm for MpiComm {
             {
                 let part = Partition::new(&send[..], &send_counts[..], &sd[..]);
                 let mut rpart = PartitionMut::new(&mut recv[..total], &recv_counts[..], &rd[..]);
-                self.world.all_to_all_varcount_into(&part, &mut rpart);
+                self.comm.all_to_all_varcount_into(&part, &mut rpart);
             }
             for r in 0..n {
                 got[r].extend_from_slice(&recv[rd[r] as usize..(rd[r] + recv_counts[r]) as usize]);
@@ -239,15 +289,15 @@ impl Comm for MpiComm {
         debug_assert!(buf.len() <= 1024, "point-to-point is for small control messages");
         static NOTHING: [u8; 1] = [0];
         let buf = if buf.is_empty() { &NOTHING[..0] } else { buf };
-        self.world.process_at_rank(dest as i32).send_with_tag(buf, tag as i32);
+        self.comm.process_at_rank(dest as i32).send_with_tag(buf, tag as i32);
     }
     fn try_recv_bytes(&self, tag: u16) -> Option<(usize, Vec<u8>)> {
-        let probed = self.world.any_process().immediate_matched_probe_with_tag(tag as i32)?;
+        let probed = self.comm.any_process().immediate_matched_probe_with_tag(tag as i32)?;
         let (bytes, status) = probed.matched_receive_vec::<u8>();
         Some((status.source_rank() as usize, bytes))
     }
     fn recv_bytes(&self, src: usize, tag: u16) -> Vec<u8> {
-        self.world.process_at_rank(src as i32).receive_vec_with_tag::<u8>(tag as i32).0
+        self.comm.process_at_rank(src as i32).receive_vec_with_tag::<u8>(tag as i32).0
     }
 }
 
@@ -270,9 +320,8 @@ pub struct Context {
 }
 
 impl Context {
-    /// Initialise (or borrow) MPI and install a panic hook that removes unfinished output files
-    /// and aborts the whole MPI job, so that a panicking rank cannot leave its peers waiting
-    /// forever in a collective.
+    /// Initialise (or borrow) MPI. Nothing process-wide is installed: no panic hook, no signal
+    /// handler (a host program keeps its own); see [`crate::panics`] for what a panic does.
     pub fn init() -> Context {
         let universe = if mpi::is_initialized() {
             None
@@ -281,15 +330,18 @@ impl Context {
                 .expect("MPI initialisation failed");
             Some(u)
         };
-        let comm = MpiComm { world: SimpleCommunicator::world() };
-        let abort: Option<Box<dyn Fn() + Send + Sync>> =
-            (comm.size() > 1).then(|| Box::new(|| SimpleCommunicator::world().abort(70)) as Box<dyn Fn() + Send + Sync>);
-        super::install_panic_hook(abort);
-        Context { comm, _universe: universe }
+        Context { comm: MpiComm { comm: SimpleCommunicator::world() }, _universe: universe }
     }
 
-    /// The communicator over all ranks.
+    /// The communicator over all ranks (MPI_COMM_WORLD).
     pub fn comm(&self) -> &MpiComm {
         &self.comm
+    }
+
+    /// What ends the whole job (`MPI_Abort` on MPI_COMM_WORLD, exit code 70) when several ranks
+    /// run, for a program's panic hook ([`crate::panics::install_hook`]): a rank that dies
+    /// alone would leave its peers waiting in a collective. `None` for a single rank.
+    pub fn job_abort(&self) -> Option<Box<dyn Fn() + Send + Sync>> {
+        (self.comm.size() > 1).then(|| Box::new(|| SimpleCommunicator::world().abort(70)) as Box<dyn Fn() + Send + Sync>)
     }
 }

@@ -2,8 +2,7 @@
 
 use super::SingleComm;
 
-/// The init/fini guard without MPI: the world is this one process. It installs the same panic
-/// hook as the MPI build (no half-written output outlives a panic).
+/// The init/fini guard without MPI: the world is this one process.
 pub struct Context {
     comm: SingleComm,
 }
@@ -11,8 +10,12 @@ pub struct Context {
 impl Context {
     /// A world of one rank.
     pub fn init() -> Context {
-        super::install_panic_hook(None);
         Context { comm: SingleComm }
+    }
+
+    /// What ends the whole job after an uncaught panic: nothing to do with one process.
+    pub fn job_abort(&self) -> Option<Box<dyn Fn() + Send + Sync>> {
+        None
     }
 
     /// The communicator: this process alone.

@@ -10,6 +10,13 @@ use crate::io::{Chunk, Schema};
 use ndarray::{Array2, ArrayView2};
 use serde::Deserialize;
 
+/// Run a node's own code (its statistics, its fit), a panic becoming this rank's error: every
+/// caller agrees errors over the ranks, so a panicking node ends training with an error on
+/// every rank, in a library as in the CLI (see [`crate::panics`]).
+fn guarded<T>(kind: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    crate::panics::catch(f).unwrap_or_else(|m| Err(Error::Fit(format!("node {kind} panicked: {m}"))))
+}
+
 /// The generic driver: a [`NodeParams`] kind as a flow [`Node`].
 ///
 /// In model files a node is one JSON object: `kind`, `params` (the [`NodeParams`]), `columns`
@@ -148,27 +155,33 @@ impl<P: NodeParams> Node for Defined<P> {
     }
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         self.check_columns(schema)?;
-        self.params.check(schema)?;
-        self.params.prepare(schema)?;
+        let partial = guarded(P::KIND.name, || {
+            self.params.check(schema)?;
+            self.params.prepare(schema)?;
+            Ok(self.params.partial(schema))
+        })?;
         self.columns = schema.x.clone();
-        self.training = Some((schema.clone(), self.params.partial(schema), 0));
+        self.training = Some((schema.clone(), partial, 0));
         Ok(())
     }
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
         let (schema, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND.name))?;
-        self.params.check_rows(chunk, schema)?;
-        partial.update(chunk)
+        let params = &self.params;
+        guarded(P::KIND.name, || {
+            params.check_rows(chunk, schema)?;
+            partial.update(chunk)
+        })
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {
         let (schema, mine, pass) = self.training.take().ok_or_else(|| super::untrained(P::KIND.name))?;
         if pass + 1 < P::PASSES {
-            let all = crate::comm::agree(comm, mine.join(comm))?;
-            let next = crate::comm::agree(comm, self.params.next_pass(pass + 1, all, &schema))?;
-            self.fresh = crate::comm::agree(comm, next.encode())?;
+            let all = crate::comm::agree(comm, guarded(P::KIND.name, || mine.join(comm)))?;
+            let next = crate::comm::agree(comm, guarded(P::KIND.name, || self.params.next_pass(pass + 1, all, &schema)))?;
+            self.fresh = crate::comm::agree(comm, guarded(P::KIND.name, || next.encode()))?;
             self.training = Some((schema, next, pass + 1));
             return Ok(());
         }
-        let model = crate::comm::agree(comm, self.params.train(comm, mine, &schema))?;
+        let model = crate::comm::agree(comm, guarded(P::KIND.name, || self.params.train(comm, mine, &schema)))?;
         self.model = Some(model);
         Ok(())
     }

@@ -29,7 +29,6 @@ use crate::comm::Comm;
 use crate::error::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::cell::Cell;
 use std::fmt::Display;
 
 /// How items are spread over ranks and threads.
@@ -141,17 +140,6 @@ impl Ctx<'_> {
 /// One item's outcome: its encoded result, or its error message.
 type Item = std::result::Result<Vec<u8>, String>;
 
-thread_local! {
-    /// Set while an item runs: a panic there is the item's error, not the job's end.
-    static CATCHING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether the current thread is running a map item (the panic hook lets such panics unwind
-/// into the item's error instead of aborting the job).
-pub fn catching_panics() -> bool {
-    CATCHING.with(|c| c.get())
-}
-
 /// Run one item, turning a panic into its error.
 fn call<T, R, E, F>(f: &F, ctx: &Ctx, item: &T) -> Item
 where
@@ -159,16 +147,10 @@ where
     E: Display,
     F: Fn(&Ctx, &T) -> std::result::Result<R, E>,
 {
-    CATCHING.with(|c| c.set(true));
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(ctx, item)));
-    CATCHING.with(|c| c.set(false));
-    match out {
+    match crate::panics::catch(|| f(ctx, item)) {
         Ok(Ok(r)) => bincode::serialize(&r).map_err(|e| format!("cannot encode the result: {e}")),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(p) => Err(format!(
-            "panicked: {}",
-            p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()
-        )),
+        Err(p) => Err(format!("panicked: {p}")),
     }
 }
 
