@@ -249,6 +249,7 @@ pub fn main() -> ExitCode {
     let comm = ctx.comm();
     let progress = if cli.quiet { crate::progress::Style::Off } else { crate::progress::Style::choose(&cli.progress) };
     let log = Log { level, rank: comm.rank(), progress };
+    crate::log::StderrLogger::install();
     crate::log::set_global(log);
     if shared_memory {
         log.detail("one node: Open MPI pml ob1 (shared memory); set OMPI_MCA_pml to choose another");

@@ -5,44 +5,10 @@
 //! communication. On a terminal the line is redrawn in place; with `--progress always` to a
 //! file or pipe (a batch log) a line is printed every 10 seconds ($FLOWMPI_PROGRESS_EVERY).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
-    /// Not at all.
-    Off,
-    /// One line redrawn in place (a terminal).
-    Bar,
-    /// A plain line every 10 seconds (a log file).
-    Lines,
-}
-
-impl Style {
-    /// The style for `--progress auto|always|never`: auto draws when stderr is a terminal, or
-    /// under Open MPI when `mpirun`'s stderr is (a rank's own stderr is then a pipe to mpirun,
-    /// which forwards it as it comes).
-    pub fn choose(mode: &str) -> Style {
-        let tty = std::io::stderr().is_terminal() || launcher_on_terminal();
-        match mode {
-            "never" => Style::Off,
-            "always" if !tty => Style::Lines,
-            _ if tty => Style::Bar,
-            _ => Style::Off,
-        }
-    }
-}
-
-/// Whether this process was started by Open MPI's launcher whose own stderr is a terminal.
-fn launcher_on_terminal() -> bool {
-    if std::env::var_os("OMPI_COMM_WORLD_RANK").is_none() {
-        return false;
-    }
-    let parent = std::os::unix::process::parent_id();
-    std::fs::read_link(format!("/proc/{parent}/fd/2"))
-        .is_ok_and(|p| p.starts_with("/dev/pts") || p.starts_with("/dev/tty"))
-}
+pub use crate::log::Style;
 
 /// One pass's progress line (rank 0 only; other ranks get none).
 pub struct Progress {
