@@ -182,7 +182,7 @@ pub(crate) fn pass(
                     // Progress counts the bytes of the shards before this one too.
                     let origin = c.origin.map(|o| crate::io::Origin { read: o.read + before, ..o.clone() });
                     Progress::chunk(bar, &Chunk { origin: origin.as_ref(), ..*c });
-                    crate::flow::feed(comm, done, group, active, c)
+                    crate::nodes::chain::feed(comm, done, group, active, c)
                 })?;
                 let e = Entry { rows: r, skipped: s, parts: take(group)? };
                 store.store(&key, &e, comm.rank())?;

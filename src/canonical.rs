@@ -16,24 +16,14 @@
 //!
 //! A node that keeps its rows and iterates over them (k-means) cannot hand out partials while
 //! the rows arrive: it learns where each leaf's rows end ([`Node::end_leaf`]) and forms every
-//! later sum per leaf, added in the same tree on every rank by [`sum`].
+//! later sum per leaf, added in the same tree on every rank by [`crate::comm::tree::sum`].
 
+use crate::comm::tree::{decode, encode, push, root, Subtree};
 use crate::comm::{agree, allgather, Comm};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::io::{Chunk, Dataset, Origin, Source};
 use crate::nodes::Node;
 use crate::progress::Progress;
-use serde::{Deserialize, Serialize};
-
-/// A complete subtree of the canonical tree: leaves `[index·2^level, (index+1)·2^level)` and
-/// what they combine to (for a pass, one encoded partial per node of the group, or none for a
-/// node that keeps its rows).
-#[derive(Serialize, Deserialize)]
-struct Subtree<T> {
-    level: u32,
-    index: u64,
-    value: T,
-}
 
 /// One leaf's (or subtree's) partials, per live node of the group.
 type Parts = Vec<Option<Vec<u8>>>;
@@ -56,7 +46,7 @@ pub(crate) fn unsupported(group: &[Box<dyn Node>]) -> Option<String> {
 /// One pass of `group` (collective): rank 0 ends up holding every leaf's statistics combined
 /// in the canonical order, the other ranks empty ones; a node that keeps its rows (k-means)
 /// learns where each leaf's rows end instead ([`Node::end_leaf`]) and sums per leaf when it
-/// trains ([`sum`]). `mapped`: hand memory-mapped NPY rows to such a node. Returns this rank's
+/// trains ([`crate::comm::tree::sum`]). `mapped`: hand memory-mapped NPY rows to such a node. Returns this rank's
 /// (rows, skipped).
 pub(crate) fn pass(
     comm: &dyn Comm,
@@ -78,7 +68,7 @@ pub(crate) fn pass(
                 // Progress counts the bytes of the files before this one too.
                 let origin = c.origin.map(|o| Origin { read: o.read + before, ..o.clone() });
                 Progress::chunk(bar, &Chunk { origin: origin.as_ref(), ..*c });
-                crate::flow::feed(comm, done, group, active, c)
+                crate::nodes::chain::feed(comm, done, group, active, c)
             };
             let one = data.only(src);
             let (r, s) = if mapped { one.for_each_chunk_mapped(&mut visit)? } else { one.for_each_chunk(&mut visit)? };
@@ -100,26 +90,6 @@ pub(crate) fn pass(
     };
     agree(comm, combined)?;
     Ok((rows, skipped))
-}
-
-/// Collective: the sum of every leaf's vector of `len` values, every rank giving its leaves'
-/// (index in the global order, vector), added in the canonical tree: the same bits on every
-/// rank and for any rank count. What a node that keeps its rows uses for its sums under
-/// `--reproducible` (k-means: the Lloyd step's per-cluster sums).
-pub fn sum(comm: &dyn Comm, len: usize, leaves: Vec<(u64, Vec<f64>)>) -> Vec<f64> {
-    let add = &mut |l: Vec<f64>, mut r: Vec<f64>| -> Result<Vec<f64>> {
-        r.iter_mut().zip(&l).for_each(|(r, l)| *r += l); // = l + r: addition commutes exactly
-        Ok(r)
-    };
-    let mut stack = Vec::new();
-    for (index, value) in leaves {
-        push(&mut stack, Subtree { level: 0, index, value }, add).expect("adding cannot fail");
-    }
-    let mut all = Vec::new();
-    for bytes in comm.allgather_bytes(&encode(&stack).expect("f64 vectors encode")) {
-        all.extend(decode::<Vec<f64>>(&bytes).expect("our own encoding"));
-    }
-    root(all, add).expect("adding cannot fail").unwrap_or_else(|| vec![0.0; len])
 }
 
 /// The leaves this rank reads, with their indices in the global order (collective). A leaf is
@@ -153,31 +123,6 @@ fn leaves(comm: &dyn Comm, data: &Dataset, bytes: u64) -> Vec<(u64, Source)> {
 /// The nodes of `group` still training in this pass (a multi-pass node's group mates are done).
 fn live<'a>(group: &'a mut [Box<dyn Node>], active: &'a [bool]) -> impl Iterator<Item = &'a mut Box<dyn Node>> {
     group.iter_mut().zip(active).filter(|(_, a)| **a).map(|(n, _)| n)
-}
-
-/// Push a subtree onto a stack of complete subtrees in leaf order (a binary counter), merging
-/// it with its left sibling (and so on up) while that is on the stack.
-fn push<T>(stack: &mut Vec<Subtree<T>>, mut t: Subtree<T>, merge: &mut impl FnMut(T, T) -> Result<T>) -> Result<()> {
-    while let Some(left) = stack.pop_if(|l| l.level == t.level && l.index % 2 == 0 && l.index + 1 == t.index) {
-        t = Subtree { level: t.level + 1, index: left.index / 2, value: merge(left.value, t.value)? };
-    }
-    stack.push(t);
-    Ok(())
-}
-
-/// The root of the canonical tree from every rank's subtrees in rank order (so in leaf order).
-/// The leaves fill a prefix of the tree, so what the sibling merges leave is the root's right
-/// spine: folded from the right.
-fn root<T>(subtrees: Vec<Subtree<T>>, merge: &mut impl FnMut(T, T) -> Result<T>) -> Result<Option<T>> {
-    let mut stack = Vec::new();
-    for t in subtrees {
-        push(&mut stack, t, merge)?;
-    }
-    let Some(mut root) = stack.pop() else { return Ok(None) };
-    while let Some(left) = stack.pop() {
-        root.value = merge(left.value, root.value)?;
-    }
-    Ok(Some(root.value))
 }
 
 /// `left` then `right` merged, per node, from empty statistics (none for a node that keeps its
@@ -214,12 +159,4 @@ fn complete<'a>(group: impl Iterator<Item = &'a mut Box<dyn Node>>, gathered: Ve
         }
     }
     Ok(())
-}
-
-fn encode<T: Serialize>(subtrees: &[Subtree<T>]) -> Result<Vec<u8>> {
-    bincode::serialize(subtrees).map_err(|e| Error::Fit(format!("--reproducible: {e}")))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<Vec<Subtree<T>>> {
-    bincode::deserialize(bytes).map_err(|e| Error::Fit(format!("--reproducible: {e}")))
 }

@@ -105,18 +105,9 @@ impl Flow {
         self.nodes.last().map_or_else(|| input.to_vec(), |n| n.output_names())
     }
 
-    /// Map rows through `nodes` (statistics nodes cost nothing); `None` when all pass through.
-    pub(crate) fn execute_prefix(nodes: &[Box<dyn Node>], x: ArrayView2<f64>) -> Option<Array2<f64>> {
-        let mut out: Option<Array2<f64>> = None;
-        for n in nodes.iter().filter(|n| !n.passthrough()) {
-            out = Some(n.execute(out.as_ref().map_or(x, |a| a.view())));
-        }
-        out
-    }
-
     /// Map rows through the whole trained flow.
     pub fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        Self::execute_prefix(&self.nodes, x).unwrap_or_else(|| x.to_owned())
+        nodes::chain::execute_prefix(&self.nodes, x).unwrap_or_else(|| x.to_owned())
     }
 
     /// Map outputs of the trained flow back to its inputs (nodes inverted in reverse order).
@@ -282,7 +273,7 @@ impl Flow {
                 }
                 let mut visit = |chunk: &Chunk| -> Result<()> {
                     Progress::chunk(&mut bar, chunk);
-                    feed(comm, done, group, &active, chunk)
+                    nodes::chain::feed(comm, done, group, &active, chunk)
                 };
                 let local = match &cached {
                     Some(chunks) => chunks.iter().try_for_each(|c| visit(&c.view())).map(|_| (report_rows(chunks), 0)),
@@ -386,21 +377,6 @@ fn carry_partials(comm: &dyn Comm, group: &mut [Box<dyn Node>], first: usize, pr
             }
             out[first + k] = Some(all);
         }
-    }
-    Ok(())
-}
-
-/// Hand a chunk to the active nodes of `group`, after the trained nodes before it (`done`).
-pub(crate) fn feed(comm: &dyn Comm, done: &[Box<dyn Node>], group: &mut [Box<dyn Node>], active: &[bool], chunk: &Chunk) -> Result<()> {
-    let prefixed = Flow::execute_prefix(done, chunk.x);
-    let c = Chunk { x: prefixed.as_ref().map_or(chunk.x, |a| a.view()), mapped: if prefixed.is_some() { None } else { chunk.mapped }, ..*chunk };
-    for (n, _) in group.iter_mut().zip(active).filter(|(_, a)| **a) {
-        n.update(&c).map_err(|e| match (e, c.origin) {
-            // A complaint about one row: name its file and line.
-            (Error::Row { row, msg }, Some(o)) => o.error(row, msg),
-            (e @ Error::Data { .. }, _) => e,
-            (e, _) => Error::Fit(format!("rank {}: {e}", comm.rank())),
-        })?;
     }
     Ok(())
 }

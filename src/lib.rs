@@ -21,7 +21,6 @@
 
 pub mod cache;
 pub mod canonical;
-pub mod chunk;
 pub mod cli;
 pub mod comm;
 pub mod error;

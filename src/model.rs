@@ -11,7 +11,7 @@ use std::path::Path;
 mod layout;
 
 /// Identifies our files.
-pub const FORMAT: &str = "flowmpi-model";
+pub const FORMAT: &str = crate::nodes::MODEL_FORMAT;
 /// Bumped when the layout changes incompatibly. v2: a `whitening` node keeps its `params` and
 /// `columns` beside its `pca`, as every node does (v1 files are read).
 pub const FORMAT_VERSION: u32 = 2;

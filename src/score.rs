@@ -103,7 +103,7 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
     let mut lost = 0.0;
     let mut input = Scatter::new(last.input_dim(), false);
     let local = data.for_each_chunk(&mut |chunk| {
-        let mapped = Flow::execute_prefix(prefix, chunk.x);
+        let mapped = crate::nodes::chain::execute_prefix(prefix, chunk.x);
         let pred = last.predict(mapped.as_ref().map_or(chunk.x, |a| a.view()));
         rows += chunk.rows() as u64;
         match task {

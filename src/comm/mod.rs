@@ -11,6 +11,7 @@ mod mpi_comm;
 mod no_mpi;
 mod single;
 mod thread;
+pub mod tree;
 
 #[cfg(feature = "mpi")]
 pub use mpi_comm::{Context, MpiComm};

@@ -21,7 +21,8 @@ mod atomic;
 mod write;
 
 pub use self::csv::NanPolicy;
-pub use crate::chunk::{Chunk, Origin, Schema};
+mod chunk;
+pub use chunk::{Chunk, Origin, Schema};
 pub use columns::{select_columns, Layout};
 pub use options::{DataOptions, Format};
 pub use shards::{assign, expand_pattern, list, not_a_shard, per_rank, shard_sources, Listing, SizedFile, Source};

@@ -3,7 +3,7 @@
 //! partial per class; [`Classifier`] turns joint log-likelihoods into predictions.
 
 use super::define::{Partial, Predict, Report};
-use crate::chunk::Chunk;
+use crate::io::Chunk;
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use ndarray::{Array2, ArrayView2, Axis};

@@ -150,7 +150,7 @@ pub trait Partial: Serialize + DeserializeOwned + Send + Sync {
     }
     /// A partial that keeps its rows ([`NodeParams::KEEPS_ROWS`]), under `train
     /// --reproducible`: the rows so far end leaf `index` of the canonical order, so that
-    /// training can sum per leaf with [`crate::canonical::sum`]. The default ignores it.
+    /// training can sum per leaf with [`crate::comm::tree::sum`]. The default ignores it.
     fn end_leaf(&mut self, _index: u64) {}
     /// Bytes for the per-shard cache and for models that keep their partials (default:
     /// bincode of the serde form).

@@ -3,6 +3,8 @@
 //! from row chunks), `join` (collective merge across ranks + finalize, identical on all ranks).
 //! After training, `execute` maps rows.
 
+pub mod chain;
+mod stats_partials;
 pub mod classes;
 mod covariance;
 pub mod define;
@@ -86,6 +88,10 @@ use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Schema};
 use ndarray::{Array2, ArrayView2};
+
+/// The `format` tag of a flowmpi model file (here, below the model file's code, because a
+/// k-means node reads its initial centroids from a model: [`crate::model::FORMAT`]).
+pub const MODEL_FORMAT: &str = "flowmpi-model";
 
 /// A trainable, executable node of a flow. (`Any`: a caller that knows the kind can reach the
 /// concrete node, `&*node as &dyn Any`, without a trip through its JSON.)
@@ -181,7 +187,7 @@ pub trait Node: Send + Sync + std::any::Any {
     /// canonical order ([`crate::canonical`]). Returns their statistics, leaving empty ones
     /// (the default: [`Node::take_partial`]); a node that keeps its rows returns none,
     /// remembers where the leaf ends and sums per leaf when it trains
-    /// ([`crate::canonical::sum`]).
+    /// ([`crate::comm::tree::sum`]).
     fn end_leaf(&mut self, _index: u64) -> Result<Option<Vec<u8>>> {
         self.take_partial().map(Some)
     }

@@ -55,7 +55,7 @@ impl Scatter {
     /// The flat layout: n, full, d, shift, sum, sq, min, max (d each), then the d × d cross
     /// products when `full`; as little-endian f64 (the layout of cache entries and of models
     /// that keep partials since format v1).
-    fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let head = [self.n as f64, f64::from(u8::from(self.full)), self.dim() as f64];
         let parts = [self.shift.view(), self.sum.view(), self.sq.view(), self.min.view(), self.max.view()];
         let body = parts.iter().flat_map(|a| a.iter().copied()).chain(self.cross.iter().copied());
@@ -67,7 +67,7 @@ impl Scatter {
     }
 
     /// Read [`Scatter::to_bytes`]' layout; an error when the bytes are damaged.
-    fn from_bytes(bytes: &[u8]) -> Result<Scatter> {
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Scatter> {
         let bad = || Error::Fit("damaged partial statistics".into());
         if !bytes.len().is_multiple_of(8) || bytes.len() < 24 {
             return Err(bad());
@@ -85,7 +85,7 @@ impl Scatter {
     }
 
     /// An error unless `other` has this partial's shape (columns, cross-products or not).
-    fn fits(&self, other: &Scatter) -> Result<()> {
+    pub(crate) fn fits(&self, other: &Scatter) -> Result<()> {
         if other.dim() != self.dim() || other.full != self.full {
             return Err(Error::Fit("partial statistics of another shape".into()));
         }
@@ -299,31 +299,6 @@ impl Scatter {
             )));
         }
         Ok(self.centered_cross() / (self.n as f64 - 1.0))
-    }
-}
-
-// Scatter is the partial of moments, covariance, pca and whitening: merged exactly (reshift),
-// joined by one allreduce, and stored in its flat f64 layout.
-impl crate::nodes::define::Partial for Scatter {
-    fn update(&mut self, chunk: &crate::io::Chunk) -> Result<()> {
-        Scatter::update(self, chunk.x);
-        Ok(())
-    }
-    fn merge(&mut self, other: Self) {
-        Scatter::merge(self, &other);
-    }
-    fn fits(&self, other: &Self) -> Result<()> {
-        Scatter::fits(self, other)
-    }
-    fn join(mut self, comm: &dyn Comm) -> Result<Self> {
-        self.allreduce(comm)?;
-        Ok(self)
-    }
-    fn encode(&self) -> Result<Vec<u8>> {
-        Ok(self.to_bytes())
-    }
-    fn decode(bytes: &[u8]) -> Result<Self> {
-        Scatter::from_bytes(bytes)
     }
 }
 

@@ -114,15 +114,3 @@ impl Tsqr {
         Ok((self.n, self.shift, r))
     }
 }
-
-impl crate::nodes::define::Partial for Tsqr {
-    fn update(&mut self, chunk: &crate::io::Chunk) -> Result<()> {
-        Tsqr::update(self, chunk.x)
-    }
-    fn merge(&mut self, other: Self) {
-        Tsqr::merge(self, other)
-    }
-    fn fits(&self, other: &Self) -> Result<()> {
-        Tsqr::fits(self, other)
-    }
-}

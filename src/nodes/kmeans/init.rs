@@ -167,7 +167,7 @@ fn init_from_model(path: &std::path::Path, d: usize) -> Result<Array2<f64>> {
     let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
     let centroids = match v.get("format").and_then(|f| f.as_str()) {
         Some("flowmpi-kmeans-checkpoint") => v.get("centroids").cloned(),
-        Some(crate::model::FORMAT) => v["nodes"].as_array().and_then(|n| n.iter().rev().find(|n| n["kind"] == "kmeans")).map(|n| n["centroids"].clone()),
+        Some(crate::nodes::MODEL_FORMAT) => v["nodes"].as_array().and_then(|n| n.iter().rev().find(|n| n["kind"] == "kmeans")).map(|n| n["centroids"].clone()),
         _ => return Err(bad("a JSON init file must be a flowmpi model with a kmeans node, or a k-means checkpoint; \
                              centroids can also come from a CSV or NPY file of k rows".into())),
     }

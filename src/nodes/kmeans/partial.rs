@@ -74,7 +74,7 @@ impl<'de> Deserialize<'de> for KmeansPartial {
 /// mean), but added in the canonical tree (collective).
 pub(super) fn canonical_variance(comm: &dyn Comm, leaves: Vec<(u64, crate::stats::Scatter)>, d: usize, total: f64) -> f64 {
     let sums = leaves.iter().map(|(i, s)| (*i, if s.n == 0 { vec![0.0; d] } else { (s.mean() * s.n as f64).to_vec() })).collect();
-    let mean = Array1::from(crate::canonical::sum(comm, d, sums)) / total;
+    let mean = Array1::from(crate::comm::tree::sum(comm, d, sums)) / total;
     let sq = leaves
         .into_iter()
         .map(|(i, mut s)| {
@@ -82,6 +82,6 @@ pub(super) fn canonical_variance(comm: &dyn Comm, leaves: Vec<(u64, crate::stats
             (i, s.sum.iter().chain(&s.sq).copied().collect())
         })
         .collect();
-    let sq = crate::canonical::sum(comm, 2 * d, sq);
+    let sq = crate::comm::tree::sum(comm, 2 * d, sq);
     (0..d).map(|j| (sq[d + j] - sq[j] * sq[j] / total).max(0.0) / total).sum::<f64>() / d as f64
 }

@@ -114,7 +114,7 @@ impl Rows {
                 (index, v)
             })
             .collect();
-        crate::canonical::sum(comm, len, per_leaf)
+        crate::comm::tree::sum(comm, len, per_leaf)
     }
 
     /// The rows in `range` as views (one per block they touch).
