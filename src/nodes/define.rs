@@ -41,6 +41,14 @@ pub enum Columns<'a> {
     Label(&'a mut Option<String>),
 }
 
+/// For [`NodeParams::validate`]: an error unless a count parameter, when given, is at least 1.
+pub fn at_least_one(kind: &str, key: &str, value: Option<usize>) -> Result<()> {
+    match value {
+        Some(0) => Err(Error::Param(format!("{kind}: {key} must be at least 1"))),
+        _ => Ok(()),
+    }
+}
+
 /// A node's parameters: the node kind's entry point.
 pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The kind: its name, spec keys, `--help` line, aliases, task and whether it passes its
@@ -57,6 +65,13 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
     /// every parameter not at its default: it is the model's `flow` line, which `--update`
     /// trains on from ([`crate::nodes::spec_text`] writes one).
     fn spec(&self) -> String;
+    /// Refuse parameters out of range or in a combination that cannot train (`n=0`, a
+    /// negative smoothing), however they were made: from a spec, as a struct in a program, or
+    /// read from a file. `from_spec` only parses; the driver runs this when a node is built
+    /// from a spec and again when training begins.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
     /// The columns the parameters name besides the features: regression targets or a class
     /// label. The driver renames those given by index (`target=20`) to the data's names, has
     /// the flow read them beside the features, and stops the training on every rank when one

@@ -51,7 +51,9 @@ impl<P: NodeParams> Defined<P> {
     /// An untrained node from a flow spec (`pca(n=3)`).
     pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
         spec.check_keys(P::KIND.keys)?;
-        P::from_spec(spec).map(Defined::new)
+        let params = P::from_spec(spec)?;
+        params.validate()?;
+        Ok(Defined::new(params))
     }
 
     /// The parameters.
@@ -156,6 +158,7 @@ impl<P: NodeParams> Node for Defined<P> {
     fn begin(&mut self, schema: &Schema) -> Result<()> {
         self.check_columns(schema)?;
         let partial = guarded(P::KIND.name, || {
+            self.params.validate()?;
             self.params.check(schema)?;
             self.params.prepare(schema)?;
             Ok(self.params.partial(schema))

@@ -75,7 +75,10 @@ impl NodeParams for FdaParams {
     type Model = FdaModel;
     /// `fda(n=K, label=class)`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        Ok(FdaParams { n: spec.count("n")?, label: spec.params.get("label").cloned() })
+        Ok(FdaParams { n: spec.get("n")?, label: spec.params.get("label").cloned() })
+    }
+    fn validate(&self) -> Result<()> {
+        crate::nodes::define::at_least_one("fda", "n", self.n)
     }
     fn spec(&self) -> String {
         spec_text("fda", &[("n", self.n.map(|n| n.to_string())), ("label", self.label.clone())])

@@ -18,7 +18,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 /// `gnb`'s parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GnbParams {
     /// Label column.
     pub label: Option<String>,
@@ -26,6 +26,13 @@ pub struct GnbParams {
     pub var_smoothing: f64,
     /// Given class priors.
     pub priors: Option<Vec<f64>>,
+}
+
+/// scikit-learn's defaults (var_smoothing 1e-9, priors from the data); the label must be given.
+impl Default for GnbParams {
+    fn default() -> Self {
+        GnbParams { label: None, var_smoothing: 1e-9, priors: None }
+    }
 }
 
 /// The trained `gnb` node.
@@ -63,10 +70,13 @@ impl NodeParams for GnbParams {
     /// `gnb(label=class, var_smoothing=1e-9, priors=[...])`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
         let var_smoothing = spec.get::<f64>("var_smoothing")?.unwrap_or(1e-9);
-        if var_smoothing.is_nan() || var_smoothing < 0.0 {
-            return Err(Error::Param(format!("gnb: var_smoothing must be >= 0, got {var_smoothing}")));
-        }
         Ok(GnbParams { label: spec.params.get("label").cloned(), var_smoothing, priors: parse_priors(spec)? })
+    }
+    fn validate(&self) -> Result<()> {
+        if self.var_smoothing.is_nan() || self.var_smoothing < 0.0 {
+            return Err(Error::Param(format!("gnb: var_smoothing must be >= 0, got {}", self.var_smoothing)));
+        }
+        Ok(())
     }
     fn spec(&self) -> String {
         let smoothing = (self.var_smoothing != 1e-9).then(|| self.var_smoothing.to_string());

@@ -12,10 +12,17 @@ use crate::io::{Chunk, Schema};
 use serde::{Deserialize, Serialize};
 
 /// `hist`'s parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistParams {
     /// Bins per column.
     pub bins: usize,
+}
+
+/// Ten bins, numpy's default.
+impl Default for HistParams {
+    fn default() -> Self {
+        HistParams { bins: 10 }
+    }
 }
 
 /// The trained `hist` node.
@@ -90,7 +97,10 @@ impl NodeParams for HistParams {
     type Model = HistModel;
     /// `hist(bins=10)`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        Self::new(spec.get::<usize>("bins")?.unwrap_or(10))
+        Ok(HistParams { bins: spec.get::<usize>("bins")?.unwrap_or(10) })
+    }
+    fn validate(&self) -> Result<()> {
+        Self::new(self.bins).map(|_| ())
     }
     fn spec(&self) -> String {
         format!("hist(bins={})", self.bins)

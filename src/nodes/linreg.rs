@@ -73,11 +73,15 @@ impl Fit {
 
 /// Parse `target=...` and `intercept=...`, shared by linreg and ridge.
 pub(crate) fn target_params(spec: &NodeSpec) -> Result<(Vec<String>, bool)> {
-    let target = spec.get_list("target").unwrap_or_default();
+    Ok((spec.get_list("target").unwrap_or_default(), spec.get_bool("intercept", true)?))
+}
+
+/// For `validate`: an error when a regression names no target.
+pub(crate) fn check_target(kind: &str, target: &[String]) -> Result<()> {
     if target.is_empty() {
-        return Err(Error::Param(format!("{}: give the target column(s), e.g. {}(target=y)", spec.kind, spec.kind)));
+        return Err(Error::Param(format!("{kind}: give the target column(s), e.g. {kind}(target=y)")));
     }
-    Ok((target, spec.get_bool("intercept", true)?))
+    Ok(())
 }
 
 /// `[x | y[:, idx]]` as one block.
@@ -154,7 +158,7 @@ fn solve_qr(r: &Array2<f64>, g: &Array1<f64>, n: f64, d: usize, intercept: bool,
 }
 
 /// `linreg`'s parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinregParams {
     /// Target column names.
     pub target: Vec<String>,
@@ -162,6 +166,13 @@ pub struct LinregParams {
     pub fit_intercept: bool,
     /// Solver.
     pub method: Method,
+}
+
+/// With an intercept, by the normal equations; the target must be given.
+impl Default for LinregParams {
+    fn default() -> Self {
+        LinregParams { target: Vec::new(), fit_intercept: true, method: Method::default() }
+    }
 }
 
 /// The trained `linreg` node.
@@ -205,6 +216,9 @@ impl NodeParams for LinregParams {
             Some(m) => return Err(Error::Param(format!("linreg: method must be normal or qr, not {m:?}"))),
         };
         Ok(LinregParams { target, fit_intercept, method })
+    }
+    fn validate(&self) -> Result<()> {
+        check_target("linreg", &self.target)
     }
     fn spec(&self) -> String {
         let mut s = format!("linreg(target=[{}]", self.target.join(","));

@@ -16,7 +16,7 @@ use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 /// `mnb`'s parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MnbParams {
     /// Label column.
     pub label: Option<String>,
@@ -26,6 +26,13 @@ pub struct MnbParams {
     pub fit_prior: bool,
     /// Given class priors.
     pub priors: Option<Vec<f64>>,
+}
+
+/// scikit-learn's defaults (alpha 1, priors learnt); the label must be given.
+impl Default for MnbParams {
+    fn default() -> Self {
+        MnbParams { label: None, alpha: 1.0, fit_prior: true, priors: None }
+    }
 }
 
 /// The trained `mnb` node.
@@ -54,10 +61,13 @@ impl NodeParams for MnbParams {
     /// `mnb(label=class, alpha=1.0, fit_prior=true, priors=[...])`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
         let alpha = spec.get::<f64>("alpha")?.unwrap_or(1.0);
-        if alpha.is_nan() || alpha < 0.0 {
-            return Err(Error::Param(format!("mnb: alpha must be >= 0, got {alpha}")));
-        }
         Ok(MnbParams { label: spec.params.get("label").cloned(), alpha, fit_prior: spec.get_bool("fit_prior", true)?, priors: parse_priors(spec)? })
+    }
+    fn validate(&self) -> Result<()> {
+        if self.alpha.is_nan() || self.alpha < 0.0 {
+            return Err(Error::Param(format!("mnb: alpha must be >= 0, got {}", self.alpha)));
+        }
+        Ok(())
     }
     fn spec(&self) -> String {
         let fit_prior = (!self.fit_prior).then(|| "false".to_string());

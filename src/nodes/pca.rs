@@ -39,11 +39,11 @@ pub struct PcaParams {
 }
 
 impl PcaParams {
-    /// Parse and validate `n`, `var` and `method` from a spec (pca's and whitening's; the driver
-    /// has refused other keys).
+    /// Parse `n`, `var` and `method` from a spec (pca's and whitening's; the driver has
+    /// refused other keys).
     pub fn from_spec(spec: &NodeSpec) -> Result<Self> {
         let p = PcaParams {
-            n: spec.count("n")?,
+            n: spec.get("n")?,
             var: spec.get("var")?,
             method: match spec.params.get("method").map(|s| s.as_str()) {
                 None | Some("cov") | Some("covariance") | Some("eig") => PcaMethod::Cov,
@@ -51,15 +51,21 @@ impl PcaParams {
                 Some(m) => return Err(Error::Param(format!("{}: method must be cov or corr, not {m:?}", spec.kind))),
             },
         };
-        if p.n.is_some() && p.var.is_some() {
-            return Err(Error::Param(format!("{}: give n or var, not both", spec.kind)));
+        Ok(p)
+    }
+
+    /// [`NodeParams::validate`] under the kind name `kind` (`pca` or `whitening`).
+    pub(crate) fn validate_as(&self, kind: &str) -> Result<()> {
+        crate::nodes::define::at_least_one(kind, "n", self.n)?;
+        if self.n.is_some() && self.var.is_some() {
+            return Err(Error::Param(format!("{kind}: give n or var, not both")));
         }
-        if let Some(v) = p.var {
+        if let Some(v) = self.var {
             if !(v > 0.0 && v <= 1.0) {
-                return Err(Error::Param(format!("{}: var must be in (0, 1], got {v}", spec.kind)));
+                return Err(Error::Param(format!("{kind}: var must be in (0, 1], got {v}")));
             }
         }
-        Ok(p)
+        Ok(())
     }
 
     /// The spec under the kind name `kind` (`pca` or `whitening`).
@@ -174,6 +180,9 @@ impl NodeParams for PcaParams {
     }
     fn spec(&self) -> String {
         self.spec_as("pca")
+    }
+    fn validate(&self) -> Result<()> {
+        self.validate_as("pca")
     }
     fn check(&self, schema: &Schema) -> Result<()> {
         size_fits("pca", "n", self.n, schema.x.len())

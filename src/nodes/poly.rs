@@ -12,10 +12,17 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 /// `poly`'s parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolyParams {
     /// Highest degree.
     pub degree: usize,
+}
+
+/// Degree 2: the quadratic expansion.
+impl Default for PolyParams {
+    fn default() -> Self {
+        PolyParams { degree: 2 }
+    }
 }
 
 /// The expansion of a fixed input: its monomials as lists of input indices (non-decreasing),
@@ -69,7 +76,10 @@ impl NodeParams for PolyParams {
         if spec.kind == "quadratic" {
             spec.check_keys(&[])?;
         }
-        Ok(Self::new(spec.count("degree")?.unwrap_or(2)))
+        Ok(Self::new(spec.get("degree")?.unwrap_or(2)))
+    }
+    fn validate(&self) -> Result<()> {
+        crate::nodes::define::at_least_one("poly", "degree", Some(self.degree))
     }
     fn spec(&self) -> String {
         if self.degree == 2 { "quadratic".into() } else { format!("poly(degree={})", self.degree) }

@@ -16,7 +16,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 /// `ridge`'s parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RidgeParams {
     /// Target column names.
     pub target: Vec<String>,
@@ -24,6 +24,13 @@ pub struct RidgeParams {
     pub fit_intercept: bool,
     /// Regularisation strengths.
     pub alphas: Vec<f64>,
+}
+
+/// alpha 1 with an intercept (scikit-learn's); the target must be given.
+impl Default for RidgeParams {
+    fn default() -> Self {
+        RidgeParams { target: Vec::new(), fit_intercept: true, alphas: vec![1.0] }
+    }
 }
 
 /// The trained `ridge` node.
@@ -59,13 +66,17 @@ impl NodeParams for RidgeParams {
                 .map(|a| a.parse::<f64>().map_err(|_| Error::Param(format!("ridge: alpha {a:?} is not a number"))))
                 .collect::<Result<Vec<f64>>>()?,
         };
-        if let Some(a) = alphas.iter().find(|a| !a.is_finite() || **a < 0.0) {
+        Ok(RidgeParams { target, fit_intercept: intercept, alphas })
+    }
+    fn validate(&self) -> Result<()> {
+        crate::nodes::linreg::check_target("ridge", &self.target)?;
+        if let Some(a) = self.alphas.iter().find(|a| !a.is_finite() || **a < 0.0) {
             return Err(Error::Param(format!("ridge: alpha must be >= 0, got {a}")));
         }
-        if alphas.is_empty() {
+        if self.alphas.is_empty() {
             return Err(Error::Param("ridge: alpha list is empty".into()));
         }
-        Ok(RidgeParams { target, fit_intercept: intercept, alphas })
+        Ok(())
     }
     fn spec(&self) -> String {
         let alphas: Vec<String> = self.alphas.iter().map(|a| a.to_string()).collect();
@@ -182,6 +193,6 @@ mod tests {
             assert!((f.intercept[0] - (ym[0] - xm.dot(&b))).abs() < 1e-10);
         }
         assert_eq!(node.output_names()[2..], ["y_pred@0".to_string(), "y_pred@2.5".to_string()]);
-        assert!(RidgeParams::from_spec(&NodeSpec::parse("ridge(alpha=-1, target=y)").unwrap()).is_err());
+        assert!(RidgeParams::from_spec(&NodeSpec::parse("ridge(alpha=-1, target=y)").unwrap()).unwrap().validate().is_err());
     }
 }

@@ -281,7 +281,10 @@ impl NodeParams for SfaParams {
     type Model = SfaModel;
     /// `sfa(n=K, contiguous=false)` (and `sfa2`'s).
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        Ok(SfaParams { n: spec.count("n")?, contiguous: spec.get_bool("contiguous", false)? })
+        Ok(SfaParams { n: spec.get("n")?, contiguous: spec.get_bool("contiguous", false)? })
+    }
+    fn validate(&self) -> Result<()> {
+        crate::nodes::define::at_least_one("sfa", "n", self.n)
     }
     fn spec(&self) -> String {
         spec_text("sfa", &[("n", self.n.map(|n| n.to_string())), ("contiguous", self.contiguous.then(|| "true".to_string()))])

@@ -50,6 +50,9 @@ impl NodeParams for Sfa2Params {
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
         SfaParams::from_spec(spec).map(Sfa2Params)
     }
+    fn validate(&self) -> Result<()> {
+        crate::nodes::define::at_least_one("sfa2", "n", self.0.n)
+    }
     fn spec(&self) -> String {
         self.0.spec().replacen("sfa", "sfa2", 1)
     }

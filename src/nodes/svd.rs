@@ -41,7 +41,10 @@ impl NodeParams for SvdParams {
     type Model = SvdModel;
     /// `svd(k=K)`.
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
-        Ok(SvdParams { k: spec.count("k")? })
+        Ok(SvdParams { k: spec.get("k")? })
+    }
+    fn validate(&self) -> Result<()> {
+        crate::nodes::define::at_least_one("svd", "k", self.k)
     }
     fn spec(&self) -> String {
         self.k.map_or("svd".into(), |k| format!("svd(k={k})"))

@@ -251,3 +251,42 @@ fn a_spec_written_back_reads_as_the_same_parameters() {
         assert_eq!(first.to_json()["params"], again.to_json()["params"], "{spec} was written back as {written}");
     }
 }
+
+/// Parameters made as structs (a library caller's way) are refused as the same spec would be,
+/// on every rank; the `Default`s are real, trainable parameters.
+#[test]
+fn params_made_as_structs_are_validated_like_specs() {
+    use crate::comm::run_threads;
+    type Make = Box<dyn Fn() -> Box<dyn Node> + Sync>;
+    let x = ndarray::Array2::from_shape_fn((40, 3), |(i, j)| ((i * 7 + j * 5) % 13) as f64 + 0.1 * j as f64);
+    let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    let fit = |make: &Make| -> Vec<Result<()>> {
+        run_threads(2, |comm| {
+            let rows = if comm.rank() == 0 { x.slice(ndarray::s![..25, ..]) } else { x.slice(ndarray::s![25.., ..]) };
+            make().fit(comm, rows, &names)
+        })
+    };
+    let bad: Vec<(Make, &str, &str)> = vec![
+        (Box::new(|| Box::new(PcaNode::new(PcaParams { n: Some(0), ..Default::default() }))), "pca(n=0)", "pca: n must be at least 1"),
+        (Box::new(|| Box::new(PcaNode::new(PcaParams { var: Some(1.5), ..Default::default() }))), "pca(var=1.5)", "var must be in (0, 1]"),
+        (Box::new(|| Box::new(KmeansNode::new(KmeansParams { k: 0, ..Default::default() }))), "kmeans(k=0)", "give k >= 1"),
+        (Box::new(|| Box::new(KmeansNode::new(KmeansParams { max_iter: 0, ..Default::default() }))), "kmeans(k=8, max_iter=0)", "max_iter must be at least 1"),
+        (Box::new(|| Box::new(HistNode::new(HistParams { bins: 0 }))), "hist(bins=0)", "bins must be at least 1"),
+        (Box::new(|| Box::new(SfaNode::new(SfaParams { n: Some(0), ..Default::default() }))), "sfa(n=0)", "n must be at least 1"),
+    ];
+    for (make, spec, want) in &bad {
+        let from_spec = crate::flow::Flow::parse(spec).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(from_spec.contains(want), "{spec}: {from_spec}");
+        for (r, got) in fit(make).into_iter().enumerate() {
+            let e = got.expect_err(spec).to_string();
+            assert!(e.contains(want), "{spec}, rank {r}: {e}");
+        }
+    }
+    // The defaults train: k-means' 8 clusters (40 rows), hist's 10 bins, pca.
+    let good: Vec<Make> = vec![Box::new(|| Box::new(KmeansNode::default())), Box::new(|| Box::new(HistNode::default())), Box::new(|| Box::new(PcaNode::default()))];
+    for make in &good {
+        for got in fit(make) {
+            got.unwrap();
+        }
+    }
+}

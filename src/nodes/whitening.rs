@@ -34,6 +34,9 @@ impl NodeParams for WhiteningParams {
     fn from_spec(spec: &NodeSpec) -> Result<Self> {
         PcaParams::from_spec(spec).map(WhiteningParams)
     }
+    fn validate(&self) -> Result<()> {
+        self.0.validate_as("whitening")
+    }
     fn spec(&self) -> String {
         self.0.spec_as("whitening")
     }

@@ -95,7 +95,7 @@ impl Iterative for Lloyd<'_, '_> {
         self.node.write_checkpoint(comm, c, done, self.initial)
     }
     fn checkpoint_path(&self) -> Option<&std::path::Path> {
-        self.node.p.checkpoint.as_deref()
+        self.node.p.run.checkpoint.as_deref()
     }
 }
 
@@ -106,7 +106,7 @@ impl Trainer<'_> {
     pub(super) fn lloyd(&self, comm: &dyn Comm, c: Array2<f64>, start: usize, first: Option<Vec<f64>>, labels: &mut [u32], tol: f64, offset: u64, r: usize) -> Result<Run> {
         // Resumed: the centroids the start began from, as the checkpoint recorded them (an old
         // checkpoint without them: none); else the centroids given.
-        let initial = match (start, &self.p.resumed_initial) {
+        let initial = match (start, &self.p.run.resumed_initial) {
             (0, _) => c.clone(),
             (_, resumed) => resumed.clone().unwrap_or_default(),
         };

@@ -65,7 +65,7 @@ pub enum Init {
 }
 
 /// `kmeans`' parameters.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KmeansParams {
     /// Number of clusters (from the centroid file when `init` is one and k is not given).
     pub k: usize,
@@ -84,21 +84,44 @@ pub struct KmeansParams {
     pub oversampling: Option<f64>,
     /// k-means‖ rounds.
     pub rounds: usize,
+    /// Where training stands, not what it is asked for: the checkpoint file and whether to
+    /// resume from it (`train --checkpoint/--resume`), and what [`NodeParams::prepare`] read.
+    /// Never written to a model; leave it at its default.
     #[serde(skip)]
+    pub run: KmeansRun,
+}
+
+/// A k-means training's state beside its parameters (see [`KmeansParams::run`]).
+#[derive(Debug, Clone, Default)]
+pub struct KmeansRun {
     checkpoint: Option<PathBuf>,
-    #[serde(skip)]
     resume: bool,
     /// Centroids read by [`NodeParams::prepare`]: a centroid file's, and a checkpoint's to
     /// resume from (with its iteration).
-    #[serde(skip)]
     file_centroids: Option<Array2<f64>>,
-    #[serde(skip)]
     resumed: Option<(Array2<f64>, usize)>,
     /// The checkpoint's record of the start's initial centroids, so that a resumed model
     /// reports the same `initial_centroids` as an uninterrupted run (checkpoints before this
     /// field have none: then the model's are empty).
-    #[serde(skip)]
     resumed_initial: Option<Array2<f64>>,
+}
+
+/// scikit-learn's defaults: 8 clusters from k-means++, one start, at most 300 Lloyd steps,
+/// tolerance 1e-4, seed 0 (k-means‖: 5 rounds of 2k points).
+impl Default for KmeansParams {
+    fn default() -> Self {
+        KmeansParams {
+            k: 8,
+            init: Init::PlusPlus,
+            max_iter: 300,
+            tol: 1e-4,
+            seed: 0,
+            n_init: 1,
+            oversampling: None,
+            rounds: 5,
+            run: KmeansRun::default(),
+        }
+    }
 }
 
 /// The trained `kmeans` node.
@@ -171,37 +194,44 @@ impl NodeParams for KmeansParams {
             Some(f) => Init::File(PathBuf::from(f)),
         };
         let k = spec.get::<usize>("k")?.unwrap_or(0);
-        if k == 0 && !matches!(init, Init::File(_)) {
-            return Err(Error::Param("kmeans: give k >= 1, e.g. kmeans(k=8)".into()));
-        }
         let tol = spec.get::<f64>("tol")?.unwrap_or(1e-4);
-        if tol.is_nan() || tol < 0.0 {
-            return Err(Error::Param(format!("kmeans: tol must be >= 0, got {tol}")));
-        }
         // scikit-learn's n_init="auto": 10 starts for random init, one otherwise.
         let n_init = spec.get::<usize>("n_init")?.unwrap_or(if init == Init::Random { 10 } else { 1 });
-        if n_init == 0 {
-            return Err(Error::Param("kmeans: n_init must be >= 1".into()));
-        }
-        if n_init > 1 && matches!(init, Init::File(_)) {
-            return Err(Error::Param("kmeans: n_init > 1 needs a random initialisation (random, ++ or parallel); \
-                                     centroids from a file are one start".into()));
-        }
         Ok(KmeansParams {
             k,
             init,
             n_init,
-            max_iter: spec.get::<usize>("max_iter")?.unwrap_or(300).max(1),
+            max_iter: spec.get::<usize>("max_iter")?.unwrap_or(300),
             tol,
             seed: spec.get::<u64>("seed")?.unwrap_or(0),
             oversampling: spec.get::<f64>("oversampling")?,
-            rounds: spec.get::<usize>("rounds")?.unwrap_or(5).max(1),
-            checkpoint: spec.params.get("checkpoint").map(PathBuf::from),
-            resume: spec.get_bool("resume", false)?,
-            resumed_initial: None,
-            file_centroids: None,
-            resumed: None,
+            rounds: spec.get::<usize>("rounds")?.unwrap_or(5),
+            run: KmeansRun { checkpoint: spec.params.get("checkpoint").map(PathBuf::from), resume: spec.get_bool("resume", false)?, ..Default::default() },
         })
+    }
+    fn validate(&self) -> Result<()> {
+        let file = matches!(self.init, Init::File(_));
+        if self.k == 0 && !file {
+            return Err(Error::Param("kmeans: give k >= 1, e.g. kmeans(k=8)".into()));
+        }
+        if self.tol.is_nan() || self.tol < 0.0 {
+            return Err(Error::Param(format!("kmeans: tol must be >= 0, got {}", self.tol)));
+        }
+        if self.n_init == 0 {
+            return Err(Error::Param("kmeans: n_init must be >= 1".into()));
+        }
+        if self.n_init > 1 && file {
+            return Err(Error::Param("kmeans: n_init > 1 needs a random initialisation (random, ++ or parallel); \
+                                     centroids from a file are one start".into()));
+        }
+        crate::nodes::define::at_least_one("kmeans", "max_iter", Some(self.max_iter))?;
+        crate::nodes::define::at_least_one("kmeans", "rounds", Some(self.rounds))?;
+        if let Some(o) = self.oversampling {
+            if !(o > 0.0 && o.is_finite()) {
+                return Err(Error::Param(format!("kmeans: oversampling must be > 0, got {o}")));
+            }
+        }
+        Ok(())
     }
     fn spec(&self) -> String {
         let s = format!("kmeans(k={}, init={}, n_init={}, max_iter={}, tol={}, seed={}", self.k, self.init_text(), self.n_init, self.max_iter, self.tol, self.seed);
@@ -215,7 +245,7 @@ impl NodeParams for KmeansParams {
         (4 * d as u128 + 1024) * self.k.max(1) as u128
     }
     fn check(&self, _schema: &Schema) -> Result<()> {
-        if self.checkpoint.is_some() && self.n_init > 1 {
+        if self.run.checkpoint.is_some() && self.n_init > 1 {
             // A checkpoint holds one start's centroids; resuming several starts would need all.
             return Err(Error::Param(format!(
                 "kmeans: a checkpoint follows one start, but n_init={}: give n_init=1 (with init=++ or parallel, \
@@ -231,9 +261,9 @@ impl NodeParams for KmeansParams {
                 return Err(Error::Param(format!("kmeans: k={} but {} holds {} centroids", self.k, p.display(), c.nrows())));
             }
             self.k = c.nrows();
-            self.file_centroids = Some(c);
+            self.run.file_centroids = Some(c);
         }
-        (self.resumed, self.resumed_initial) = match self.resume {
+        (self.run.resumed, self.run.resumed_initial) = match self.run.resume {
             true => {
                 let (c, it, initial) = self.read_checkpoint(d)?;
                 (Some((c, it)), initial)
@@ -244,9 +274,9 @@ impl NodeParams for KmeansParams {
     }
     fn set_checkpoint(&mut self, path: Option<PathBuf>, resume: bool) -> bool {
         if path.is_some() {
-            self.checkpoint = path;
+            self.run.checkpoint = path;
         }
-        self.resume |= resume;
+        self.run.resume |= resume;
         true
     }
     fn partial(&self, schema: &Schema) -> KmeansPartial {
@@ -254,7 +284,7 @@ impl NodeParams for KmeansParams {
         KmeansPartial {
             rows: Rows::new(d),
             labels: Vec::new(),
-            early: self.resumed.clone().or_else(|| Some((self.file_centroids.clone()?, 0))).map(|(c, it)| (c, it, new_step(self.k, d))),
+            early: self.run.resumed.clone().or_else(|| Some((self.run.file_centroids.clone()?, 0))).map(|(c, it)| (c, it, new_step(self.k, d))),
             max_iter: self.max_iter,
             var: (self.tol > 0.0).then(|| crate::stats::Scatter::new(d, false)),
             var_leaves: Vec::new(),
@@ -264,7 +294,7 @@ impl NodeParams for KmeansParams {
     fn train(&self, comm: &dyn Comm, mut mine: KmeansPartial, schema: &Schema) -> Result<KmeansModel> {
         // With a checkpoint, a time-limit warning during the initialisation stops the loop
         // after its first step (checkpointed) rather than ending the process.
-        let _armed = self.checkpoint.as_ref().map(|_| crate::stop::Armed::new());
+        let _armed = self.run.checkpoint.as_ref().map(|_| crate::stop::Armed::new());
         let d = schema.x.len();
         // Under `train --reproducible` (on any rank, so on all), every sum over the rows is
         // formed per leaf and added in the canonical tree.
@@ -325,7 +355,7 @@ impl NodeParams for KmeansParams {
         }
         let best = best.ok_or_else(|| Error::Fit("kmeans: no start ran".into()))?;
         Ok(KmeansModel {
-            params: KmeansParams { file_centroids: None, resumed: None, resumed_initial: None, ..self.clone() },
+            params: KmeansParams { run: KmeansRun::default(), ..self.clone() },
             initial_centroids: best.initial,
             best_start: best.start,
             inertia: best.inertia,
