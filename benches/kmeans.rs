@@ -14,7 +14,6 @@ use std::time::Instant;
 mod common;
 use common::best;
 
-
 fn main() {
     let n: usize = std::env::var("ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
     let (d, k, iters) = (32usize, 8usize, 10usize);
@@ -67,6 +66,10 @@ fn main() {
     let _ = std::fs::remove_file(&init);
     let passes = n_iter as f64 + 1.0;
     println!("sum pass (floor)  {:7.1} ms/pass  {:6.1} Mrows/s", floor * 1e3, n as f64 / floor / 1e6);
-    println!("kmeans fit        {:7.3} s for copy + {n_iter} iterations + relabel: {:7.1} ms/pass, {:.2}x the floor ({n} rows x {d}, k={k})",
-        join, join / passes * 1e3, join / passes / floor);
+    println!(
+        "kmeans fit        {:7.3} s for copy + {n_iter} iterations + relabel: {:7.1} ms/pass, {:.2}x the floor ({n} rows x {d}, k={k})",
+        join,
+        join / passes * 1e3,
+        join / passes / floor
+    );
 }

@@ -120,7 +120,9 @@ fn main() {
     files.sort();
     let rows: Vec<Vec<f64>> = files
         .iter()
-        .flat_map(|f| std::fs::read_to_string(f).unwrap().lines().skip(1).map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect::<Vec<Vec<f64>>>())
+        .flat_map(|f| {
+            std::fs::read_to_string(f).unwrap().lines().skip(1).map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect::<Vec<Vec<f64>>>()
+        })
         .collect();
     let model = Model::new(&flow, None, data.names(), report.rows, comm.size());
     let node = &model.nodes[0]; // the model's fields sit beside kind, params and columns

@@ -74,7 +74,13 @@ fn main() {
     comm.allreduce_sum(&mut sums);
     let flow_ok = report.rows == n as u64 && sums[0].abs() < 1e-8 && (sums[1] / (sums[2] - 1.0) - 1.0).abs() < 1e-8;
     if rank == 0 {
-        println!("flow {}: {} rows, whitened output variance {:.12}, {}", flow.spec(), report.rows, sums[1] / (sums[2] - 1.0), if flow_ok { "ok" } else { "MISMATCH" });
+        println!(
+            "flow {}: {} rows, whitened output variance {:.12}, {}",
+            flow.spec(),
+            report.rows,
+            sums[1] / (sums[2] - 1.0),
+            if flow_ok { "ok" } else { "MISMATCH" }
+        );
         let _ = std::fs::remove_file(&path);
     }
     let ok = ok && flow_ok;

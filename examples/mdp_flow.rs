@@ -12,14 +12,18 @@
 //! a one-process training on all rows. Exits non-zero on mismatch.
 
 use flowmpi::io::{Chunk, Schema};
-use flowmpi::nodes::{Node, PcaNode, PcaParams, Sfa2Node, NodeSpec};
+use flowmpi::nodes::{Node, NodeSpec, PcaNode, PcaParams, Sfa2Node};
 use flowmpi::{Comm, Context};
 use ndarray::{s, Array2};
 
 fn global_data() -> Array2<f64> {
     let periods = [400.0, 170.0, 90.0, 40.0, 21.0, 13.0, 9.0, 7.0, 5.0, 3.3, 2.7, 2.2];
     Array2::from_shape_fn((800, 100), |(t, j)| {
-        periods.iter().enumerate().map(|(k, p)| (2.0 * std::f64::consts::PI * t as f64 / p).sin() * (((k * 31 + j * 17) % 23) as f64 - 11.0) / 11.0).sum::<f64>()
+        periods
+            .iter()
+            .enumerate()
+            .map(|(k, p)| (2.0 * std::f64::consts::PI * t as f64 / p).sin() * (((k * 31 + j * 17) % 23) as f64 - 11.0) / 11.0)
+            .sum::<f64>()
             + 0.01 * (((t * 7919 + j * 104729) % 1000) as f64 / 1000.0 - 0.5)
     })
 }
@@ -57,9 +61,14 @@ fn main() {
     }
     sfa1.join(&single).unwrap();
 
-    let err = sfa2.model().expect("trained").sfa.delta.iter().zip(&sfa1.model().expect("trained").sfa.delta).fold(0.0f64, |m, (a, b)| m.max((a - b).abs() / b.abs()));
+    let err =
+        sfa2.model().expect("trained").sfa.delta.iter().zip(&sfa1.model().expect("trained").sfa.delta).fold(0.0f64, |m, (a, b)| m.max((a - b).abs() / b.abs()));
     let ok = err < 1e-8;
-    println!("rank {rank}/{size}: slowest delta values {:.6?}, max rel. difference to one process {err:.1e}: {}", &sfa2.model().expect("trained").sfa.delta[..3], if ok { "ok" } else { "MISMATCH" });
+    println!(
+        "rank {rank}/{size}: slowest delta values {:.6?}, max rel. difference to one process {err:.1e}: {}",
+        &sfa2.model().expect("trained").sfa.delta[..3],
+        if ok { "ok" } else { "MISMATCH" }
+    );
     drop(ctx);
     if !ok {
         std::process::exit(1);

@@ -36,13 +36,7 @@ fn main() {
         let secs = t.elapsed().as_secs_f64();
         assert!(got == serial, "{name}: results differ from the serial loop");
         if comm.rank() == 0 {
-            println!(
-                "{} ranks  {name:<13} {n} items  {:.3} s  {:.3} µs/item  (serial loop {:.4} µs/item)",
-                comm.size(),
-                secs,
-                secs * 1e6 / n as f64,
-                loop_us
-            );
+            println!("{} ranks  {name:<13} {n} items  {:.3} s  {:.3} µs/item  (serial loop {:.4} µs/item)", comm.size(), secs, secs * 1e6 / n as f64, loop_us);
         }
     }
 }

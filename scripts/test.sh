@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 export OPENBLAS_NUM_THREADS=1
+# The house habits first (they fail fast): one format (rustfmt.toml) and no clippy warning.
+cargo fmt --check
+cargo clippy --release --all-targets -- -D warnings
 # The math without an MPI toolchain (the `mpi` feature off): it must build and pass alone.
 cargo test --release --no-default-features --lib
 cargo build --release --all-targets

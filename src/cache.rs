@@ -165,7 +165,7 @@ pub(crate) fn pass(
     active: &[bool],
     bar: &mut Option<Progress>,
 ) -> Result<(u64, u64, u64, u64)> {
-        let (mut rows, mut skipped, mut hits, mut damaged, mut before) = (0, 0, 0, 0, 0);
+    let (mut rows, mut skipped, mut hits, mut damaged, mut before) = (0, 0, 0, 0, 0);
     let take = |group: &mut [Box<dyn Node>]| -> Result<Vec<Vec<u8>>> { group.iter_mut().map(|n| n.take_partial()).collect() };
     for src in &data.sources {
         let key = store.key(context, src, comm.rank())?;

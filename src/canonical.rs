@@ -38,9 +38,10 @@ fn leaf_bytes(group: &[Box<dyn Node>]) -> u64 {
 
 /// Why `--reproducible` cannot train `group`, if it cannot.
 pub(crate) fn unsupported(group: &[Box<dyn Node>]) -> Option<String> {
-    group.iter().find(|n| !n.reproducible()).map(|n| {
-        format!("--reproducible: {} cannot split its statistics by file; train it without --reproducible", n.spec())
-    })
+    group
+        .iter()
+        .find(|n| !n.reproducible())
+        .map(|n| format!("--reproducible: {} cannot split its statistics by file; train it without --reproducible", n.spec()))
 }
 
 /// One pass of `group` (collective): rank 0 ends up holding every leaf's statistics combined

@@ -166,7 +166,13 @@ impl DataArgs {
             FormatArg::Csv => Format::Csv,
             FormatArg::Npy => Format::Npy,
         });
-        o.header = if self.header { Some(true) } else if self.no_header { Some(false) } else { None };
+        o.header = if self.header {
+            Some(true)
+        } else if self.no_header {
+            Some(false)
+        } else {
+            None
+        };
         o.delimiter = delimiter;
         o.columns = self.columns.clone().or(default_columns.map(String::from));
         o.exclude = self.exclude.clone();
@@ -222,7 +228,13 @@ pub fn main() -> ExitCode {
         Err(e) if crate::launch::launcher_rank() == 0 => e.exit(),
         Err(e) => std::process::exit(e.exit_code()),
     };
-    let level = if cli.quiet { 0 } else if cli.verbose { 2 } else { 1 };
+    let level = if cli.quiet {
+        0
+    } else if cli.verbose {
+        2
+    } else {
+        1
+    };
     if let Command::Inspect(a) = &cli.command {
         return match inspect(a) {
             Ok(()) => ExitCode::SUCCESS,
@@ -320,9 +332,7 @@ fn remove_temporaries_on_signals() {
                 }
                 let log = crate::log::global();
                 if log.rank == 0 && log.level >= 1 {
-                    crate::log::to_stderr(&format!(
-                        "flowmpi: signal {sig}: stopping cleanly: no new iteration or task starts, what finished is kept"
-                    ));
+                    crate::log::to_stderr(&format!("flowmpi: signal {sig}: stopping cleanly: no new iteration or task starts, what finished is kept"));
                 }
                 continue;
             }
@@ -338,11 +348,9 @@ fn remove_temporaries_on_signals() {
 fn check_output_dir(comm: &dyn Comm, path: &Path, what: &str) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty() && comm.rank() == 0);
     let local = match dir {
-        Some(dir) if !dir.is_dir() => Err(Error::Output {
-            rank: comm.rank(),
-            path: path.display().to_string(),
-            msg: format!("the {what} directory {} does not exist", dir.display()),
-        }),
+        Some(dir) if !dir.is_dir() => {
+            Err(Error::Output { rank: comm.rank(), path: path.display().to_string(), msg: format!("the {what} directory {} does not exist", dir.display()) })
+        }
         _ => Ok(()),
     };
     agree(comm, local)
@@ -367,10 +375,7 @@ fn check_not_an_input(comm: &dyn Comm, flag: &str, out: &Path, data: &Dataset) -
 /// there are several ranks.
 fn rank_path(comm: &dyn Comm, flag: &str, pattern: &str) -> Result<PathBuf> {
     if comm.size() > 1 && !pattern.contains("{rank}") && !pattern.contains("{}") {
-        return Err(Error::Param(format!(
-            "{flag} {pattern:?} has no {{rank}}: with {} ranks every rank would write the same file",
-            comm.size()
-        )));
+        return Err(Error::Param(format!("{flag} {pattern:?} has no {{rank}}: with {} ranks every rank would write the same file", comm.size())));
     }
     Ok(PathBuf::from(expand_pattern(pattern, comm.rank(), comm.size())))
 }
@@ -379,11 +384,8 @@ fn rank_path(comm: &dyn Comm, flag: &str, pattern: &str) -> Result<PathBuf> {
 /// or that is an input file, also under another name (collective).
 fn check_output_paths(comm: &dyn Comm, flag: &str, out: &Path, other: Option<(&str, &Path)>, data: &Dataset) -> Result<()> {
     let mine = crate::io::resolve_path(out);
-    let outs: Vec<PathBuf> = comm
-        .allgather_bytes(mine.as_os_str().as_encoded_bytes())
-        .into_iter()
-        .map(|b| PathBuf::from(String::from_utf8_lossy(&b).into_owned()))
-        .collect();
+    let outs: Vec<PathBuf> =
+        comm.allgather_bytes(mine.as_os_str().as_encoded_bytes()).into_iter().map(|b| PathBuf::from(String::from_utf8_lossy(&b).into_owned())).collect();
     // The same file under another name (a hard link) has the same host, device and inode.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let id = |p: &Path| -> Option<String> {
@@ -425,11 +427,7 @@ fn check_model_columns(expect: &[String], data: &Dataset) -> Result<()> {
     if names_match {
         return Ok(());
     }
-    Err(Error::Model(format!(
-        "the model expects columns [{}] but the data gives [{}]",
-        abbreviate(expect),
-        abbreviate(&data.names())
-    )))
+    Err(Error::Model(format!("the model expects columns [{}] but the data gives [{}]", abbreviate(expect), abbreviate(&data.names()))))
 }
 
 fn score(comm: &dyn Comm, a: &ScoreArgs, log: &Log) -> Result<()> {
@@ -485,5 +483,3 @@ fn abbreviate(names: &[String]) -> String {
         format!("{}, ... , {}", names[..4].join(", "), names[names.len() - 2..].join(", "))
     }
 }
-
-

@@ -7,8 +7,8 @@ use crate::comm::{agree, allgather_f64, Comm};
 use crate::error::{Error, Result};
 use crate::io::{Chunk, Dataset, Schema};
 use crate::log::Log;
-use crate::progress::Progress;
 use crate::nodes::{self, Node};
+use crate::progress::Progress;
 use ndarray::{Array2, ArrayView2};
 use std::time::Instant;
 
@@ -148,7 +148,11 @@ impl Flow {
     /// Train with every option ([`TrainOptions`]).
     pub fn train_opts(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log, opts: &TrainOptions) -> Result<TrainReport> {
         let mut source = |mapped: bool, f: &mut dyn FnMut(&Chunk) -> Result<()>| {
-            if mapped { data.for_each_chunk_mapped(f) } else { data.for_each_chunk(f) }
+            if mapped {
+                data.for_each_chunk_mapped(f)
+            } else {
+                data.for_each_chunk(f)
+            }
         };
         self.train_source(comm, data.schema(), (data.local_bytes, data.total_bytes), &mut source, log, opts, Some(data))
     }
@@ -354,7 +358,14 @@ impl Flow {
 /// node index; on rank 0 only, so they count once) and, with `keep`, record each node's partial
 /// of all rows in `out`. The join then sees rank 0 holding the whole partial and the others
 /// none, which sums to the same statistics.
-fn carry_partials(comm: &dyn Comm, group: &mut [Box<dyn Node>], first: usize, prior: &[Option<Vec<u8>>], keep: bool, out: &mut [Option<Vec<u8>>]) -> Result<()> {
+fn carry_partials(
+    comm: &dyn Comm,
+    group: &mut [Box<dyn Node>],
+    first: usize,
+    prior: &[Option<Vec<u8>>],
+    keep: bool,
+    out: &mut [Option<Vec<u8>>],
+) -> Result<()> {
     for (k, n) in group.iter_mut().enumerate() {
         let added = match prior.get(first + k) {
             // The old rows come first (a time series continues); rank 0's new rows follow.
@@ -400,11 +411,19 @@ impl OwnedChunk {
     }
 
     fn view(&self) -> Chunk<'_> {
-        Chunk { x: self.x.view(), y: self.y.view(), labels: &self.labels, kept: &[], segment_start: self.segment_start, origin: self.origin.as_ref(), mapped: None }
+        Chunk {
+            x: self.x.view(),
+            y: self.y.view(),
+            labels: &self.labels,
+            kept: &[],
+            segment_start: self.segment_start,
+            origin: self.origin.as_ref(),
+            mapped: None,
+        }
     }
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod spmd_tests;
+#[cfg(test)]
+mod tests;

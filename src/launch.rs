@@ -14,9 +14,7 @@ pub fn local_ranks() -> usize {
         .or_else(|| {
             // Slurm: this node's entry of a compressed per-node list such as "4(x2),3".
             let node = var("SLURM_NODEID").and_then(|n| n.parse().ok()).unwrap_or(0);
-            ["SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE", "SLURM_NTASKS_PER_NODE"]
-                .iter()
-                .find_map(|k| slurm_tasks_on_node(&var(k)?, node))
+            ["SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE", "SLURM_NTASKS_PER_NODE"].iter().find_map(|k| slurm_tasks_on_node(&var(k)?, node))
         })
         .unwrap_or(1)
         .max(1)
@@ -42,10 +40,7 @@ fn slurm_tasks_on_node(list: &str, node: usize) -> Option<usize> {
 /// This process's rank as the launcher set it (Open MPI, MPICH/Hydra, PMIx, Slurm), readable
 /// before MPI is initialised; 0 when unknown (a plain run is rank 0).
 pub fn launcher_rank() -> usize {
-    ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok()?.parse::<usize>().ok())
-        .unwrap_or(0)
+    ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"].iter().find_map(|k| std::env::var(k).ok()?.parse::<usize>().ok()).unwrap_or(0)
 }
 
 /// Whether every rank of the job runs on this node, as far as the launcher says (Open MPI's

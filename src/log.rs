@@ -47,8 +47,7 @@ fn launcher_on_terminal() -> bool {
         return false;
     }
     let parent = std::os::unix::process::parent_id();
-    std::fs::read_link(format!("/proc/{parent}/fd/2"))
-        .is_ok_and(|p| p.starts_with("/dev/pts") || p.starts_with("/dev/tty"))
+    std::fs::read_link(format!("/proc/{parent}/fd/2")).is_ok_and(|p| p.starts_with("/dev/pts") || p.starts_with("/dev/tty"))
 }
 
 /// Log verbosity and the rank that speaks.

@@ -127,12 +127,14 @@ impl Model {
             // An empty file cannot be mapped; it fails below as any other non-model does.
             Err(_) => Text::Read(std::fs::read(path).map_err(cannot)?),
         };
-        let m: Model = serde_json::from_slice(text.bytes())
-            .map_err(|e| Error::Model(format!("{} is not a flowmpi model: {e}", path.display())))?;
+        let m: Model = serde_json::from_slice(text.bytes()).map_err(|e| Error::Model(format!("{} is not a flowmpi model: {e}", path.display())))?;
         if m.format != FORMAT || m.format_version > FORMAT_VERSION {
             return Err(Error::Model(format!(
                 "{}: format {} v{} is not supported by this flowmpi ({} v{FORMAT_VERSION})",
-                path.display(), m.format, m.format_version, FORMAT
+                path.display(),
+                m.format,
+                m.format_version,
+                FORMAT
             )));
         }
         Ok(m)

@@ -33,7 +33,11 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
 
 /// The text of a panic's payload (`panic!("...")` gives a `&str` or a `String`).
 pub fn message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_else(|| "a panic without a message".into())
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Install a process-wide panic hook (a program's choice, never the library's): a panic that

@@ -92,14 +92,7 @@ impl Progress {
         let frac = (read as f64 / self.local_total).clamp(0.0, 1.0);
         let eta = if frac > 0.0 { secs * (1.0 - frac) / frac } else { f64::NAN };
         let line = if self.items {
-            format!(
-                "flowmpi: {}: {read} of {} done ({:.0}%), {}/s, ETA {}",
-                self.label,
-                self.total,
-                100.0 * frac,
-                count(read as f64 / secs),
-                duration(eta)
-            )
+            format!("flowmpi: {}: {read} of {} done ({:.0}%), {}/s, ETA {}", self.label, self.total, 100.0 * frac, count(read as f64 / secs), duration(eta))
         } else {
             format!(
                 "flowmpi: {}: {} of ~{} ({:.0}%), {} rows/s, ETA {}",
@@ -148,7 +141,11 @@ fn scaled(v: f64, unit: &str) -> String {
         v if v >= 1e3 => (v / 1e3, "k"),
         v => (v, ""),
     };
-    if prefix.is_empty() { format!("{v:.0} {unit}") } else { format!("{v:.1} {prefix}{unit}") }
+    if prefix.is_empty() {
+        format!("{v:.0} {unit}")
+    } else {
+        format!("{v:.1} {prefix}{unit}")
+    }
 }
 
 /// Seconds as "42 s", "3 min 05 s", "2 h 10 min".

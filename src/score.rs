@@ -225,9 +225,9 @@ impl Score {
                 }
                 s
             }
-            Score::Reconstruction { rows, columns, rmse, explained_variance } => format!(
-                "rows: {rows}\ncolumns: {columns}\nreconstruction RMSE: {rmse:.10e}\nexplained variance: {explained_variance:.10}\n"
-            ),
+            Score::Reconstruction { rows, columns, rmse, explained_variance } => {
+                format!("rows: {rows}\ncolumns: {columns}\nreconstruction RMSE: {rmse:.10e}\nexplained variance: {explained_variance:.10}\n")
+            }
             Score::Clustering { rows, inertia } => format!("rows: {rows}\ninertia: {inertia:.10e}\n"),
         }
     }

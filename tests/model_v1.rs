@@ -56,10 +56,9 @@ fn v1_models_execute_bit_for_bit_as_the_build_that_wrote_them() {
 #[test]
 fn v1_models_with_kept_partials_take_new_shards() {
     let dir = scratch("v1update");
-    for (model, new, all) in [
-        ("white", "data/example/part[23].csv", "data/example/part*.csv"),
-        ("ridge", "tests/data/reg/part[23].csv", "tests/data/reg/part*.csv"),
-    ] {
+    for (model, new, all) in
+        [("white", "data/example/part[23].csv", "data/example/part*.csv"), ("ridge", "tests/data/reg/part[23].csv", "tests/data/reg/part*.csv")]
+    {
         let old = format!("tests/data/v1/{model}.json");
         for n in [1, 3] {
             let updated = dir.join(format!("{model}{n}.json"));

@@ -97,7 +97,9 @@ fn a_checkpointed_kmeans_killed_anywhere_resumes_to_the_same_bits() {
     // several moments; --resume on the same rank count ends at the uninterrupted run's bits.
     let flow = "kmeans(k=48, init=random, n_init=1, seed=5, max_iter=400, tol=0)";
     let (dir, data, want) = kmeans_reference("kmkill", 300_000, 2, flow, 400);
-    for (k, (what, delay_ms)) in [("kill -9 of rank 1", 100u64), ("kill -9 of rank 0", 400), ("SIGTERM to mpirun", 250), ("SIGUSR1 to mpirun", 50)].into_iter().enumerate() {
+    for (k, (what, delay_ms)) in
+        [("kill -9 of rank 1", 100u64), ("kill -9 of rank 0", 400), ("SIGTERM to mpirun", 250), ("SIGUSR1 to mpirun", 50)].into_iter().enumerate()
+    {
         let (ck, model) = (dir.join(format!("ck{k}.json")), dir.join(format!("m{k}.json")));
         let args = ["train", "--data", data.to_str().unwrap(), "--flow", flow, "--model", model.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap()];
         let mut child = mpirun_spawn(2, &args);

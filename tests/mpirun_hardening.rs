@@ -58,8 +58,14 @@ fn a_header_naming_two_columns_alike_is_refused_on_every_rank() {
     let (_dir, data, m) = csv_shards("dupname", &["a,b,a\n", "a,b,a\n1,2,3\n4,5,6\n7,8,9\n", "a,b,a\n1,1,1\n"]);
     for n in 1..=4 {
         let d = data.to_str().unwrap();
-        one_error(&mpirun(n, &["train", "--data", d, "--flow", "moments", "--model", m.to_str().unwrap()]), &["line 1", "columns 0 and 2 (0-based) are both named 'a'"]);
-        one_error(&mpirun(n, &["train", "--data", d, "--columns", "a,b", "--flow", "moments", "--model", m.to_str().unwrap()]), &["the header names columns 0 and 2 both 'a'"]);
+        one_error(
+            &mpirun(n, &["train", "--data", d, "--flow", "moments", "--model", m.to_str().unwrap()]),
+            &["line 1", "columns 0 and 2 (0-based) are both named 'a'"],
+        );
+        one_error(
+            &mpirun(n, &["train", "--data", d, "--columns", "a,b", "--flow", "moments", "--model", m.to_str().unwrap()]),
+            &["the header names columns 0 and 2 both 'a'"],
+        );
         assert!(!m.exists(), "{n} ranks");
     }
     // Chosen by index, the columns have distinct names and train.
@@ -74,7 +80,8 @@ fn a_rank_pattern_that_leaves_files_unread_is_an_error() {
     let pat = dir.join("part{rank}.csv");
     let m = dir.join("m.json");
     let args = |extra: &[&'static str]| {
-        let mut a = vec!["train".to_string(), "--data".into(), pat.display().to_string(), "--flow".into(), "moments".into(), "--model".into(), m.display().to_string()];
+        let mut a =
+            vec!["train".to_string(), "--data".into(), pat.display().to_string(), "--flow".into(), "moments".into(), "--model".into(), m.display().to_string()];
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     };
@@ -137,16 +144,26 @@ fn execute_refuses_outputs_that_collide_or_overwrite_inputs() {
     mpirun(2, &["train", "--data", dir.join("part{rank}.csv").to_str().unwrap(), "--flow", "pca(n=2)", "--model", m.to_str().unwrap(), "--allow-unread"]).ok();
     let before = files_in(&dir);
     let data = dir.join("part{rank}.csv");
-    let exec = |n: usize, out: &str| {
-        mpirun(n, &["execute", "--model", m.to_str().unwrap(), "--data", data.to_str().unwrap(), "--out", out, "--allow-unread"])
-    };
+    let exec = |n: usize, out: &str| mpirun(n, &["execute", "--model", m.to_str().unwrap(), "--data", data.to_str().unwrap(), "--out", out, "--allow-unread"]);
     let same = dir.join("o/r{rank}/../x.csv");
     one_error(&exec(2, same.to_str().unwrap()), &["ranks 0 and 1 would both write", "o/x.csv"]);
     let onto_input = dir.join("part{rank}.csv");
     one_error(&exec(2, onto_input.to_str().unwrap()), &["would overwrite the input file"]);
     // Rank 0's output is rank 1's input.
     let shifted = dir.join("sub/../part{size}.csv").display().to_string().replace("{size}", "1");
-    let r = mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", data.to_str().unwrap(), "--allow-unread", "--out", &shifted.replace("part1", "part{rank}").replace("sub/../part{rank}", "q{rank}/../part1")]);
+    let r = mpirun(
+        2,
+        &[
+            "execute",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--allow-unread",
+            "--out",
+            &shifted.replace("part1", "part{rank}").replace("sub/../part{rank}", "q{rank}/../part1"),
+        ],
+    );
     one_error(&r, &["would both write"]);
     one_error(&exec(1, m.to_str().unwrap()), &["would overwrite the model"]);
     // Hard links: the same file under other names (an input, the model, another rank's output).
@@ -175,7 +192,19 @@ fn outputs_change_all_together_or_not_at_all() {
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("p0.csv"), "OLD").unwrap();
     std::fs::create_dir(out.join("p1.csv")).unwrap(); // rank 1 cannot write its shard
-    let r = mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", "data/example/part{rank}.csv", "--allow-unread", "--out", out.join("p{rank}.csv").to_str().unwrap()]);
+    let r = mpirun(
+        2,
+        &[
+            "execute",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            "data/example/part{rank}.csv",
+            "--allow-unread",
+            "--out",
+            out.join("p{rank}.csv").to_str().unwrap(),
+        ],
+    );
     one_error(&r, &["rank 1", "p1.csv", "directory"]);
     assert_eq!(std::fs::read_to_string(out.join("p0.csv")).unwrap(), "OLD");
     assert_eq!(files_in(&out), vec!["p0.csv", "p1.csv"], "no temporary may remain");
@@ -232,7 +261,12 @@ fn sigterm_during_execute_leaves_no_temporary() {
 fn npy_headers_with_impossible_shapes_fail_fast() {
     let dir = scratch("npyshape");
     let m = dir.join("m.json");
-    for (shape, why) in [("(0, 1099511627776)", "1 to 1048576 columns"), ("(3, 2305843009213693952)", "1 to 1048576 columns"), ("(2305843009213693952, 2)", "impossibly large"), ("(1000, 2)", "truncated")] {
+    for (shape, why) in [
+        ("(0, 1099511627776)", "1 to 1048576 columns"),
+        ("(3, 2305843009213693952)", "1 to 1048576 columns"),
+        ("(2305843009213693952, 2)", "impossibly large"),
+        ("(1000, 2)", "truncated"),
+    ] {
         let p = dir.join("x.npy");
         npy(&p, "<f8", shape, &[0u8; 16]);
         for n in [1, 2] {
@@ -252,7 +286,10 @@ fn size_parameters_beyond_memory_are_clear_errors() {
     let dir = scratch("sizes");
     let m = dir.join("m.json");
     for flow in ["hist(bins=100000000000)", "kmeans(k=1000000000000)", "poly(degree=40)"] {
-        one_error(&mpirun(2, &["train", "--data", "data/example", "--flow", flow, "--model", m.to_str().unwrap()]), &["training it needs about", "GiB of this"]);
+        one_error(
+            &mpirun(2, &["train", "--data", "data/example", "--flow", flow, "--model", m.to_str().unwrap()]),
+            &["training it needs about", "GiB of this"],
+        );
     }
     one_error(&mpirun(1, &["stats", "--hist", "--bins", "100000000000", "--data", "data/example"]), &["training it needs about", "GiB of this"]);
     assert!(files_in(&dir).is_empty());
@@ -285,7 +322,10 @@ fn score_of_transform_flows_and_damaged_models() {
     let bad = dir.join("bad.json");
     std::fs::write(&bad, serde_json::to_vec(&v).unwrap()).unwrap();
     let out = dir.join("o{rank}.csv");
-    one_error(&mpirun(2, &["execute", "--model", bad.to_str().unwrap(), "--data", "data/example", "--out", out.to_str().unwrap()]), &["mean has 1 entries, expected 8"]);
+    one_error(
+        &mpirun(2, &["execute", "--model", bad.to_str().unwrap(), "--data", "data/example", "--out", out.to_str().unwrap()]),
+        &["mean has 1 entries, expected 8"],
+    );
     one_error(&mpirun(2, &["score", "--model", bad.to_str().unwrap(), "--data", "data/example"]), &["mean has 1 entries, expected 8"]);
     one_error(&single(&["inspect", bad.to_str().unwrap()], &[]), &["mean has 1 entries, expected 8"]);
     v["nodes"][0]["mean"] = serde_json::json!([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
@@ -293,7 +333,10 @@ fn score_of_transform_flows_and_damaged_models() {
     std::fs::write(&bad, serde_json::to_vec(&v).unwrap()).unwrap();
     one_error(&mpirun(1, &["execute", "--model", bad.to_str().unwrap(), "--data", "data/example", "--out", out.to_str().unwrap()]), &["model"]);
     // --proba on a transform.
-    one_error(&mpirun(2, &["execute", "--proba", "--model", m.to_str().unwrap(), "--data", "data/example", "--out", out.to_str().unwrap()]), &["--proba", "not a classifier"]);
+    one_error(
+        &mpirun(2, &["execute", "--proba", "--model", m.to_str().unwrap(), "--data", "data/example", "--out", out.to_str().unwrap()]),
+        &["--proba", "not a classifier"],
+    );
     assert_eq!(files_in(&dir), vec!["bad.json", "pca.json", "t.json"]);
 }
 
@@ -304,7 +347,10 @@ fn messages_quote_little_and_name_file_and_line() {
     // A 100,000-byte field is quoted with its first 80 characters and its size.
     let long = "z".repeat(100_000);
     std::fs::write(dir.join("long.csv"), format!("a,b\n1,2\n3,{long}\n")).unwrap();
-    let e = one_error(&mpirun(1, &["train", "--data", dir.join("long.csv").to_str().unwrap(), "--flow", "moments", "--model", m.to_str().unwrap()]), &["long.csv, line 3", "(100000 bytes)"]);
+    let e = one_error(
+        &mpirun(1, &["train", "--data", dir.join("long.csv").to_str().unwrap(), "--flow", "moments", "--model", m.to_str().unwrap()]),
+        &["long.csv, line 3", "(100000 bytes)"],
+    );
     assert!(e.len() < 400, "{} characters", e.len());
     // A non-UTF-8 header.
     std::fs::write(dir.join("latin1.csv"), b"temp\xe9rature,b\n1,2\n").unwrap();
@@ -315,10 +361,16 @@ fn messages_quote_little_and_name_file_and_line() {
     std::fs::write(nb.join("p0.csv"), "w0,w1,label\n1,2,a\n3,4,b\n").unwrap();
     std::fs::write(nb.join("p1.csv"), "w0,w1,label\n# comment\n1,2,a\n\n5,-1,b\n").unwrap();
     for n in [1, 2] {
-        one_error(&mpirun(n, &["train", "--data", nb.to_str().unwrap(), "--flow", "mnb(label=label)", "--model", m.to_str().unwrap()]), &["p1.csv, line 5", "negative value -1"]);
+        one_error(
+            &mpirun(n, &["train", "--data", nb.to_str().unwrap(), "--flow", "mnb(label=label)", "--model", m.to_str().unwrap()]),
+            &["p1.csv, line 5", "negative value -1"],
+        );
     }
     // SFA's single-row shard names the file.
-    one_error(&mpirun(2, &["train", "--data", "tests/data/sfa_single/part*.csv", "--flow", "sfa(n=2)", "--model", m.to_str().unwrap()]), &["single row", "tests/data/sfa_single/part"]);
+    one_error(
+        &mpirun(2, &["train", "--data", "tests/data/sfa_single/part*.csv", "--flow", "sfa(n=2)", "--model", m.to_str().unwrap()]),
+        &["single row", "tests/data/sfa_single/part"],
+    );
     // kmeans(init=) takes a model; other JSON says what it expects.
     let km = dir.join("km.json");
     mpirun(1, &["train", "--data", "data/example", "--flow", "kmeans(k=3, seed=1)", "--model", km.to_str().unwrap()]).ok();
@@ -326,10 +378,19 @@ fn messages_quote_little_and_name_file_and_line() {
     assert_eq!(node(&read_json(&m), 0)["initial_centroids"], node(&read_json(&km), 0)["centroids"]);
     let pca = dir.join("pca.json");
     mpirun(1, &["train", "--data", "data/example", "--flow", "pca(n=2)", "--model", pca.to_str().unwrap()]).ok();
-    one_error(&mpirun(1, &["train", "--data", "data/example", "--flow", &format!("kmeans(init={})", pca.display()), "--model", m.to_str().unwrap()]), &["has no kmeans node"]);
+    one_error(
+        &mpirun(1, &["train", "--data", "data/example", "--flow", &format!("kmeans(init={})", pca.display()), "--model", m.to_str().unwrap()]),
+        &["has no kmeans node"],
+    );
     // The model's columns missing from the data: not blamed on --columns.
     std::fs::write(dir.join("xy.csv"), "x,y\n1,2\n").unwrap();
-    let e = one_error(&mpirun(1, &["execute", "--model", pca.to_str().unwrap(), "--data", dir.join("xy.csv").to_str().unwrap(), "--out", dir.join("o.csv").to_str().unwrap()]), &["model was trained on these columns", "no column named 'temperature_c'"]);
+    let e = one_error(
+        &mpirun(
+            1,
+            &["execute", "--model", pca.to_str().unwrap(), "--data", dir.join("xy.csv").to_str().unwrap(), "--out", dir.join("o.csv").to_str().unwrap()],
+        ),
+        &["model was trained on these columns", "no column named 'temperature_c'"],
+    );
     assert!(!e.contains("--columns"), "{e}");
 }
 
@@ -378,7 +439,9 @@ fn npy_of_every_numeric_dtype_and_targets_by_index() {
         (">f8", |v| v.to_be_bytes().to_vec()),
         // float16: these values are exact in half precision (sign 0, exponent, 10-bit fraction).
         ("<f2", |v| {
-            let h: u16 = if v == 0.0 { 0 } else {
+            let h: u16 = if v == 0.0 {
+                0
+            } else {
                 let e = v.log2().floor() as i32;
                 (((e + 15) as u16) << 10) | ((v / 2f64.powi(e) - 1.0) * 1024.0) as u16
             };
@@ -400,10 +463,21 @@ fn npy_of_every_numeric_dtype_and_targets_by_index() {
     let r = mpirun(1, &["stats", "--json", "--data", b.to_str().unwrap()]);
     let s: serde_json::Value = serde_json::from_str(&r.ok().stdout).unwrap();
     assert_close("bool", &s["moments"]["mean"], &serde_json::json!([0.75]), 1e-15);
-    one_error(&mpirun(1, &["stats", "--data", {
-        npy(&dir.join("c.npy"), "<c16", "(1, 1)", &[0u8; 16]);
-        dir.join("c.npy").to_str().unwrap().to_string()
-    }.as_str()]), &["dtype '<c16' is not supported"]);
+    one_error(
+        &mpirun(
+            1,
+            &[
+                "stats",
+                "--data",
+                {
+                    npy(&dir.join("c.npy"), "<c16", "(1, 1)", &[0u8; 16]);
+                    dir.join("c.npy").to_str().unwrap().to_string()
+                }
+                .as_str(),
+            ],
+        ),
+        &["dtype '<c16' is not supported"],
+    );
     // A target given by its column index is the same model as by its name.
     let by_name = train_model(2, "tests/data/reg/part*.csv", "linreg(target=y0)", &["--columns", "x0-x4"], &dir);
     std::fs::rename(dir.join("m2.json"), dir.join("named.json")).unwrap();
@@ -479,7 +553,10 @@ fn progress_lines_and_kmeans_iterations() {
     // k-means -v: one line per iteration, as many as the model's n_iter, inertia never rising.
     let r = mpirun(2, &["-v", "train", "--data", data, "--flow", "kmeans(k=5, init=random, n_init=1, seed=1)", "--model", m.to_str().unwrap()]);
     r.ok();
-    let inertia: Vec<f64> = r.stderr.lines().filter(|l| l.contains("kmeans iteration"))
+    let inertia: Vec<f64> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("kmeans iteration"))
         .map(|l| l.split("inertia ").nth(1).unwrap().split(',').next().unwrap().parse().unwrap())
         .collect();
     let km = node(&read_json(&m), 0).clone();
@@ -542,12 +619,20 @@ fn execute_keeps_input_columns_next_to_the_predictions() {
     for r in 0..2 {
         let _ = std::fs::remove_file(dir.join(format!("k{r}.npy")));
     }
-    let e = one_error(&mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", npy.to_str().unwrap(), "--keep", "id"]),
-        &["in0.csv, line 2", "'S000' is not a number", "write CSV"]);
+    let e = one_error(
+        &mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", npy.to_str().unwrap(), "--keep", "id"]),
+        &["in0.csv, line 2", "'S000' is not a number", "write CSV"],
+    );
     assert!(e.contains("rank 0"), "{e}");
     assert!(!dir.join("k0.npy").exists() && !dir.join("k1.npy").exists());
-    one_error(&mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", npy.to_str().unwrap(), "--keep", "nope"]), &["--keep", "no column named 'nope'"]);
-    one_error(&mpirun(1, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", npy.to_str().unwrap(), "--keep", "x0"]), &["output already has a column 'x0'"]);
+    one_error(
+        &mpirun(2, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", npy.to_str().unwrap(), "--keep", "nope"]),
+        &["--keep", "no column named 'nope'"],
+    );
+    one_error(
+        &mpirun(1, &["execute", "--model", m.to_str().unwrap(), "--data", data, "--out", npy.to_str().unwrap(), "--keep", "x0"]),
+        &["output already has a column 'x0'"],
+    );
 }
 
 #[test]

@@ -7,7 +7,6 @@ use serde_json::Value;
 
 const RANKS: [usize; 4] = [1, 2, 3, 4];
 
-
 fn refs() -> Value {
     expected("mdp")
 }

@@ -28,7 +28,8 @@ fn every_task_runs_once_and_output_comes_in_task_order() {
             assert_ne!(r.code, 0, "a task failed: the job must fail\n{}", r.stderr);
             assert!(r.stderr.contains("task 4 exit 3"), "{}", r.stderr);
             assert!(r.stderr.contains("1 of 10 tasks failed"), "{}", r.stderr);
-            let heads: Vec<usize> = r.stdout.lines().filter_map(|l| l.strip_prefix("== task ")).map(|l| l.split(' ').next().unwrap().parse().unwrap()).collect();
+            let heads: Vec<usize> =
+                r.stdout.lines().filter_map(|l| l.strip_prefix("== task ")).map(|l| l.split(' ').next().unwrap().parse().unwrap()).collect();
             assert_eq!(heads, (0..10).collect::<Vec<_>>(), "{n} ranks {schedule}\n{}", r.stdout);
             for i in 0..10 {
                 assert!(r.stdout.contains(&format!("out t{}\n", i * 3)), "{}", r.stdout);
@@ -277,13 +278,13 @@ fn map_draws_a_progress_line_of_tasks_done() {
     // --progress always printed nothing for map.
     let dir = scratch("farm-progress");
     let tasks = task_file(&dir, 10);
-    let r = mpirun_with(2, &["--progress", "always", "map", "--threads", "1", "--tasks", tasks.to_str().unwrap(), "--", "sh", "-c", "sleep 0.3"], &[("FLOWMPI_PROGRESS_EVERY", "0.2")]);
-    let done: Vec<u64> = r
-        .ok()
-        .stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("flowmpi: map: ")?.split_once(" of 10 done (").map(|(n, _)| n.parse().unwrap()))
-        .collect();
+    let r = mpirun_with(
+        2,
+        &["--progress", "always", "map", "--threads", "1", "--tasks", tasks.to_str().unwrap(), "--", "sh", "-c", "sleep 0.3"],
+        &[("FLOWMPI_PROGRESS_EVERY", "0.2")],
+    );
+    let done: Vec<u64> =
+        r.ok().stderr.lines().filter_map(|l| l.strip_prefix("flowmpi: map: ")?.split_once(" of 10 done (").map(|(n, _)| n.parse().unwrap())).collect();
     assert!(done.len() >= 2, "{}", r.stderr);
     assert!(done.windows(2).all(|w| w[0] <= w[1]) && *done.last().unwrap() <= 10, "{done:?}");
     // Off by default in a log (not a terminal) and with -q.

@@ -96,7 +96,22 @@ fn a_kmeans_resumed_on_other_rank_counts_ends_where_an_uninterrupted_one_does() 
     // Four iterations on three ranks, the rest on two.
     let m = dir.join("m.json");
     let m = m.to_str().unwrap();
-    mpirun(3, &["train", "--reproducible", "--checkpoint", ck, "--data", data, "--flow", "kmeans(k=5, init=random, n_init=1, seed=3, tol=0, max_iter=4)", "--model", m]).ok();
+    mpirun(
+        3,
+        &[
+            "train",
+            "--reproducible",
+            "--checkpoint",
+            ck,
+            "--data",
+            data,
+            "--flow",
+            "kmeans(k=5, init=random, n_init=1, seed=3, tol=0, max_iter=4)",
+            "--model",
+            m,
+        ],
+    )
+    .ok();
     mpirun(2, &["train", "--reproducible", "--checkpoint", ck, "--resume", "--data", data, "--flow", flow, "--model", m]).ok();
     let resumed = read_json(std::path::Path::new(m))["nodes"][0].clone();
     for key in ["centroids", "inertia", "n_iter", "converged", "initial_centroids"] {

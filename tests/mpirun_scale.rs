@@ -7,9 +7,7 @@ use common::*;
 fn serial_cov(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
     let (n, d) = (rows.len() as f64, rows[0].len());
     let mean: Vec<f64> = (0..d).map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n).collect();
-    let cov = (0..d)
-        .map(|i| (0..d).map(|j| rows.iter().map(|r| (r[i] - mean[i]) * (r[j] - mean[j])).sum::<f64>() / (n - 1.0)).collect())
-        .collect();
+    let cov = (0..d).map(|i| (0..d).map(|j| rows.iter().map(|r| (r[i] - mean[i]) * (r[j] - mean[j])).sum::<f64>() / (n - 1.0)).collect()).collect();
     (mean, cov)
 }
 

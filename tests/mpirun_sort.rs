@@ -39,8 +39,26 @@ fn sorted_csv_shards_equal_numpys_stable_argsort_on_1_to_4_ranks() {
         let out = dir.join(format!("n{p}/part{{rank}}.csv"));
         let idx = dir.join(format!("n{p}/idx{{rank}}.npy"));
         // A glob: the 4 files (one empty) are spread over the ranks in contiguous blocks.
-        let r = mpirun(p, &["sort", "--data", "tests/data/sort/part*.csv", "--by", "key", "--keep", "id",
-            "--out", out.to_str().unwrap(), "--argsort", idx.to_str().unwrap(), "-v"]).ok().stderr.clone();
+        let r = mpirun(
+            p,
+            &[
+                "sort",
+                "--data",
+                "tests/data/sort/part*.csv",
+                "--by",
+                "key",
+                "--keep",
+                "id",
+                "--out",
+                out.to_str().unwrap(),
+                "--argsort",
+                idx.to_str().unwrap(),
+                "-v",
+            ],
+        )
+        .ok()
+        .stderr
+        .clone();
         assert!(r.contains(&format!("sorted {n} rows by 'key'")), "{r}");
         let mut all_idx = Vec::new();
         let mut counts = Vec::new();
@@ -72,8 +90,8 @@ fn npy_input_sorts_by_another_column_and_tiny_alltoall_pieces_give_the_same() {
             let out = dir.join(format!("n{p}{piece}/s{{rank}}.npy"));
             let idx = dir.join(format!("n{p}{piece}/i{{rank}}.csv"));
             let env: &[(&str, &str)] = if piece.is_empty() { &[] } else { &[("FLOWMPI_COMM_PIECE", piece)] };
-            mpirun_with(p, &["sort", "--data", "tests/data/sort_npy/", "--by", "1", "--out", out.to_str().unwrap(),
-                "--argsort", idx.to_str().unwrap()], env).ok();
+            mpirun_with(p, &["sort", "--data", "tests/data/sort_npy/", "--by", "1", "--out", out.to_str().unwrap(), "--argsort", idx.to_str().unwrap()], env)
+                .ok();
             let mut got = Vec::new();
             let mut values = Vec::new();
             for rank in 0..p {

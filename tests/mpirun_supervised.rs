@@ -8,7 +8,6 @@ use serde_json::Value;
 
 const RANKS: [usize; 4] = [1, 2, 3, 4];
 
-
 fn refs() -> Value {
     expected("sklearn")
 }
@@ -184,7 +183,8 @@ fn kmeans_on_memory_mapped_npy_matches_sklearn_and_csv() {
     let dir = scratch("kmnpy");
     for s in 0..4 {
         let text = std::fs::read_to_string(format!("tests/data/km/part{s}.csv")).unwrap();
-        let vals: Vec<f64> = text.lines().skip(1).flat_map(|l| std::iter::once(-7.0).chain(l.split(',').map(|v| v.parse::<f64>().unwrap())).collect::<Vec<_>>()).collect();
+        let vals: Vec<f64> =
+            text.lines().skip(1).flat_map(|l| std::iter::once(-7.0).chain(l.split(',').map(|v| v.parse::<f64>().unwrap())).collect::<Vec<_>>()).collect();
         let mut w = flowmpi::io::npy::NpyWriter::create(std::fs::File::create(dir.join(format!("part{s}.npy"))).unwrap(), 4).unwrap();
         w.write_rows(&vals).unwrap();
         w.finish().unwrap();
@@ -242,11 +242,40 @@ fn kmeans_resumed_from_a_checkpoint_ends_like_an_uninterrupted_run() {
     let ck = dir.join("ck.json");
     let full = train_model(3, "tests/data/km/part*.csv", "kmeans(k=4, init=++, seed=5)", &[], &dir);
     let first = dir.join("first.json");
-    mpirun(2, &["train", "--data", "tests/data/km/part*.csv", "--flow", "kmeans(k=4, init=++, seed=5, max_iter=2)", "--model", first.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap()]).ok();
+    mpirun(
+        2,
+        &[
+            "train",
+            "--data",
+            "tests/data/km/part*.csv",
+            "--flow",
+            "kmeans(k=4, init=++, seed=5, max_iter=2)",
+            "--model",
+            first.to_str().unwrap(),
+            "--checkpoint",
+            ck.to_str().unwrap(),
+        ],
+    )
+    .ok();
     let cp = read_json(&ck);
     assert_eq!(cp["iteration"], 2);
     let resumed = dir.join("resumed.json");
-    mpirun(4, &["train", "--data", "tests/data/km/part*.csv", "--flow", "kmeans(k=4, init=++, seed=5)", "--model", resumed.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap(), "--resume"]).ok();
+    mpirun(
+        4,
+        &[
+            "train",
+            "--data",
+            "tests/data/km/part*.csv",
+            "--flow",
+            "kmeans(k=4, init=++, seed=5)",
+            "--model",
+            resumed.to_str().unwrap(),
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--resume",
+        ],
+    )
+    .ok();
     assert_close("resumed centroids", &node(&read_json(&resumed), 0)["centroids"], &node(&full, 0)["centroids"], 1e-12);
     // The start's initial centroids travel in the checkpoint: the resumed model reports them
     // (it reported none).
@@ -317,8 +346,16 @@ fn supervised_bad_input_errors() {
     fails(2, &["train", "--data", "tests/data/reg/*.csv", "--flow", "ridge(alpha=-1, target=y0)"], &["alpha must be >= 0"]);
     fails(3, &["train", "--data", "tests/data/km/part*.csv", "--flow", "kmeans(k=1000)"], &["k=1000 is larger than the number of rows (653)"]);
     fails(2, &["train", "--data", "tests/data/km/part*.csv", "--flow", "kmeans(k=3, n_init=0)"], &["n_init must be >= 1"]);
-    fails(2, &["train", "--data", "tests/data/km/part*.csv", "--flow", "kmeans(init=tests/data/km/init.csv, n_init=3)"], &["centroids from a file are one start"]);
-    fails(2, &["train", "--data", "tests/data/km/part*.csv", "--flow", "kmeans(k=3, init=random)", "--checkpoint", "/tmp/flowmpi-never.json"], &["a checkpoint follows one start", "n_init=10"]);
+    fails(
+        2,
+        &["train", "--data", "tests/data/km/part*.csv", "--flow", "kmeans(init=tests/data/km/init.csv, n_init=3)"],
+        &["centroids from a file are one start"],
+    );
+    fails(
+        2,
+        &["train", "--data", "tests/data/km/part*.csv", "--flow", "kmeans(k=3, init=random)", "--checkpoint", "/tmp/flowmpi-never.json"],
+        &["a checkpoint follows one start", "n_init=10"],
+    );
     fails(2, &["train", "--data", "tests/data/nb/part*.csv", "--flow", "mnb(label=label, alpha=-0.5)"], &["alpha must be >= 0"]);
     // A label at predict time that is not a class of the model.
     let dir = scratch("badlabel");
@@ -388,7 +425,11 @@ fn sigterm_stops_a_checkpointed_kmeans_after_a_step_and_resume_finishes_it() {
     assert!((1..25).contains(&done), "checkpoint at iteration {done}");
 
     let resumed = dir.join("resumed.json");
-    mpirun(3, &["train", "--data", data.to_str().unwrap(), "--flow", flow, "--model", resumed.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap(), "--resume"]).ok();
+    mpirun(
+        3,
+        &["train", "--data", data.to_str().unwrap(), "--flow", flow, "--model", resumed.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap(), "--resume"],
+    )
+    .ok();
     let (r, f) = (read_json(&resumed), read_json(&full));
     assert_eq!(node(&r, 0)["n_iter"], 25);
     assert_close("resumed centroids", &node(&r, 0)["centroids"], &node(&f, 0)["centroids"], 1e-12);
@@ -402,7 +443,7 @@ fn score_of_many_classes_summarises_instead_of_a_huge_confusion_matrix() {
     let mut text = String::from("a,b,label\n");
     for i in 0..900 {
         let c = i % 300;
-        text.push_str(&format!("{},{},c{c}\n", c as f64 + (i as f64 * 0.37).sin() * 0.1, (c * 7 % 11) as f64, ));
+        text.push_str(&format!("{},{},c{c}\n", c as f64 + (i as f64 * 0.37).sin() * 0.1, (c * 7 % 11) as f64,));
     }
     std::fs::write(dir.join("d.csv"), text).unwrap();
     let (d, m) = (dir.join("d.csv"), dir.join("m.json"));

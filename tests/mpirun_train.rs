@@ -7,7 +7,6 @@ use serde_json::Value;
 
 const RANKS: [usize; 4] = [1, 2, 3, 4];
 
-
 #[test]
 fn example_moments_covariance_pca_on_1_to_4_ranks() {
     let dir = scratch("example");
@@ -18,8 +17,18 @@ fn example_moments_covariance_pca_on_1_to_4_ranks() {
         assert_eq!(m["training_rows"], 4000);
         assert_eq!(m["input_columns"], want["columns"]);
         let mo = &node(&m, 0)["moments"];
-        for key in ["minimum", "maximum", "sum", "sum_squares", "sum_squares_centered", "mean",
-                    "second_order_raw_moment", "variance", "standard_deviation", "variation"] {
+        for key in [
+            "minimum",
+            "maximum",
+            "sum",
+            "sum_squares",
+            "sum_squares_centered",
+            "mean",
+            "second_order_raw_moment",
+            "variance",
+            "standard_deviation",
+            "variation",
+        ] {
             assert_close(&format!("{n} ranks moments.{key}"), &mo[key], &want["moments"][key], 1e-10);
         }
         assert_eq!(mo["count"], 4000);
@@ -103,7 +112,9 @@ fn flow_whitening_then_execute_writes_rows_in_order() {
     mpirun(3, &["train", "--data", "data/example", "--flow", "pca(n=3) | whitening", "--model", m.to_str().unwrap()]).ok();
     let pm = dir.join("p.json");
     mpirun(2, &["train", "--data", "data/example", "--flow", "pca(n=3)", "--model", pm.to_str().unwrap()]).ok();
-    for (model, key, ext) in [(&pm, "pca3_first_rows_per_shard", "csv"), (&m, "whitening3_first_rows_per_shard", "csv"), (&m, "whitening3_first_rows_per_shard", "npy")] {
+    for (model, key, ext) in
+        [(&pm, "pca3_first_rows_per_shard", "csv"), (&m, "whitening3_first_rows_per_shard", "csv"), (&m, "whitening3_first_rows_per_shard", "npy")]
+    {
         let out = dir.join(format!("out-{key}-{{rank}}.{ext}"));
         let r = mpirun(4, &["execute", "--model", model.to_str().unwrap(), "--data", "data/example/part{rank}.csv", "--out", out.to_str().unwrap()]);
         r.ok();
@@ -296,8 +307,10 @@ fn a_layer_trains_each_node_as_if_alone_on_1_to_4_ranks() {
     // tests/data/nasty: shards of 700, 0, 300 and 2 rows, mean ~1e8.
     for n in [1usize, 2, 3, 4] {
         let layer = dir.join(format!("layer{n}.json"));
-        let r = mpirun(n, &["train", "--data", "tests/data/nasty/part*.csv", "--flow", "layer(pca(n=2) @ 0-2, moments @ [3; 4])",
-            "--model", layer.to_str().unwrap(), "-v"]);
+        let r = mpirun(
+            n,
+            &["train", "--data", "tests/data/nasty/part*.csv", "--flow", "layer(pca(n=2) @ 0-2, moments @ [3; 4])", "--model", layer.to_str().unwrap(), "-v"],
+        );
         assert_same_hash_on_all_ranks(r.ok(), n);
         let alone = dir.join(format!("alone{n}.json"));
         mpirun(n, &["train", "--data", "tests/data/nasty/part*.csv", "--columns", "0-2", "--flow", "pca(n=2)", "--model", alone.to_str().unwrap()]).ok();
@@ -319,7 +332,12 @@ fn collectives_in_tiny_pieces_give_the_same_models() {
     // because our sums add the ranks' values in an order of our own (a tree over the ranks),
     // not in the order MPI_Reduce picks by message size.
     let dir = scratch("pieces");
-    for flow in ["moments | covariance | pca(n=3) | whitening", "svd(k=3) | kmeans(k=4, seed=2)", "hist(bins=7) | sfa(n=2, contiguous=true)", "linreg(target=o3, method=qr)"] {
+    for flow in [
+        "moments | covariance | pca(n=3) | whitening",
+        "svd(k=3) | kmeans(k=4, seed=2)",
+        "hist(bins=7) | sfa(n=2, contiguous=true)",
+        "linreg(target=o3, method=qr)",
+    ] {
         for n in [3, 4] {
             let models: Vec<Vec<u8>> = [None, Some("24"), Some("8")]
                 .into_iter()

@@ -76,10 +76,13 @@ pub fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
         return Err(Error::Param(format!("--keep {k}: the output already has a column '{k}'")));
     }
     let names: Vec<String> = kept.iter().chain(produce.iter()).cloned().collect();
-    let created = ShardWriter::create(&out, &names, comm.rank()).map(|w| match labels {
-        Some((col, names)) => w.with_labels(col, names),
-        None => w,
-    }.with_text(kept.len()));
+    let created = ShardWriter::create(&out, &names, comm.rank()).map(|w| {
+        match labels {
+            Some((col, names)) => w.with_labels(col, names),
+            None => w,
+        }
+        .with_text(kept.len())
+    });
     let mut writer = agree(comm, created)?;
     let mut bar = crate::progress::Progress::start(log, "executing", comm.size(), data.local_bytes, data.total_bytes);
     let written = data.for_each_chunk(&mut |x| {
@@ -112,4 +115,3 @@ pub fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
     }
     Ok(())
 }
-

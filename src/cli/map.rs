@@ -56,10 +56,12 @@ pub fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
     use std::io::Write;
     let t0 = Instant::now();
     // Rank 0 reads the task file; every rank gets the same list.
-    let read = (comm.rank() == 0).then(|| read_tasks(&a.tasks).map_err(|e| match e {
-        Error::Param(m) => m, // becomes an Error::Param again on every rank: say "invalid parameter" once
-        e => e.to_string(),
-    }));
+    let read = (comm.rank() == 0).then(|| {
+        read_tasks(&a.tasks).map_err(|e| match e {
+            Error::Param(m) => m, // becomes an Error::Param again on every rank: say "invalid parameter" once
+            e => e.to_string(),
+        })
+    });
     let tasks = crate::comm::broadcast(comm, 0, read.as_ref()).map_err(Error::Param)?;
     if let Some(p) = a.logs.as_deref().filter(|p| !p.contains("{index}") && tasks.len() > 1) {
         return Err(Error::Param(format!("--logs {p:?} has no {{index}}: every task would write the same file")));
@@ -72,12 +74,10 @@ pub fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
     // TMPDIR made every task fail with "not started: No such file or directory", which reads
     // as "command not found".
     let scratch = match &a.logs {
-        None => tempfile::tempfile().map(drop).map_err(|e| {
-            Error::Output {
-                rank: comm.rank(),
-                path: std::env::temp_dir().display().to_string(),
-                msg: format!("cannot create a temporary file for the tasks' output ({e}); set TMPDIR to a writable directory, or give --logs"),
-            }
+        None => tempfile::tempfile().map(drop).map_err(|e| Error::Output {
+            rank: comm.rank(),
+            path: std::env::temp_dir().display().to_string(),
+            msg: format!("cannot create a temporary file for the tasks' output ({e}); set TMPDIR to a writable directory, or give --logs"),
         }),
         Some(_) => Ok(()),
     };
@@ -128,8 +128,12 @@ pub fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
     const SHOWN: usize = 20;
     for &i in failed.iter().take(SHOWN) {
         let argv = crate::taskfarm::substitute(&a.command, i, &tasks[i]);
-        log.warn(format!("task {i} {} after {:.2} s: {}", done[i].outcome, done[i].seconds,
-            argv.iter().map(|w| crate::taskfarm::shell_quote(w)).collect::<Vec<_>>().join(" ")));
+        log.warn(format!(
+            "task {i} {} after {:.2} s: {}",
+            done[i].outcome,
+            done[i].seconds,
+            argv.iter().map(|w| crate::taskfarm::shell_quote(w)).collect::<Vec<_>>().join(" ")
+        ));
     }
     if failed.len() > SHOWN {
         log.warn(format!("... and {} more failed tasks", failed.len() - SHOWN));
@@ -178,10 +182,7 @@ fn check_files(a: &MapArgs, tasks: usize) -> Result<()> {
             }
         }
         if let Some(first) = seen.insert(crate::io::resolve_path(&log), i) {
-            return Err(Error::Param(format!(
-                "--logs {pattern:?}: tasks {first} and {i} would both write {}; every task needs its own file",
-                log.display()
-            )));
+            return Err(Error::Param(format!("--logs {pattern:?}: tasks {first} and {i} would both write {}; every task needs its own file", log.display())));
         }
     }
     Ok(())

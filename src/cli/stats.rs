@@ -39,7 +39,12 @@ pub fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
     let node = (&*flow.nodes[0] as &dyn std::any::Any).downcast_ref::<MomentsNode>().expect("the flow's first node is moments");
     let m = &node.model().ok_or_else(|| Error::Fit("no moments were computed".into()))?.moments;
     let dropped = if report.skipped > 0 { format!(" ({} rows with NaN/inf/missing values skipped)", report.skipped) } else { String::new() };
-    log.info(format!("{} over {} in {:.3} s{dropped}", crate::log::plural(m.count as u64, "row"), crate::log::plural(comm.size() as u64, "rank"), t0.elapsed().as_secs_f64()));
+    log.info(format!(
+        "{} over {} in {:.3} s{dropped}",
+        crate::log::plural(m.count as u64, "row"),
+        crate::log::plural(comm.size() as u64, "rank"),
+        t0.elapsed().as_secs_f64()
+    ));
     if comm.rank() == 0 {
         if a.json {
             let mut v = node.to_json();
@@ -143,7 +148,11 @@ mod tests {
                     0 => special[(next() % special.len() as u64) as usize],
                     _ => {
                         let mag = 10f64.powi((next() % 40) as i32 - 20) * (next() % 100_000) as f64 / 9_999.9;
-                        if next() % 2 == 0 { mag } else { -mag }
+                        if next() % 2 == 0 {
+                            mag
+                        } else {
+                            -mag
+                        }
                     }
                 })
                 .collect();

@@ -84,7 +84,9 @@ fn check_update(flow: &Flow, was: &str, partials: &[Option<Vec<u8>>], path: &Pat
         return Err(Error::Param(format!("--update {p}: it was trained as {was:?}, not {:?}; leave out --flow", flow.spec())));
     }
     if partials.iter().any(Option::is_none) {
-        return Err(Error::Param(format!("--update {p}: it was trained without --keep-partials, so the old rows would have to be read again; train on all the data")));
+        return Err(Error::Param(format!(
+            "--update {p}: it was trained without --keep-partials, so the old rows would have to be read again; train on all the data"
+        )));
     }
     updatable(flow, "--update")
 }
@@ -133,9 +135,7 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     }
     let checkpoints = flow.nodes.iter_mut().fold(false, |any, n| n.set_checkpoint(a.checkpoint.clone(), a.resume) | any);
     if a.checkpoint.is_some() && !checkpoints {
-        return Err(Error::Param(format!(
-            "--checkpoint: no node of the flow '{spec}' checkpoints (only kmeans does, outside a layer); drop --checkpoint"
-        )));
+        return Err(Error::Param(format!("--checkpoint: no node of the flow '{spec}' checkpoints (only kmeans does, outside a layer); drop --checkpoint")));
     }
     check_output_dir(comm, &a.model, "model")?;
     let trained_on = old.as_ref().map(|(_, _, m)| m.input_columns.join(","));
@@ -145,7 +145,11 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     let data = Dataset::open(comm, &opts)?;
     if let Some((_, _, m)) = &old {
         if data.names() != m.input_columns && data.layout.names.is_some() {
-            return Err(Error::Model(format!("--update: the old model was trained on [{}] but the data gives [{}]", m.input_columns.join(", "), data.names().join(", "))));
+            return Err(Error::Model(format!(
+                "--update: the old model was trained on [{}] but the data gives [{}]",
+                m.input_columns.join(", "),
+                data.names().join(", ")
+            )));
         }
     }
     check_not_an_input(comm, "--model", &a.model, &data)?;
@@ -153,13 +157,7 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
         check_not_an_input(comm, "--checkpoint", c, &data)?;
     }
     flow.resolve_columns(&data);
-    log.info(format!(
-        "{}; data {:?}: {}; flow {}",
-        plural(comm.size() as u64, "rank"),
-        opts.spec,
-        plural(data.dim() as u64, "feature column"),
-        flow.spec()
-    ));
+    log.info(format!("{}; data {:?}: {}; flow {}", plural(comm.size() as u64, "rank"), opts.spec, plural(data.dim() as u64, "feature column"), flow.spec()));
     let shard_cache = a.cache.as_ref().map(|dir| crate::cache::ShardCache { dir: dir.clone(), verify: a.cache_verify });
     let train_opts = crate::flow::TrainOptions {
         cache_data: a.cache_data,
@@ -201,4 +199,3 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     ));
     Ok(())
 }
-

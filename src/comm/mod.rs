@@ -54,7 +54,11 @@ pub trait Comm {
     /// (right for in-process communicators); MPI overrides it with `MPI_Gatherv`.
     fn gather_bytes(&self, root: usize, mine: &[u8]) -> Vec<Vec<u8>> {
         let all = self.allgather_bytes(mine);
-        if self.rank() == root { all } else { Vec::new() }
+        if self.rank() == root {
+            all
+        } else {
+            Vec::new()
+        }
     }
     /// Personalised all-to-all: `out[r]` goes to rank `r`; returns what every rank sent to this
     /// one, in rank order (`out.len()` must be `size`). Collective. The default gathers every
@@ -63,9 +67,7 @@ pub trait Comm {
     fn alltoall_bytes(&self, out: &[Vec<u8>]) -> Vec<Vec<u8>> {
         assert_eq!(out.len(), self.size(), "alltoall needs one buffer per rank");
         let all = self.allgather_bytes(&bincode::serialize(out).expect("buffers encode"));
-        all.iter()
-            .map(|b| bincode::deserialize::<Vec<Vec<u8>>>(b).expect("buffers decode").swap_remove(self.rank()))
-            .collect()
+        all.iter().map(|b| bincode::deserialize::<Vec<Vec<u8>>>(b).expect("buffers decode").swap_remove(self.rank())).collect()
     }
 }
 
@@ -109,10 +111,7 @@ pub fn broadcast<T: serde::Serialize + serde::de::DeserializeOwned>(comm: &dyn C
 
 /// Gather one `f64` from each rank, in rank order, on every rank.
 pub fn allgather_f64(comm: &dyn Comm, x: f64) -> Vec<f64> {
-    comm.allgather_bytes(&x.to_le_bytes())
-        .iter()
-        .map(|b| f64::from_le_bytes(b[..8].try_into().expect("8 bytes")))
-        .collect()
+    comm.allgather_bytes(&x.to_le_bytes()).iter().map(|b| f64::from_le_bytes(b[..8].try_into().expect("8 bytes"))).collect()
 }
 
 /// Reduce by gathering every rank's buffer and folding in rank order: deterministic and
@@ -137,11 +136,7 @@ mod tests {
     #[test]
     fn agree_reports_lowest_failing_rank_everywhere() {
         let out = run_threads(4, |c| {
-            let local: Result<()> = if c.rank() == 1 || c.rank() == 3 {
-                Err(Error::Fit(format!("boom on {}", c.rank())))
-            } else {
-                Ok(())
-            };
+            let local: Result<()> = if c.rank() == 1 || c.rank() == 3 { Err(Error::Fit(format!("boom on {}", c.rank()))) } else { Ok(()) };
             agree(c, local).unwrap_err().to_string()
         });
         assert!(out.iter().all(|m| m == "boom on 1"), "{out:?}");

@@ -6,8 +6,8 @@ use super::Comm;
 use mpi::collective::SystemOperation;
 use mpi::datatype::{Partition, PartitionMut};
 use mpi::environment::Universe;
-use mpi::topology::SimpleCommunicator;
 use mpi::point_to_point::MatchedReceiveVec;
+use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::Count;
 
@@ -326,8 +326,7 @@ impl Context {
         let universe = if mpi::is_initialized() {
             None
         } else {
-            let (u, _provided) = mpi::initialize_with_threading(mpi::Threading::Funneled)
-                .expect("MPI initialisation failed");
+            let (u, _provided) = mpi::initialize_with_threading(mpi::Threading::Funneled).expect("MPI initialisation failed");
             Some(u)
         };
         Context { comm: MpiComm { comm: SimpleCommunicator::world() }, _universe: universe }

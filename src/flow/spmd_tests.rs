@@ -90,7 +90,14 @@ fn saved_models_load_back_bit_for_bit() {
     // serde_json parses floats exactly only with its float_roundtrip feature: without it a
     // loaded model was off in the last bit, so `execute` differed from the trained flow.
     let (tmp, opts) = shards();
-    for spec in ["moments | covariance | pca(n=3) | whitening", "sfa(n=2, contiguous=true)", "kmeans(k=3, seed=1)", "poly(degree=2) | svd(k=2)", "layer(pca(n=2) @ a-b, whitening @ [c; d])", "clone(pca(n=1), groups=2) | covariance"] {
+    for spec in [
+        "moments | covariance | pca(n=3) | whitening",
+        "sfa(n=2, contiguous=true)",
+        "kmeans(k=3, seed=1)",
+        "poly(degree=2) | svd(k=2)",
+        "layer(pca(n=2) @ a-b, whitening @ [c; d])",
+        "clone(pca(n=1), groups=2) | covariance",
+    ] {
         let (flow, model) = run_threads(1, |c| train_files(c, &opts, spec)).remove(0);
         let path = tmp.path().join("m.json");
         std::fs::write(&path, model.to_bytes()).unwrap();
@@ -145,7 +152,9 @@ fn layers_equal_their_nodes_trained_alone_on_each_group() {
             assert_eq!(v["nodes"][0], pca.nodes[0].to_json(), "{ranks} ranks: the layer's pca");
             assert_eq!(v["nodes"][1], hist.nodes[0].to_json(), "{ranks} ranks: the layer's hist");
         }
-        let want = ndarray::concatenate(ndarray::Axis(1), &[pca.execute(x.slice(ndarray::s![.., 0..2])).view(), hist.execute(x.slice(ndarray::s![.., 2..4])).view()]).unwrap();
+        let want =
+            ndarray::concatenate(ndarray::Axis(1), &[pca.execute(x.slice(ndarray::s![.., 0..2])).view(), hist.execute(x.slice(ndarray::s![.., 2..4])).view()])
+                .unwrap();
         assert_eq!(layer[0].execute(x.view()), want);
         assert_eq!(layer[0].output_names(&[]), ["pc0", "pc1", "c", "d"]);
     }
@@ -178,7 +187,7 @@ fn reproducible_training_gives_the_same_bits_on_1_to_8_simulated_ranks() {
     // several files, some part of one; every rank count must give the same model, bit for bit.
     let (_tmp, mut opts) = shards();
     opts.block_bytes = 1024; // many chunks per shard
-    // Statistics, k-means' iterations, and a layer of a two-pass node beside one keeping rows.
+                             // Statistics, k-means' iterations, and a layer of a two-pass node beside one keeping rows.
     for spec in ["moments | covariance | pca(n=3) | whitening", "kmeans(k=3, init=parallel) | layer(hist(bins=4) @ 0-1, kmeans(k=2, init=random) @ 2-4)"] {
         let train = |ranks: usize| {
             run_threads(ranks, |c| {

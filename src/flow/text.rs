@@ -18,9 +18,7 @@ pub fn parse_flow(spec: &str) -> Result<Vec<NodeSpec>> {
             _ => {}
         }
         if depth > MAX_NESTING {
-            return Err(Error::Param(format!(
-                "the flow nests parentheses or brackets deeper than {MAX_NESTING} levels (at byte {at})"
-            )));
+            return Err(Error::Param(format!("the flow nests parentheses or brackets deeper than {MAX_NESTING} levels (at byte {at})")));
         }
     }
     let parts: Vec<&str> = spec.split('|').map(str::trim).collect();
@@ -55,16 +53,23 @@ pub fn read_flow_file(path: &std::path::Path) -> Result<String> {
     if let Some(f) = value.get("flow").and_then(|f| f.as_str()) {
         return Ok(f.to_string());
     }
-    let list = value.get("node").or_else(|| value.get("nodes")).and_then(|v| v.as_array())
+    let list = value
+        .get("node")
+        .or_else(|| value.get("nodes"))
+        .and_then(|v| v.as_array())
         .ok_or_else(|| bad("expected `flow = \"...\"` or a list of nodes ([[node]] with kind = ...)".into()))?;
     let mut specs = Vec::new();
     for n in list {
         let obj = n.as_object().ok_or_else(|| bad("each node must be a table".into()))?;
         let kind = obj.get("kind").and_then(|k| k.as_str()).ok_or_else(|| bad("a node has no `kind`".into()))?;
-        let args: Vec<String> = obj.iter().filter(|(k, _)| *k != "kind").map(|(k, v)| match v {
-            serde_json::Value::String(s) => format!("{k}={s}"),
-            other => format!("{k}={other}"),
-        }).collect();
+        let args: Vec<String> = obj
+            .iter()
+            .filter(|(k, _)| *k != "kind")
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect();
         specs.push(if args.is_empty() { kind.to_string() } else { format!("{kind}({})", args.join(", ")) });
     }
     if specs.is_empty() {

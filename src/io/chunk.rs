@@ -93,4 +93,3 @@ impl Schema {
         targets.iter().map(|t| find(t).ok_or_else(|| Error::Param(format!("{kind}: target column '{t}' is not in the data")))).collect()
     }
 }
-

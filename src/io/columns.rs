@@ -80,10 +80,7 @@ pub fn duplicate_name(chosen: &[usize], layout: &Layout) -> Option<String> {
         match first.insert(&names[j], j) {
             Some(i) if i != j => {
                 let (i, j) = (i.min(j), i.max(j));
-                return Some(format!(
-                    "columns {i} and {j} (0-based) are both named '{}': rename one, or leave one out with --columns",
-                    names[j]
-                ));
+                return Some(format!("columns {i} and {j} (0-based) are both named '{}': rename one, or leave one out with --columns", names[j]));
             }
             _ => {}
         }

@@ -43,12 +43,7 @@ fn seeds() -> Vec<Vec<u8>> {
     for v in [1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0] {
         npy.extend_from_slice(&v.to_le_bytes());
     }
-    vec![
-        b"a,b,c\n1,2,3\n4.5,-6e3,\"7\"\n# c\n\n8,NA,9\r\n".to_vec(),
-        b"\xef\xbb\xbf1;2\n3;4\n".to_vec(),
-        b"x,label\n1,cat\n2,\"dog, big\"\n".to_vec(),
-        npy,
-    ]
+    vec![b"a,b,c\n1,2,3\n4.5,-6e3,\"7\"\n# c\n\n8,NA,9\r\n".to_vec(), b"\xef\xbb\xbf1;2\n3;4\n".to_vec(), b"x,label\n1,cat\n2,\"dog, big\"\n".to_vec(), npy]
 }
 
 #[test]

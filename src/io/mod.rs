@@ -11,22 +11,22 @@
 //! Concatenating rank 0's rows, rank 1's rows, ... always gives the rows of the files in sorted
 //! order, whatever the number of ranks.
 
+mod atomic;
+mod columns;
 pub mod csv;
 pub mod npy;
-mod pyliteral;
-mod columns;
 mod options;
+mod pyliteral;
 mod shards;
-mod atomic;
 mod write;
 
 pub use self::csv::NanPolicy;
 mod chunk;
+pub use atomic::{remove_temporaries, write_atomic, write_atomic_with};
 pub use chunk::{Chunk, Origin, Schema};
 pub use columns::{select_columns, Layout};
 pub use options::{DataOptions, Format};
 pub use shards::{assign, expand_pattern, list, not_a_shard, per_rank, shard_sources, Listing, SizedFile, Source};
-pub use atomic::{remove_temporaries, write_atomic, write_atomic_with};
 pub use write::{commit_all, resolve_path, same_file, Committed, ShardWriter};
 
 use crate::comm::{agree, Comm};
@@ -73,8 +73,7 @@ fn probe(src: &Source, opts: &DataOptions, rank: usize) -> Result<Option<Layout>
             let h = npy::read_header(&src.path, rank)?;
             Ok(Some(Layout { ncols: h.cols, names: None }))
         }
-        Format::Csv => Ok(csv::probe(&src.path, delimiter(opts, &src.path), opts.header, rank)?
-            .map(|l| Layout { ncols: l.ncols, names: l.names })),
+        Format::Csv => Ok(csv::probe(&src.path, delimiter(opts, &src.path), opts.header, rank)?.map(|l| Layout { ncols: l.ncols, names: l.names })),
     }
 }
 
@@ -94,9 +93,17 @@ fn check_same_layout(l: &Layout, path: &str, rank: usize, first: &Layout, path0:
                 Some(k) => format!("{} here (column {} there)", quote(a[j].as_bytes()), k + 1),
                 None => format!("another name here ({} bytes)", a[j].len()),
             };
-            return Err(Error::data(rank, path, Some(1), format!(
-                "header differs from rank {rank0}'s {path0}: column {} is {} there but {here} (all files must have \
-                 the same columns in the same order)", j + 1, quote(b[j].as_bytes()))));
+            return Err(Error::data(
+                rank,
+                path,
+                Some(1),
+                format!(
+                    "header differs from rank {rank0}'s {path0}: column {} is {} there but {here} (all files must have \
+                 the same columns in the same order)",
+                    j + 1,
+                    quote(b[j].as_bytes())
+                ),
+            ));
         }
     }
     Ok(())
@@ -195,9 +202,7 @@ impl Dataset {
         agree(comm, mine)?;
         drop(layout);
         let (agreed, path0) = (&agreed, &path0);
-        let pick = |what: &str, spec: &str| -> Result<Vec<usize>> {
-            select_columns(Some(spec), agreed).map_err(|m| Error::Param(format!("{what}: {m}")))
-        };
+        let pick = |what: &str, spec: &str| -> Result<Vec<usize>> { select_columns(Some(spec), agreed).map_err(|m| Error::Param(format!("{what}: {m}"))) };
         let targets = if opts.targets.is_empty() { Vec::new() } else { pick("target", &opts.targets.join(","))? };
         let label = match &opts.label {
             Some(l) => Some(pick("label", l)?[0]),
@@ -218,8 +223,7 @@ impl Dataset {
         };
         let columns: Vec<usize> = columns.into_iter().filter(|j| !exclude.contains(j)).collect();
         if let Some(j) = columns.iter().find(|j| side.contains(j)) {
-            return Err(Error::Param(format!(
-                "column '{}' is both a feature and a target/label", agreed.column_names()[*j])));
+            return Err(Error::Param(format!("column '{}' is both a feature and a target/label", agreed.column_names()[*j])));
         }
         if columns.is_empty() {
             return Err(Error::Param("no feature column is selected".into()));
@@ -254,11 +258,7 @@ impl Dataset {
     /// Names of features, targets and label.
     pub fn schema(&self) -> Schema {
         let all = self.layout.column_names();
-        Schema {
-            x: self.names(),
-            y: self.targets.iter().map(|&j| all[j].clone()).collect(),
-            label: self.label.map(|j| all[j].clone()),
-        }
+        Schema { x: self.names(), y: self.targets.iter().map(|&j| all[j].clone()).collect(), label: self.label.map(|j| all[j].clone()) }
     }
 
     /// Stream this rank's rows (in file order) in chunks. Returns (rows read, rows skipped for
@@ -305,7 +305,15 @@ impl Dataset {
                     kept.extend(keep_at.iter().map(|&k| row[k].clone()));
                 }
             }
-            f(&Chunk { x: all.slice(ndarray::s![.., ..d]), y: all.slice(ndarray::s![.., d..]), labels, kept: &kept, segment_start: first, origin: Some(origin), mapped })
+            f(&Chunk {
+                x: all.slice(ndarray::s![.., ..d]),
+                y: all.slice(ndarray::s![.., d..]),
+                labels,
+                kept: &kept,
+                segment_start: first,
+                origin: Some(origin),
+                mapped,
+            })
         };
         fn packed(vals: &[f64], n: usize, width: usize) -> ArrayView2<'_, f64> {
             ArrayView2::from_shape((n, width), vals).unwrap()
@@ -319,8 +327,7 @@ impl Dataset {
             read_so_far += this;
             let Some(layout) = probe(src, &self.opts, self.rank)? else { continue };
             if layout.ncols != self.layout.ncols {
-                return Err(Error::data(self.rank, pstr, Some(1), format!(
-                    "has {} columns but the other shards have {}", layout.ncols, self.layout.ncols)));
+                return Err(Error::data(self.rank, pstr, Some(1), format!("has {} columns but the other shards have {}", layout.ncols, self.layout.ncols)));
             }
             match self.opts.format.unwrap_or_else(|| Format::from_path(&src.path)) {
                 Format::Npy => {
@@ -369,9 +376,12 @@ impl Dataset {
                         if !all_finite {
                             let (i, k) = block.indexed_iter().find(|(_, v)| !v.is_finite()).map(|(ij, _)| ij).unwrap();
                             if self.opts.nan == NanPolicy::Error {
-                                return Err(Error::data(self.rank, &pstr, None, format!(
-                                    "row {} column {} holds {} (use --nan skip to drop such rows)",
-                                    first + i as u64 + 1, numeric[k], block[[i, k]])));
+                                return Err(Error::data(
+                                    self.rank,
+                                    &pstr,
+                                    None,
+                                    format!("row {} column {} holds {} (use --nan skip to drop such rows)", first + i as u64 + 1, numeric[k], block[[i, k]]),
+                                ));
                             }
                             // Hand on each run of finite rows with its own origin, so a node's
                             // complaint about a row still names the file's row.
@@ -387,7 +397,8 @@ impl Dataset {
                                 let j = (i..n).find(|&j| !finite_row[j]).unwrap_or(n);
                                 let run: Vec<f64> = block.slice(ndarray::s![i..j, ..]).iter().copied().collect();
                                 let text = if labels.is_empty() { &[][..] } else { &labels[i * nt..j * nt] };
-                                let origin = Origin { rank: self.rank, path: src.path.clone(), start: first + i as u64, csv: false, read: read(first + i as u64) };
+                                let origin =
+                                    Origin { rank: self.rank, path: src.path.clone(), start: first + i as u64, csv: false, read: read(first + i as u64) };
                                 emit(packed(&run, j - i, width), text, None, &origin)?;
                                 i = j;
                             }
@@ -404,8 +415,8 @@ impl Dataset {
                         Some((i, n)) => {
                             let span = l.len - l.data_start;
                             let at = |k: usize| l.data_start + span * k as u64 / n as u64;
-                            let align = |p| csv::align_to_line(&src.path, p, l.data_start, l.len)
-                                .map_err(|e| Error::data(self.rank, &pstr, None, e.to_string()));
+                            let align =
+                                |p| csv::align_to_line(&src.path, p, l.data_start, l.len).map_err(|e| Error::data(self.rank, &pstr, None, e.to_string()));
                             (align(at(i))?, align(at(i + 1))?)
                         }
                         None => (l.data_start, l.len),
@@ -418,10 +429,22 @@ impl Dataset {
                     for &j in &text_cols {
                         plan.text[j] = true;
                     }
-                    skipped += csv::read_range(&src.path, begin, end, self.opts.block_bytes, self.opts.threads, delim, &plan, self.opts.nan, self.rank, &mut |vals, labels, n, offset| {
-                        let origin = Origin { rank: self.rank, path: src.path.clone(), start: offset, csv: true, read: before + (offset - begin).min(this) };
-                        emit(packed(vals, n as usize, width), labels, None, &origin)
-                    })?;
+                    skipped += csv::read_range(
+                        &src.path,
+                        begin,
+                        end,
+                        self.opts.block_bytes,
+                        self.opts.threads,
+                        delim,
+                        &plan,
+                        self.opts.nan,
+                        self.rank,
+                        &mut |vals, labels, n, offset| {
+                            let origin =
+                                Origin { rank: self.rank, path: src.path.clone(), start: offset, csv: true, read: before + (offset - begin).min(this) };
+                            emit(packed(vals, n as usize, width), labels, None, &origin)
+                        },
+                    )?;
                 }
             }
             shards::unchanged(src, self.rank)?;
@@ -431,6 +454,6 @@ impl Dataset {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod tests;

@@ -127,9 +127,8 @@ pub fn read_header(path: &Path, rank: usize) -> Result<NpyHeader> {
     use super::pyliteral::Value;
     let dtype = match dict.get("descr") {
         None => return Err(err("header has no 'descr'".into())),
-        Some(Value::Str(d)) => Dtype::parse(d).ok_or_else(|| {
-            err(format!("dtype {} is not supported (float16/32/64, int8..64, uint8..64 or bool)", crate::io::quote(d.as_bytes())))
-        })?,
+        Some(Value::Str(d)) => Dtype::parse(d)
+            .ok_or_else(|| err(format!("dtype {} is not supported (float16/32/64, int8..64, uint8..64 or bool)", crate::io::quote(d.as_bytes()))))?,
         Some(other) => return Err(err(format!("dtype {other:?} is not supported: a plain numeric dtype, not a structured one"))),
     };
     match dict.get("fortran_order") {
@@ -211,16 +210,7 @@ pub type RowSink<'a> = dyn FnMut(&[f64], u64, Option<&Mapped>) -> Result<()> + '
 /// float64 files are memory-mapped and the blocks are slices of the map, handed over with it;
 /// otherwise they are read into a buffer.
 #[allow(clippy::too_many_arguments)]
-pub fn read_rows(
-    path: &Path,
-    hdr: &NpyHeader,
-    first: u64,
-    last: u64,
-    block_rows: usize,
-    rank: usize,
-    map: bool,
-    sink: &mut RowSink,
-) -> Result<()> {
+pub fn read_rows(path: &Path, hdr: &NpyHeader, first: u64, last: u64, block_rows: usize, rank: usize, map: bool, sink: &mut RowSink) -> Result<()> {
     let err = |msg: String| Error::data(rank, path.display().to_string(), None, msg);
     let mut f = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
     let row_bytes = hdr.cols * hdr.dtype.size();
@@ -239,8 +229,7 @@ pub fn read_rows(
             return Ok(());
         }
     }
-    f.seek(SeekFrom::Start(hdr.data_offset + first * row_bytes as u64))
-        .map_err(|e| err(e.to_string()))?;
+    f.seek(SeekFrom::Start(hdr.data_offset + first * row_bytes as u64)).map_err(|e| err(e.to_string()))?;
     // No larger than the rows to read: a part of a file split into ~1 MiB leaves
     // (`--reproducible`) must not zero a whole block's fresh pages each time.
     let block_rows = block_rows.clamp(1, (last - first).max(1) as usize);

@@ -1,7 +1,6 @@
 //! Which files (or parts of a file) each rank reads: `{rank}` patterns, globs and directories
 //! dealt out in order by bytes, and one file split among the ranks.
 
-
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -175,10 +174,13 @@ pub fn list(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<
                     // Other regular files (README, notes) are not shards.
                     None => {}
                     Some(why) if path.is_dir() => {
-                        return Err(bad(&path, format!(
-                            "{why}; directory mode reads the .csv/.tsv/.txt/.npy files of {spec_x} and does not descend \
+                        return Err(bad(
+                            &path,
+                            format!(
+                                "{why}; directory mode reads the .csv/.tsv/.txt/.npy files of {spec_x} and does not descend \
                              into sub-directories (give a glob such as '{spec_x}/*/*.csv', or move the entry)"
-                        )))
+                            ),
+                        ))
                     }
                     Some(why) => return Err(bad(&path, format!("{why}; in --data {spec_x} every entry must be readable (remove or fix it)"))),
                 }
@@ -207,9 +209,12 @@ fn sized(path: PathBuf, rank: usize) -> Result<SizedFile> {
 pub fn seen_as_listed(src: &Source, rank: usize) -> Result<()> {
     match not_a_shard(&src.path) {
         None => Ok(()),
-        Some(why) => Err(Error::data(rank, src.path.display().to_string(), None, format!(
-            "{why}, though rank 0 listed it: do all nodes see the same file system? (files on each node's own disk want a {{rank}} pattern)"
-        ))),
+        Some(why) => Err(Error::data(
+            rank,
+            src.path.display().to_string(),
+            None,
+            format!("{why}, though rank 0 listed it: do all nodes see the same file system? (files on each node's own disk want a {{rank}} pattern)"),
+        )),
     }
 }
 
@@ -219,11 +224,16 @@ pub fn seen_as_listed(src: &Source, rank: usize) -> Result<()> {
 pub fn unchanged(src: &Source, rank: usize) -> Result<()> {
     match std::fs::metadata(&src.path).map(|m| m.len()) {
         Ok(now) if now == src.bytes => Ok(()),
-        now => Err(Error::data(rank, src.path.display().to_string(), None, format!(
-            "changed while the job read it ({} bytes when listed, {} now): its rows would be read twice or not at all; train on files that are complete",
-            src.bytes,
-            now.map_or_else(|e| e.to_string(), |n| n.to_string())
-        ))),
+        now => Err(Error::data(
+            rank,
+            src.path.display().to_string(),
+            None,
+            format!(
+                "changed while the job read it ({} bytes when listed, {} now): its rows would be read twice or not at all; train on files that are complete",
+                src.bytes,
+                now.map_or_else(|e| e.to_string(), |n| n.to_string())
+            ),
+        )),
     }
 }
 

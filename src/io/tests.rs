@@ -127,10 +127,13 @@ fn npy_and_csv_read_the_same_selected_columns_and_nan_rows() {
         opts.columns = Some("3-4".into());
         let parts = crate::comm::run_threads(ranks, |c| {
             let mut got: Vec<f64> = Vec::new();
-            Dataset::open(c, &opts).unwrap().for_each_chunk(&mut |ch| {
-                got.extend(ch.x.iter());
-                Ok(())
-            }).unwrap();
+            Dataset::open(c, &opts)
+                .unwrap()
+                .for_each_chunk(&mut |ch| {
+                    got.extend(ch.x.iter());
+                    Ok(())
+                })
+                .unwrap();
             got
         });
         let want: Vec<f64> = vals.chunks(5).flat_map(|r| r[3..5].to_vec()).collect();
@@ -175,7 +178,8 @@ fn shard_assignment_is_contiguous_and_covers_every_file() {
 #[test]
 fn shared_files_are_dealt_out_by_bytes_in_file_order() {
     use super::shards::{assign, Listing, SizedFile};
-    let listing = |bytes: &[u64]| Listing::Files(bytes.iter().enumerate().map(|(k, &b)| SizedFile { path: PathBuf::from(format!("f{k}")), bytes: b }).collect());
+    let listing =
+        |bytes: &[u64]| Listing::Files(bytes.iter().enumerate().map(|(k, &b)| SizedFile { path: PathBuf::from(format!("f{k}")), bytes: b }).collect());
     let names = |l: &Listing, r: usize, n: usize| assign(l, r, n).into_iter().map(|s| (s.path.display().to_string(), s.part)).collect::<Vec<_>>();
     // One big file and three small ones on 4 ranks: the big one is read by all four.
     let l = listing(&[100, 1, 1, 1]);
@@ -200,11 +204,16 @@ fn shared_files_are_dealt_out_by_bytes_in_file_order() {
             let mut seen: Vec<(String, usize, usize)> = Vec::new();
             for (r, sources) in all.iter().enumerate() {
                 assert!(!sources.is_empty(), "{bytes:?} on {n}: rank {r} reads nothing");
-                let read: f64 = sources.iter().map(|s| {
-                    let b = bytes[s.path.display().to_string()[1..].parse::<usize>().unwrap()] as f64;
-                    s.part.map_or(b, |(_, k)| b / k as f64)
-                }).sum();
-                let biggest_whole = sources.iter().filter(|s| s.part.is_none()).map(|s| bytes[s.path.display().to_string()[1..].parse::<usize>().unwrap()]).max().unwrap_or(0) as f64;
+                let read: f64 = sources
+                    .iter()
+                    .map(|s| {
+                        let b = bytes[s.path.display().to_string()[1..].parse::<usize>().unwrap()] as f64;
+                        s.part.map_or(b, |(_, k)| b / k as f64)
+                    })
+                    .sum();
+                let biggest_whole =
+                    sources.iter().filter(|s| s.part.is_none()).map(|s| bytes[s.path.display().to_string()[1..].parse::<usize>().unwrap()]).max().unwrap_or(0)
+                        as f64;
                 assert!(read <= 2.0 * total / n as f64 + biggest_whole + 1.0, "{bytes:?} on {n}: rank {r} reads {read} of {total}");
                 for s in sources {
                     let (i, k) = s.part.unwrap_or((0, 1));
@@ -250,7 +259,14 @@ fn a_file_that_changes_after_it_was_listed_is_an_error_not_other_rows() {
 fn a_listed_file_another_rank_cannot_see_says_why() {
     let src = super::Source { path: PathBuf::from("/nonexistent/node-local/part7.csv"), part: None, bytes: 10 };
     let err = super::shards::seen_as_listed(&src, 3).unwrap_err().to_string();
-    assert!(err.contains("rank 3") && err.contains("part7.csv") && err.contains("no such file") && err.contains("rank 0 listed it") && err.contains("{rank} pattern"), "{err}");
+    assert!(
+        err.contains("rank 3")
+            && err.contains("part7.csv")
+            && err.contains("no such file")
+            && err.contains("rank 0 listed it")
+            && err.contains("{rank} pattern"),
+        "{err}"
+    );
     let tmp = tempfile::NamedTempFile::new().unwrap();
     super::shards::seen_as_listed(&super::Source { path: tmp.path().to_path_buf(), part: None, bytes: 0 }, 3).unwrap();
 }

@@ -2,8 +2,8 @@
 //! ([`super::atomic`]) that is renamed into place only when every rank has its temporary
 //! complete, and undone on every rank if any rank's rename fails.
 
-use super::npy::NpyWriter;
 use super::atomic::{create_temp, discard_temp, forget_temp, live};
+use super::npy::NpyWriter;
 use super::Format;
 use crate::comm::{agree, Comm};
 use crate::error::{Error, Result};
@@ -200,7 +200,10 @@ impl ShardWriter {
                     for f in t {
                         let x = fast_float2::parse::<f64, _>(f.trim()).map_err(|_| Error::Row {
                             row: i,
-                            msg: format!("--keep: {} is not a number, and .npy output holds only numbers (write CSV to keep text)", crate::io::quote(f.as_bytes())),
+                            msg: format!(
+                                "--keep: {} is not a number, and .npy output holds only numbers (write CSV to keep text)",
+                                crate::io::quote(f.as_bytes())
+                            ),
                         })?;
                         all.push(x);
                     }

@@ -3,9 +3,9 @@
 //! partial per class; [`Classifier`] turns joint log-likelihoods into predictions.
 
 use super::define::{Partial, Predict, Report};
-use crate::io::Chunk;
 use crate::comm::Comm;
 use crate::error::{Error, Result};
+use crate::io::Chunk;
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

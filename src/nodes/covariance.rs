@@ -3,8 +3,8 @@
 
 use super::define::{Kind, NodeParams, Report, Transform};
 use super::{rows, NodeSpec};
-use crate::io::Schema;
 use crate::error::Result;
+use crate::io::Schema;
 use crate::stats::{correlation, Scatter};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};

@@ -64,7 +64,9 @@ pub struct GnbPartial {
 }
 
 impl NodeParams for GnbParams {
-    const KIND: Kind = Kind::new("gnb", &["label", "var_smoothing", "priors"], "gnb(label=c, var_smoothing=1e-9, priors=[..]): Gaussian naive Bayes").aliases(&["gaussian_nb"]).task(Task::Classification);
+    const KIND: Kind = Kind::new("gnb", &["label", "var_smoothing", "priors"], "gnb(label=c, var_smoothing=1e-9, priors=[..]): Gaussian naive Bayes")
+        .aliases(&["gaussian_nb"])
+        .task(Task::Classification);
     type Partial = GnbPartial;
     type Model = GnbModel;
     /// `gnb(label=class, var_smoothing=1e-9, priors=[...])`.
@@ -149,9 +151,8 @@ impl Classifier for GnbModel {
     }
     fn joint_log_likelihood(&self, x: ArrayView2<f64>) -> Array2<f64> {
         let (c, d) = self.theta.dim();
-        let consts: Vec<f64> = (0..c)
-            .map(|k| self.class_prior[k].ln() - 0.5 * (0..d).map(|j| (2.0 * std::f64::consts::PI * self.var[[k, j]]).ln()).sum::<f64>())
-            .collect();
+        let consts: Vec<f64> =
+            (0..c).map(|k| self.class_prior[k].ln() - 0.5 * (0..d).map(|j| (2.0 * std::f64::consts::PI * self.var[[k, j]]).ln()).sum::<f64>()).collect();
         Array2::from_shape_fn((x.nrows(), c), |(i, k)| {
             consts[k] - 0.5 * (0..d).map(|j| (x[[i, j]] - self.theta[[k, j]]).powi(2) / self.var[[k, j]]).sum::<f64>()
         })
@@ -191,7 +192,15 @@ mod tests {
             let out = run_threads(ranks, |c| {
                 let (lo, hi) = (c.rank() * 6 / ranks, (c.rank() + 1) * 6 / ranks);
                 let mut n = crate::nodes::GnbNode::from_spec(&NodeSpec::parse("gnb(label=k)").unwrap()).unwrap();
-                let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: ArrayView2::from_shape((hi - lo, 0), &[]).unwrap(), labels: &labels[lo..hi], kept: &[], segment_start: true, origin: None, mapped: None };
+                let chunk = Chunk {
+                    x: x.slice(s![lo..hi, ..]),
+                    y: ArrayView2::from_shape((hi - lo, 0), &[]).unwrap(),
+                    labels: &labels[lo..hi],
+                    kept: &[],
+                    segment_start: true,
+                    origin: None,
+                    mapped: None,
+                };
                 n.fit_chunk(c, &chunk, &schema).unwrap();
                 n.model().unwrap().clone()
             });

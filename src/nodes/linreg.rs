@@ -13,7 +13,7 @@
 //! Model: coefficients (targets × features), intercepts, and training R² and RMSE over all ranks.
 //! `execute` appends the predictions `<target>_pred` to the rows.
 
-use super::define::{gather_merge, Columns, params_from_fields, Kind, NodeParams, Partial, Predict, Report};
+use super::define::{gather_merge, params_from_fields, Columns, Kind, NodeParams, Partial, Predict, Report};
 use super::{rows, NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -204,7 +204,10 @@ enum Stats {
 }
 
 impl NodeParams for LinregParams {
-    const KIND: Kind = Kind::new("linreg", &["target", "intercept", "method"], "linreg(target=y | target=[y0,y1], method=normal|qr, intercept=true): least squares").aliases(&["linear_regression"]).task(Task::Regression);
+    const KIND: Kind =
+        Kind::new("linreg", &["target", "intercept", "method"], "linreg(target=y | target=[y0,y1], method=normal|qr, intercept=true): least squares")
+            .aliases(&["linear_regression"])
+            .task(Task::Regression);
     type Partial = LinregPartial;
     type Model = LinregModel;
     /// `linreg(target=y, intercept=true, method=normal|qr)`.
@@ -335,7 +338,11 @@ mod tests {
         let x = Array::from_shape_fn((n, 3), |(i, j)| center + ((i * (j + 2)) as f64 * 0.37).sin() * (j + 1) as f64);
         let y = Array::from_shape_fn((n, 2), |(i, j)| {
             let r = x.row(i).mapv(|v| v - center);
-            if j == 0 { 2.0 + r[0] - 2.0 * r[1] + 0.5 * r[2] + 1e-3 * (i as f64 * 1.7).cos() } else { -1.0 + 0.3 * r[0] + 4.0 * r[2] }
+            if j == 0 {
+                2.0 + r[0] - 2.0 * r[1] + 0.5 * r[2] + 1e-3 * (i as f64 * 1.7).cos()
+            } else {
+                -1.0 + 0.3 * r[0] + 4.0 * r[2]
+            }
         });
         (x, y)
     }
@@ -358,7 +365,15 @@ mod tests {
                 let out = run_threads(ranks, |c| {
                     let (lo, hi) = ((c.rank() * c.rank() * 200) / (ranks * ranks), ((c.rank() + 1) * (c.rank() + 1) * 200) / (ranks * ranks));
                     let mut node = linreg(&format!("linreg(target=[y0,y1], method={method})"));
-                    let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: y.slice(s![lo..hi, ..]), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None };
+                    let chunk = Chunk {
+                        x: x.slice(s![lo..hi, ..]),
+                        y: y.slice(s![lo..hi, ..]),
+                        labels: &[],
+                        kept: &[],
+                        segment_start: true,
+                        origin: None,
+                        mapped: None,
+                    };
                     node.fit_chunk(c, &chunk, &schema).unwrap();
                     node.model().unwrap().fit.clone()
                 });
@@ -385,7 +400,12 @@ mod tests {
         let schema = Schema { x: vec!["a".into(), "b".into(), "c".into()], y: vec!["y0".into(), "y1".into()], label: None };
         for method in ["normal", "qr"] {
             let mut node = linreg(&format!("linreg(target=[y0,y1], method={method})"));
-            node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: x.view(), y: y.view(), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None }, &schema).unwrap();
+            node.fit_chunk(
+                &crate::comm::SingleComm,
+                &Chunk { x: x.view(), y: y.view(), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None },
+                &schema,
+            )
+            .unwrap();
             for i in 0..3 {
                 let (a, b) = (node.model().unwrap().fit.coefficients[[0, i]], want[[i + 1, 0]]);
                 assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{method}: {a} vs {b}");
@@ -395,7 +415,13 @@ mod tests {
         let schema4 = Schema { x: vec!["a".into(), "b".into(), "c".into(), "d".into()], ..schema.clone() };
         for method in ["normal", "qr"] {
             let mut node = linreg(&format!("linreg(target=y0, method={method})"));
-            let e = node.fit_chunk(&crate::comm::SingleComm, &Chunk { x: bad.view(), y: y.view(), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None }, &schema4).unwrap_err();
+            let e = node
+                .fit_chunk(
+                    &crate::comm::SingleComm,
+                    &Chunk { x: bad.view(), y: y.view(), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None },
+                    &schema4,
+                )
+                .unwrap_err();
             assert!(e.to_string().contains("collinear"), "{e}");
         }
     }

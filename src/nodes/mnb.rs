@@ -55,7 +55,10 @@ pub struct MnbModel {
 }
 
 impl NodeParams for MnbParams {
-    const KIND: Kind = Kind::new("mnb", &["label", "alpha", "fit_prior", "priors"], "mnb(label=c, alpha=1, fit_prior=true, priors=[..]): multinomial naive Bayes").aliases(&["multinomial_nb"]).task(Task::Classification);
+    const KIND: Kind =
+        Kind::new("mnb", &["label", "alpha", "fit_prior", "priors"], "mnb(label=c, alpha=1, fit_prior=true, priors=[..]): multinomial naive Bayes")
+            .aliases(&["multinomial_nb"])
+            .task(Task::Classification);
     type Partial = PerClass<Counts>;
     type Model = MnbModel;
     /// `mnb(label=class, alpha=1.0, fit_prior=true, priors=[...])`.
@@ -83,10 +86,10 @@ impl NodeParams for MnbParams {
     fn check_rows(&self, chunk: &Chunk, schema: &Schema) -> Result<()> {
         for (i, row) in chunk.x.rows().into_iter().enumerate() {
             if let Some((j, v)) = row.iter().enumerate().find(|(_, v)| **v < 0.0) {
-                return Err(Error::Row { row: i, msg: format!(
-                    "mnb: column '{}' holds the negative value {v}; multinomial naive Bayes needs counts (try gnb)",
-                    schema.x[j]
-                ) });
+                return Err(Error::Row {
+                    row: i,
+                    msg: format!("mnb: column '{}' holds the negative value {v}; multinomial naive Bayes needs counts (try gnb)", schema.x[j]),
+                });
             }
         }
         Ok(())
@@ -169,7 +172,15 @@ mod tests {
         let out = run_threads(3, |c| {
             let (lo, hi) = [(0, 2), (2, 4), (4, 5)][c.rank()];
             let mut n = node("mnb(label=class, alpha=0.5)");
-            let chunk = Chunk { x: x.slice(s![lo..hi, ..]), y: ArrayView2::from_shape((hi - lo, 0), &[]).unwrap(), labels: &labels[lo..hi], kept: &[], segment_start: true, origin: None, mapped: None };
+            let chunk = Chunk {
+                x: x.slice(s![lo..hi, ..]),
+                y: ArrayView2::from_shape((hi - lo, 0), &[]).unwrap(),
+                labels: &labels[lo..hi],
+                kept: &[],
+                segment_start: true,
+                origin: None,
+                mapped: None,
+            };
             n.fit_chunk(c, &chunk, &schema).unwrap();
             n.model().unwrap().clone()
         });
@@ -193,7 +204,8 @@ mod tests {
         let x = array![[1.0, 0.0], [0.0, 2.0]];
         let labels: Vec<String> = vec!["a".into(), "b".into()];
         let schema = Schema { x: vec!["f0".into(), "f1".into()], y: vec![], label: Some("class".into()) };
-        let chunk = Chunk { x: x.view(), y: ArrayView2::from_shape((2, 0), &[]).unwrap(), labels: &labels, kept: &[], segment_start: true, origin: None, mapped: None };
+        let chunk =
+            Chunk { x: x.view(), y: ArrayView2::from_shape((2, 0), &[]).unwrap(), labels: &labels, kept: &[], segment_start: true, origin: None, mapped: None };
         let mut n = node("mnb(label=class, priors=[0.9,0.1])");
         n.fit_chunk(&crate::comm::SingleComm, &chunk, &schema).unwrap();
         assert!((n.model().unwrap().class_log_prior[0] - 0.9f64.ln()).abs() < 1e-15);
@@ -206,7 +218,8 @@ mod tests {
         let x = array![[1.0, 0.0], [0.0, 2.0], [3.0, -0.5]];
         let labels: Vec<String> = vec!["a".into(), "b".into(), "a".into()];
         let schema = Schema { x: vec!["f0".into(), "words".into()], y: vec![], label: Some("class".into()) };
-        let chunk = Chunk { x: x.view(), y: ArrayView2::from_shape((3, 0), &[]).unwrap(), labels: &labels, kept: &[], segment_start: true, origin: None, mapped: None };
+        let chunk =
+            Chunk { x: x.view(), y: ArrayView2::from_shape((3, 0), &[]).unwrap(), labels: &labels, kept: &[], segment_start: true, origin: None, mapped: None };
         match node("mnb(label=class)").fit_chunk(&crate::comm::SingleComm, &chunk, &schema).unwrap_err() {
             Error::Row { row, msg } => {
                 assert_eq!(row, 2);

@@ -4,19 +4,18 @@
 //! After training, `execute` maps rows.
 
 pub mod chain;
-mod stats_partials;
 pub mod classes;
 mod covariance;
 pub mod define;
 mod driver;
 mod fda;
+mod gnb;
 mod hist;
 pub mod iterate;
-mod gnb;
 mod kmeans;
 mod layer;
-mod mnb;
 pub mod linreg;
+mod mnb;
 pub mod moments;
 mod pca;
 mod poly;
@@ -24,34 +23,35 @@ mod registry;
 mod ridge;
 mod sfa;
 mod sfa2;
-mod svd;
-mod whitening;
 mod shapes;
 mod spec;
+mod stats_partials;
+mod svd;
 #[cfg(test)]
 mod tests;
+mod whitening;
 
-pub use spec::{list_text, spec_text, NodeSpec};
 pub(crate) use shapes::{nan_vec, rows, Shapes};
 pub(crate) use spec::{caret, split_top_level};
+pub use spec::{list_text, spec_text, NodeSpec};
 
 pub use covariance::{CovarianceModel, CovarianceParams};
+use define::Defined;
 pub use fda::{FdaModel, FdaParams};
+pub use gnb::{GnbModel, GnbParams};
 pub use hist::{HistModel, HistParams};
+pub use kmeans::{Init as KmeansInit, KmeansModel, KmeansParams};
+pub use layer::LayerNode;
+pub use linreg::{LinregModel, LinregParams};
+pub use mnb::{MnbModel, MnbParams};
+pub use moments::{MomentsModel, MomentsParams};
+pub use pca::{PcaMethod, PcaModel, PcaParams};
 pub use poly::{PolyModel, PolyParams};
+pub use ridge::{RidgeModel, RidgeParams};
 pub use sfa::{SfaModel, SfaParams};
 pub use sfa2::{Sfa2Model, Sfa2Params};
 pub use svd::{SvdModel, SvdParams};
-pub use gnb::{GnbModel, GnbParams};
-pub use kmeans::{Init as KmeansInit, KmeansModel, KmeansParams};
-pub use layer::LayerNode;
-pub use mnb::{MnbModel, MnbParams};
-pub use linreg::{LinregModel, LinregParams};
-pub use moments::{MomentsModel, MomentsParams};
-pub use pca::{PcaMethod, PcaModel, PcaParams};
-pub use ridge::{RidgeModel, RidgeParams};
 pub use whitening::{WhiteningModel, WhiteningParams};
-use define::Defined;
 
 /// The `covariance` node.
 pub type CovarianceNode = Defined<CovarianceParams>;
@@ -280,7 +280,10 @@ fn usable_memory() -> (u64, &'static str) {
         }
     };
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
-    take(meminfo.and_then(|t| t.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse::<u64>().ok()).map(|k| k * 1024), "of this machine's memory");
+    take(
+        meminfo.and_then(|t| t.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse::<u64>().ok()).map(|k| k * 1024),
+        "of this machine's memory",
+    );
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes the struct we pass; no other memory is touched.
     if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } == 0 && lim.rlim_cur != libc::RLIM_INFINITY {
@@ -395,8 +398,11 @@ pub fn from_json(v: &serde_json::Value) -> Result<Box<dyn Node>> {
         "layer" => Box::new(LayerNode::from_json(v)?),
         k => match registry::load(k, v) {
             Some(node) => node?,
-            None => return Err(Error::Model(format!(
-                "unknown node kind '{k}' (a node defined by a program: load the model with that program, which registers it)"))),
+            None => {
+                return Err(Error::Model(format!(
+                    "unknown node kind '{k}' (a node defined by a program: load the model with that program, which registers it)"
+                )))
+            }
         },
     })
 }

@@ -6,8 +6,8 @@
 
 use super::define::{Kind, NodeParams, Report, Transform};
 use super::{nan_vec, NodeSpec};
-use crate::io::Schema;
 use crate::error::Result;
+use crate::io::Schema;
 use crate::stats::Scatter;
 use serde::{Deserialize, Serialize};
 
@@ -84,7 +84,9 @@ pub struct MomentsModel {
 }
 
 impl NodeParams for MomentsParams {
-    const KIND: Kind = Kind::new("moments", &[], "moments: per-column count, min, max, sums, mean, variance, std, variation (low_order_moments)").aliases(&["low_order_moments"]).passthrough();
+    const KIND: Kind = Kind::new("moments", &[], "moments: per-column count, min, max, sums, mean, variance, std, variation (low_order_moments)")
+        .aliases(&["low_order_moments"])
+        .passthrough();
     type Partial = Scatter;
     type Model = MomentsModel;
     fn from_spec(_: &NodeSpec) -> Result<Self> {

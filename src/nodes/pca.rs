@@ -9,8 +9,8 @@
 
 use super::define::{size_fits, Kind, NodeParams, Report, Transform};
 use super::{rows, spec_text, NodeSpec};
-use crate::io::Schema;
 use crate::error::{Error, Result};
+use crate::io::Schema;
 use crate::stats::{correlation, fix_signs, Scatter};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use ndarray_linalg::{Eigh, UPLO};
@@ -118,8 +118,7 @@ impl PcaParams {
             PcaMethod::Corr => {
                 let sd: Vec<f64> = cov.diag().iter().map(|v| v.sqrt()).collect();
                 if let Some(j) = sd.iter().position(|&v| v == 0.0) {
-                    return Err(Error::Fit(format!(
-                        "{kind}(method=corr): column '{}' is constant, its correlation is undefined", columns[j])));
+                    return Err(Error::Fit(format!("{kind}(method=corr): column '{}' is constant, its correlation is undefined", columns[j])));
                 }
                 (correlation(&cov), sd)
             }
@@ -132,7 +131,13 @@ impl PcaParams {
             (None, Some(f)) => {
                 let mut acc = 0.0;
                 // Tolerance: var=1.0 must not ask for more components than exist.
-                ratio.iter().position(|r| { acc += r; acc >= f - 1e-12 }).map_or(d, |i| i + 1)
+                ratio
+                    .iter()
+                    .position(|r| {
+                        acc += r;
+                        acc >= f - 1e-12
+                    })
+                    .map_or(d, |i| i + 1)
             }
             (None, None) => d,
         };

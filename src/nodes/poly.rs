@@ -82,7 +82,11 @@ impl NodeParams for PolyParams {
         crate::nodes::define::at_least_one("poly", "degree", Some(self.degree))
     }
     fn spec(&self) -> String {
-        if self.degree == 2 { "quadratic".into() } else { format!("poly(degree={})", self.degree) }
+        if self.degree == 2 {
+            "quadratic".into()
+        } else {
+            format!("poly(degree={})", self.degree)
+        }
     }
     fn state_elements(&self, d: usize) -> u128 {
         // The monomial list; its size is also checked in `check`.

@@ -5,8 +5,8 @@
 //! Model: alphas, and per alpha the coefficients, intercepts, training R² and RMSE. `execute`
 //! appends `<target>_pred` (or `<target>_pred@<alpha>` for several alphas) to the rows.
 
-use super::linreg::{solve_normal, target_params, Fit};
 use super::define::{Columns, Kind, NodeParams, Partial, Predict, Report};
+use super::linreg::{solve_normal, target_params, Fit};
 use super::{NodeSpec, Task};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
@@ -53,7 +53,9 @@ pub struct RidgePartial {
 }
 
 impl NodeParams for RidgeParams {
-    const KIND: Kind = Kind::new("ridge", &["alpha", "target", "intercept"], "ridge(alpha=1 | alpha=[..], target=y, intercept=true): ridge regression, one model per alpha").task(Task::Regression);
+    const KIND: Kind =
+        Kind::new("ridge", &["alpha", "target", "intercept"], "ridge(alpha=1 | alpha=[..], target=y, intercept=true): ridge regression, one model per alpha")
+            .task(Task::Regression);
     type Partial = RidgePartial;
     type Model = RidgeModel;
     /// `ridge(alpha=1.0 | alpha=[...], target=y, intercept=true)`.
@@ -61,10 +63,9 @@ impl NodeParams for RidgeParams {
         let (target, intercept) = target_params(spec)?;
         let alphas = match spec.get_list("alpha") {
             None => vec![1.0],
-            Some(l) => l
-                .iter()
-                .map(|a| a.parse::<f64>().map_err(|_| Error::Param(format!("ridge: alpha {a:?} is not a number"))))
-                .collect::<Result<Vec<f64>>>()?,
+            Some(l) => {
+                l.iter().map(|a| a.parse::<f64>().map_err(|_| Error::Param(format!("ridge: alpha {a:?} is not a number")))).collect::<Result<Vec<f64>>>()?
+            }
         };
         Ok(RidgeParams { target, fit_intercept: intercept, alphas })
     }
@@ -126,7 +127,11 @@ impl Partial for RidgePartial {
 
 impl RidgeModel {
     fn suffix(&self, k: usize) -> String {
-        if self.params.alphas.len() == 1 { String::new() } else { format!("@{}", self.params.alphas[k]) }
+        if self.params.alphas.len() == 1 {
+            String::new()
+        } else {
+            format!("@{}", self.params.alphas[k])
+        }
     }
 }
 
@@ -144,7 +149,13 @@ impl Predict for RidgeModel {
 
 impl Report for RidgeModel {
     fn summary(&self, input: &[String]) -> Vec<String> {
-        let mut out = vec![format!("{} features -> {} target(s), {} alpha(s), trained on {} rows", input.len(), self.params.target.len(), self.params.alphas.len(), self.count)];
+        let mut out = vec![format!(
+            "{} features -> {} target(s), {} alpha(s), trained on {} rows",
+            input.len(),
+            self.params.target.len(),
+            self.params.alphas.len(),
+            self.count
+        )];
         for (k, f) in self.fits.iter().enumerate() {
             for (j, t) in self.params.target.iter().enumerate() {
                 out.push(format!("alpha {}: {t}: intercept {:.6}, R² {:.6}, RMSE {:.6}", self.params.alphas[k], f.intercept[j], f.r2[j], f.rmse[j]));
@@ -176,7 +187,12 @@ mod tests {
         let out = crate::comm::run_threads(3, |c| {
             let (lo, hi) = (c.rank() * 80 / 3, (c.rank() + 1) * 80 / 3);
             let mut n = crate::nodes::RidgeNode::new(params.clone());
-            n.fit_chunk(c, &Chunk { x: x.slice(s![lo..hi, ..]), y: y.slice(s![lo..hi, ..]), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None }, &schema).unwrap();
+            n.fit_chunk(
+                c,
+                &Chunk { x: x.slice(s![lo..hi, ..]), y: y.slice(s![lo..hi, ..]), labels: &[], kept: &[], segment_start: true, origin: None, mapped: None },
+                &schema,
+            )
+            .unwrap();
             n
         });
         let node = &out[0];

@@ -4,7 +4,6 @@
 use crate::error::{Error, Result};
 use ndarray::Array2;
 
-
 /// Matrices are stored in model files as lists of rows: readable and easy to load in numpy.
 pub(crate) mod rows {
     use ndarray::Array2;

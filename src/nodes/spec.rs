@@ -3,7 +3,6 @@
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 
-
 /// A node as written in a flow spec: `pca(n=3, method=corr)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeSpec {
@@ -45,9 +44,9 @@ impl NodeSpec {
 
     /// A list parameter: `target=[y0,y1]`, `target="y0,y1"`, `target=y0;y1` or one value.
     pub fn get_list(&self, key: &str) -> Option<Vec<String>> {
-        self.params.get(key).map(|v| {
-            v.trim_matches(['[', ']']).split([',', ';']).map(|s| s.trim().trim_matches(['"', '\'']).to_string()).filter(|s| !s.is_empty()).collect()
-        })
+        self.params
+            .get(key)
+            .map(|v| v.trim_matches(['[', ']']).split([',', ';']).map(|s| s.trim().trim_matches(['"', '\'']).to_string()).filter(|s| !s.is_empty()).collect())
     }
 
     /// A boolean parameter (`true/false`, `yes/no`, `1/0`).
@@ -81,10 +80,7 @@ impl NodeSpec {
 
     /// A parameter parsed as `T`, if given.
     pub fn get<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>> {
-        self.params
-            .get(key)
-            .map(|v| v.parse::<T>().map_err(|_| Error::Param(format!("{}: cannot use {} as {key}", self.kind, q(v)))))
-            .transpose()
+        self.params.get(key).map(|v| v.parse::<T>().map_err(|_| Error::Param(format!("{}: cannot use {} as {key}", self.kind, q(v))))).transpose()
     }
 }
 
@@ -92,7 +88,11 @@ impl NodeSpec {
 /// parameters given (`Some`), in this order; `kind` alone when none is. Lists as `[a,b]`.
 pub fn spec_text(kind: &str, params: &[(&str, Option<String>)]) -> String {
     let given: Vec<String> = params.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}"))).collect();
-    if given.is_empty() { kind.to_string() } else { format!("{kind}({})", given.join(", ")) }
+    if given.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}({})", given.join(", "))
+    }
 }
 
 /// `[a,b,c]` for [`spec_text`].

@@ -32,7 +32,6 @@ impl Partial for Scatter {
     }
 }
 
-
 // The SVD's partial: a QR factor, merged by stacking and refactoring (TSQR).
 impl Partial for Tsqr {
     fn update(&mut self, chunk: &Chunk) -> Result<()> {

@@ -49,11 +49,18 @@ fn partials_merge_to_the_union_on_random_splits() {
     // cache and --update rest on, for every node that keeps partials, with empty pieces and
     // merges in any order.
     let n = 211;
-    let x = ndarray::Array2::from_shape_fn((n, 4), |(i, j)| 1e4 * (j == 0) as u8 as f64 + ((i * 37 + j * 11) % 17) as f64 * 0.3 + (i as f64 * 0.7 + j as f64).sin() + 1.0);
+    let x = ndarray::Array2::from_shape_fn((n, 4), |(i, j)| {
+        1e4 * (j == 0) as u8 as f64 + ((i * 37 + j * 11) % 17) as f64 * 0.3 + (i as f64 * 0.7 + j as f64).sin() + 1.0
+    });
     let y = ndarray::Array2::from_shape_fn((n, 1), |(i, _)| 2.0 * x[[i, 1]] - x[[i, 2]] + (i as f64).cos());
     let labels: Vec<String> = (0..n).map(|i| ["p", "q", "r"][(i * i) % 7 % 3].to_string()).collect();
     let schema = Schema { x: ["a", "b", "c", "d"].map(String::from).to_vec(), y: vec!["t".into()], label: Some("k".into()) };
-    let chunk = |r: std::ops::Range<usize>| Chunk { x: x.slice(ndarray::s![r.clone(), ..]), y: y.slice(ndarray::s![r.clone(), ..]), labels: &labels[r], ..Chunk::new(x.view()) };
+    let chunk = |r: std::ops::Range<usize>| Chunk {
+        x: x.slice(ndarray::s![r.clone(), ..]),
+        y: y.slice(ndarray::s![r.clone(), ..]),
+        labels: &labels[r],
+        ..Chunk::new(x.view())
+    };
     let comm = crate::comm::SingleComm;
     let mut state = 12345u64;
     let mut rand = |m: usize| {
@@ -118,7 +125,13 @@ fn partials_merge_to_the_union_on_random_splits() {
 
 /// Every pass of `params` on `rows` rows, each pass's partial built from random pieces merged
 /// in random order; the model's numbers.
-fn passes_in_pieces<P: define::NodeParams>(params: &P, schema: &Schema, rows: usize, chunk: &dyn Fn(std::ops::Range<usize>) -> Chunk<'static>, rand: &mut dyn FnMut(usize) -> usize) -> Vec<f64> {
+fn passes_in_pieces<P: define::NodeParams>(
+    params: &P,
+    schema: &Schema,
+    rows: usize,
+    chunk: &dyn Fn(std::ops::Range<usize>) -> Chunk<'static>,
+    rand: &mut dyn FnMut(usize) -> usize,
+) -> Vec<f64> {
     use define::Partial;
     let comm = crate::comm::SingleComm;
     let mut partial = params.partial(schema);
@@ -151,10 +164,17 @@ fn every_pass_of_a_multi_pass_node_merges_to_the_union() {
     // hist and fda keep no per-shard partials (their later passes depend on the earlier ones'
     // joined results), but the driver's join still merges each pass's partials.
     let n = 173;
-    let x: &'static ndarray::Array2<f64> = Box::leak(Box::new(ndarray::Array2::from_shape_fn((n, 3), |(i, j)| ((i * 31 + j * 7) % 23) as f64 * 0.4 + (i as f64 * 0.3 + j as f64).cos() + 50.0 * (j == 1) as u8 as f64)));
+    let x: &'static ndarray::Array2<f64> = Box::leak(Box::new(ndarray::Array2::from_shape_fn((n, 3), |(i, j)| {
+        ((i * 31 + j * 7) % 23) as f64 * 0.4 + (i as f64 * 0.3 + j as f64).cos() + 50.0 * (j == 1) as u8 as f64
+    })));
     let labels: &'static [String] = Box::leak((0..n).map(|i| ["u", "v", "w"][(i * 5 + i / 7) % 3].to_string()).collect::<Vec<_>>().into_boxed_slice());
     let schema = Schema { x: ["a", "b", "c"].map(String::from).to_vec(), y: vec![], label: Some("k".into()) };
-    let chunk = |r: std::ops::Range<usize>| Chunk { x: x.slice(ndarray::s![r.clone(), ..]), labels: &labels[r.clone()], y: ndarray::ArrayView2::from_shape((r.len(), 0), &[]).unwrap(), ..Chunk::new(x.view()) };
+    let chunk = |r: std::ops::Range<usize>| Chunk {
+        x: x.slice(ndarray::s![r.clone(), ..]),
+        labels: &labels[r.clone()],
+        y: ndarray::ArrayView2::from_shape((r.len(), 0), &[]).unwrap(),
+        ..Chunk::new(x.view())
+    };
     let mut state = 777u64;
     let mut rand = |m: usize| {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -283,7 +303,8 @@ fn params_made_as_structs_are_validated_like_specs() {
         }
     }
     // The defaults train: k-means' 8 clusters (40 rows), hist's 10 bins, pca.
-    let good: Vec<Make> = vec![Box::new(|| Box::new(KmeansNode::default())), Box::new(|| Box::new(HistNode::default())), Box::new(|| Box::new(PcaNode::default()))];
+    let good: Vec<Make> =
+        vec![Box::new(|| Box::new(KmeansNode::default())), Box::new(|| Box::new(HistNode::default())), Box::new(|| Box::new(PcaNode::default()))];
     for make in &good {
         for got in fit(make) {
             got.unwrap();

@@ -7,8 +7,8 @@
 use super::define::{size_fits, Kind, NodeParams, Report, Transform};
 use super::pca::{PcaModel, PcaParams};
 use super::NodeSpec;
-use crate::io::Schema;
 use crate::error::{Error, Result};
+use crate::io::Schema;
 use crate::stats::Scatter;
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -54,7 +54,9 @@ impl NodeParams for WhiteningParams {
             let ev = pca.eigenvalues[i];
             if ev.is_nan() || ev <= top * 1e-12 {
                 return Err(Error::Fit(if i == 0 {
-                    format!("whitening: the data have no variance in any direction (largest eigenvalue {ev:.3e}: constant columns?); there is nothing to whiten")
+                    format!(
+                        "whitening: the data have no variance in any direction (largest eigenvalue {ev:.3e}: constant columns?); there is nothing to whiten"
+                    )
                 } else {
                     format!("whitening: component {} has variance {ev:.3e} (the data are rank-deficient); use n={i} or less", i + 1)
                 }));

@@ -20,8 +20,8 @@
 //! work as in a plain loop.
 
 mod engine;
-mod worker;
 pub mod sort;
+mod worker;
 
 pub use sort::{argsort, sort_by_column, sort_by_key, Sorted};
 
@@ -77,7 +77,11 @@ impl Options {
         self.serial.unwrap_or_else(|| std::env::var("FLOWMPI_SERIAL").is_ok_and(|v| !v.is_empty() && v != "0"))
     }
     fn threads(&self) -> usize {
-        if self.threads > 0 { self.threads } else { crate::launch::threads_per_rank() }
+        if self.threads > 0 {
+            self.threads
+        } else {
+            crate::launch::threads_per_rank()
+        }
     }
 }
 

@@ -63,10 +63,13 @@ where
     let offset: u64 = counts[..rank].iter().sum();
     let total: u64 = counts.iter().sum();
     let nan = keys.iter().position(|k| k.is_nan());
-    agree(comm, match nan {
-        Some(i) => Err(Error::Param(format!("sort: the key of row {} (rank {rank}'s row {}) is NaN", offset + i as u64 + 1, i + 1))),
-        None => Ok(()),
-    })?;
+    agree(
+        comm,
+        match nan {
+            Some(i) => Err(Error::Param(format!("sort: the key of row {} (rank {rank}'s row {}) is NaN", offset + i as u64 + 1, i + 1))),
+            None => Ok(()),
+        },
+    )?;
     let mut local: Vec<Rec<T>> = keys.iter().zip(items).enumerate().map(|(i, (&k, t))| (k, offset + i as u64, t)).collect();
     // Stable: equal keys keep their index order.
     local.sort_by(|a, b| a.0.partial_cmp(&b.0).expect("not NaN"));
@@ -170,11 +173,8 @@ where
 {
     let rank = comm.rank();
     let own = std::mem::take(&mut buckets[rank]);
-    let out: Vec<Vec<u8>> = buckets
-        .iter()
-        .enumerate()
-        .map(|(t, b)| if t == rank || b.is_empty() { Vec::new() } else { bincode::serialize(b).expect("rows encode") })
-        .collect();
+    let out: Vec<Vec<u8>> =
+        buckets.iter().enumerate().map(|(t, b)| if t == rank || b.is_empty() { Vec::new() } else { bincode::serialize(b).expect("rows encode") }).collect();
     drop(buckets);
     let got = comm.alltoall_bytes(&out);
     drop(out);
@@ -275,11 +275,7 @@ mod tests {
     #[test]
     fn rows_sort_by_a_column_and_nan_is_refused_everywhere() {
         let got = run_threads(2, |c| {
-            let rows = if c.rank() == 0 {
-                ndarray::array![[3.0, 30.0], [1.0, 10.0]]
-            } else {
-                ndarray::array![[2.0, 20.0], [1.0, 11.0], [0.5, 5.0]]
-            };
+            let rows = if c.rank() == 0 { ndarray::array![[3.0, 30.0], [1.0, 10.0]] } else { ndarray::array![[2.0, 20.0], [1.0, 11.0], [0.5, 5.0]] };
             sort_by_column(c, rows.view(), 0).unwrap()
         });
         assert_eq!(got[0].0, ndarray::array![[0.5, 5.0], [1.0, 10.0]]);

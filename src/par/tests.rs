@@ -158,9 +158,8 @@ fn results_to_root_come_only_to_rank_0_and_errors_to_everyone() {
             let got = run_threads(ranks, |c| parallelize_to_root(c, &items, &opts, |_, x| Ok::<_, String>(work(x))).unwrap());
             assert_eq!(got[0].as_ref(), Some(&want), "{ranks} ranks {schedule:?}");
             assert!(got[1..].iter().all(Option::is_none));
-            let errs = run_threads(ranks, |c| {
-                parallelize_to_root(c, &items, &opts, |_, &x| if x == 40 { Err("forty") } else { Ok(x) }).unwrap_err().to_string()
-            });
+            let errs =
+                run_threads(ranks, |c| parallelize_to_root(c, &items, &opts, |_, &x| if x == 40 { Err("forty") } else { Ok(x) }).unwrap_err().to_string());
             assert!(errs.iter().all(|e| e.contains("item 40") && e.contains("forty")), "{errs:?}");
         }
     }

@@ -120,4 +120,3 @@ pub fn two_pass_covariance(x: ArrayView2<f64>) -> (Array1<f64>, Array2<f64>) {
     let c = &x - &mean;
     (mean, c.t().dot(&c) / (n - 1.0))
 }
-

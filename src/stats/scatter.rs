@@ -1,8 +1,8 @@
 //! [`Scatter`]: count, shifted sums, min and max of a set of rows, merged exactly.
 
+use super::{allreduce_symmetric, syrk_upper};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
-use super::{allreduce_symmetric, syrk_upper};
 use ndarray::{Array1, Array2, ArrayView2};
 
 /// Partial statistics of a set of rows: count, shifted sums, min and max.
@@ -73,10 +73,12 @@ impl Scatter {
             return Err(bad());
         }
         // Values `at..at + len`, read straight into their own vector (no copy of the whole).
-        let values = |at: usize, len: usize| -> Vec<f64> { bytes[8 * at..8 * (at + len)].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect() };
+        let values =
+            |at: usize, len: usize| -> Vec<f64> { bytes[8 * at..8 * (at + len)].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect() };
         let head = values(0, 3);
         let (full, d) = (head[1] == 1.0, head[2] as usize);
-        if !(head[1] == 0.0 || full) || head[2] != d as f64 || (bytes.len() / 8) as u128 != 3 + 5 * d as u128 + if full { (d as u128) * (d as u128) } else { 0 } {
+        if !(head[1] == 0.0 || full) || head[2] != d as f64 || (bytes.len() / 8) as u128 != 3 + 5 * d as u128 + if full { (d as u128) * (d as u128) } else { 0 }
+        {
             return Err(bad());
         }
         let vec = |k: usize| Array1::from(values(3 + k * d, d));
@@ -183,8 +185,7 @@ impl Scatter {
         if self.full {
             for i in 0..d {
                 for j in i..d {
-                    self.cross[[i, j]] +=
-                        self.sum[i] * delta[j] + delta[i] * self.sum[j] + n * delta[i] * delta[j];
+                    self.cross[[i, j]] += self.sum[i] * delta[j] + delta[i] * self.sum[j] + n * delta[i] * delta[j];
                 }
                 self.sq[i] = self.cross[[i, i]];
             }
@@ -293,10 +294,7 @@ impl Scatter {
     /// Sample covariance (n − 1 denominator); needs at least two rows.
     pub fn covariance(&self) -> Result<Array2<f64>> {
         if self.n < 2 {
-            return Err(Error::Fit(format!(
-                "covariance needs at least 2 rows in total, got {}",
-                self.n
-            )));
+            return Err(Error::Fit(format!("covariance needs at least 2 rows in total, got {}", self.n)));
         }
         Ok(self.centered_cross() / (self.n as f64 - 1.0))
     }
@@ -318,8 +316,8 @@ impl<'de> serde::Deserialize<'de> for Scatter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::two_pass_covariance;
     use crate::comm::run_threads;
+    use crate::stats::two_pass_covariance;
     use ndarray::{s, Array};
 
     fn data(n: usize, d: usize, seed: u64, center: f64, spread: f64) -> Array2<f64> {

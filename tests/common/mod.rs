@@ -335,5 +335,9 @@ fn eigenvector_scale(node: &Value) -> f64 {
             }
         }
     }
-    if gap.is_finite() && gap > 0.0 { (top / gap).max(1.0) } else { 1.0 }
+    if gap.is_finite() && gap > 0.0 {
+        (top / gap).max(1.0)
+    } else {
+        1.0
+    }
 }

@@ -9,8 +9,8 @@
 mod number;
 mod parse;
 
-pub use parse::{parse_block, FieldPlan, ParseError, Rows};
 use parse::parse_parallel;
+pub use parse::{parse_block, FieldPlan, ParseError, Rows};
 
 use crate::error::{Error, Result};
 use std::fs::File;
@@ -42,11 +42,7 @@ pub enum NanPolicy {
 
 /// Split one line the slow way (quoted fields, spaces), for the header and the first line.
 fn split_line(line: &[u8], delim: u8) -> Vec<Vec<u8>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .delimiter(delim)
-        .flexible(true)
-        .from_reader(line);
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).delimiter(delim).flexible(true).from_reader(line);
     let mut rec = csv::ByteRecord::new();
     match rdr.read_byte_record(&mut rec) {
         Ok(true) => rec.iter().map(|s| s.to_vec()).collect(),
@@ -57,8 +53,24 @@ fn split_line(line: &[u8], delim: u8) -> Vec<Vec<u8>> {
 /// What pandas' `read_csv` reads as missing by default (its `na_values`), besides the empty
 /// field: all of them are NaN here, so `--nan error|skip` treats them alike.
 const NA_TOKENS: [&[u8]; 18] = [
-    b"#N/A", b"#N/A N/A", b"#NA", b"-1.#IND", b"-1.#QNAN", b"-NaN", b"-nan", b"1.#IND", b"1.#QNAN", b"<NA>", b"N/A", b"NA",
-    b"NULL", b"NaN", b"None", b"n/a", b"nan", b"null",
+    b"#N/A",
+    b"#N/A N/A",
+    b"#NA",
+    b"-1.#IND",
+    b"-1.#QNAN",
+    b"-NaN",
+    b"-nan",
+    b"1.#IND",
+    b"1.#QNAN",
+    b"<NA>",
+    b"N/A",
+    b"NA",
+    b"NULL",
+    b"NaN",
+    b"None",
+    b"n/a",
+    b"nan",
+    b"null",
 ];
 
 /// Whether a (trimmed, unquoted) field is one of pandas' missing-value spellings.
@@ -145,8 +157,13 @@ pub fn probe(path: &Path, delim: u8, header: Option<bool>, rank: usize) -> Resul
         // Classic Mac line endings (CR alone): the whole file is one line, read as a header and
         // no rows ("no data rows on any rank" said nothing about why).
         if memchr::memchr(b'\r', line).is_some_and(|i| i + 1 < line.len()) {
-            return Err(Error::data(rank, &pstr, line_of(path, start as u64), "lines end in a carriage return alone (CR, old Mac \
-                 style), not LF or CRLF: convert the file, e.g. tr '\\r' '\\n' < in.csv > out.csv"));
+            return Err(Error::data(
+                rank,
+                &pstr,
+                line_of(path, start as u64),
+                "lines end in a carriage return alone (CR, old Mac \
+                 style), not LF or CRLF: convert the file, e.g. tr '\\r' '\\n' < in.csv > out.csv",
+            ));
         }
         let fields = split_line(line, delim);
         let has_header = header.unwrap_or_else(|| {
@@ -161,9 +178,17 @@ pub fn probe(path: &Path, delim: u8, header: Option<bool>, rank: usize) -> Resul
             for (j, f) in fields.iter().enumerate() {
                 let name = std::str::from_utf8(f.trim_ascii()).map_err(|e| {
                     let at = e.valid_up_to();
-                    Error::data(rank, &pstr, line_of(path, start as u64), format!(
-                        "the header is not UTF-8 text: column {} holds the byte 0x{:02x} after {} (save the file as UTF-8)",
-                        j + 1, f.trim_ascii()[at], crate::io::quote(&f.trim_ascii()[..at])))
+                    Error::data(
+                        rank,
+                        &pstr,
+                        line_of(path, start as u64),
+                        format!(
+                            "the header is not UTF-8 text: column {} holds the byte 0x{:02x} after {} (save the file as UTF-8)",
+                            j + 1,
+                            f.trim_ascii()[at],
+                            crate::io::quote(&f.trim_ascii()[..at])
+                        ),
+                    )
                 })?;
                 names.push(name.to_string());
             }
@@ -239,7 +264,6 @@ pub fn line_of_row(path: &Path, offset: u64, row: u64) -> Option<u64> {
     }
 }
 
-
 /// Where [`read_range`] hands each parsed piece: `(values, labels, rows, offset)`.
 pub type Sink<'a> = dyn FnMut(&[f64], &[String], u64, u64) -> Result<()> + 'a;
 
@@ -289,8 +313,8 @@ pub fn read_range(
             }
         };
         vals.clear();
-        let parsed = parse_parallel(&buf[..upto], base, threads, delim, plan, nan, &mut vals)
-            .map_err(|e| Error::data(rank, pstr(), line_of(path, e.offset), e.msg))?;
+        let parsed =
+            parse_parallel(&buf[..upto], base, threads, delim, plan, nan, &mut vals).map_err(|e| Error::data(rank, pstr(), line_of(path, e.offset), e.msg))?;
         skipped += parsed.skipped;
         let (mut from, mut lfrom) = (0, 0);
         for &(to, lto, rows, offset) in &parsed.pieces {

@@ -68,7 +68,6 @@ pub struct ParseError {
     pub msg: String,
 }
 
-
 /// Fast path for one whole line of plain numbers: parses from `b[0]` up to and including the
 /// line end, writing selected values into `row`; returns the bytes consumed. Returns `None`
 /// for anything unusual (comments, blanks, quotes, spaces, exponents, NaN, wrong field count),
@@ -119,17 +118,9 @@ fn parse_line_fast(b: &[u8], delim: u8, plan: &FieldPlan, row: &mut [f64], label
     None
 }
 
-
 /// Parse the complete lines in `block` (which starts at file offset `base`), appending the
 /// selected values (and labels) row by row to `out`. Returns (rows appended, rows skipped for NaN).
-pub fn parse_block(
-    block: &[u8],
-    base: u64,
-    delim: u8,
-    plan: &FieldPlan,
-    nan: NanPolicy,
-    rows_out: &mut Rows,
-) -> std::result::Result<(u64, u64), ParseError> {
+pub fn parse_block(block: &[u8], base: u64, delim: u8, plan: &FieldPlan, nan: NanPolicy, rows_out: &mut Rows) -> std::result::Result<(u64, u64), ParseError> {
     let mut rows = 0u64;
     let mut skipped = 0u64;
     let mut pos = 0usize;
@@ -206,10 +197,7 @@ pub fn parse_block(
                 if !v.is_finite() {
                     if nan == NanPolicy::Error {
                         let what = if field.trim_ascii().is_empty() { "an empty field".to_string() } else { crate::io::quote(field) };
-                        return Err(fail(format!(
-                            "{what} in column '{}' is not a finite number (use --nan skip to drop such rows)",
-                            plan.names[col]
-                        )));
+                        return Err(fail(format!("{what} in column '{}' is not a finite number (use --nan skip to drop such rows)", plan.names[col])));
                     }
                     bad_value = true;
                 }

@@ -26,7 +26,8 @@ impl Trainer<'_> {
     /// Gather rows from every rank (rank order), as a matrix.
     pub(super) fn gather_rows(comm: &dyn Comm, rows: &[f64], d: usize) -> Array2<f64> {
         let mine: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let all: Vec<f64> = comm.allgather_bytes(&mine).iter().flat_map(|b| b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>()).collect();
+        let all: Vec<f64> =
+            comm.allgather_bytes(&mine).iter().flat_map(|b| b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>()).collect();
         Array2::from_shape_vec((all.len() / d.max(1), d), all).unwrap()
     }
 
@@ -145,8 +146,7 @@ pub(super) fn init_file(path: &std::path::Path, d: usize) -> Result<Array2<f64>>
     }
     let mut opts = crate::io::DataOptions::new(path.display().to_string());
     opts.block_bytes = 1 << 20;
-    let data = crate::io::Dataset::open(&crate::comm::SingleComm, &opts)
-        .map_err(|e| Error::Param(format!("kmeans init file: {e}")))?;
+    let data = crate::io::Dataset::open(&crate::comm::SingleComm, &opts).map_err(|e| Error::Param(format!("kmeans init file: {e}")))?;
     let mut vals = Vec::new();
     data.for_each_chunk(&mut |c| {
         vals.extend(c.x.iter());
@@ -168,8 +168,11 @@ fn init_from_model(path: &std::path::Path, d: usize) -> Result<Array2<f64>> {
     let centroids = match v.get("format").and_then(|f| f.as_str()) {
         Some("flowmpi-kmeans-checkpoint") => v.get("centroids").cloned(),
         Some(crate::nodes::MODEL_FORMAT) => v["nodes"].as_array().and_then(|n| n.iter().rev().find(|n| n["kind"] == "kmeans")).map(|n| n["centroids"].clone()),
-        _ => return Err(bad("a JSON init file must be a flowmpi model with a kmeans node, or a k-means checkpoint; \
-                             centroids can also come from a CSV or NPY file of k rows".into())),
+        _ => {
+            return Err(bad("a JSON init file must be a flowmpi model with a kmeans node, or a k-means checkpoint; \
+                             centroids can also come from a CSV or NPY file of k rows"
+                .into()))
+        }
     }
     .ok_or_else(|| bad("the model has no kmeans node".into()))?;
     let rows: Vec<Vec<f64>> = serde_json::from_value(centroids).map_err(|e| bad(format!("centroids: {e}")))?;

@@ -10,10 +10,8 @@ pub(super) const BLOCK: usize = 1024;
 
 /// A uniform number in (0, 1] from (seed, stream, global row): splitmix64 of the three.
 pub(super) fn uniform(seed: u64, stream: u64, i: u64) -> f64 {
-    let mut z = seed
-        .wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .wrapping_add(i.wrapping_mul(0xD1B5_4A32_D192_ED03))
-        .wrapping_add(0x2545_F491_4F6C_DD1D);
+    let mut z =
+        seed.wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_add(i.wrapping_mul(0xD1B5_4A32_D192_ED03)).wrapping_add(0x2545_F491_4F6C_DD1D);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;

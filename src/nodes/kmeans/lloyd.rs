@@ -84,8 +84,14 @@ impl Iterative for Lloyd<'_, '_> {
                 acc[0] = rows.zip(&self.labels[range]).map(|(row, &j)| sq_dist(row, c.row(j as usize).as_slice().unwrap())).sum::<f64>();
             });
             let of = if node.p.n_init > 1 { format!(" (start {})", self.start + 1) } else { String::new() };
-            log.detail(format!("kmeans iteration {}{of}: inertia {:.6e}, {} label(s) changed, centroid shift {:.3e} (tol {:.3e})",
-                it + 1, inertia[0], flat[kd + k], shift, self.tol));
+            log.detail(format!(
+                "kmeans iteration {}{of}: inertia {:.6e}, {} label(s) changed, centroid shift {:.3e} (tol {:.3e})",
+                it + 1,
+                inertia[0],
+                flat[kd + k],
+                shift,
+                self.tol
+            ));
         }
         // No label changed: the centroids did not move either. Otherwise stop on tol.
         Ok((new, flat[kd + k] == 0.0 || shift <= self.tol))
@@ -103,7 +109,17 @@ impl Trainer<'_> {
     /// Lloyd's iterations from centroids `c` at iteration `start` (collective). `first`: the
     /// first step, already accumulated while the rows were read. Start `r` of `n_init`.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn lloyd(&self, comm: &dyn Comm, c: Array2<f64>, start: usize, first: Option<Vec<f64>>, labels: &mut [u32], tol: f64, offset: u64, r: usize) -> Result<Run> {
+    pub(super) fn lloyd(
+        &self,
+        comm: &dyn Comm,
+        c: Array2<f64>,
+        start: usize,
+        first: Option<Vec<f64>>,
+        labels: &mut [u32],
+        tol: f64,
+        offset: u64,
+        r: usize,
+    ) -> Result<Run> {
         // Resumed: the centroids the start began from, as the checkpoint recorded them (an old
         // checkpoint without them: none); else the centroids given.
         let initial = match (start, &self.p.run.resumed_initial) {

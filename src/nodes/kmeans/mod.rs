@@ -110,17 +110,7 @@ pub struct KmeansRun {
 /// tolerance 1e-4, seed 0 (k-means‖: 5 rounds of 2k points).
 impl Default for KmeansParams {
     fn default() -> Self {
-        KmeansParams {
-            k: 8,
-            init: Init::PlusPlus,
-            max_iter: 300,
-            tol: 1e-4,
-            seed: 0,
-            n_init: 1,
-            oversampling: None,
-            rounds: 5,
-            run: KmeansRun::default(),
-        }
+        KmeansParams { k: 8, init: Init::PlusPlus, max_iter: 300, tol: 1e-4, seed: 0, n_init: 1, oversampling: None, rounds: 5, run: KmeansRun::default() }
     }
 }
 
@@ -180,7 +170,13 @@ impl KmeansParams {
 }
 
 impl NodeParams for KmeansParams {
-    const KIND: Kind = Kind::new("kmeans", &["k", "init", "n_init", "max_iter", "tol", "seed", "oversampling", "rounds", "checkpoint", "resume"], "kmeans(k=K, init=random|++|parallel|FILE, n_init=N, max_iter=300, tol=1e-4, seed=0): Lloyd's k-means").aliases(&["k_means"]).task(Task::Clustering);
+    const KIND: Kind = Kind::new(
+        "kmeans",
+        &["k", "init", "n_init", "max_iter", "tol", "seed", "oversampling", "rounds", "checkpoint", "resume"],
+        "kmeans(k=K, init=random|++|parallel|FILE, n_init=N, max_iter=300, tol=1e-4, seed=0): Lloyd's k-means",
+    )
+    .aliases(&["k_means"])
+    .task(Task::Clustering);
     const KEEPS_ROWS: bool = true;
     type Partial = KmeansPartial;
     type Model = KmeansModel;
@@ -221,8 +217,11 @@ impl NodeParams for KmeansParams {
             return Err(Error::Param("kmeans: n_init must be >= 1".into()));
         }
         if self.n_init > 1 && file {
-            return Err(Error::Param("kmeans: n_init > 1 needs a random initialisation (random, ++ or parallel); \
-                                     centroids from a file are one start".into()));
+            return Err(Error::Param(
+                "kmeans: n_init > 1 needs a random initialisation (random, ++ or parallel); \
+                                     centroids from a file are one start"
+                    .into(),
+            ));
         }
         crate::nodes::define::at_least_one("kmeans", "max_iter", Some(self.max_iter))?;
         crate::nodes::define::at_least_one("kmeans", "rounds", Some(self.rounds))?;
@@ -234,7 +233,8 @@ impl NodeParams for KmeansParams {
         Ok(())
     }
     fn spec(&self) -> String {
-        let s = format!("kmeans(k={}, init={}, n_init={}, max_iter={}, tol={}, seed={}", self.k, self.init_text(), self.n_init, self.max_iter, self.tol, self.seed);
+        let s =
+            format!("kmeans(k={}, init={}, n_init={}, max_iter={}, tol={}, seed={}", self.k, self.init_text(), self.n_init, self.max_iter, self.tol, self.seed);
         // k-means‖'s settings only when they are not the defaults, as specs before them read.
         let oversampling = self.oversampling.map(|o| format!(", oversampling={o}")).unwrap_or_default();
         let rounds = if self.rounds != 5 { format!(", rounds={}", self.rounds) } else { String::new() };
@@ -249,7 +249,9 @@ impl NodeParams for KmeansParams {
             // A checkpoint holds one start's centroids; resuming several starts would need all.
             return Err(Error::Param(format!(
                 "kmeans: a checkpoint follows one start, but n_init={}: give n_init=1 (with init=++ or parallel, \
-                 whose single start is good on most data)", self.n_init)));
+                 whose single start is good on most data)",
+                self.n_init
+            )));
         }
         Ok(())
     }
@@ -346,7 +348,11 @@ impl NodeParams for KmeansParams {
             if starts > 1 {
                 crate::log::global().detail(format!(
                     "kmeans start {}/{starts} (seed {}): inertia {:.6e} after {} iteration(s)",
-                    r + 1, self.seed.wrapping_add(r as u64), run.inertia, run.n_iter));
+                    r + 1,
+                    self.seed.wrapping_add(r as u64),
+                    run.inertia,
+                    run.n_iter
+                ));
             }
             // Inertia is a global sum, identical on every rank: every rank keeps the same start.
             if best.as_ref().is_none_or(|b| run.inertia < b.inertia) {
@@ -433,12 +439,10 @@ impl Report for KmeansModel {
         // Fewer distinct points than k (duplicate rows): some centroids coincide, and their
         // clusters split one group arbitrarily (scikit-learn warns alike).
         let k = self.centroids.nrows();
-        let distinct: std::collections::HashSet<Vec<u64>> = self.centroids.rows().into_iter().map(|r| r.iter().map(|v| (v + 0.0).to_bits()).collect()).collect();
+        let distinct: std::collections::HashSet<Vec<u64>> =
+            self.centroids.rows().into_iter().map(|r| r.iter().map(|v| (v + 0.0).to_bits()).collect()).collect();
         if distinct.len() < k {
-            w.push(format!(
-                "kmeans found {} distinct centroids for k={k}: the data has fewer distinct points than k (duplicate rows?)",
-                distinct.len()
-            ));
+            w.push(format!("kmeans found {} distinct centroids for k={k}: the data has fewer distinct points than k (duplicate rows?)", distinct.len()));
         }
         w
     }

@@ -139,9 +139,7 @@ impl Rows {
         let d = self.d;
         match b {
             Block::Owned(v) => ArrayView2::from_shape((v.len() / d.max(1), d), v).unwrap(),
-            Block::Mapped { map, start, rows, stride } => {
-                ArrayView2::from_shape((*rows, d).strides((*stride, 1)), &map.values()[*start..]).unwrap()
-            }
+            Block::Mapped { map, start, rows, stride } => ArrayView2::from_shape((*rows, d).strides((*stride, 1)), &map.values()[*start..]).unwrap(),
         }
     }
 

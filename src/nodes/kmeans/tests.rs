@@ -1,8 +1,8 @@
 //! k-means tests.
 
 use super::*;
-use crate::io::Chunk;
 use crate::comm::run_threads;
+use crate::io::Chunk;
 use crate::nodes::Node;
 use ndarray::Array;
 
