@@ -113,7 +113,7 @@ fn main() {
     };
     let log = flowmpi::log::Log { level: 0, rank: comm.rank(), progress: flowmpi::progress::Style::Off };
     let mut flow = Flow::parse("minmax(lo=-1, hi=1) | pca(n=2)").unwrap();
-    let report = flow.train(comm, &data, &log).expect("training");
+    let report = flow.train(comm, &data, &flowmpi::flow::TrainOptions { log, ..Default::default() }).expect("training");
 
     // The reference: every file read plainly, on every rank.
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "csv")).collect();

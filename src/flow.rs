@@ -37,12 +37,33 @@ pub struct TrainReport {
     pub partials: Vec<Option<Vec<u8>>>,
 }
 
-/// How to train, beyond the data.
+/// What a flow trains on ([`Flow::train`]).
+#[derive(Clone, Copy)]
+pub enum Rows<'a> {
+    /// This rank's part of the shard files, streamed.
+    Files(&'a Dataset),
+    /// This rank's rows in memory: the features `chunk.x` (columns `schema.x`), and the
+    /// targets `chunk.y` (`schema.y`) and labels `chunk.labels` supervised nodes train on.
+    Memory(&'a Chunk<'a>, &'a Schema),
+}
+
+impl<'a> From<&'a Dataset> for Rows<'a> {
+    fn from(data: &'a Dataset) -> Self {
+        Rows::Files(data)
+    }
+}
+
+/// How to train, beyond the rows.
 #[derive(Debug, Clone, Default)]
 pub struct TrainOptions<'a> {
+    /// Where the log lines go and how many (rank 0's; the rank is the communicator's). The
+    /// default is quiet.
+    pub log: Log,
     /// Keep the rank's rows in memory between passes.
     pub cache_data: bool,
-    /// A per-shard cache of partial statistics ([`Flow::train_cached`]).
+    /// A per-shard cache of partial statistics (`train --cache`): a group of nodes that can keep
+    /// per-shard partials reads only the shards whose entries are missing or stale, and merges
+    /// every shard's partial in shard order (a warm run gives the cold run's bits).
     pub shards: Option<&'a ShardCache>,
     /// Report every node's merged partial statistics (daal4py's online mode: train more later).
     pub keep_partials: bool,
@@ -125,50 +146,42 @@ impl Flow {
         self.inverse(probe.view()).map(|_| ())
     }
 
-    /// Train every node over all ranks' data (collective). Each pass streams the rank's shards
-    /// (or, with `cache`, the rows kept in memory after the first pass); errors on any rank stop
-    /// every rank with that rank's message.
-    pub fn train(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log) -> Result<TrainReport> {
-        self.train_with(comm, data, log, false)
-    }
-
-    /// [`Flow::train`], optionally keeping the rank's rows in memory between passes.
-    pub fn train_with(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log, cache: bool) -> Result<TrainReport> {
-        self.train_cached(comm, data, log, cache, None)
-    }
-
-    /// [`Flow::train_with`], with a per-shard cache of partial statistics: a group of nodes
-    /// that can keep per-shard partials ([`Node::take_partial`]) reads only the shards whose
-    /// entries are missing or stale, and merges every shard's partial in shard order (so a
-    /// warm run gives the same bits as the cold run that filled the cache).
-    pub fn train_cached(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log, cache: bool, shards: Option<&ShardCache>) -> Result<TrainReport> {
-        self.train_opts(comm, data, log, &TrainOptions { cache_data: cache, shards, ..Default::default() })
-    }
-
-    /// Train with every option ([`TrainOptions`]).
-    pub fn train_opts(&mut self, comm: &dyn Comm, data: &Dataset, log: &Log, opts: &TrainOptions) -> Result<TrainReport> {
-        let mut source = |mapped: bool, f: &mut dyn FnMut(&Chunk) -> Result<()>| {
-            if mapped {
-                data.for_each_chunk_mapped(f)
-            } else {
-                data.for_each_chunk(f)
+    /// Train every node over all ranks' rows (collective): the one entry point. `rows` is this
+    /// rank's part of a [`Dataset`] (shard files, streamed; `&data` converts) or its rows in
+    /// memory ([`Rows::Memory`]; a rank may have none). Each node trains on the output of the
+    /// trained nodes before it; statistics nodes and the node after them share a pass. The
+    /// model is the same on every rank; an error on any rank stops every rank with that rank's
+    /// message. `opts` says how (the log, rows kept between passes, the per-shard cache,
+    /// partials kept or continued, `--reproducible`).
+    pub fn train<'r>(&mut self, comm: &dyn Comm, rows: impl Into<Rows<'r>>, opts: &TrainOptions) -> Result<TrainReport> {
+        let log = Log { rank: comm.rank(), ..opts.log };
+        match rows.into() {
+            Rows::Files(data) => {
+                let mut source = |mapped: bool, f: &mut dyn FnMut(&Chunk) -> Result<()>| {
+                    if mapped {
+                        data.for_each_chunk_mapped(f)
+                    } else {
+                        data.for_each_chunk(f)
+                    }
+                };
+                self.train_source(comm, data.schema(), (data.local_bytes, data.total_bytes), &mut source, &log, opts, Some(data))
             }
-        };
-        self.train_source(comm, data.schema(), (data.local_bytes, data.total_bytes), &mut source, log, opts, Some(data))
+            Rows::Memory(chunk, schema) => {
+                if opts.reproducible || opts.shards.is_some() {
+                    return Err(Error::Param("--reproducible and the per-shard cache train on files: give a Dataset".into()));
+                }
+                let mut source = |_: bool, f: &mut dyn FnMut(&Chunk) -> Result<()>| f(chunk).map(|_| (chunk.rows() as u64, 0));
+                self.train_source(comm, schema.clone(), (0, 0), &mut source, &log, opts, None)
+            }
+        }
     }
 
-    /// Train every node on this rank's rows in memory (collective; library use): features `x`
-    /// with column `names`; every rank passes its own block (it may be empty) with the same
-    /// names. Like [`Flow::train`] on files: the same model on every rank, errors agreed.
+    /// Shorthand for [`Flow::train`] on this rank's feature rows `x` (columns named `names`,
+    /// the same on every rank), with the process's log ([`crate::log::global`]): daal4py's
+    /// `compute(X)` in SPMD mode.
     pub fn fit(&mut self, comm: &dyn Comm, x: ArrayView2<f64>, names: &[String]) -> Result<TrainReport> {
-        self.fit_chunk(comm, &Chunk::new(x), &Schema::features(names))
-    }
-
-    /// [`Flow::fit`] with targets and/or labels: `chunk.y` holds the columns `schema.y` (the
-    /// regression targets the flow names), `chunk.labels` one class label per row.
-    pub fn fit_chunk(&mut self, comm: &dyn Comm, chunk: &Chunk, schema: &Schema) -> Result<TrainReport> {
-        let mut source = |_: bool, f: &mut dyn FnMut(&Chunk) -> Result<()>| f(chunk).map(|_| (chunk.rows() as u64, 0));
-        self.train_source(comm, schema.clone(), (0, 0), &mut source, &crate::log::global(), &TrainOptions::default(), None)
+        let schema = Schema::features(names);
+        self.train(comm, Rows::Memory(&Chunk::new(x), &schema), &TrainOptions { log: crate::log::global(), ..Default::default() })
     }
 
     /// The training driver: `source(mapped, f)` hands this rank's rows to `f` chunk by chunk

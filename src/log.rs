@@ -50,7 +50,7 @@ fn launcher_on_terminal() -> bool {
     std::fs::read_link(format!("/proc/{parent}/fd/2")).is_ok_and(|p| p.starts_with("/dev/pts") || p.starts_with("/dev/tty"))
 }
 
-/// Log verbosity and the rank that speaks.
+/// Log verbosity and the rank that speaks. The default is quiet.
 #[derive(Debug, Clone, Copy)]
 pub struct Log {
     /// 0 = quiet, 1 = normal, 2 = verbose.
@@ -112,6 +112,12 @@ impl ::log::Log for StderrLogger {
         }
     }
     fn flush(&self) {}
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log { level: 0, rank: 0, progress: Style::Off }
+    }
 }
 
 static GLOBAL: std::sync::Mutex<Log> = std::sync::Mutex::new(Log { level: 0, rank: 0, progress: Style::Off });

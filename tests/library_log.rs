@@ -2,6 +2,7 @@
 //! the levels `Log` allows, from rank 0 only; with no logger installed nothing is printed.
 
 use flowmpi::comm::run_threads;
+use flowmpi::flow::TrainOptions;
 use flowmpi::io::{DataOptions, Dataset};
 use flowmpi::log::Log;
 use flowmpi::progress::Style;
@@ -35,7 +36,7 @@ fn log_lines_go_to_the_hosts_logger_from_rank_0_at_the_allowed_levels() {
         run_threads(3, |comm| {
             let log = Log { level, rank: comm.rank(), progress: Style::Off };
             let ds = Dataset::open(comm, &DataOptions::new(data.clone())).unwrap();
-            Flow::parse("moments | pca(n=2)").unwrap().train(comm, &ds, &log).unwrap();
+            Flow::parse("moments | pca(n=2)").unwrap().train(comm, &ds, &TrainOptions { log, ..Default::default() }).unwrap();
         });
         let lines = LINES.lock().unwrap().clone();
         let trained = lines.iter().filter(|(l, m)| *l == log::Level::Info && m.starts_with("trained moments, pca")).count();

@@ -4,7 +4,7 @@ use super::stdout::outln;
 use super::DataArgs;
 use crate::comm::Comm;
 use crate::error::{Error, Result};
-use crate::flow::Flow;
+use crate::flow::{Flow, TrainOptions};
 use crate::io::Dataset;
 use crate::log::Log;
 use crate::nodes::{MomentsNode, Node};
@@ -35,7 +35,7 @@ pub fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
     let data = Dataset::open(comm, &opts)?;
     let spec = if a.hist { format!("moments | hist(bins={})", a.bins) } else { "moments".to_string() };
     let mut flow = Flow::parse(&spec)?;
-    let report = flow.train(comm, &data, &Log { level: 0, ..*log })?;
+    let report = flow.train(comm, &data, &TrainOptions { log: Log { level: 0, ..*log }, ..Default::default() })?;
     let node = (&*flow.nodes[0] as &dyn std::any::Any).downcast_ref::<MomentsNode>().expect("the flow's first node is moments");
     let m = &node.model().ok_or_else(|| Error::Fit("no moments were computed".into()))?.moments;
     let dropped = if report.skipped > 0 { format!(" ({} rows with NaN/inf/missing values skipped)", report.skipped) } else { String::new() };

@@ -160,13 +160,14 @@ pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
     log.info(format!("{}; data {:?}: {}; flow {}", plural(comm.size() as u64, "rank"), opts.spec, plural(data.dim() as u64, "feature column"), flow.spec()));
     let shard_cache = a.cache.as_ref().map(|dir| crate::cache::ShardCache { dir: dir.clone(), verify: a.cache_verify });
     let train_opts = crate::flow::TrainOptions {
+        log: *log,
         cache_data: a.cache_data,
         shards: shard_cache.as_ref(),
         keep_partials: a.keep_partials || old.is_some(),
         prior: old.as_ref().map(|(p, _, _)| p.clone()).unwrap_or_default(),
         reproducible: a.reproducible,
     };
-    let report = flow.train_opts(comm, &data, log, &train_opts)?;
+    let report = flow.train(comm, &data, &train_opts)?;
     let t_write = Instant::now();
     let earlier_rows = old.as_ref().map_or(0, |(_, _, m)| m.training_rows);
     let columns = old.as_ref().map_or(opts.columns.clone(), |(_, _, m)| m.columns.clone());

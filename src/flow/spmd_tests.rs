@@ -50,7 +50,7 @@ fn shards() -> (tempfile::TempDir, DataOptions) {
 fn train_files(c: &dyn crate::comm::Comm, opts: &DataOptions, spec: &str) -> (Flow, Model) {
     let data = crate::io::Dataset::open(c, opts).unwrap();
     let mut flow = Flow::parse(spec).unwrap();
-    let report = flow.train(c, &data, &Log { level: 0, rank: c.rank(), progress: crate::progress::Style::Off }).unwrap();
+    let report = flow.train(c, &data, &TrainOptions::default()).unwrap();
     let model = Model::new(&flow, None, data.names(), report.rows, c.size());
     (flow, model)
 }
@@ -193,8 +193,7 @@ fn reproducible_training_gives_the_same_bits_on_1_to_8_simulated_ranks() {
             run_threads(ranks, |c| {
                 let data = crate::io::Dataset::open(c, &opts).unwrap();
                 let mut flow = Flow::parse(spec).unwrap();
-                let quiet = Log { level: 0, rank: c.rank(), progress: crate::progress::Style::Off };
-                flow.train_opts(c, &data, &quiet, &TrainOptions { reproducible: true, ..Default::default() }).unwrap();
+                flow.train(c, &data, &TrainOptions { reproducible: true, ..Default::default() }).unwrap();
                 serde_json::Value::Array(flow.nodes.iter().map(|n| n.to_json()).collect())
             })
         };
@@ -245,8 +244,7 @@ fn sfa_counts_a_files_rows_over_every_rank_that_read_part_of_it() {
         let opts = DataOptions::new(tmp.path().join(file).to_str().unwrap());
         run_threads(ranks, |c| {
             let data = crate::io::Dataset::open(c, &opts).unwrap();
-            let quiet = Log { level: 0, rank: c.rank(), progress: crate::progress::Style::Off };
-            Flow::parse("sfa(n=1)").unwrap().train(c, &data, &quiet).map(|_| ()).unwrap_err().to_string()
+            Flow::parse("sfa(n=1)").unwrap().train(c, &data, &TrainOptions::default()).map(|_| ()).unwrap_err().to_string()
         })
     };
     for ranks in 1..=3 {
