@@ -20,13 +20,13 @@
 #![deny(missing_docs)]
 
 pub mod cache;
-pub mod canonical;
+mod canonical;
 pub mod cli;
 pub mod comm;
 pub mod error;
 pub mod flow;
 pub mod io;
-pub mod launch;
+mod launch;
 pub mod log;
 pub mod model;
 pub mod nodes;
@@ -36,12 +36,18 @@ pub mod progress;
 pub mod score;
 mod spawn;
 pub mod stats;
-pub mod stop;
+mod stop;
 pub mod taskfarm;
 #[cfg(test)]
 mod testing;
 
+// What a program needs, at the top: the init/fini guard and communicators, flows and how to
+// train them, data, models and errors. Nodes (and `nodes::define` for your own), `par`, `io`
+// and `log` are modules of their own.
+#[cfg(feature = "mpi")]
+pub use comm::MpiComm;
 pub use comm::{Comm, Context};
 pub use error::{Error, Result};
-pub use flow::Flow;
+pub use flow::{Flow, Rows, TrainOptions};
+pub use io::{DataOptions, Dataset};
 pub use model::Model;
