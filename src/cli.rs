@@ -459,7 +459,6 @@ fn inspect(a: &InspectArgs) -> Result<()> {
         return Ok(());
     }
     let flow = m.flow()?;
-    crate::nodes::moments::FULL.store(a.full, std::sync::atomic::Ordering::Relaxed);
     outln!("model:     {}", a.model.display())?;
     let ranks = m.ranks.map_or("with --reproducible (the same file on any rank count)".to_string(), |r| format!("on {}", plural(r as u64, "rank")));
     outln!("written by flowmpi {} (format v{}), trained {ranks}", m.flowmpi_version, m.format_version)?;
@@ -469,7 +468,7 @@ fn inspect(a: &InspectArgs) -> Result<()> {
     outln!("training:  {}", plural(m.training_rows, "row"))?;
     for (i, n) in flow.nodes.iter().enumerate() {
         outln!("node {i}: {}", n.spec())?;
-        for line in n.summary() {
+        for line in n.summary(a.full) {
             outln!("    {line}")?;
         }
     }

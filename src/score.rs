@@ -117,7 +117,7 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
             Task::Classification => {
                 for (i, l) in chunk.labels.iter().enumerate() {
                     let t = *class_of.get(l.as_str()).ok_or_else(|| {
-                        let msg = format!("label '{l}' is not one of the model's {}", crate::nodes::classes::describe(&classes));
+                        let msg = format!("label '{l}' is not one of the model's {}", crate::nodes::classes::describe(&classes, false));
                         match chunk.origin {
                             Some(o) => o.error(i, msg),
                             None => Error::Fit(format!("rank {}: {msg}", comm.rank())),

@@ -57,7 +57,7 @@ pub fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
             moments_table(node.columns(), m, report.skipped)?;
             if a.hist {
                 outln!("\nhistograms ({} bins):", a.bins)?;
-                for line in flow.nodes[1].summary() {
+                for line in flow.nodes[1].summary(false) {
                     outln!("  {line}")?;
                 }
             }

@@ -177,9 +177,9 @@ impl<T: Classifier> Predict for T {
     }
 }
 
-/// `3 classes [a, b, c]`, for `flowmpi inspect` (the first few, unless `--full`).
-pub fn describe(classes: &[String]) -> String {
-    format!("{} classes {}", classes.len(), super::moments::abbreviate(classes.iter().cloned(), classes.len()))
+/// `3 classes [a, b, c]`, for `flowmpi inspect` (the first few, unless `full`).
+pub fn describe(classes: &[String], full: bool) -> String {
+    format!("{} classes {}", classes.len(), super::moments::abbreviate(classes.iter().cloned(), classes.len(), full))
 }
 
 /// A warning when there are more classes than half the training rows (most classes hold one

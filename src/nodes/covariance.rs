@@ -50,9 +50,9 @@ impl NodeParams for CovarianceParams {
 impl Transform for CovarianceModel {}
 
 impl Report for CovarianceModel {
-    fn summary(&self, input: &[String]) -> Vec<String> {
+    fn summary(&self, input: &[String], full: bool) -> Vec<String> {
         let d = input.len();
-        vec![format!("{} rows; {d}x{d} sample covariance (n-1) and correlation; mean {}", self.count, super::moments::short(&self.mean))]
+        vec![format!("{} rows; {d}x{d} sample covariance (n-1) and correlation; mean {}", self.count, super::moments::short(&self.mean, full))]
     }
     fn check(&self, input: &[String]) -> Result<()> {
         let (s, d) = (super::Shapes("covariance"), input.len());

@@ -217,8 +217,9 @@ pub trait Report {
     fn check(&self, _input: &[String]) -> Result<()> {
         Ok(())
     }
-    /// Lines for `flowmpi inspect`.
-    fn summary(&self, _input: &[String]) -> Vec<String> {
+    /// Lines for `flowmpi inspect` (`input`: the input column names; `full`: every value of
+    /// long arrays, `inspect --full`, else their first few).
+    fn summary(&self, _input: &[String], _full: bool) -> Vec<String> {
         Vec::new()
     }
     /// What the user should know about the result (k-means stopped by `max_iter`); the flow

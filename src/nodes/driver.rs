@@ -261,9 +261,9 @@ impl<P: NodeParams> Node for Defined<P> {
             None => Err(Error::Model(format!("node {}: the model file holds no trained model", P::KIND.name))),
         }
     }
-    fn summary(&self) -> Vec<String> {
+    fn summary(&self, full: bool) -> Vec<String> {
         match &self.model {
-            Some(m) => m.summary(&self.columns),
+            Some(m) => m.summary(&self.columns, full),
             None => vec!["not trained".into()],
         }
     }

@@ -169,9 +169,9 @@ impl Report for FdaModel {
     fn warnings(&self) -> Vec<String> {
         super::classes::label_warnings("fda", self.classes.len(), self.count as f64)
     }
-    fn summary(&self, input: &[String]) -> Vec<String> {
-        let (dims, eigen) = (self.projection.nrows(), super::moments::short(&self.eigenvalues));
-        vec![format!("{} -> {dims} dims, {}, eigenvalues {eigen}", input.len(), super::classes::describe(&self.classes))]
+    fn summary(&self, input: &[String], full: bool) -> Vec<String> {
+        let (dims, eigen) = (self.projection.nrows(), super::moments::short(&self.eigenvalues, full));
+        vec![format!("{} -> {dims} dims, {}, eigenvalues {eigen}", input.len(), super::classes::describe(&self.classes, full))]
     }
     fn check(&self, input: &[String]) -> Result<()> {
         let (s, d) = (super::Shapes("fda"), input.len());

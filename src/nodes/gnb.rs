@@ -163,8 +163,8 @@ impl Report for GnbModel {
     fn warnings(&self) -> Vec<String> {
         super::classes::label_warnings("gnb", self.classes.len(), self.class_count.iter().sum())
     }
-    fn summary(&self, input: &[String]) -> Vec<String> {
-        vec![format!("{} features, {}, trained on {} rows", input.len(), super::classes::describe(&self.classes), self.class_count.iter().sum::<f64>())]
+    fn summary(&self, input: &[String], full: bool) -> Vec<String> {
+        vec![format!("{} features, {}, trained on {} rows", input.len(), super::classes::describe(&self.classes, full), self.class_count.iter().sum::<f64>())]
     }
     fn check(&self, input: &[String]) -> Result<()> {
         let (s, c, d) = (super::Shapes("gnb"), self.classes.len(), input.len());

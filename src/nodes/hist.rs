@@ -177,7 +177,7 @@ impl Partial for HistPartial {
 impl Transform for HistModel {}
 
 impl Report for HistModel {
-    fn summary(&self, input: &[String]) -> Vec<String> {
+    fn summary(&self, input: &[String], _full: bool) -> Vec<String> {
         let range = |e: &Vec<f64>| (e[0], e[e.len() - 1]);
         input.iter().zip(&self.edges).zip(&self.counts).map(|((c, e), n)| format!("{c}: [{:.6}, {:.6}] counts {n:?}", range(e).0, range(e).1)).collect()
     }

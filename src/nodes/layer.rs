@@ -236,7 +236,7 @@ impl Node for LayerNode {
         }
         Ok(())
     }
-    fn summary(&self) -> Vec<String> {
+    fn summary(&self, full: bool) -> Vec<String> {
         let mut out = vec![format!("{} groups over {} input columns", self.columns.len(), self.input_columns.len())];
         for (g, cols) in self.columns.iter().enumerate() {
             let names: Vec<&str> = cols.iter().map(|&j| self.input_columns[j].as_str()).collect();
@@ -244,7 +244,7 @@ impl Node for LayerNode {
         }
         for (i, n) in self.nodes.iter().enumerate() {
             out.push(format!("node {i}: {}", n.spec()));
-            out.extend(n.summary().into_iter().map(|l| format!("  {l}")));
+            out.extend(n.summary(full).into_iter().map(|l| format!("  {l}")));
         }
         out
     }

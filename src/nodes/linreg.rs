@@ -309,7 +309,7 @@ impl Predict for LinregModel {
 }
 
 impl Report for LinregModel {
-    fn summary(&self, input: &[String]) -> Vec<String> {
+    fn summary(&self, input: &[String], _full: bool) -> Vec<String> {
         let p = &self.params;
         let mut out = vec![format!("{} features -> {} target(s), {:?}, trained on {} rows", input.len(), p.target.len(), p.method, self.count)];
         for (j, t) in p.target.iter().enumerate() {

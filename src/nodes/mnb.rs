@@ -140,9 +140,9 @@ impl Report for MnbModel {
     fn warnings(&self) -> Vec<String> {
         super::classes::label_warnings("mnb", self.classes.len(), self.class_count.iter().sum())
     }
-    fn summary(&self, input: &[String]) -> Vec<String> {
+    fn summary(&self, input: &[String], full: bool) -> Vec<String> {
         let rows = self.class_count.iter().sum::<f64>();
-        vec![format!("{} count features, {}, alpha {}, trained on {rows} rows", input.len(), super::classes::describe(&self.classes), self.params.alpha)]
+        vec![format!("{} count features, {}, alpha {}, trained on {rows} rows", input.len(), super::classes::describe(&self.classes, full), self.params.alpha)]
     }
     fn check(&self, input: &[String]) -> Result<()> {
         let (s, c, d) = (super::Shapes("mnb"), self.classes.len(), input.len());

@@ -213,8 +213,9 @@ pub trait Node: Send + Sync + std::any::Any {
     fn check_model(&self) -> Result<()> {
         Ok(())
     }
-    /// Human-readable summary lines for `flowmpi inspect`.
-    fn summary(&self) -> Vec<String>;
+    /// Human-readable summary lines for `flowmpi inspect`: long arrays cut to their first
+    /// values, or every value when `full` (`inspect --full`).
+    fn summary(&self, full: bool) -> Vec<String>;
     /// Trained state as JSON (kind, parameters and arrays).
     fn to_json(&self) -> serde_json::Value;
 

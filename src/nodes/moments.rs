@@ -109,23 +109,20 @@ impl NodeParams for MomentsParams {
 impl Transform for MomentsModel {}
 
 impl Report for MomentsModel {
-    fn summary(&self, input: &[String]) -> Vec<String> {
-        vec![format!("{} rows x {} columns; mean {}", self.moments.count, input.len(), short(&self.moments.mean))]
+    fn summary(&self, input: &[String], full: bool) -> Vec<String> {
+        vec![format!("{} rows x {} columns; mean {}", self.moments.count, input.len(), short(&self.moments.mean, full))]
     }
 }
 
-/// At most the first 6 values, rounded for display.
-/// Show every value in summaries (`inspect --full`) instead of the first six.
-pub static FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// A vector for summaries: `[0.624434, 0.249699, … (6 more)]`.
-pub(crate) fn short(v: &[f64]) -> String {
-    abbreviate(v.iter().map(|x| format!("{x:.6}")), v.len())
+/// A vector for summaries, rounded: `[0.624434, 0.249699, … (6 more)]`, or every value when
+/// `full` (`inspect --full`).
+pub(crate) fn short(v: &[f64], full: bool) -> String {
+    abbreviate(v.iter().map(|x| format!("{x:.6}")), v.len(), full)
 }
 
-/// `[a, b, …]`: the first 6 of `n` items, unless `inspect --full`.
-pub(crate) fn abbreviate(items: impl Iterator<Item = String>, n: usize) -> String {
-    let shown = if FULL.load(std::sync::atomic::Ordering::Relaxed) { n } else { 6 };
+/// `[a, b, …]`: the first 6 of `n` items, or all when `full`.
+pub(crate) fn abbreviate(items: impl Iterator<Item = String>, n: usize, full: bool) -> String {
+    let shown = if full { n } else { 6 };
     let mut out: Vec<String> = items.take(shown).collect();
     if n > shown {
         out.push(format!("… ({} more; inspect --full shows all)", n - shown));

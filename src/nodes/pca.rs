@@ -213,14 +213,14 @@ impl Transform for PcaModel {
 }
 
 impl Report for PcaModel {
-    fn summary(&self, input: &[String]) -> Vec<String> {
+    fn summary(&self, input: &[String], full: bool) -> Vec<String> {
         let k = self.components.nrows();
         let kept: f64 = self.explained_variance_ratio.iter().sum();
         let corr = if self.scale.iter().any(|&s| s != 1.0) { ", standardized columns" } else { "" };
         vec![
             format!("{} -> {} dims{corr}, trained on {} rows", input.len(), k, self.count),
-            format!("explained variance: {:.4} in total; per component {}", kept, super::moments::short(&self.explained_variance_ratio)),
-            format!("eigenvalues {}", super::moments::short(&self.eigenvalues)),
+            format!("explained variance: {:.4} in total; per component {}", kept, super::moments::short(&self.explained_variance_ratio, full)),
+            format!("eigenvalues {}", super::moments::short(&self.eigenvalues, full)),
         ]
     }
     fn check(&self, input: &[String]) -> Result<()> {

@@ -132,7 +132,7 @@ impl Transform for PolyModel {
 }
 
 impl Report for PolyModel {
-    fn summary(&self, input: &[String]) -> Vec<String> {
+    fn summary(&self, input: &[String], _full: bool) -> Vec<String> {
         vec![format!("degree {}: {} -> {} dims", self.params.degree, input.len(), crate::nodes::poly_outputs(input.len(), self.params.degree))]
     }
     fn check(&self, input: &[String]) -> Result<()> {

@@ -148,7 +148,7 @@ impl Predict for RidgeModel {
 }
 
 impl Report for RidgeModel {
-    fn summary(&self, input: &[String]) -> Vec<String> {
+    fn summary(&self, input: &[String], _full: bool) -> Vec<String> {
         let mut out = vec![format!(
             "{} features -> {} target(s), {} alpha(s), trained on {} rows",
             input.len(),

@@ -314,10 +314,10 @@ impl Transform for SfaModel {
 }
 
 impl Report for SfaModel {
-    fn summary(&self, input: &[String]) -> Vec<String> {
+    fn summary(&self, input: &[String], full: bool) -> Vec<String> {
         vec![
             format!("{} -> {} slow features, trained on {} rows", input.len(), self.projection.nrows(), self.count),
-            format!("delta values {}", super::moments::short(&self.delta)),
+            format!("delta values {}", super::moments::short(&self.delta, full)),
         ]
     }
     fn check(&self, input: &[String]) -> Result<()> {

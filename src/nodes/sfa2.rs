@@ -110,9 +110,9 @@ impl Transform for Sfa2Model {
 }
 
 impl Report for Sfa2Model {
-    fn summary(&self, input: &[String]) -> Vec<String> {
+    fn summary(&self, input: &[String], full: bool) -> Vec<String> {
         let expanded = self.expansion.0.output_names(input);
-        let mut s = self.sfa.summary(&expanded);
+        let mut s = self.sfa.summary(&expanded, full);
         s[0] = format!("quadratic expansion {} -> {}; {}", input.len(), expanded.len(), s[0]);
         s
     }

@@ -89,8 +89,8 @@ impl Transform for SvdModel {
 }
 
 impl Report for SvdModel {
-    fn summary(&self, input: &[String]) -> Vec<String> {
-        vec![format!("{} rows x {} columns: singular values {}", self.count, input.len(), super::moments::short(&self.singular_values))]
+    fn summary(&self, input: &[String], full: bool) -> Vec<String> {
+        vec![format!("{} rows x {} columns: singular values {}", self.count, input.len(), super::moments::short(&self.singular_values, full))]
     }
     fn check(&self, input: &[String]) -> Result<()> {
         let s = super::Shapes("svd");

@@ -311,3 +311,19 @@ fn params_made_as_structs_are_validated_like_specs() {
         }
     }
 }
+
+/// `inspect --full` is a parameter of the summary, not a process-wide switch: two summaries of
+/// one node, cut and full, side by side.
+#[test]
+fn summaries_are_cut_or_full_as_asked() {
+    let x = ndarray::Array2::from_shape_fn((50, 9), |(i, j)| ((i * (j + 3)) % 17) as f64 + j as f64);
+    let names: Vec<String> = (0..9).map(|j| format!("c{j}")).collect();
+    let mut pca = PcaNode::new(PcaParams { n: Some(2), ..Default::default() });
+    pca.fit(&crate::comm::SingleComm, x.view(), &names).unwrap();
+    let cut = pca.summary(false).join("\n");
+    let full = pca.summary(true).join("\n");
+    assert!(cut.contains("(3 more; inspect --full shows all)"), "{cut}");
+    assert!(!full.contains("more;"), "{full}");
+    let eig = |s: &str| s.lines().find(|l| l.starts_with("eigenvalues")).unwrap().matches(", ").count() + 1;
+    assert_eq!(eig(&full), 9);
+}

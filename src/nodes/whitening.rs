@@ -100,8 +100,8 @@ impl Transform for WhiteningModel {
 }
 
 impl Report for WhiteningModel {
-    fn summary(&self, input: &[String]) -> Vec<String> {
-        let mut s = self.pca.summary(input);
+    fn summary(&self, input: &[String], full: bool) -> Vec<String> {
+        let mut s = self.pca.summary(input, full);
         s[0] = format!("{} (outputs have unit variance)", s[0]);
         s
     }

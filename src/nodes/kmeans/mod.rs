@@ -411,7 +411,7 @@ impl Predict for KmeansModel {
 }
 
 impl Report for KmeansModel {
-    fn summary(&self, input: &[String]) -> Vec<String> {
+    fn summary(&self, input: &[String], _full: bool) -> Vec<String> {
         let p = &self.params;
         let starts = if p.n_init > 1 { format!(" (best of {} starts: seed {})", p.n_init, p.seed + self.best_start as u64) } else { String::new() };
         vec![format!(
