@@ -142,9 +142,9 @@ fn main() {
     model.save(comm, &path).expect("save");
     let loaded = Model::load(&path).and_then(|m| m.flow()).expect("load");
     let x = Array2::from_shape_fn((5, rows[0].len()), |(i, j)| rows[i * 100][j]);
-    let diff = (&loaded.execute(x.view()) - &flow.execute(x.view())).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let diff = (&loaded.execute(x.view()).expect("execute") - &flow.execute(x.view()).expect("execute")).iter().fold(0.0f64, |m, v| m.max(v.abs()));
     check(diff == 0.0, &format!("the loaded model executes differently (by {diff:e})"));
-    let scaled = flow.nodes[0].execute(x.view());
+    let scaled = flow.nodes[0].execute(x.view()).expect("execute");
     check(scaled.iter().all(|v| (-1.0..=1.0).contains(v)), "scaled values within [lo, hi]");
     comm.barrier();
     if comm.rank() == 0 {

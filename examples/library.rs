@@ -68,7 +68,7 @@ fn main() {
     let path = std::env::temp_dir().join("flowmpi_library_example.json");
     model.save(comm, &path).expect("save"); // rank 0 writes, atomically
     let loaded = flowmpi::Model::load(&path).and_then(|m| m.flow()).expect("load");
-    let white = loaded.execute(local);
+    let white = loaded.execute(local).expect("execute");
     // Whitened outputs over all ranks: mean 0, unit variance.
     let mut sums = [white.column(0).sum(), white.column(0).mapv(|v| v * v).sum(), white.nrows() as f64];
     comm.allreduce_sum(&mut sums);

@@ -33,7 +33,7 @@ fn train(comm: &dyn Comm, x: ndarray::ArrayView2<f64>) -> (PcaNode, Sfa2Node) {
     let names: Vec<String> = (0..100).map(|j| format!("x{j}")).collect();
     let mut pca = PcaNode::new(PcaParams { n: Some(10), ..Default::default() });
     pca.fit(comm, x, &names).expect("pca");
-    let y = pca.execute(x);
+    let y = pca.execute(x).expect("execute");
     let mut sfa2 = Sfa2Node::from_spec(&NodeSpec::parse("sfa2(n=10)").unwrap()).unwrap();
     // One chunk = one segment of the series (a break before it), as one MDP data chunk.
     sfa2.fit_chunk(comm, &Chunk::new(y.view()), &Schema::features(&pca.output_names())).expect("sfa2");
@@ -56,7 +56,7 @@ fn main() {
     let mut sfa1 = Sfa2Node::from_spec(&NodeSpec::parse("sfa2(n=10)").unwrap()).unwrap();
     sfa1.begin(&Schema::features(&pca1.output_names())).unwrap();
     for r in 0..size {
-        let block = pca1.execute(all.slice(s![r * 800 / size..(r + 1) * 800 / size, ..]));
+        let block = pca1.execute(all.slice(s![r * 800 / size..(r + 1) * 800 / size, ..])).expect("execute");
         sfa1.update(&Chunk::new(block.view())).unwrap();
     }
     sfa1.join(&single).unwrap();

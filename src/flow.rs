@@ -127,8 +127,10 @@ impl Flow {
     }
 
     /// Map rows through the whole trained flow.
-    pub fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        nodes::chain::execute_prefix(&self.nodes, x).unwrap_or_else(|| x.to_owned())
+    pub fn execute(&self, x: ArrayView2<f64>) -> Result<Array2<f64>> {
+        // Statistics nodes pass rows through unexecuted; each node that maps them checks that
+        // it is trained and gets its input's column count.
+        Ok(nodes::chain::execute_prefix(&self.nodes, x)?.unwrap_or_else(|| x.to_owned()))
     }
 
     /// Map outputs of the trained flow back to its inputs (nodes inverted in reverse order).

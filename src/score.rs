@@ -103,8 +103,8 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
     let mut lost = 0.0;
     let mut input = Scatter::new(last.input_dim(), false);
     let local = data.for_each_chunk(&mut |chunk| {
-        let mapped = crate::nodes::chain::execute_prefix(prefix, chunk.x);
-        let pred = last.predict(mapped.as_ref().map_or(chunk.x, |a| a.view()));
+        let mapped = crate::nodes::chain::execute_prefix(prefix, chunk.x)?;
+        let pred = last.predict(mapped.as_ref().map_or(chunk.x, |a| a.view()))?;
         rows += chunk.rows() as u64;
         match task {
             Task::Regression => {
@@ -134,7 +134,7 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
             Task::Clustering => inertia += pred.column(1).iter().map(|d| d * d).sum::<f64>(),
             Task::Transform => {
                 let x = mapped.as_ref().map_or(chunk.x, |a| a.view());
-                let back = last.inverse(last.execute(x).view()).ok_or_else(|| Error::Model("no inverse".into()))?;
+                let back = last.inverse(last.execute(x)?.view()).ok_or_else(|| Error::Model("no inverse".into()))?;
                 lost += (&x - &back).iter().map(|v| v * v).sum::<f64>();
                 input.update(x);
             }

@@ -87,7 +87,7 @@ pub fn execute(comm: &dyn Comm, a: &ExecuteArgs, log: &Log) -> Result<()> {
     let mut bar = crate::progress::Progress::start(log, "executing", comm.size(), data.local_bytes, data.total_bytes);
     let written = data.for_each_chunk(&mut |x| {
         crate::progress::Progress::chunk(&mut bar, x);
-        let y = if a.inverse { flow.inverse(x.x)? } else { flow.execute(x.x) };
+        let y = if a.inverse { flow.inverse(x.x)? } else { flow.execute(x.x)? };
         writer.write_rows_with_text(x.kept, y.as_standard_layout().as_slice().expect("standard layout")).map_err(|e| match (e, x.origin) {
             (Error::Row { row, msg }, Some(o)) => o.error(row, msg),
             (e, _) => e,

@@ -104,7 +104,7 @@ fn saved_models_load_back_bit_for_bit() {
         let loaded = Model::load(&path).unwrap();
         assert_eq!(loaded.to_bytes(), model.to_bytes(), "{spec}: the model changes on a save/load cycle");
         let x = ndarray::Array2::from_shape_fn((7, 4), |(i, j)| 100.0 * u8::from(j == 0) as f64 + (i * 4 + j) as f64 * 0.173);
-        let (a, b) = (flow.execute(x.view()), loaded.flow().unwrap().execute(x.view()));
+        let (a, b) = (flow.execute(x.view()).unwrap(), loaded.flow().unwrap().execute(x.view()).unwrap());
         assert!(a.iter().zip(b.iter()).all(|(p, q)| p.to_bits() == q.to_bits()), "{spec}: execute differs after loading");
     }
 }
@@ -152,10 +152,12 @@ fn layers_equal_their_nodes_trained_alone_on_each_group() {
             assert_eq!(v["nodes"][0], pca.nodes[0].to_json(), "{ranks} ranks: the layer's pca");
             assert_eq!(v["nodes"][1], hist.nodes[0].to_json(), "{ranks} ranks: the layer's hist");
         }
-        let want =
-            ndarray::concatenate(ndarray::Axis(1), &[pca.execute(x.slice(ndarray::s![.., 0..2])).view(), hist.execute(x.slice(ndarray::s![.., 2..4])).view()])
-                .unwrap();
-        assert_eq!(layer[0].execute(x.view()), want);
+        let want = ndarray::concatenate(
+            ndarray::Axis(1),
+            &[pca.execute(x.slice(ndarray::s![.., 0..2])).unwrap().view(), hist.execute(x.slice(ndarray::s![.., 2..4])).unwrap().view()],
+        )
+        .unwrap();
+        assert_eq!(layer[0].execute(x.view()).unwrap(), want);
         assert_eq!(layer[0].output_names(&[]), ["pc0", "pc1", "c", "d"]);
     }
     // A clone layer: one node on the groups' rows stacked.

@@ -9,17 +9,17 @@ use crate::io::Chunk;
 use ndarray::{Array2, ArrayView2};
 
 /// Map rows through `nodes` (statistics nodes cost nothing); `None` when all pass through.
-pub fn execute_prefix(nodes: &[Box<dyn Node>], x: ArrayView2<f64>) -> Option<Array2<f64>> {
+pub fn execute_prefix(nodes: &[Box<dyn Node>], x: ArrayView2<f64>) -> Result<Option<Array2<f64>>> {
     let mut out: Option<Array2<f64>> = None;
     for n in nodes.iter().filter(|n| !n.passthrough()) {
-        out = Some(n.execute(out.as_ref().map_or(x, |a| a.view())));
+        out = Some(n.execute(out.as_ref().map_or(x, |a| a.view()))?);
     }
-    out
+    Ok(out)
 }
 
 /// Hand a chunk to the active nodes of `group`, after the trained nodes before it (`done`).
 pub fn feed(comm: &dyn Comm, done: &[Box<dyn Node>], group: &mut [Box<dyn Node>], active: &[bool], chunk: &Chunk) -> Result<()> {
-    let prefixed = execute_prefix(done, chunk.x);
+    let prefixed = execute_prefix(done, chunk.x)?;
     let c = Chunk { x: prefixed.as_ref().map_or(chunk.x, |a| a.view()), mapped: if prefixed.is_some() { None } else { chunk.mapped }, ..*chunk };
     for (n, _) in group.iter_mut().zip(active).filter(|(_, a)| **a) {
         n.update(&c).map_err(|e| match (e, c.origin) {

@@ -85,7 +85,7 @@ impl<P: NodeParams> Defined<P> {
 
     /// `out` with the class log-probabilities of rows `x` appended, under `--proba`.
     fn with_proba(&self, out: Array2<f64>, x: ArrayView2<f64>) -> Array2<f64> {
-        match self.proba.then(|| self.trained().log_proba(x)).flatten() {
+        match self.proba.then(|| self.model.as_ref().and_then(|m| m.log_proba(x))).flatten() {
             Some(logp) => ndarray::concatenate![ndarray::Axis(1), out, logp],
             None => out,
         }
@@ -102,9 +102,10 @@ impl<P: NodeParams> Defined<P> {
         }
     }
 
-    fn trained(&self) -> &P::Model {
-        // Nodes are built trained (from_json) or trained by the flow before execution.
-        self.model.as_ref().expect("execute after training")
+    /// The model, or an error naming the node: executing an untrained node is a caller's
+    /// mistake to report, not a panic.
+    fn trained(&self) -> Result<&P::Model> {
+        self.model.as_ref().ok_or_else(|| super::untrained(P::KIND.name))
     }
 }
 
@@ -143,8 +144,12 @@ impl<P: NodeParams> Node for Defined<P> {
             _ => {}
         }
     }
-    fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        self.with_proba(self.trained().predict(x), x)
+    fn predict(&self, x: ArrayView2<f64>) -> Result<Array2<f64>> {
+        let model = self.trained()?;
+        if x.ncols() != self.columns.len() {
+            return Err(Error::Model(format!("{}: rows of {} columns, but it was trained on {}", P::KIND.name, x.ncols(), self.columns.len())));
+        }
+        Ok(self.with_proba(model.predict(x), x))
     }
     fn classes(&self) -> Option<&[String]> {
         self.model.as_ref()?.classes()
@@ -243,17 +248,21 @@ impl<P: NodeParams> Node for Defined<P> {
             None => Vec::new(),
         }
     }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        if P::KIND.passthrough {
-            return x.to_owned();
+    fn execute(&self, x: ArrayView2<f64>) -> Result<Array2<f64>> {
+        let model = self.trained()?;
+        if x.ncols() != self.columns.len() {
+            return Err(Error::Model(format!("{}: rows of {} columns, but it was trained on {}", P::KIND.name, x.ncols(), self.columns.len())));
         }
-        self.with_proba(self.trained().transform(x), x)
+        if P::KIND.passthrough {
+            return Ok(x.to_owned());
+        }
+        Ok(self.with_proba(model.transform(x), x))
     }
     fn inverse(&self, y: ArrayView2<f64>) -> Option<Array2<f64>> {
         if P::KIND.passthrough {
             return Some(y.to_owned());
         }
-        self.trained().inverse(y)
+        self.model.as_ref()?.inverse(y)
     }
     fn check_model(&self) -> Result<()> {
         match &self.model {

@@ -217,10 +217,13 @@ impl Node for LayerNode {
         let tag = if self.clone.is_some() { "g" } else { "p" };
         per.iter().enumerate().flat_map(|(g, names)| names.iter().map(move |n| format!("{tag}{g}_{n}"))).collect()
     }
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64> {
-        let outs: Vec<Array2<f64>> = self.parts().map(|(n, cols)| n.execute(x.select(Axis(1), cols).view())).collect();
+    fn execute(&self, x: ArrayView2<f64>) -> Result<Array2<f64>> {
+        if x.ncols() != self.input_columns.len() {
+            return Err(Error::Model(format!("layer: rows of {} columns, but it was trained on {}", x.ncols(), self.input_columns.len())));
+        }
+        let outs: Vec<Array2<f64>> = self.parts().map(|(n, cols)| n.execute(x.select(Axis(1), cols).view())).collect::<Result<_>>()?;
         let views: Vec<ArrayView2<f64>> = outs.iter().map(|o| o.view()).collect();
-        concatenate(Axis(1), &views).unwrap_or_else(|_| Array2::zeros((x.nrows(), 0)))
+        Ok(concatenate(Axis(1), &views).unwrap_or_else(|_| Array2::zeros((x.nrows(), 0))))
     }
     fn check_model(&self) -> Result<()> {
         let d = self.input_columns.len();

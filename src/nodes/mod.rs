@@ -159,7 +159,7 @@ pub trait Node: Send + Sync + std::any::Any {
     }
     /// Predictions only (supervised and clustering nodes): targets, class index, or cluster
     /// id and distance. `execute` writes them next to the input columns.
-    fn predict(&self, x: ArrayView2<f64>) -> Array2<f64> {
+    fn predict(&self, x: ArrayView2<f64>) -> Result<Array2<f64>> {
         self.execute(x)
     }
     /// Class labels, for classifiers: `predict`'s first column holds an index into them.
@@ -200,8 +200,9 @@ pub trait Node: Send + Sync + std::any::Any {
     fn merge_partial(&mut self, _bytes: &[u8]) -> Result<()> {
         Err(Error::Fit(format!("{} keeps no partial statistics", self.spec())))
     }
-    /// Map rows through the trained node.
-    fn execute(&self, x: ArrayView2<f64>) -> Array2<f64>;
+    /// Map rows through the trained node: an error when it is not trained or `x` has not its
+    /// input's column count.
+    fn execute(&self, x: ArrayView2<f64>) -> Result<Array2<f64>>;
     /// Map outputs back to inputs, where the node can (`None` otherwise). Statistics nodes are
     /// the identity; PCA and whitening reconstruct from the kept components.
     fn inverse(&self, y: ArrayView2<f64>) -> Option<Array2<f64>> {

@@ -277,7 +277,7 @@ mod tests {
                 }
                 assert!((&m.components - &vecs).iter().all(|v| v.abs() < 1e-8));
                 // Full-rank PCA reconstructs exactly.
-                let back = node.inverse(node.execute(x.view()).view()).unwrap();
+                let back = node.inverse(node.execute(x.view()).unwrap().view()).unwrap();
                 assert!((&back - &x).iter().all(|v| v.abs() < 1e-10));
             }
         }

@@ -327,3 +327,21 @@ fn summaries_are_cut_or_full_as_asked() {
     let eig = |s: &str| s.lines().find(|l| l.starts_with("eigenvalues")).unwrap().matches(", ").count() + 1;
     assert_eq!(eig(&full), 9);
 }
+
+/// Executing an untrained node or flow, or rows of the wrong width, is an error naming the
+/// node, not a panic.
+#[test]
+fn execute_untrained_or_on_the_wrong_width_is_an_error() {
+    let x = ndarray::Array2::from_shape_fn((10, 3), |(i, j)| (i * 3 + j) as f64 * 0.5 + (i % 3) as f64);
+    let flow = crate::flow::Flow::parse("moments | pca(n=2)").unwrap();
+    let e = flow.execute(x.view()).unwrap_err().to_string();
+    assert!(e.contains("pca node is not trained"), "{e}");
+    let mut flow = crate::flow::Flow::parse("moments | pca(n=2)").unwrap();
+    let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    flow.fit(&crate::comm::SingleComm, x.view(), &names).unwrap();
+    assert_eq!(flow.execute(x.view()).unwrap().dim(), (10, 2));
+    let e = flow.execute(x.slice(ndarray::s![.., ..2])).unwrap_err().to_string();
+    assert!(e.contains("pca: rows of 2 columns, but it was trained on 3"), "{e}");
+    let e = KmeansNode::default().predict(x.view()).unwrap_err().to_string();
+    assert!(e.contains("kmeans node is not trained"), "{e}");
+}

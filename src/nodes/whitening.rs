@@ -130,7 +130,7 @@ mod tests {
             node.fit(c, x.slice(s![lo..hi, ..]), &names).unwrap();
             node
         });
-        let y = out[0].execute(x.view());
+        let y = out[0].execute(x.view()).unwrap();
         let (mean, cov) = two_pass_covariance(y.view());
         assert!(mean.iter().all(|v| v.abs() < 1e-10));
         assert!((&cov - &Array2::<f64>::eye(3)).iter().all(|v| v.abs() < 1e-10));
