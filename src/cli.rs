@@ -186,8 +186,8 @@ impl DataArgs {
         o.block_bytes = self.block_bytes.max(1024);
         o.allow_unread = self.allow_unread;
         o.threads = match self.threads {
-            Some(n) => crate::launch::check_threads(n, "--threads")?,
-            None => crate::launch::threads_per_rank(),
+            Some(n) => crate::cores::check_threads(n, "--threads")?,
+            None => crate::cores::threads_per_rank(),
         };
         Ok(o)
     }
@@ -266,7 +266,7 @@ pub fn main() -> ExitCode {
     if shared_memory {
         log.detail("one node: Open MPI pml ob1 (shared memory); set OMPI_MCA_pml to choose another");
     }
-    let launched = crate::launch::check_threads_variable().and_then(|()| crate::launch::check_launch(comm, &log, cli.allow_launch_mismatch));
+    let launched = crate::cores::check_threads_variable().and_then(|()| crate::launch::check_launch(comm, &log, cli.allow_launch_mismatch));
     let res = launched.and_then(|()| match &cli.command {
         Command::Train(a) => train::train(comm, a, &log),
         Command::Execute(a) => execute::execute(comm, a, &log),

@@ -1,41 +1,9 @@
-//! Facts about how the job was launched: ranks per node, threads per rank, and sanity checks
-//! that catch a binary started by a launcher of a different MPI.
+//! Facts about how the job was launched (which launcher, one node or several, BLAS threads) and
+//! sanity checks that catch a binary started by a launcher of a different MPI.
 
 use crate::comm::Comm;
+use crate::cores::threads_per_rank;
 use crate::log::Log;
-
-/// Ranks on this node, from the launcher's environment (Open MPI, MPICH/Hydra, Slurm); 1 when
-/// unknown.
-pub fn local_ranks() -> usize {
-    let var = |k: &str| std::env::var(k).ok();
-    ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
-        .iter()
-        .find_map(|k| var(k)?.parse::<usize>().ok())
-        .or_else(|| {
-            // Slurm: this node's entry of a compressed per-node list such as "4(x2),3".
-            let node = var("SLURM_NODEID").and_then(|n| n.parse().ok()).unwrap_or(0);
-            ["SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE", "SLURM_NTASKS_PER_NODE"].iter().find_map(|k| slurm_tasks_on_node(&var(k)?, node))
-        })
-        .unwrap_or(1)
-        .max(1)
-}
-
-/// Entry `node` of Slurm's compressed per-node counts ("4(x2),3" = 4, 4, 3).
-fn slurm_tasks_on_node(list: &str, node: usize) -> Option<usize> {
-    let mut at = 0;
-    for item in list.split(',') {
-        let (count, times) = match item.split_once("(x") {
-            Some((c, t)) => (c, t.strip_suffix(')')?.parse::<usize>().ok()?),
-            None => (item, 1),
-        };
-        let count = count.trim().parse::<usize>().ok()?;
-        if node < at + times {
-            return Some(count);
-        }
-        at += times;
-    }
-    None
-}
 
 /// This process's rank as the launcher set it (Open MPI, MPICH/Hydra, PMIx, Slurm), readable
 /// before MPI is initialised; 0 when unknown (a plain run is rank 0).
@@ -90,42 +58,6 @@ pub fn prefer_shared_memory() -> bool {
 /// excluding some (`pml = ^ucx`) or not mentioning it.
 fn selects_pml(text: &str) -> bool {
     text.lines().filter_map(|l| l.split_once('=')).any(|(k, v)| k.trim() == "pml" && !v.trim().starts_with('^'))
-}
-
-/// The most threads a rank starts: 8 per core of this machine, at least 64. More only slow a
-/// job down, and far more (`--threads 100000`) fail to spawn, which aborted the process.
-pub fn max_threads() -> usize {
-    (8 * std::thread::available_parallelism().map_or(1, |n| n.get())).max(64)
-}
-
-/// A thread count the user asked for (`what`: the option or variable) if it is 1 to
-/// [`max_threads`], else a parameter error that says the range.
-pub fn check_threads(n: usize, what: &str) -> crate::Result<usize> {
-    if (1..=max_threads()).contains(&n) {
-        return Ok(n);
-    }
-    Err(crate::Error::Param(format!("{what} {n}: give 1 to {} threads (8 per core of this machine, at least 64)", max_threads())))
-}
-
-/// `FLOWMPI_THREADS` checked: unset, or a count [`check_threads`] accepts.
-pub fn check_threads_variable() -> crate::Result<()> {
-    match std::env::var("FLOWMPI_THREADS") {
-        Ok(v) => {
-            let n = v.trim().parse::<usize>().map_err(|_| crate::Error::Param(format!("FLOWMPI_THREADS={v:?} is not a thread count")))?;
-            check_threads(n, "FLOWMPI_THREADS").map(drop)
-        }
-        Err(_) => Ok(()),
-    }
-}
-
-/// Threads each rank may use so that ranks × threads ≤ cores: `FLOWMPI_THREADS` if set,
-/// else available cores ÷ ranks on this node (at least 1); never more than [`max_threads`].
-pub fn threads_per_rank() -> usize {
-    if let Some(n) = std::env::var("FLOWMPI_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
-        return n.clamp(1, max_threads());
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / local_ranks()).max(1)
 }
 
 /// Give OpenBLAS [`threads_per_rank`] threads unless the user set OPENBLAS_NUM_THREADS or
@@ -183,15 +115,6 @@ pub fn check_launch(comm: &dyn Comm, log: &Log, allow: bool) -> crate::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slurm_per_node_lists_are_expanded() {
-        assert_eq!(slurm_tasks_on_node("4", 0), Some(4));
-        assert_eq!(slurm_tasks_on_node("4(x2),3", 1), Some(4));
-        assert_eq!(slurm_tasks_on_node("4(x2),3", 2), Some(3));
-        assert_eq!(slurm_tasks_on_node("4(x2),3", 3), None);
-        assert_eq!(slurm_tasks_on_node("2(x", 0), None);
-    }
 
     #[test]
     fn a_config_selects_a_pml_only_by_name() {

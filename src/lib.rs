@@ -23,6 +23,7 @@ pub mod cache;
 mod canonical;
 pub mod cli;
 pub mod comm;
+pub mod cores;
 pub mod error;
 pub mod flow;
 pub mod io;

@@ -96,7 +96,7 @@ pub fn map(comm: &dyn Comm, a: &MapArgs, log: &Log) -> Result<()> {
         "guided" => crate::par::Schedule::Guided { chunk: 1 },
         _ => crate::par::Schedule::Dynamic { chunk: 1 },
     };
-    let threads = a.threads.map(|n| crate::launch::check_threads(n, "--threads")).transpose()?.unwrap_or(0);
+    let threads = a.threads.map(|n| crate::cores::check_threads(n, "--threads")).transpose()?.unwrap_or(0);
     let opts = crate::par::Options { schedule, threads, serial: None, progress: Some("map".into()) };
     log.info(format!("map: {} on {}: {}", plural(tasks.len() as u64, "task"), plural(comm.size() as u64, "rank"), a.command.join(" ")));
     let done = crate::taskfarm::run(comm, &farm, &tasks, &opts)?;

@@ -68,7 +68,8 @@ pub struct DataOptions {
 }
 
 impl DataOptions {
-    /// Options with defaults for a `--data` spec.
+    /// Options with defaults for a `--data` spec; parser threads as the command line's default:
+    /// `FLOWMPI_THREADS`, else this node's cores ÷ its ranks.
     pub fn new(spec: impl Into<String>) -> Self {
         DataOptions {
             spec: spec.into(),
@@ -81,7 +82,7 @@ impl DataOptions {
             label: None,
             nan: NanPolicy::Error,
             block_bytes: 4 << 20,
-            threads: 1,
+            threads: crate::cores::threads_per_rank(),
             allow_unread: false,
             columns_from: None,
             keep: Vec::new(),

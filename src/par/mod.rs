@@ -80,7 +80,7 @@ impl Options {
         if self.threads > 0 {
             self.threads
         } else {
-            crate::launch::threads_per_rank()
+            crate::cores::threads_per_rank()
         }
     }
 }
