@@ -54,7 +54,7 @@ impl Report for CovarianceModel {
         let d = input.len();
         vec![format!("{} rows; {d}x{d} sample covariance (n-1) and correlation; mean {}", self.count, super::moments::short(&self.mean, full))]
     }
-    fn check(&self, input: &[String]) -> Result<()> {
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
         let (s, d) = (super::Shapes("covariance"), input.len());
         s.vec("mean", &self.mean, d)?;
         s.mat("covariance", &self.covariance, d, d)

@@ -110,10 +110,13 @@ pub trait NodeParams: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
     fn next_pass(&self, _pass: usize, _joined: Self::Partial, _schema: &Schema) -> Result<Self::Partial> {
         Err(Error::Fit(format!("{}: a node of one pass has no next pass", Self::KIND.name)))
     }
-    /// Resolve what the parameters point at, before the rows arrive (k-means: read a centroid
-    /// file, or the checkpoint to resume from). Local; an error ends the training on every rank.
-    fn prepare(&mut self, _schema: &Schema) -> Result<()> {
-        Ok(())
+    /// The first pass's partial, once per training, before the rows arrive: the place to
+    /// resolve what the parameters point at (k-means reads a centroid file, which sets k, or
+    /// the checkpoint to resume from, into its partial: training state lives in the partial,
+    /// never in the parameters). Local; an error ends the training on every rank. The default
+    /// is [`NodeParams::partial`].
+    fn start(&mut self, schema: &Schema) -> Result<Self::Partial> {
+        Ok(self.partial(schema))
     }
     /// Iterative nodes: where to checkpoint, and whether to resume (`train --checkpoint`,
     /// `--resume`). Returns whether the node checkpoints (the default: no, it ignores them).
@@ -214,7 +217,7 @@ pub fn gather_merge<T: Partial>(comm: &dyn Comm, mine: T) -> Result<T> {
 pub trait Report {
     /// A model read from a file: check its arrays against each other and the input columns
     /// (shapes, finite values), so a damaged model is a clear error instead of a panic.
-    fn check(&self, _input: &[String]) -> Result<()> {
+    fn check_loaded(&self, _input: &[String]) -> Result<()> {
         Ok(())
     }
     /// Lines for `flowmpi inspect` (`input`: the input column names; `full`: every value of

@@ -165,8 +165,7 @@ impl<P: NodeParams> Node for Defined<P> {
         let partial = guarded(P::KIND.name, || {
             self.params.validate()?;
             self.params.check(schema)?;
-            self.params.prepare(schema)?;
-            Ok(self.params.partial(schema))
+            self.params.start(schema)
         })?;
         self.columns = schema.x.clone();
         self.training = Some((schema.clone(), partial, 0));
@@ -266,7 +265,7 @@ impl<P: NodeParams> Node for Defined<P> {
     }
     fn check_model(&self) -> Result<()> {
         match &self.model {
-            Some(m) => m.check(&self.columns),
+            Some(m) => m.check_loaded(&self.columns),
             None => Err(Error::Model(format!("node {}: the model file holds no trained model", P::KIND.name))),
         }
     }

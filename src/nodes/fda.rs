@@ -173,7 +173,7 @@ impl Report for FdaModel {
         let (dims, eigen) = (self.projection.nrows(), super::moments::short(&self.eigenvalues, full));
         vec![format!("{} -> {dims} dims, {}, eigenvalues {eigen}", input.len(), super::classes::describe(&self.classes, full))]
     }
-    fn check(&self, input: &[String]) -> Result<()> {
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
         let (s, d) = (super::Shapes("fda"), input.len());
         s.rows("projection", &self.projection, d)?;
         s.vec("mean", &self.mean, d)

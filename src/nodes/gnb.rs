@@ -166,7 +166,7 @@ impl Report for GnbModel {
     fn summary(&self, input: &[String], full: bool) -> Vec<String> {
         vec![format!("{} features, {}, trained on {} rows", input.len(), super::classes::describe(&self.classes, full), self.class_count.iter().sum::<f64>())]
     }
-    fn check(&self, input: &[String]) -> Result<()> {
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
         let (s, c, d) = (super::Shapes("gnb"), self.classes.len(), input.len());
         s.at_least("classes", c, 1)?;
         s.vec("class_prior", &self.class_prior, c)?;

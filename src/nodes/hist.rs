@@ -181,7 +181,7 @@ impl Report for HistModel {
         let range = |e: &Vec<f64>| (e[0], e[e.len() - 1]);
         input.iter().zip(&self.edges).zip(&self.counts).map(|((c, e), n)| format!("{c}: [{:.6}, {:.6}] counts {n:?}", range(e).0, range(e).1)).collect()
     }
-    fn check(&self, input: &[String]) -> Result<()> {
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
         let s = super::Shapes("hist");
         s.count("edges", self.edges.len(), input.len())?;
         s.count("counts", self.counts.len(), input.len())?;

@@ -317,7 +317,7 @@ impl Report for LinregModel {
         }
         out
     }
-    fn check(&self, input: &[String]) -> Result<()> {
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
         self.fit.check("linreg", self.params.target.len(), input.len())
     }
 }

@@ -144,7 +144,7 @@ impl Report for MnbModel {
         let rows = self.class_count.iter().sum::<f64>();
         vec![format!("{} count features, {}, alpha {}, trained on {rows} rows", input.len(), super::classes::describe(&self.classes, full), self.params.alpha)]
     }
-    fn check(&self, input: &[String]) -> Result<()> {
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
         let (s, c, d) = (super::Shapes("mnb"), self.classes.len(), input.len());
         s.at_least("classes", c, 1)?;
         s.log_vec("class_log_prior", &self.class_log_prior, c)?;

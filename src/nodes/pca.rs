@@ -223,7 +223,7 @@ impl Report for PcaModel {
             format!("eigenvalues {}", super::moments::short(&self.eigenvalues, full)),
         ]
     }
-    fn check(&self, input: &[String]) -> Result<()> {
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
         let (s, d) = (super::Shapes("pca"), input.len());
         s.rows("components", &self.components, d)?;
         s.vec("mean", &self.mean, d)?;

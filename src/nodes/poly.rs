@@ -135,7 +135,7 @@ impl Report for PolyModel {
     fn summary(&self, input: &[String], _full: bool) -> Vec<String> {
         vec![format!("degree {}: {} -> {} dims", self.params.degree, input.len(), crate::nodes::poly_outputs(input.len(), self.params.degree))]
     }
-    fn check(&self, input: &[String]) -> Result<()> {
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
         let s = super::Shapes("poly");
         s.at_least("columns", input.len(), 1)?;
         s.at_least("degree", self.params.degree, 1)?;

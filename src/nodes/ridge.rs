@@ -163,7 +163,7 @@ impl Report for RidgeModel {
         }
         out
     }
-    fn check(&self, input: &[String]) -> Result<()> {
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
         if self.fits.len() != self.params.alphas.len() {
             return Err(Error::Model(format!("ridge: {} fits for {} alphas", self.fits.len(), self.params.alphas.len())));
         }

@@ -320,7 +320,7 @@ impl Report for SfaModel {
             format!("delta values {}", super::moments::short(&self.delta, full)),
         ]
     }
-    fn check(&self, input: &[String]) -> Result<()> {
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
         let (s, d) = (super::Shapes("sfa"), input.len());
         s.rows("projection", &self.projection, d)?;
         s.vec("mean", &self.mean, d)

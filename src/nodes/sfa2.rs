@@ -116,12 +116,12 @@ impl Report for Sfa2Model {
         s[0] = format!("quadratic expansion {} -> {}; {}", input.len(), expanded.len(), s[0]);
         s
     }
-    fn check(&self, input: &[String]) -> Result<()> {
-        self.expansion.0.check(input)?;
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
+        self.expansion.0.check_loaded(input)?;
         let e = crate::nodes::poly_outputs(input.len(), 2) as usize;
         if self.sfa.mean.len() != e {
             return Err(Error::Model(format!("sfa2: the SFA part has {} inputs but the expansion gives {e}", self.sfa.mean.len())));
         }
-        self.sfa.check(&self.expansion.0.output_names(input))
+        self.sfa.check_loaded(&self.expansion.0.output_names(input))
     }
 }

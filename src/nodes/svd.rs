@@ -92,7 +92,7 @@ impl Report for SvdModel {
     fn summary(&self, input: &[String], full: bool) -> Vec<String> {
         vec![format!("{} rows x {} columns: singular values {}", self.count, input.len(), super::moments::short(&self.singular_values, full))]
     }
-    fn check(&self, input: &[String]) -> Result<()> {
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
         let s = super::Shapes("svd");
         s.rows("components", &self.components, input.len())?;
         s.vec("singular_values", &self.singular_values, self.components.nrows())?;

@@ -105,8 +105,8 @@ impl Report for WhiteningModel {
         s[0] = format!("{} (outputs have unit variance)", s[0]);
         s
     }
-    fn check(&self, input: &[String]) -> Result<()> {
-        self.pca.check(input)?;
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
+        self.pca.check_loaded(input)?;
         super::Shapes("whitening").mat("whitening", &self.whitening, self.pca.components.nrows(), input.len())
     }
 }

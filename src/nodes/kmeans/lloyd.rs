@@ -101,7 +101,7 @@ impl Iterative for Lloyd<'_, '_> {
         self.node.write_checkpoint(comm, c, done, self.initial)
     }
     fn checkpoint_path(&self) -> Option<&std::path::Path> {
-        self.node.p.run.checkpoint.as_deref()
+        self.node.p.checkpoint.as_deref()
     }
 }
 
@@ -122,9 +122,9 @@ impl Trainer<'_> {
     ) -> Result<Run> {
         // Resumed: the centroids the start began from, as the checkpoint recorded them (an old
         // checkpoint without them: none); else the centroids given.
-        let initial = match (start, &self.p.run.resumed_initial) {
+        let initial = match (start, self.resumed_initial) {
             (0, _) => c.clone(),
-            (_, resumed) => resumed.clone().unwrap_or_default(),
+            (_, resumed) => resumed.cloned().unwrap_or_default(),
         };
         let out = iterate(comm, &mut Lloyd { node: self, first, labels, tol, offset, start: r, initial: &initial }, c, start, self.p.max_iter)?;
         let c = out.state;

@@ -84,33 +84,32 @@ pub struct KmeansParams {
     pub oversampling: Option<f64>,
     /// k-means‖ rounds.
     pub rounds: usize,
-    /// Where training stands, not what it is asked for: the checkpoint file and whether to
-    /// resume from it (`train --checkpoint/--resume`), and what [`NodeParams::prepare`] read.
-    /// Never written to a model; leave it at its default.
+    /// Where rank 0 writes a checkpoint after every iteration (`checkpoint=FILE`, or `train
+    /// --checkpoint`): an option of this training, never written to a model.
     #[serde(skip)]
-    pub run: KmeansRun,
-}
-
-/// A k-means training's state beside its parameters (see [`KmeansParams::run`]).
-#[derive(Debug, Clone, Default)]
-pub struct KmeansRun {
-    checkpoint: Option<PathBuf>,
-    resume: bool,
-    /// Centroids read by [`NodeParams::prepare`]: a centroid file's, and a checkpoint's to
-    /// resume from (with its iteration).
-    file_centroids: Option<Array2<f64>>,
-    resumed: Option<(Array2<f64>, usize)>,
-    /// The checkpoint's record of the start's initial centroids, so that a resumed model
-    /// reports the same `initial_centroids` as an uninterrupted run (checkpoints before this
-    /// field have none: then the model's are empty).
-    resumed_initial: Option<Array2<f64>>,
+    pub checkpoint: Option<PathBuf>,
+    /// Resume from [`KmeansParams::checkpoint`] instead of initialising (`resume=true`, `train
+    /// --resume`); never written to a model.
+    #[serde(skip)]
+    pub resume: bool,
 }
 
 /// scikit-learn's defaults: 8 clusters from k-means++, one start, at most 300 Lloyd steps,
 /// tolerance 1e-4, seed 0 (k-means‖: 5 rounds of 2k points).
 impl Default for KmeansParams {
     fn default() -> Self {
-        KmeansParams { k: 8, init: Init::PlusPlus, max_iter: 300, tol: 1e-4, seed: 0, n_init: 1, oversampling: None, rounds: 5, run: KmeansRun::default() }
+        KmeansParams {
+            k: 8,
+            init: Init::PlusPlus,
+            max_iter: 300,
+            tol: 1e-4,
+            seed: 0,
+            n_init: 1,
+            oversampling: None,
+            rounds: 5,
+            checkpoint: None,
+            resume: false,
+        }
     }
 }
 
@@ -202,7 +201,8 @@ impl NodeParams for KmeansParams {
             seed: spec.get::<u64>("seed")?.unwrap_or(0),
             oversampling: spec.get::<f64>("oversampling")?,
             rounds: spec.get::<usize>("rounds")?.unwrap_or(5),
-            run: KmeansRun { checkpoint: spec.params.get("checkpoint").map(PathBuf::from), resume: spec.get_bool("resume", false)?, ..Default::default() },
+            checkpoint: spec.params.get("checkpoint").map(PathBuf::from),
+            resume: spec.get_bool("resume", false)?,
         })
     }
     fn validate(&self) -> Result<()> {
@@ -245,7 +245,7 @@ impl NodeParams for KmeansParams {
         (4 * d as u128 + 1024) * self.k.max(1) as u128
     }
     fn check(&self, _schema: &Schema) -> Result<()> {
-        if self.run.checkpoint.is_some() && self.n_init > 1 {
+        if self.checkpoint.is_some() && self.n_init > 1 {
             // A checkpoint holds one start's centroids; resuming several starts would need all.
             return Err(Error::Param(format!(
                 "kmeans: a checkpoint follows one start, but n_init={}: give n_init=1 (with init=++ or parallel, \
@@ -255,30 +255,35 @@ impl NodeParams for KmeansParams {
         }
         Ok(())
     }
-    fn prepare(&mut self, schema: &Schema) -> Result<()> {
+    /// The first pass's partial: the centroids of a file or of the checkpoint to resume from
+    /// are read here (a file's count is k), so that the first step sums while rows are read.
+    fn start(&mut self, schema: &Schema) -> Result<KmeansPartial> {
         let d = schema.x.len();
+        let mut early = None;
         if let Init::File(p) = &self.init {
             let c = init::init_file(p, d)?;
             if self.k != 0 && self.k != c.nrows() {
                 return Err(Error::Param(format!("kmeans: k={} but {} holds {} centroids", self.k, p.display(), c.nrows())));
             }
             self.k = c.nrows();
-            self.run.file_centroids = Some(c);
+            early = Some((c, 0));
         }
-        (self.run.resumed, self.run.resumed_initial) = match self.run.resume {
-            true => {
-                let (c, it, initial) = self.read_checkpoint(d)?;
-                (Some((c, it)), initial)
-            }
-            false => (None, None),
-        };
-        Ok(())
+        let mut resumed_initial = None;
+        if self.resume {
+            let (c, it, initial) = self.read_checkpoint(d)?;
+            early = Some((c, it));
+            resumed_initial = initial;
+        }
+        let mut partial = self.partial(schema);
+        partial.early = early.map(|(c, it)| (c, it, new_step(self.k, d)));
+        partial.resumed_initial = resumed_initial;
+        Ok(partial)
     }
     fn set_checkpoint(&mut self, path: Option<PathBuf>, resume: bool) -> bool {
         if path.is_some() {
-            self.run.checkpoint = path;
+            self.checkpoint = path;
         }
-        self.run.resume |= resume;
+        self.resume |= resume;
         true
     }
     fn partial(&self, schema: &Schema) -> KmeansPartial {
@@ -286,7 +291,8 @@ impl NodeParams for KmeansParams {
         KmeansPartial {
             rows: Rows::new(d),
             labels: Vec::new(),
-            early: self.run.resumed.clone().or_else(|| Some((self.run.file_centroids.clone()?, 0))).map(|(c, it)| (c, it, new_step(self.k, d))),
+            early: None,
+            resumed_initial: None,
             max_iter: self.max_iter,
             var: (self.tol > 0.0).then(|| crate::stats::Scatter::new(d, false)),
             var_leaves: Vec::new(),
@@ -296,7 +302,7 @@ impl NodeParams for KmeansParams {
     fn train(&self, comm: &dyn Comm, mut mine: KmeansPartial, schema: &Schema) -> Result<KmeansModel> {
         // With a checkpoint, a time-limit warning during the initialisation stops the loop
         // after its first step (checkpointed) rather than ending the process.
-        let _armed = self.run.checkpoint.as_ref().map(|_| crate::stop::Armed::new());
+        let _armed = self.checkpoint.as_ref().map(|_| crate::stop::Armed::new());
         let d = schema.x.len();
         // Under `train --reproducible` (on any rank, so on all), every sum over the rows is
         // formed per leaf and added in the canonical tree.
@@ -317,7 +323,7 @@ impl NodeParams for KmeansParams {
             }
             None => 0.0,
         };
-        let t = Trainer { p: self, columns: &schema.x, rows: &mine.rows };
+        let t = Trainer { p: self, columns: &schema.x, rows: &mine.rows, resumed_initial: mine.resumed_initial.as_ref() };
         // Several seeded starts (seed, seed+1, ...) keep the one of least inertia, as
         // scikit-learn's n_init; given centroids or a checkpoint are one start.
         let starts = if mine.early.is_some() { 1 } else { self.n_init.max(1) };
@@ -338,7 +344,7 @@ impl NodeParams for KmeansParams {
                         Init::Random => t.init_random(comm, offset, seed),
                         Init::PlusPlus => t.plusplus(comm, t.rows, offset, None, seed, 1, self.k),
                         Init::Parallel => t.init_parallel(comm, offset, seed),
-                        Init::File(_) => unreachable!("centroid files are read in prepare"),
+                        Init::File(_) => unreachable!("centroid files are read in start"),
                     };
                     labels.fill(u32::MAX);
                     (c, 0, None)
@@ -361,7 +367,7 @@ impl NodeParams for KmeansParams {
         }
         let best = best.ok_or_else(|| Error::Fit("kmeans: no start ran".into()))?;
         Ok(KmeansModel {
-            params: KmeansParams { run: KmeansRun::default(), ..self.clone() },
+            params: KmeansParams { checkpoint: None, resume: false, ..self.clone() },
             initial_centroids: best.initial,
             best_start: best.start,
             inertia: best.inertia,
@@ -385,6 +391,10 @@ pub(super) struct Trainer<'a> {
     p: &'a KmeansParams,
     columns: &'a [String],
     rows: &'a Rows,
+    /// Resumed: the checkpoint's record of the start's initial centroids, so that a resumed
+    /// model reports the same `initial_centroids` as an uninterrupted run (checkpoints older
+    /// than that record have none: then the model's are empty).
+    resumed_initial: Option<&'a Array2<f64>>,
 }
 
 fn converged_default() -> bool {
@@ -423,7 +433,7 @@ impl Report for KmeansModel {
             self.n_iter
         )]
     }
-    fn check(&self, input: &[String]) -> Result<()> {
+    fn check_loaded(&self, input: &[String]) -> Result<()> {
         let s = super::Shapes("kmeans");
         s.at_least("centroids", self.centroids.nrows(), 1)?;
         s.mat("centroids", &self.centroids, self.centroids.nrows(), input.len())

@@ -16,7 +16,11 @@ pub struct KmeansPartial {
     pub(super) rows: Rows,
     /// Label of every local row (u32::MAX before the first step).
     pub(super) labels: Vec<u32>,
+    /// Given centroids (a file's, or a checkpoint's with its iteration) and the first step's
+    /// sums, accumulated while the rows are read.
     pub(super) early: Option<(Array2<f64>, usize, Vec<f64>)>,
+    /// A resumed checkpoint's record of the start's initial centroids.
+    pub(super) resumed_initial: Option<Array2<f64>>,
     /// No step is taken at or after this iteration (a checkpoint of a finished training).
     pub(super) max_iter: usize,
     /// The feature variances for `tol`: of the rows so far, and under `train --reproducible`
