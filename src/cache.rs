@@ -9,11 +9,9 @@
 //! trusted). The entry repeats the context and the identity, so a hash collision is a miss, not
 //! a wrong answer. A damaged entry is ignored (and counted), never trusted.
 
-use crate::comm::Comm;
 use crate::error::{Error, Result};
-use crate::io::{Chunk, Dataset, Source};
+use crate::io::{Dataset, Source};
 use crate::nodes::Node;
-use crate::progress::Progress;
 use std::path::{Path, PathBuf};
 
 /// Version 2 ends with a checksum of everything before it (version 1 entries had none: one
@@ -90,14 +88,15 @@ impl ShardCache {
         Ok(Key { hash: fnv(text.as_bytes(), FNV_SEED), text })
     }
 
-    fn path(&self, key: &Key) -> PathBuf {
+    /// The file of `key`'s entry.
+    pub fn entry_path(&self, key: &Key) -> PathBuf {
         self.dir.join(format!("{:016x}.partial", key.hash))
     }
 
     /// Look `key` up. The checksum is checked before anything is decoded, so a damaged length
     /// cannot make the decoder allocate what it says either.
     pub fn load(&self, key: &Key) -> Lookup {
-        let Ok(bytes) = std::fs::read(self.path(key)) else { return Lookup::Miss };
+        let Ok(bytes) = std::fs::read(self.entry_path(key)) else { return Lookup::Miss };
         let decoded = bytes
             .split_last_chunk::<8>()
             .filter(|(body, sum)| fnv(body, FNV_SEED) == u64::from_le_bytes(**sum))
@@ -111,7 +110,7 @@ impl ShardCache {
 
     /// Store `entry` under `key` (atomically: a reader never sees half an entry).
     pub fn store(&self, key: &Key, entry: &Entry, rank: usize) -> Result<()> {
-        let path = self.path(key);
+        let path = self.entry_path(key);
         let err = |e: std::io::Error| Error::Output { rank, path: path.display().to_string(), msg: e.to_string() };
         std::fs::create_dir_all(&self.dir).map_err(err)?;
         let mut bytes = MAGIC.to_vec();
@@ -130,7 +129,7 @@ impl ShardCache {
 /// What a group's cached partials depend on besides the shard: flowmpi's version, the nodes
 /// (their specs, and their recorded parameters: a user node's `spec()` may leave one out),
 /// the trained flow before them, and the options that change what is read.
-pub(crate) fn context(done: &[Box<dyn Node>], group: &[Box<dyn Node>], data: &Dataset) -> String {
+pub fn context(done: &[Box<dyn Node>], group: &[Box<dyn Node>], data: &Dataset) -> String {
     let upstream = serde_json::to_vec(&done.iter().map(|n| n.to_json()).collect::<Vec<_>>()).expect("json");
     let params = serde_json::to_vec(&group.iter().map(|n| n.to_json()).collect::<Vec<_>>()).expect("json");
     let mut opts = serde_json::to_value(&data.opts).expect("options serialise");
@@ -148,63 +147,6 @@ pub(crate) fn context(done: &[Box<dyn Node>], group: &[Box<dyn Node>], data: &Da
         data.label,
         data.opts.nan
     )
-}
-
-/// One pass through the cache: per shard, its stored partials or a read of the shard (stored
-/// afterwards); the group's statistics are then the shards' merged in shard order, whether
-/// they came from the cache or not. Returns (rows, skipped, shards from the cache, damaged
-/// entries). Local.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn pass(
-    comm: &dyn Comm,
-    data: &Dataset,
-    store: &ShardCache,
-    context: &str,
-    done: &[Box<dyn Node>],
-    group: &mut [Box<dyn Node>],
-    active: &[bool],
-    bar: &mut Option<Progress>,
-) -> Result<(u64, u64, u64, u64)> {
-    let (mut rows, mut skipped, mut hits, mut damaged, mut before) = (0, 0, 0, 0, 0);
-    let take = |group: &mut [Box<dyn Node>]| -> Result<Vec<Vec<u8>>> { group.iter_mut().map(|n| n.take_partial()).collect() };
-    for src in &data.sources {
-        let key = store.key(context, src, comm.rank())?;
-        // The shards so far, set aside: the group reads this shard into empty statistics.
-        let acc = take(group)?;
-        let entry = match store.load(&key) {
-            Lookup::Hit(e) if e.parts.len() == group.len() => {
-                hits += 1;
-                e
-            }
-            found => {
-                damaged += u64::from(!matches!(found, Lookup::Miss));
-                let (r, s) = data.only(src).for_each_chunk(&mut |c| {
-                    // Progress counts the bytes of the shards before this one too.
-                    let origin = c.origin.map(|o| crate::io::Origin { read: o.read + before, ..o.clone() });
-                    Progress::chunk(bar, &Chunk { origin: origin.as_ref(), ..*c });
-                    crate::nodes::chain::feed(comm, done, group, active, c)
-                })?;
-                let e = Entry { rows: r, skipped: s, parts: take(group)? };
-                store.store(&key, &e, comm.rank())?;
-                e
-            }
-        };
-        for ((n, a), p) in group.iter_mut().zip(&acc).zip(&entry.parts) {
-            n.merge_partial(a)?;
-            n.merge_partial(p).map_err(|e| {
-                Error::Fit(format!(
-                    "rank {}: the --cache entry {} (of {}) does not fit: {e}; remove it and run again",
-                    comm.rank(),
-                    store.path(&key).display(),
-                    src.path.display()
-                ))
-            })?;
-        }
-        rows += entry.rows;
-        skipped += entry.skipped;
-        before += crate::io::source_bytes(src);
-    }
-    Ok((rows, skipped, hits, damaged))
 }
 
 #[cfg(test)]
@@ -251,7 +193,7 @@ mod tests {
         let entry = super::Entry { rows: 7, skipped: 1, parts: vec![vec![1, 2, 3, 4, 5, 6, 7, 8], vec![]] };
         cache.store(&key, &entry, 0).unwrap();
         assert!(matches!(cache.load(&key), super::Lookup::Hit(e) if e == entry));
-        let path = cache.path(&key);
+        let path = cache.entry_path(&key);
         let good = std::fs::read(&path).unwrap();
         for at in 0..good.len() {
             for flip in [0x01u8, 0x80, 0xff] {

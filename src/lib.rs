@@ -20,7 +20,6 @@
 #![deny(missing_docs)]
 
 pub mod cache;
-mod canonical;
 pub mod cli;
 pub mod comm;
 pub mod cores;

@@ -1,7 +1,7 @@
 //! Whole flows over the in-process thread Comm: 1..8 simulated ranks reading real shard files
 //! (uneven, one empty, one with a single row) give the single-rank model.
 use super::*;
-use crate::comm::run_threads;
+use crate::comm::{run_threads, Comm};
 use crate::io::DataOptions;
 use crate::model::Model;
 

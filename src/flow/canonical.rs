@@ -18,10 +18,12 @@
 //! the rows arrive: it learns where each leaf's rows end ([`Node::end_leaf`]) and forms every
 //! later sum per leaf, added in the same tree on every rank by [`crate::comm::tree::sum`].
 
+use super::pass::{Group, Pass};
 use crate::comm::tree::{decode, encode, push, root, Subtree};
 use crate::comm::{agree, allgather, Comm};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::{Chunk, Dataset, Origin, Source};
+use crate::log::Log;
 use crate::nodes::Node;
 use crate::progress::Progress;
 
@@ -36,29 +38,36 @@ fn leaf_bytes(group: &[Box<dyn Node>]) -> u64 {
     u64::try_from(state.saturating_mul(128)).unwrap_or(u64::MAX).max(1 << 20)
 }
 
-/// Why `--reproducible` cannot train `group`, if it cannot.
-pub(crate) fn unsupported(group: &[Box<dyn Node>]) -> Option<String> {
-    group
-        .iter()
-        .find(|n| !n.reproducible())
-        .map(|n| format!("--reproducible: {} cannot split its statistics by file; train it without --reproducible", n.spec()))
+/// A pass over these files, leaf by leaf, combined in the canonical tree.
+pub(super) struct Canonical<'a> {
+    /// The files.
+    pub data: &'a Dataset,
 }
 
-/// One pass of `group` (collective): rank 0 ends up holding every leaf's statistics combined
-/// in the canonical order, the other ranks empty ones; a node that keeps its rows (k-means)
-/// learns where each leaf's rows end instead ([`Node::end_leaf`]) and sums per leaf when it
-/// trains ([`crate::comm::tree::sum`]). `mapped`: hand memory-mapped NPY rows to such a node. Returns this rank's
-/// (rows, skipped).
-pub(crate) fn pass(
-    comm: &dyn Comm,
-    data: &Dataset,
-    done: &[Box<dyn Node>],
-    group: &mut [Box<dyn Node>],
-    active: &[bool],
-    mapped: bool,
-    bar: &mut Option<Progress>,
-) -> Result<(u64, u64)> {
-    let leaves = leaves(comm, data, leaf_bytes(group));
+impl Pass for Canonical<'_> {
+    /// Rank 0 ends up holding every leaf's statistics combined in the canonical order, the
+    /// other ranks empty ones; a node that keeps its rows (k-means) learns where each leaf's
+    /// rows end instead ([`Node::end_leaf`]) and sums per leaf when it trains
+    /// ([`crate::comm::tree::sum`]).
+    fn run(&mut self, comm: &dyn Comm, group: &mut Group, log: &Log) -> Result<(u64, u64)> {
+        let why = group
+            .nodes
+            .iter()
+            .find(|n| !n.reproducible())
+            .map(|n| Error::Param(format!("--reproducible: {} cannot split its statistics by file; train it without --reproducible", n.spec())));
+        agree(comm, why.map_or(Ok(()), Err))?;
+        let data = self.data;
+        let mut bar = Progress::start(log, format!("reading for {}", group.label()), comm.size(), data.local_bytes, data.total_bytes);
+        let out = pass(comm, data, group, &mut bar);
+        drop(bar);
+        out
+    }
+}
+
+/// One pass of `group` (collective). Returns this rank's (rows, skipped).
+fn pass(comm: &dyn Comm, data: &Dataset, group: &mut Group, bar: &mut Option<Progress>) -> Result<(u64, u64)> {
+    let mapped = group.mapped();
+    let leaves = leaves(comm, data, leaf_bytes(group.nodes));
     // Each leaf into empty statistics, merged into the complete subtrees of the canonical tree
     // that lie inside this rank's run.
     let mut read_subtrees = || -> Result<(u64, u64, Vec<Subtree<Parts>>)> {
@@ -69,12 +78,12 @@ pub(crate) fn pass(
                 // Progress counts the bytes of the files before this one too.
                 let origin = c.origin.map(|o| Origin { read: o.read + before, ..o.clone() });
                 Progress::chunk(bar, &Chunk { origin: origin.as_ref(), ..*c });
-                crate::nodes::chain::feed(comm, done, group, active, c)
+                group.feed(comm, c)
             };
             let one = data.only(src);
             let (r, s) = if mapped { one.for_each_chunk_mapped(&mut visit)? } else { one.for_each_chunk(&mut visit)? };
-            let value = live(group, active).map(|n| n.end_leaf(*index)).collect::<Result<_>>()?;
-            let mut nodes: Vec<_> = live(group, active).collect();
+            let value = live(group).map(|n| n.end_leaf(*index)).collect::<Result<_>>()?;
+            let mut nodes: Vec<_> = live(group).collect();
             push(&mut stack, Subtree { level: 0, index: *index, value }, &mut |l, r| merge(&mut nodes, l, r))?;
             rows += r;
             skipped += s;
@@ -86,7 +95,7 @@ pub(crate) fn pass(
     let bytes = agree(comm, encode(&mine))?;
     let gathered = comm.gather_bytes(0, &bytes);
     let combined = match comm.rank() {
-        0 => complete(live(group, active), gathered),
+        0 => complete(live(group), gathered),
         _ => Ok(()),
     };
     agree(comm, combined)?;
@@ -122,8 +131,8 @@ fn leaves(comm: &dyn Comm, data: &Dataset, bytes: u64) -> Vec<(u64, Source)> {
 }
 
 /// The nodes of `group` still training in this pass (a multi-pass node's group mates are done).
-fn live<'a>(group: &'a mut [Box<dyn Node>], active: &'a [bool]) -> impl Iterator<Item = &'a mut Box<dyn Node>> {
-    group.iter_mut().zip(active).filter(|(_, a)| **a).map(|(n, _)| n)
+fn live<'a>(group: &'a mut Group) -> impl Iterator<Item = &'a mut Box<dyn Node>> {
+    group.nodes.iter_mut().zip(&group.active).filter(|(_, a)| **a).map(|(n, _)| n)
 }
 
 /// `left` then `right` merged, per node, from empty statistics (none for a node that keeps its
