@@ -5,11 +5,11 @@
 
 use crate::comm::{agree, Comm, Context};
 use crate::error::{Error, Result};
-use crate::io::{expand_pattern, DataOptions, Dataset, Format, NanPolicy};
+use crate::io::{DataOptions, Dataset, Format, NanPolicy};
 use crate::log::{plural, Log};
 use crate::model::Model;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -152,7 +152,7 @@ pub enum NanArg {
 }
 
 impl DataArgs {
-    fn options(&self, default_columns: Option<&str>) -> Result<DataOptions> {
+    fn options(&self) -> Result<DataOptions> {
         let delimiter = match self.delimiter.as_deref() {
             None => None,
             Some("tab") | Some("\\t") | Some("\t") => Some(b'\t'),
@@ -174,11 +174,8 @@ impl DataArgs {
             None
         };
         o.delimiter = delimiter;
-        o.columns = self.columns.clone().or(default_columns.map(String::from));
+        o.columns = self.columns.clone();
         o.exclude = self.exclude.clone();
-        if self.columns.is_none() && default_columns.is_some() {
-            o.columns_from = Some("the model was trained on these columns, which the data must have".into());
-        }
         o.nan = match self.nan {
             NanArg::Error => NanPolicy::Error,
             NanArg::Skip => NanPolicy::Skip,
@@ -344,102 +341,16 @@ fn remove_temporaries_on_signals() {
     });
 }
 
-/// Collective: fail early (before hours of training) when rank 0 could not write `path`.
-fn check_output_dir(comm: &dyn Comm, path: &Path, what: &str) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty() && comm.rank() == 0);
-    let local = match dir {
-        Some(dir) if !dir.is_dir() => {
-            Err(Error::Output { rank: comm.rank(), path: path.display().to_string(), msg: format!("the {what} directory {} does not exist", dir.display()) })
-        }
-        _ => Ok(()),
-    };
-    agree(comm, local)
-}
-
-/// Collective: refuse a file that rank 0 alone writes (`flag`: the model, a checkpoint) when it
-/// is one of any rank's input files, also under another name (a hard link).
-fn check_not_an_input(comm: &dyn Comm, flag: &str, out: &Path, data: &Dataset) -> Result<()> {
-    let local = match data.sources.iter().find(|s| crate::io::same_file(&s.path, out)) {
-        Some(s) => Err(Error::Param(format!(
-            "{flag} {}: that is the input file {} that rank {} reads; write it elsewhere",
-            out.display(),
-            s.path.display(),
-            comm.rank()
-        ))),
-        None => Ok(()),
-    };
-    agree(comm, local)
-}
-
-/// This rank's file of the output pattern `pattern` (option `flag`), which needs a {rank} when
-/// there are several ranks.
-fn rank_path(comm: &dyn Comm, flag: &str, pattern: &str) -> Result<PathBuf> {
-    if comm.size() > 1 && !pattern.contains("{rank}") && !pattern.contains("{}") {
-        return Err(Error::Param(format!("{flag} {pattern:?} has no {{rank}}: with {} ranks every rank would write the same file", comm.size())));
-    }
-    Ok(PathBuf::from(expand_pattern(pattern, comm.rank(), comm.size())))
-}
-
-/// Refuse an output `out` (of option `flag`) that two ranks share, that is `other` (what, path)
-/// or that is an input file, also under another name (collective).
-fn check_output_paths(comm: &dyn Comm, flag: &str, out: &Path, other: Option<(&str, &Path)>, data: &Dataset) -> Result<()> {
-    let mine = crate::io::resolve_path(out);
-    let outs: Vec<PathBuf> =
-        comm.allgather_bytes(mine.as_os_str().as_encoded_bytes()).into_iter().map(|b| PathBuf::from(String::from_utf8_lossy(&b).into_owned())).collect();
-    // The same file under another name (a hard link) has the same host, device and inode.
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let id = |p: &Path| -> Option<String> {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(p).ok().map(|m| format!("{}\0{}\0{}", host.trim(), m.dev(), m.ino()))
-    };
-    let out_ids: Vec<Vec<u8>> = comm.allgather_bytes(id(out).unwrap_or_default().as_bytes());
-    let same_file = |p: &Path| id(p).and_then(|i| out_ids.iter().position(|o| *o == i.as_bytes()));
-    let rank = comm.rank();
-    let clash = |what: String| Err(Error::Param(format!("{flag}: {what}; give every rank its own file, e.g. 'out/part{{rank}}.csv'")));
-    let local = (|| {
-        if let Some(r) = outs[..rank].iter().position(|o| *o == mine).or_else(|| {
-            let me = &out_ids[rank];
-            (!me.is_empty()).then(|| out_ids[..rank].iter().position(|o| o == me)).flatten()
-        }) {
-            return clash(format!("ranks {r} and {rank} would both write {}", mine.display()));
-        }
-        if let Some((what, path)) = other {
-            if let Some(r) = (mine == crate::io::resolve_path(path)).then_some(rank).or_else(|| same_file(path)) {
-                return clash(format!("rank {r} would overwrite {what} {}", path.display()));
-            }
-        }
-        for s in &data.sources {
-            let input = crate::io::resolve_path(&s.path);
-            if let Some(r) = outs.iter().position(|o| *o == input).or_else(|| same_file(&s.path)) {
-                return clash(format!("rank {r} would overwrite the input file {} that rank {rank} reads", s.path.display()));
-            }
-        }
-        Ok(())
-    })();
-    agree(comm, local)
-}
-
-/// The data's feature columns must be the ones the model was trained on (`expect`), in its
-/// order: by name when the data has a header, by count without one. `--columns` may pick them
-/// from a file that has more, never swap or replace them (that gives a silently wrong result).
-fn check_model_columns(expect: &[String], data: &Dataset) -> Result<()> {
-    let names_match = data.names() == expect || (data.layout.names.is_none() && data.dim() == expect.len());
-    if names_match {
-        return Ok(());
-    }
-    Err(Error::Model(format!("the model expects columns [{}] but the data gives [{}]", abbreviate(expect), abbreviate(&data.names()))))
-}
-
 fn score(comm: &dyn Comm, a: &ScoreArgs, log: &Log) -> Result<()> {
     let t0 = Instant::now();
     let loaded = Model::load_flow(&a.model);
     let (flow, model) = agree(comm, loaded)?;
-    let trained_on = model.input_columns.join(",");
-    let mut opts = a.data.options(Some(&trained_on))?;
+    let mut opts = a.data.options()?;
+    opts.model_columns(&model.input_columns);
     opts.targets = flow.targets();
     opts.label = flow.label()?;
     let data = Dataset::open(comm, &opts)?;
-    check_model_columns(&model.input_columns, &data)?;
+    crate::model::check_data_columns(&model.input_columns, &data)?;
     let s = crate::score::score(comm, &flow, &data)?;
     log.info(format!("scored {} over {} in {:.3} s", model.flow, plural(comm.size() as u64, "rank"), t0.elapsed().as_secs_f64()));
     if comm.rank() == 0 {
@@ -463,8 +374,8 @@ fn inspect(a: &InspectArgs) -> Result<()> {
     let ranks = m.ranks.map_or("with --reproducible (the same file on any rank count)".to_string(), |r| format!("on {}", plural(r as u64, "rank")));
     outln!("written by flowmpi {} (format v{}), trained {ranks}", m.flowmpi_version, m.format_version)?;
     outln!("flow:      {}", m.flow)?;
-    outln!("input:     {} columns [{}]", m.input_dim, abbreviate(&m.input_columns))?;
-    outln!("output:    {} columns [{}]", m.output_columns.len(), abbreviate(&m.output_columns))?;
+    outln!("input:     {} columns [{}]", m.input_dim, crate::model::abbreviate_names(&m.input_columns))?;
+    outln!("output:    {} columns [{}]", m.output_columns.len(), crate::model::abbreviate_names(&m.output_columns))?;
     outln!("training:  {}", plural(m.training_rows, "row"))?;
     for (i, n) in flow.nodes.iter().enumerate() {
         outln!("node {i}: {}", n.spec())?;
@@ -473,12 +384,4 @@ fn inspect(a: &InspectArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn abbreviate(names: &[String]) -> String {
-    if names.len() <= 8 {
-        names.join(", ")
-    } else {
-        format!("{}, ... , {}", names[..4].join(", "), names[names.len() - 2..].join(", "))
-    }
 }

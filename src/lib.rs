@@ -26,6 +26,7 @@ pub mod cores;
 pub mod error;
 pub mod flow;
 pub mod io;
+pub mod jobs;
 mod launch;
 pub mod log;
 pub mod model;

@@ -217,6 +217,27 @@ impl Text {
     }
 }
 
+/// The data's feature columns must be the ones the model was trained on (`expect`: its input
+/// columns, or its output columns for an inverse), in its order: by name when the data has a
+/// header, by count without one. `--columns` may pick them from a file that has more, never
+/// swap or replace them (that gives a silently wrong result).
+pub fn check_data_columns(expect: &[String], data: &crate::io::Dataset) -> Result<()> {
+    let names_match = data.names() == expect || (data.layout.names.is_none() && data.dim() == expect.len());
+    if names_match {
+        return Ok(());
+    }
+    Err(Error::Model(format!("the model expects columns [{}] but the data gives [{}]", abbreviate_names(expect), abbreviate_names(&data.names()))))
+}
+
+/// Column names for a message: all of up to 8, else the first 4 and the last 2.
+pub fn abbreviate_names(names: &[String]) -> String {
+    if names.len() <= 8 {
+        names.join(", ")
+    } else {
+        format!("{}, ... , {}", names[..4].join(", "), names[names.len() - 2..].join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@ pub struct StatsArgs {
 /// Run `flowmpi stats` (collective).
 pub fn stats(comm: &dyn Comm, a: &StatsArgs, log: &Log) -> Result<()> {
     let t0 = Instant::now();
-    let opts = a.data.options(None)?;
+    let opts = a.data.options()?;
     let data = Dataset::open(comm, &opts)?;
     let spec = if a.hist { format!("moments | hist(bins={})", a.bins) } else { "moments".to_string() };
     let mut flow = Flow::parse(&spec)?;

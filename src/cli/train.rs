@@ -1,15 +1,15 @@
 //! `flowmpi train`.
 
-use super::{check_not_an_input, check_output_dir, plural, DataArgs};
+use super::DataArgs;
+use crate::cache::ShardCache;
 use crate::comm::{agree, Comm};
 use crate::error::{Error, Result};
-use crate::flow::{read_flow_file, Flow};
-use crate::io::Dataset;
+use crate::flow::read_flow_file;
+use crate::jobs::TrainJob;
 use crate::log::Log;
 use crate::model::Model;
 use clap::Args;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 /// `flowmpi train`.
 #[derive(Args, Debug)]
@@ -69,134 +69,26 @@ pub struct TrainArgs {
     pub reproducible: bool,
 }
 
-/// The flow an old model was trained as, from its nodes' parameters: the `flow` line of a model
-/// written before specs named every parameter can leave some out (`gnb(label=c)` for a
-/// `var_smoothing=0.5`), and training on from it would silently change the model.
-fn trained_as(old: &Model) -> Result<String> {
-    Ok(old.flow()?.spec())
-}
-
-/// `train --update`: the old model must have kept its partials, and its flow must be one pass
-/// over the input columns (statistics nodes, then one node), so the old partials still apply.
-fn check_update(flow: &Flow, was: &str, partials: &[Option<Vec<u8>>], path: &Path) -> Result<()> {
-    let p = path.display();
-    if flow.spec() != was {
-        return Err(Error::Param(format!("--update {p}: it was trained as {was:?}, not {:?}; leave out --flow", flow.spec())));
-    }
-    if partials.iter().any(Option::is_none) {
-        return Err(Error::Param(format!(
-            "--update {p}: it was trained without --keep-partials, so the old rows would have to be read again; train on all the data"
-        )));
-    }
-    updatable(flow, "--update")
-}
-
-/// A flow `train --update` can continue: every node keeps partial statistics, and only the
-/// last one is not a statistics node (an earlier one feeds later nodes, whose training new
-/// rows would change). Checked when the model is trained with `--keep-partials` too, so the
-/// refusal does not wait for the update (`flag`: the option that asked).
-fn updatable(flow: &Flow, flag: &str) -> Result<()> {
-    let spec = flow.spec();
-    if let Some(n) = flow.nodes.iter().find(|n| !n.keeps_partials()) {
-        return Err(Error::Param(format!(
-            "{flag}: {} keeps no partial statistics (it reads the data more than once or iterates over the rows), so \
-             {spec} cannot be updated with new rows; train it on all the data",
-            n.spec()
-        )));
-    }
-    if let Some(n) = flow.nodes.iter().rev().skip(1).find(|n| !n.passthrough()) {
-        return Err(Error::Param(format!(
-            "{flag}: {} feeds later nodes, so new rows would change what they were trained on; {spec} cannot be \
-             updated: train it on all the data",
-            n.spec()
-        )));
-    }
-    Ok(())
-}
-
-/// Run `flowmpi train` (collective).
+/// Run `flowmpi train` (collective): [`crate::jobs::train`].
 pub fn train(comm: &dyn Comm, a: &TrainArgs, log: &Log) -> Result<()> {
-    let t0 = Instant::now();
-    let old = match &a.update {
-        Some(p) => Some(agree(comm, Model::load(p).and_then(|m| Ok((m.partials()?, trained_as(&m)?, m))))?),
-        None => None,
+    let update = a.update.as_ref().map(|p| agree(comm, Model::load(p))).transpose()?;
+    let flow = match (&a.flow, &a.flow_file) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Some(p)) => Some(agree(comm, read_flow_file(p))?),
+        (None, None) if update.is_some() => None,
+        (None, None) => return Err(Error::Param("give --flow or --flow-file".into())),
     };
-    let spec = match (&a.flow, &a.flow_file, &old) {
-        (Some(f), _, _) => f.clone(),
-        (None, Some(p), _) => agree(comm, read_flow_file(p))?,
-        (None, None, Some((_, was, _))) => was.clone(),
-        (None, None, None) => return Err(Error::Param("give --flow or --flow-file".into())),
-    };
-    let mut flow = Flow::parse(&spec)?;
-    if let (Some((partials, was, _)), Some(p)) = (&old, &a.update) {
-        check_update(&flow, was, partials, p)?;
-    } else if a.keep_partials {
-        updatable(&flow, "--keep-partials")?;
-    }
-    let checkpoints = flow.nodes.iter_mut().fold(false, |any, n| n.set_checkpoint(a.checkpoint.clone(), a.resume) | any);
-    if a.checkpoint.is_some() && !checkpoints {
-        return Err(Error::Param(format!("--checkpoint: no node of the flow '{spec}' checkpoints (only kmeans does, outside a layer); drop --checkpoint")));
-    }
-    check_output_dir(comm, &a.model, "model")?;
-    let trained_on = old.as_ref().map(|(_, _, m)| m.input_columns.join(","));
-    let mut opts = a.data.options(trained_on.as_deref())?;
-    opts.targets = flow.targets();
-    opts.label = flow.label()?;
-    let data = Dataset::open(comm, &opts)?;
-    if let Some((_, _, m)) = &old {
-        if data.names() != m.input_columns && data.layout.names.is_some() {
-            return Err(Error::Model(format!(
-                "--update: the old model was trained on [{}] but the data gives [{}]",
-                m.input_columns.join(", "),
-                data.names().join(", ")
-            )));
-        }
-    }
-    check_not_an_input(comm, "--model", &a.model, &data)?;
-    if let Some(c) = &a.checkpoint {
-        check_not_an_input(comm, "--checkpoint", c, &data)?;
-    }
-    flow.resolve_columns(&data);
-    log.info(format!("{}; data {:?}: {}; flow {}", plural(comm.size() as u64, "rank"), opts.spec, plural(data.dim() as u64, "feature column"), flow.spec()));
-    let shard_cache = a.cache.as_ref().map(|dir| crate::cache::ShardCache { dir: dir.clone(), verify: a.cache_verify });
-    let train_opts = crate::flow::TrainOptions {
-        log: *log,
+    let job = TrainJob {
+        flow,
+        update,
+        save: Some(a.model.clone()),
+        checkpoint: a.checkpoint.clone(),
+        resume: a.resume,
         cache_data: a.cache_data,
-        shards: shard_cache.as_ref(),
-        keep_partials: a.keep_partials || old.is_some(),
-        prior: old.as_ref().map(|(p, _, _)| p.clone()).unwrap_or_default(),
+        cache: a.cache.as_ref().map(|dir| ShardCache { dir: dir.clone(), verify: a.cache_verify }),
+        keep_partials: a.keep_partials,
         reproducible: a.reproducible,
+        log: *log,
     };
-    let report = flow.train(comm, &data, &train_opts)?;
-    let t_write = Instant::now();
-    let earlier_rows = old.as_ref().map_or(0, |(_, _, m)| m.training_rows);
-    let columns = old.as_ref().map_or(opts.columns.clone(), |(_, _, m)| m.columns.clone());
-    let mut model = Model::new(&flow, columns, data.names(), earlier_rows + report.rows, comm.size());
-    model.set_partials(&report.partials);
-    if a.reproducible {
-        model.ranks = None;
-    }
-    if old.is_some() {
-        log.info(format!("--update: {} earlier rows + {} new", earlier_rows, report.rows));
-    }
-    let hashes = model.rank_hashes(comm);
-    let same = hashes.iter().all(|h| h == &hashes[0]);
-    for (r, h) in hashes.iter().enumerate() {
-        log.detail(format!("  rank {r}: model hash {h:016x}"));
-    }
-    if !same {
-        log.warn("the trained model differs between ranks (see -v); please report this");
-    }
-    model.save(comm, &a.model)?;
-    log.info(format!(
-        "wrote {} ({}, {} -> {} dims, {}) in {:.3} s ({:.3} s in all)",
-        a.model.display(),
-        plural(model.nodes.len() as u64, "node"),
-        model.input_dim,
-        model.output_columns.len(),
-        plural(model.training_rows, "row"),
-        t_write.elapsed().as_secs_f64(),
-        t0.elapsed().as_secs_f64()
-    ));
-    Ok(())
+    crate::jobs::train(comm, a.data.options()?, &job).map(drop)
 }

@@ -89,3 +89,14 @@ impl DataOptions {
         }
     }
 }
+
+impl DataOptions {
+    /// Read the columns a model was trained on (`names`), unless [`DataOptions::columns`]
+    /// already picks some: rows for a model must give its columns, in its order.
+    pub fn model_columns(&mut self, names: &[String]) {
+        if self.columns.is_none() {
+            self.columns = Some(names.join(","));
+            self.columns_from = Some("the model was trained on these columns, which the data must have".into());
+        }
+    }
+}
