@@ -145,7 +145,7 @@ pub fn train(comm: &dyn Comm, mut data: DataOptions, job: &TrainJob) -> Result<T
 /// file can leave some out, and training on from it would silently change the model).
 fn check_update(flow: &Flow, was: &str, partials: &[Option<Vec<u8>>]) -> Result<()> {
     if flow.spec() != was {
-        return Err(Error::Param(format!("--update: the model was trained as {was:?}, not {:?}; leave out the flow", flow.spec())));
+        return Err(Error::Param(format!("--update: the model was trained as {was:?}, not {:?}; leave out --flow (the flow is the model's)", flow.spec())));
     }
     if partials.iter().any(Option::is_none) {
         return Err(Error::Param(
