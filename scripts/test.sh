@@ -2,13 +2,14 @@
 # The whole test suite, from a fresh machine: set up, build, unit tests (including flows over
 # 1..8 simulated ranks), real `mpirun -n 1..4` runs of the binary against numpy references,
 # bad-input runs (every one under a timeout), the library example under mpirun -n 1..4, and
-# flowmpi under a real one-node Slurm and across three network-namespace hosts (as root).
+# the Python package's tests under mpirun -n 1..4, and flowmpi under a real one-node Slurm and
+# across three network-namespace hosts (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 export OPENBLAS_NUM_THREADS=1
 # The house habits first (they fail fast): one format (rustfmt.toml) and no clippy warning.
-cargo fmt --check
+cargo fmt --all --check
 cargo clippy --release --all-targets -- -D warnings
 # The math without an MPI toolchain (the `mpi` feature off): it must build and pass alone.
 cargo test --release --no-default-features --lib
@@ -60,6 +61,8 @@ for n in 1 2 3 4; do
   timeout -s KILL 120 mpirun -n "$n" target/release/examples/borrowed_mpi
   timeout -s KILL 120 mpirun -n "$n" target/release/examples/split_communicator
 done
+echo "== the Python package (pip install ./python into .venv) under mpirun -n 1..4"
+timeout -s KILL 1200 bash scripts/test_python.sh
 echo "== a real one-node Slurm: sbatch, srun, a time limit and --resume"
 timeout -s KILL 600 bash scripts/test_slurm.sh
 echo "== three hosts of network namespaces over TCP, and a host losing its link"

@@ -1,0 +1,254 @@
+"""flowmpi from Python: MPI training of MDP-style flows over sharded data, and the models.
+
+Every rank runs the same script, daal4py's SPMD style::
+
+    import flowmpi
+    with flowmpi.Context() as ctx:                       # daalinit(); borrows MPI from mpi4py
+        model = flowmpi.train("pca(n=3) | sfa2(n=10)", data="shards/part*.csv")
+        model = flowmpi.fit("pca(n=3)", X_local, columns=names)          # this rank's rows
+        model = flowmpi.fit("linreg(target=[y0,y1])", XY_local, columns=names + ["y0", "y1"])
+        Y = model.transform(X)                           # = flowmpi execute, bit for bit
+        model.nodes[-1].components                       # numpy arrays, named as in the file
+
+The model is the same on every rank; a rank may have 0 rows. ``comm=`` takes any mpi4py
+communicator (flowmpi works on a duplicate of it); without one, MPI_COMM_WORLD. Without
+``mpirun`` the script is one rank. Errors are :class:`flowmpi.Error`, raised on every rank with
+the sentence the command line prints.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import _flowmpi
+from ._flowmpi import Error
+
+__all__ = ["Context", "Error", "Model", "Node", "fit", "load", "train"]
+
+_registered = False
+
+
+def _start() -> tuple:
+    """Initialise MPI (or borrow it) once; finalise at interpreter exit."""
+    global _registered
+    rank_size = _flowmpi.init()
+    if not _registered:
+        atexit.register(_flowmpi.finalize)
+        _registered = True
+    return rank_size
+
+
+def _handle(comm) -> Optional[int]:
+    """The C handle of an mpi4py communicator (None: the world)."""
+    if comm is None:
+        return None
+    if isinstance(comm, int):
+        return comm
+    _start()
+    handle = getattr(comm, "handle", None)  # mpi4py >= 4
+    if handle is not None:
+        return int(handle)
+    if hasattr(comm, "py2f"):
+        return _flowmpi.comm_f2c(comm.py2f())
+    raise TypeError(f"comm must be an mpi4py communicator, not {type(comm).__name__}")
+
+
+class Context:
+    """The init/fini block (daal4py's ``daalinit()`` / ``daalfini()``).
+
+    Entering it initialises MPI, or borrows it when mpi4py (or the program) already did.
+    MPI is finalised once, at interpreter exit, and only if flowmpi initialised it, so
+    several ``with flowmpi.Context()`` blocks may follow each other. ``rank`` and ``size`` are
+    those of MPI_COMM_WORLD.
+    """
+
+    def __init__(self):
+        self.rank, self.size = _start()
+
+    def __enter__(self) -> "Context":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+    def barrier(self, comm=None) -> None:
+        """Wait until every rank of ``comm`` (default the world) arrives here."""
+        _flowmpi.barrier(_handle(comm))
+
+    def __repr__(self) -> str:
+        return f"flowmpi.Context(rank={self.rank}, size={self.size})"
+
+
+def _rows(X) -> np.ndarray:
+    """Rows as float64, 2-D; no copy when they already are (any memory order)."""
+    a = np.asarray(X, dtype=np.float64)
+    if a.ndim == 1:
+        a = a.reshape(-1, 1) if a.size else a.reshape(0, 0)
+    if a.ndim != 2:
+        raise ValueError(f"rows must be a 2-D array, got {a.ndim} dimensions")
+    return a
+
+
+class Node:
+    """One trained node of a model: its kind, parameters and every array of the model file
+    (``components``, ``explained_variance_ratio``, ``coefficients``, ``centroids``, ``delta``,
+    ...; the names of ``flowmpi inspect --json``) as numpy arrays."""
+
+    def __init__(self, fields: dict):
+        self._fields = fields
+
+    @property
+    def kind(self) -> str:
+        return self._fields.get("kind", "")
+
+    @property
+    def params(self) -> dict:
+        return dict(self._fields.get("params", {}))
+
+    @property
+    def columns(self) -> list:
+        return list(self._fields.get("columns", []))
+
+    def keys(self) -> list:
+        """The names of the node's fields."""
+        return list(self._fields)
+
+    def __getattr__(self, name: str):
+        fields = self.__dict__.get("_fields", {})
+        if name not in fields:
+            raise AttributeError(f"{self.kind} node has no field {name!r}; it has {', '.join(fields)}")
+        return _value(fields[name])
+
+    def __dir__(self):
+        return list(super().__dir__()) + list(self._fields)
+
+    def __repr__(self) -> str:
+        return f"<flowmpi.Node {self.kind or 'fields'}: {', '.join(k for k in self._fields if k not in ('kind', 'params', 'columns'))}>"
+
+
+def _value(v):
+    """Numeric lists as numpy arrays, objects as fields (``node.moments.mean``); the rest as
+    they are."""
+    if isinstance(v, dict):
+        return Node(v)
+    if isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v):
+        return np.asarray(v, dtype=np.float64)
+    if isinstance(v, list) and v and all(isinstance(r, list) and all(isinstance(x, (int, float)) for x in r) for r in v):
+        widths = {len(r) for r in v}
+        if len(widths) == 1:
+            return np.asarray(v, dtype=np.float64)
+    return v
+
+
+class Model:
+    """A trained flow: the same on every rank. ``transform``/``predict`` give ``flowmpi
+    execute``'s columns for rows of the input columns, bit for bit."""
+
+    def __init__(self, raw: "_flowmpi.RawModel"):
+        self._raw = raw
+        self._nodes = None
+
+    def transform(self, X) -> np.ndarray:
+        """The flow's output for rows ``X`` of the input columns (``flowmpi execute``)."""
+        return self._raw.execute(_rows(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The predictions for rows ``X`` of the feature columns: the columns ``flowmpi
+        execute`` writes (a classifier's class index, a regression's targets, k-means' cluster
+        and distance)."""
+        return self._raw.execute(_rows(X))
+
+    def inverse(self, Y) -> np.ndarray:
+        """The flow run backwards: inputs reconstructed from outputs (``execute --inverse``)."""
+        return self._raw.inverse(_rows(Y))
+
+    def save(self, path, comm=None) -> None:
+        """Write the model file (collective over ``comm``; its rank 0 writes, atomically)."""
+        self._raw.save(str(path), _handle(comm))
+
+    def to_json(self) -> str:
+        """The model file's text."""
+        return self._raw.to_json()
+
+    @property
+    def flow(self) -> str:
+        """The flow, every parameter named."""
+        return self._raw.flow
+
+    @property
+    def input_columns(self) -> list:
+        return self._raw.input_columns
+
+    @property
+    def output_columns(self) -> list:
+        return self._raw.output_columns
+
+    @property
+    def training_rows(self) -> int:
+        """Rows trained on, over all ranks."""
+        return self._raw.training_rows
+
+    @property
+    def nodes(self) -> list:
+        """The trained nodes (:class:`Node`), in flow order."""
+        if self._nodes is None:
+            self._nodes = [Node(n) for n in json.loads(self.to_json())["nodes"]]
+        return self._nodes
+
+    def __repr__(self) -> str:
+        return f"<flowmpi.Model {self.flow}: {len(self.input_columns)} -> {len(self.output_columns)} columns, {self.training_rows} rows>"
+
+
+def load(path) -> Model:
+    """A model from its file (written by ``flowmpi train`` or :meth:`Model.save`)."""
+    return Model(_flowmpi.load(str(path)))
+
+
+def fit(flow: str, X, columns: Optional[Sequence[str]] = None, comm=None, verbose: int = 0) -> Model:
+    """Train ``flow`` on this rank's rows ``X`` (collective: every rank calls it).
+
+    ``columns`` names the columns of ``X`` (default ``x0, x1, ...``), the same on every rank.
+    Supervised nodes take their targets and label from the columns they name, as the command
+    line does (``linreg(target=y)``, ``gnb(label=c)``); the other columns are the features. A
+    rank may pass 0 rows. ``comm``: an mpi4py communicator (default MPI_COMM_WORLD).
+    ``verbose``: 1 prints rank 0's log lines to stderr (through Python's logging when a
+    handler is set up), 2 more.
+    """
+    _start()
+    a = _rows(X)
+    names = [f"x{j}" for j in range(a.shape[1])] if columns is None else [str(c) for c in columns]
+    return Model(_flowmpi.fit(flow, a, names, _handle(comm), verbose))
+
+
+def train(flow: Optional[str] = None, data: str = "", *, columns: Optional[str] = None, exclude: Optional[str] = None,
+          nan: str = "error", comm=None, save=None, update: Optional[Model] = None, checkpoint=None, resume: bool = False,
+          cache_data: bool = False, cache=None, keep_partials: bool = False, reproducible: bool = False,
+          verbose: int = 0) -> Model:
+    """Train ``flow`` on shard files, as ``flowmpi train`` (collective).
+
+    ``data`` is the command line's ``--data``: a glob (``"shards/part*.csv"``), a directory, or
+    a pattern with ``{rank}``; CSV or ``.npy``. ``columns``/``exclude`` pick feature columns
+    (names, 0-based indices or ranges, comma-separated); ``nan="skip"`` drops rows with missing
+    values. ``save``: write the model file too. ``update``: continue a model trained with
+    ``keep_partials=True`` on new rows. ``checkpoint``/``resume``: k-means checkpoints.
+    ``cache``: a directory of per-shard partial statistics. ``reproducible``: the same model
+    bits for any number of ranks.
+    """
+    _start()
+    if nan not in ("error", "skip"):
+        raise ValueError(f"nan must be 'error' or 'skip', not {nan!r}")
+    raw = _flowmpi.train(
+        flow, str(data), columns, exclude, nan == "skip", _handle(comm),
+        None if save is None else str(save), None if update is None else update._raw,
+        None if checkpoint is None else str(checkpoint), resume, cache_data,
+        None if cache is None else str(cache), keep_partials, reproducible, verbose,
+    )
+    return Model(raw)
+
+
+fit.__doc__ += "\n" + _flowmpi.nodes_help()
+train.__doc__ += "\n" + _flowmpi.nodes_help()

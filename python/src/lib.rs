@@ -1,0 +1,275 @@
+//! `flowmpi._flowmpi`: the Rust half of flowmpi's Python package. It holds the process's MPI
+//! context, turns Python's communicators into flowmpi's, and runs training and models with
+//! the GIL released; the Python half (`flowmpi/__init__.py`) gives it its Python shape.
+
+use flowmpi::comm::Comm;
+use flowmpi::flow::{Flow, TrainOptions};
+use flowmpi::jobs::{self, TrainJob};
+use flowmpi::log::Log;
+use flowmpi::{Context, DataOptions, Model, MpiComm};
+use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2};
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+pyo3::create_exception!(_flowmpi, Error, PyException, "A flowmpi error, raised on every rank with the sentence the command line prints.");
+
+/// A value handed across `Python::detach`: flowmpi's communicators and flows are used by the
+/// one thread that called in (detach runs its closure on that thread), so this is sound.
+struct Here<T>(T);
+// SAFETY: see the type's doc: the value never leaves the calling thread.
+unsafe impl<T> Send for Here<T> {}
+unsafe impl<T> Sync for Here<T> {}
+
+impl<T> Here<T> {
+    /// The value (a method, so that a closure captures the whole `Here`, not its field).
+    fn get(&self) -> &T {
+        &self.0
+    }
+}
+
+/// The process's MPI context: made on first use, dropped (finalising MPI when flowmpi
+/// initialised it) by `finalize`, which the package registers with `atexit`.
+static CONTEXT: Mutex<Option<Here<Context>>> = Mutex::new(None);
+
+fn error(e: flowmpi::Error) -> PyErr {
+    Error::new_err(e.to_string())
+}
+
+/// Run `f` with flowmpi's communicator: a duplicate of the caller's raw `MPI_Comm` handle, or
+/// MPI_COMM_WORLD.
+fn with_comm<T>(handle: Option<usize>, f: impl FnOnce(&dyn Comm) -> PyResult<T>) -> PyResult<T> {
+    let mut guard = CONTEXT.lock().map_err(|_| Error::new_err("flowmpi: the MPI context was poisoned by an earlier panic"))?;
+    if guard.is_none() {
+        if mpi::environment::is_finalized() {
+            return Err(Error::new_err("MPI is already finalised in this process (flowmpi.finalize or mpi4py): flowmpi cannot use it again"));
+        }
+        *guard = Some(Here(Context::init()));
+    }
+    let ctx = &guard.as_ref().expect("made above").0;
+    match handle {
+        None => f(ctx.comm()),
+        Some(h) => {
+            // An MPI_Comm is a pointer (Open MPI) or an int (MPICH): the handle's low bytes.
+            // SAFETY: the Python side passes a live communicator's handle (mpi4py's comm.handle).
+            let raw: mpi::ffi::MPI_Comm = unsafe { std::mem::transmute_copy(&h) };
+            let comm = unsafe { MpiComm::from_raw(raw) }.map_err(error)?;
+            f(&comm)
+        }
+    }
+}
+
+/// This process's rank and the number of ranks in MPI_COMM_WORLD (initialising MPI, or
+/// borrowing it when mpi4py already did).
+#[pyfunction]
+fn init() -> PyResult<(usize, usize)> {
+    with_comm(None, |c| Ok((c.rank(), c.size())))
+}
+
+/// Drop flowmpi's MPI context: MPI is finalised if flowmpi initialised it. Registered with
+/// `atexit`; MPI cannot be used again afterwards.
+#[pyfunction]
+fn finalize() {
+    if let Ok(mut g) = CONTEXT.lock() {
+        g.take();
+    }
+}
+
+/// The rank and size of the communicator `comm` (a raw handle) or of the world.
+#[pyfunction]
+#[pyo3(signature = (comm=None))]
+fn rank_size(comm: Option<usize>) -> PyResult<(usize, usize)> {
+    with_comm(comm, |c| Ok((c.rank(), c.size())))
+}
+
+/// Wait until every rank of `comm` (a raw handle; default the world) calls it.
+#[pyfunction]
+#[pyo3(signature = (comm=None))]
+fn barrier(py: Python<'_>, comm: Option<usize>) -> PyResult<()> {
+    with_comm(comm, |c| {
+        let c = Here(c);
+        py.detach(|| c.get().barrier());
+        Ok(())
+    })
+}
+
+/// A Fortran communicator handle (mpi4py's `comm.py2f()`) as a C handle.
+#[pyfunction]
+fn comm_f2c(f: i64) -> PyResult<usize> {
+    with_comm(None, |_| Ok(()))?;
+    // SAFETY: MPI is initialised; MPI_Comm_f2c only translates the handle.
+    let c = unsafe { mpi::ffi::MPI_Comm_f2c(f as _) };
+    let mut out = 0usize;
+    // SAFETY: copies the handle's bytes (a pointer or an int) into a usize.
+    unsafe { std::ptr::copy_nonoverlapping(&c as *const _ as *const u8, &mut out as *mut usize as *mut u8, std::mem::size_of_val(&c).min(8)) };
+    Ok(out)
+}
+
+/// A trained model: the model file's contents and the trained flow.
+#[pyclass(unsendable, module = "flowmpi._flowmpi")]
+struct RawModel {
+    model: Model,
+    flow: Flow,
+}
+
+impl RawModel {
+    fn new(model: Model) -> PyResult<Self> {
+        let flow = model.flow().map_err(error)?;
+        Ok(RawModel { model, flow })
+    }
+
+    /// `f(flow, x)` with the GIL released.
+    fn map(
+        &self,
+        py: Python<'_>,
+        x: PyReadonlyArray2<'_, f64>,
+        f: fn(&Flow, ndarray::ArrayView2<f64>) -> flowmpi::Result<ndarray::Array2<f64>>,
+    ) -> PyResult<Py<PyArray2<f64>>> {
+        let (flow, x) = (Here(&self.flow), Here(x.as_array()));
+        let out = py.detach(move || f(flow.get(), *x.get()).map(Here)).map_err(error)?;
+        Ok(out.0.into_pyarray(py).unbind())
+    }
+}
+
+#[pymethods]
+impl RawModel {
+    /// The flow's output for rows `x` (`flowmpi execute`).
+    fn execute(&self, py: Python<'_>, x: PyReadonlyArray2<'_, f64>) -> PyResult<Py<PyArray2<f64>>> {
+        self.map(py, x, |f, x| f.execute(x))
+    }
+    /// The flow run backwards (`flowmpi execute --inverse`).
+    fn inverse(&self, py: Python<'_>, y: PyReadonlyArray2<'_, f64>) -> PyResult<Py<PyArray2<f64>>> {
+        self.map(py, y, |f, y| f.inverse(y))
+    }
+    /// The model file's JSON text.
+    fn to_json(&self) -> String {
+        String::from_utf8_lossy(&self.model.to_bytes()).into_owned()
+    }
+    /// Write the model to `path` (collective over `comm`: its rank 0 writes, atomically).
+    #[pyo3(signature = (path, comm=None))]
+    fn save(&self, path: PathBuf, comm: Option<usize>) -> PyResult<()> {
+        with_comm(comm, |c| self.model.save(c, &path).map_err(error))
+    }
+    #[getter]
+    fn input_columns(&self) -> Vec<String> {
+        self.model.input_columns.clone()
+    }
+    #[getter]
+    fn output_columns(&self) -> Vec<String> {
+        self.model.output_columns.clone()
+    }
+    #[getter]
+    fn flow(&self) -> String {
+        self.model.flow.clone()
+    }
+    #[getter]
+    fn training_rows(&self) -> u64 {
+        self.model.training_rows
+    }
+}
+
+/// A model read from its file.
+#[pyfunction]
+fn load(path: PathBuf) -> PyResult<RawModel> {
+    RawModel::new(Model::load(&path).map_err(error)?)
+}
+
+/// Rank 0's log lines at `verbose` (0: none, 1: the command's lines, 2: `-v`'s), printed to
+/// stderr as the command line prints them (the stderr logger is installed on first use, unless
+/// the process has another logger).
+fn log(verbose: u8) -> Log {
+    if verbose > 0 {
+        flowmpi::log::StderrLogger::install();
+    }
+    Log { level: verbose, ..Log::default() }
+}
+
+/// Train `flow` on this rank's rows of `table` (columns named `columns`; targets and labels are
+/// columns, as in the CLI), collective over `comm`.
+#[pyfunction]
+#[pyo3(signature = (flow, table, columns, comm=None, verbose=0))]
+fn fit(py: Python<'_>, flow: &str, table: PyReadonlyArray2<'_, f64>, columns: Vec<String>, comm: Option<usize>, verbose: u8) -> PyResult<RawModel> {
+    let f = Here(std::cell::RefCell::new(Flow::parse(flow).map_err(error)?));
+    let table = Here(table.as_array());
+    let model = with_comm(comm, |c| {
+        let c = Here(c);
+        let trained = py.detach(|| {
+            let opts = TrainOptions { log: log(verbose), ..Default::default() };
+            let mut flow = f.get().borrow_mut();
+            let (report, names) = flow.fit_table(*c.get(), *table.get(), &columns, &opts)?;
+            Ok::<_, flowmpi::Error>(Here(Model::new(&flow, None, names, report.rows, c.get().size())))
+        });
+        trained.map_err(error)
+    })?;
+    RawModel::new(model.0)
+}
+
+/// Train on shard files, as `flowmpi train` (collective over `comm`).
+#[pyfunction]
+#[pyo3(signature = (flow, data, columns=None, exclude=None, nan_skip=false, comm=None, save=None, update=None, checkpoint=None, resume=false, cache_data=false, cache=None, keep_partials=false, reproducible=false, verbose=0))]
+#[allow(clippy::too_many_arguments)]
+fn train(
+    py: Python<'_>,
+    flow: Option<String>,
+    data: String,
+    columns: Option<String>,
+    exclude: Option<String>,
+    nan_skip: bool,
+    comm: Option<usize>,
+    save: Option<PathBuf>,
+    update: Option<PyRef<'_, RawModel>>,
+    checkpoint: Option<PathBuf>,
+    resume: bool,
+    cache_data: bool,
+    cache: Option<PathBuf>,
+    keep_partials: bool,
+    reproducible: bool,
+    verbose: u8,
+) -> PyResult<RawModel> {
+    let mut opts = DataOptions::new(data);
+    opts.columns = columns;
+    opts.exclude = exclude;
+    if nan_skip {
+        opts.nan = flowmpi::io::NanPolicy::Skip;
+    }
+    let job = TrainJob {
+        flow,
+        update: update.map(|m| m.model.clone()),
+        save,
+        checkpoint,
+        resume,
+        cache_data,
+        cache: cache.map(|dir| flowmpi::cache::ShardCache { dir, verify: false }),
+        keep_partials,
+        reproducible,
+        log: log(verbose),
+    };
+    let model = with_comm(comm, |c| {
+        let c = Here(c);
+        py.detach(|| jobs::train(*c.get(), opts, &job).map(|t| Here(t.model))).map_err(error)
+    })?;
+    RawModel::new(model.0)
+}
+
+/// The nodes and their parameters, as `flowmpi train --help` lists them.
+#[pyfunction]
+fn nodes_help() -> String {
+    flowmpi::nodes::help().to_string()
+}
+
+#[pymodule]
+fn _flowmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("Error", m.py().get_type::<Error>())?;
+    m.add_class::<RawModel>()?;
+    m.add_function(wrap_pyfunction!(init, m)?)?;
+    m.add_function(wrap_pyfunction!(finalize, m)?)?;
+    m.add_function(wrap_pyfunction!(rank_size, m)?)?;
+    m.add_function(wrap_pyfunction!(barrier, m)?)?;
+    m.add_function(wrap_pyfunction!(comm_f2c, m)?)?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(train, m)?)?;
+    m.add_function(wrap_pyfunction!(nodes_help, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,119 @@
+"""flowmpi's Python package against independent references, on every rank count the test
+command runs (1..4): numpy's eigendecomposition and least squares on the concatenated rows,
+and the `flowmpi` command line on the same files (bit for bit)."""
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+import flowmpi
+from conftest import global_rows, split
+
+# The command runs as a singleton beside the test's ranks: without the launcher's variables,
+# it would try to join this job.
+SINGLETON = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_COMM", "OMPI_MCA_ess", "OMPI_MCA_orte", "PMIX_", "PMI_", "OMPI_FILE", "OMPI_APP", "OMPI_UNIVERSE", "OMPI_FIRST", "OMPI_NUM"))}
+FLOWMPI = os.environ.get("FLOWMPI_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "release", "flowmpi"))
+
+
+def test_fit_pca_matches_numpy_on_uneven_ranks(ctx):
+    X = global_rows()
+    mine = X[split(len(X), ctx.size, ctx.rank)]
+    model = flowmpi.fit("pca(n=2)", mine, columns=list("abcde"))
+    assert model.training_rows == len(X)
+    assert model.input_columns == list("abcde") and model.output_columns == ["pc0", "pc1"]
+    pca = model.nodes[0]
+    assert pca.kind == "pca" and pca.components.shape == (2, 5)
+    w, v = np.linalg.eigh(np.cov(X, rowvar=False))
+    w, v = w[::-1], v[:, ::-1]
+    # Bounds from the conditioning: eigenvalues to round-off of the largest, eigenvectors by
+    # the gap to the next eigenvalue.
+    assert np.abs(pca.eigenvalues - w).max() <= 1e-12 * w[0]
+    gap = min(w[0] - w[1], w[1] - w[2])
+    for k in range(2):
+        assert abs(abs(pca.components[k] @ v[:, k]) - 1.0) <= 1e-12 * w[0] / gap
+    np.testing.assert_allclose(pca.explained_variance_ratio, w[:2] / w.sum(), rtol=0, atol=1e-12)
+    # transform: the centred projection, as numpy computes it.
+    Y = model.transform(mine)
+    ref = (mine - X.mean(axis=0)) @ pca.components.T
+    assert Y.shape == (len(mine), 2)
+    assert np.abs(Y - ref).max(initial=0.0) <= 1e-9 * np.abs(X).max()
+
+
+def test_fit_linreg_takes_its_targets_from_the_columns(ctx):
+    X = global_rows(seed=3)[:, :3]
+    beta = np.array([[1.5, -2.0], [0.25, 4.0], [-1.0, 0.5]])
+    Y = X @ beta + np.array([3.0, -7.0]) + 0.01 * np.sin(np.arange(len(X)))[:, None]
+    table = np.hstack([X, Y])
+    s = split(len(X), ctx.size, ctx.rank)
+    model = flowmpi.fit("linreg(target=[y0,y1])", table[s], columns=["a", "b", "c", "y0", "y1"])
+    assert model.input_columns == ["a", "b", "c"]
+    node = model.nodes[-1]
+    A = np.hstack([X, np.ones((len(X), 1))])
+    ref, *_ = np.linalg.lstsq(A, Y, rcond=None)
+    cond = np.linalg.cond(A)
+    coef = np.asarray(node.coefficients)
+    assert coef.shape == (2, 3)
+    assert np.abs(coef - ref[:3].T).max() <= 1e-13 * cond * np.abs(ref).max()
+    np.testing.assert_allclose(node.intercept, ref[3], rtol=0, atol=1e-13 * cond * np.abs(ref).max())
+    pred = model.predict(X[s])
+    assert pred.shape[0] == s.stop - s.start
+
+
+def test_float32_and_fortran_order_rows_give_the_same_model(ctx):
+    X = global_rows(n=101)
+    mine = X[split(len(X), ctx.size, ctx.rank)]
+    a = flowmpi.fit("covariance", mine.astype(np.float32))
+    b = flowmpi.fit("covariance", np.asfortranarray(mine.astype(np.float32).astype(np.float64)))
+    assert a.to_json() == b.to_json()
+    assert flowmpi.fit("covariance", np.asfortranarray(mine)).nodes[0].covariance.shape == (5, 5)
+
+
+def test_train_on_files_equals_the_command_line_bit_for_bit(ctx, shared):
+    X = global_rows(n=1203)
+    d = os.path.join(shared, f"files{ctx.size}")
+    if ctx.rank == 0:
+        os.makedirs(d, exist_ok=True)
+    ctx.barrier()
+    mine = X[split(len(X), ctx.size, ctx.rank)]
+    with open(os.path.join(d, f"part{ctx.rank}.csv"), "w") as f:
+        f.write("a,b,c,d,e\n")
+        for row in mine:
+            f.write(",".join(repr(float(v)) for v in row) + "\n")
+    ctx.barrier()
+    spec = os.path.join(d, "part*.csv")
+    saved = os.path.join(d, "py.json")
+    model = flowmpi.train("moments | pca(n=3)", data=spec, reproducible=True, save=saved)
+    assert model.training_rows == len(X)
+    ctx.barrier()
+    if ctx.rank == 0:
+        # The command line, one rank: --reproducible promises the same bits on any rank count.
+        cli = os.path.join(d, "cli.json")
+        subprocess.run([FLOWMPI, "train", "--data", spec, "--flow", "moments | pca(n=3)", "--reproducible", "--model", cli], check=True,
+                       capture_output=True, env=SINGLETON)
+        ours, theirs = json.load(open(saved)), json.load(open(cli))
+        assert ours["nodes"] == theirs["nodes"]
+        assert json.loads(model.to_json())["nodes"] == theirs["nodes"]
+        # execute: the package's transform equals the command's output, bit for bit.
+        out = os.path.join(d, "out.csv")
+        subprocess.run([FLOWMPI, "execute", "--model", cli, "--data", spec, "--out", out], check=True, capture_output=True, env=SINGLETON)
+        ref = np.loadtxt(out, delimiter=",", skiprows=1, ndmin=2)
+        got = flowmpi.load(cli).transform(X)
+        assert got.shape == ref.shape
+        assert np.array_equal(got, ref)
+    ctx.barrier()
+
+
+def test_errors_are_raised_on_every_rank_with_the_command_lines_sentence(ctx):
+    X = global_rows(n=20)
+    with pytest.raises(flowmpi.Error, match="pca: n must be"):
+        flowmpi.fit("pca(n=0)", X)
+    with pytest.raises(flowmpi.Error, match="target column 'y' is not among the columns"):
+        flowmpi.fit("linreg(target=y)", X, columns=list("abcde"))
+    model = flowmpi.fit("pca(n=2)", X[split(20, ctx.size, ctx.rank)])
+    with pytest.raises(flowmpi.Error, match="rows of 3 columns, but it was trained on 5"):
+        model.transform(X[:, :3])
+    with pytest.raises(AttributeError, match="no field 'centroids'"):
+        model.nodes[0].centroids
