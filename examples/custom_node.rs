@@ -111,7 +111,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let log = flowmpi::log::Log { level: 0, rank: comm.rank(), progress: flowmpi::progress::Style::Off };
+    let log = flowmpi::log::Log { level: 0, rank: comm.rank(), progress: flowmpi::log::Style::Off };
     let mut flow = Flow::parse("minmax(lo=-1, hi=1) | pca(n=2)").unwrap();
     let report = flow.train(comm, &data, &flowmpi::flow::TrainOptions { log, ..Default::default() }).expect("training");
 

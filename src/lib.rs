@@ -22,6 +22,8 @@
 pub mod cache;
 pub mod cli;
 pub mod comm;
+/// The CLI's helper: thread counts per rank.
+#[doc(hidden)]
 pub mod cores;
 pub mod error;
 pub mod flow;
@@ -33,11 +35,15 @@ pub mod model;
 pub mod nodes;
 pub mod panics;
 pub mod par;
+/// The CLI's helper: progress lines.
+#[doc(hidden)]
 pub mod progress;
 pub mod score;
 mod spawn;
 pub mod stats;
 mod stop;
+/// The CLI's helper: `flowmpi map`'s task farm (the library's is [`par`]).
+#[doc(hidden)]
 pub mod taskfarm;
 #[cfg(test)]
 mod testing;

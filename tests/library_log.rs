@@ -5,7 +5,7 @@ use flowmpi::comm::run_threads;
 use flowmpi::flow::TrainOptions;
 use flowmpi::io::{DataOptions, Dataset};
 use flowmpi::log::Log;
-use flowmpi::progress::Style;
+use flowmpi::log::Style;
 use flowmpi::{Comm, Flow};
 use std::sync::Mutex;
 

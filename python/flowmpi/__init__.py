@@ -27,7 +27,7 @@ import numpy as np
 from . import _flowmpi
 from ._flowmpi import Error
 
-__all__ = ["Context", "Error", "Model", "Node", "fit", "load", "train"]
+__all__ = ["Context", "Error", "Model", "Node", "argsort", "critical", "fit", "load", "map_reduce", "ordered", "parallelize", "train"]
 
 _registered = False
 
@@ -252,3 +252,69 @@ def train(flow: Optional[str] = None, data: str = "", *, columns: Optional[str] 
 
 fit.__doc__ += "\n" + _flowmpi.nodes_help()
 train.__doc__ += "\n" + _flowmpi.nodes_help()
+
+
+# The parallel idioms (Pool.map, Parallelize, sharedmem.MapReduce), over all ranks.
+
+def parallelize(f, items, schedule: str = "guided", chunk: int = 1, comm=None) -> list:
+    """``[f(x) for x in items]`` in input order, on every rank, the items spread over all ranks
+    (``multiprocessing.Pool.map``, ``Parallelize(data, f)``). Collective: every rank passes the
+    same items, as every rank runs the same script, so ``f`` may be a lambda; only the results
+    travel (pickled). ``schedule``: ``"static"`` (contiguous blocks per rank), ``"dynamic"``
+    (chunks of ``chunk`` items handed out as ranks become free) or ``"guided"`` (shrinking
+    chunks; the default). An exception in any item raises :class:`flowmpi.Error` on every rank
+    naming the lowest failing item (``.index``, ``.rank``) with its traceback. With
+    ``FLOWMPI_SERIAL=1`` every rank runs every item in order (sharedmem's debug mode).
+    """
+    _start()
+    return _flowmpi.parallelize(f, list(items), schedule, chunk, _handle(comm))
+
+
+def map_reduce(f, reduce, items, schedule: str = "guided", chunk: int = 1, comm=None):
+    """``f`` on every item in parallel, then the results folded with ``reduce`` in item order
+    (``reduce(reduce(r0, r1), r2)...``), the same on every rank; None for no items."""
+    results = parallelize(f, items, schedule, chunk, comm)
+    if not results:
+        return None
+    out = results[0]
+    for r in results[1:]:
+        out = reduce(out, r)
+    return out
+
+
+class _Section:
+    def __init__(self, ordered: bool):
+        self._ordered = ordered
+
+    def __enter__(self):
+        _flowmpi.section_enter(self._ordered)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        _flowmpi.section_exit()
+        return False
+
+
+def ordered() -> _Section:
+    """Inside an item of :func:`parallelize`: ``with flowmpi.ordered():`` runs its block after
+    the ordered blocks of every earlier item, over all ranks (appending to one file in item
+    order, say). At most once per item."""
+    return _Section(True)
+
+
+def critical() -> _Section:
+    """Inside an item of :func:`parallelize`: ``with flowmpi.critical():`` runs its block while
+    no other item of the whole job (any rank) runs a critical block."""
+    return _Section(False)
+
+
+Context.ordered = staticmethod(ordered)
+Context.critical = staticmethod(critical)
+
+
+def argsort(keys_local, comm=None) -> np.ndarray:
+    """The global stable argsort of every rank's ``keys_local`` (collective): this rank's slice
+    of the sorted order, as global indices (rows numbered rank by rank). Concatenated in rank
+    order, the slices are ``numpy.argsort(all_keys, kind="stable")``."""
+    _start()
+    return _flowmpi.argsort(np.ascontiguousarray(keys_local, dtype=np.float64).ravel(), _handle(comm))

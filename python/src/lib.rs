@@ -6,6 +6,7 @@ use flowmpi::comm::Comm;
 use flowmpi::flow::{Flow, TrainOptions};
 use flowmpi::jobs::{self, TrainJob};
 use flowmpi::log::Log;
+use flowmpi::par;
 use flowmpi::{Context, DataOptions, Model, MpiComm};
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2};
 use pyo3::exceptions::PyException;
@@ -33,8 +34,22 @@ impl<T> Here<T> {
 /// initialised it) by `finalize`, which the package registers with `atexit`.
 static CONTEXT: Mutex<Option<Here<Context>>> = Mutex::new(None);
 
+/// A flowmpi error as `flowmpi.Error`, with what it names as attributes: `rank`, `file`,
+/// `line` (bad input), `index` (a failed item); None when it names none.
 fn error(e: flowmpi::Error) -> PyErr {
-    Error::new_err(e.to_string())
+    use flowmpi::Error as E;
+    let (rank, file, line, index) = match &e {
+        E::Data { loc, .. } => (Some(loc.rank), Some(loc.path.clone()), loc.line, None),
+        E::Output { rank, path, .. } => (Some(*rank), Some(path.clone()), None, None),
+        E::Item { index, rank, .. } => (Some(*rank), None, None, Some(*index)),
+        _ => (None, None, None, None),
+    };
+    let err = Error::new_err(e.to_string());
+    Python::attach(|py| {
+        let v = err.value(py);
+        let _ = (v.setattr("rank", rank), v.setattr("file", file), v.setattr("line", line), v.setattr("index", index));
+    });
+    err
 }
 
 /// Run `f` with flowmpi's communicator: a duplicate of the caller's raw `MPI_Comm` handle, or
@@ -252,6 +267,101 @@ fn train(
     RawModel::new(model.0)
 }
 
+thread_local! {
+    /// The item this worker thread runs now (its scheduler context), and the sections it holds:
+    /// set for the length of one Python call, so that `with ctx.ordered():` finds them.
+    static ITEM: std::cell::RefCell<Option<(*const par::Ctx<'static>, Vec<par::Section<'static>>)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The text Python prints for an exception: its traceback and message.
+fn traceback_text(py: Python<'_>, e: &PyErr) -> String {
+    let text = py
+        .import("traceback")
+        .and_then(|t| t.call_method1("format_exception", (e.get_type(py), e.value(py), e.traceback(py))))
+        .and_then(|lines| lines.extract::<Vec<String>>())
+        .map(|lines| lines.concat());
+    text.unwrap_or_else(|_| e.to_string()).trim_end().to_string()
+}
+
+/// `f(items[i])` for every item, spread over the ranks of `comm` by flowmpi's scheduler; the
+/// results (pickled) in input order on every rank. An exception in any item raises on every
+/// rank with the lowest failing item's index, rank and traceback.
+#[pyfunction]
+#[pyo3(signature = (f, items, schedule="guided", chunk=1, comm=None))]
+fn parallelize(py: Python<'_>, f: Py<PyAny>, items: Py<PyAny>, schedule: &str, chunk: usize, comm: Option<usize>) -> PyResult<Vec<Py<PyAny>>> {
+    let n = items.bind(py).len()?;
+    let chunk = chunk.max(1);
+    let schedule = match schedule {
+        "static" => par::Schedule::Static,
+        "dynamic" => par::Schedule::Dynamic { chunk },
+        "guided" => par::Schedule::Guided { chunk },
+        other => return Err(pyo3::exceptions::PyValueError::new_err(format!("schedule must be 'static', 'dynamic' or 'guided', not {other:?}"))),
+    };
+    let pickle = py.import("pickle")?.unbind();
+    // One worker thread per rank: the items are Python calls, which one interpreter runs one
+    // at a time.
+    let opts = par::Options { schedule, threads: 1, ..Default::default() };
+    let indices: Vec<usize> = (0..n).collect();
+    let run = |ctx: &par::Ctx, &i: &usize| -> Result<Vec<u8>, String> {
+        Python::attach(|py| {
+            // SAFETY: the pointer is cleared (and the sections dropped) before this call ends,
+            // so nothing outlives the context it points at.
+            let here: *const par::Ctx<'static> = (ctx as *const par::Ctx).cast();
+            ITEM.with(|c| *c.borrow_mut() = Some((here, Vec::new())));
+            let out = items.bind(py).get_item(i).and_then(|item| f.bind(py).call1((item,)));
+            ITEM.with(|c| c.borrow_mut().take());
+            let value = out.map_err(|e| traceback_text(py, &e))?;
+            let bytes = pickle.bind(py).call_method1("dumps", (value,)).map_err(|e| format!("its result cannot be pickled: {e}"))?;
+            bytes.extract::<Vec<u8>>().map_err(|e| e.to_string())
+        })
+    };
+    let results = with_comm(comm, |c| {
+        let c = Here(c);
+        py.detach(|| par::parallelize_with(*c.get(), &indices, &opts, run)).map_err(error)
+    })?;
+    let loads = pickle.bind(py).getattr("loads")?;
+    results.into_iter().map(|b| loads.call1((pyo3::types::PyBytes::new(py, &b),)).map(Bound::unbind)).collect()
+}
+
+/// Enter the current item's ordered (`ordered=True`) or critical section: held until
+/// `section_exit`, or until the item's call returns.
+#[pyfunction]
+fn section_enter(py: Python<'_>, ordered: bool) -> PyResult<()> {
+    let ctx = ITEM.with(|c| c.borrow().as_ref().map(|(p, _)| Here(*p)));
+    let Some(ctx) = ctx else {
+        return Err(Error::new_err("ordered() and critical() are for use inside an item of flowmpi.parallelize or map_reduce"));
+    };
+    // Waiting for the section: let the other threads' items run meanwhile.
+    let section = py.detach(|| {
+        // SAFETY: the pointer is set only while its item's call runs on this thread.
+        let ctx = unsafe { &**ctx.get() };
+        Here(if ordered { ctx.enter_ordered() } else { ctx.enter_critical() })
+    });
+    ITEM.with(|c| c.borrow_mut().as_mut().map(|(_, held)| held.push(section.0)));
+    Ok(())
+}
+
+/// Leave the innermost section entered by `section_enter`.
+#[pyfunction]
+fn section_exit() {
+    let section = ITEM.with(|c| c.borrow_mut().as_mut().and_then(|(_, held)| held.pop()));
+    drop(section);
+}
+
+/// This rank's slice of the global stable argsort of every rank's `keys` (collective): global
+/// row indices (ranks' rows numbered in rank order), numpy's `argsort(kind="stable")` of the
+/// concatenated keys when the slices are concatenated in rank order.
+#[pyfunction]
+#[pyo3(signature = (keys, comm=None))]
+fn argsort<'py>(py: Python<'py>, keys: numpy::PyReadonlyArray1<'py, f64>, comm: Option<usize>) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
+    let keys = Here(keys.as_array().to_vec());
+    let index = with_comm(comm, |c| {
+        let c = Here(c);
+        py.detach(|| par::argsort(*c.get(), keys.get()).map(Here)).map_err(error)
+    })?;
+    Ok(index.0.into_iter().map(|i| i as i64).collect::<Vec<_>>().into_pyarray(py))
+}
+
 /// The nodes and their parameters, as `flowmpi train --help` lists them.
 #[pyfunction]
 fn nodes_help() -> String {
@@ -271,5 +381,9 @@ fn _flowmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_function(wrap_pyfunction!(nodes_help, m)?)?;
+    m.add_function(wrap_pyfunction!(parallelize, m)?)?;
+    m.add_function(wrap_pyfunction!(section_enter, m)?)?;
+    m.add_function(wrap_pyfunction!(section_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(argsort, m)?)?;
     Ok(())
 }

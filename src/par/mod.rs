@@ -110,34 +110,60 @@ impl Ctx<'_> {
     /// Run `f` while no other worker of the whole job (any rank, any thread) runs a critical
     /// section of this map.
     pub fn critical<R>(&self, f: impl FnOnce() -> R) -> R {
-        let Some(link) = self.link else { return f() };
-        let _ = link.events.send(worker::Event::Lock(link.worker));
-        link.wait_go();
-        // Released however `f` ends (a panic too), so the others never wait forever.
-        struct Release<'l>(&'l worker::Link);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                let _ = self.0.events.send(worker::Event::Unlock);
-            }
-        }
-        let _held = Release(link);
+        let _held = self.enter_critical();
         f()
     }
 
     /// Run `f` after the ordered sections of every earlier item (an item that has none counts
     /// as passed when it ends): appending to one file in item order, say. At most once per item.
     pub fn ordered<R>(&self, f: impl FnOnce() -> R) -> R {
-        let Some(link) = self.link else { return f() };
+        let _passed = self.enter_ordered();
+        f()
+    }
+
+    /// [`Ctx::critical`] as a guard, for callers whose section is not one closure (the Python
+    /// package's `with critical():`): the section lasts until the guard is dropped, which must
+    /// happen before the item returns.
+    pub fn enter_critical(&self) -> Section<'_> {
+        let Some(link) = self.link else { return Section(Held::Nothing) };
+        let _ = link.events.send(worker::Event::Lock(link.worker));
+        link.wait_go();
+        Section(Held::Critical(link))
+    }
+
+    /// [`Ctx::ordered`] as a guard (see [`Ctx::enter_critical`]).
+    pub fn enter_ordered(&self) -> Section<'_> {
+        let Some(link) = self.link else { return Section(Held::Nothing) };
         let _ = link.events.send(worker::Event::OrdWait(self.index as u64, link.worker));
         link.wait_go();
-        struct Pass<'l>(&'l worker::Link, u64);
-        impl Drop for Pass<'_> {
-            fn drop(&mut self) {
-                let _ = self.0.events.send(worker::Event::Done(self.1));
+        Section(Held::Ordered(link, self.index as u64))
+    }
+}
+
+/// A critical or ordered section of an item, held until dropped: released however the
+/// section ends (a panic too), so the other workers never wait forever.
+pub struct Section<'l>(Held<'l>);
+
+enum Held<'l> {
+    /// Serial mode: nothing to hold.
+    Nothing,
+    /// The job-wide lock.
+    Critical(&'l worker::Link),
+    /// Past the ordered sections of the earlier items (this item's index).
+    Ordered(&'l worker::Link, u64),
+}
+
+impl Drop for Section<'_> {
+    fn drop(&mut self) {
+        match self.0 {
+            Held::Nothing => {}
+            Held::Critical(link) => {
+                let _ = link.events.send(worker::Event::Unlock);
+            }
+            Held::Ordered(link, index) => {
+                let _ = link.events.send(worker::Event::Done(index));
             }
         }
-        let _passed = Pass(link, self.index as u64);
-        f()
     }
 }
 
