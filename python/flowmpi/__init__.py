@@ -32,10 +32,35 @@ __all__ = ["Context", "Error", "Model", "Node", "argsort", "critical", "fit", "l
 _registered = False
 
 
+def _vendor(version: str) -> str:
+    """The MPI family a library version string names (their ABIs differ)."""
+    v = version.lower()
+    for name in ("open mpi", "mpich", "intel(r) mpi", "mvapich", "microsoft mpi"):
+        if name in v:
+            return name
+    return v.split(",")[0].strip()
+
+
+def _check_mpi4py() -> None:
+    """mpi4py loaded against another MPI than flowmpi's would crash or give N one-rank worlds:
+    refuse it clearly instead."""
+    import sys
+
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is None:
+        return
+    theirs = mpi.Get_library_version()
+    ours = _flowmpi.library_version()
+    if _vendor(theirs) != _vendor(ours):
+        raise Error(f"mpi4py uses another MPI library than flowmpi: mpi4py has {theirs.splitlines()[0]!r}, flowmpi was built "
+                    f"against {ours.splitlines()[0]!r}; rebuild one against the other's (pip install --no-binary mpi4py mpi4py)")
+
+
 def _start() -> tuple:
     """Initialise MPI (or borrow it) once; finalise at interpreter exit."""
     global _registered
     rank_size = _flowmpi.init()
+    _check_mpi4py()
     if not _registered:
         atexit.register(_flowmpi.finalize)
         _registered = True
@@ -161,6 +186,20 @@ class Model:
         execute`` writes (a classifier's class index, a regression's targets, k-means' cluster
         and distance)."""
         return self._raw.execute(_rows(X))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities of rows ``X`` (a flow ending in a classifier: gnb, mnb), one
+        column per class of :attr:`classes`; ``exp`` of ``execute --proba``'s columns."""
+        return np.exp(self._raw.log_proba(_rows(X)))
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Class log-probabilities of rows ``X`` (``flowmpi execute --proba``'s columns)."""
+        return self._raw.log_proba(_rows(X))
+
+    @property
+    def classes(self):
+        """A classifier's class names (the label column's values as text), else None."""
+        return self._raw.classes
 
     def inverse(self, Y) -> np.ndarray:
         """The flow run backwards: inputs reconstructed from outputs (``execute --inverse``)."""

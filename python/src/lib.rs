@@ -157,6 +157,25 @@ impl RawModel {
     fn inverse(&self, py: Python<'_>, y: PyReadonlyArray2<'_, f64>) -> PyResult<Py<PyArray2<f64>>> {
         self.map(py, y, |f, y| f.inverse(y))
     }
+    /// The class names of a classifier at the end of the flow (gnb, mnb); None otherwise.
+    #[getter]
+    fn classes(&self) -> Option<Vec<String>> {
+        self.flow.nodes.last().and_then(|n| n.classes()).map(<[String]>::to_vec)
+    }
+    /// The class log-probabilities of rows `x` (`flowmpi execute --proba`'s `logp_` columns),
+    /// one column per class in [`RawModel::classes`]' order.
+    fn log_proba(&self, py: Python<'_>, x: PyReadonlyArray2<'_, f64>) -> PyResult<Py<PyArray2<f64>>> {
+        let Some(k) = self.classes().map(|c| c.len()) else {
+            return Err(Error::new_err(format!("the flow ends in {}, which is not a classifier (mnb, gnb) and has no class probabilities", self.model.flow)));
+        };
+        let mut flow = self.model.flow().map_err(error)?;
+        if let Some(last) = flow.nodes.last_mut() {
+            last.set_proba(true);
+        }
+        let (flow, x) = (Here(flow), Here(x.as_array()));
+        let out = py.detach(move || flow.get().execute(*x.get()).map(|y| Here(y.slice(ndarray::s![.., y.ncols() - k..]).to_owned()))).map_err(error)?;
+        Ok(out.0.into_pyarray(py).unbind())
+    }
     /// The model file's JSON text.
     fn to_json(&self) -> String {
         String::from_utf8_lossy(&self.model.to_bytes()).into_owned()
@@ -362,6 +381,12 @@ fn argsort<'py>(py: Python<'py>, keys: numpy::PyReadonlyArray1<'py, f64>, comm: 
     Ok(index.0.into_iter().map(|i| i as i64).collect::<Vec<_>>().into_pyarray(py))
 }
 
+/// The MPI library flowmpi was built against (`MPI_Get_library_version`).
+#[pyfunction]
+fn library_version() -> String {
+    mpi::environment::library_version().unwrap_or_default()
+}
+
 /// The nodes and their parameters, as `flowmpi train --help` lists them.
 #[pyfunction]
 fn nodes_help() -> String {
@@ -385,5 +410,6 @@ fn _flowmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(section_enter, m)?)?;
     m.add_function(wrap_pyfunction!(section_exit, m)?)?;
     m.add_function(wrap_pyfunction!(argsort, m)?)?;
+    m.add_function(wrap_pyfunction!(library_version, m)?)?;
     Ok(())
 }

@@ -117,3 +117,52 @@ def test_errors_are_raised_on_every_rank_with_the_command_lines_sentence(ctx):
         model.transform(X[:, :3])
     with pytest.raises(AttributeError, match="no field 'centroids'"):
         model.nodes[0].centroids
+
+
+def test_gnb_probabilities_match_numpy_and_the_command_line(ctx, shared):
+    r = np.random.default_rng(2)
+    n = 240
+    c = np.arange(n) % 3
+    X = r.standard_normal((n, 2)) * (1.0 + c[:, None]) + c[:, None] * np.array([2.0, -1.0])
+    d = os.path.join(shared, f"gnb{ctx.size}")
+    if ctx.rank == 0:
+        os.makedirs(d, exist_ok=True)
+    ctx.barrier()
+    mine = split(n, ctx.size, ctx.rank)
+    with open(os.path.join(d, f"part{ctx.rank}.csv"), "w") as f:
+        f.write("a,b,c\n")
+        for row, label in zip(X[mine], c[mine]):
+            f.write(f"{float(row[0])!r},{float(row[1])!r},{label}\n")
+    ctx.barrier()
+    spec = os.path.join(d, "part*.csv")
+    model = flowmpi.train("gnb(label=c)", data=spec, reproducible=True)
+    assert model.classes == ["0", "1", "2"]
+    P = model.predict_proba(X)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    # scikit-learn's GaussianNB, written out: per-class means and variances (+ 1e-9 of the
+    # largest feature variance), priors from the counts.
+    eps = 1e-9 * X.var(axis=0).max()
+    logp = np.column_stack([
+        np.log((c == k).mean()) - 0.5 * np.sum(np.log(2 * np.pi * (X[c == k].var(axis=0) + eps)) + (X - X[c == k].mean(axis=0)) ** 2 / (X[c == k].var(axis=0) + eps), axis=1)
+        for k in range(3)
+    ])
+    logp -= np.logaddexp.reduce(logp, axis=1)[:, None]
+    assert np.abs(model.predict_log_proba(X) - logp).max() <= 1e-9
+    if ctx.rank == 0:
+        cli = os.path.join(d, "m.json")
+        model.save(cli, comm=MPI_SELF())
+        out = os.path.join(d, "out.csv")
+        subprocess.run([FLOWMPI, "execute", "--model", cli, "--data", spec, "--proba", "--out", out], check=True, capture_output=True, env=SINGLETON)
+        with open(out) as f:
+            head = f.readline().strip().split(",")
+        ref = np.loadtxt(out, delimiter=",", skiprows=1, ndmin=2)
+        assert head[-3:] == ["logp_0", "logp_1", "logp_2"]
+        rows = np.concatenate([X[split(n, ctx.size, r)] for r in range(ctx.size)])
+        assert np.array_equal(model.predict_log_proba(rows), ref[:, -3:])
+    ctx.barrier()
+
+
+def MPI_SELF():
+    from mpi4py import MPI
+
+    return MPI.COMM_SELF
