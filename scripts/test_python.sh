@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python package's tests: install it (scripts/python_setup.sh), check its Rust code (rustfmt,
 # clippy), then pytest under mpirun -n 1..4, every rank running the suite; a scratch directory
-# every rank sees is FLOWMPI_TEST_DIR.
+# every rank sees is FLOWMPI_TEST_DIR; then the examples in examples/python under mpirun -n 1, 2, 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -17,4 +17,10 @@ for n in 1 2 3 4; do
   export FLOWMPI_TEST_DIR
   timeout -s KILL 300 mpirun -n "$n" "$VENV/bin/python" -m pytest -q -p no:cacheprovider python/tests
   rm -rf "$FLOWMPI_TEST_DIR"
+done
+for n in 1 2 4; do
+  for example in examples/python/*.py; do
+    echo "== $example under mpirun -n $n"
+    timeout -s KILL 300 mpirun -n "$n" "$VENV/bin/python" "$example"
+  done
 done
