@@ -3,7 +3,8 @@
 # checkout; FLOWMPI_VENV names another), built against the MPI on this machine by maturin:
 #   bash scripts/python_setup.sh && .venv/bin/python -c 'import flowmpi'
 # Missing pieces are installed when possible: Debian's python3-venv and python3-dev with apt
-# as root; maturin, numpy, pytest (and mpi4py, built against this MPI) with pip into the venv.
+# as root; maturin, numpy, pytest, scikit-learn (the tests' reference) and mpi4py (built against
+# this MPI) with pip into the venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${FLOWMPI_VENV:-.venv}
@@ -24,7 +25,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-"$VENV/bin/python" -m pip install -q "maturin>=1.7,<2" numpy pytest
+"$VENV/bin/python" -m pip install -q "maturin>=1.7,<2" numpy pytest scikit-learn
 # mpi4py is built from source against this machine's MPI (mpicc), never a bundled libmpi.
 "$VENV/bin/python" -m pip install -q --no-binary mpi4py mpi4py
 # The package itself: maturin builds the extension in release mode against the MPI found by

@@ -160,6 +160,8 @@ def _value(v):
     they are."""
     if isinstance(v, dict):
         return Node(v)
+    if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+        return [Node(x) for x in v]
     if isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v):
         return np.asarray(v, dtype=np.float64)
     if isinstance(v, list) and v and all(isinstance(r, list) and all(isinstance(x, (int, float)) for x in r) for r in v):
