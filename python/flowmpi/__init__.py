@@ -13,7 +13,8 @@ Every rank runs the same script, daal4py's SPMD style::
 The model is the same on every rank; a rank may have 0 rows. ``comm=`` takes any mpi4py
 communicator (flowmpi works on a duplicate of it); without one, MPI_COMM_WORLD. Without
 ``mpirun`` the script is one rank. Errors are :class:`flowmpi.Error`, raised on every rank with
-the sentence the command line prints.
+the sentence the command line prints. The GIL is released while flowmpi computes and
+communicates; call flowmpi from the main thread (MPI runs at level Funneled).
 """
 
 from __future__ import annotations

@@ -55,7 +55,10 @@ fn error(e: flowmpi::Error) -> PyErr {
 /// Run `f` with flowmpi's communicator: a duplicate of the caller's raw `MPI_Comm` handle, or
 /// MPI_COMM_WORLD.
 fn with_comm<T>(handle: Option<usize>, f: impl FnOnce(&dyn Comm) -> PyResult<T>) -> PyResult<T> {
-    let mut guard = CONTEXT.lock().map_err(|_| Error::new_err("flowmpi: the MPI context was poisoned by an earlier panic"))?;
+    // Waited for without the GIL: a thread inside a flowmpi call holds the lock and will want
+    // the GIL back when its work is done.
+    let locked = Python::attach(|py| py.detach(|| CONTEXT.lock().map(Here).map_err(|_| ())));
+    let mut guard = locked.map_err(|_| Error::new_err("flowmpi: the MPI context was poisoned by an earlier panic"))?.0;
     if guard.is_none() {
         if mpi::environment::is_finalized() {
             return Err(Error::new_err("MPI is already finalised in this process (flowmpi.finalize or mpi4py): flowmpi cannot use it again"));
