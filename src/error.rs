@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// Where in the input a data error was found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     /// MPI rank that read the input.
     pub rank: usize,
@@ -23,8 +23,9 @@ impl fmt::Display for Location {
     }
 }
 
-/// All errors flowmpi reports.
-#[derive(Debug, Clone, thiserror::Error)]
+/// All errors flowmpi reports. Serialisable, so that the error agreement hands every rank the
+/// failing rank's error itself (its rank, file and line too), not only its text.
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Error {
     /// A parameter, flow spec or command-line value is invalid.
     #[error("invalid parameter: {0}")]
@@ -65,7 +66,7 @@ pub enum Error {
     /// Standard output was closed by its reader (`| head`): the command ends quietly.
     #[error("standard output was closed")]
     ClosedPipe,
-    /// Another rank failed; this is its message, received by the collective error agreement.
+    /// Another rank failed with an error this build could not decode; its message.
     #[error("{0}")]
     Peer(String),
     /// Work the user gave failed (e.g. tasks of a task farm); the message says what.

@@ -166,3 +166,19 @@ def MPI_SELF():
     from mpi4py import MPI
 
     return MPI.COMM_SELF
+
+
+def test_bad_input_names_rank_file_and_line_on_every_rank(ctx, shared):
+    d = os.path.join(shared, f"bad{ctx.size}")
+    if ctx.rank == 0:
+        os.makedirs(d, exist_ok=True)
+    ctx.barrier()
+    with open(os.path.join(d, f"part{ctx.rank}.csv"), "w") as f:
+        f.write("a,b\n1,2\n" + ("3,abc\n" if ctx.rank == 0 else "3,4\n"))
+    ctx.barrier()
+    with pytest.raises(flowmpi.Error) as e:
+        flowmpi.train("covariance", data=os.path.join(d, "part*.csv"))
+    assert (e.value.rank, e.value.line) == (0, 3), str(e.value)
+    assert e.value.file.endswith("part0.csv")
+    assert "cannot parse 'abc' as a number" in str(e.value)
+    ctx.barrier()

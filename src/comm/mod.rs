@@ -71,8 +71,8 @@ pub trait Comm {
     }
 }
 
-/// Turn a local result into a collective one: if any rank failed, every rank returns an error
-/// carrying the message of the lowest failing rank. Call it at the end of every phase so that a
+/// Turn a local result into a collective one: if any rank failed, every rank returns the lowest
+/// failing rank's error (the error itself: its kind, rank, file and line). Call it at the end of every phase so that a
 /// rank with bad input never leaves the others waiting in a collective (the classic SPMD hang).
 pub fn agree<T>(comm: &dyn Comm, local: Result<T>) -> Result<T> {
     let mut flag = [if local.is_err() { comm.rank() as f64 } else { comm.size() as f64 }];
@@ -82,13 +82,13 @@ pub fn agree<T>(comm: &dyn Comm, local: Result<T>) -> Result<T> {
         return local;
     }
     let mut msg = match &local {
-        Err(e) if comm.rank() == failed => e.to_string().into_bytes(),
+        Err(e) if comm.rank() == failed => bincode::serialize(e).unwrap_or_else(|_| bincode::serialize(&Error::Peer(e.to_string())).expect("a string encodes")),
         _ => Vec::new(),
     };
     comm.bcast_bytes(failed, &mut msg);
     match local {
         Err(e) if comm.rank() == failed => Err(e),
-        _ => Err(Error::Peer(String::from_utf8_lossy(&msg).into_owned())),
+        _ => Err(bincode::deserialize(&msg).unwrap_or_else(|e| Error::Peer(format!("rank {failed} failed (its error could not be decoded: {e})")))),
     }
 }
 
@@ -140,6 +140,20 @@ mod tests {
             agree(c, local).unwrap_err().to_string()
         });
         assert!(out.iter().all(|m| m == "boom on 1"), "{out:?}");
+    }
+
+    #[test]
+    fn every_rank_gets_the_failing_ranks_error_itself_with_its_location() {
+        let out = run_threads(3, |c| {
+            let local: Result<()> = if c.rank() == 2 { Err(Error::data(2, "part2.csv", Some(7), "bad number")) } else { Ok(()) };
+            match agree(c, local) {
+                Err(Error::Data { loc, msg }) => (loc, msg),
+                other => panic!("rank {}: {other:?}", c.rank()),
+            }
+        });
+        for (loc, msg) in &out {
+            assert_eq!((loc.rank, loc.path.as_str(), loc.line, msg.as_str()), (2, "part2.csv", Some(7), "bad number"));
+        }
     }
 
     #[test]
