@@ -5,7 +5,7 @@
 use crate::comm::{agree, Comm};
 use crate::error::{Error, Result};
 use crate::flow::Flow;
-use crate::io::Dataset;
+use crate::io::{Chunk, Dataset, Schema, Table};
 use crate::nodes::Task;
 use crate::stats::Scatter;
 use ndarray::Array2;
@@ -69,6 +69,32 @@ pub enum Score {
 
 /// Score the flow's last node on `data` (collective).
 pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
+    score_rows(comm, flow, &data.schema(), &mut |f| data.for_each_chunk(f))
+}
+
+/// Score the flow's last node on this rank's rows of a table whose columns are named `columns`
+/// (the same on every rank): the targets or the label the last node was trained on are read
+/// from their columns, the features from the flow's input columns (collective; a rank may
+/// have 0 rows).
+pub fn score_table(comm: &dyn Comm, flow: &Flow, table: ndarray::ArrayView2<f64>, columns: &[String], input: &[String]) -> Result<Score> {
+    let label = flow.nodes.last().and_then(|n| n.label());
+    let table = Table::split(table, columns, &flow.targets(), label.as_deref())?;
+    if table.schema.x != input {
+        return Err(Error::Model(format!(
+            "the model's input columns are [{}] but the table's features are [{}]",
+            crate::model::abbreviate_names(input),
+            crate::model::abbreviate_names(&table.schema.x)
+        )));
+    }
+    let chunk = table.chunk();
+    score_rows(comm, flow, &table.schema, &mut |f| f(&chunk).map(|()| (chunk.rows() as u64, 0)))
+}
+
+/// This rank's rows, chunk by chunk, to a visitor: returns (rows, rows skipped).
+type Source<'s> = dyn FnMut(&mut dyn FnMut(&Chunk) -> Result<()>) -> Result<(u64, u64)> + 's;
+
+/// The score over the rows `source` hands out (their names: `schema`).
+fn score_rows(comm: &dyn Comm, flow: &Flow, schema: &Schema, source: &mut Source) -> Result<Score> {
     let (last, prefix) = flow.nodes.split_last().ok_or_else(|| Error::Model("empty flow".into()))?;
     let task = last.task();
     let reconstructs = !last.passthrough() && last.inverse(Array2::zeros((0, last.output_names().len())).view()).is_some();
@@ -79,7 +105,6 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
             last.spec()
         )));
     }
-    let schema = data.schema();
     let targets = last.targets();
     let tidx: Vec<usize> = targets
         .iter()
@@ -102,7 +127,7 @@ pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
     // Reconstruction: Σ‖x − x̂‖² and the input's own scatter (for its total variance).
     let mut lost = 0.0;
     let mut input = Scatter::new(last.input_dim(), false);
-    let local = data.for_each_chunk(&mut |chunk| {
+    let local = source(&mut |chunk| {
         let mapped = crate::nodes::chain::execute_prefix(prefix, chunk.x)?;
         let pred = last.predict(mapped.as_ref().map_or(chunk.x, |a| a.view()))?;
         rows += chunk.rows() as u64;

@@ -204,6 +204,24 @@ class Model:
         """A classifier's class names (the label column's values as text), else None."""
         return self._raw.classes
 
+    def score(self, X, y=None, comm=None) -> dict:
+        """The quality of the flow's last node on all ranks' rows (collective), as ``flowmpi
+        score --json``: ``r2`` and ``rmse`` per target (regression), ``accuracy``,
+        ``confusion`` and ``per_class`` (classification), ``inertia`` (k-means),
+        ``explained_variance`` and ``rmse`` of the reconstruction (pca, whitening).
+        ``X``: rows of the input columns; ``y``: the true targets or labels (needed by
+        regressions and classifiers). A rank may pass 0 rows."""
+        X = _rows(X)
+        columns = list(self.input_columns)
+        if y is not None:
+            names = self._raw.targets or ([self._raw.label] if self._raw.label else [])
+            if not names:
+                raise ValueError(f"{self.flow} is trained on no targets or labels: leave out y")
+            y = np.asarray(y, dtype=np.float64).reshape(len(X), len(names))
+            X = np.hstack([X, y])
+            columns += names
+        return json.loads(self._raw.score(X, columns, _handle(comm)))
+
     def inverse(self, Y) -> np.ndarray:
         """The flow run backwards: inputs reconstructed from outputs (``execute --inverse``)."""
         return self._raw.inverse(_rows(Y))

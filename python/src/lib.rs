@@ -179,6 +179,27 @@ impl RawModel {
         let out = py.detach(move || flow.get().execute(*x.get()).map(|y| Here(y.slice(ndarray::s![.., y.ncols() - k..]).to_owned()))).map_err(error)?;
         Ok(out.0.into_pyarray(py).unbind())
     }
+    /// The target columns the flow was trained on (regressions).
+    #[getter]
+    fn targets(&self) -> Vec<String> {
+        self.flow.targets()
+    }
+    /// The label column the flow was trained on (classifiers).
+    #[getter]
+    fn label(&self) -> Option<String> {
+        self.flow.nodes.last().and_then(|n| n.label())
+    }
+    /// The score of the flow's last node on this rank's rows of `table` (columns named
+    /// `columns`), collective over `comm`: `flowmpi score --json`'s object, as JSON text.
+    #[pyo3(signature = (table, columns, comm=None))]
+    fn score(&self, py: Python<'_>, table: PyReadonlyArray2<'_, f64>, columns: Vec<String>, comm: Option<usize>) -> PyResult<String> {
+        let (flow, table, input) = (Here(&self.flow), Here(table.as_array()), &self.model.input_columns);
+        with_comm(comm, |c| {
+            let c = Here(c);
+            let s = py.detach(|| flowmpi::score::score_table(*c.get(), flow.get(), *table.get(), &columns, input)).map_err(error)?;
+            Ok(serde_json::to_string(&s).expect("a score serialises"))
+        })
+    }
     /// The model file's JSON text.
     fn to_json(&self) -> String {
         String::from_utf8_lossy(&self.model.to_bytes()).into_owned()

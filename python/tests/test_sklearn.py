@@ -83,3 +83,25 @@ def test_kmeans_from_the_same_initial_centroids(ctx, shared):
     assert abs(km.inertia - ref.inertia_) <= 1e-10 * ref.inertia_
     labels = model.predict(X)[:, model.output_columns.index("cluster")]
     assert np.array_equal(labels, ref.labels_)
+
+
+def test_score_equals_scikit_learns_metrics(ctx):
+    from sklearn.metrics import accuracy_score, r2_score
+
+    X = global_rows(n=300, d=3, seed=17)
+    y = X @ np.array([1.0, -0.5, 0.25]) + np.sin(np.arange(300)) * 3.0
+    s = split(300, ctx.size, ctx.rank)
+    model = flowmpi.fit("linreg(target=y)", np.column_stack([X, y])[s], columns=["a", "b", "c", "y"])
+    got = model.score(X[s], y[s])
+    pred = model.predict(X)[:, -1]
+    assert got["task"] == "regression" and got["rows"] == 300
+    assert abs(got["r2"][0] - r2_score(y, pred)) <= 1e-12
+    assert abs(got["rmse"][0] - np.sqrt(np.mean((y - pred) ** 2))) <= 1e-12 * np.abs(y).max()
+    c = (X[:, 0] > np.median(X[:, 0])).astype(float) + (X[:, 1] > 0)
+    model = flowmpi.fit("gnb(label=c)", np.column_stack([X, c])[s], columns=["a", "b", "d", "c"])
+    got = model.score(X[s], c[s])
+    ref = GaussianNB().fit(X, c)
+    assert got["accuracy"] == accuracy_score(c, ref.predict(X))
+    with pytest.raises(ValueError, match="no targets or labels"):
+        flowmpi.fit("pca(n=1)", X[s]).score(X[s], c[s])
+    assert flowmpi.fit("pca(n=1)", X[s]).score(X[s])["task"] == "reconstruction"

@@ -11,7 +11,7 @@ use super::Flow;
 use crate::cache::ShardCache;
 use crate::comm::{agree, allgather_f64, Comm};
 use crate::error::{Error, Result};
-use crate::io::{Chunk, Dataset, Schema};
+use crate::io::{Chunk, Dataset, Schema, Table};
 use crate::log::Log;
 use crate::nodes::{self, Node};
 use ndarray::ArrayView2;
@@ -118,32 +118,9 @@ impl Flow {
     /// would write them: `1`, `0.5`), the others are the features (collective). Returns the
     /// report and the feature names. A rank may have 0 rows.
     pub fn fit_table(&mut self, comm: &dyn Comm, table: ArrayView2<f64>, columns: &[String], opts: &TrainOptions) -> Result<(TrainReport, Vec<String>)> {
-        if columns.len() != table.ncols() {
-            return Err(Error::Param(format!("{} column names for rows of {} columns", columns.len(), table.ncols())));
-        }
-        if let Some((i, c)) = columns.iter().enumerate().find(|(i, c)| columns[..*i].contains(c)) {
-            return Err(Error::Param(format!("column '{c}' is named twice (column {i})")));
-        }
-        let targets = self.targets();
-        let label = self.label()?;
-        let index = |name: &String, what: &str| {
-            columns
-                .iter()
-                .position(|c| c == name)
-                .ok_or_else(|| Error::Param(format!("the {what} column '{name}' is not among the columns [{}]", crate::model::abbreviate_names(columns))))
-        };
-        let y: Vec<usize> = targets.iter().map(|t| index(t, "target")).collect::<Result<_>>()?;
-        let l = label.as_ref().map(|n| index(n, "label")).transpose()?;
-        let features: Vec<usize> = (0..columns.len()).filter(|j| !y.contains(j) && Some(*j) != l).collect();
-        let names: Vec<String> = features.iter().map(|&j| columns[j].clone()).collect();
-        let all = features.len() == columns.len();
-        let x = if all { None } else { Some(table.select(ndarray::Axis(1), &features)) };
-        let yv = table.select(ndarray::Axis(1), &y);
-        let labels: Vec<String> = l.map(|j| table.column(j).iter().map(|v| format!("{v}")).collect()).unwrap_or_default();
-        let chunk = Chunk { x: x.as_ref().map_or(table, |x| x.view()), y: yv.view(), labels: &labels, ..Chunk::new(table) };
-        let schema = Schema { x: names.clone(), y: targets, label };
-        let report = self.train(comm, Rows::Memory(&chunk, &schema), opts)?;
-        Ok((report, names))
+        let table = Table::split(table, columns, &self.targets(), self.label()?.as_deref())?;
+        let report = self.train(comm, Rows::Memory(&table.chunk(), &table.schema), opts)?;
+        Ok((report, table.schema.x.clone()))
     }
 
     /// The driver: every group of nodes in turn, as many passes as its nodes ask for, each pass

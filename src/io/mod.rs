@@ -19,6 +19,7 @@ mod options;
 mod outputs;
 mod pyliteral;
 mod shards;
+mod table;
 mod write;
 
 pub use self::csv::NanPolicy;
@@ -29,6 +30,7 @@ pub use columns::{select_columns, Layout};
 pub use options::{DataOptions, Format};
 pub use outputs::{check_not_an_input, check_output_dir, check_output_paths, rank_path};
 pub use shards::{assign, expand_pattern, list, not_a_shard, per_rank, shard_sources, Listing, SizedFile, Source};
+pub use table::Table;
 pub use write::{commit_all, resolve_path, same_file, Committed, ShardWriter};
 
 use crate::comm::{agree, Comm};
