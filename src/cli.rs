@@ -374,8 +374,8 @@ fn inspect(a: &InspectArgs) -> Result<()> {
     let ranks = m.ranks.map_or("with --reproducible (the same file on any rank count)".to_string(), |r| format!("on {}", plural(r as u64, "rank")));
     outln!("written by flowmpi {} (format v{}), trained {ranks}", m.flowmpi_version, m.format_version)?;
     outln!("flow:      {}", m.flow)?;
-    outln!("input:     {} columns [{}]", m.input_dim, crate::model::abbreviate_names(&m.input_columns))?;
-    outln!("output:    {} columns [{}]", m.output_columns.len(), crate::model::abbreviate_names(&m.output_columns))?;
+    outln!("input:     {} columns [{}]", m.input_dim, crate::io::abbreviate_names(&m.input_columns))?;
+    outln!("output:    {} columns [{}]", m.output_columns.len(), crate::io::abbreviate_names(&m.output_columns))?;
     outln!("training:  {}", plural(m.training_rows, "row"))?;
     for (i, n) in flow.nodes.iter().enumerate() {
         outln!("node {i}: {}", n.spec())?;

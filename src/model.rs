@@ -226,16 +226,11 @@ pub fn check_data_columns(expect: &[String], data: &crate::io::Dataset) -> Resul
     if names_match {
         return Ok(());
     }
-    Err(Error::Model(format!("the model expects columns [{}] but the data gives [{}]", abbreviate_names(expect), abbreviate_names(&data.names()))))
-}
-
-/// Column names for a message: all of up to 8, else the first 4 and the last 2.
-pub fn abbreviate_names(names: &[String]) -> String {
-    if names.len() <= 8 {
-        names.join(", ")
-    } else {
-        format!("{}, ... , {}", names[..4].join(", "), names[names.len() - 2..].join(", "))
-    }
+    Err(Error::Model(format!(
+        "the model expects columns [{}] but the data gives [{}]",
+        crate::io::abbreviate_names(expect),
+        crate::io::abbreviate_names(&data.names())
+    )))
 }
 
 #[cfg(test)]

@@ -82,8 +82,8 @@ pub fn score_table(comm: &dyn Comm, flow: &Flow, table: ndarray::ArrayView2<f64>
     if table.schema.x != input {
         return Err(Error::Model(format!(
             "the model's input columns are [{}] but the table's features are [{}]",
-            crate::model::abbreviate_names(input),
-            crate::model::abbreviate_names(&table.schema.x)
+            crate::io::abbreviate_names(input),
+            crate::io::abbreviate_names(&table.schema.x)
         )));
     }
     let chunk = table.chunk();

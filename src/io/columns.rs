@@ -87,3 +87,12 @@ pub fn duplicate_name(chosen: &[usize], layout: &Layout) -> Option<String> {
     }
     None
 }
+
+/// Column names for a message: all of up to 8, else the first 4 and the last 2.
+pub fn abbreviate_names(names: &[String]) -> String {
+    if names.len() <= 8 {
+        names.join(", ")
+    } else {
+        format!("{}, ... , {}", names[..4].join(", "), names[names.len() - 2..].join(", "))
+    }
+}

@@ -26,7 +26,7 @@ pub use self::csv::NanPolicy;
 mod chunk;
 pub use atomic::{remove_temporaries, write_atomic, write_atomic_with};
 pub use chunk::{Chunk, Origin, Schema};
-pub use columns::{select_columns, Layout};
+pub use columns::{abbreviate_names, select_columns, Layout};
 pub use options::{DataOptions, Format};
 pub use outputs::{check_not_an_input, check_output_dir, check_output_paths, rank_path};
 pub use shards::{assign, expand_pattern, list, not_a_shard, per_rank, shard_sources, Listing, SizedFile, Source};

@@ -32,7 +32,7 @@ impl<'a> Table<'a> {
             columns
                 .iter()
                 .position(|c| c == name)
-                .ok_or_else(|| Error::Param(format!("the {what} column '{name}' is not among the columns [{}]", crate::model::abbreviate_names(columns))))
+                .ok_or_else(|| Error::Param(format!("the {what} column '{name}' is not among the columns [{}]", super::abbreviate_names(columns))))
         };
         let y: Vec<usize> = targets.iter().map(|t| index(t, "target")).collect::<Result<_>>()?;
         let l = label.map(|n| index(n, "label")).transpose()?;
