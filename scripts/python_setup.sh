@@ -7,6 +7,9 @@
 # this MPI) with pip into the venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# What the extension builds against (MPI, OpenBLAS, libclang for rsmpi's bindings): as for the
+# flowmpi command.
+source scripts/setup.sh
 VENV=${FLOWMPI_VENV:-.venv}
 PY=${PYTHON:-python3}
 if [ ! -x "$VENV/bin/python" ]; then
