@@ -76,6 +76,9 @@ pub enum Error {
     /// checkpoint is written; the message says how to continue.
     #[error("{0}")]
     Stopped(String),
+    /// Ctrl-C interrupted the work ([`crate::stop::interrupt`]) on this rank or another.
+    #[error("interrupted (Ctrl-C)")]
+    Interrupted,
     /// An item of a parallel map failed (the lowest failing item).
     #[error("item {index} (run by rank {rank}) failed: {msg}")]
     Item {

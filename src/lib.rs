@@ -41,7 +41,8 @@ pub mod progress;
 pub mod score;
 mod spawn;
 pub mod stats;
-mod stop;
+/// Stopping cleanly on a signal: a batch system's time limit, or Ctrl-C in an interactive caller.
+pub mod stop;
 /// The CLI's helper: `flowmpi map`'s task farm (the library's is [`par`]).
 #[doc(hidden)]
 pub mod taskfarm;

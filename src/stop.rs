@@ -5,6 +5,10 @@
 //! stops after its current step, a task farm starts no new task and reports what finished.
 //! The signal handler calls [`request_stop`]; when nothing is armed, it ends the process as the
 //! signal would instead.
+//!
+//! An interactive caller (the Python package, while a call runs) turns Ctrl-C into
+//! [`interrupt`] instead: a training then ends at its next chunk or iteration with
+//! [`crate::Error::Interrupted`], agreed over the ranks like any other error, so none hangs.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -15,6 +19,25 @@ static ARMED: AtomicUsize = AtomicUsize::new(0);
 static STOP: AtomicBool = AtomicBool::new(false);
 /// It stopped for a signal, and the process is ending with what it kept.
 static STOPPED: AtomicBool = AtomicBool::new(false);
+/// Ctrl-C asked the running work to end now ([`interrupt`]).
+static INTERRUPT: AtomicBool = AtomicBool::new(false);
+
+/// For a SIGINT handler of an interactive caller: ask the running work to end at its next
+/// chunk of rows or iteration with [`crate::Error::Interrupted`]. Async-signal-safe (one atomic
+/// store); the caller clears it with [`clear_interrupt`] before its next call.
+pub fn interrupt() {
+    INTERRUPT.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`interrupt`] was called since the last [`clear_interrupt`] (local).
+pub fn interrupted() -> bool {
+    INTERRUPT.load(Ordering::SeqCst)
+}
+
+/// Forget an earlier [`interrupt`].
+pub fn clear_interrupt() {
+    INTERRUPT.store(false, Ordering::SeqCst);
+}
 
 /// For a signal handler: ask the armed work to stop. False when none runs; the caller then
 /// ends the process as the signal would. True too once one has stopped for a signal: a rank's

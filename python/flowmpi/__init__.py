@@ -15,6 +15,11 @@ communicator (flowmpi works on a duplicate of it); without one, MPI_COMM_WORLD. 
 ``mpirun`` the script is one rank. Errors are :class:`flowmpi.Error`, raised on every rank with
 the sentence the command line prints. The GIL is released while flowmpi computes and
 communicates; call flowmpi from the main thread (MPI runs at level Funneled).
+
+Ctrl-C during a call (fit, train, score, parallelize) raises KeyboardInterrupt on every rank,
+even one the signal did not reach: training ends at its next chunk of rows or k-means step, a
+map hands out no more items (those under way finish). Under ``mpirun``, Ctrl-C reaches mpirun,
+which ends the whole job.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ use pyo3::prelude::*;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+mod interrupt;
+
 pyo3::create_exception!(_flowmpi, Error, PyException, "A flowmpi error, raised on every rank with the sentence the command line prints.");
 
 /// A value handed across `Python::detach`: flowmpi's communicators and flows are used by the
@@ -196,7 +198,7 @@ impl RawModel {
         let (flow, table, input) = (Here(&self.flow), Here(table.as_array()), &self.model.input_columns);
         with_comm(comm, |c| {
             let c = Here(c);
-            let s = py.detach(|| flowmpi::score::score_table(*c.get(), flow.get(), *table.get(), &columns, input)).map_err(error)?;
+            let s = interrupt::detach(py, || flowmpi::score::score_table(*c.get(), flow.get(), *table.get(), &columns, input))?;
             Ok(serde_json::to_string(&s).expect("a score serialises"))
         })
     }
@@ -252,13 +254,12 @@ fn fit(py: Python<'_>, flow: &str, table: PyReadonlyArray2<'_, f64>, columns: Ve
     let table = Here(table.as_array());
     let model = with_comm(comm, |c| {
         let c = Here(c);
-        let trained = py.detach(|| {
+        interrupt::detach(py, || {
             let opts = TrainOptions { log: log(verbose), ..Default::default() };
             let mut flow = f.get().borrow_mut();
             let (report, names) = flow.fit_table(*c.get(), *table.get(), &columns, &opts)?;
-            Ok::<_, flowmpi::Error>(Here(Model::new(&flow, None, names, report.rows, c.get().size())))
-        });
-        trained.map_err(error)
+            Ok(Here(Model::new(&flow, None, names, report.rows, c.get().size())))
+        })
     })?;
     RawModel::new(model.0)
 }
@@ -305,7 +306,7 @@ fn train(
     };
     let model = with_comm(comm, |c| {
         let c = Here(c);
-        py.detach(|| jobs::train(*c.get(), opts, &job).map(|t| Here(t.model))).map_err(error)
+        interrupt::detach(py, || jobs::train(*c.get(), opts, &job).map(|t| Here(t.model)))
     })?;
     RawModel::new(model.0)
 }
@@ -398,7 +399,7 @@ fn parallelize(py: Python<'_>, f: Py<PyAny>, items: Py<PyAny>, schedule: &str, c
     };
     let results = with_comm(comm, |c| {
         let c = Here(c);
-        py.detach(|| par::parallelize_with(*c.get(), &indices, &opts, run)).map_err(error)
+        interrupt::detach(py, || par::parallelize_with(*c.get(), &indices, &opts, run))
     })?;
     let loads = pickle.bind(py).getattr("loads")?;
     results.into_iter().map(|b| loads.call1((pyo3::types::PyBytes::new(py, &b),)).map(Bound::unbind)).collect()

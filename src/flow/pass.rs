@@ -6,7 +6,7 @@
 //! and ends every pass the same way: carried partials, the join, the log line.
 
 use crate::comm::Comm;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::Chunk;
 use crate::log::Log;
 use crate::nodes::Node;
@@ -33,8 +33,12 @@ impl Group<'_> {
         self.done.is_empty() && self.nodes.iter().any(|n| n.keeps_rows())
     }
 
-    /// Hand a chunk to the active nodes, through the trained nodes before them.
+    /// Hand a chunk to the active nodes, through the trained nodes before them; Ctrl-C
+    /// ([`crate::stop::interrupt`]) ends the pass here.
     pub fn feed(&mut self, comm: &dyn Comm, chunk: &Chunk) -> Result<()> {
+        if crate::stop::interrupted() {
+            return Err(Error::Interrupted);
+        }
         crate::nodes::chain::feed(comm, self.done, self.nodes, &self.active, chunk)
     }
 }

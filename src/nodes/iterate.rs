@@ -12,11 +12,13 @@ use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::stop::Armed;
 
-/// Collective: did a signal reach any rank?
-fn stop_requested(comm: &dyn Comm) -> bool {
-    let mut flag = [if crate::stop::requested() { 1.0 } else { 0.0 }];
-    comm.allreduce_max(&mut flag);
-    flag[0] > 0.0
+/// Collective: did a stop signal ([`crate::stop::request_stop`]) and did Ctrl-C
+/// ([`crate::stop::interrupt`]) reach any rank? One reduction of two flags per step.
+fn signalled(comm: &dyn Comm) -> (bool, bool) {
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
+    let mut flags = [flag(crate::stop::requested()), flag(crate::stop::interrupted())];
+    comm.allreduce_max(&mut flags);
+    (flags[0] > 0.0, flags[1] > 0.0)
 }
 
 /// One collective step of an iterative training.
@@ -49,7 +51,9 @@ pub struct Outcome<S> {
 
 /// Collective: step from `state`, which is `start` iterations old (a resumed checkpoint), until
 /// a step converges or `max_iter` iterations are done; checkpoint after every step, and with a
-/// checkpoint, stop after the step during which a signal came ([`crate::stop::request_stop`]).
+/// checkpoint, stop after the step during which a signal came ([`crate::stop::request_stop`]);
+/// Ctrl-C ([`crate::stop::interrupt`]) on any rank ends it after the step with
+/// [`Error::Interrupted`].
 pub fn iterate<I: Iterative>(comm: &dyn Comm, node: &mut I, mut state: I::State, start: usize, max_iter: usize) -> Result<Outcome<I::State>> {
     let armed = node.checkpoint_path().map(|p| (p.to_path_buf(), Armed::new()));
     let mut it = start;
@@ -61,7 +65,14 @@ pub fn iterate<I: Iterative>(comm: &dyn Comm, node: &mut I, mut state: I::State,
         if converged {
             return Ok(Outcome { state, iterations: it, converged: true });
         }
-        if let Some((path, _)) = armed.as_ref().filter(|_| it < max_iter && stop_requested(comm)) {
+        if it == max_iter {
+            break;
+        }
+        let (stop, interrupted) = signalled(comm);
+        if interrupted {
+            return Err(Error::Interrupted);
+        }
+        if let Some((path, _)) = armed.as_ref().filter(|_| stop) {
             crate::stop::mark_stopped();
             return Err(Error::Stopped(format!(
                 "stopped by a signal after iteration {it} of at most {max_iter}; {} holds it: run the same training with --resume to continue",

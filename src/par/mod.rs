@@ -170,13 +170,17 @@ impl Drop for Section<'_> {
 /// One item's outcome: its encoded result, or its error message.
 type Item = std::result::Result<Vec<u8>, String>;
 
-/// Run one item, turning a panic into its error.
+/// Run one item, turning a panic into its error; after Ctrl-C ([`crate::stop::interrupt`]) an
+/// item fails without running, so that the map hands out nothing more and ends.
 fn call<T, R, E, F>(f: &F, ctx: &Ctx, item: &T) -> Item
 where
     R: Serialize,
     E: Display,
     F: Fn(&Ctx, &T) -> std::result::Result<R, E>,
 {
+    if crate::stop::interrupted() {
+        return Err(Error::Interrupted.to_string());
+    }
     match crate::panics::catch(|| f(ctx, item)) {
         Ok(Ok(r)) => bincode::serialize(&r).map_err(|e| format!("cannot encode the result: {e}")),
         Ok(Err(e)) => Err(e.to_string()),
