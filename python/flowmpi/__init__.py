@@ -13,7 +13,10 @@ Every rank runs the same script, daal4py's SPMD style::
 The model is the same on every rank; a rank may have 0 rows. ``comm=`` takes any mpi4py
 communicator (flowmpi works on a duplicate of it); without one, MPI_COMM_WORLD. Without
 ``mpirun`` the script is one rank. Errors are :class:`flowmpi.Error`, raised on every rank with
-the sentence the command line prints. The GIL is released while flowmpi computes and
+the sentence the command line prints, as one of its kinds: :class:`ParamError` (a flow or
+option), :class:`DataError` (input rows; ``.rank``, ``.file``, ``.line``), :class:`FitError`
+(the rows do not allow it), :class:`ModelError`, :class:`OutputError` and :class:`ItemError`
+(an item of :func:`parallelize`; ``.index``, ``.rank``). The GIL is released while flowmpi computes and
 communicates; call flowmpi from the main thread (MPI runs at level Funneled).
 
 Ctrl-C during a call (fit, train, score, parallelize) raises KeyboardInterrupt on every rank,
@@ -31,9 +34,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import _flowmpi
-from ._flowmpi import Error
+from ._flowmpi import DataError, Error, FitError, ItemError, ModelError, OutputError, ParamError
 
-__all__ = ["Context", "Error", "Model", "Node", "argsort", "critical", "fit", "load", "map_reduce", "ordered", "parallelize", "train"]
+__all__ = ["Context", "DataError", "Error", "FitError", "ItemError", "ModelError", "OutputError", "ParamError", "Model", "Node", "argsort", "critical", "fit", "load", "map_reduce", "ordered", "parallelize", "train"]
 
 _registered = False
 
@@ -58,8 +61,9 @@ def _check_mpi4py() -> None:
     theirs = mpi.Get_library_version()
     ours = _flowmpi.library_version()
     if _vendor(theirs) != _vendor(ours):
-        raise Error(f"mpi4py uses another MPI library than flowmpi: mpi4py has {theirs.splitlines()[0]!r}, flowmpi was built "
-                    f"against {ours.splitlines()[0]!r}; rebuild one against the other's (pip install --no-binary mpi4py mpi4py)")
+        raise Error(f"mpi4py uses another MPI library than flowmpi: mpi4py has \"{theirs.splitlines()[0].strip()}\", flowmpi was "
+                    f"built against \"{ours.splitlines()[0].strip()}\"; rebuild one against the other's "
+                    "(pip install --no-binary mpi4py mpi4py)")
 
 
 def _start() -> tuple:
@@ -327,7 +331,7 @@ def parallelize(f, items, schedule: str = "guided", chunk: int = 1, comm=None) -
     same items, as every rank runs the same script, so ``f`` may be a lambda; only the results
     travel (pickled). ``schedule``: ``"static"`` (contiguous blocks per rank), ``"dynamic"``
     (chunks of ``chunk`` items handed out as ranks become free) or ``"guided"`` (shrinking
-    chunks; the default). An exception in any item raises :class:`flowmpi.Error` on every rank
+    chunks; the default). An exception in any item raises :class:`flowmpi.ItemError` on every rank
     naming the lowest failing item (``.index``, ``.rank``) with its traceback. With
     ``FLOWMPI_SERIAL=1`` every rank runs every item in order (sharedmem's debug mode).
     """

@@ -17,6 +17,17 @@ use std::sync::Mutex;
 mod interrupt;
 
 pyo3::create_exception!(_flowmpi, Error, PyException, "A flowmpi error, raised on every rank with the sentence the command line prints.");
+pyo3::create_exception!(_flowmpi, ParamError, Error, "A flow, node parameter or option is invalid (`pca(n=0)`, a target column that is not there).");
+pyo3::create_exception!(_flowmpi, DataError, Error, "Input rows are unreadable or malformed; `rank`, `file` and `line` say where.");
+pyo3::create_exception!(_flowmpi, FitError, Error, "The rows of all ranks do not allow the computation (too few rows, rank-deficient data).");
+pyo3::create_exception!(_flowmpi, ModelError, Error, "A model file cannot be read, or a model does not fit the rows given to it.");
+pyo3::create_exception!(_flowmpi, OutputError, Error, "An output file cannot be written; `rank` and `file` say which.");
+pyo3::create_exception!(
+    _flowmpi,
+    ItemError,
+    Error,
+    "An item of parallelize or map_reduce failed; `index` and `rank` name the lowest failing item, the message holds its traceback."
+);
 
 /// A value handed across `Python::detach`: flowmpi's communicators and flows are used by the
 /// one thread that called in (detach runs its closure on that thread), so this is sound.
@@ -46,7 +57,16 @@ fn error(e: flowmpi::Error) -> PyErr {
         E::Item { index, rank, .. } => (Some(*rank), None, None, Some(*index)),
         _ => (None, None, None, None),
     };
-    let err = Error::new_err(e.to_string());
+    let text = e.to_string();
+    let err = match &e {
+        E::Param(_) => ParamError::new_err(text),
+        E::Data { .. } | E::Row { .. } => DataError::new_err(text),
+        E::Fit(_) => FitError::new_err(text),
+        E::Model(_) => ModelError::new_err(text),
+        E::Output { .. } => OutputError::new_err(text),
+        E::Item { .. } => ItemError::new_err(text),
+        _ => Error::new_err(text),
+    };
     Python::attach(|py| {
         let v = err.value(py);
         let _ = (v.setattr("rank", rank), v.setattr("file", file), v.setattr("line", line), v.setattr("index", index));
@@ -447,7 +467,8 @@ fn argsort<'py>(py: Python<'py>, keys: numpy::PyReadonlyArray1<'py, f64>, comm: 
 /// The MPI library flowmpi was built against (`MPI_Get_library_version`).
 #[pyfunction]
 fn library_version() -> String {
-    mpi::environment::library_version().unwrap_or_default()
+    // rsmpi hands back the C buffer's terminating NUL too.
+    mpi::environment::library_version().unwrap_or_default().trim_end_matches(['\0', '\n', ' ']).to_string()
 }
 
 /// The nodes and their parameters, as `flowmpi train --help` lists them.
@@ -458,7 +479,14 @@ fn nodes_help() -> String {
 
 #[pymodule]
 fn _flowmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("Error", m.py().get_type::<Error>())?;
+    let py = m.py();
+    m.add("Error", py.get_type::<Error>())?;
+    m.add("ParamError", py.get_type::<ParamError>())?;
+    m.add("DataError", py.get_type::<DataError>())?;
+    m.add("FitError", py.get_type::<FitError>())?;
+    m.add("ModelError", py.get_type::<ModelError>())?;
+    m.add("OutputError", py.get_type::<OutputError>())?;
+    m.add("ItemError", py.get_type::<ItemError>())?;
     m.add_class::<RawModel>()?;
     m.add_function(wrap_pyfunction!(init, m)?)?;
     m.add_function(wrap_pyfunction!(finalize, m)?)?;

@@ -36,3 +36,21 @@ def test_two_halves_of_a_split_world_train_two_models():
     a = flowmpi.fit("moments", global_rows(n=50)[split(50, world.size, world.rank)], comm=world)
     b = flowmpi.fit("moments", global_rows(n=50)[split(50, world.size, world.rank)])
     assert a.to_json() == b.to_json()
+
+
+def test_mpi4py_on_another_mpi_library_is_refused_naming_both(ctx, monkeypatch):
+    import sys
+    import types
+
+    # The real mpi4py (built against this MPI by the test set-up) passes.
+    import mpi4py.MPI
+
+    flowmpi._check_mpi4py()
+    ours = flowmpi._flowmpi.library_version().splitlines()[0]
+    other = "MPICH Version:      4.1.2" if "open mpi" in ours.lower() else "Open MPI v4.1.6, package: Debian"
+    fake = types.SimpleNamespace(Get_library_version=lambda: other + "\nMPICH Release date: ...")
+    monkeypatch.setitem(sys.modules, "mpi4py.MPI", fake)
+    with pytest.raises(flowmpi.Error) as e:
+        flowmpi._check_mpi4py()
+    assert other in str(e.value) and ours in str(e.value), str(e.value)
+    assert "--no-binary mpi4py" in str(e.value)

@@ -108,12 +108,12 @@ def test_train_on_files_equals_the_command_line_bit_for_bit(ctx, shared):
 
 def test_errors_are_raised_on_every_rank_with_the_command_lines_sentence(ctx):
     X = global_rows(n=20)
-    with pytest.raises(flowmpi.Error, match="pca: n must be"):
+    with pytest.raises(flowmpi.ParamError, match="pca: n must be"):
         flowmpi.fit("pca(n=0)", X)
     with pytest.raises(flowmpi.Error, match="target column 'y' is not among the columns"):
         flowmpi.fit("linreg(target=y)", X, columns=list("abcde"))
     model = flowmpi.fit("pca(n=2)", X[split(20, ctx.size, ctx.rank)])
-    with pytest.raises(flowmpi.Error, match="rows of 3 columns, but it was trained on 5"):
+    with pytest.raises(flowmpi.ModelError, match="rows of 3 columns, but it was trained on 5"):
         model.transform(X[:, :3])
     with pytest.raises(AttributeError, match="no field 'centroids'"):
         model.nodes[0].centroids
@@ -176,7 +176,7 @@ def test_bad_input_names_rank_file_and_line_on_every_rank(ctx, shared):
     with open(os.path.join(d, f"part{ctx.rank}.csv"), "w") as f:
         f.write("a,b\n1,2\n" + ("3,abc\n" if ctx.rank == 0 else "3,4\n"))
     ctx.barrier()
-    with pytest.raises(flowmpi.Error) as e:
+    with pytest.raises(flowmpi.DataError) as e:
         flowmpi.train("covariance", data=os.path.join(d, "part*.csv"))
     assert (e.value.rank, e.value.line) == (0, 3), str(e.value)
     assert e.value.file.endswith("part0.csv")

@@ -29,7 +29,7 @@ def test_an_exception_in_one_item_raises_on_every_rank_with_its_traceback(ctx):
     def f(x):
         return 1 / (x - 7)
 
-    with pytest.raises(flowmpi.Error) as e:
+    with pytest.raises(flowmpi.ItemError) as e:
         flowmpi.parallelize(f, range(20))
     assert e.value.index == 7
     assert "item 7" in str(e.value) and "ZeroDivisionError" in str(e.value) and "return 1 / (x - 7)" in str(e.value)
