@@ -6,7 +6,9 @@ what count; these machines are noisy). Every rank runs this script:
 1. fit: flowmpi.fit("pca(n=5)") over all ranks' rows (each rank its share) against
    scikit-learn's PCA and numpy's covariance + eigh of all the rows on one rank.
 2. parallelize: per-item overhead of flowmpi.parallelize over all ranks against
+   mpi4py.futures (MPICommExecutor on the same ranks: rank 0 hands out, the others work),
    multiprocessing.Pool(ranks).map and a plain loop, on trivial items.
+daal4py's SPMD mode needs Intel MPI's launcher: scripts/bench_daal4py.sh compares it.
 Times are the best of --repeat runs; rank 0 prints the table.
 """
 
@@ -15,6 +17,12 @@ import multiprocessing
 import time
 
 import numpy as np
+
+try:  # mpi4py first, when there: it initialises MPI at the thread level mpi4py.futures wants,
+    from mpi4py import MPI  # and flowmpi borrows it
+    from mpi4py.futures import MPICommExecutor
+except ImportError:
+    MPI = None
 
 import flowmpi
 
@@ -55,6 +63,16 @@ def main():
     items = list(range(a.items))
     t_par = best(lambda: flowmpi.parallelize(square, items, schedule="guided"), a.repeat)
     rows.append(("parallelize", f"{a.items} items", f"flowmpi over {ctx.size} ranks", t_par))
+    if MPI is not None:
+        def futures_map(chunksize):
+            with MPICommExecutor(MPI.COMM_WORLD, root=0) as ex:
+                if ex is not None:  # rank 0; the other ranks serve items until the block ends
+                    return list(ex.map(square, items, chunksize=chunksize))
+
+        chunks = max(1, a.items // (8 * ctx.size))
+        for chunksize in (1, chunks):
+            t_fut = best(lambda: futures_map(chunksize), a.repeat)
+            rows.append(("parallelize", f"{a.items} items", f"mpi4py.futures (chunksize={chunksize})", t_fut))
     if ctx.rank == 0:
         with multiprocessing.Pool(ctx.size) as pool:
             rows.append(("parallelize", f"{a.items} items", f"Pool({ctx.size}).map", best(lambda: pool.map(square, items), a.repeat)))

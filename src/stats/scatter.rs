@@ -31,6 +31,10 @@ thread_local! {
     static BLOCK: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Values in one block of shifted rows (1 MiB: within a core's L2 on the machines we run on),
+/// but at least 256 rows, so that dsyrk still gets a long inner dimension for wide data.
+const BLOCK_VALUES: usize = 1 << 17;
+
 impl Scatter {
     /// Empty statistics for `d` columns; `full` keeps the d×d cross-products (covariance),
     /// otherwise only per-column sums (moments, O(d) memory and O(nd) work).
@@ -154,18 +158,29 @@ impl Scatter {
         let shift = self.shift.as_slice().unwrap();
         let (min, max) = (self.min.as_slice_mut().unwrap(), self.max.as_slice_mut().unwrap());
         let sum = self.sum.as_slice_mut().unwrap();
+        // Shifted a block of rows at a time, each block still in cache when dsyrk reads it:
+        // a chunk of a few million rows in memory (Python's fit) would otherwise be copied
+        // whole, and the thread would keep a buffer of its size.
+        let per_block = (BLOCK_VALUES / d.max(1)).max(256).min(n);
+        let mut rows = rows;
         BLOCK.with_borrow_mut(|block| {
-            block.resize(n * d, 0.0);
-            for (row, dev) in rows.zip(block.chunks_exact_mut(d)) {
-                for (j, v) in row.enumerate() {
-                    min[j] = min[j].min(v);
-                    max[j] = max[j].max(v);
-                    let c = v - shift[j];
-                    dev[j] = c;
-                    sum[j] += c;
+            block.resize(per_block * d, 0.0);
+            let mut left = n;
+            while left > 0 {
+                let m = left.min(per_block);
+                let block = &mut block[..m * d];
+                for (row, dev) in rows.by_ref().take(m).zip(block.chunks_exact_mut(d)) {
+                    for (j, v) in row.enumerate() {
+                        min[j] = min[j].min(v);
+                        max[j] = max[j].max(v);
+                        let c = v - shift[j];
+                        dev[j] = c;
+                        sum[j] += c;
+                    }
                 }
+                syrk_upper(block, m, d, &mut self.cross);
+                left -= m;
             }
-            syrk_upper(block, n, d, &mut self.cross);
         });
         for j in 0..d {
             self.sq[j] = self.cross[[j, j]];
