@@ -151,12 +151,14 @@ fn comm_f2c(f: i64) -> PyResult<usize> {
 struct RawModel {
     model: Model,
     flow: Flow,
+    /// The flow with its classifier giving log-probabilities: made on the first `log_proba`.
+    proba: std::cell::OnceCell<Flow>,
 }
 
 impl RawModel {
     fn new(model: Model) -> PyResult<Self> {
         let flow = model.flow().map_err(error)?;
-        Ok(RawModel { model, flow })
+        Ok(RawModel { model, flow, proba: std::cell::OnceCell::new() })
     }
 
     /// `f(flow, x)` with the GIL released.
@@ -193,11 +195,14 @@ impl RawModel {
         let Some(k) = self.classes().map(|c| c.len()) else {
             return Err(Error::new_err(format!("the flow ends in {}, which is not a classifier (mnb, gnb) and has no class probabilities", self.model.flow)));
         };
-        let mut flow = self.model.flow().map_err(error)?;
-        if let Some(last) = flow.nodes.last_mut() {
-            last.set_proba(true);
+        if self.proba.get().is_none() {
+            let mut flow = self.model.flow().map_err(error)?;
+            if let Some(last) = flow.nodes.last_mut() {
+                last.set_proba(true);
+            }
+            let _ = self.proba.set(flow);
         }
-        let (flow, x) = (Here(flow), Here(x.as_array()));
+        let (flow, x) = (Here(self.proba.get().expect("set above")), Here(x.as_array()));
         let out = py.detach(move || flow.get().execute(*x.get()).map(|y| Here(y.slice(ndarray::s![.., y.ncols() - k..]).to_owned()))).map_err(error)?;
         Ok(out.0.into_pyarray(py).unbind())
     }
