@@ -92,7 +92,8 @@ pub struct DataArgs {
     /// ('data/*.npy') or a directory, whose sorted files are dealt out in order by bytes, so that
     /// ranks read about equal amounts (a file larger than a rank's share is split among ranks);
     /// or one CSV/NPY file that the ranks split among themselves (CSV by line-aligned byte
-    /// ranges, NPY by rows).
+    /// ranges, NPY by rows). Compressed CSV (.csv.gz, .csv.zst, .tsv.gz, ...) is streamed; such a
+    /// file cannot be split, so it goes whole to one rank: give several for several ranks.
     #[arg(long, value_name = "SPEC")]
     pub data: String,
     /// File format; chosen by extension by default (.npy = npy, anything else = csv).

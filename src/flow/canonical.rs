@@ -103,12 +103,16 @@ fn pass(comm: &dyn Comm, data: &Dataset, group: &mut Group, bar: &mut Option<Pro
 }
 
 /// The leaves this rank reads, with their indices in the global order (collective). A leaf is
-/// one of a file's fixed parts of about `bytes` ([`leaf_bytes`]: NPY rows, CSV lines; a smaller file is
-/// one leaf), so the leaves are the same whatever the rank count: a rank reads every part of
+/// one of a file's fixed parts of about `bytes` ([`leaf_bytes`]: NPY rows, CSV lines; a smaller or
+/// a compressed file is one leaf), so the leaves are the same whatever the rank count: a rank reads every part of
 /// its whole files and, of a file split among ranks, a contiguous run of its parts. The global
 /// order is the files' (every rank's, in rank order), each file's parts in order.
 fn leaves(comm: &dyn Comm, data: &Dataset, bytes: u64) -> Vec<(u64, Source)> {
-    let parts = |path: &std::path::Path| std::fs::metadata(path).map_or(1, |m| m.len().div_ceil(bytes).max(1)) as usize;
+    // A compressed file cannot be cut: it is one leaf.
+    let parts = |path: &std::path::Path| match crate::io::compressed::Codec::of(path) {
+        Some(_) => 1,
+        None => std::fs::metadata(path).map_or(1, |m| m.len().div_ceil(bytes).max(1)) as usize,
+    };
     let mine: Vec<(String, usize)> = data.sources.iter().map(|s| (s.path.display().to_string(), parts(&s.path))).collect();
     // Where each file's parts start in the global order: a file split among ranks is listed by
     // each of them, on consecutive ranks.

@@ -13,6 +13,7 @@
 
 mod atomic;
 mod columns;
+pub mod compressed;
 pub mod csv;
 pub mod npy;
 mod options;
@@ -146,7 +147,7 @@ pub fn printable(text: &str) -> String {
 }
 
 fn delimiter(opts: &DataOptions, p: &Path) -> u8 {
-    opts.delimiter.unwrap_or_else(|| if p.extension().is_some_and(|e| e == "tsv") { b'\t' } else { b',' })
+    opts.delimiter.unwrap_or_else(|| if compressed::inner(p).extension().is_some_and(|e| e == "tsv") { b'\t' } else { b',' })
 }
 
 /// Label text for a numeric label value (NPY): `3` for 3.0, shortest round-trip otherwise.
@@ -416,14 +417,15 @@ impl Dataset {
                     let delim = delimiter(&self.opts, &src.path);
                     let l = csv::probe(&src.path, delim, self.opts.header, self.rank)?.expect("probed above");
                     let (begin, end) = match src.part {
-                        Some((i, n)) => {
+                        // (A compressed file is never split: one part of one is the whole.)
+                        Some((i, n)) if n > 1 => {
                             let span = l.len - l.data_start;
                             let at = |k: usize| l.data_start + span * k as u64 / n as u64;
                             let align =
                                 |p| csv::align_to_line(&src.path, p, l.data_start, l.len).map_err(|e| Error::data(self.rank, &pstr, None, e.to_string()));
                             (align(at(i))?, align(at(i + 1))?)
                         }
-                        None => (l.data_start, l.len),
+                        _ => (l.data_start, l.len),
                     };
                     let mut slot = vec![None; l.ncols];
                     for (k, &j) in numeric.iter().enumerate() {

@@ -15,9 +15,10 @@ pub enum Format {
 }
 
 impl Format {
-    /// Format from a path's extension (`.npy` → NPY, anything else → CSV).
+    /// Format from a path's extension (`.npy` → NPY, anything else → CSV), after a compression
+    /// extension (`.csv.gz`).
     pub fn from_path(p: &Path) -> Format {
-        match p.extension().and_then(|e| e.to_str()) {
+        match crate::io::compressed::inner(p).extension().and_then(|e| e.to_str()) {
             Some(e) if e.eq_ignore_ascii_case("npy") => Format::Npy,
             _ => Format::Csv,
         }

@@ -1,6 +1,7 @@
 //! Which files (or parts of a file) each rank reads: `{rank}` patterns, globs and directories
 //! dealt out in order by bytes, and one file split among the ranks.
 
+use super::compressed::Codec;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -168,7 +169,10 @@ pub fn list(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<
                 if name.starts_with('.') {
                     continue;
                 }
-                let data_ext = path.extension().and_then(|e| e.to_str()).is_some_and(|e| DATA_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+                let data_ext = super::compressed::inner(&path)
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| DATA_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
                 match not_a_shard(&path) {
                     None if data_ext => v.push(path),
                     // Other regular files (README, notes) are not shards.
@@ -177,7 +181,7 @@ pub fn list(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<
                         return Err(bad(
                             &path,
                             format!(
-                                "{why}; directory mode reads the .csv/.tsv/.txt/.npy files of {spec_x} and does not descend \
+                                "{why}; directory mode reads the .csv/.tsv/.txt/.npy files (and .csv.gz, .csv.zst) of {spec_x} and does not descend \
                              into sub-directories (give a glob such as '{spec_x}/*/*.csv', or move the entry)"
                             ),
                         ))
@@ -186,7 +190,7 @@ pub fn list(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<
                 }
             }
             if v.is_empty() {
-                return Err(Error::data(rank, spec_x, None, "directory holds no .csv/.tsv/.txt/.npy files"));
+                return Err(Error::data(rank, spec_x, None, "directory holds no .csv/.tsv/.txt/.npy files (nor .csv.gz, .csv.zst)"));
             }
             v.sort();
             v
@@ -246,6 +250,10 @@ pub fn unchanged(src: &Source, rank: usize) -> Result<()> {
 pub fn assign(listing: &Listing, rank: usize, size: usize) -> Vec<Source> {
     let files = match listing {
         Listing::PerRank(f) => return vec![Source { path: f.path.clone(), part: None, bytes: f.bytes }],
+        // A compressed file cannot be cut: rank 0 reads it whole.
+        Listing::One(f) if Codec::of(&f.path).is_some() => {
+            return if rank == 0 { vec![Source { path: f.path.clone(), part: None, bytes: f.bytes }] } else { Vec::new() };
+        }
         Listing::One(f) => return vec![Source { path: f.path.clone(), part: Some((rank, size)), bytes: f.bytes }],
         Listing::Files(files) => files,
     };
@@ -261,6 +269,8 @@ pub fn assign(listing: &Listing, rank: usize, size: usize) -> Vec<Source> {
         let from = |at: u128| (2 * at * ranks).saturating_sub(total).div_ceil(2 * total).min(ranks);
         let (first, past) = (from(start), from(end));
         let owners = past - first;
+        // A compressed file cannot be cut: it goes whole to the rank holding its middle.
+        let owners = if Codec::of(path).is_some() { 0 } else { owners };
         let mine = match owners {
             0 => ((start + end) * ranks / (2 * total)).min(ranks - 1) == rank as u128,
             _ => (first..past).contains(&(rank as u128)),

@@ -13,6 +13,7 @@ use parse::parse_parallel;
 pub use parse::{parse_block, FieldPlan, ParseError, Rows};
 
 use crate::error::{Error, Result};
+use crate::io::compressed;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -84,10 +85,10 @@ pub fn sniff_binary(head: &[u8]) -> Option<&'static str> {
     const MAGIC: [(&[u8], &str); 9] = [
         (b"PAR1", "a Parquet file"),
         (b"PK\x03\x04", "a ZIP archive (an .npz or .xlsx file?)"),
-        (b"\x1f\x8b", "gzip-compressed (decompress it first: gunzip)"),
+        (b"\x1f\x8b", "gzip-compressed (name it .csv.gz and flowmpi reads it)"),
         (b"BZh", "bzip2-compressed (decompress it first)"),
         (b"\xfd7zXZ\x00", "xz-compressed (decompress it first)"),
-        (b"\x28\xb5\x2f\xfd", "zstd-compressed (decompress it first)"),
+        (b"\x28\xb5\x2f\xfd", "zstd-compressed (name it .csv.zst and flowmpi reads it)"),
         (b"\x89HDF", "an HDF5 file"),
         (b"\x93NUMPY", "a NumPy .npy file (name it .npy, or pass --format npy)"),
         (b"ARROW1", "an Arrow/Feather file"),
@@ -111,15 +112,18 @@ fn trim_eol(line: &[u8]) -> &[u8] {
 /// Returns `None` for a file without any data or header line.
 pub fn probe(path: &Path, delim: u8, header: Option<bool>, rank: usize) -> Result<Option<CsvLayout>> {
     let pstr = path.display().to_string();
-    let mut f = File::open(path).map_err(|e| Error::data(rank, &pstr, None, format!("cannot open: {e}")))?;
-    let len = f.metadata().map_err(|e| Error::data(rank, &pstr, None, e.to_string()))?.len();
+    let len = std::fs::metadata(path).map_err(|e| Error::data(rank, &pstr, None, format!("cannot open: {e}")))?.len();
+    // A compressed file's text length is known only once it is read: "to the end".
+    let len = if compressed::Codec::of(path).is_some() { u64::MAX } else { len };
+    let mut f = compressed::open_at(path, 0).map_err(|e| Error::data(rank, &pstr, None, format!("cannot open: {e}")))?;
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 1 << 16];
     let mut start = 0usize; // start of the current line in buf
     let mut scanned = 0usize; // buf[start..scanned] holds no newline (a long line is scanned once)
     let mut sniffed = false;
+    let mut eof = false;
     loop {
-        if !sniffed && (buf.len() >= 4096 || buf.len() as u64 == len) {
+        if !sniffed && (buf.len() >= 4096 || eof) {
             sniffed = true;
             if let Some(what) = sniff_binary(&buf[..buf.len().min(4096)]) {
                 return Err(Error::data(rank, &pstr, None, format!("looks like {what}; flowmpi reads CSV text and .npy files")));
@@ -135,12 +139,10 @@ pub fn probe(path: &Path, delim: u8, header: Option<bool>, rank: usize) -> Resul
         if nl.is_none() {
             scanned = buf.len();
         }
-        let eof_line = nl.is_none() && buf.len() as u64 == len;
-        if nl.is_none() && !eof_line {
-            let n = f.read(&mut chunk).map_err(|e| Error::data(rank, &pstr, None, e.to_string()))?;
-            if n == 0 {
-                return Ok(None);
-            }
+        let eof_line = nl.is_none() && eof;
+        if nl.is_none() && !eof {
+            let n = f.read(&mut chunk).map_err(|e| Error::data(rank, &pstr, None, format!("read failed: {e}")))?;
+            eof = n == 0;
             buf.extend_from_slice(&chunk[..n]);
             continue;
         }
@@ -225,7 +227,7 @@ pub fn align_to_line(path: &Path, pos: u64, data_start: u64, len: u64) -> std::i
 
 /// 1-based line number of byte `offset` in `path` (only computed on the error path).
 pub fn line_of(path: &Path, offset: u64) -> Option<u64> {
-    let mut f = File::open(path).ok()?;
+    let mut f = compressed::open_at(path, 0).ok()?;
     let mut left = offset;
     let mut lines = 1u64;
     let mut buf = vec![0u8; 1 << 20];
@@ -243,9 +245,7 @@ pub fn line_of(path: &Path, offset: u64) -> Option<u64> {
 /// 1-based line number of the `row`-th data row (0-based) at or after byte `offset`, skipping
 /// comment and blank lines as the parser does (only computed on the error path).
 pub fn line_of_row(path: &Path, offset: u64, row: u64) -> Option<u64> {
-    let mut f = File::open(path).ok()?;
-    f.seek(SeekFrom::Start(offset)).ok()?;
-    let mut r = std::io::BufReader::new(f);
+    let mut r = std::io::BufReader::new(compressed::open_at(path, offset).ok()?);
     let (mut line, mut seen) = (Vec::new(), 0u64);
     let mut lines = 0u64;
     loop {
@@ -285,11 +285,11 @@ pub fn read_range(
 ) -> Result<u64> {
     let pstr = || path.display().to_string();
     let io_err = |e: std::io::Error| Error::data(rank, pstr(), None, format!("read failed: {e}"));
-    let mut f = File::open(path).map_err(|e| Error::data(rank, pstr(), None, format!("cannot open: {e}")))?;
-    f.seek(SeekFrom::Start(begin)).map_err(io_err)?;
+    let mut f = compressed::open_at(path, begin).map_err(|e| Error::data(rank, pstr(), None, format!("cannot open: {e}")))?;
     // No larger than the range (and its last line's end) needs: a ~1 MiB leaf of a split file
     // (`--reproducible`) must not zero a whole block's fresh pages each time.
-    let mut buf = vec![0u8; block_bytes.min((end - begin) as usize + (1 << 12)).max(1 << 10)];
+    let span = usize::try_from(end - begin).unwrap_or(usize::MAX);
+    let mut buf = vec![0u8; block_bytes.min(span.saturating_add(1 << 12)).max(1 << 10)];
     let mut have = 0usize; // bytes in buf carried over + read
     let mut base = begin; // file offset of buf[0]
     let mut left = end - begin;
