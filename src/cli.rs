@@ -92,8 +92,9 @@ pub struct DataArgs {
     /// ('data/*.npy') or a directory, whose sorted files are dealt out in order by bytes, so that
     /// ranks read about equal amounts (a file larger than a rank's share is split among ranks);
     /// or one CSV/NPY file that the ranks split among themselves (CSV by line-aligned byte
-    /// ranges, NPY by rows). Compressed CSV (.csv.gz, .csv.zst, .tsv.gz, ...) is streamed; such a
-    /// file cannot be split, so it goes whole to one rank: give several for several ranks.
+    /// ranges, NPY by rows, Parquet by row groups). Compressed CSV (.csv.gz, .csv.zst, .tsv.gz,
+    /// ...) is streamed; such a file cannot be split, so it goes whole to one rank: give several
+    /// for several ranks. Parquet: numeric columns as numbers, string columns as labels.
     #[arg(long, value_name = "SPEC")]
     pub data: String,
     /// File format; chosen by extension by default (.npy = npy, anything else = csv).
@@ -141,6 +142,8 @@ pub enum FormatArg {
     Csv,
     /// NumPy .npy (float, int, uint or bool of any width, C order; converted to float64).
     Npy,
+    /// Apache Parquet (numeric columns as float64, string columns as labels; split by row groups).
+    Parquet,
 }
 
 /// `--nan` values.
@@ -166,6 +169,7 @@ impl DataArgs {
         o.format = self.format.map(|f| match f {
             FormatArg::Csv => Format::Csv,
             FormatArg::Npy => Format::Npy,
+            FormatArg::Parquet => Format::Parquet,
         });
         o.header = if self.header {
             Some(true)

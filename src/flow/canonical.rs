@@ -22,7 +22,7 @@ use super::pass::{Group, Pass};
 use crate::comm::tree::{decode, encode, push, root, Subtree};
 use crate::comm::{agree, allgather, Comm};
 use crate::error::{Error, Result};
-use crate::io::{Chunk, Dataset, Origin, Source};
+use crate::io::{Chunk, Dataset, Format, Origin, Source};
 use crate::log::Log;
 use crate::nodes::Node;
 use crate::progress::Progress;
@@ -104,14 +104,16 @@ fn pass(comm: &dyn Comm, data: &Dataset, group: &mut Group, bar: &mut Option<Pro
 
 /// The leaves this rank reads, with their indices in the global order (collective). A leaf is
 /// one of a file's fixed parts of about `bytes` ([`leaf_bytes`]: NPY rows, CSV lines; a smaller or
-/// a compressed file is one leaf), so the leaves are the same whatever the rank count: a rank reads every part of
+/// a compressed file is one leaf), or one row group of a Parquet file, so the leaves are the same whatever the rank count: a rank reads every part of
 /// its whole files and, of a file split among ranks, a contiguous run of its parts. The global
 /// order is the files' (every rank's, in rank order), each file's parts in order.
 fn leaves(comm: &dyn Comm, data: &Dataset, bytes: u64) -> Vec<(u64, Source)> {
     // A compressed file cannot be cut: it is one leaf.
-    let parts = |path: &std::path::Path| match crate::io::compressed::Codec::of(path) {
-        Some(_) => 1,
-        None => std::fs::metadata(path).map_or(1, |m| m.len().div_ceil(bytes).max(1)) as usize,
+    // A compressed file cannot be cut: it is one leaf; a Parquet file's leaves are its row groups.
+    let parts = |path: &std::path::Path| match (crate::io::compressed::Codec::of(path), data.format_of(path)) {
+        (Some(_), _) => 1,
+        (None, Format::Parquet) => crate::io::parquet::footer(path, data.rank()).map_or(1, |f| f.groups.len().max(1)),
+        (None, _) => std::fs::metadata(path).map_or(1, |m| m.len().div_ceil(bytes).max(1)) as usize,
     };
     let mine: Vec<(String, usize)> = data.sources.iter().map(|s| (s.path.display().to_string(), parts(&s.path))).collect();
     // Where each file's parts start in the global order: a file split among ranks is listed by

@@ -18,6 +18,7 @@ pub mod csv;
 pub mod npy;
 mod options;
 mod outputs;
+pub mod parquet;
 mod pyliteral;
 mod shards;
 mod table;
@@ -79,6 +80,10 @@ fn probe(src: &Source, opts: &DataOptions, rank: usize) -> Result<Option<Layout>
             Ok(Some(Layout { ncols: h.cols, names: None }))
         }
         Format::Csv => Ok(csv::probe(&src.path, delimiter(opts, &src.path), opts.header, rank)?.map(|l| Layout { ncols: l.ncols, names: l.names })),
+        Format::Parquet => {
+            let foot = parquet::footer(&src.path, rank)?;
+            Ok(Some(Layout { ncols: foot.names.len(), names: Some(foot.names) }))
+        }
     }
 }
 
@@ -249,6 +254,16 @@ impl Dataset {
         Dataset { sources: vec![src.clone()], ..self.clone() }
     }
 
+    /// The format `path` is read as (`--format`, else its extension).
+    pub fn format_of(&self, path: &Path) -> Format {
+        self.opts.format.unwrap_or_else(|| Format::from_path(path))
+    }
+
+    /// The rank this view of the data was opened on.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
     /// Number of feature columns.
     pub fn dim(&self) -> usize {
         self.columns.len()
@@ -323,6 +338,56 @@ impl Dataset {
         fn packed(vals: &[f64], n: usize, width: usize) -> ArrayView2<'_, f64> {
             ArrayView2::from_shape((n, width), vals).unwrap()
         }
+        // Rows read as numbers (NPY, Parquet): a non-finite value (NaN, inf, a Parquet null) is an
+        // error naming its row, or with `--nan skip` its row is dropped and each run of finite
+        // rows handed on with its own origin, so that a node's complaint still names the row.
+        let nt = text_cols.len();
+        let nan = self.opts.nan;
+        let names = self.layout.column_names();
+        let dropped = std::cell::Cell::new(0u64);
+        let mut emit_rows = |block: ArrayView2<f64>, labels: &[String], mapped: Option<&npy::Mapped>, origin: Origin| -> Result<()> {
+            // A branch-free scan first (it vectorises); the position only on the rare error path.
+            let finite = |v: &[f64]| v.iter().fold(true, |ok, v| ok & v.is_finite());
+            let all_finite = match block.as_slice() {
+                Some(v) => finite(v),
+                None => block.rows().into_iter().fold(true, |ok, r| ok & finite(r.to_slice().unwrap())),
+            };
+            if all_finite {
+                return emit(block, labels, mapped, &origin);
+            }
+            let (i, k) = block.indexed_iter().find(|(_, v)| !v.is_finite()).map(|(ij, _)| ij).unwrap();
+            if nan == NanPolicy::Error {
+                let v = block[[i, k]];
+                let what = if v.is_nan() { "NaN (a missing value, or a Parquet null)".to_string() } else { v.to_string() };
+                return Err(Error::data(
+                    origin.rank,
+                    origin.path.display().to_string(),
+                    None,
+                    format!(
+                        "row {} column {} ('{}') holds {what} (use --nan skip to drop such rows)",
+                        origin.start + i as u64 + 1,
+                        numeric[k],
+                        names[numeric[k]]
+                    ),
+                ));
+            }
+            let finite_row: Vec<bool> = block.rows().into_iter().map(|r| r.iter().all(|v| v.is_finite())).collect();
+            let n = block.nrows();
+            let mut i = 0;
+            while i < n {
+                if !finite_row[i] {
+                    dropped.set(dropped.get() + 1);
+                    i += 1;
+                    continue;
+                }
+                let j = (i..n).find(|&j| !finite_row[j]).unwrap_or(n);
+                let run: Vec<f64> = block.slice(ndarray::s![i..j, ..]).iter().copied().collect();
+                let text = if labels.is_empty() { &[][..] } else { &labels[i * nt..j * nt] };
+                emit(packed(&run, j - i, block.ncols()), text, None, &Origin { start: origin.start + i as u64, ..origin.clone() })?;
+                i = j;
+            }
+            Ok(())
+        };
         let mut read_so_far = 0u64; // bytes of the sources before this one
         for src in &self.sources {
             // A later part of a file split among ranks continues its series (SFA).
@@ -372,45 +437,19 @@ impl Dataset {
                         if !text_cols.is_empty() {
                             labels.extend(vals.chunks_exact(h.cols).flat_map(|r| text_cols.iter().map(|&j| number_label(r[j]))));
                         }
-                        // A branch-free scan first (it vectorises); the position only on the rare error path.
-                        let finite = |v: &[f64]| v.iter().fold(true, |ok, v| ok & v.is_finite());
-                        let all_finite = match block.as_slice() {
-                            Some(v) => finite(v),
-                            None => block.rows().into_iter().fold(true, |ok, r| ok & finite(r.to_slice().unwrap())),
-                        };
-                        if !all_finite {
-                            let (i, k) = block.indexed_iter().find(|(_, v)| !v.is_finite()).map(|(ij, _)| ij).unwrap();
-                            if self.opts.nan == NanPolicy::Error {
-                                return Err(Error::data(
-                                    self.rank,
-                                    &pstr,
-                                    None,
-                                    format!("row {} column {} holds {} (use --nan skip to drop such rows)", first + i as u64 + 1, numeric[k], block[[i, k]]),
-                                ));
-                            }
-                            // Hand on each run of finite rows with its own origin, so a node's
-                            // complaint about a row still names the file's row.
-                            let finite_row: Vec<bool> = block.rows().into_iter().map(|r| r.iter().all(|v| v.is_finite())).collect();
-                            let nt = text_cols.len();
-                            let mut i = 0;
-                            while i < n {
-                                if !finite_row[i] {
-                                    skipped += 1;
-                                    i += 1;
-                                    continue;
-                                }
-                                let j = (i..n).find(|&j| !finite_row[j]).unwrap_or(n);
-                                let run: Vec<f64> = block.slice(ndarray::s![i..j, ..]).iter().copied().collect();
-                                let text = if labels.is_empty() { &[][..] } else { &labels[i * nt..j * nt] };
-                                let origin =
-                                    Origin { rank: self.rank, path: src.path.clone(), start: first + i as u64, csv: false, read: read(first + i as u64) };
-                                emit(packed(&run, j - i, width), text, None, &origin)?;
-                                i = j;
-                            }
-                            return Ok(());
-                        }
                         let origin = Origin { rank: self.rank, path: src.path.clone(), start: first, csv: false, read: read(first) };
-                        emit(block, &labels, mapped, &origin)
+                        emit_rows(block, &labels, mapped, origin)
+                    })?;
+                }
+                Format::Parquet => {
+                    let foot = parquet::footer(&src.path, self.rank)?;
+                    let groups = parquet::groups_of(src.part, foot.groups.len());
+                    let lo: u64 = foot.groups[..groups.start].iter().sum();
+                    let part_rows: u64 = foot.groups[groups.clone()].iter().sum::<u64>().max(1);
+                    let read = |row: u64| before + ((row - lo) * this / part_rows).min(this);
+                    parquet::read(&src.path, &foot, groups, &numeric, &text_cols, self.rank, &mut |vals, text, n, first| {
+                        let origin = Origin { rank: self.rank, path: src.path.clone(), start: first, csv: false, read: read(first) };
+                        emit_rows(packed(vals, n, width), text, None, origin)
                     })?;
                 }
                 Format::Csv => {
@@ -448,14 +487,15 @@ impl Dataset {
                         &mut |vals, labels, n, offset| {
                             let origin =
                                 Origin { rank: self.rank, path: src.path.clone(), start: offset, csv: true, read: before + (offset - begin).min(this) };
-                            emit(packed(vals, n as usize, width), labels, None, &origin)
+                            // (The parser has dealt with missing values: these rows are finite.)
+                            emit_rows(packed(vals, n as usize, width), labels, None, origin)
                         },
                     )?;
                 }
             }
             shards::unchanged(src, self.rank)?;
         }
-        Ok((rows, skipped))
+        Ok((rows, skipped + dropped.get()))
     }
 }
 

@@ -12,6 +12,8 @@ pub enum Format {
     Csv,
     /// NumPy `.npy`.
     Npy,
+    /// Apache Parquet (`.parquet`, `.pq`).
+    Parquet,
 }
 
 impl Format {
@@ -20,6 +22,7 @@ impl Format {
     pub fn from_path(p: &Path) -> Format {
         match crate::io::compressed::inner(p).extension().and_then(|e| e.to_str()) {
             Some(e) if e.eq_ignore_ascii_case("npy") => Format::Npy,
+            Some(e) if e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq") => Format::Parquet,
             _ => Format::Csv,
         }
     }

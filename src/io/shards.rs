@@ -17,7 +17,7 @@ pub struct Source {
     pub bytes: u64,
 }
 
-const DATA_EXTENSIONS: [&str; 4] = ["csv", "tsv", "txt", "npy"];
+const DATA_EXTENSIONS: [&str; 6] = ["csv", "tsv", "txt", "npy", "parquet", "pq"];
 
 /// Substitute `{rank}`, `{}` and `{size}` in a pattern.
 pub fn expand_pattern(spec: &str, rank: usize, size: usize) -> String {
@@ -181,7 +181,7 @@ pub fn list(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<
                         return Err(bad(
                             &path,
                             format!(
-                                "{why}; directory mode reads the .csv/.tsv/.txt/.npy files (and .csv.gz, .csv.zst) of {spec_x} and does not descend \
+                                "{why}; directory mode reads the .csv/.tsv/.txt/.npy/.parquet files (and .csv.gz, .csv.zst) of {spec_x} and does not descend \
                              into sub-directories (give a glob such as '{spec_x}/*/*.csv', or move the entry)"
                             ),
                         ))
@@ -190,7 +190,7 @@ pub fn list(spec: &str, rank: usize, size: usize, allow_unread: bool) -> Result<
                 }
             }
             if v.is_empty() {
-                return Err(Error::data(rank, spec_x, None, "directory holds no .csv/.tsv/.txt/.npy files (nor .csv.gz, .csv.zst)"));
+                return Err(Error::data(rank, spec_x, None, "directory holds no .csv/.tsv/.txt/.npy/.parquet files (nor .csv.gz, .csv.zst)"));
             }
             v.sort();
             v

@@ -111,13 +111,13 @@ fn npy_and_csv_read_the_same_selected_columns_and_nan_rows() {
         let (got, skipped, mapped, chunks) = stream("x.npy", columns, NanPolicy::Skip, true).unwrap();
         assert_eq!((got, skipped), want, "{columns} mapped");
         assert_eq!(mapped, if columns == "3,2" { 0 } else { chunks }, "{columns}: {mapped} of {chunks} chunks mapped");
-        assert!(stream("x.npy", columns, NanPolicy::Error, true).unwrap_err().to_string().contains("row 5 column 2 holds NaN"));
+        assert!(stream("x.npy", columns, NanPolicy::Error, true).unwrap_err().to_string().contains("row 5 column 2 ('x2') holds NaN"));
         let width = want.0.len() / 6;
         assert_eq!(want.1, 1, "{columns}");
         let sel = select_columns(Some(columns), &Layout { ncols: 5, names: None }).unwrap();
         assert_eq!(want.0[..width], sel.iter().map(|&j| vals[j]).collect::<Vec<_>>()[..], "{columns}");
         let e = read("x.npy", columns, NanPolicy::Error).unwrap_err().to_string();
-        assert!(e.contains("row 5 column 2 holds NaN"), "{e}");
+        assert!(e.contains("row 5 column 2 ('x2') holds NaN"), "{e}");
     }
     // Columns without the NaN: nothing skipped.
     assert_eq!(read("x.npy", "3-4", NanPolicy::Error).unwrap().1, 0);

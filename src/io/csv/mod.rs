@@ -83,7 +83,7 @@ pub fn is_na(t: &[u8]) -> bool {
 /// format by its magic number, or any binary data (NUL bytes).
 pub fn sniff_binary(head: &[u8]) -> Option<&'static str> {
     const MAGIC: [(&[u8], &str); 9] = [
-        (b"PAR1", "a Parquet file"),
+        (b"PAR1", "a Parquet file (name it .parquet and flowmpi reads it)"),
         (b"PK\x03\x04", "a ZIP archive (an .npz or .xlsx file?)"),
         (b"\x1f\x8b", "gzip-compressed (name it .csv.gz and flowmpi reads it)"),
         (b"BZh", "bzip2-compressed (decompress it first)"),
@@ -126,7 +126,7 @@ pub fn probe(path: &Path, delim: u8, header: Option<bool>, rank: usize) -> Resul
         if !sniffed && (buf.len() >= 4096 || eof) {
             sniffed = true;
             if let Some(what) = sniff_binary(&buf[..buf.len().min(4096)]) {
-                return Err(Error::data(rank, &pstr, None, format!("looks like {what}; flowmpi reads CSV text and .npy files")));
+                return Err(Error::data(rank, &pstr, None, format!("looks like {what}; flowmpi reads CSV text (also .gz, .zst), .npy and .parquet files")));
             }
             // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first field.
             if buf.starts_with(b"\xef\xbb\xbf") {

@@ -1,0 +1,156 @@
+//! Parquet shards. Numeric columns (boolean, int32, int64, float, double) are read as float64,
+//! string columns as text (a classifier's label, `--keep` columns); only the selected columns
+//! are decoded, one row group at a time, so memory stays one row group's selected columns
+//! whatever the file's size. A null is a missing value, as an empty CSV field is (`--nan skip`
+//! drops its row, else an error names rank, file and row). A file is split among ranks, and
+//! into `--reproducible` leaves, by whole row groups: part `i` of `n` is row groups
+//! `[i·G/n, (i+1)·G/n)` of the file's `G`, found from its footer alone (no communication).
+
+use crate::error::{Error, Result};
+use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
+use parquet::data_type::DataType;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use std::fs::File;
+use std::ops::Range;
+use std::path::Path;
+
+/// What a file's footer says.
+pub struct Footer {
+    /// The leaf columns' names (dotted paths for nested groups).
+    pub names: Vec<String>,
+    /// Rows per row group.
+    pub groups: Vec<u64>,
+    reader: SerializedFileReader<File>,
+}
+
+impl Footer {
+    /// Column `j` of a row group of `rows` rows.
+    fn column(&self, group: &dyn parquet::file::reader::RowGroupReader, j: usize, rows: usize) -> std::result::Result<Column, String> {
+        let descr = self.reader.metadata().file_metadata().schema_descr().column(j);
+        if descr.max_rep_level() > 0 {
+            return Err("a list (repeated) column is not read: flowmpi reads one value per row".into());
+        }
+        read_column(group.get_column_reader(j).map_err(|e| e.to_string())?, rows, descr.max_def_level())
+    }
+}
+
+/// Read the footer of `path`: its columns and row groups.
+pub fn footer(path: &Path, rank: usize) -> Result<Footer> {
+    let err = |msg: String| Error::data(rank, path.display().to_string(), None, msg);
+    let f = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+    let reader = SerializedFileReader::new(f).map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
+    let meta = reader.metadata();
+    let names = meta.file_metadata().schema_descr().columns().iter().map(|c| c.path().string()).collect();
+    let groups = meta.row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
+    Ok(Footer { names, groups, reader })
+}
+
+/// The row groups of part `part` (`(i, n)`: the `i`-th of `n` runs of whole row groups; None:
+/// all) of a file of `g` row groups.
+pub fn groups_of(part: Option<(usize, usize)>, g: usize) -> Range<usize> {
+    match part {
+        Some((i, n)) => i * g / n..(i + 1) * g / n,
+        None => 0..g,
+    }
+}
+
+/// Where [`read`] hands each row group's rows: `(values, text, rows, first_row)`: the numeric
+/// columns row-major (NaN for a null), the text columns' fields row by row, the row count and
+/// the index of the first row in the file.
+pub type Sink<'a> = dyn FnMut(&[f64], &[String], usize, u64) -> Result<()> + 'a;
+
+/// Read row groups `groups` of `foot`'s file: columns `numeric` as numbers, `text` as text.
+pub fn read(path: &Path, foot: &Footer, groups: Range<usize>, numeric: &[usize], text: &[usize], rank: usize, sink: &mut Sink) -> Result<()> {
+    let pstr = || path.display().to_string();
+    let err = |msg: String| Error::data(rank, pstr(), None, msg);
+    let mut first: u64 = foot.groups[..groups.start].iter().sum();
+    let (mut vals, mut fields) = (Vec::new(), Vec::new());
+    for g in groups {
+        let rows = foot.groups[g] as usize;
+        let group = foot.reader.get_row_group(g).map_err(|e| err(format!("row group {g}: {e}")))?;
+        vals.clear();
+        vals.resize(rows * numeric.len(), f64::NAN);
+        for (k, &j) in numeric.iter().enumerate() {
+            let column = foot.column(&*group, j, rows).map_err(|e| err(format!("column '{}' in row group {g}: {e}", foot.names[j])))?;
+            let Column::Numbers(col) = column else {
+                return Err(err(format!("column '{}' holds text, not numbers (--exclude leaves it out; a classifier takes it as its label)", foot.names[j])));
+            };
+            for (i, v) in col.into_iter().enumerate() {
+                vals[i * numeric.len() + k] = v;
+            }
+        }
+        fields.clear();
+        fields.resize(rows * text.len(), String::new());
+        for (k, &j) in text.iter().enumerate() {
+            let column = foot.column(&*group, j, rows).map_err(|e| err(format!("column '{}' in row group {g}: {e}", foot.names[j])))?;
+            let texts: Vec<Option<String>> = match column {
+                Column::Text(t) => t,
+                Column::Numbers(n) => n.into_iter().map(|v| (!v.is_nan()).then(|| crate::io::number_label(v))).collect(),
+            };
+            for (i, t) in texts.into_iter().enumerate() {
+                let Some(t) = t else {
+                    return Err(Error::data(rank, pstr(), None, format!("row {} of column '{}' is null", first + i as u64 + 1, foot.names[j])));
+                };
+                fields[i * text.len() + k] = t;
+            }
+        }
+        sink(&vals, &fields, rows, first)?;
+        first += rows as u64;
+    }
+    Ok(())
+}
+
+/// One column chunk's values, a row each.
+enum Column {
+    /// Numbers (NaN for a null).
+    Numbers(Vec<f64>),
+    /// Text (None for a null).
+    Text(Vec<Option<String>>),
+}
+
+/// Every value of a column chunk of `rows` rows whose values are present at definition level
+/// `max_def` (0: the column cannot hold nulls).
+fn read_column(reader: ColumnReader, rows: usize, max_def: i16) -> std::result::Result<Column, String> {
+    Ok(match reader {
+        ColumnReader::BoolColumnReader(r) => Column::Numbers(numbers(r, rows, max_def, |v: &bool| f64::from(u8::from(*v)))?),
+        ColumnReader::Int32ColumnReader(r) => Column::Numbers(numbers(r, rows, max_def, |v: &i32| f64::from(*v))?),
+        ColumnReader::Int64ColumnReader(r) => Column::Numbers(numbers(r, rows, max_def, |v: &i64| *v as f64)?),
+        ColumnReader::FloatColumnReader(r) => Column::Numbers(numbers(r, rows, max_def, |v: &f32| f64::from(*v))?),
+        ColumnReader::DoubleColumnReader(r) => Column::Numbers(numbers(r, rows, max_def, |v: &f64| *v)?),
+        ColumnReader::ByteArrayColumnReader(r) => Column::Text(values(r, rows, max_def, |v| Some(String::from_utf8_lossy(v.data()).into_owned()), None)?),
+        ColumnReader::Int96ColumnReader(_) => return Err("INT96 (an old timestamp type) is not read; convert it to int64 or leave the column out".into()),
+        ColumnReader::FixedLenByteArrayColumnReader(_) => {
+            return Err("fixed-length byte arrays (decimals, UUIDs) are not read; convert the column to double or leave it out".into())
+        }
+    })
+}
+
+/// A numeric column chunk's values as float64, NaN where null.
+fn numbers<T: DataType>(r: ColumnReaderImpl<T>, rows: usize, max_def: i16, to: impl Fn(&T::T) -> f64) -> std::result::Result<Vec<f64>, String> {
+    values(r, rows, max_def, to, f64::NAN)
+}
+
+/// All `rows` values of a flat column chunk, each mapped by `to`; `null` where a row has none.
+fn values<T: DataType, U: Clone>(
+    mut r: ColumnReaderImpl<T>,
+    rows: usize,
+    max_def: i16,
+    to: impl Fn(&T::T) -> U,
+    null: U,
+) -> std::result::Result<Vec<U>, String> {
+    let (mut vals, mut defs) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    let mut read = 0;
+    while read < rows {
+        let (records, _, _) = r.read_records(rows - read, (max_def > 0).then_some(&mut defs), None, &mut vals).map_err(|e| e.to_string())?;
+        if records == 0 {
+            return Err(format!("the row group says {rows} rows but holds {read}"));
+        }
+        read += records;
+    }
+    if max_def == 0 {
+        return Ok(vals.iter().map(to).collect());
+    }
+    // Non-null values come packed: one for each row whose level is the maximum.
+    let mut next = vals.iter();
+    defs.iter().map(|&d| if d == max_def { next.next().map(&to).ok_or_else(|| "fewer values than rows".to_string()) } else { Ok(null.clone()) }).collect()
+}

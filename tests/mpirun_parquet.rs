@@ -1,0 +1,94 @@
+//! Parquet shards, made by pyarrow (`scripts/make_parquet_data.py`, checked in): tests/data/nasty's
+//! rows (700, 0, 300 and 2 rows; mean 1e8, std 1e-2..10) in row groups of 128 (snappy), none,
+//! 100 (zstd) and 1 (uncompressed). On 1..4 ranks the model matches numpy's reference within the
+//! data's conditioning; one file is split among the ranks by row groups; under `--reproducible`
+//! the model is the same bits on every rank count; a string label column trains a classifier as
+//! the same CSV does; int32/int64/float/boolean columns read as their values; a null is a
+//! missing value; a text column among the features or a file that is not Parquet is one clear
+//! error on every rank.
+mod common;
+use common::*;
+
+const RANKS: [usize; 4] = [1, 2, 3, 4];
+const PARQUET: &str = "tests/data/parquet/part*.parquet";
+
+#[test]
+fn parquet_shards_give_the_csv_rows_model_on_1_to_4_ranks() {
+    let dir = scratch("parquet");
+    let want = expected("nasty");
+    let d = 5;
+    let var: Vec<f64> = nums(&want["variance"]);
+    for n in RANKS {
+        let m = train_model(n, PARQUET, "moments | covariance", &[], &dir);
+        assert_eq!(m["training_rows"], 1002);
+        let (cov, wcov) = (nums(&node(&m, 1)["covariance"]), nums(&want["covariance"]));
+        for i in 0..d {
+            for j in 0..d {
+                // Relative to the entry's scale sqrt(var_i var_j), as for the CSV shards.
+                let s = (var[i] * var[j]).sqrt();
+                let (a, b) = (cov[i * d + j], wcov[i * d + j]);
+                assert!((a - b).abs() <= 1e-8 * s, "{n} ranks cov[{i}][{j}] {a:e} vs {b:e}");
+            }
+        }
+        assert_close("mean", &node(&m, 1)["mean"], &want["mean"], 1e-15);
+    }
+}
+
+#[test]
+fn reproducible_models_are_the_same_bits_on_1_to_4_ranks_also_for_one_file_split_by_row_groups() {
+    let flow = "moments | covariance | pca(n=2)";
+    for (name, data) in [("parquet-repro", PARQUET), ("parquet-one", "tests/data/parquet/part0.parquet")] {
+        let dir = scratch(name);
+        let one = train_model(1, data, flow, &["--reproducible"], &dir);
+        for n in 2..=4 {
+            assert_eq!(train_model(n, data, flow, &["--reproducible"], &dir)["nodes"], one["nodes"], "{data}: {n} ranks");
+        }
+    }
+    // One file of six row groups over 4 ranks without --reproducible: every row once.
+    let m = train_model(4, "tests/data/parquet/part0.parquet", "moments", &[], &scratch("parquet-split"));
+    assert_eq!(m["training_rows"], 700);
+}
+
+#[test]
+fn a_string_label_column_trains_the_classifier_the_csv_trains() {
+    let dir = scratch("parquet-gnb");
+    for n in [1, 3] {
+        let csv = train_model(n, "tests/data/gnb/part*.csv", "gnb(label=label)", &[], &dir);
+        let parquet = train_model(n, "tests/data/parquet_gnb/part*.parquet", "gnb(label=label)", &[], &dir);
+        assert_models_agree(&format!("{n} ranks"), &parquet, &csv, 1e-13);
+    }
+}
+
+#[test]
+fn integer_float_and_boolean_columns_read_as_their_values() {
+    let dir = scratch("parquet-types");
+    let m = train_model(2, "tests/data/parquet_bad/types.parquet", "moments", &["--exclude", "name"], &dir);
+    let moments = &node(&m, 0)["moments"];
+    // i32 1,-2,3,-4,5,-6; i64 1e12,2..6; f32 0.5,0.25,-1.5,2,3,4 (exact in float32); flag T,F,T,T,F,T.
+    assert_eq!(nums(&moments["sum"]), vec![-3.0, 1e12 + 20.0, 8.25, 4.0]);
+    assert_eq!(nums(&moments["minimum"]), vec![-6.0, 2.0, -1.5, 0.0]);
+    assert_eq!(nums(&moments["maximum"]), vec![5.0, 1e12, 4.0, 1.0]);
+}
+
+#[test]
+fn nulls_text_columns_and_other_files_are_one_clear_error() {
+    let dir = scratch("parquet-bad");
+    let model = dir.join("m.json");
+    let m = model.to_str().unwrap();
+    let train = |n: usize, data: &str, extra: &[&str]| {
+        let mut args = vec!["train", "--data", data, "--flow", "moments", "--model", m];
+        args.extend_from_slice(extra);
+        mpirun(n, &args)
+    };
+    one_error(&train(2, "tests/data/parquet_bad/nulls.parquet", &[]), &["nulls.parquet", "row 5 column 1 ('b') holds NaN", "--nan skip"]);
+    one_error(&train(2, "tests/data/parquet_bad/types.parquet", &[]), &["types.parquet", "column 'name' holds text", "--exclude"]);
+    let not_parquet = dir.join("fake.parquet");
+    std::fs::write(&not_parquet, "a,b\n1,2\n").unwrap();
+    one_error(&train(2, not_parquet.to_str().unwrap(), &[]), &["rank 0", "fake.parquet", "not a readable Parquet file"]);
+    std::fs::remove_file(&not_parquet).unwrap();
+    assert!(files_in(&dir).is_empty(), "no model, nothing left behind: {:?}", files_in(&dir));
+    // --nan skip drops the null's row.
+    let skipped = train_model(2, "tests/data/parquet_bad/nulls.parquet", "moments", &["--nan", "skip"], &dir);
+    assert_eq!(skipped["training_rows"], 9);
+    assert_eq!(nums(&node(&skipped, 0)["moments"]["sum"]), vec![45.0 - 4.0, 450.0 - 40.0]);
+}
