@@ -20,7 +20,7 @@ pub struct Footer {
     pub names: Vec<String>,
     /// Rows per row group.
     pub groups: Vec<u64>,
-    reader: SerializedFileReader<File>,
+    reader: SerializedFileReader<bytes::Bytes>,
 }
 
 impl Footer {
@@ -32,13 +32,71 @@ impl Footer {
         }
         read_column(group.get_column_reader(j).map_err(|e| e.to_string())?, rows, descr.max_def_level())
     }
+
+    /// Numeric column `j` of a row group of `rows` rows into `out` (NaN for a null); false when
+    /// the column holds text. A double column is decoded straight into `out`.
+    fn numbers(
+        &self,
+        group: &dyn parquet::file::reader::RowGroupReader,
+        j: usize,
+        rows: usize,
+        out: &mut Vec<f64>,
+        defs: &mut Vec<i16>,
+    ) -> std::result::Result<bool, String> {
+        let descr = self.reader.metadata().file_metadata().schema_descr().column(j);
+        out.clear();
+        match group.get_column_reader(j).map_err(|e| e.to_string())? {
+            ColumnReader::DoubleColumnReader(mut r) if descr.max_rep_level() == 0 => {
+                let max_def = descr.max_def_level();
+                defs.clear();
+                let mut read = 0;
+                while read < rows {
+                    let (records, _, _) = r.read_records(rows - read, (max_def > 0).then_some(&mut *defs), None, out).map_err(|e| e.to_string())?;
+                    if records == 0 {
+                        return Err(format!("the row group says {rows} rows but holds {read}"));
+                    }
+                    read += records;
+                }
+                if max_def > 0 && out.len() < rows {
+                    // Nulls: the values are packed at the front; spread them to their rows
+                    // from the back.
+                    let mut next = out.len();
+                    out.resize(rows, f64::NAN);
+                    for i in (0..rows).rev() {
+                        if defs[i] == max_def {
+                            next -= 1;
+                            out[i] = out[next];
+                        } else {
+                            out[i] = f64::NAN;
+                        }
+                    }
+                }
+                Ok(true)
+            }
+            _ => match self.column(group, j, rows)? {
+                Column::Numbers(v) => {
+                    out.extend_from_slice(&v);
+                    Ok(true)
+                }
+                Column::Text(_) => Ok(false),
+            },
+        }
+    }
 }
 
 /// Read the footer of `path`: its columns and row groups.
 pub fn footer(path: &Path, rank: usize) -> Result<Footer> {
     let err = |msg: String| Error::data(rank, path.display().to_string(), None, msg);
     let f = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
-    let reader = SerializedFileReader::new(f).map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
+    if f.metadata().map_err(|e| err(format!("cannot open: {e}")))?.len() < 12 {
+        return Err(err("not a readable Parquet file: too short to hold a footer".into()));
+    }
+    // Memory-mapped: pages are read as slices of the map, without a read call and a copy each.
+    // SAFETY: read-only; as with numpy.memmap, a file truncated by another process while the
+    // job reads it ends the process with SIGBUS (shards::unchanged checks the size after).
+    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| err(format!("cannot map: {e}")))?;
+    let _ = map.advise(memmap2::Advice::Sequential);
+    let reader = SerializedFileReader::new(bytes::Bytes::from_owner(map)).map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
     let meta = reader.metadata();
     let names = meta.file_metadata().schema_descr().columns().iter().map(|c| c.path().string()).collect();
     let groups = meta.row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
@@ -54,6 +112,9 @@ pub fn groups_of(part: Option<(usize, usize)>, g: usize) -> Range<usize> {
     }
 }
 
+/// Rows per tile of the columns-to-rows copy.
+const TILE_ROWS: usize = 256;
+
 /// Where [`read`] hands each row group's rows: `(values, text, rows, first_row)`: the numeric
 /// columns row-major (NaN for a null), the text columns' fields row by row, the row count and
 /// the index of the first row in the file.
@@ -65,18 +126,30 @@ pub fn read(path: &Path, foot: &Footer, groups: Range<usize>, numeric: &[usize],
     let err = |msg: String| Error::data(rank, pstr(), None, msg);
     let mut first: u64 = foot.groups[..groups.start].iter().sum();
     let (mut vals, mut fields) = (Vec::new(), Vec::new());
+    // One buffer per numeric column, reused by every row group (fresh ones would fault in new
+    // pages each time).
+    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); numeric.len()];
+    let mut defs = Vec::new();
     for g in groups {
         let rows = foot.groups[g] as usize;
         let group = foot.reader.get_row_group(g).map_err(|e| err(format!("row group {g}: {e}")))?;
-        vals.clear();
-        vals.resize(rows * numeric.len(), f64::NAN);
         for (k, &j) in numeric.iter().enumerate() {
-            let column = foot.column(&*group, j, rows).map_err(|e| err(format!("column '{}' in row group {g}: {e}", foot.names[j])))?;
-            let Column::Numbers(col) = column else {
+            let read = foot.numbers(&*group, j, rows, &mut cols[k], &mut defs).map_err(|e| err(format!("column '{}' in row group {g}: {e}", foot.names[j])))?;
+            if !read {
                 return Err(err(format!("column '{}' holds text, not numbers (--exclude leaves it out; a classifier takes it as its label)", foot.names[j])));
-            };
-            for (i, v) in col.into_iter().enumerate() {
-                vals[i * numeric.len() + k] = v;
+            }
+        }
+        // Columns to rows, a tile of rows at a time: the tile's rows stay in cache while every
+        // column writes into them (a whole row group's rows would be written at a stride).
+        let w = numeric.len();
+        // Every value is written below: no need to zero a reused buffer.
+        vals.resize(rows * w, 0.0);
+        for r0 in (0..rows).step_by(TILE_ROWS) {
+            let r1 = (r0 + TILE_ROWS).min(rows);
+            for (k, col) in cols.iter().enumerate() {
+                for (row, v) in vals[r0 * w..r1 * w].chunks_exact_mut(w).zip(&col[r0..r1]) {
+                    row[k] = *v;
+                }
             }
         }
         fields.clear();
