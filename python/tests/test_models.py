@@ -182,3 +182,19 @@ def test_bad_input_names_rank_file_and_line_on_every_rank(ctx, shared):
     assert e.value.file.endswith("part0.csv")
     assert "cannot parse 'abc' as a number" in str(e.value)
     ctx.barrier()
+
+
+def test_train_reads_parquet_and_compressed_csv_as_the_cli_does(ctx):
+    # pyarrow's Parquet (string labels) and gzip/zstd CSV shards (checked in, made by
+    # scripts/make_parquet_data.py and make_compressed_data.sh): the models of the same rows.
+    data = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data")
+    csv = flowmpi.train("gnb(label=label)", data=os.path.join(data, "gnb", "part*.csv"))
+    parquet = flowmpi.train("gnb(label=label)", data=os.path.join(data, "parquet_gnb", "part*.parquet"))
+    assert parquet.classes == csv.classes == ["1", "2", "10"]
+    for key in ("theta", "var", "class_prior"):
+        a, b = getattr(parquet.nodes[0], key), getattr(csv.nodes[0], key)
+        assert np.allclose(a, b, rtol=0, atol=1e-13 * np.abs(b).max()), key
+    plain = flowmpi.train("covariance", data=os.path.join(data, "nasty", "part*.csv"), reproducible=True)
+    packed = flowmpi.train("covariance", data=os.path.join(data, "compressed", "part*"), reproducible=True)
+    cov = plain.nodes[0].covariance
+    assert np.allclose(packed.nodes[0].covariance, cov, rtol=0, atol=1e-12 * np.abs(cov).max())
