@@ -341,3 +341,27 @@ fn eigenvector_scale(node: &Value) -> f64 {
         1.0
     }
 }
+
+/// Asserts a `moments | covariance` model of tests/data/nasty's rows (mean 1e8, std 1e-2..10)
+/// against numpy's reference: every covariance within 1e-8 of its scale sqrt(var_i var_j) (a
+/// change of summation order moves it by about that times the rounding of the shifted sums),
+/// the variances within 1e-8 relative, the mean within 1e-15 of its magnitude.
+pub fn assert_nasty_model(what: &str, m: &Value) {
+    let want = expected("nasty");
+    let var: Vec<f64> = nums(&want["variance"]);
+    let d = var.len();
+    assert_eq!(m["training_rows"], 1002, "{what}");
+    let (cov, wcov) = (nums(&node(m, 1)["covariance"]), nums(&want["covariance"]));
+    for i in 0..d {
+        for j in 0..d {
+            let s = (var[i] * var[j]).sqrt();
+            let (a, b) = (cov[i * d + j], wcov[i * d + j]);
+            assert!((a - b).abs() <= 1e-8 * s, "{what}: cov[{i}][{j}] {a:e} vs {b:e}");
+        }
+    }
+    let v = nums(&node(m, 0)["moments"]["variance"]);
+    for j in 0..d {
+        assert!((v[j] - var[j]).abs() <= 1e-8 * var[j], "{what}: variance[{j}] {} vs {}", v[j], var[j]);
+    }
+    assert_close(&format!("{what}: mean"), &node(m, 1)["mean"], &want["mean"], 1e-15);
+}

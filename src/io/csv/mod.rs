@@ -123,7 +123,15 @@ pub fn probe(path: &Path, delim: u8, header: Option<bool>, rank: usize) -> Resul
     let mut sniffed = false;
     let mut eof = false;
     loop {
-        if !sniffed && (buf.len() >= 4096 || eof) {
+        if !sniffed {
+            // Look at the first 4 KiB (or the whole text) before any line: a binary file is
+            // refused, and a byte-order mark skipped, before the first line is taken apart.
+            if buf.len() < 4096 && !eof {
+                let n = f.read(&mut chunk).map_err(|e| Error::data(rank, &pstr, None, format!("read failed: {e}")))?;
+                eof = n == 0;
+                buf.extend_from_slice(&chunk[..n]);
+                continue;
+            }
             sniffed = true;
             if let Some(what) = sniff_binary(&buf[..buf.len().min(4096)]) {
                 return Err(Error::data(rank, &pstr, None, format!("looks like {what}; flowmpi reads CSV text (also .gz, .zst), .npy and .parquet files")));
