@@ -91,7 +91,7 @@ pub struct DataArgs {
     /// Input shards: a pattern with {rank} (or {}) and {size}, e.g. 'data/part{rank}.csv'; a glob
     /// ('data/*.npy') or a directory, whose sorted files are dealt out in order by bytes, so that
     /// ranks read about equal amounts (a file larger than a rank's share is split among ranks);
-    /// or one CSV/NPY file that the ranks split among themselves (CSV by line-aligned byte
+    /// or one CSV/NPY/Parquet file that the ranks split among themselves (CSV by line-aligned byte
     /// ranges, NPY by rows, Parquet by row groups). Compressed CSV (.csv.gz, .csv.zst, .tsv.gz,
     /// ...) is streamed; such a file cannot be split, so it goes whole to one rank: give several
     /// for several ranks. Parquet: numeric columns as numbers, string columns as labels.
