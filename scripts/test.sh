@@ -23,7 +23,7 @@ cargo build --release --all-targets
 families=""
 grep -qw avx2 /proc/cpuinfo 2>/dev/null && families="Haswell"
 grep -qw avx512f /proc/cpuinfo 2>/dev/null && families="$families SkylakeX"
-numeric_tests="--lib --test library_jobs --test model_v1 --test mpirun_cache --test mpirun_compressed --test mpirun_mdp --test mpirun_parquet --test mpirun_reproducible --test mpirun_scale --test mpirun_supervised --test mpirun_train"
+numeric_tests="--lib --test library_jobs --test model_v1 --test mpirun_cache --test mpirun_compressed --test mpirun_hdf5 --test mpirun_mdp --test mpirun_parquet --test mpirun_reproducible --test mpirun_scale --test mpirun_supervised --test mpirun_train"
 first=1
 for family in ${families:-default}; do
   kernels=()

@@ -91,15 +91,24 @@ pub struct DataArgs {
     /// Input shards: a pattern with {rank} (or {}) and {size}, e.g. 'data/part{rank}.csv'; a glob
     /// ('data/*.npy') or a directory, whose sorted files are dealt out in order by bytes, so that
     /// ranks read about equal amounts (a file larger than a rank's share is split among ranks);
-    /// or one CSV/NPY/Parquet file that the ranks split among themselves (CSV by line-aligned byte
-    /// ranges, NPY by rows, Parquet by row groups). Compressed CSV (.csv.gz, .csv.zst, .tsv.gz,
+    /// or one CSV/NPY/Parquet/HDF5 file that the ranks split among themselves (CSV by line-aligned byte
+    /// ranges, NPY and HDF5 by rows, Parquet by row groups). Compressed CSV (.csv.gz, .csv.zst, .tsv.gz,
     /// ...) is streamed; such a file cannot be split, so it goes whole to one rank: give several
     /// for several ranks. Parquet: numeric columns as numbers, string columns as labels.
+    /// HDF5: 'run.h5:/group/dataset' (a glob or pattern before the colon for several files), one
+    /// 1-D or 2-D numeric dataset per file, split by rows (each rank reads only its rows).
+    /// Compressed CSV, Parquet and HDF5 are read, not written.
     #[arg(long, value_name = "SPEC")]
     pub data: String,
-    /// File format; chosen by extension by default (.npy = npy, anything else = csv).
+    /// File format; chosen by extension by default (.npy = npy, .parquet/.pq = parquet,
+    /// .h5/.hdf5/.he5 = hdf5, anything else = csv).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
+    /// HDF5: the dataset to read in every file, e.g. '/sim/fields' (or give it in --data as
+    /// 'run.h5:/sim/fields'). Default: the file's only dataset. Its column names come from its
+    /// 'columns', 'column_names' or 'names' attribute (strings), else x0, x1, ...
+    #[arg(long, value_name = "PATH")]
+    pub dataset: Option<String>,
     /// The CSV files have a header line (auto-detected by default: a non-numeric field).
     #[arg(long, conflicts_with = "no_header")]
     pub header: bool,
@@ -144,6 +153,8 @@ pub enum FormatArg {
     Npy,
     /// Apache Parquet (numeric columns as float64, string columns as labels; split by row groups).
     Parquet,
+    /// HDF5 (.h5, .hdf5, .he5): one 1-D or 2-D numeric dataset per file, converted to float64.
+    Hdf5,
 }
 
 /// `--nan` values.
@@ -170,7 +181,9 @@ impl DataArgs {
             FormatArg::Csv => Format::Csv,
             FormatArg::Npy => Format::Npy,
             FormatArg::Parquet => Format::Parquet,
+            FormatArg::Hdf5 => Format::Hdf5,
         });
+        o.dataset = self.dataset.clone();
         o.header = if self.header {
             Some(true)
         } else if self.no_header {

@@ -300,8 +300,10 @@ def train(flow: Optional[str] = None, data: str = "", *, columns: Optional[str] 
     """Train ``flow`` on shard files, as ``flowmpi train`` (collective).
 
     ``data`` is the command line's ``--data``: a glob (``"shards/part*.csv"``), a directory, or
-    a pattern with ``{rank}``; CSV (also ``.csv.gz``, ``.csv.zst``), ``.npy`` or Parquet. ``columns``/``exclude`` pick feature columns
-    (names, 0-based indices or ranges, comma-separated); ``nan="skip"`` drops rows with missing
+    a pattern with ``{rank}``; CSV (also ``.csv.gz``, ``.csv.zst``), ``.npy``, Parquet, or HDF5
+    with the dataset after a colon (``"runs/*.h5:/sim/fields"``; a file's only dataset without
+    one). ``columns``/``exclude`` pick feature columns (names, 0-based indices or ranges,
+    comma-separated); ``nan="skip"`` drops rows with missing
     values. ``save``: write the model file too. ``update``: continue a model trained with
     ``keep_partials=True`` on new rows. ``checkpoint``/``resume``: k-means checkpoints.
     ``cache``: a directory of per-shard partial statistics. ``reproducible``: the same model

@@ -184,7 +184,7 @@ def test_bad_input_names_rank_file_and_line_on_every_rank(ctx, shared):
     ctx.barrier()
 
 
-def test_train_reads_parquet_and_compressed_csv_as_the_cli_does(ctx):
+def test_train_reads_parquet_hdf5_and_compressed_csv_as_the_cli_does(ctx):
     # pyarrow's Parquet (string labels) and gzip/zstd CSV shards (checked in, made by
     # scripts/make_parquet_data.py and make_compressed_data.sh): the models of the same rows.
     data = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data")
@@ -198,3 +198,10 @@ def test_train_reads_parquet_and_compressed_csv_as_the_cli_does(ctx):
     packed = flowmpi.train("covariance", data=os.path.join(data, "compressed", "part*"), reproducible=True)
     cov = plain.nodes[0].covariance
     assert np.allclose(packed.nodes[0].covariance, cov, rtol=0, atol=1e-12 * np.abs(cov).max())
+    # h5py's HDF5 (scripts/make_hdf5_data.py): the same rows, the dataset named after the colon,
+    # the column names from its attribute.
+    h5 = flowmpi.train("covariance", data=os.path.join(data, "hdf5", "part*.h5") + ":/run/x", reproducible=True)
+    assert h5.input_columns == plain.input_columns
+    assert np.allclose(h5.nodes[0].covariance, cov, rtol=0, atol=1e-12 * np.abs(cov).max())
+    labelled = flowmpi.train("gnb(label=label)", data=os.path.join(data, "hdf5_gnb", "part*.h5"))
+    assert np.allclose(labelled.nodes[0].theta, csv.nodes[0].theta, rtol=0, atol=1e-13 * np.abs(csv.nodes[0].theta).max())

@@ -108,7 +108,6 @@ fn pass(comm: &dyn Comm, data: &Dataset, group: &mut Group, bar: &mut Option<Pro
 /// its whole files and, of a file split among ranks, a contiguous run of its parts. The global
 /// order is the files' (every rank's, in rank order), each file's parts in order.
 fn leaves(comm: &dyn Comm, data: &Dataset, bytes: u64) -> Vec<(u64, Source)> {
-    // A compressed file cannot be cut: it is one leaf.
     // A compressed file cannot be cut: it is one leaf; a Parquet file's leaves are its row groups.
     let parts = |path: &std::path::Path| match (crate::io::compressed::Codec::of(path), data.format_of(path)) {
         (Some(_), _) => 1,

@@ -15,6 +15,11 @@ mod atomic;
 mod columns;
 pub mod compressed;
 pub mod csv;
+#[cfg(feature = "hdf5")]
+pub mod hdf5;
+#[cfg(not(feature = "hdf5"))]
+#[path = "hdf5_missing.rs"]
+pub mod hdf5;
 pub mod npy;
 mod options;
 mod outputs;
@@ -83,6 +88,10 @@ fn probe(src: &Source, opts: &DataOptions, rank: usize) -> Result<Option<Layout>
         Format::Parquet => {
             let foot = parquet::footer(&src.path, rank)?;
             Ok(Some(Layout { ncols: foot.names.len(), names: Some(foot.names) }))
+        }
+        Format::Hdf5 => {
+            let t = hdf5::open(&src.path, opts.dataset.as_deref(), rank)?;
+            Ok(Some(Layout { ncols: t.cols, names: t.names }))
         }
     }
 }
@@ -155,6 +164,27 @@ fn delimiter(opts: &DataOptions, p: &Path) -> u8 {
     opts.delimiter.unwrap_or_else(|| if compressed::inner(p).extension().is_some_and(|e| e == "tsv") { b'\t' } else { b',' })
 }
 
+/// The numeric fields (`numeric`, or the same as one `range`) of rows of `cols` values (NPY,
+/// HDF5), packed into `sel`.
+fn select<'a>(vals: &[f64], cols: usize, numeric: &[usize], range: &Option<std::ops::Range<usize>>, sel: &'a mut Vec<f64>) -> &'a [f64] {
+    sel.clear();
+    for row in vals.chunks_exact(cols) {
+        match range {
+            Some(r) => sel.extend_from_slice(&row[r.clone()]),
+            None => sel.extend(numeric.iter().map(|&j| row[j])),
+        }
+    }
+    sel
+}
+
+/// The text fields (`text_cols`) of rows of `cols` numbers, as label text, into `labels`.
+fn number_labels(vals: &[f64], cols: usize, text_cols: &[usize], labels: &mut Vec<String>) {
+    labels.clear();
+    if !text_cols.is_empty() {
+        labels.extend(vals.chunks_exact(cols).flat_map(|r| text_cols.iter().map(|&j| number_label(r[j]))));
+    }
+}
+
 /// Label text for a numeric label value (NPY): `3` for 3.0, shortest round-trip otherwise.
 fn number_label(v: f64) -> String {
     let mut b = ryu::Buffer::new();
@@ -167,6 +197,7 @@ impl Dataset {
     /// (collective: all ranks call it; all fail together on any rank's error).
     pub fn open(comm: &dyn Comm, opts: &DataOptions) -> Result<Dataset> {
         let (rank, size) = (comm.rank(), comm.size());
+        let opts = &opts.split_dataset()?;
         if opts.spec.trim().is_empty() {
             return Err(Error::Param("--data is empty: give a file, a directory, a glob or a {rank} pattern".into()));
         }
@@ -388,6 +419,9 @@ impl Dataset {
             }
             Ok(())
         };
+        // The selected columns as one contiguous range, when they are one (e.g. `0-31`): then a
+        // row's selection is one slice, viewed in place or copied at once.
+        let range = numeric.first().map(|&a| a..a + numeric.len()).filter(|r| numeric.iter().copied().eq(r.clone()));
         let mut read_so_far = 0u64; // bytes of the sources before this one
         for src in &self.sources {
             // A later part of a file split among ranks continues its series (SFA).
@@ -409,9 +443,6 @@ impl Dataset {
                     let block_rows = (self.opts.block_bytes / (8 * h.cols.max(1))).max(1);
                     let mut sel = Vec::with_capacity(block_rows * width);
                     let mut labels = Vec::new();
-                    // The selected columns as one contiguous range, when they are one (e.g. `0-31`):
-                    // then a row's selection is one slice, viewed in place or copied at once.
-                    let range = numeric.first().map(|&a| a..a + numeric.len()).filter(|r| numeric.iter().copied().eq(r.clone()));
                     let row_bytes = h.cols as u64 * h.dtype.bytes as u64;
                     let read = |row: u64| before + ((row - lo) * row_bytes).min(this);
                     npy::read_rows(&src.path, &h, lo, hi, block_rows, self.rank, map, &mut |vals, first, mapped| {
@@ -422,23 +453,29 @@ impl Dataset {
                                 (view, Some(m))
                             }
                             (Some(r), _) if r.len() == h.cols => (packed(vals, n, width), None),
-                            _ => {
-                                sel.clear();
-                                for row in vals.chunks_exact(h.cols) {
-                                    match &range {
-                                        Some(r) => sel.extend_from_slice(&row[r.clone()]),
-                                        None => sel.extend(numeric.iter().map(|&j| row[j])),
-                                    }
-                                }
-                                (packed(&sel, n, width), None)
-                            }
+                            _ => (packed(select(vals, h.cols, &numeric, &range, &mut sel), n, width), None),
                         };
-                        labels.clear();
-                        if !text_cols.is_empty() {
-                            labels.extend(vals.chunks_exact(h.cols).flat_map(|r| text_cols.iter().map(|&j| number_label(r[j]))));
-                        }
+                        number_labels(vals, h.cols, &text_cols, &mut labels);
                         let origin = Origin { rank: self.rank, path: src.path.clone(), start: first, csv: false, read: read(first) };
                         emit_rows(block, &labels, mapped, origin)
+                    })?;
+                }
+                Format::Hdf5 => {
+                    let t = hdf5::open(&src.path, self.opts.dataset.as_deref(), self.rank)?;
+                    let (lo, hi) = match src.part {
+                        Some((i, n)) => (t.rows * i as u64 / n as u64, t.rows * (i as u64 + 1) / n as u64),
+                        None => (0, t.rows),
+                    };
+                    let block_rows = (self.opts.block_bytes / (8 * t.cols.max(1))).max(1);
+                    let (mut sel, mut labels) = (Vec::with_capacity(block_rows * width), Vec::new());
+                    let part_rows = (hi - lo).max(1);
+                    hdf5::read_rows(&t, &src.path, lo, hi, block_rows, self.rank, &mut |vals, first| {
+                        let n = vals.len() / t.cols.max(1);
+                        let block = if range.as_ref().is_some_and(|r| r.len() == t.cols) { vals } else { select(vals, t.cols, &numeric, &range, &mut sel) };
+                        number_labels(vals, t.cols, &text_cols, &mut labels);
+                        let read = before + ((first - lo) * this / part_rows).min(this);
+                        let origin = Origin { rank: self.rank, path: src.path.clone(), start: first, csv: false, read };
+                        emit_rows(packed(block, n, width), &labels, None, origin)
                     })?;
                 }
                 Format::Parquet => {

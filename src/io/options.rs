@@ -14,7 +14,12 @@ pub enum Format {
     Npy,
     /// Apache Parquet (`.parquet`, `.pq`).
     Parquet,
+    /// HDF5 (`.h5`, `.hdf5`, `.he5`): one numeric dataset per file.
+    Hdf5,
 }
+
+/// Extensions read as HDF5.
+pub const HDF5_EXTENSIONS: [&str; 3] = ["h5", "hdf5", "he5"];
 
 impl Format {
     /// Format from a path's extension (`.npy` → NPY, anything else → CSV), after a compression
@@ -23,6 +28,7 @@ impl Format {
         match crate::io::compressed::inner(p).extension().and_then(|e| e.to_str()) {
             Some(e) if e.eq_ignore_ascii_case("npy") => Format::Npy,
             Some(e) if e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq") => Format::Parquet,
+            Some(e) if HDF5_EXTENSIONS.iter().any(|h| e.eq_ignore_ascii_case(h)) => Format::Hdf5,
             _ => Format::Csv,
         }
     }
@@ -35,6 +41,10 @@ pub struct DataOptions {
     pub spec: String,
     /// Force a format instead of choosing by extension.
     pub format: Option<Format>,
+    /// The HDF5 dataset to read (`/group/name`); `None`: a file's only dataset. `--data
+    /// 'run.h5:/group/name'` sets it too ([`DataOptions::split_dataset`]).
+    #[serde(default)]
+    pub dataset: Option<String>,
     /// Force header on/off for CSV (auto-detected when `None`).
     pub header: Option<bool>,
     /// CSV delimiter (`,` by default, tab for `.tsv`).
@@ -78,6 +88,7 @@ impl DataOptions {
         DataOptions {
             spec: spec.into(),
             format: None,
+            dataset: None,
             header: None,
             delimiter: None,
             columns: None,
@@ -95,6 +106,25 @@ impl DataOptions {
 }
 
 impl DataOptions {
+    /// These options with an HDF5 dataset path taken off the end of the spec: `run.h5:/grid/T`
+    /// (or `runs/*.h5:/grid/T`) reads dataset `/grid/T`. Only a spec whose part before `:/` ends
+    /// in an HDF5 extension is split, so other paths holding `:/` are left alone.
+    pub fn split_dataset(&self) -> crate::error::Result<DataOptions> {
+        let mut o = self.clone();
+        if let Some(at) = self.spec.rfind(":/") {
+            let (file, ds) = (&self.spec[..at], &self.spec[at + 1..]);
+            let h5 = Path::new(file).extension().and_then(|e| e.to_str()).is_some_and(|e| HDF5_EXTENSIONS.iter().any(|h| e.eq_ignore_ascii_case(h)));
+            if h5 || self.format == Some(Format::Hdf5) {
+                if let Some(given) = self.dataset.as_deref().filter(|g| *g != ds) {
+                    return Err(crate::error::Error::Param(format!("--data names dataset {ds:?} and --dataset {given:?}: give one")));
+                }
+                o.spec = file.to_string();
+                o.dataset = Some(ds.to_string());
+            }
+        }
+        Ok(o)
+    }
+
     /// Read the columns a model was trained on (`names`), unless [`DataOptions::columns`]
     /// already picks some: rows for a model must give its columns, in its order.
     pub fn model_columns(&mut self, names: &[String]) {

@@ -17,7 +17,7 @@ pub struct Source {
     pub bytes: u64,
 }
 
-const DATA_EXTENSIONS: [&str; 6] = ["csv", "tsv", "txt", "npy", "parquet", "pq"];
+const DATA_EXTENSIONS: [&str; 9] = ["csv", "tsv", "txt", "npy", "parquet", "pq", "h5", "hdf5", "he5"];
 
 /// Substitute `{rank}`, `{}` and `{size}` in a pattern.
 pub fn expand_pattern(spec: &str, rank: usize, size: usize) -> String {

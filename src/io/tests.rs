@@ -279,3 +279,20 @@ fn messages_escape_what_a_terminal_would_act_on_or_hide() {
     assert_eq!(crate::io::quote("a\u{200b}b\tc".as_bytes()), r"'a\u{200b}b\tc'");
     assert_eq!(crate::io::quote("naïve – ok".as_bytes()), "'naïve – ok'");
 }
+
+#[test]
+fn an_hdf5_dataset_path_is_taken_off_the_spec_only_after_an_hdf5_name() {
+    let split = |spec: &str| {
+        let o = super::DataOptions::new(spec).split_dataset().unwrap();
+        (o.spec, o.dataset)
+    };
+    assert_eq!(split("runs/*.h5:/sim/T"), ("runs/*.h5".into(), Some("/sim/T".into())));
+    assert_eq!(split("run{rank}.HDF5:/x"), ("run{rank}.HDF5".into(), Some("/x".into())));
+    assert_eq!(split("odd:/dir/data.csv"), ("odd:/dir/data.csv".into(), None));
+    assert_eq!(split("run.h5"), ("run.h5".into(), None));
+    let mut o = super::DataOptions::new("run.h5:/a");
+    o.dataset = Some("/b".into());
+    assert!(o.split_dataset().unwrap_err().to_string().contains("give one"));
+    o.dataset = Some("/a".into());
+    assert_eq!(o.split_dataset().unwrap().dataset.as_deref(), Some("/a"));
+}

@@ -126,15 +126,15 @@ impl ShardWriter {
             return Err(err(std::io::Error::other("it is a directory")));
         }
         // Inputs only, for now: a plain CSV under a compressed or Parquet name would mislead.
-        if crate::io::compressed::Codec::of(path).is_some() || Format::from_path(path) == Format::Parquet {
-            return Err(err(std::io::Error::other("flowmpi writes .csv and .npy files; compressed CSV and Parquet are read, not written")));
+        if crate::io::compressed::Codec::of(path).is_some() || matches!(Format::from_path(path), Format::Parquet | Format::Hdf5) {
+            return Err(err(std::io::Error::other("flowmpi writes .csv and .npy files; compressed CSV, Parquet and HDF5 are read, not written")));
         }
         let (file, tmp) = create_temp(path).map_err(err)?;
         let sink = (|| {
             Ok(match Format::from_path(path) {
                 Format::Npy if indices => Sink::Npy(NpyWriter::create_indices(file)?),
                 Format::Npy => Sink::Npy(NpyWriter::create(file, names.len())?),
-                Format::Csv | Format::Parquet => {
+                Format::Csv | Format::Parquet | Format::Hdf5 => {
                     let mut w = BufWriter::with_capacity(1 << 20, file);
                     let mut hdr = csv::WriterBuilder::new().from_writer(Vec::new());
                     hdr.write_record(names).map_err(std::io::Error::other)?;

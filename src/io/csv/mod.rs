@@ -89,7 +89,7 @@ pub fn sniff_binary(head: &[u8]) -> Option<&'static str> {
         (b"BZh", "bzip2-compressed (decompress it first)"),
         (b"\xfd7zXZ\x00", "xz-compressed (decompress it first)"),
         (b"\x28\xb5\x2f\xfd", "zstd-compressed (name it .csv.zst and flowmpi reads it)"),
-        (b"\x89HDF", "an HDF5 file"),
+        (b"\x89HDF", "an HDF5 file (name it .h5 and flowmpi reads it)"),
         (b"\x93NUMPY", "a NumPy .npy file (name it .npy, or pass --format npy)"),
         (b"ARROW1", "an Arrow/Feather file"),
     ];
@@ -134,7 +134,12 @@ pub fn probe(path: &Path, delim: u8, header: Option<bool>, rank: usize) -> Resul
             }
             sniffed = true;
             if let Some(what) = sniff_binary(&buf[..buf.len().min(4096)]) {
-                return Err(Error::data(rank, &pstr, None, format!("looks like {what}; flowmpi reads CSV text (also .gz, .zst), .npy and .parquet files")));
+                return Err(Error::data(
+                    rank,
+                    &pstr,
+                    None,
+                    format!("looks like {what}; flowmpi reads CSV text (also .gz, .zst), .npy, .parquet and .h5 files"),
+                ));
             }
             // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first field.
             if buf.starts_with(b"\xef\xbb\xbf") {
