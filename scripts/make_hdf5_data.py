@@ -8,7 +8,8 @@ tests/data/hdf5/part{0..3}.h5: tests/data/nasty's shards (700, 0, 300, 2 rows; f
   gzip-compressed, part1 empty, part2 contiguous, part3 chunked with shuffle + gzip and the names
   as fixed-length byte strings (numpy's 'S' type).
 tests/data/hdf5_gnb/part{0..3}.h5: tests/data/gnb's shards, dataset /gnb, names in 'column_names'.
-tests/data/hdf5_bad/: types.h5 (one dataset of each: int16 2-D, uint8 1-D, float32 2-D),
+tests/data/hdf5_bad/: types.h5 (one dataset of each: int16 2-D, uint8 1-D, float32 2-D, float16
+  1-D, bool 1-D),
   several.h5 (two datasets), cube.h5 (3-D), text.h5 (strings), badnames.h5 (3 names, 2 columns).
 tests/data/hdf5_c/grid.h5: h5import's float64 4 x 3 dataset /grid from grid.txt (also checked in).
 """
@@ -59,6 +60,8 @@ with h5py.File(out("hdf5_bad", "types.h5"), "w") as f:
     f.create_dataset("i16", data=np.array([[1, -2], [3, -4], [5, -6]], dtype=np.int16))
     f.create_dataset("u8", data=np.array([0, 7, 255], dtype=np.uint8))
     f.create_dataset("f32", data=np.array([[0.5, 0.25], [-1.5, 2.0], [3.0, 4.0]], dtype=np.float32))
+    f.create_dataset("f16", data=np.array([1.5, -2.0, 65504.0], dtype=np.float16))
+    f.create_dataset("flag", data=np.array([True, False, True]))
 with h5py.File(out("hdf5_bad", "several.h5"), "w") as f:
     f.create_dataset("a", data=np.zeros((2, 2)))
     f.create_dataset("deep/b", data=np.zeros((2, 2)))

@@ -88,6 +88,9 @@ fn integer_datasets_and_the_c_tools_file_read_as_their_values() {
     assert_eq!(sums("tests/data/hdf5_bad/types.h5:/i16"), (vec![9.0, -12.0], vec![1.0, -6.0], vec![5.0, -2.0]));
     assert_eq!(sums("tests/data/hdf5_bad/types.h5:/u8"), (vec![262.0], vec![0.0], vec![255.0]));
     assert_eq!(sums("tests/data/hdf5_bad/types.h5:/f32"), (vec![2.0, 6.25], vec![-1.5, 0.25], vec![3.0, 4.0]));
+    // float16 [1.5, -2, 65504] (its largest finite value); bool (h5py's enum) [T, F, T].
+    assert_eq!(sums("tests/data/hdf5_bad/types.h5:/f16"), (vec![65503.5], vec![-2.0], vec![65504.0]));
+    assert_eq!(sums("tests/data/hdf5_bad/types.h5:/flag"), (vec![2.0], vec![0.0], vec![1.0]));
     // h5import's 4 x 3 grid from grid.txt: -1, -0.75, ..., 1.75 row by row (exact in binary).
     let text = std::fs::read_to_string("tests/data/hdf5_c/grid.txt").unwrap();
     let rows: Vec<Vec<f64>> = text.lines().map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect()).collect();

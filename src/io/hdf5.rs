@@ -1,5 +1,5 @@
 //! HDF5 shards (input only). One numeric dataset per file, 2-D (rows × columns) or 1-D (one
-//! column), of any integer, float or boolean type, read as float64; chunked and deflate- or
+//! column), of any integer, float (16 to 64 bits) or boolean type, read as float64; chunked and deflate- or
 //! otherwise-filtered datasets are read by libhdf5 itself. A file split among ranks is split by
 //! rows, as an NPY file is (part `i` of `n` holds rows `[i·R/n, (i+1)·R/n)`), and each rank
 //! reads only its rows, a block of rows (one hyperslab) at a time.
