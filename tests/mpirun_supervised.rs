@@ -167,6 +167,19 @@ fn kmeans_from_given_centroids_matches_sklearn() {
         assert_close(&format!("{n} centroids"), &km["centroids"], &want["centroids"], 1e-9);
         assert_close(&format!("{n} inertia"), &km["inertia"], &want["inertia"], 1e-9);
         assert_eq!(km["n_iter"], want["n_iter"], "{n} ranks");
+        // Cluster sizes: every row counted at its nearest final centroid, serially here.
+        let c: Vec<Vec<f64>> = km["centroids"].as_array().unwrap().iter().map(nums).collect();
+        let mut sizes = vec![0u64; c.len()];
+        for s in 0..4 {
+            let text = std::fs::read_to_string(format!("tests/data/km/part{s}.csv")).unwrap();
+            for l in text.lines().skip(1) {
+                let row: Vec<f64> = l.split(',').map(|v| v.parse().unwrap()).collect();
+                let d = |k: &Vec<f64>| k.iter().zip(&row).map(|(a, b)| (a - b) * (a - b)).sum::<f64>();
+                let j = (0..c.len()).min_by(|&a, &b| d(&c[a]).total_cmp(&d(&c[b]))).unwrap();
+                sizes[j] += 1;
+            }
+        }
+        assert_eq!(km["cluster_sizes"], serde_json::json!(sizes), "{n} ranks");
     }
     let m = dir.join("m2.json");
     let s = mpirun(2, &["score", "--json", "--model", m.to_str().unwrap(), "--data", "tests/data/km/part*.csv"]);

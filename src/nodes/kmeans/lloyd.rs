@@ -130,8 +130,16 @@ impl Trainer<'_> {
         let c = out.state;
         // As scikit-learn: the inertia is that of the rows relabelled against the final
         // centroids, each distance computed directly.
-        let inertia = self.rows.sum(comm, 1, |range, acc| self.rows.nearest(range, &c, |_, row, j| acc[0] += sq_dist(row, c.row(j).as_slice().unwrap())));
-        Ok(Run { initial, centroids: c, inertia: inertia[0], n_iter: out.iterations, converged: out.converged, start: r })
+        // The same pass counts the rows nearest each centroid (the clusters' sizes).
+        let k = c.nrows();
+        let sums = self.rows.sum(comm, 1 + k, |range, acc| {
+            self.rows.nearest(range, &c, |_, row, j| {
+                acc[0] += sq_dist(row, c.row(j).as_slice().unwrap());
+                acc[1 + j] += 1.0;
+            })
+        });
+        let sizes = sums[1..].iter().map(|&n| n as u64).collect();
+        Ok(Run { initial, centroids: c, inertia: sums[0], sizes, n_iter: out.iterations, converged: out.converged, start: r })
     }
 
     /// One Lloyd step over the rows of `x` with their `labels`: relabel them against `c`,

@@ -137,6 +137,9 @@ pub struct KmeansModel {
     /// Which start (0-based) the model is from.
     #[serde(default)]
     pub best_start: usize,
+    /// Rows nearest each final centroid, over all ranks (empty in models written before it).
+    #[serde(default)]
+    pub cluster_sizes: Vec<u64>,
 }
 
 /// What one Lloyd step accumulates over a set of rows, flat so that it sums across ranks in
@@ -151,6 +154,7 @@ pub(super) struct Run {
     initial: Array2<f64>,
     centroids: Array2<f64>,
     inertia: f64,
+    sizes: Vec<u64>,
     n_iter: usize,
     converged: bool,
     start: usize,
@@ -371,6 +375,7 @@ impl NodeParams for KmeansParams {
             initial_centroids: best.initial,
             best_start: best.start,
             inertia: best.inertia,
+            cluster_sizes: best.sizes,
             converged: best.converged,
             n_iter: best.n_iter,
             centroids: best.centroids,
