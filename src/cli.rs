@@ -15,6 +15,7 @@ use std::time::Instant;
 
 mod execute;
 mod map;
+mod plot;
 mod sort;
 mod stats;
 mod stdout;
@@ -24,6 +25,7 @@ use stdout::outln;
 
 pub use execute::ExecuteArgs;
 pub use map::MapArgs;
+pub use plot::PlotArgs;
 pub use stats::StatsArgs;
 pub use train::TrainArgs;
 
@@ -72,6 +74,9 @@ pub enum Command {
     Execute(ExecuteArgs),
     /// Print a readable summary of a model file (no MPI needed).
     Inspect(InspectArgs),
+    /// Draw what a model learned as an SVG or PNG: one node's figure (no MPI needed), or with
+    /// --data the flow's first two outputs for a sample of all ranks' rows.
+    Plot(plot::PlotArgs),
     /// Print per-column low-order moments of the data (a table, or JSON).
     Stats(StatsArgs),
     /// Score a trained supervised or k-means flow on data over all ranks: R² and RMSE,
@@ -100,6 +105,14 @@ pub struct DataArgs {
     /// Compressed CSV, Parquet and HDF5 are read, not written.
     #[arg(long, value_name = "SPEC")]
     pub data: String,
+    /// How to read it.
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// How to read the data (`DataArgs` without the spec: `plot` reads data only when given one).
+#[derive(Args, Debug, Clone)]
+pub struct ReadArgs {
     /// File format; chosen by extension by default (.npy = npy, .parquet/.pq = parquet,
     /// .h5/.hdf5/.he5 = hdf5, anything else = csv).
     #[arg(long, value_enum)]
@@ -168,6 +181,12 @@ pub enum NanArg {
 
 impl DataArgs {
     fn options(&self) -> Result<DataOptions> {
+        self.read.options(&self.data)
+    }
+}
+
+impl ReadArgs {
+    fn options(&self, spec: &str) -> Result<DataOptions> {
         let delimiter = match self.delimiter.as_deref() {
             None => None,
             Some("tab") | Some("\\t") | Some("\t") => Some(b'\t'),
@@ -176,7 +195,7 @@ impl DataArgs {
             Some(s) if s.len() == 1 => Some(s.as_bytes()[0]),
             Some(s) => return Err(Error::Param(format!("--delimiter must be one ASCII character (or 'tab'), got {}", crate::io::quote(s.as_bytes())))),
         };
-        let mut o = DataOptions::new(&self.data);
+        let mut o = DataOptions::new(spec);
         o.format = self.format.map(|f| match f {
             FormatArg::Csv => Format::Csv,
             FormatArg::Npy => Format::Npy,
@@ -250,8 +269,13 @@ pub fn main() -> ExitCode {
     } else {
         1
     };
-    if let Command::Inspect(a) = &cli.command {
-        return match inspect(a) {
+    let alone = match &cli.command {
+        Command::Inspect(a) => Some(inspect(a)),
+        Command::Plot(a) if !a.reads_data() => Some(plot::plot_model(a, &Log { level, rank: 0, progress: crate::progress::Style::Off })),
+        _ => None,
+    };
+    if let Some(done) = alone {
+        return match done {
             Ok(()) => ExitCode::SUCCESS,
             Err(Error::ClosedPipe) => closed_pipe(),
             Err(e) => {
@@ -289,6 +313,7 @@ pub fn main() -> ExitCode {
         Command::Score(a) => score(comm, a, &log),
         Command::Map(a) => map::map(comm, a, &log),
         Command::Sort(a) => sort::sort(comm, a, &log),
+        Command::Plot(a) => plot::plot_data(comm, a, &log),
         Command::Inspect(_) => unreachable!(),
     });
     // Every error path above already agreed; this last agreement makes the exit collective even

@@ -37,6 +37,7 @@ pub mod panics;
 pub mod par;
 /// The CLI's helper: progress lines.
 #[doc(hidden)]
+pub mod plot;
 pub mod progress;
 pub mod score;
 mod spawn;

@@ -5,9 +5,11 @@
 //! it, and an error on any rank is returned on every rank.
 
 mod execute;
+mod plot;
 mod sort;
 mod train;
 
 pub use execute::{execute, ExecuteJob, Executed};
+pub use plot::{plot_sample, PlotJob, Plotted};
 pub use sort::{sort, SortJob, Sorted};
 pub use train::{train, updatable, TrainJob, Trained};
