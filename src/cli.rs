@@ -271,7 +271,10 @@ pub fn main() -> ExitCode {
     };
     let alone = match &cli.command {
         Command::Inspect(a) => Some(inspect(a)),
-        Command::Plot(a) if !a.reads_data() => Some(plot::plot_model(a, &Log { level, rank: 0, progress: crate::progress::Style::Off })),
+        Command::Plot(a) if !a.reads_data() => {
+            crate::log::StderrLogger::install();
+            Some(plot::plot_model(a, &Log { level, rank: 0, progress: crate::progress::Style::Off }))
+        }
         _ => None,
     };
     if let Some(done) = alone {

@@ -237,6 +237,26 @@ fn bars<DB: DrawingBackend>(
             r
         }))
         .map_err(fail)?;
+    // The values over the bars when there are few: a delta of 1e-4 beside one of 0.7 is
+    // invisible as a bar but not as a number.
+    if n <= 16 {
+        use plotters::style::text_anchor::{HPos, Pos, VPos};
+        let above = TextStyle::from((FONT, f.label).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+        let below = TextStyle::from((FONT, f.label).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+        // With a line over the bars (which starts at the first bar's top), tall bars carry their
+        // value inside, in white.
+        let inside = TextStyle::from((FONT, f.label).into_font().color(&WHITE)).pos(Pos::new(HPos::Center, VPos::Top));
+        chart
+            .draw_series(values.iter().enumerate().map(|(i, &v)| {
+                let (style, dy) = match v {
+                    v if line.is_some() && v > 0.12 * (hi - lo) => (inside.clone(), 4),
+                    v if v < 0.0 => (below.clone(), 3),
+                    _ => (above.clone(), -3),
+                };
+                EmptyElement::at((SegmentValue::CenterOf(i as i32), v)) + Text::new(number(v), (0, dy), style)
+            }))
+            .map_err(fail)?;
+    }
     if let Some((name, ys)) = line {
         let pts: Vec<_> = ys.iter().enumerate().map(|(i, &y)| (SegmentValue::CenterOf(i as i32), y)).collect();
         chart

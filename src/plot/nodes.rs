@@ -200,7 +200,7 @@ fn bayes(node: &Value, prior: Vec<f64>, per_class: Vec<Vec<f64>>, y_desc: &str, 
     let classes = strings(&node["classes"]);
     let d = per_class.first().map_or(0, Vec::len);
     let features = names(node, d, "x");
-    let series = classes.iter().cloned().zip(per_class).collect();
+    let series = classes.iter().map(|c| format!("class {c}")).zip(per_class).collect();
     Ok(Figure {
         title: title.to_string(),
         columns: 2,
