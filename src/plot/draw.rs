@@ -245,7 +245,7 @@ fn bars<DB: DrawingBackend>(
         let below = TextStyle::from((FONT, f.label).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
         // With a line over the bars (which starts at the first bar's top), tall bars carry their
         // value inside, in white.
-        let inside = TextStyle::from((FONT, f.label).into_font().color(&WHITE)).pos(Pos::new(HPos::Center, VPos::Top));
+        let inside = (FONT, f.label).into_font().color(&WHITE).pos(Pos::new(HPos::Center, VPos::Top));
         chart
             .draw_series(values.iter().enumerate().map(|(i, &v)| {
                 let (style, dy) = match v {
