@@ -480,7 +480,7 @@ impl Dataset {
                 }
                 Format::Parquet => {
                     let foot = parquet::footer(&src.path, self.rank)?;
-                    let groups = parquet::groups_of(src.part, foot.groups.len());
+                    let groups = parquet::groups_of(src.part, &foot.groups);
                     let lo: u64 = foot.groups[..groups.start].iter().sum();
                     let part_rows: u64 = foot.groups[groups.clone()].iter().sum::<u64>().max(1);
                     let read = |row: u64| before + ((row - lo) * this / part_rows).min(this);

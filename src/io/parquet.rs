@@ -3,8 +3,8 @@
 //! are decoded, one row group at a time, so memory stays one row group's selected columns
 //! whatever the file's size. A null is a missing value, as an empty CSV field is (`--nan skip`
 //! drops its row, else an error names rank, file and row). A file is split among ranks, and
-//! into `--reproducible` leaves, by whole row groups: part `i` of `n` is row groups
-//! `[i·G/n, (i+1)·G/n)` of the file's `G`, found from its footer alone (no communication).
+//! into `--reproducible` leaves, by whole row groups ([`groups_of`]: row-weighted runs, found
+//! from the footer alone, no communication; a leaf is one row group).
 
 use crate::error::{Error, Result};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
@@ -104,11 +104,31 @@ pub fn footer(path: &Path, rank: usize) -> Result<Footer> {
 }
 
 /// The row groups of part `part` (`(i, n)`: the `i`-th of `n` runs of whole row groups; None:
-/// all) of a file of `g` row groups.
-pub fn groups_of(part: Option<(usize, usize)>, g: usize) -> Range<usize> {
+/// all) of a file whose row groups hold `rows` rows each. With fewer parts than row groups, the
+/// runs are row-weighted: a row group belongs to the part holding its middle row, so ranks read
+/// about equal rows however uneven the row groups. With at least as many parts as row groups,
+/// part `i` holds row group `i·G/n` or none, so that part `g` of `G` is row group `g` (the
+/// `--reproducible` leaves).
+pub fn groups_of(part: Option<(usize, usize)>, rows: &[u64]) -> Range<usize> {
+    let g = rows.len();
+    let total: u64 = rows.iter().sum();
     match part {
-        Some((i, n)) => i * g / n..(i + 1) * g / n,
         None => 0..g,
+        Some((i, n)) if n >= g || total == 0 => i * g / n..(i + 1) * g / n,
+        Some((i, n)) => {
+            // The part of group j: floor(middle_j · n / total), with middle_j = start_j + rows_j/2
+            // (doubled to stay in integers); nondecreasing in j, so each part is a run.
+            let mut start = 0u64;
+            let owner: Vec<usize> = rows
+                .iter()
+                .map(|&r| {
+                    let middle2 = 2 * start as u128 + r as u128;
+                    start += r;
+                    ((middle2 * n as u128 / (2 * total as u128)) as usize).min(n - 1)
+                })
+                .collect();
+            owner.partition_point(|&o| o < i)..owner.partition_point(|&o| o <= i)
+        }
     }
 }
 

@@ -296,3 +296,27 @@ fn an_hdf5_dataset_path_is_taken_off_the_spec_only_after_an_hdf5_name() {
     o.dataset = Some("/a".into());
     assert_eq!(o.split_dataset().unwrap().dataset.as_deref(), Some("/a"));
 }
+
+#[test]
+fn parquet_row_groups_split_by_rows_and_leaves_are_one_group_each() {
+    use super::parquet::groups_of;
+    // One big row group and five small ones: two ranks get 1000 and 50 rows, not 1020 and 30.
+    let rows = [1000, 10, 10, 10, 10, 10];
+    assert_eq!((groups_of(Some((0, 2)), &rows), groups_of(Some((1, 2)), &rows)), (0..1, 1..6));
+    // Even groups split evenly; every group read once for any part count.
+    let even = [100u64; 7];
+    for n in 1..=9 {
+        let parts: Vec<_> = (0..n).map(|i| groups_of(Some((i, n)), &even)).collect();
+        assert_eq!(parts.iter().map(|p| p.len()).sum::<usize>(), 7, "{n} parts");
+        assert!(parts.windows(2).all(|w| w[0].end == w[1].start) && parts[0].start == 0, "{n}: {parts:?}");
+        if n <= 7 {
+            assert!(parts.iter().all(|p| p.len() >= 7 / n && p.len() <= 7usize.div_ceil(n)), "{n}: {parts:?}");
+        }
+    }
+    // Part g of G is row group g, whatever the sizes (the --reproducible leaves).
+    for (g, _) in rows.iter().enumerate() {
+        assert_eq!(groups_of(Some((g, rows.len())), &rows), g..g + 1);
+    }
+    assert_eq!(groups_of(None, &rows), 0..6);
+    assert_eq!(groups_of(Some((0, 2)), &[0, 0, 0]), 0..1, "empty groups: by count");
+}
