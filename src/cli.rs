@@ -102,7 +102,7 @@ pub struct DataArgs {
     /// for several ranks. Parquet: numeric columns as numbers, string columns as labels.
     /// HDF5: 'run.h5:/group/dataset' (a glob or pattern before the colon for several files), one
     /// 1-D or 2-D numeric dataset per file, split by rows (each rank reads only its rows).
-    /// Compressed CSV, Parquet and HDF5 are read, not written.
+    /// Compressed CSV and HDF5 are read, not written.
     #[arg(long, value_name = "SPEC")]
     pub data: String,
     /// How to read it.

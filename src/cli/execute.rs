@@ -18,7 +18,9 @@ pub struct ExecuteArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Output per rank, with {rank} (or {}) when running on several ranks, e.g.
-    /// 'out/part{rank}.csv'; .npy writes NumPy, anything else CSV with a header. The shards
+    /// 'out/part{rank}.csv'; .npy writes NumPy, .parquet Parquet (numbers as double columns,
+    /// class names and --keep columns as strings, snappy, row groups of 65,536 rows), anything
+    /// else CSV with a header. The shards
     /// appear together or not at all, within one job: two jobs writing the same --out at the
     /// same time can leave a mix of both jobs' shards, so give concurrent jobs their own.
     #[arg(long, value_name = "PATTERN")]

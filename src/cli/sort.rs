@@ -27,11 +27,13 @@ pub struct SortArgs {
     #[arg(long, value_name = "COLUMN")]
     pub by: String,
     /// The sorted rows, one file per rank with {rank}, e.g. 'sorted/part{rank}.csv': .npy
-    /// writes NumPy float64, anything else CSV with a header.
+    /// writes NumPy float64, .parquet Parquet (--keep columns as strings), anything else CSV
+    /// with a header.
     #[arg(long, value_name = "PATTERN", required_unless_present = "argsort")]
     pub out: Option<String>,
     /// Each sorted row's global row index, one file per rank with {rank}: .npy writes an int64
-    /// vector (numpy's argsort), anything else CSV with one column 'index'.
+    /// vector (numpy's argsort), .parquet one INT64 column 'index', anything else CSV with one
+    /// column 'index'.
     #[arg(long, value_name = "PATTERN")]
     pub argsort: Option<String>,
     /// Text columns (IDs, names) carried along verbatim and written first, e.g. '--keep id'.

@@ -4,6 +4,7 @@
 
 use super::atomic::{create_temp, discard_temp, forget_temp, live};
 use super::npy::NpyWriter;
+use super::parquet_write::{Kind, ParquetWriter};
 use super::Format;
 use crate::comm::{agree, Comm};
 use crate::error::{Error, Result};
@@ -51,6 +52,33 @@ pub fn resolve_path(path: &Path) -> PathBuf {
 enum Sink {
     Csv(BufWriter<File>, Vec<u8>),
     Npy(NpyWriter),
+    Parquet(Box<PendingParquet>),
+}
+
+/// A Parquet output whose schema is made on the first write: which columns are text (kept
+/// columns, class names) is known only after [`ShardWriter::with_labels`] and
+/// [`ShardWriter::with_text`].
+struct PendingParquet {
+    file: Option<File>,
+    names: Vec<String>,
+    indices: bool,
+    writer: Option<ParquetWriter>,
+}
+
+impl PendingParquet {
+    fn get(&mut self, text: usize, labels: Option<&(usize, Vec<String>)>) -> std::io::Result<&mut ParquetWriter> {
+        if self.writer.is_none() {
+            let kinds: Vec<Kind> = match self.indices {
+                true => vec![Kind::Index],
+                false => {
+                    (0..self.names.len()).map(|j| if j < text || labels.is_some_and(|(c, _)| c + text == j) { Kind::Text } else { Kind::Double }).collect()
+                }
+            };
+            let file = self.file.take().expect("the file of a Parquet output");
+            self.writer = Some(ParquetWriter::create(file, &self.names, &kinds)?);
+        }
+        Ok(self.writer.as_mut().expect("made above"))
+    }
 }
 
 /// A rank's output shard, written under a temporary name until [`ShardWriter::commit`]; a
@@ -125,16 +153,17 @@ impl ShardWriter {
         if path.is_dir() {
             return Err(err(std::io::Error::other("it is a directory")));
         }
-        // Inputs only, for now: a plain CSV under a compressed or Parquet name would mislead.
-        if crate::io::compressed::Codec::of(path).is_some() || matches!(Format::from_path(path), Format::Parquet | Format::Hdf5) {
-            return Err(err(std::io::Error::other("flowmpi writes .csv and .npy files; compressed CSV, Parquet and HDF5 are read, not written")));
+        // Inputs only: a plain CSV under a compressed or HDF5 name would mislead.
+        if crate::io::compressed::Codec::of(path).is_some() || Format::from_path(path) == Format::Hdf5 {
+            return Err(err(std::io::Error::other("flowmpi writes .csv, .npy and .parquet files; compressed CSV and HDF5 are read, not written")));
         }
         let (file, tmp) = create_temp(path).map_err(err)?;
         let sink = (|| {
             Ok(match Format::from_path(path) {
                 Format::Npy if indices => Sink::Npy(NpyWriter::create_indices(file)?),
                 Format::Npy => Sink::Npy(NpyWriter::create(file, names.len())?),
-                Format::Csv | Format::Parquet | Format::Hdf5 => {
+                Format::Parquet => Sink::Parquet(Box::new(PendingParquet { file: Some(file), names: names.to_vec(), indices, writer: None })),
+                Format::Csv | Format::Hdf5 => {
                     let mut w = BufWriter::with_capacity(1 << 20, file);
                     let mut hdr = csv::WriterBuilder::new().from_writer(Vec::new());
                     hdr.write_record(names).map_err(std::io::Error::other)?;
@@ -156,6 +185,7 @@ impl ShardWriter {
     pub fn write_indices(&mut self, idx: &[u64]) -> Result<()> {
         let res = match self.sink.as_mut().expect("writer already finished") {
             Sink::Npy(w) => w.write_indices(idx),
+            Sink::Parquet(p) => p.get(0, None).and_then(|w| w.push_indices(idx)),
             Sink::Csv(w, line) => {
                 line.clear();
                 for i in idx {
@@ -215,6 +245,17 @@ impl ShardWriter {
                 }
                 w.write_rows(&all)
             }
+            Sink::Parquet(p) => p.get(m, labels).and_then(|w| {
+                for (i, row) in vals.chunks_exact(cols.max(1)).enumerate() {
+                    let t = &text[i * m..(i + 1) * m];
+                    let name = |j: usize| match labels {
+                        Some((c, names)) if j == m + c => names[row[*c] as usize].clone(),
+                        _ => t[j].clone(),
+                    };
+                    w.push_row(|j| row[j - m], name)?;
+                }
+                Ok(())
+            }),
             Sink::Csv(w, line) => {
                 let mut fmt = ryu::Buffer::new();
                 let mut res = Ok(());
@@ -253,6 +294,7 @@ impl ShardWriter {
     pub fn finish(&mut self) -> Result<()> {
         let res = match self.sink.take() {
             Some(Sink::Npy(w)) => w.finish(),
+            Some(Sink::Parquet(mut p)) => p.get(self.text, self.labels.as_ref()).map(|_| ()).and_then(|()| p.writer.take().expect("made").finish()),
             Some(Sink::Csv(w, _)) => w.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all()),
             None => Ok(()),
         };
