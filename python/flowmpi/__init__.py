@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 from typing import Optional, Sequence
 
 import numpy as np
@@ -36,7 +37,7 @@ import numpy as np
 from . import _flowmpi
 from ._flowmpi import DataError, Error, FitError, ItemError, ModelError, OutputError, ParamError
 
-__all__ = ["Context", "DataError", "Error", "FitError", "ItemError", "ModelError", "OutputError", "ParamError", "Model", "Node", "argsort", "critical", "fit", "load", "map_reduce", "ordered", "parallelize", "train"]
+__all__ = ["Context", "DataError", "Error", "FitError", "Figure", "ItemError", "ModelError", "OutputError", "ParamError", "Model", "Node", "argsort", "critical", "fit", "load", "map_reduce", "ordered", "parallelize", "train"]
 
 _registered = False
 
@@ -239,6 +240,18 @@ class Model:
         """Write the model file (collective over ``comm``; its rank 0 writes, atomically)."""
         self._raw.save(str(path), _handle(comm))
 
+    def plot(self, path=None, node: Optional[int] = None, size=(1000, 700)) -> "Figure":
+        """One node's figure, as ``flowmpi plot`` draws it (``node``: 0-based, as
+        ``flowmpi inspect`` numbers them; default the last node that has a figure).
+
+        With ``path`` (``.svg`` or ``.png``) the file is written too. The returned
+        :class:`Figure` shows itself in a Jupyter notebook (SVG) and has ``.svg`` / ``.png()``.
+        Local: no communication, so any rank may call it."""
+        fig = Figure(self, node, size)
+        if path is not None:
+            fig.save(path)
+        return fig
+
     def to_json(self) -> str:
         """The model file's text."""
         return self._raw.to_json()
@@ -270,6 +283,39 @@ class Model:
 
     def __repr__(self) -> str:
         return f"<flowmpi.Model {self.flow}: {len(self.input_columns)} -> {len(self.output_columns)} columns, {self.training_rows} rows>"
+
+
+class Figure:
+    """A model node's figure: ``.svg`` (text), ``.png()`` (bytes), ``.save(path)``; a notebook
+    shows it."""
+
+    def __init__(self, model: "Model", node: Optional[int], size):
+        self._model, self._node, self._size = model, node, (int(size[0]), int(size[1]))
+        self.svg: str = model._raw.plot(node, False, *self._size).decode()
+
+    def png(self) -> bytes:
+        """The figure as PNG bytes (drawn with the built-in font)."""
+        return self._model._raw.plot(self._node, True, *self._size)
+
+    def save(self, path) -> None:
+        """Write the figure as ``.svg`` or ``.png`` (by the name's extension)."""
+        path = str(path)
+        if path.lower().endswith(".svg"):
+            data = self.svg.encode()
+        elif path.lower().endswith(".png"):
+            data = self.png()
+        else:
+            raise ParamError(f"{path}: a plot is written as .svg or .png (by its name)")
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+
+    def _repr_svg_(self) -> str:
+        return self.svg
+
+    def __repr__(self) -> str:
+        return f"<flowmpi.Figure {self._size[0]}x{self._size[1]}>"
 
 
 def load(path) -> Model:

@@ -227,6 +227,15 @@ impl RawModel {
             Ok(serde_json::to_string(&s).expect("a score serialises"))
         })
     }
+    /// One node's figure (`flowmpi plot`; `node` None: the last that has one) as the bytes of
+    /// an SVG (`png` false) or PNG file of `width` x `height` pixels.
+    #[pyo3(signature = (node=None, png=false, width=1000, height=700))]
+    fn plot(&self, py: Python<'_>, node: Option<usize>, png: bool, width: u32, height: u32) -> PyResult<Py<pyo3::types::PyBytes>> {
+        let fig = flowmpi::plot::model_figure(&self.model, node).map_err(error)?;
+        let kind = if png { flowmpi::plot::Kind::Png } else { flowmpi::plot::Kind::Svg };
+        let bytes = flowmpi::plot::render(&fig, kind, (width, height)).map_err(error)?;
+        Ok(pyo3::types::PyBytes::new(py, &bytes).unbind())
+    }
     /// The model file's JSON text.
     fn to_json(&self) -> String {
         String::from_utf8_lossy(&self.model.to_bytes()).into_owned()

@@ -205,3 +205,33 @@ def test_train_reads_parquet_hdf5_and_compressed_csv_as_the_cli_does(ctx):
     assert np.allclose(h5.nodes[0].covariance, cov, rtol=0, atol=1e-12 * np.abs(cov).max())
     labelled = flowmpi.train("gnb(label=label)", data=os.path.join(data, "hdf5_gnb", "part*.h5"))
     assert np.allclose(labelled.nodes[0].theta, csv.nodes[0].theta, rtol=0, atol=1e-13 * np.abs(csv.nodes[0].theta).max())
+
+
+def test_plot_draws_the_commands_figure_and_shows_in_a_notebook(ctx, shared):
+    import pathlib
+    import struct
+    import xml.etree.ElementTree as ET
+
+    data = os.path.join(os.path.dirname(__file__), "..", "..", "data", "example", "part*.csv")
+    model = flowmpi.train("covariance | pca(n=3)", data=data)
+    fig = model.plot(size=(900, 600))
+    root = ET.fromstring(fig.svg)
+    assert root.tag.endswith("svg") and root.get("width") == "900"
+    texts = [t.text.strip() for t in root.iter() if t.tag.endswith("text") and t.text]
+    assert "PCA — node 1: pca(n=3)" in texts and "PC8" in texts, texts
+    assert fig._repr_svg_() == fig.svg
+    png = fig.png()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (900, 600)
+    # The command draws the same picture from the saved model (rank 0 only: a file each).
+    tmp_path = pathlib.Path(shared)
+    if ctx.rank == 0:
+        saved, out = tmp_path / "plot-m.json", tmp_path / "plot-corr.svg"
+        saved.write_text(model.to_json())
+        subprocess.run([FLOWMPI, "plot", str(saved), "--node", "0", "-o", str(out), "--size", "900x600"], env=SINGLETON, check=True, capture_output=True)
+        assert out.read_text() == model.plot(node=0, size=(900, 600)).svg
+        model.plot(tmp_path / "plot-pca.png")
+        assert (tmp_path / "plot-pca.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(flowmpi.ParamError, match="the model has 2 node"):
+        model.plot(node=7)
+    with pytest.raises(flowmpi.ParamError, match=".svg or .png"):
+        fig.save(tmp_path / f"plot-x{ctx.rank}.jpg")

@@ -49,6 +49,13 @@ pub fn model_figure(model: &Model, node: Option<usize>) -> Result<Figure> {
     nodes::figure(&model.nodes[i], &label).map_err(Error::Param)
 }
 
+/// `fig` drawn as the bytes of a `kind` file at `size` pixels (what [`write`] writes; the Python
+/// package shows the SVG in a notebook).
+pub fn render(fig: &Figure, kind: Kind, size: (u32, u32)) -> Result<Vec<u8>> {
+    check_size(size)?;
+    canvas::render(fig, kind, size).map_err(Error::Failed)
+}
+
 /// `fig` written to `out` (.svg or .png by its name) at `size` pixels, atomically: the file
 /// appears whole or not at all.
 pub fn write(fig: &Figure, out: &Path, size: (u32, u32)) -> Result<()> {
