@@ -176,6 +176,72 @@ fn value_range(values: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64)
     (if from_zero && lo == 0.0 { 0.0 } else { lo - pad }, if from_zero && hi == 0.0 { 0.0 } else { hi + pad })
 }
 
+/// The chart's legend (its series' labels) in a light box at `at`.
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(chart: &mut ChartContext<'a, DB, CT>, at: SeriesLabelPosition, size: u32) -> Drawn {
+    chart
+        .configure_series_labels()
+        .position(at)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font((FONT, size))
+        .draw()
+        .map_err(fail)
+}
+
+/// A chart of `labels` categories along x and values `lo..hi` up y, its axes drawn (vertical
+/// grid lines only with `x_mesh`), crowded category names turned ([`turned_labels`]).
+fn category_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    small: bool,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    labels: &[String],
+    (lo, hi): (f64, f64),
+    x_mesh: bool,
+) -> std::result::Result<
+    ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordi32>, plotters::coord::types::RangedCoordf64>,
+    >,
+    String,
+> {
+    let f = fonts(small);
+    let (w, _) = area.dim_in_pixel();
+    let (rotate, keep, label_px, most) = category_axis(labels, w.saturating_sub(70), f.label);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, f.caption))
+        .margin(6)
+        .x_label_area_size(label_px + f.desc + 4)
+        .y_label_area_size(if small { 44 } else { 62 })
+        .build_cartesian_2d(categories(labels.len()), lo..hi)
+        .map_err(fail)?;
+    let label = |v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(i) if !rotate => labels.get(*i as usize).map(|s| abbreviate(s, keep)).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let mut mesh = chart.configure_mesh();
+    if !x_mesh {
+        mesh.disable_x_mesh();
+    }
+    mesh.x_labels(most)
+        .x_label_formatter(&label)
+        .x_label_style((FONT, f.label))
+        .y_label_formatter(&|v| tick(*v, hi - lo))
+        .y_label_style((FONT, f.label))
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .axis_desc_style((FONT, f.desc))
+        .light_line_style(RGBColor(244, 244, 244))
+        .max_light_lines(2)
+        .draw()
+        .map_err(fail)?;
+    if rotate {
+        turned_labels(area, chart.plotting_area().get_pixel_range(), labels, keep, most, f.label)?;
+    }
+    Ok(chart)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn bars<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -191,39 +257,8 @@ fn bars<DB: DrawingBackend>(
 ) -> Drawn {
     let f = fonts(small);
     let n = values.len();
-    let (w, _) = area.dim_in_pixel();
-    let (rotate, keep, label_px, most) = category_axis(labels, w.saturating_sub(70), f.label);
     let (lo, hi) = value_range(values.iter().copied().chain(line.iter().flat_map(|l| l.1.iter().copied())), true);
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, f.caption))
-        .margin(6)
-        .x_label_area_size(label_px + f.desc + 4)
-        .y_label_area_size(if small { 44 } else { 62 })
-        .build_cartesian_2d(categories(n), lo..hi)
-        .map_err(fail)?;
-    let label = |v: &SegmentValue<i32>| match v {
-        SegmentValue::CenterOf(i) if !rotate => labels.get(*i as usize).map(|s| abbreviate(s, keep)).unwrap_or_default(),
-        _ => String::new(),
-    };
-    let style = (FONT, f.label);
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(most)
-        .x_label_formatter(&label)
-        .x_label_style(style)
-        .y_label_formatter(&|v| tick(*v, hi - lo))
-        .y_label_style((FONT, f.label))
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .axis_desc_style((FONT, f.desc))
-        .light_line_style(RGBColor(244, 244, 244))
-        .max_light_lines(2)
-        .draw()
-        .map_err(fail)?;
-    if rotate {
-        turned_labels(area, chart.plotting_area().get_pixel_range(), labels, keep, most, f.label)?;
-    }
+    let mut chart = category_chart(area, small, title, (x_desc, y_desc), labels, (lo, hi), false)?;
     let gap = if n > 40 { 0 } else { 2 };
     chart
         .draw_series(values.iter().enumerate().map(|(i, &v)| {
@@ -274,14 +309,7 @@ fn bars<DB: DrawingBackend>(
                 .label(format!("not kept (after {k})"))
                 .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], MUTED.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::MiddleRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font((FONT, f.label))
-            .draw()
-            .map_err(fail)?;
+        legend(&mut chart, SeriesLabelPosition::MiddleRight, f.label)?;
     }
     Ok(())
 }
@@ -298,38 +326,8 @@ fn lines<DB: DrawingBackend>(
 ) -> Drawn {
     let f = fonts(small);
     let n = labels.len();
-    let (w, _) = area.dim_in_pixel();
-    let (rotate, keep, label_px, most) = category_axis(labels, w.saturating_sub(70), f.label);
     let (lo, hi) = value_range(series.iter().flat_map(|s| s.1.iter().copied()), false);
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, f.caption))
-        .margin(6)
-        .x_label_area_size(label_px + f.desc + 4)
-        .y_label_area_size(if small { 44 } else { 62 })
-        .build_cartesian_2d(categories(n), lo..hi)
-        .map_err(fail)?;
-    let label = |v: &SegmentValue<i32>| match v {
-        SegmentValue::CenterOf(i) if !rotate => labels.get(*i as usize).map(|s| abbreviate(s, keep)).unwrap_or_default(),
-        _ => String::new(),
-    };
-    let style = (FONT, f.label);
-    chart
-        .configure_mesh()
-        .x_labels(most)
-        .x_label_formatter(&label)
-        .x_label_style(style)
-        .y_label_formatter(&|v| tick(*v, hi - lo))
-        .y_label_style((FONT, f.label))
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .axis_desc_style((FONT, f.desc))
-        .light_line_style(RGBColor(244, 244, 244))
-        .max_light_lines(2)
-        .draw()
-        .map_err(fail)?;
-    if rotate {
-        turned_labels(area, chart.plotting_area().get_pixel_range(), labels, keep, most, f.label)?;
-    }
+    let mut chart = category_chart(area, small, title, (x_desc, y_desc), labels, (lo, hi), true)?;
     for (k, (name, ys)) in series.iter().enumerate() {
         let c = color(k);
         let pts: Vec<_> = ys.iter().enumerate().map(|(i, &y)| (SegmentValue::CenterOf(i as i32), y)).collect();
@@ -342,14 +340,7 @@ fn lines<DB: DrawingBackend>(
             chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled()))).map_err(fail)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .label_font((FONT, f.label))
-        .draw()
-        .map_err(fail)
+    legend(&mut chart, SeriesLabelPosition::UpperRight, f.label)
 }
 
 /// Blue (low) through white to red (high): a diverging scale for correlations.
@@ -506,14 +497,7 @@ fn scatter<DB: DrawingBackend>(
             .map_err(fail)?;
     }
     if !groups.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font((FONT, f.label))
-            .draw()
-            .map_err(fail)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, f.label)?;
     }
     Ok(())
 }
