@@ -116,7 +116,9 @@ pub fn plot_sample(comm: &dyn Comm, mut data: DataOptions, job: &PlotJob) -> Res
             seen += 1;
         }
     };
+    let mut bar = crate::progress::Progress::start(&log, "sampling", comm.size(), files.local_bytes, files.total_bytes);
     let read = files.for_each_chunk(&mut |x| {
+        crate::progress::Progress::chunk(&mut bar, x);
         let pts = execute_prefix(body, x.x)?;
         let pts = pts.as_ref().map_or(x.x, |a| a.view());
         if grouped {
@@ -127,6 +129,7 @@ pub fn plot_sample(comm: &dyn Comm, mut data: DataOptions, job: &PlotJob) -> Res
         }
         Ok(())
     });
+    drop(bar);
     agree(comm, read)?;
     // Each rank's share of the sample, in proportion to its rows (largest remainders).
     let counts: Vec<u64> = allgather_f64(comm, seen as f64).into_iter().map(|c| c as u64).collect();
