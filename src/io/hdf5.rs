@@ -74,11 +74,17 @@ pub fn open(path: &Path, dataset: Option<&str>, rank: usize) -> Result<Table> {
     Ok(Table { rows, cols, names, ds })
 }
 
-/// Rows `lo..hi` of `t`, `block_rows` at a time: `f(values, first row)` with the values row-major.
+/// Rows `lo..hi` of `t`, about `block_rows` at a time: `f(values, first row)` with the values
+/// row-major. A chunked dataset is read in whole chunks (blocks end on chunk boundaries, at least
+/// one chunk of rows each): libhdf5 then decompresses every chunk once, straight into the block,
+/// where a block that cut chunks would decompress each one again per block (its chunk cache
+/// holds 1 MB, less than a chunk of 64k rows: measured 26x the time of NPY, gzip, 4M x 32).
 pub fn read_rows(t: &Table, path: &Path, lo: u64, hi: u64, block_rows: usize, rank: usize, f: &mut dyn FnMut(&[f64], u64) -> Result<()>) -> Result<()> {
+    let chunk = t.ds.chunk().and_then(|c| c.first().copied()).unwrap_or(1).max(1) as u64;
+    let step = (block_rows as u64).max(chunk).div_ceil(chunk) * chunk;
     let mut at = lo;
     while at < hi {
-        let end = hi.min(at + block_rows as u64);
+        let end = hi.min((at / chunk) * chunk + step);
         let (a, b) = (at as usize, end as usize);
         let block = if t.ds.ndim() == 1 {
             t.ds.read_slice_1d::<f64, _>(ndarray::s![a..b]).map(|v| v.into_raw_vec_and_offset().0)
