@@ -50,7 +50,7 @@ fn every_kind_draws_a_valid_svg_and_png_with_its_titles_and_labels() {
         ("tests/data/reg/part*.csv", "linreg(target=[y0,y1])", "", &["Linear regression", "y0 (R²", "y1 (R²", "x4", "coefficient"]),
         ("tests/data/reg/part*.csv", "ridge(alpha=[0.1,10], target=y1)", "", &["Ridge", "y1, alpha 0.1", "y1, alpha 10"]),
         ("tests/data/gnb/part*.csv", "gnb(label=label)", "", &["Gaussian naive Bayes", "Class priors", "f0", "10"]),
-        ("tests/data/gnb/part*.csv", "fda(label=label)", "", &["FDA", "eigenvalue", "D1"]),
+        ("tests/data/gnb/part*.csv", "fda(label=label)", "", &["FDA", "Eigenvalues λ of S_W v = λ S_T v", "D1"]),
     ];
     for (i, (data, flow, _, want)) in cases.iter().enumerate() {
         let model = dir.join(format!("m{i}.json"));

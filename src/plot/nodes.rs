@@ -1,5 +1,6 @@
 //! The figure a person would draw for each trained node kind, from the node's model JSON:
-//! PCA/whitening explained variance with its cumulative curve, SFA deltas, FDA eigenvalues, SVD
+//! PCA/whitening explained variance with its cumulative curve, SFA deltas, FDA's generalised
+//! eigenvalues, SVD
 //! singular values, the correlation matrix of `covariance`, each column's spread for `moments`,
 //! one histogram per column, k-means cluster sizes and centroids on their principal axes,
 //! regression coefficients per target (and per alpha), naive Bayes priors and per-class means.
@@ -63,10 +64,10 @@ pub fn figure(node: &Value, label: &str) -> Made {
         "fda" => {
             let ev = nums(&node["eigenvalues"]);
             let labels = numbered("D", ev.len());
-            Ok(one(
-                format!("FDA — {label}"),
-                bars("Discriminant eigenvalues (between- / within-class variance)".into(), "discriminant", "eigenvalue", labels, ev),
-            ))
+            // MDP's problem, S_W v = λ S_T v: λ is the within-class scatter along v over the total
+            // variance, so the smaller, the better v separates the classes.
+            let title = "Eigenvalues λ of S_W v = λ S_T v (smaller: the classes stand further apart)".to_string();
+            Ok(one(format!("FDA — {label}"), bars(title, "discriminant", "λ (within-class scatter / total variance)", labels, ev)))
         }
         "svd" => {
             let sv = nums(&node["singular_values"]);
