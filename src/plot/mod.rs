@@ -62,6 +62,10 @@ pub fn write(fig: &Figure, out: &Path, size: (u32, u32)) -> Result<()> {
     let kind = Kind::of(out).map_err(Error::Param)?;
     check_size(size)?;
     let bytes = canvas::render(fig, kind, size).map_err(|m| Error::Output { rank: 0, path: out.display().to_string(), msg: m })?;
+    // As every output: a missing directory is made.
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Output { rank: 0, path: out.display().to_string(), msg: e.to_string() })?;
+    }
     crate::io::write_atomic(out, &bytes, 0)
 }
 

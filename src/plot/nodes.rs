@@ -238,8 +238,9 @@ fn kmeans(node: &Value, label: &str) -> Made {
     let names = numbered("c", k);
     let (pts, frac) = principal_plane(&m);
     let biggest = sizes.iter().copied().fold(1.0, f64::max);
-    // Marker area in proportion to the cluster's size.
-    let radius: Vec<f64> = if sizes.len() == k { sizes.iter().map(|s| 4.0 + 14.0 * (s / biggest).sqrt()).collect() } else { Vec::new() };
+    // Marker area in proportion to the cluster's size; smaller markers for many clusters.
+    let largest = 4.0 + 14.0 * (8.0 / k.max(1) as f64).sqrt().min(1.0);
+    let radius: Vec<f64> = if sizes.len() == k { sizes.iter().map(|s| 3.0 + (largest - 3.0) * (s / biggest).sqrt()).collect() } else { Vec::new() };
     let mut panels = Vec::new();
     if sizes.len() == k {
         panels.push(bars(format!("Cluster sizes ({} rows)", node["count"]), "cluster", "rows", names.clone(), sizes));
