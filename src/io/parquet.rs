@@ -166,7 +166,16 @@ pub fn read(path: &Path, foot: &Footer, groups: Range<usize>, numeric: &[usize],
         vals.resize(rows * w, 0.0);
         for r0 in (0..rows).step_by(TILE_ROWS) {
             let r1 = (r0 + TILE_ROWS).min(rows);
-            for (k, col) in cols.iter().enumerate() {
+            // Four columns at a time: one 32-byte store per row instead of four scattered ones.
+            let mut k = 0;
+            while k + 4 <= w {
+                let (a, b, c, d) = (&cols[k][r0..r1], &cols[k + 1][r0..r1], &cols[k + 2][r0..r1], &cols[k + 3][r0..r1]);
+                for (i, row) in vals[r0 * w..r1 * w].chunks_exact_mut(w).enumerate() {
+                    row[k..k + 4].copy_from_slice(&[a[i], b[i], c[i], d[i]]);
+                }
+                k += 4;
+            }
+            for (k, col) in cols.iter().enumerate().skip(k) {
                 for (row, v) in vals[r0 * w..r1 * w].chunks_exact_mut(w).zip(&col[r0..r1]) {
                     row[k] = *v;
                 }
