@@ -61,14 +61,93 @@ pub fn check_threads_variable() -> crate::error::Result<()> {
     }
 }
 
-/// Threads each rank may use so that ranks × threads ≤ cores: `FLOWMPI_THREADS` if set,
-/// else available cores ÷ ranks on this node (at least 1); never more than [`max_threads`].
+/// Threads each rank may use so that ranks × threads ≤ cores: `FLOWMPI_THREADS` if set, else
+/// [`default_layout`]'s count; never more than [`max_threads`].
 pub fn threads_per_rank() -> usize {
     if let Some(n) = std::env::var("FLOWMPI_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
         return n.clamp(1, max_threads());
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / local_ranks()).max(1)
+    default_layout().0
+}
+
+/// The default thread count of a rank and why: the cores its affinity mask allows, as they
+/// are when the launcher bound the rank to fewer cores than the machine has (`mpirun
+/// --bind-to`, `srun --cpu-bind`), else divided among the ranks on this node.
+pub fn default_layout() -> (usize, String) {
+    let mask = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // SAFETY: sysconf only reads a system setting.
+    let online = usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).unwrap_or(mask).max(1);
+    let ranks = local_ranks();
+    if mask < online {
+        return (mask, format!("the {mask} of {online} cores this rank is bound to"));
+    }
+    let n = (mask / ranks).max(1);
+    (n, format!("{mask} cores / {ranks} rank{} on this node", if ranks == 1 { "" } else { "s" }))
+}
+
+/// A `-v` line on who owns this rank's cores: `threads` threads work on the rows (and why that
+/// many), each calling BLAS on one thread; OpenBLAS's own threads serve the solves between
+/// passes.
+pub fn describe_layout(threads: usize) -> String {
+    let (default, why) = default_layout();
+    let why = match std::env::var("FLOWMPI_THREADS") {
+        Ok(v) if v.trim().parse() == Ok(threads) => "FLOWMPI_THREADS".to_string(),
+        _ if threads == default => why,
+        _ => "--threads".to_string(),
+    };
+    let blas = blas_threads();
+    format!(
+        "threads: {threads} per rank ({why}) work on the rows, each calling BLAS on one thread; BLAS uses {blas} thread{} in the solves between passes",
+        if blas == 1 { "" } else { "s" }
+    )
+}
+
+extern "C" {
+    fn openblas_set_num_threads(n: std::os::raw::c_int);
+    fn openblas_get_num_threads() -> std::os::raw::c_int;
+}
+
+/// Threads OpenBLAS uses for one call.
+pub fn blas_threads() -> usize {
+    // SAFETY: a plain getter of OpenBLAS.
+    usize::try_from(unsafe { openblas_get_num_threads() }).unwrap_or(1).max(1)
+}
+
+/// Give OpenBLAS `n` threads per call (process-wide: OpenBLAS has no other setting).
+pub fn set_blas_threads(n: usize) {
+    // SAFETY: a plain setter of OpenBLAS; the callers change it only from the rank's own
+    // thread, between parallel regions.
+    unsafe { openblas_set_num_threads(n.clamp(1, 1 << 16) as _) };
+}
+
+/// While alive, OpenBLAS runs every call on its caller's thread alone: our threads own the
+/// cores, and each calls BLAS on its own part of the rows. OpenBLAS's own threads serving
+/// several callers at once would oversubscribe the cores (or serialise the callers).
+pub struct BlasOnOneThread(usize);
+
+impl BlasOnOneThread {
+    /// BLAS on one thread until dropped.
+    pub fn new() -> Self {
+        let before = blas_threads();
+        if before > 1 {
+            set_blas_threads(1);
+        }
+        BlasOnOneThread(before)
+    }
+}
+
+impl Default for BlasOnOneThread {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for BlasOnOneThread {
+    fn drop(&mut self) {
+        if self.0 > 1 {
+            set_blas_threads(self.0);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -96,6 +96,15 @@ impl Error {
     pub fn data(rank: usize, path: impl Into<String>, line: Option<u64>, msg: impl Into<String>) -> Self {
         Error::Data { loc: Location { rank, path: path.into(), line }, msg: msg.into() }
     }
+
+    /// This error about a row of a part of a chunk, as one about the chunk: the part began at
+    /// row `start` of it ([`Error::Row`] counts from the top of what the node was given).
+    pub fn rows_from(self, start: usize) -> Self {
+        match self {
+            Error::Row { row, msg } => Error::Row { row: row + start, msg },
+            e => e,
+        }
+    }
 }
 
 /// Result alias used across flowmpi.

@@ -82,11 +82,14 @@ impl Flow {
 
     /// Map outputs of the trained flow back to its inputs (nodes inverted in reverse order).
     pub fn inverse(&self, y: ArrayView2<f64>) -> Result<Array2<f64>> {
-        let mut out = y.to_owned();
-        for n in self.nodes.iter().rev() {
-            out = n.inverse(out.view()).ok_or_else(|| Error::Model(format!("node {} has no inverse", n.spec())))?;
-        }
-        Ok(out)
+        // Part by part on the rank's threads, as `execute` (a row maps back on its own).
+        crate::threads::map_rows(y, |part| {
+            let mut out = part.to_owned();
+            for n in self.nodes.iter().rev() {
+                out = n.inverse(out.view()).ok_or_else(|| Error::Model(format!("node {} has no inverse", n.spec())))?;
+            }
+            Ok(out)
+        })
     }
 
     /// Check up front that every node can be inverted.

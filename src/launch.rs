@@ -66,11 +66,7 @@ pub fn configure_blas_threads() {
     if std::env::var_os("OPENBLAS_NUM_THREADS").is_some() || std::env::var_os("OMP_NUM_THREADS").is_some() {
         return;
     }
-    extern "C" {
-        fn openblas_set_num_threads(n: std::os::raw::c_int);
-    }
-    // SAFETY: a plain setter of OpenBLAS, called before any BLAS work.
-    unsafe { openblas_set_num_threads(threads_per_rank() as _) };
+    crate::cores::set_blas_threads(threads_per_rank());
 }
 
 /// The number of processes the launcher started, from its environment: Open MPI's, Hydra's

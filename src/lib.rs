@@ -49,6 +49,7 @@ pub mod stop;
 pub mod taskfarm;
 #[cfg(test)]
 mod testing;
+pub mod threads;
 
 // What a program needs, at the top: the init/fini guard and communicators, flows and how to
 // train them, data, models and errors. Nodes (and `nodes::define` for your own), `par`, `io`

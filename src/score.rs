@@ -67,9 +67,11 @@ pub enum Score {
     },
 }
 
-/// Score the flow's last node on `data` (collective).
+/// Score the flow's last node on `data` (collective), on the rank's threads
+/// (`data.opts.threads`).
 pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
-    score_rows(comm, flow, &data.schema(), &mut |f| data.for_each_chunk(f))
+    let pool = crate::threads::Pool::new(data.opts.threads)?;
+    pool.run(|| score_rows(comm, flow, &data.schema(), &mut |f| data.for_each_chunk(f)))
 }
 
 /// Score the flow's last node on this rank's rows of a table whose columns are named `columns`

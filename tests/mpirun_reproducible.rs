@@ -20,9 +20,9 @@ fn nodes(n: usize, data: &str, flow: &str, dir: &std::path::Path) -> serde_json:
     serde_json::from_slice::<serde_json::Value>(&model_file(n, data, flow, dir)).unwrap()["nodes"].clone()
 }
 
-#[test]
-fn every_kind_gives_the_same_bits_on_1_to_4_ranks() {
-    let dir = scratch("repro");
+/// Data and a flow for every node kind (one pass, hist's and fda's two, k-means' iterations,
+/// layers), on uneven shards and on one big file, CSV and NPY, written into `dir`.
+fn every_kind(dir: &std::path::Path) -> Vec<(String, String)> {
     // Three NPY files for four ranks: one file is split between two of them.
     for (f, rows) in [5000usize, 1, 1200].into_iter().enumerate() {
         write_npy(&dir.join(format!("w{f}.npy")), rows, 6);
@@ -75,10 +75,47 @@ fn every_kind_gives_the_same_bits_on_1_to_4_ranks() {
         (big.to_str().unwrap(), "moments | layer(kmeans(k=2) @ 0-2, covariance @ 3-5)"),
         (w.to_str().unwrap(), "clone(covariance, groups=3)"),
     ];
-    for (data, flow) in cases {
-        let one = model_file(1, data, flow, &dir);
+    cases.into_iter().map(|(d, f)| (d.to_string(), f.to_string())).collect()
+}
+
+#[test]
+fn every_kind_gives_the_same_bits_on_1_to_4_ranks() {
+    let dir = scratch("repro");
+    for (data, flow) in every_kind(&dir) {
+        let one = model_file(1, &data, &flow, &dir);
         for n in 2..=4 {
-            assert!(model_file(n, data, flow, &dir) == one, "{flow} on {data}: the model file on {n} ranks differs from 1 rank's");
+            assert!(model_file(n, &data, &flow, &dir) == one, "{flow} on {data}: the model file on {n} ranks differs from 1 rank's");
+        }
+    }
+}
+
+/// The model file trained on `ranks` ranks of `threads` threads each (`--reproducible` or not).
+fn model_with_threads(ranks: usize, threads: usize, reproducible: bool, data: &str, flow: &str, dir: &std::path::Path) -> Vec<u8> {
+    let m = dir.join(format!("t{ranks}x{threads}.json"));
+    let t = threads.to_string();
+    let mut args = vec!["train", "--threads", &t, "--data", data, "--flow", flow, "--model", m.to_str().unwrap()];
+    if reproducible {
+        args.push("--reproducible");
+    }
+    mpirun(ranks, &args).ok();
+    std::fs::read(&m).unwrap()
+}
+
+#[test]
+fn the_thread_count_changes_no_bit() {
+    // Each rank's threads take fixed parts of its rows and merge them in order: 1..4 threads
+    // give the same model file on the same ranks, and under --reproducible on any layout of
+    // ranks x threads.
+    let dir = scratch("repro-threads");
+    for (data, flow) in every_kind(&dir) {
+        let one = model_with_threads(2, 1, false, &data, &flow, &dir);
+        assert!(model_with_threads(2, 3, false, &data, &flow, &dir) == one, "{flow} on {data}: 2 ranks of 3 threads differ from 1 thread each");
+        let one = model_with_threads(1, 1, true, &data, &flow, &dir);
+        for (ranks, t) in [(1, 4), (3, 2)] {
+            assert!(
+                model_with_threads(ranks, t, true, &data, &flow, &dir) == one,
+                "{flow} on {data}: --reproducible on {ranks} x {t} threads differs from 1 x 1"
+            );
         }
     }
 }

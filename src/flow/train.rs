@@ -65,6 +65,10 @@ pub struct TrainOptions<'a> {
     /// The same model bits for any rank count: every file's statistics alone, combined in one
     /// canonical tree over the file order ([`crate::canonical`]).
     pub reproducible: bool,
+    /// Threads of this rank that work on its rows ([`crate::threads`]); 0: the default layout,
+    /// `FLOWMPI_THREADS` or this rank's cores ([`crate::cores::threads_per_rank`]). The model
+    /// is the same bits for every count.
+    pub threads: usize,
 }
 
 impl Flow {
@@ -77,7 +81,14 @@ impl Flow {
     /// partials kept or continued, `--reproducible`).
     pub fn train<'r>(&mut self, comm: &dyn Comm, rows: impl Into<Rows<'r>>, opts: &TrainOptions) -> Result<TrainReport> {
         let log = Log { rank: comm.rank(), ..opts.log };
-        match rows.into() {
+        let threads = if opts.threads == 0 { crate::cores::threads_per_rank() } else { crate::cores::check_threads(opts.threads, "threads")? };
+        let pool = crate::threads::Pool::new(threads)?;
+        pool.run(|| self.train_on(comm, rows.into(), &log, opts))
+    }
+
+    /// [`Flow::train`] with the rank's threads in place.
+    fn train_on(&mut self, comm: &dyn Comm, rows: Rows, log: &Log, opts: &TrainOptions) -> Result<TrainReport> {
+        match rows {
             Rows::Files(data) => {
                 if opts.reproducible && opts.cache_data {
                     return Err(Error::Param("--reproducible reads the files anew for every pass: leave out --cache-data".into()));
@@ -92,14 +103,14 @@ impl Flow {
                     },
                 );
                 let mut stream = Stream::new(source, (data.local_bytes, data.total_bytes), opts.cache_data);
-                self.train_passes(comm, data.schema(), &mut stream, Some(data), &log, opts)
+                self.train_passes(comm, data.schema(), &mut stream, Some(data), log, opts)
             }
             Rows::Memory(chunk, schema) => {
                 if opts.reproducible || opts.shards.is_some() {
                     return Err(Error::Param("--reproducible and the per-shard cache train on files: give a Dataset".into()));
                 }
                 let source = Box::new(|_: bool, f: &mut dyn FnMut(&Chunk) -> Result<()>| f(chunk).map(|_| (chunk.rows() as u64, 0)));
-                self.train_passes(comm, schema.clone(), &mut Stream::new(source, (0, 0), false), None, &log, opts)
+                self.train_passes(comm, schema.clone(), &mut Stream::new(source, (0, 0), false), None, log, opts)
             }
         }
     }

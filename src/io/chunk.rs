@@ -41,6 +41,23 @@ impl<'a> Chunk<'a> {
     pub fn rows(&self) -> usize {
         self.x.nrows()
     }
+
+    /// Rows `r` of this chunk as a chunk of their own (a part a thread works on,
+    /// [`crate::threads`]): it starts a segment only where this chunk does, and it holds no
+    /// memory map (a node that keeps rows gets whole chunks).
+    pub fn part(&self, r: std::ops::Range<usize>) -> Chunk<'a> {
+        let per = |len: usize| if self.rows() == 0 { 0 } else { len / self.rows() };
+        let (l, k) = (per(self.labels.len()), per(self.kept.len()));
+        Chunk {
+            x: self.x.slice_move(ndarray::s![r.clone(), ..]),
+            y: self.y.slice_move(ndarray::s![r.clone(), ..]),
+            labels: self.labels.get(r.start * l..r.end * l).unwrap_or_default(),
+            kept: self.kept.get(r.start * k..r.end * k).unwrap_or_default(),
+            segment_start: self.segment_start && r.start == 0,
+            origin: self.origin,
+            mapped: None,
+        }
+    }
 }
 
 /// Where a chunk's rows are in their file.

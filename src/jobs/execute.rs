@@ -89,12 +89,16 @@ pub fn execute(comm: &dyn Comm, mut data: DataOptions, job: &ExecuteJob) -> Resu
     });
     let mut writer = agree(comm, created)?;
     let mut bar = Progress::start(&log, "executing", comm.size(), files.local_bytes, files.total_bytes);
-    let written = files.for_each_chunk(&mut |x| {
-        Progress::chunk(&mut bar, x);
-        let y = if job.inverse { flow.inverse(x.x)? } else { flow.execute(x.x)? };
-        writer.write_rows_with_text(x.kept, y.as_standard_layout().as_slice().expect("standard layout")).map_err(|e| match (e, x.origin) {
-            (Error::Row { row, msg }, Some(o)) => o.error(row, msg),
-            (e, _) => e,
+    // Each chunk's rows mapped part by part on the rank's threads, written in order.
+    let pool = crate::threads::Pool::new(data.threads)?;
+    let written = pool.run(|| {
+        files.for_each_chunk(&mut |x| {
+            Progress::chunk(&mut bar, x);
+            let y = if job.inverse { flow.inverse(x.x)? } else { flow.execute(x.x)? };
+            writer.write_rows_with_text(x.kept, y.as_standard_layout().as_slice().expect("standard layout")).map_err(|e| match (e, x.origin) {
+                (Error::Row { row, msg }, Some(o)) => o.error(row, msg),
+                (e, _) => e,
+            })
         })
     });
     drop(bar);

@@ -103,7 +103,9 @@ pub fn train(comm: &dyn Comm, mut data: DataOptions, job: &TrainJob) -> Result<T
         keep_partials: job.keep_partials || old.is_some(),
         prior: old.as_ref().map(|(_, p, _)| p.clone()).unwrap_or_default(),
         reproducible: job.reproducible,
+        threads: data.threads,
     };
+    log.detail(crate::cores::describe_layout(data.threads));
     let report = flow.train(comm, &files, &opts)?;
     let t_write = Instant::now();
     let earlier_rows = old.as_ref().map_or(0, |(m, _, _)| m.training_rows);

@@ -10,11 +10,19 @@ use ndarray::{Array2, ArrayView2};
 
 /// Map rows through `nodes` (statistics nodes cost nothing); `None` when all pass through.
 pub fn execute_prefix(nodes: &[Box<dyn Node>], x: ArrayView2<f64>) -> Result<Option<Array2<f64>>> {
-    let mut out: Option<Array2<f64>> = None;
-    for n in nodes.iter().filter(|n| !n.passthrough()) {
-        out = Some(n.execute(out.as_ref().map_or(x, |a| a.view()))?);
+    let mapping: Vec<_> = nodes.iter().filter(|n| !n.passthrough()).collect();
+    if mapping.is_empty() {
+        return Ok(None);
     }
-    Ok(out)
+    // Part by part on the rank's threads (a row's output does not depend on the others).
+    crate::threads::map_rows(x, |part| {
+        let mut out: Option<Array2<f64>> = None;
+        for n in &mapping {
+            out = Some(n.execute(out.as_ref().map_or(part, |a| a.view()))?);
+        }
+        Ok(out.expect("one node or more"))
+    })
+    .map(Some)
 }
 
 /// Hand a chunk to the active nodes of `group`, after the trained nodes before it (`done`).

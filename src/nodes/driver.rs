@@ -172,11 +172,24 @@ impl<P: NodeParams> Node for Defined<P> {
         Ok(())
     }
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        let (schema, partial, _) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND.name))?;
-        let params = &self.params;
+        let (schema, partial, pass) = self.training.as_mut().ok_or_else(|| super::untrained(P::KIND.name))?;
+        let (params, fresh, pass) = (&self.params, &self.fresh, *pass);
         guarded(P::KIND.name, || {
             params.check_rows(chunk, schema)?;
-            partial.update(chunk)
+            if P::KEEPS_ROWS || crate::threads::parts(chunk.rows(), chunk.x.ncols()).len() < 2 {
+                return partial.update(chunk);
+            }
+            // Each part into an empty partial of this pass, on the rank's threads; merged in
+            // part order, so that the thread count changes no bit.
+            let each = crate::threads::map_parts(chunk.rows(), chunk.x.ncols(), |r| {
+                let mut p = if pass == 0 { params.partial(schema) } else { P::Partial::decode(fresh)? };
+                p.update(&chunk.part(r.clone())).map_err(|e| e.rows_from(r.start))?;
+                Ok::<_, Error>(p)
+            });
+            for p in each {
+                partial.merge(p?);
+            }
+            Ok(())
         })
     }
     fn join(&mut self, comm: &dyn Comm) -> Result<()> {

@@ -277,12 +277,12 @@ pub fn line_of_row(path: &Path, offset: u64, row: u64) -> Option<u64> {
     }
 }
 
-/// Where [`read_range`] hands each parsed piece: `(values, labels, rows, offset)`.
+/// Where [`read_range`] hands each parsed block: `(values, labels, rows, offset)`.
 pub type Sink<'a> = dyn FnMut(&[f64], &[String], u64, u64) -> Result<()> + 'a;
 
 /// Stream the lines in bytes `[begin, end)` of `path` (line-aligned) in blocks of about
 /// `block_bytes`, parsed by `threads` threads, calling `sink(values, labels, rows, offset)` with
-/// each parsed piece (`offset`: the file offset its lines start at), in file order.
+/// each parsed block (`offset`: the file offset its lines start at), in file order.
 #[allow(clippy::too_many_arguments)] // the reader's settings, each used once; a struct would only rename them
 pub fn read_range(
     path: &Path,
@@ -329,12 +329,11 @@ pub fn read_range(
         let parsed =
             parse_parallel(&buf[..upto], base, threads, delim, plan, nan, &mut vals).map_err(|e| Error::data(rank, pstr(), line_of(path, e.offset), e.msg))?;
         skipped += parsed.skipped;
-        let (mut from, mut lfrom) = (0, 0);
-        for &(to, lto, rows, offset) in &parsed.pieces {
-            if rows > 0 {
-                sink(&vals.vals[from..to], &vals.labels[lfrom..lto], rows, offset)?;
-            }
-            (from, lfrom) = (to, lto);
+        // The block as one chunk, however many threads parsed it: chunks that depended on the
+        // thread count would make the statistics depend on it.
+        let rows: u64 = parsed.pieces.iter().map(|p| p.2).sum();
+        if rows > 0 {
+            sink(&vals.vals, &vals.labels, rows, base)?;
         }
         buf.copy_within(upto..have, 0);
         have -= upto;

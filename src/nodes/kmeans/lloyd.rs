@@ -36,17 +36,14 @@ impl Iterative for Lloyd<'_, '_> {
                 comm.allreduce_sum(&mut step);
                 step
             }
-            None => {
-                let labels = &mut *self.labels;
-                node.rows.sum(comm, kd + k + 1, |range, step| {
-                    let mut rest = &mut labels[range.clone()];
-                    for v in node.rows.views_in(range) {
-                        let (mine, tail) = rest.split_at_mut(v.nrows());
-                        Trainer::assign(c, v, mine, step);
-                        rest = tail;
-                    }
-                })
-            }
+            None => node.rows.sum_with(comm, kd + k + 1, self.labels, |range, step, labels| {
+                let mut rest = labels;
+                for v in node.rows.views_in(range) {
+                    let (mine, tail) = rest.split_at_mut(v.nrows());
+                    Trainer::assign(c, v, mine, step);
+                    rest = tail;
+                }
+            }),
         };
         let mut new = Array2::from_shape_vec((k, d), flat[..kd].to_vec()).unwrap();
         let counts = &flat[kd..kd + k];

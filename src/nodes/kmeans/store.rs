@@ -97,19 +97,38 @@ impl Rows {
     /// Collective: the sum over every rank's rows of what `f` adds into `len` values for a
     /// range of local rows, the same on every rank: `f` over all the rows and one allreduce, or
     /// under `train --reproducible` `f` over each leaf's rows, added in the canonical tree.
-    pub(super) fn sum(&self, comm: &dyn Comm, len: usize, mut f: impl FnMut(Range<usize>, &mut [f64])) -> Vec<f64> {
-        let Some(leaves) = &self.leaves else {
+    pub(super) fn sum(&self, comm: &dyn Comm, len: usize, f: impl Fn(Range<usize>, &mut [f64]) + Sync) -> Vec<f64> {
+        self.sum_with(comm, len, &mut vec![(); self.n], |r, acc, _| f(r, acc))
+    }
+
+    /// [`Rows::sum`] where `f` also gets the range's entries of `per_row` (one per local row,
+    /// such as its cluster) to write. The rows are summed in fixed parts on the rank's threads
+    /// ([`crate::threads`]), the parts' sums added in order: the same bits for any thread count.
+    pub(super) fn sum_with<U: Send>(&self, comm: &dyn Comm, len: usize, per_row: &mut [U], f: impl Fn(Range<usize>, &mut [f64], &mut [U]) + Sync) -> Vec<f64> {
+        let range_sum = |range: Range<usize>, mine: &mut [U]| {
+            let parts = crate::threads::map_parts_with(self.d, mine, |r, rows| {
+                let mut v = vec![0.0; len];
+                f(range.start + r.start..range.start + r.end, &mut v, rows);
+                v
+            });
             let mut v = vec![0.0; len];
-            f(0..self.n, &mut v);
+            for p in parts {
+                v.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+            }
+            v
+        };
+        let Some(leaves) = &self.leaves else {
+            let mut v = range_sum(0..self.n, per_row);
             comm.allreduce_sum(&mut v);
             return v;
         };
-        let mut start = 0;
+        let (mut start, mut rest) = (0, per_row);
         let per_leaf = leaves
             .iter()
             .map(|&(index, end)| {
-                let mut v = vec![0.0; len];
-                f(start..end, &mut v);
+                let (mine, tail) = std::mem::take(&mut rest).split_at_mut(end - start);
+                rest = tail;
+                let v = range_sum(start..end, mine);
                 start = end;
                 (index, v)
             })
