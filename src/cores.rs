@@ -87,8 +87,9 @@ pub fn default_layout() -> (usize, String) {
 
 /// A `-v` line on who owns this rank's cores: `threads` threads work on the rows (and why that
 /// many), each calling BLAS on one thread; OpenBLAS's own threads serve the solves between
-/// passes.
-pub fn describe_layout(threads: usize) -> String {
+/// passes. Also a warning when the launcher bound the rank to fewer cores than that (the
+/// threads would take turns on them), saying how to give it more.
+pub fn describe_layout(threads: usize) -> (String, Option<String>) {
     let (default, why) = default_layout();
     let why = match std::env::var("FLOWMPI_THREADS") {
         Ok(v) if v.trim().parse() == Ok(threads) => "FLOWMPI_THREADS".to_string(),
@@ -96,10 +97,19 @@ pub fn describe_layout(threads: usize) -> String {
         _ => "--threads".to_string(),
     };
     let blas = blas_threads();
-    format!(
+    let line = format!(
         "threads: {threads} per rank ({why}) work on the rows, each calling BLAS on one thread; BLAS uses {blas} thread{} in the solves between passes",
         if blas == 1 { "" } else { "s" }
-    )
+    );
+    let mask = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let warning = (threads > mask).then(|| {
+        format!(
+            "{threads} threads per rank, but the launcher bound this rank to {mask} core{}: they take turns. Give mpirun --bind-to none \
+             (or --map-by slot:PE={threads}), srun --cpus-per-task={threads}; or fewer --threads",
+            if mask == 1 { "" } else { "s" }
+        )
+    });
+    (line, warning)
 }
 
 extern "C" {

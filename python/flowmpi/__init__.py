@@ -323,7 +323,17 @@ def load(path) -> Model:
     return Model(_flowmpi.load(str(path)))
 
 
-def fit(flow: str, X, columns: Optional[Sequence[str]] = None, comm=None, verbose: int = 0) -> Model:
+def _threads(threads: Optional[int]) -> int:
+    """A ``threads=`` argument for the extension: 0 for the default layout."""
+    if threads is None:
+        return 0
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a count of 1 or more, not {threads!r}")
+    return threads
+
+
+def fit(flow: str, X, columns: Optional[Sequence[str]] = None, comm=None, verbose: int = 0,
+        threads: Optional[int] = None) -> Model:
     """Train ``flow`` on this rank's rows ``X`` (collective: every rank calls it).
 
     ``columns`` names the columns of ``X`` (default ``x0, x1, ...``), the same on every rank.
@@ -331,18 +341,20 @@ def fit(flow: str, X, columns: Optional[Sequence[str]] = None, comm=None, verbos
     line does (``linreg(target=y)``, ``gnb(label=c)``); the other columns are the features. A
     rank may pass 0 rows. ``comm``: an mpi4py communicator (default MPI_COMM_WORLD).
     ``verbose``: 1 prints rank 0's log lines to stderr (through Python's logging when a
-    handler is set up), 2 more.
+    handler is set up), 2 more. ``threads``: threads of this rank that work on its rows
+    (default: ``FLOWMPI_THREADS``, else this rank's cores divided among the ranks on its node);
+    the model is the same bits for any count.
     """
     _start()
     a = _rows(X)
     names = [f"x{j}" for j in range(a.shape[1])] if columns is None else [str(c) for c in columns]
-    return Model(_flowmpi.fit(flow, a, names, _handle(comm), verbose))
+    return Model(_flowmpi.fit(flow, a, names, _handle(comm), verbose, _threads(threads)))
 
 
 def train(flow: Optional[str] = None, data: str = "", *, columns: Optional[str] = None, exclude: Optional[str] = None,
           nan: str = "error", comm=None, save=None, update: Optional[Model] = None, checkpoint=None, resume: bool = False,
           cache_data: bool = False, cache=None, keep_partials: bool = False, reproducible: bool = False,
-          verbose: int = 0) -> Model:
+          verbose: int = 0, threads: Optional[int] = None) -> Model:
     """Train ``flow`` on shard files, as ``flowmpi train`` (collective).
 
     ``data`` is the command line's ``--data``: a glob (``"shards/part*.csv"``), a directory, or
@@ -353,7 +365,7 @@ def train(flow: Optional[str] = None, data: str = "", *, columns: Optional[str] 
     values. ``save``: write the model file too. ``update``: continue a model trained with
     ``keep_partials=True`` on new rows. ``checkpoint``/``resume``: k-means checkpoints.
     ``cache``: a directory of per-shard partial statistics. ``reproducible``: the same model
-    bits for any number of ranks.
+    bits for any number of ranks. ``threads``: as :func:`fit`'s.
     """
     _start()
     if nan not in ("error", "skip"):
@@ -362,7 +374,7 @@ def train(flow: Optional[str] = None, data: str = "", *, columns: Optional[str] 
         flow, str(data), columns, exclude, nan == "skip", _handle(comm),
         None if save is None else str(save), None if update is None else update._raw,
         None if checkpoint is None else str(checkpoint), resume, cache_data,
-        None if cache is None else str(cache), keep_partials, reproducible, verbose,
+        None if cache is None else str(cache), keep_partials, reproducible, verbose, _threads(threads),
     )
     return Model(raw)
 

@@ -282,14 +282,22 @@ fn log(verbose: u8) -> Log {
 /// Train `flow` on this rank's rows of `table` (columns named `columns`; targets and labels are
 /// columns, as in the CLI), collective over `comm`.
 #[pyfunction]
-#[pyo3(signature = (flow, table, columns, comm=None, verbose=0))]
-fn fit(py: Python<'_>, flow: &str, table: PyReadonlyArray2<'_, f64>, columns: Vec<String>, comm: Option<usize>, verbose: u8) -> PyResult<RawModel> {
+#[pyo3(signature = (flow, table, columns, comm=None, verbose=0, threads=0))]
+fn fit(
+    py: Python<'_>,
+    flow: &str,
+    table: PyReadonlyArray2<'_, f64>,
+    columns: Vec<String>,
+    comm: Option<usize>,
+    verbose: u8,
+    threads: usize,
+) -> PyResult<RawModel> {
     let f = Here(std::cell::RefCell::new(Flow::parse(flow).map_err(error)?));
     let table = Here(table.as_array());
     let model = with_comm(comm, |c| {
         let c = Here(c);
         interrupt::detach(py, || {
-            let opts = TrainOptions { log: log(verbose), ..Default::default() };
+            let opts = TrainOptions { log: log(verbose), threads, ..Default::default() };
             let mut flow = f.get().borrow_mut();
             let (report, names) = flow.fit_table(*c.get(), *table.get(), &columns, &opts)?;
             Ok(Here(Model::new(&flow, None, names, report.rows, c.get().size())))
@@ -300,7 +308,7 @@ fn fit(py: Python<'_>, flow: &str, table: PyReadonlyArray2<'_, f64>, columns: Ve
 
 /// Train on shard files, as `flowmpi train` (collective over `comm`).
 #[pyfunction]
-#[pyo3(signature = (flow, data, columns=None, exclude=None, nan_skip=false, comm=None, save=None, update=None, checkpoint=None, resume=false, cache_data=false, cache=None, keep_partials=false, reproducible=false, verbose=0))]
+#[pyo3(signature = (flow, data, columns=None, exclude=None, nan_skip=false, comm=None, save=None, update=None, checkpoint=None, resume=false, cache_data=false, cache=None, keep_partials=false, reproducible=false, verbose=0, threads=0))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -319,8 +327,12 @@ fn train(
     keep_partials: bool,
     reproducible: bool,
     verbose: u8,
+    threads: usize,
 ) -> PyResult<RawModel> {
     let mut opts = DataOptions::new(data);
+    if threads > 0 {
+        opts.threads = flowmpi::cores::check_threads(threads, "threads").map_err(error)?;
+    }
     opts.columns = columns;
     opts.exclude = exclude;
     if nan_skip {

@@ -71,6 +71,22 @@ def test_float32_and_fortran_order_rows_give_the_same_model(ctx):
     assert flowmpi.fit("covariance", np.asfortranarray(mine)).nodes[0].covariance.shape == (5, 5)
 
 
+def test_threads_change_no_bit_of_a_model(ctx):
+    # 60,000 rows of 5 columns are several parts for the rank's threads (13,107 rows each).
+    X = global_rows(n=60_000, seed=5)
+    mine = X[split(len(X), ctx.size, ctx.rank)]
+    for flow in ("covariance | pca(n=2)", "sfa2(n=2)", "kmeans(k=3, init=random, seed=1, tol=0)"):
+        one = flowmpi.fit(flow, mine, threads=1).to_json()
+        for t in (2, 3):
+            assert flowmpi.fit(flow, mine, threads=t).to_json() == one, (flow, t)
+    ref = np.cov(X, rowvar=False)
+    got = flowmpi.fit("covariance", mine, threads=3).nodes[0].covariance
+    assert np.abs(got - ref).max() <= 1e-12 * np.abs(ref).max()
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="threads"):
+            flowmpi.fit("covariance", mine, threads=bad)
+
+
 def test_train_on_files_equals_the_command_line_bit_for_bit(ctx, shared):
     X = global_rows(n=1203)
     d = os.path.join(shared, f"files{ctx.size}")

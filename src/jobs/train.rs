@@ -105,7 +105,9 @@ pub fn train(comm: &dyn Comm, mut data: DataOptions, job: &TrainJob) -> Result<T
         reproducible: job.reproducible,
         threads: data.threads,
     };
-    log.detail(crate::cores::describe_layout(data.threads));
+    let (layout, crowded) = crate::cores::describe_layout(data.threads);
+    log.detail(layout);
+    crowded.into_iter().for_each(|w| log.warn(w));
     let report = flow.train(comm, &files, &opts)?;
     let t_write = Instant::now();
     let earlier_rows = old.as_ref().map_or(0, |(m, _, _)| m.training_rows);

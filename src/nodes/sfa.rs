@@ -68,8 +68,13 @@ pub struct SfaPartial {
     ends: Files,
     /// The file of the last row.
     last_file: Option<String>,
-    #[serde(skip)]
-    scratch: Vec<f64>,
+}
+
+thread_local! {
+    /// The differences of one chunk's rows, reused by every partial on this thread: a fresh
+    /// partial per part of a chunk ([`crate::threads`]) would otherwise grow a new buffer,
+    /// faulting in its pages, each time.
+    static DIFFS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Rows of one file (a shard without one: `None`) seen by a partial, and the rank that read its
@@ -134,7 +139,6 @@ impl SfaPartial {
             continues: false,
             ends: Files::default(),
             last_file: None,
-            scratch: Vec::new(),
         }
     }
 
@@ -168,15 +172,19 @@ impl Partial for SfaPartial {
         }
         self.x.update(x);
         // Differences of consecutive rows, including the previous chunk's last row.
-        self.scratch.clear();
-        if let Some(prev) = &self.last {
-            self.scratch.extend(x.row(0).iter().zip(prev.iter()).map(|(a, b)| a - b));
-        }
-        for i in 1..x.nrows() {
-            self.scratch.extend(x.row(i).iter().zip(x.row(i - 1).iter()).map(|(a, b)| a - b));
-        }
-        let m = self.scratch.len() / d;
-        syrk_upper(&self.scratch, m, d, &mut self.dd);
+        let m = DIFFS.with_borrow_mut(|diffs| {
+            diffs.clear();
+            diffs.reserve(x.len());
+            if let Some(prev) = &self.last {
+                diffs.extend(x.row(0).iter().zip(prev.iter()).map(|(a, b)| a - b));
+            }
+            for i in 1..x.nrows() {
+                diffs.extend(x.row(i).iter().zip(x.row(i - 1).iter()).map(|(a, b)| a - b));
+            }
+            let m = diffs.len() / d;
+            syrk_upper(diffs, m, d, &mut self.dd);
+            m
+        });
         self.dn += m as u64;
         self.last = Some(x.row(x.nrows() - 1).to_owned());
         let file = self.ends.ends.last_mut().expect("a file was added above");
