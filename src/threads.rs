@@ -94,20 +94,27 @@ pub fn map_parts<T: Send>(rows: usize, width: usize, f: impl Fn(Range<usize>) ->
 /// `f` also gets its part's entries to write.
 pub fn map_parts_with<T: Send, U: Send>(width: usize, per_row: &mut [U], f: impl Fn(Range<usize>, &mut [U]) -> T + Sync) -> Vec<T> {
     let parts = parts(per_row.len(), width);
-    let mut slices = Vec::with_capacity(parts.len());
+    let mut items = Vec::with_capacity(parts.len());
     let mut rest = per_row;
-    for r in &parts {
+    for r in parts {
         let (mine, tail) = rest.split_at_mut(r.len());
-        slices.push(mine);
+        items.push((r, mine));
         rest = tail;
     }
+    map_items(items, |(r, mine)| f(r, mine))
+}
+
+/// `f` of every item, on the pool in place (each item to one thread), the results in item
+/// order: the primitive under [`map_parts`], for work cut some other way (the pieces of a CSV
+/// block, each piece's copy into its place).
+pub fn map_items<T: Send, U: Send>(items: Vec<U>, f: impl Fn(U) -> T + Sync) -> Vec<T> {
     let pool = CURRENT.with(|c| c.borrow().clone());
     match pool {
-        Some(pool) if parts.len() > 1 => {
+        Some(pool) if items.len() > 1 => {
             let _blas = crate::cores::BlasOnOneThread::new();
-            pool.install(|| parts.into_par_iter().zip(slices).map(|(r, s)| f(r, s)).collect())
+            pool.install(|| items.into_par_iter().map(&f).collect())
         }
-        _ => parts.into_iter().zip(slices).map(|(r, s)| f(r, s)).collect(),
+        _ => items.into_iter().map(f).collect(),
     }
 }
 

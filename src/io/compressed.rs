@@ -39,9 +39,9 @@ pub fn inner(path: &Path) -> PathBuf {
 
 /// The text of `path` from text offset `pos` on: a seek in a plain file; in a compressed one,
 /// decoded from the start and the first `pos` bytes dropped.
-pub fn open_at(path: &Path, pos: u64) -> std::io::Result<Box<dyn Read>> {
+pub fn open_at(path: &Path, pos: u64) -> std::io::Result<Box<dyn Read + Send>> {
     let mut f = File::open(path)?;
-    let mut text: Box<dyn Read> = match Codec::of(path) {
+    let mut text: Box<dyn Read + Send> = match Codec::of(path) {
         None => {
             f.seek(SeekFrom::Start(pos))?;
             return Ok(Box::new(f));

@@ -282,7 +282,8 @@ pub type Sink<'a> = dyn FnMut(&[f64], &[String], u64, u64) -> Result<()> + 'a;
 
 /// Stream the lines in bytes `[begin, end)` of `path` (line-aligned) in blocks of about
 /// `block_bytes`, parsed by `threads` threads, calling `sink(values, labels, rows, offset)` with
-/// each parsed block (`offset`: the file offset its lines start at), in file order.
+/// each parsed block (`offset`: the file offset its lines start at), in file order. The next
+/// block is read (and decompressed) on another thread while this one is parsed and handed on.
 #[allow(clippy::too_many_arguments)] // the reader's settings, each used once; a struct would only rename them
 pub fn read_range(
     path: &Path,
@@ -302,46 +303,81 @@ pub fn read_range(
     // No larger than the range (and its last line's end) needs: a ~1 MiB leaf of a split file
     // (`--reproducible`) must not zero a whole block's fresh pages each time.
     let span = usize::try_from(end - begin).unwrap_or(usize::MAX);
-    let mut buf = vec![0u8; block_bytes.min(span.saturating_add(1 << 12)).max(1 << 10)];
-    let mut have = 0usize; // bytes in buf carried over + read
+    let size = block_bytes.min(span.saturating_add(1 << 12)).max(1 << 10);
+    let (mut buf, mut ahead) = (vec![0u8; size], Vec::new());
     let mut base = begin; // file offset of buf[0]
     let mut left = end - begin;
+    // Bytes in buf (carried over + read), and whether the range has been read to its end.
+    let (mut have, mut ended) = (0usize, false);
     let mut vals = Rows::default();
     let mut skipped = 0;
     loop {
-        if have == buf.len() {
-            buf.resize(buf.len() * 2, 0); // a single line longer than the block
+        if !ended && have == 0 {
+            (have, ended) = fill(&mut f, &mut buf, 0, &mut left).map_err(io_err)?;
         }
-        let want = (buf.len() - have).min(left as usize);
-        let n = if want > 0 { f.read(&mut buf[have..have + want]).map_err(io_err)? } else { 0 };
-        left -= n as u64;
-        have += n;
-        let eof = n == 0 || left == 0;
-        let upto = if eof {
+        let upto = if ended {
             have
         } else {
             match memchr::memrchr(b'\n', &buf[..have]) {
                 Some(i) => i + 1,
-                None => continue,
+                None => {
+                    // A single line longer than the block.
+                    buf.resize(buf.len() * 2, 0);
+                    let more;
+                    (more, ended) = fill(&mut f, &mut buf, have, &mut left).map_err(io_err)?;
+                    have = more;
+                    continue;
+                }
             }
         };
-        vals.clear();
-        let parsed =
-            parse_parallel(&buf[..upto], base, threads, delim, plan, nan, &mut vals).map_err(|e| Error::data(rank, pstr(), line_of(path, e.offset), e.msg))?;
-        skipped += parsed.skipped;
-        // The block as one chunk, however many threads parsed it: chunks that depended on the
-        // thread count would make the statistics depend on it.
-        let rows: u64 = parsed.pieces.iter().map(|p| p.2).sum();
-        if rows > 0 {
-            sink(&vals.vals, &vals.labels, rows, base)?;
-        }
-        buf.copy_within(upto..have, 0);
-        have -= upto;
-        base += upto as u64;
-        if eof {
-            return Ok(skipped);
+        // The next block: the unfinished line first, then bytes read while this one is parsed.
+        let carry = have - upto;
+        ahead.resize(buf.len(), 0);
+        ahead[..carry].copy_from_slice(&buf[upto..have]);
+        let (done, next) = std::thread::scope(|s| {
+            let reader = (!ended).then(|| s.spawn(|| fill(&mut f, &mut ahead, carry, &mut left)));
+            vals.clear();
+            let done = parse_parallel(&buf[..upto], base, threads, delim, plan, nan, &mut vals)
+                .map_err(|e| Error::data(rank, pstr(), line_of(path, e.offset), e.msg))
+                .and_then(|parsed| {
+                    // The block as one chunk, however many threads parsed it: chunks that
+                    // depended on the thread count would make the statistics depend on it.
+                    skipped += parsed.skipped;
+                    let rows: u64 = parsed.pieces.iter().map(|p| p.2).sum();
+                    if rows > 0 {
+                        sink(&vals.vals, &vals.labels, rows, base)?;
+                    }
+                    Ok(())
+                });
+            (done, reader.map(|r| r.join().expect("the reading thread does not panic")))
+        });
+        done?;
+        match next {
+            None => return Ok(skipped),
+            Some(next) => {
+                (have, ended) = next.map_err(io_err)?;
+                std::mem::swap(&mut buf, &mut ahead);
+                base += upto as u64;
+            }
         }
     }
+}
+
+/// Read into `buf[from..]` until it is full, `left` bytes are read or the file ends; returns
+/// the bytes now in `buf` and whether the range has been read to its end.
+fn fill(f: &mut (dyn Read + Send), buf: &mut [u8], from: usize, left: &mut u64) -> std::io::Result<(usize, bool)> {
+    let want = (buf.len() - from).min(usize::try_from(*left).unwrap_or(usize::MAX));
+    let mut got = 0;
+    while got < want {
+        match f.read(&mut buf[from + got..from + want]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    *left -= got as u64;
+    Ok((from + got, got < want || *left == 0))
 }
 
 #[cfg(test)]

@@ -274,8 +274,10 @@ pub(super) struct Parsed {
     pub(super) skipped: u64,
 }
 
-/// Parse a block, in `threads` pieces in parallel when it pays; values are appended to `vals`
-/// in file order.
+/// Parse a block, in pieces in parallel when it pays; values are appended to `vals` in file
+/// order. The pieces go to the rank's threads when a pool is in place ([`crate::threads`]),
+/// four per thread, so that a thread held up (by the thread reading the next block) is not the
+/// one the block waits for; without one, to `threads` threads of their own.
 pub(super) fn parse_parallel(
     block: &[u8],
     base: u64,
@@ -285,30 +287,55 @@ pub(super) fn parse_parallel(
     nan: NanPolicy,
     out: &mut Rows,
 ) -> std::result::Result<Parsed, ParseError> {
-    if threads <= 1 || block.len() < (256 << 10) {
+    let pool = crate::threads::current();
+    if threads.max(pool) <= 1 || block.len() < (256 << 10) {
         let (rows, skipped) = parse_block(block, base, delim, plan, nan, out)?;
         return Ok(Parsed { pieces: vec![(out.vals.len(), out.labels.len(), rows, base)], skipped });
     }
-    let pieces = split_lines(block, threads);
-    let results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = pieces
-            .iter()
-            .map(|r| {
-                s.spawn(move || {
-                    let mut v = Rows { vals: Vec::with_capacity(r.len() / 4), labels: Vec::new() };
-                    parse_block(&block[r.clone()], base + r.start as u64, delim, plan, nan, &mut v).map(|rs| (v, rs))
+    let parse = |r: std::ops::Range<usize>| {
+        let mut v = Rows { vals: Vec::with_capacity(r.len() / 4), labels: Vec::new() };
+        parse_block(&block[r.clone()], base + r.start as u64, delim, plan, nan, &mut v).map(|rs| (v, rs))
+    };
+    let (pieces, results): (Vec<_>, Vec<_>) = if pool > 1 {
+        let pieces = split_lines(block, 4 * pool);
+        (pieces.clone(), crate::threads::map_items(pieces, parse))
+    } else {
+        let pieces = split_lines(block, threads);
+        let results = std::thread::scope(|s| {
+            let handles: Vec<_> = pieces
+                .iter()
+                .map(|r| {
+                    let r = r.clone();
+                    std::thread::Builder::new().name("csv-parse".into()).spawn_scoped(s, || parse(r)).expect("a parser thread starts")
                 })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("parser thread panicked")).collect()
-    });
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("parser thread panicked")).collect()
+        });
+        (pieces, results)
+    };
+    let results = results.into_iter().collect::<std::result::Result<Vec<_>, _>>()?; // the first failing piece has the lowest offset
+                                                                                    // Every piece's values into their place at once (the copy is as long as the parse's output).
+    let start = out.vals.len();
+    let total: usize = results.iter().map(|(v, _)| v.vals.len()).sum();
+    out.vals.reserve(total);
+    let mut places = Vec::with_capacity(results.len());
+    let mut rest = &mut out.vals.spare_capacity_mut()[..total];
+    for (v, _) in &results {
+        let (mine, tail) = rest.split_at_mut(v.vals.len());
+        places.push((mine, &v.vals));
+        rest = tail;
+    }
+    // SAFETY: each place is as long as its source, and `from` and `to` do not overlap.
+    crate::threads::map_items(places, |(to, from)| unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), to.as_mut_ptr().cast::<f64>(), from.len()) });
+    // SAFETY: the places cover the `total` values after `start`, every one now written.
+    unsafe { out.vals.set_len(start + total) };
     let mut parsed = Parsed { pieces: Vec::with_capacity(results.len()), skipped: 0 };
-    for (r, piece) in results.into_iter().zip(&pieces) {
-        let (v, (rows, skip)) = r?; // the first failing piece has the lowest offset
-        out.vals.extend_from_slice(&v.vals);
+    let mut end = start;
+    for ((v, (rows, skip)), piece) in results.into_iter().zip(&pieces) {
+        end += v.vals.len();
         out.labels.extend(v.labels);
         parsed.skipped += skip;
-        parsed.pieces.push((out.vals.len(), out.labels.len(), rows, base + piece.start as u64));
+        parsed.pieces.push((end, out.labels.len(), rows, base + piece.start as u64));
     }
     Ok(parsed)
 }
