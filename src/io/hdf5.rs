@@ -33,7 +33,10 @@ fn fail(rank: usize, path: &Path, what: impl std::fmt::Display) -> Error {
 
 /// Open `dataset` of the HDF5 file `path` (or its only dataset when `None`).
 pub fn open(path: &Path, dataset: Option<&str>, rank: usize) -> Result<Table> {
-    let file = h5::File::open(path).map_err(|e| {
+    // Without libhdf5's file lock: an input is only read, and parallel file systems mounted
+    // without flock (Lustre, often) refuse the lock ("unable to lock file"), as does a file
+    // another process still holds open for writing; HDF5_USE_FILE_LOCKING=FALSE, per file.
+    let file = h5::File::with_options().with_fapl(|p| p.file_locking(false)).open(path).map_err(|e| {
         let mut head = Vec::new();
         let _ = std::fs::File::open(path).and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head));
         let looks = match crate::io::csv::sniff_binary(&head) {

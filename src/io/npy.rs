@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// Element type of an `.npy` file: floats (16/32/64-bit), signed and unsigned integers
@@ -212,7 +213,7 @@ pub type RowSink<'a> = dyn FnMut(&[f64], u64, Option<&Mapped>) -> Result<()> + '
 #[allow(clippy::too_many_arguments)]
 pub fn read_rows(path: &Path, hdr: &NpyHeader, first: u64, last: u64, block_rows: usize, rank: usize, map: bool, sink: &mut RowSink) -> Result<()> {
     let err = |msg: String| Error::data(rank, path.display().to_string(), None, msg);
-    let mut f = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+    let f = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
     let row_bytes = hdr.cols * hdr.dtype.size();
     if map && hdr.dtype == Dtype::F8 && cfg!(target_endian = "little") && hdr.data_offset.is_multiple_of(8) {
         // SAFETY: the map is read-only. Its contents change only if another process rewrites
@@ -229,30 +230,50 @@ pub fn read_rows(path: &Path, hdr: &NpyHeader, first: u64, last: u64, block_rows
             return Ok(());
         }
     }
-    f.seek(SeekFrom::Start(hdr.data_offset + first * row_bytes as u64)).map_err(|e| err(e.to_string()))?;
     // No larger than the rows to read: a part of a file split into ~1 MiB leaves
     // (`--reproducible`) must not zero a whole block's fresh pages each time.
     let block_rows = block_rows.clamp(1, (last - first).max(1) as usize);
-    let mut raw = vec![0u8; if hdr.dtype == Dtype::F8 { 0 } else { block_rows * row_bytes }];
-    let mut vals: Vec<f64> = vec![0.0; block_rows * hdr.cols];
-    let mut row = first;
-    while row < last {
-        let n = ((last - row) as usize).min(block_rows);
+    // Two buffers: the next block is read (and converted) on another thread while `sink` works
+    // on this one.
+    let buffers = || (vec![0u8; if hdr.dtype == Dtype::F8 { 0 } else { block_rows * row_bytes }], vec![0.0f64; block_rows * hdr.cols]);
+    let (mut this, mut ahead) = (buffers(), buffers());
+    let rows_at = |row: u64| ((last - row) as usize).min(block_rows);
+    // Rows `row..row + n` into `vals`, through `raw` when they need converting.
+    let read = |f: &File, (raw, vals): &mut (Vec<u8>, Vec<f64>), row: u64, n: usize| -> Result<()> {
         let read_err = |e: std::io::Error| err(format!("read failed at row {}: {e}", row + 1));
-        if hdr.dtype == Dtype::F8 && cfg!(target_endian = "little") {
+        let native = hdr.dtype == Dtype::F8 && cfg!(target_endian = "little");
+        let bytes = if native {
             // Native layout: read straight into the f64 buffer, no conversion pass.
             let dst = &mut vals[..n * hdr.cols];
             // SAFETY: any bit pattern is a valid f64; the byte view covers exactly `dst`.
-            let bytes = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr() as *mut u8, dst.len() * 8) };
-            f.read_exact(bytes).map_err(read_err)?;
+            unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr() as *mut u8, dst.len() * 8) }
         } else {
-            let bytes = &mut raw[..n * row_bytes];
-            f.read_exact(bytes).map_err(read_err)?;
+            &mut raw[..n * row_bytes]
+        };
+        let at = hdr.data_offset + row * row_bytes as u64;
+        // (Positional: the thread reading ahead and this one share the file.)
+        f.read_exact_at(bytes, at).map_err(read_err)?;
+        if !native {
             let dt = hdr.dtype;
-            vals[..n * hdr.cols].iter_mut().zip(bytes.chunks_exact(dt.size())).for_each(|(v, b)| *v = dt.decode(b));
+            vals[..n * hdr.cols].iter_mut().zip(raw[..n * row_bytes].chunks_exact(dt.size())).for_each(|(v, b)| *v = dt.decode(b));
         }
-        sink(&vals[..n * hdr.cols], row, None)?;
-        row += n as u64;
+        Ok(())
+    };
+    let mut row = first;
+    if row < last {
+        read(&f, &mut this, row, rows_at(row))?;
+    }
+    while row < last {
+        let (n, next) = (rows_at(row), row + rows_at(row) as u64);
+        let (done, read_ahead) = std::thread::scope(|s| {
+            let reader = (next < last).then(|| s.spawn(|| read(&f, &mut ahead, next, rows_at(next))));
+            let done = sink(&this.1[..n * hdr.cols], row, None);
+            (done, reader.map(|r| r.join().expect("the reading thread does not panic")))
+        });
+        done?;
+        read_ahead.transpose()?;
+        std::mem::swap(&mut this, &mut ahead);
+        row = next;
     }
     Ok(())
 }
