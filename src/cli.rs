@@ -145,7 +145,10 @@ pub struct ReadArgs {
     /// What to do with NaN, ±inf or empty values in the selected columns.
     #[arg(long, value_enum, default_value = "error")]
     pub nan: NanArg,
-    /// Parser threads per rank (default: cores / ranks on the node, or $FLOWMPI_THREADS).
+    /// Threads per rank: they parse, accumulate every node's statistics, run k-means' steps
+    /// and map rows (execute, score). The model is the same bits for any count. Default:
+    /// $FLOWMPI_THREADS, else the cores the launcher bound this rank to, else cores / ranks on
+    /// the node (-v says which).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// With a {rank} pattern, read only the files of ranks 0..N-1 even when files for further

@@ -144,17 +144,13 @@ pub type Sink<'a> = dyn FnMut(&[f64], &[String], usize, u64) -> Result<()> + 'a;
 pub fn read(path: &Path, foot: &Footer, groups: Range<usize>, numeric: &[usize], text: &[usize], rank: usize, sink: &mut Sink) -> Result<()> {
     let pstr = || path.display().to_string();
     let err = |msg: String| Error::data(rank, pstr(), None, msg);
-    let mut first: u64 = foot.groups[..groups.start].iter().sum();
-    let (mut vals, mut fields) = (Vec::new(), Vec::new());
-    // One buffer per numeric column, reused by every row group (fresh ones would fault in new
-    // pages each time).
-    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); numeric.len()];
-    let mut defs = Vec::new();
-    for g in groups {
+    // Row group `g` (its first row is row `first` of the file) into `into`.
+    let decode = |g: usize, first: u64, into: &mut Decoded| -> Result<()> {
+        let Decoded { cols, defs, vals, fields } = into;
         let rows = foot.groups[g] as usize;
         let group = foot.reader.get_row_group(g).map_err(|e| err(format!("row group {g}: {e}")))?;
         for (k, &j) in numeric.iter().enumerate() {
-            let read = foot.numbers(&*group, j, rows, &mut cols[k], &mut defs).map_err(|e| err(format!("column '{}' in row group {g}: {e}", foot.names[j])))?;
+            let read = foot.numbers(&*group, j, rows, &mut cols[k], defs).map_err(|e| err(format!("column '{}' in row group {g}: {e}", foot.names[j])))?;
             if !read {
                 return Err(err(format!("column '{}' holds text, not numbers (--exclude leaves it out; a classifier takes it as its label)", foot.names[j])));
             }
@@ -196,10 +192,44 @@ pub fn read(path: &Path, foot: &Footer, groups: Range<usize>, numeric: &[usize],
                 fields[i * text.len() + k] = t;
             }
         }
-        sink(&vals, &fields, rows, first)?;
-        first += rows as u64;
+        Ok(())
+    };
+    // Two sets of buffers, each reused by every other row group (fresh ones would fault in new
+    // pages each time): the next row group is decoded on another thread while `sink` works on
+    // this one.
+    let (mut this, mut ahead) = (Decoded::new(numeric.len()), Decoded::new(numeric.len()));
+    let mut first: u64 = foot.groups[..groups.start].iter().sum();
+    if !groups.is_empty() {
+        decode(groups.start, first, &mut this)?;
+    }
+    for g in groups.clone() {
+        let rows = foot.groups[g] as usize;
+        let next = first + rows as u64;
+        let (done, read_ahead) = std::thread::scope(|s| {
+            let reader = (g + 1 < groups.end).then(|| s.spawn(|| decode(g + 1, next, &mut ahead)));
+            let done = sink(&this.vals, &this.fields, rows, first);
+            (done, reader.map(|r| r.join().expect("the decoding thread does not panic")))
+        });
+        done?;
+        read_ahead.transpose()?;
+        std::mem::swap(&mut this, &mut ahead);
+        first = next;
     }
     Ok(())
+}
+
+/// A row group's values: per numeric column, its definition levels, the rows, the text fields.
+struct Decoded {
+    cols: Vec<Vec<f64>>,
+    defs: Vec<i16>,
+    vals: Vec<f64>,
+    fields: Vec<String>,
+}
+
+impl Decoded {
+    fn new(numeric: usize) -> Self {
+        Decoded { cols: vec![Vec::new(); numeric], defs: Vec::new(), vals: Vec::new(), fields: Vec::new() }
+    }
 }
 
 /// One column chunk's values, a row each.
