@@ -86,9 +86,9 @@ pub fn default_layout() -> (usize, String) {
 }
 
 /// A `-v` line on who owns this rank's cores: `threads` threads work on the rows (and why that
-/// many), each calling BLAS on one thread; OpenBLAS's own threads serve the solves between
-/// passes. Also a warning when the launcher bound the rank to fewer cores than that (the
-/// threads would take turns on them), saying how to give it more.
+/// many), each calling BLAS on one thread; with one, OpenBLAS's own threads serve it. Also a
+/// warning when the launcher bound the rank to fewer cores than that (the threads would take
+/// turns on them), saying how to give it more.
 pub fn describe_layout(threads: usize) -> (String, Option<String>) {
     let (default, why) = default_layout();
     let why = match std::env::var("FLOWMPI_THREADS") {
@@ -96,11 +96,11 @@ pub fn describe_layout(threads: usize) -> (String, Option<String>) {
         _ if threads == default => why,
         _ => "--threads".to_string(),
     };
-    let blas = blas_threads();
-    let line = format!(
-        "threads: {threads} per rank ({why}) work on the rows, each calling BLAS on one thread; BLAS uses {blas} thread{} in the solves between passes",
-        if blas == 1 { "" } else { "s" }
-    );
+    let line = match (threads, blas_threads()) {
+        (1, 1) => format!("threads: 1 per rank ({why}); BLAS on 1 thread"),
+        (1, b) => format!("threads: 1 per rank ({why}); BLAS calls on {b} threads"),
+        (t, _) => format!("threads: {t} per rank ({why}) work on the rows, each calling BLAS on one thread"),
+    };
     let mask = std::thread::available_parallelism().map_or(1, |n| n.get());
     let warning = (threads > mask).then(|| {
         format!(

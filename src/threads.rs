@@ -64,6 +64,10 @@ impl Pool {
     /// Run `f` on this thread with this pool in place: [`map_parts`] and [`map_rows`] called
     /// by `f` (on this thread) spread their parts over the pool's threads.
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        // Our threads own the cores meanwhile: BLAS runs each call on its caller's thread, also
+        // between the parallel parts (OpenBLAS's own threads spin a while after every call,
+        // taking a core from ours).
+        let _blas = (self.threads > 1).then(crate::cores::BlasOnOneThread::new);
         let before = CURRENT.with(|c| c.replace(self.pool.clone()));
         // Put back what was in place, also when `f` unwinds.
         struct Restore(Option<Option<Arc<rayon::ThreadPool>>>);
@@ -110,10 +114,7 @@ pub fn map_parts_with<T: Send, U: Send>(width: usize, per_row: &mut [U], f: impl
 pub fn map_items<T: Send, U: Send>(items: Vec<U>, f: impl Fn(U) -> T + Sync) -> Vec<T> {
     let pool = CURRENT.with(|c| c.borrow().clone());
     match pool {
-        Some(pool) if items.len() > 1 => {
-            let _blas = crate::cores::BlasOnOneThread::new();
-            pool.install(|| items.into_par_iter().map(&f).collect())
-        }
+        Some(pool) if items.len() > 1 => pool.install(|| items.into_par_iter().map(&f).collect()),
         _ => items.into_iter().map(f).collect(),
     }
 }

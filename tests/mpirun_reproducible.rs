@@ -166,3 +166,27 @@ fn what_it_cannot_do_is_refused() {
     assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
     assert_eq!(files_in(&dir), Vec::<String>::new());
 }
+
+#[test]
+fn execute_and_score_give_the_same_output_for_any_thread_count() {
+    // A rank's threads map fixed parts of each block and stack them in order: the output files
+    // and the scores are the same bytes for 1 and 3 threads.
+    let dir = scratch("threads-execute");
+    let data = dir.join("x.npy");
+    write_npy(&data, 150_000, 6);
+    let (data, m) = (data.to_str().unwrap(), dir.join("m.json"));
+    let m = m.to_str().unwrap();
+    mpirun(2, &["train", "--data", data, "--flow", "whitening | pca(n=3)", "--model", m]).ok();
+    let run = |threads: &str| {
+        let out = dir.join(format!("out{threads}_{{rank}}.npy"));
+        let out = out.to_str().unwrap();
+        mpirun(2, &["execute", "--threads", threads, "--model", m, "--data", data, "--out", out]).ok();
+        let files: Vec<Vec<u8>> = (0..2).map(|r| std::fs::read(out.replace("{rank}", &r.to_string())).unwrap()).collect();
+        let score = mpirun(2, &["score", "--json", "--threads", threads, "--model", m, "--data", data]);
+        (files, score.ok().stdout.clone())
+    };
+    let (one, score) = run("1");
+    assert!(one.iter().all(|f| f.len() > 1_000_000), "the outputs hold the rows");
+    assert!(score.contains("explained"), "{score}");
+    assert_eq!(run("3"), (one, score), "execute/score with 3 threads differ from 1");
+}

@@ -37,7 +37,16 @@ impl Partial for KmeansPartial {
             if *it < self.max_iter {
                 let n = chunk.x.nrows();
                 let labels = self.labels.len() - n;
-                Trainer::assign(c, chunk.x, &mut self.labels[labels..], step);
+                // In fixed parts on the rank's threads, their sums added in part order.
+                let x = chunk.x;
+                let parts = crate::threads::map_parts_with(x.ncols(), &mut self.labels[labels..], |r, mine| {
+                    let mut sums = vec![0.0; step.len()];
+                    Trainer::assign(c, x.slice(ndarray::s![r, ..]), mine, &mut sums);
+                    sums
+                });
+                for sums in parts {
+                    step.iter_mut().zip(sums).for_each(|(a, b)| *a += b);
+                }
             }
         }
         if let Some(var) = &mut self.var {
