@@ -70,7 +70,8 @@ pub enum Score {
 /// Score the flow's last node on `data` (collective), on the rank's threads
 /// (`data.opts.threads`).
 pub fn score(comm: &dyn Comm, flow: &Flow, data: &Dataset) -> Result<Score> {
-    let pool = crate::threads::Pool::new(data.opts.threads)?;
+    // (Agreed: a rank that cannot start its threads must not leave the others waiting.)
+    let pool = agree(comm, crate::threads::Pool::new(data.opts.threads))?;
     pool.run(|| score_rows(comm, flow, &data.schema(), &mut |f| data.for_each_chunk(f)))
 }
 

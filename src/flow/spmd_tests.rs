@@ -259,3 +259,27 @@ fn sfa_counts_a_files_rows_over_every_rank_that_read_part_of_it() {
         }
     }
 }
+
+#[test]
+fn ranks_asking_for_different_thread_counts_train_the_same_model_or_fail_together() {
+    let x = Array2::from_shape_fn((30_000, 3), |(i, j)| ((i * 3 + j) as f64 * 0.37).sin() + j as f64);
+    let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+    let train = |threads: [usize; 3]| {
+        run_threads(3, |c| {
+            let rows = x.slice(ndarray::s![c.rank() * 10_000..(c.rank() + 1) * 10_000, ..]);
+            let mut flow = Flow::parse("covariance | pca(n=2)").unwrap();
+            let opts = TrainOptions { threads: threads[c.rank()], ..Default::default() };
+            let schema = crate::io::Schema::features(&names);
+            flow.train(c, Rows::Memory(&crate::io::Chunk::new(rows), &schema), &opts).map(|_| flow.nodes[1].to_json())
+        })
+    };
+    let models = |threads| train(threads).into_iter().map(|m| m.unwrap()).collect::<Vec<_>>();
+    let same = models([1, 1, 1]);
+    assert!(same.iter().all(|m| *m == same[0]));
+    assert_eq!(models([2, 1, 3]), same, "the thread counts changed the model");
+    // One rank's count out of range: every rank stops with its error (none waits in a join).
+    for out in train([1, 1_000_000, 2]) {
+        let e = out.unwrap_err().to_string();
+        assert!(e.contains("threads 1000000"), "{e}");
+    }
+}

@@ -81,8 +81,10 @@ impl Flow {
     /// partials kept or continued, `--reproducible`).
     pub fn train<'r>(&mut self, comm: &dyn Comm, rows: impl Into<Rows<'r>>, opts: &TrainOptions) -> Result<TrainReport> {
         let log = Log { rank: comm.rank(), ..opts.log };
-        let threads = if opts.threads == 0 { crate::cores::threads_per_rank() } else { crate::cores::check_threads(opts.threads, "threads")? };
-        let pool = crate::threads::Pool::new(threads)?;
+        let threads = if opts.threads == 0 { Ok(crate::cores::threads_per_rank()) } else { crate::cores::check_threads(opts.threads, "threads") };
+        // (Agreed: ranks may ask for different counts, and one that cannot start its threads
+        // must not leave the others waiting.)
+        let pool = agree(comm, threads.and_then(crate::threads::Pool::new))?;
         pool.run(|| self.train_on(comm, rows.into(), &log, opts))
     }
 

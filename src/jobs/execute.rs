@@ -90,7 +90,7 @@ pub fn execute(comm: &dyn Comm, mut data: DataOptions, job: &ExecuteJob) -> Resu
     let mut writer = agree(comm, created)?;
     let mut bar = Progress::start(&log, "executing", comm.size(), files.local_bytes, files.total_bytes);
     // Each chunk's rows mapped part by part on the rank's threads, written in order.
-    let pool = crate::threads::Pool::new(data.threads)?;
+    let pool = agree(comm, crate::threads::Pool::new(data.threads))?;
     let written = pool.run(|| {
         files.for_each_chunk(&mut |x| {
             Progress::chunk(&mut bar, x);
