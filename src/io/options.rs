@@ -66,7 +66,8 @@ pub struct DataOptions {
     /// Bytes per read block (memory per rank is about 2× this plus the node state).
     #[serde(skip)]
     pub block_bytes: usize,
-    /// Threads that parse CSV blocks in parallel inside this rank.
+    /// Threads of this rank: they parse CSV blocks, accumulate the statistics and map rows
+    /// ([`crate::threads`]); the default is [`crate::cores::threads_per_rank`].
     #[serde(skip)]
     pub threads: usize,
     /// Accept a `{rank}` pattern that also matches files beyond the last rank (they are not read).
