@@ -3,7 +3,7 @@
 use super::{allreduce_symmetric, syrk_upper};
 use crate::comm::Comm;
 use crate::error::{Error, Result};
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
 /// Partial statistics of a set of rows: count, shifted sums, min and max.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +28,8 @@ pub struct Scatter {
 thread_local! {
     /// One block of shifted rows, reused by every full partial on this thread: a fresh partial
     /// per `--reproducible` leaf would otherwise fault in a new block of pages each time.
-    static BLOCK: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The second buffer holds a block of rows gathered from non-contiguous memory.
+    static BLOCK: std::cell::RefCell<(Vec<f64>, Vec<f64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Values in one block of shifted rows (1 MiB: within a core's L2 on the machines we run on),
@@ -106,8 +107,18 @@ impl Scatter {
             return;
         }
         if self.full {
-            let first = x.row(0).to_owned();
-            self.absorb_rows(rows, first.view(), x.rows().into_iter().map(|r| r.into_iter().copied()));
+            let all = x.to_slice();
+            self.absorb_rows(rows, |raw, start| {
+                if let Some(all) = all {
+                    // Contiguous rows are shifted straight from where they lie.
+                    return Some(&all[start * d..start * d + raw.len()]);
+                }
+                let m = raw.len() / d;
+                for (dev, row) in raw.chunks_exact_mut(d).zip(x.slice(ndarray::s![start..start + m, ..]).rows()) {
+                    dev.iter_mut().zip(row).for_each(|(o, v)| *o = *v);
+                }
+                None
+            });
             return;
         }
         if self.n == 0 {
@@ -118,7 +129,17 @@ impl Scatter {
         let (min, max) = (self.min.as_slice_mut().unwrap(), self.max.as_slice_mut().unwrap());
         let sum = self.sum.as_slice_mut().unwrap();
         let sq = self.sq.as_slice_mut().unwrap();
+        let (shift, min, max, sum, sq) = (&shift[..d], &mut min[..d], &mut max[..d], &mut sum[..d], &mut sq[..d]);
+        let mut copy = vec![0.0; d];
         for row in x.rows() {
+            // Cut to length, so that the column loop has no bounds checks and vectorises.
+            let row = match row.to_slice() {
+                Some(row) => &row[..d],
+                None => {
+                    copy.iter_mut().zip(row).for_each(|(o, v)| *o = *v);
+                    &copy[..]
+                }
+            };
             for j in 0..d {
                 let v = row[j];
                 min[j] = min[j].min(v);
@@ -134,52 +155,54 @@ impl Scatter {
     pub fn update_joint(&mut self, x: ArrayView2<f64>, y: ArrayView2<f64>, idx: &[usize]) {
         let d = x.ncols();
         assert_eq!(d + idx.len(), self.dim(), "column count changed");
-        if x.nrows() == 0 {
-            return;
-        }
-        let first: Array1<f64> = x.row(0).iter().copied().chain(idx.iter().map(|&k| y[[0, k]])).collect();
-        let rows = x.rows().into_iter().zip(y.rows()).map(|(xr, yr)| xr.into_iter().copied().chain(idx.iter().map(move |&k| yr[k])));
-        self.absorb_rows(x.nrows(), first.view(), rows);
+        self.absorb_rows(x.nrows(), |raw, start| {
+            for (i, dev) in raw.chunks_exact_mut(d + idx.len()).enumerate() {
+                let (xr, yr) = (x.row(start + i), y.row(start + i));
+                dev.iter_mut().zip(xr.iter().chain(idx.iter().map(|&k| &yr[k]))).for_each(|(o, v)| *o = *v);
+            }
+            None
+        });
     }
 
-    /// Full mode: one pass over `rows` (each an iterator over its values; `first` is row 0)
-    /// takes min/max, shifts into the thread's block and sums; one BLAS dsyrk then adds the
-    /// cross-products.
-    fn absorb_rows<R: Iterator<Item = f64>>(&mut self, n: usize, first: ndarray::ArrayView1<f64>, rows: impl Iterator<Item = R>) {
+    /// Full mode: `n` rows, a block at a time. `rows(raw, start)` returns rows `start..` (as
+    /// many as `raw` holds, row-major) where they lie when they are contiguous, else copies them
+    /// into `raw` and returns None. Each block is shifted into the thread's block while its min,
+    /// max and sums are taken, and one BLAS dsyrk adds its cross-products.
+    fn absorb_rows<'a>(&mut self, n: usize, mut rows: impl FnMut(&mut [f64], usize) -> Option<&'a [f64]>) {
         assert!(self.full);
         let d = self.dim();
         if n == 0 {
             return;
         }
-        if self.n == 0 {
-            self.shift.assign(&first);
-        }
-        self.n += n as u64;
-        let shift = self.shift.as_slice().unwrap();
-        let (min, max) = (self.min.as_slice_mut().unwrap(), self.max.as_slice_mut().unwrap());
-        let sum = self.sum.as_slice_mut().unwrap();
         // Shifted a block of rows at a time, each block still in cache when dsyrk reads it:
         // a chunk of a few million rows in memory (Python's fit) would otherwise be copied
         // whole, and the thread would keep a buffer of its size.
         let per_block = (BLOCK_VALUES / d.max(1)).max(256).min(n);
-        let mut rows = rows;
-        BLOCK.with_borrow_mut(|block| {
+        BLOCK.with_borrow_mut(|(block, raw)| {
             block.resize(per_block * d, 0.0);
-            let mut left = n;
-            while left > 0 {
-                let m = left.min(per_block);
-                let block = &mut block[..m * d];
-                for (row, dev) in rows.by_ref().take(m).zip(block.chunks_exact_mut(d)) {
-                    for (j, v) in row.enumerate() {
-                        min[j] = min[j].min(v);
-                        max[j] = max[j].max(v);
-                        let c = v - shift[j];
-                        dev[j] = c;
-                        sum[j] += c;
-                    }
+            raw.resize(per_block * d, 0.0);
+            let mut start = 0;
+            while start < n {
+                let m = (n - start).min(per_block);
+                let (block, raw) = (&mut block[..m * d], &mut raw[..m * d]);
+                let from = match rows(raw, start) {
+                    Some(rows) => rows,
+                    None => raw,
+                };
+                if self.n == 0 {
+                    self.shift.assign(&ArrayView1::from(&from[..d]));
                 }
+                self.n += m as u64;
+                shift_block(
+                    from,
+                    block,
+                    self.shift.as_slice().unwrap(),
+                    self.min.as_slice_mut().unwrap(),
+                    self.max.as_slice_mut().unwrap(),
+                    self.sum.as_slice_mut().unwrap(),
+                );
                 syrk_upper(block, m, d, &mut self.cross);
-                left -= m;
+                start += m;
             }
         });
         for j in 0..d {
@@ -312,6 +335,26 @@ impl Scatter {
             return Err(Error::Fit(format!("covariance needs at least 2 rows in total, got {}", self.n)));
         }
         Ok(self.centered_cross() / (self.n as f64 - 1.0))
+    }
+}
+
+/// Take the column min, max and sums of the row-major rows `from` (rows of `shift.len()`
+/// values) and write them shifted by `shift` into `block`. Every slice is cut to the row's
+/// length first, so the column loop has no bounds checks and vectorises; each column still adds
+/// its rows in order.
+fn shift_block(from: &[f64], block: &mut [f64], shift: &[f64], min: &mut [f64], max: &mut [f64], sum: &mut [f64]) {
+    let d = shift.len();
+    let (min, max, sum) = (&mut min[..d], &mut max[..d], &mut sum[..d]);
+    for (src, out) in from.chunks_exact(d).zip(block.chunks_exact_mut(d)) {
+        let (src, out) = (&src[..d], &mut out[..d]);
+        for j in 0..d {
+            let v = src[j];
+            min[j] = min[j].min(v);
+            max[j] = max[j].max(v);
+            let c = v - shift[j];
+            out[j] = c;
+            sum[j] += c;
+        }
     }
 }
 
