@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Input formats side by side: covariance over the same N x D float64 rows (default 4,000,000 x
-# 32) stored as NPY, Parquet (uncompressed and snappy) and HDF5 (contiguous and gzip-chunked),
-# trained by flowmpi on RANKS ranks (default 2), beside one Python process reading the same
+# 32) stored as NPY, Parquet (uncompressed: with pyarrow's default dictionary encoding, and
+# plain; snappy) and HDF5 (contiguous and gzip-chunked), trained by flowmpi on RANKS ranks (default 2), beside one Python process reading the same
 # file the usual way (numpy.load, pyarrow, pandas, h5py) and taking numpy's covariance. Every
 # variant runs once per round, REPEAT rounds (default 3), so all share the machine's state; the
 # table shows each one's best time and its ratio to flowmpi on NPY. Page cache warm.
@@ -16,11 +16,11 @@ PY=${PY:-.venv/bin/python}
 DIR=${BENCH_DIR:-/tmp/flowmpi-bench}/formats_n${N}d${D}
 export OPENBLAS_NUM_THREADS=1
 "$PY" -c "import pyarrow, pandas, h5py" 2>/dev/null || "$PY" -m pip install -q pyarrow pandas h5py
-[ -f "$DIR/x_gzip.h5" ] || "$PY" scripts/bench_formats.py make "$DIR" --n "$N" --d "$D"
+[ -f "$DIR/x_plain.parquet" ] || "$PY" scripts/bench_formats.py make "$DIR" --n "$N" --d "$D"
 cargo build --release -q
 B=target/release/flowmpi
 cat "$DIR"/* > /dev/null
-variants="npy parquet parquet_snappy hdf5 hdf5_gzip py_numpy py_pyarrow py_pandas py_h5py"
+variants="npy parquet parquet_plain parquet_snappy hdf5 hdf5_gzip py_numpy py_pyarrow py_pandas py_h5py"
 declare -A best
 run() { # variant -> seconds
   local t0 t1
@@ -28,6 +28,7 @@ run() { # variant -> seconds
     py_*) "$PY" scripts/bench_formats.py read "$DIR" "${1#py_}"; return ;;
     npy) data="$DIR/x.npy" ;;
     parquet) data="$DIR/x.parquet" ;;
+    parquet_plain) data="$DIR/x_plain.parquet" ;;
     parquet_snappy) data="$DIR/x_snappy.parquet" ;;
     hdf5) data="$DIR/x.h5:/x" ;;
     hdf5_gzip) data="$DIR/x_gzip.h5:/x" ;;

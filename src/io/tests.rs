@@ -320,3 +320,43 @@ fn parquet_row_groups_split_by_rows_and_leaves_are_one_group_each() {
     assert_eq!(groups_of(None, &rows), 0..6);
     assert_eq!(groups_of(Some((0, 2)), &[0, 0, 0]), 0..1, "empty groups: by count");
 }
+
+#[test]
+fn parquet_rows_are_the_csv_rows_whatever_the_tiles_and_pieces() {
+    use super::parquet::{footer, read_sized};
+    // Every row of a Parquet file (pyarrow wrote it from the CSV) in the row order, for tiles and
+    // pieces that cut row groups and pages anywhere; the CSV parsed here line by line.
+    let csv_rows = |path: &str, cols: usize| -> Vec<Vec<String>> {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines().skip(1).map(|l| l.split(',').take(cols).map(String::from).collect()).collect()
+    };
+    let read_all = |path: &str, numeric: &[usize], text: &[usize], sizes| {
+        let foot = footer(std::path::Path::new(path), 0).unwrap();
+        let (mut vals, mut fields, mut next) = (Vec::new(), Vec::new(), 0u64);
+        read_sized(std::path::Path::new(path), &foot, 0..foot.groups.len(), numeric, text, 0, sizes, &mut |v, t, n, first| {
+            assert_eq!((first, v.len(), t.len()), (next, n * numeric.len(), n * text.len()), "pieces follow each other");
+            next += n as u64;
+            vals.extend_from_slice(v);
+            fields.extend_from_slice(t);
+            Ok(())
+        })
+        .unwrap();
+        (vals, fields)
+    };
+    for sizes in [(1024, 1 << 20), (7, 13), (1, 1), (3, 1000)] {
+        let want: Vec<f64> = csv_rows("tests/data/nasty/part0.csv", 5).concat().iter().map(|v| v.parse().unwrap()).collect();
+        assert_eq!(read_all("tests/data/parquet/part0.parquet", &[0, 1, 2, 3, 4], &[], sizes).0, want, "{sizes:?}");
+        let gnb = csv_rows("tests/data/gnb/part0.csv", 4);
+        let (vals, labels) = read_all("tests/data/parquet_gnb/part0.parquet", &[2, 0], &[3], sizes);
+        let want: Vec<f64> = gnb.iter().flat_map(|r| [r[2].parse::<f64>().unwrap(), r[0].parse().unwrap()]).collect();
+        assert_eq!((vals, labels), (want, gnb.iter().map(|r| r[3].clone()).collect::<Vec<_>>()), "{sizes:?}");
+        // Other types are decoded whole and cut into the tiles (values as pyarrow wrote them).
+        let (vals, names) = read_all("tests/data/parquet_bad/types.parquet", &[0, 1, 2, 3], &[4], sizes);
+        #[rustfmt::skip]
+        let want = [1.0, 1e12, 0.5, 1.0, -2.0, 2.0, 0.25, 0.0, 3.0, 3.0, -1.5, 1.0, -4.0, 4.0, 2.0, 1.0, 5.0, 5.0, 3.0, 0.0, -6.0, 6.0, 4.0, 1.0];
+        assert_eq!((vals, names), (want.to_vec(), ["a", "b", "c", "d", "e", "f"].map(String::from).to_vec()), "{sizes:?}");
+        // Column b is null on row 5 alone.
+        let (vals, _) = read_all("tests/data/parquet_bad/nulls.parquet", &[1], &[], sizes);
+        assert_eq!(vals.iter().map(|v| v.is_nan()).collect::<Vec<_>>(), (1..=10).map(|r| r == 5).collect::<Vec<_>>(), "{sizes:?}");
+    }
+}
