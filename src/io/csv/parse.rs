@@ -266,18 +266,20 @@ fn split_lines(block: &[u8], parts: usize) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-/// What [`parse_parallel`] appended: for each piece, (end index in the values, end index in
-/// the labels, rows, file offset of the piece's first byte).
+/// What [`parse_parallel`] appended: rows, and rows skipped (`--nan skip`).
 #[derive(Debug)]
 pub(super) struct Parsed {
-    pub(super) pieces: Vec<(usize, usize, u64, u64)>,
+    pub(super) rows: u64,
     pub(super) skipped: u64,
 }
 
 /// Parse a block, in pieces in parallel when it pays; values are appended to `vals` in file
 /// order. The pieces go to the rank's threads when a pool is in place ([`crate::threads`]),
 /// four per thread, so that a thread held up (by the thread reading the next block) is not the
-/// one the block waits for; without one, to `threads` threads of their own.
+/// one the block waits for; without one, to `threads` threads of their own. The pieces are
+/// parsed into `scratch` (kept by the caller from block to block, so that their pages are
+/// faulted in once) and then copied into place.
+#[allow(clippy::too_many_arguments)] // the parser's settings, as parse_block's, and the scratch
 pub(super) fn parse_parallel(
     block: &[u8],
     base: u64,
@@ -286,41 +288,41 @@ pub(super) fn parse_parallel(
     plan: &FieldPlan,
     nan: NanPolicy,
     out: &mut Rows,
+    scratch: &mut Vec<Rows>,
 ) -> std::result::Result<Parsed, ParseError> {
     let pool = crate::threads::current();
     if threads.max(pool) <= 1 || block.len() < (256 << 10) {
         let (rows, skipped) = parse_block(block, base, delim, plan, nan, out)?;
-        return Ok(Parsed { pieces: vec![(out.vals.len(), out.labels.len(), rows, base)], skipped });
+        return Ok(Parsed { rows, skipped });
     }
-    let parse = |r: std::ops::Range<usize>| {
-        let mut v = Rows { vals: Vec::with_capacity(r.len() / 4), labels: Vec::new() };
-        parse_block(&block[r.clone()], base + r.start as u64, delim, plan, nan, &mut v).map(|rs| (v, rs))
+    let pieces = split_lines(block, if pool > 1 { 4 * pool } else { threads });
+    scratch.resize_with(scratch.len().max(pieces.len()), Rows::default);
+    let parse = |(r, v): (std::ops::Range<usize>, &mut Rows)| {
+        v.clear();
+        parse_block(&block[r.clone()], base + r.start as u64, delim, plan, nan, v)
     };
-    let (pieces, results): (Vec<_>, Vec<_>) = if pool > 1 {
-        let pieces = split_lines(block, 4 * pool);
-        (pieces.clone(), crate::threads::map_items(pieces, parse))
+    let items: Vec<_> = pieces.into_iter().zip(scratch.iter_mut()).collect();
+    let results: Vec<_> = if pool > 1 {
+        crate::threads::map_items(items, parse)
     } else {
-        let pieces = split_lines(block, threads);
-        let results = std::thread::scope(|s| {
-            let handles: Vec<_> = pieces
-                .iter()
-                .map(|r| {
-                    let r = r.clone();
-                    std::thread::Builder::new().name("csv-parse".into()).spawn_scoped(s, || parse(r)).expect("a parser thread starts")
-                })
+        std::thread::scope(|s| {
+            let handles: Vec<_> = items
+                .into_iter()
+                .map(|item| std::thread::Builder::new().name("csv-parse".into()).spawn_scoped(s, || parse(item)).expect("a parser thread starts"))
                 .collect();
             handles.into_iter().map(|h| h.join().expect("parser thread panicked")).collect()
-        });
-        (pieces, results)
+        })
     };
-    let results = results.into_iter().collect::<std::result::Result<Vec<_>, _>>()?; // the first failing piece has the lowest offset
-                                                                                    // Every piece's values into their place at once (the copy is as long as the parse's output).
+    // The first failing piece has the lowest offset.
+    let results = results.into_iter().collect::<std::result::Result<Vec<_>, _>>()?;
+    let done = &scratch[..results.len()];
+    // Every piece's values into their place at once (the copy is as long as the parse's output).
     let start = out.vals.len();
-    let total: usize = results.iter().map(|(v, _)| v.vals.len()).sum();
+    let total: usize = done.iter().map(|v| v.vals.len()).sum();
     out.vals.reserve(total);
-    let mut places = Vec::with_capacity(results.len());
+    let mut places = Vec::with_capacity(done.len());
     let mut rest = &mut out.vals.spare_capacity_mut()[..total];
-    for (v, _) in &results {
+    for v in done {
         let (mine, tail) = rest.split_at_mut(v.vals.len());
         places.push((mine, &v.vals));
         rest = tail;
@@ -329,13 +331,11 @@ pub(super) fn parse_parallel(
     crate::threads::map_items(places, |(to, from)| unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), to.as_mut_ptr().cast::<f64>(), from.len()) });
     // SAFETY: the places cover the `total` values after `start`, every one now written.
     unsafe { out.vals.set_len(start + total) };
-    let mut parsed = Parsed { pieces: Vec::with_capacity(results.len()), skipped: 0 };
-    let mut end = start;
-    for ((v, (rows, skip)), piece) in results.into_iter().zip(&pieces) {
-        end += v.vals.len();
-        out.labels.extend(v.labels);
+    let mut parsed = Parsed { rows: 0, skipped: 0 };
+    for (v, (rows, skip)) in done.iter().zip(results) {
+        out.labels.extend_from_slice(&v.labels);
+        parsed.rows += rows;
         parsed.skipped += skip;
-        parsed.pieces.push((end, out.labels.len(), rows, base + piece.start as u64));
     }
     Ok(parsed)
 }
