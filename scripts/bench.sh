@@ -61,7 +61,7 @@ run_timed() { # layout cmd...
   local rss
   rss=$(grep -h "Maximum resident" "$TMP"/time.* | awk '{ if ($6 > m) m = $6 } END { printf "%.0f", m / 1024 }')
   local join
-  join=$(grep -o 'join [0-9.]* s' "$TMP/log" | awk '{ s += $2 } END { printf "%.3f", s }')
+  join=$(grep -o 'join and fit [0-9.]* s' "$TMP/log" | awk '{ s += $4 } END { printf "%.3f", s }')
   echo "$(echo "$t1 - $t0" | bc -l) $rss $join"
 }
 
@@ -91,7 +91,7 @@ for fmt in $FORMATS; do
     esac
     declare -A walls=()
     for layout in $LAYOUTS; do
-      read -r wall rss join < <(best_of "$layout" "$BIN" train --data "$DIR/shard*.$fmt" "${cols[@]}" --flow "$flow" --model "$TMP/m.json")
+      read -r wall rss join < <(best_of "$layout" "$BIN" train -v --data "$DIR/shard*.$fmt" "${cols[@]}" --flow "$flow" --model "$TMP/m.json")
       walls[$layout]=$wall
       # One rank of T threads against T ranks of one, when both ran.
       ratio=-
