@@ -91,7 +91,7 @@ for fmt in $FORMATS; do
     esac
     declare -A walls=()
     for layout in $LAYOUTS; do
-      read -r wall rss join < <(best_of "$layout" "$BIN" train -v --data "$DIR/shard*.$fmt" "${cols[@]}" --flow "$flow" --model "$TMP/m.json")
+      read -r wall rss join < <(best_of "$layout" "$BIN" train --data "$DIR/shard*.$fmt" "${cols[@]}" --flow "$flow" --model "$TMP/m.json")
       walls[$layout]=$wall
       # One rank of T threads against T ranks of one, when both ran.
       ratio=-

@@ -20,7 +20,8 @@ pub(super) fn uniform(seed: u64, stream: u64, i: u64) -> f64 {
 
 /// Visits every row of `x` (row-major, `d` columns) in order with the index of its nearest
 /// centroid, the argmin over j of ‖c_j‖² − 2 x·c_j (‖x‖² is the same for every j, so it is left
-/// out). One BLAS gemm per block of rows gives all those scores at once, computed straight into
+/// out). Up to 16 centroids, [`nearest_few`] forms the scores row by row; beyond, one BLAS gemm
+/// per block of rows gives all those scores at once, computed straight into
 /// a k × rows buffer prefilled with ‖c_j‖² (alpha = −2, beta = 1: no separate scaling pass); the
 /// argmin then runs across rows, which vectorises. Ties go to the lowest j, as numpy's argmin.
 /// `x` may have any row stride (rows of a memory-mapped file with more columns); columns that
@@ -48,6 +49,13 @@ unsafe fn nearest_avx2(x: ArrayView2<f64>, c: &Array2<f64>, visit: impl FnMut(us
 pub(super) fn nearest_any(x: ArrayView2<f64>, c: &Array2<f64>, mut visit: impl FnMut(usize, &[f64], usize)) {
     let k = c.nrows();
     let cn: Vec<f64> = c.rows().into_iter().map(|r| r.dot(&r)).collect();
+    match k {
+        0 => {}
+        1..=4 => return nearest_few::<4>(x, c, &cn, visit),
+        5..=8 => return nearest_few::<8>(x, c, &cn, visit),
+        9..=16 => return nearest_few::<16>(x, c, &cn, visit),
+        _ => {}
+    }
     let n = x.nrows();
     let mut g = Array2::<f64>::zeros((k, BLOCK.min(n)));
     let mut label = vec![0usize; BLOCK.min(n)];
@@ -94,6 +102,64 @@ pub(super) fn nearest_any(x: ArrayView2<f64>, c: &Array2<f64>, mut visit: impl F
             }
             visit(start + i, row.to_slice().expect("unit-stride columns"), l);
         }
+    }
+}
+
+/// [`nearest`] for at most `L` centroids, without BLAS: for a few centroids, a gemm spends its
+/// time packing the rows into its own layout (a copy of every row, every step), not computing.
+/// Here each row is read once, from where it lies: its dot products with all centroids are
+/// formed together, one fused multiply-add per column and centroid into `L` running sums (the
+/// centroids transposed and padded to `L` lanes, in L1), four rows at a time so that the sums
+/// are independent chains. Each row's sums are added in column order whether it falls in a group
+/// of four or not, so a row's label depends on the row and the centroids alone.
+#[inline(always)]
+fn nearest_few<const L: usize>(x: ArrayView2<f64>, c: &Array2<f64>, cn: &[f64], mut visit: impl FnMut(usize, &[f64], usize)) {
+    let (k, d) = c.dim();
+    // ct[t][j] = c[j][t]; lanes past k stay 0 and are never compared.
+    let mut ct = vec![[0.0; L]; d];
+    for (j, cj) in c.rows().into_iter().enumerate() {
+        for (t, v) in cj.iter().enumerate() {
+            ct[t][j] = *v;
+        }
+    }
+    let label = |acc: &[f64; L]| {
+        let mut best = (cn[0] - 2.0 * acc[0], 0);
+        for j in 1..k {
+            let s = cn[j] - 2.0 * acc[j];
+            if s < best.0 {
+                best = (s, j);
+            }
+        }
+        best.1
+    };
+    let n = x.nrows();
+    let row = |i: usize| -> &[f64] { &x.row(i).to_slice().expect("unit-stride columns")[..d] };
+    let mut i = 0;
+    while i + 4 <= n {
+        let r = [row(i), row(i + 1), row(i + 2), row(i + 3)];
+        let mut acc = [[0.0; L]; 4];
+        for (t, ctt) in ct.iter().enumerate() {
+            for (a, r) in acc.iter_mut().zip(&r) {
+                let v = r[t];
+                for j in 0..L {
+                    a[j] = v.mul_add(ctt[j], a[j]);
+                }
+            }
+        }
+        for (q, (a, r)) in acc.iter().zip(r).enumerate() {
+            visit(i + q, r, label(a));
+        }
+        i += 4;
+    }
+    for i in i..n {
+        let r = row(i);
+        let mut a = [0.0; L];
+        for (t, ctt) in ct.iter().enumerate() {
+            for j in 0..L {
+                a[j] = r[t].mul_add(ctt[j], a[j]);
+            }
+        }
+        visit(i, r, label(&a));
     }
 }
 

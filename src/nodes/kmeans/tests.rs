@@ -58,25 +58,30 @@ fn lloyd_finds_the_blobs_and_agrees_across_ranks() {
 
 #[test]
 fn nearest_agrees_with_brute_force_over_several_blocks() {
-    // 2.5 blocks of rows, 5 columns (not a multiple of the 8 lanes), k = 7.
-    let (n, d, k) = (2 * BLOCK + BLOCK / 2 + 3, 5, 7);
-    let x: Vec<f64> = (0..n * d).map(|i| uniform(1, 0, i as u64) * 10.0).collect();
-    let c = Array::from_shape_fn((k, d), |(j, t)| uniform(2, j as u64, t as u64) * 10.0);
-    let mut seen = Vec::new();
-    let xv = ArrayView2::from_shape((n, d), &x).unwrap();
-    nearest(xv, &c, |i, row, j| seen.push((i, row.to_vec(), j)));
-    assert_eq!(seen.len(), n);
-    // The portable build of the kernel gives the same labels as the dispatched one.
-    let mut portable = Vec::new();
-    nearest_any(xv, &c, |_, _, j| portable.push(j));
-    assert_eq!(portable, seen.iter().map(|s| s.2).collect::<Vec<_>>());
-    for (want_i, (i, row, j)) in seen.into_iter().enumerate() {
-        assert_eq!(i, want_i);
-        assert_eq!(row, &x[i * d..(i + 1) * d]);
-        let dist: Vec<f64> = c.rows().into_iter().map(|cr| row.iter().zip(cr).map(|(a, b)| (a - b) * (a - b)).sum()).collect();
-        let best = (0..k).fold(0, |b, t| if dist[t] < dist[b] { t } else { b });
-        assert!(j == best || (dist[j] - dist[best]).abs() < 1e-9, "row {i}: got {j}, want {best} ({dist:?})");
-        assert!((sq_dist(&row, c.row(j).as_slice().unwrap()) - dist[j]).abs() < 1e-9);
+    // 2.5 blocks of rows, 5 columns (not a multiple of the 8 lanes); k up to 16 takes the
+    // kernel without BLAS (lanes of 4, 8, 16), beyond it the gemm; rows contiguous, and rows
+    // 7 values apart (a memory-mapped file with more columns).
+    let (n, d) = (2 * BLOCK + BLOCK / 2 + 3, 5);
+    for (k, stride) in [(1, 5), (3, 5), (7, 5), (7, 7), (16, 5), (17, 5), (17, 7), (40, 5)] {
+        let x: Vec<f64> = (0..n * stride).map(|i| uniform(1, 0, i as u64) * 10.0).collect();
+        let c = Array::from_shape_fn((k, d), |(j, t)| uniform(2, j as u64, t as u64) * 10.0);
+        let mut seen = Vec::new();
+        let xv = ArrayView2::from_shape((n, d).strides((stride, 1)), &x).unwrap();
+        nearest(xv, &c, |i, row, j| seen.push((i, row.to_vec(), j)));
+        assert_eq!(seen.len(), n);
+        // The portable build of the kernel gives the same labels as the dispatched one.
+        let mut portable = Vec::new();
+        nearest_any(xv, &c, |_, _, j| portable.push(j));
+        assert_eq!(portable, seen.iter().map(|s| s.2).collect::<Vec<_>>());
+        for (want_i, (i, row, j)) in seen.into_iter().enumerate() {
+            assert_eq!(i, want_i);
+            assert_eq!(row, &x[i * stride..i * stride + d]);
+            let dist: Vec<f64> = c.rows().into_iter().map(|cr| row.iter().zip(cr).map(|(a, b)| (a - b) * (a - b)).sum()).collect();
+            let best = (0..k).fold(0, |b, t| if dist[t] < dist[b] { t } else { b });
+            // Scores ‖c‖² − 2x·c of values up to 10 in 5 columns round at about 1e-13.
+            assert!(j == best || (dist[j] - dist[best]).abs() < 1e-9, "k {k}, row {i}: got {j}, want {best} ({dist:?})");
+            assert!((sq_dist(&row, c.row(j).as_slice().unwrap()) - dist[j]).abs() < 1e-9);
+        }
     }
 }
 
