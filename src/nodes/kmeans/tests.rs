@@ -85,6 +85,25 @@ fn nearest_agrees_with_brute_force_over_several_blocks() {
     }
 }
 
+#[test]
+fn the_few_centroid_dot_products_are_the_same_bits_on_every_path() {
+    // AVX2 registers (where the CPU has them) and portable code: fused multiply-adds in column
+    // order either way.
+    fn check<const L: usize>() {
+        let d: usize = 37;
+        let rows: Vec<Vec<f64>> = (0..4u64).map(|q| (0..d).map(|t| uniform(3, q, t as u64) * 20.0 - 10.0).collect()).collect();
+        let ct: Vec<f64> = (0..d * L).map(|i| uniform(4, 0, i as u64) * 2e3 - 1e3).collect();
+        let r = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
+        let fast = dots4::<L>(r, &ct);
+        assert_eq!(fast, dots4_portable::<L>(r, &ct), "L = {L}");
+        let direct: f64 = (0..d).map(|t| rows[2][t] * ct[t * L + L - 1]).sum();
+        assert!((fast[2][L - 1] - direct).abs() < 1e-9 * 1e4 * d as f64, "L = {L}");
+    }
+    check::<4>();
+    check::<8>();
+    check::<16>();
+}
+
 /// An `init=` centroid file holding `csv`, in a directory removed when the first value drops.
 fn centroid_file(csv: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
