@@ -82,12 +82,6 @@ impl Pool {
     }
 }
 
-/// The pool in place on this thread (a pool of 1 when there is none), to put in place on a
-/// helper thread of the same work with [`Pool::run`]: a reader that parses the next block.
-pub fn in_place() -> Pool {
-    Pool { threads: current(), pool: CURRENT.with(|c| c.borrow().clone()) }
-}
-
 /// Threads working on parts on this thread now: the pool's in place, else 1.
 pub fn current() -> usize {
     CURRENT.with(|c| c.borrow().as_ref().map_or(1, |p| p.current_num_threads()))

@@ -283,9 +283,7 @@ pub type Sink<'a> = dyn FnMut(&[f64], &[String], u64, u64) -> Result<()> + 'a;
 /// Stream the lines in bytes `[begin, end)` of `path` (line-aligned) in blocks of about
 /// `block_bytes`, parsed by `threads` threads, calling `sink(values, labels, rows, offset)` with
 /// each parsed block (`offset`: the file offset its lines start at), in file order. The next
-/// block is read (and decompressed) on another thread while this one is parsed and handed on;
-/// with a pool of threads in place, it is parsed there too, so that the pool's threads parse
-/// the next block whenever the one handed on leaves them idle (between its parts, at its end).
+/// block is read (and decompressed) on another thread while this one is parsed and handed on.
 #[allow(clippy::too_many_arguments)] // the reader's settings, each used once; a struct would only rename them
 pub fn read_range(
     path: &Path,
@@ -311,24 +309,19 @@ pub fn read_range(
     let mut left = end - begin;
     // Bytes in buf (carried over + read), and whether the range has been read to its end.
     let (mut have, mut ended) = (0usize, false);
-    let (mut vals, mut vals_ahead) = (Rows::default(), Rows::default());
-    let (mut scratch, mut scratch_ahead) = (Vec::new(), Vec::new());
-    // This block's end and parse, when the reader parsed it ahead.
-    let mut ready: Option<(usize, ParseResult)> = None;
-    let pool = crate::threads::in_place();
-    let parse_ahead = pool.threads() > 1;
+    let mut vals = Rows::default();
+    // The parser's pieces, kept from block to block (their pages are faulted in once).
+    let mut scratch = Vec::new();
     let mut skipped = 0;
     loop {
         if !ended && have == 0 {
             (have, ended) = fill(&mut f, &mut buf, 0, &mut left).map_err(io_err)?;
         }
-        let (upto, parsed) = match ready.take() {
-            Some(done) => done,
-            None => match lines_end(&buf[..have], ended) {
-                Some(upto) => {
-                    vals.clear();
-                    (upto, parse_parallel(&buf[..upto], base, threads, delim, plan, nan, &mut vals, &mut scratch))
-                }
+        let upto = if ended {
+            have
+        } else {
+            match memchr::memrchr(b'\n', &buf[..have]) {
+                Some(i) => i + 1,
                 None => {
                     // A single line longer than the block.
                     buf.resize(buf.len() * 2, 0);
@@ -337,62 +330,38 @@ pub fn read_range(
                     have = more;
                     continue;
                 }
-            },
+            }
         };
-        // The next block: the unfinished line first, then bytes read while this one is handed on.
+        // The next block: the unfinished line first, then bytes read while this one is parsed.
         let carry = have - upto;
-        let next_base = base + upto as u64;
         ahead.resize(buf.len(), 0);
         ahead[..carry].copy_from_slice(&buf[upto..have]);
         let (done, next) = std::thread::scope(|s| {
-            let reader = (!ended).then(|| {
-                s.spawn(|| {
-                    let (have, ended) = fill(&mut f, &mut ahead, carry, &mut left)?;
-                    let parsed = match lines_end(&ahead[..have], ended) {
-                        Some(upto) if parse_ahead => pool.run(|| {
-                            vals_ahead.clear();
-                            Some((upto, parse_parallel(&ahead[..upto], next_base, threads, delim, plan, nan, &mut vals_ahead, &mut scratch_ahead)))
-                        }),
-                        _ => None,
-                    };
-                    Ok::<_, std::io::Error>((have, ended, parsed))
-                })
-            });
-            let done = parsed.map_err(|e| Error::data(rank, pstr(), line_of(path, e.offset), e.msg)).and_then(|parsed| {
-                // The block as one chunk, however many threads parsed it: chunks that
-                // depended on the thread count would make the statistics depend on it.
-                skipped += parsed.skipped;
-                if parsed.rows > 0 {
-                    sink(&vals.vals, &vals.labels, parsed.rows, base)?;
-                }
-                Ok(())
-            });
+            let reader = (!ended).then(|| s.spawn(|| fill(&mut f, &mut ahead, carry, &mut left)));
+            vals.clear();
+            let done = parse_parallel(&buf[..upto], base, threads, delim, plan, nan, &mut vals, &mut scratch)
+                .map_err(|e| Error::data(rank, pstr(), line_of(path, e.offset), e.msg))
+                .and_then(|parsed| {
+                    // The block as one chunk, however many threads parsed it: chunks that
+                    // depended on the thread count would make the statistics depend on it.
+                    skipped += parsed.skipped;
+                    if parsed.rows > 0 {
+                        sink(&vals.vals, &vals.labels, parsed.rows, base)?;
+                    }
+                    Ok(())
+                });
             (done, reader.map(|r| r.join().expect("the reading thread does not panic")))
         });
         done?;
         match next {
             None => return Ok(skipped),
             Some(next) => {
-                (have, ended, ready) = next.map_err(io_err)?;
+                (have, ended) = next.map_err(io_err)?;
                 std::mem::swap(&mut buf, &mut ahead);
-                std::mem::swap(&mut vals, &mut vals_ahead);
-                std::mem::swap(&mut scratch, &mut scratch_ahead);
-                base = next_base;
+                base += upto as u64;
             }
         }
     }
-}
-
-/// What parsing a block gives.
-type ParseResult = std::result::Result<parse::Parsed, ParseError>;
-
-/// Where the whole lines of `buf` end: all of it once the range has `ended`; None when not one
-/// line ends in it.
-fn lines_end(buf: &[u8], ended: bool) -> Option<usize> {
-    if ended {
-        return Some(buf.len());
-    }
-    memchr::memrchr(b'\n', buf).map(|i| i + 1)
 }
 
 /// Read into `buf[from..]` until it is full, `left` bytes are read or the file ends; returns
