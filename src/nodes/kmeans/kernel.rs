@@ -144,15 +144,10 @@ fn nearest_few<const L: usize>(x: ArrayView2<f64>, c: &Array2<f64>, cn: &[f64], 
         }
         i += 4;
     }
+    // The last rows one at a time, through the same kernel (each lane's sums are its row's own).
     for i in i..n {
         let r = row(i);
-        let mut a = [0.0; L];
-        for (t, ctt) in ct.iter().enumerate() {
-            for j in 0..L {
-                a[j] = r[t].mul_add(ctt[j], a[j]);
-            }
-        }
-        visit(i, r, label(&a));
+        visit(i, r, label(&dots4::<L>([r; 4], flat)[0]));
     }
 }
 
