@@ -24,6 +24,7 @@ pub mod npy;
 mod options;
 mod outputs;
 pub mod parquet;
+mod parquet_doubles;
 mod parquet_write;
 mod pyliteral;
 mod shards;

@@ -6,6 +6,7 @@
 //! into `--reproducible` leaves, by whole row groups ([`groups_of`]: row-weighted runs, found
 //! from the footer alone, no communication; a leaf is one row group).
 
+use super::parquet_doubles::{self, Doubles};
 use crate::error::{Error, Result};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::DataType;
@@ -37,6 +38,11 @@ impl Footer {
     /// when the column holds text.
     fn numbers(&self, group: &dyn parquet::file::reader::RowGroupReader, j: usize, rows: usize) -> std::result::Result<Option<Numbers>, String> {
         let descr = self.reader.metadata().file_metadata().schema_descr().column(j);
+        let (max_def, max_rep) = (descr.max_def_level(), descr.max_rep_level());
+        if descr.physical_type() == parquet::basic::Type::DOUBLE && parquet_doubles::usable(group.metadata().column(j), max_def, max_rep) {
+            let pages = group.get_column_page_reader(j).map_err(|e| e.to_string())?;
+            return Ok(Some(Numbers::Pages(Box::new(Doubles::new(pages, max_def, rows)))));
+        }
         Ok(match group.get_column_reader(j).map_err(|e| e.to_string())? {
             ColumnReader::DoubleColumnReader(reader) if descr.max_rep_level() == 0 => {
                 Some(Numbers::Doubles { reader: Box::new(reader), max_def: descr.max_def_level(), rows })
@@ -50,8 +56,10 @@ impl Footer {
 }
 
 /// A numeric column of a row group. Doubles (the common case) are decoded a tile of rows at a
-/// time into a small buffer that stays in cache; other types are decoded whole and converted.
+/// time into a small buffer that stays in cache, by our own decoder where it can; other types
+/// are decoded whole and converted.
 enum Numbers {
+    Pages(Box<Doubles>),
     Doubles { reader: Box<ColumnReaderImpl<parquet::data_type::DoubleType>>, max_def: i16, rows: usize },
     Whole(Vec<f64>),
 }
@@ -65,6 +73,7 @@ impl Numbers {
                 out.extend_from_slice(&v[at..at + n]);
                 return Ok(());
             }
+            Numbers::Pages(doubles) => return doubles.tile(n, out),
             Numbers::Doubles { reader, max_def, rows } => (reader, *max_def, *rows),
         };
         defs.clear();
