@@ -86,17 +86,7 @@ impl Numbers {
             read += records;
         }
         if max_def > 0 && out.len() < n {
-            // Nulls: the values are packed at the front; spread them to their rows from the back.
-            let mut next = out.len();
-            out.resize(n, f64::NAN);
-            for i in (0..n).rev() {
-                if defs[i] == max_def {
-                    next -= 1;
-                    out[i] = out[next];
-                } else {
-                    out[i] = f64::NAN;
-                }
-            }
+            parquet_doubles::spread_nulls(out, 0, n, |i| defs[i] == max_def);
         }
         Ok(())
     }

@@ -116,19 +116,8 @@ impl Doubles {
                 }
             }
             if present < k {
-                // Nulls: the values came packed; spread them to their rows from the back.
-                let mut next = present;
-                let levels = &self.levels;
-                out.resize(start + k, f64::NAN);
-                let row = &mut out[start..];
-                for i in (0..k).rev() {
-                    if levels[i] == self.max_def as u32 {
-                        next -= 1;
-                        row[i] = row[next];
-                    } else {
-                        row[i] = f64::NAN;
-                    }
-                }
+                let (levels, max_def) = (&self.levels, self.max_def as u32);
+                spread_nulls(out, start, k, |i| levels[i] == max_def);
             }
             page.left -= k;
             done += k;
@@ -198,6 +187,22 @@ impl Doubles {
                 other => return Err(format!("values in the {other} encoding")),
             };
             return Ok(DataPage { left: rows, defs, values });
+        }
+    }
+}
+
+/// `out[start..]` holds the values of the next `rows` rows, packed: one for each row `i` (from
+/// 0) where `present(i)`. Spread them to their rows, NaN for the others.
+pub(super) fn spread_nulls(out: &mut Vec<f64>, start: usize, rows: usize, present: impl Fn(usize) -> bool) {
+    let mut next = out.len();
+    out.resize(start + rows, f64::NAN);
+    // From the back, so that no value is overwritten before it has moved.
+    for i in (0..rows).rev() {
+        if present(i) {
+            next -= 1;
+            out[start + i] = out[next];
+        } else {
+            out[start + i] = f64::NAN;
         }
     }
 }

@@ -31,26 +31,40 @@ pub struct KmeansPartial {
 
 impl Partial for KmeansPartial {
     fn update(&mut self, chunk: &Chunk) -> Result<()> {
-        self.rows.push(chunk.x, chunk.mapped);
-        self.labels.resize(self.labels.len() + chunk.x.nrows(), u32::MAX);
-        if let Some((c, it, step)) = &mut self.early {
-            if *it < self.max_iter {
-                let n = chunk.x.nrows();
-                let labels = self.labels.len() - n;
-                // In fixed parts on the rank's threads, their sums added in part order.
-                let x = chunk.x;
-                let parts = crate::threads::map_parts_with(x.ncols(), &mut self.labels[labels..], |r, mine| {
-                    let mut sums = vec![0.0; step.len()];
-                    Trainer::assign(c, x.slice(ndarray::s![r, ..]), mine, &mut sums);
-                    sums
-                });
-                for sums in parts {
-                    step.iter_mut().zip(sums).for_each(|(a, b)| *a += b);
-                }
+        let (x, n) = (chunk.x, chunk.x.nrows());
+        let held = self.rows.hold(x, chunk.mapped);
+        let labels = self.labels.len();
+        self.labels.resize(labels + n, u32::MAX);
+        let early = self.early.as_ref().filter(|(_, it, _)| *it < self.max_iter);
+        let (d, var) = (x.ncols(), self.var.is_some());
+        // In fixed parts on the rank's threads, each part's copy of the rows (unless a memory
+        // map holds them), first Lloyd step and variance, kept or added in part order: the same
+        // bits for any thread count.
+        let parts = crate::threads::map_parts_with(d, &mut self.labels[labels..], |r, mine| {
+            let part = x.slice(ndarray::s![r, ..]);
+            let copy = (!held).then(|| super::store::copy_rows(part));
+            let step = early.map(|(c, _, step)| {
+                let mut sums = vec![0.0; step.len()];
+                Trainer::assign(c, part, mine, &mut sums);
+                sums
+            });
+            let var = var.then(|| {
+                let mut s = crate::stats::Scatter::new(d, false);
+                s.update(part);
+                s
+            });
+            (copy, step, var)
+        });
+        for (copy, sums, var) in parts {
+            if let Some(copy) = copy {
+                self.rows.push_owned(copy);
             }
-        }
-        if let Some(var) = &mut self.var {
-            var.update(chunk.x);
+            if let (Some(sums), Some((_, _, step))) = (sums, &mut self.early) {
+                step.iter_mut().zip(sums).for_each(|(a, b)| *a += b);
+            }
+            if let (Some(part), Some(all)) = (var, &mut self.var) {
+                all.merge(&part);
+            }
         }
         Ok(())
     }

@@ -3,6 +3,9 @@
 use super::*;
 use std::ops::Range;
 
+/// Copied rows of fewer values than this (64 KiB) join the block before them.
+const SMALL_VALUES: usize = 1 << 13;
+
 /// The rank's rows, kept for the Lloyd passes, in input order: blocks copied from the chunks
 /// (row-major) and blocks borrowed from memory-mapped NPY inputs (row stride = the file's
 /// column count; no copy, no fresh pages).
@@ -43,39 +46,55 @@ impl Rows {
 
     /// Keep a chunk's rows: by holding its memory map when `x` lies in one, else by copying.
     pub(super) fn push(&mut self, x: ArrayView2<f64>, mapped: Option<&Mapped>) {
+        if !self.hold(x, mapped) {
+            self.push_owned(copy_rows(x));
+        }
+    }
+
+    /// Keep `x`'s rows by holding its memory map, when they lie in one (or are none); false:
+    /// they must be copied ([`Rows::push_owned`]).
+    pub(super) fn hold(&mut self, x: ArrayView2<f64>, mapped: Option<&Mapped>) -> bool {
         let n = x.nrows();
         if n == 0 {
-            return;
+            return true;
         }
-        self.n += n;
         // Rows of a mapped view: unit-stride columns, rows `stride` apart (a one-row view may
         // report any row stride: it joins a block whatever the block's stride).
         let stride = usize::try_from(x.strides()[0]).ok().filter(|&s| s >= self.d);
         let stride = if n == 1 { stride.or(Some(self.d)) } else { stride };
         let start = mapped.and_then(|m| m.offset_of(x.as_ptr()));
-        if let (Some(map), Some(start), Some(stride), true) = (mapped, start, stride, x.ncols() <= 1 || x.strides()[1] == 1) {
-            // Consecutive chunks of one file extend one block.
-            if let Some(Block::Mapped { map: m, start: s, rows, stride: st }) = self.blocks.last_mut() {
-                if m.same(map) && (*st == stride || n == 1) && *s + *rows * *st == start {
-                    *rows += n;
-                    return;
-                }
+        let (Some(map), Some(start), Some(stride), true) = (mapped, start, stride, x.ncols() <= 1 || x.strides()[1] == 1) else {
+            return false;
+        };
+        self.n += n;
+        // Consecutive chunks of one file extend one block.
+        if let Some(Block::Mapped { map: m, start: s, rows, stride: st }) = self.blocks.last_mut() {
+            if m.same(map) && (*st == stride || n == 1) && *s + *rows * *st == start {
+                *rows += n;
+                return true;
             }
-            self.blocks.push(Block::Mapped { map: map.clone(), start, rows: n, stride });
-            self.starts.push(self.n - n);
+        }
+        self.blocks.push(Block::Mapped { map: map.clone(), start, rows: n, stride });
+        self.starts.push(self.n - n);
+        true
+    }
+
+    /// Keep rows copied out of a chunk (row-major, whole rows): as a block of their own, or
+    /// when they are few, at the end of the copied block before them (so that many small
+    /// chunks make few blocks).
+    pub(super) fn push_owned(&mut self, v: Vec<f64>) {
+        if v.is_empty() {
             return;
         }
-        if !matches!(self.blocks.last(), Some(Block::Owned(_))) {
-            self.blocks.push(Block::Owned(Vec::new()));
-            self.starts.push(self.n - n);
-        }
-        let Some(Block::Owned(v)) = self.blocks.last_mut() else { unreachable!() };
-        for row in x.rows() {
-            match row.as_slice() {
-                Some(r) => v.extend_from_slice(r),
-                None => v.extend(row.iter()),
+        let rows = v.len() / self.d.max(1);
+        match self.blocks.last_mut() {
+            Some(Block::Owned(last)) if v.len() < SMALL_VALUES => last.extend_from_slice(&v),
+            _ => {
+                self.starts.push(self.n);
+                self.blocks.push(Block::Owned(v));
             }
         }
+        self.n += rows;
     }
 
     /// The rows kept since the last leaf are leaf `index` of the canonical order.
@@ -181,4 +200,16 @@ impl Rows {
             base += n;
         }
     }
+}
+
+/// The rows of `x`, row-major.
+pub(super) fn copy_rows(x: ArrayView2<f64>) -> Vec<f64> {
+    let mut v = Vec::with_capacity(x.len());
+    for row in x.rows() {
+        match row.as_slice() {
+            Some(r) => v.extend_from_slice(r),
+            None => v.extend(row.iter()),
+        }
+    }
+    v
 }

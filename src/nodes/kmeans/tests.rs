@@ -137,6 +137,62 @@ fn the_first_step_taken_while_reading_chunks_matches_one_pass() {
 }
 
 #[test]
+fn rows_kept_in_parts_on_threads_give_the_same_bits_for_any_thread_count() {
+    // Enough rows for several parts per chunk ([`crate::threads::parts`]): each part's copy of
+    // the rows, first step and variances are formed on a thread and kept in part order.
+    let n = 70_000;
+    let x = Array::from_shape_fn((n, 2), |(i, j)| [[0.0, 0.0], [5.0, 5.0], [0.0, 6.0]][i % 3][j] + uniform(3, j as u64, i as u64) - 0.5);
+    assert!(crate::threads::parts(n, 2).len() >= 3);
+    let (_tmp, init) = centroid_file("a,b\n1,1\n4,4\n0,5\n");
+    let spec = NodeSpec::parse(&format!("kmeans(init={}, tol=1e-6)", init.display())).unwrap();
+    let schema = Schema::features(&["a".into(), "b".into()]);
+    let fit_on = |threads: usize, cuts: &[usize]| {
+        crate::threads::Pool::new(threads).unwrap().run(|| {
+            let mut node = crate::nodes::KmeansNode::from_spec(&spec).unwrap();
+            node.begin(&schema).unwrap();
+            for w in cuts.windows(2) {
+                node.update(&Chunk::new(x.slice(s![w[0]..w[1], ..]))).unwrap();
+            }
+            node.join(&crate::comm::SingleComm).unwrap();
+            node.model().expect("trained").clone()
+        })
+    };
+    // Lloyd's steps done plainly, from the same centroids, until no row changes cluster.
+    let mut c = vec![[1.0, 1.0], [4.0, 4.0], [0.0, 5.0]];
+    for _ in 0..100 {
+        let mut sums = [[0.0, 0.0, 0.0]; 3];
+        for r in x.rows() {
+            let d = |c: &[f64; 2]| (r[0] - c[0]).powi(2) + (r[1] - c[1]).powi(2);
+            let j = (0..3).min_by(|&a, &b| d(&c[a]).total_cmp(&d(&c[b]))).unwrap();
+            sums[j] = [sums[j][0] + r[0], sums[j][1] + r[1], sums[j][2] + 1.0];
+        }
+        c = sums.iter().map(|s| [s[0] / s[2], s[1] / s[2]]).collect();
+    }
+    for cuts in [vec![0, n], vec![0, 40_000, 40_001, n]] {
+        // The rows are kept in their order, whatever the threads.
+        for threads in [1, 3] {
+            let params = KmeansParams::from_spec(&spec).unwrap();
+            let mut partial = crate::nodes::define::NodeParams::partial(&params, &schema);
+            crate::threads::Pool::new(threads).unwrap().run(|| {
+                for w in cuts.windows(2) {
+                    crate::nodes::define::Partial::update(&mut partial, &Chunk::new(x.slice(s![w[0]..w[1], ..]))).unwrap();
+                }
+            });
+            assert!(partial.rows.iter().zip(x.rows()).all(|(a, b)| a == b.as_slice().unwrap()) && partial.rows.len() == n);
+            assert!(partial.rows.blocks.len() >= 3, "copied in parts");
+        }
+        let one = fit_on(1, &cuts);
+        for (got, want) in one.centroids.rows().into_iter().zip(&c) {
+            assert!((got[0] - want[0]).abs() < 1e-9 && (got[1] - want[1]).abs() < 1e-9, "{got} vs {want:?}");
+        }
+        for threads in [2, 3] {
+            let m = fit_on(threads, &cuts);
+            assert_eq!((&m.centroids, m.n_iter, m.inertia.to_bits()), (&one.centroids, one.n_iter, one.inertia.to_bits()), "{threads} threads, cuts {cuts:?}");
+        }
+    }
+}
+
+#[test]
 fn mapped_npy_rows_are_kept_as_one_block_per_file_without_a_copy() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
