@@ -379,12 +379,19 @@ impl Dataset {
         let names = self.layout.column_names();
         let dropped = std::cell::Cell::new(0u64);
         let mut emit_rows = |block: ArrayView2<f64>, labels: &[String], mapped: Option<&npy::Mapped>, origin: Origin| -> Result<()> {
-            // A branch-free scan first (it vectorises); the position only on the rare error path.
+            // A branch-free scan first (it vectorises), in parts on the rank's threads (it is the
+            // first touch of a memory-mapped block: its page faults are spread too); the
+            // position only on the rare error path.
             let finite = |v: &[f64]| v.iter().fold(true, |ok, v| ok & v.is_finite());
-            let all_finite = match block.as_slice() {
-                Some(v) => finite(v),
-                None => block.rows().into_iter().fold(true, |ok, r| ok & finite(r.to_slice().unwrap())),
-            };
+            let all_finite = crate::threads::map_parts(block.nrows(), block.ncols(), |r| {
+                let part = block.slice(ndarray::s![r, ..]);
+                match part.as_slice() {
+                    Some(v) => finite(v),
+                    None => part.rows().into_iter().fold(true, |ok, r| ok & finite(r.to_slice().unwrap())),
+                }
+            })
+            .into_iter()
+            .all(|ok| ok);
             if all_finite {
                 return emit(block, labels, mapped, &origin);
             }

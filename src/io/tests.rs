@@ -43,6 +43,50 @@ fn a_header_name_given_twice_is_never_resolved_to_one_of_its_columns() {
 }
 
 #[test]
+fn a_bad_value_in_any_part_of_a_large_block_is_found_on_threads() {
+    // Blocks of many parts, their finiteness checked part by part on the pool's threads: an
+    // infinity or NaN in a late part is an error naming its row, or its row is dropped.
+    let (n, d) = (40_000, 4);
+    assert!(crate::threads::parts(n, d).len() >= 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("x.npy");
+    for (bad, row) in [(f64::INFINITY, 39_000), (f64::NAN, 20_000)] {
+        let vals: Vec<f64> = (0..n * d).map(|i| if i == row * d + 2 { bad } else { i as f64 }).collect();
+        let mut w = npy::NpyWriter::create(std::fs::File::create(&path).unwrap(), d).unwrap();
+        w.write_rows(&vals).unwrap();
+        w.finish().unwrap();
+        for (nan, map) in [(NanPolicy::Error, true), (NanPolicy::Error, false), (NanPolicy::Skip, true)] {
+            let mut opts = DataOptions::new(path.display().to_string());
+            opts.nan = nan;
+            let data = Dataset::open(&crate::comm::SingleComm, &opts).unwrap();
+            let mut sum = 0.0;
+            let read = crate::threads::Pool::new(3).unwrap().run(|| {
+                let mut add = |c: &crate::io::Chunk| {
+                    sum += c.x.sum();
+                    Ok(())
+                };
+                if map {
+                    data.for_each_chunk_mapped(&mut add)
+                } else {
+                    data.for_each_chunk(&mut add)
+                }
+            });
+            match nan {
+                NanPolicy::Skip => {
+                    assert_eq!(read.unwrap(), (n as u64 - 1, 1));
+                    let kept: f64 = vals.chunks(d).enumerate().filter(|(i, _)| *i != row).map(|(_, r)| r.iter().sum::<f64>()).sum();
+                    assert_eq!(sum, kept);
+                }
+                _ => {
+                    let e = read.unwrap_err().to_string();
+                    assert!(e.contains(&format!("row {} column 2 ('x2') holds", row + 1)), "{e}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn npy_rows_after_skipped_nan_rows_keep_their_file_row_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
