@@ -522,18 +522,16 @@ mod tests {
         }
     }
 
-    /// A v1 data page: definition levels (1: present) behind their length, then `values`.
-    fn v1(levels: &[u32], encoding: Encoding, values: Vec<u8>) -> Page {
-        let levels = encode(levels, 1, levels.len() / 8 * 8);
-        let buf: Vec<u8> = (levels.len() as u32).to_le_bytes().into_iter().chain(levels).chain(values).collect();
-        Page::DataPage { buf: buf.into(), num_values: 0, encoding, def_level_encoding: Encoding::RLE, rep_level_encoding: Encoding::RLE, statistics: None }
+    /// A v1 data page of `rows` rows from its bytes.
+    fn raw_v1(buf: Vec<u8>, rows: u32, encoding: Encoding) -> Page {
+        Page::DataPage { buf: buf.into(), num_values: rows, encoding, def_level_encoding: Encoding::RLE, rep_level_encoding: Encoding::RLE, statistics: None }
     }
 
-    fn with_rows(mut page: Page, rows: u32) -> Page {
-        if let Page::DataPage { num_values, .. } = &mut page {
-            *num_values = rows;
-        }
-        page
+    /// A v1 data page: definition levels (1: present) behind their length, then `values`.
+    fn v1(levels: &[u32], encoding: Encoding, values: Vec<u8>) -> Page {
+        let packed = encode(levels, 1, levels.len() / 8 * 8);
+        let buf: Vec<u8> = (packed.len() as u32).to_le_bytes().into_iter().chain(packed).chain(values).collect();
+        raw_v1(buf, levels.len() as u32, encoding)
     }
 
     /// Dictionary indices, `width` bits each, bit-packed as far as they fill groups of 8.
@@ -553,8 +551,8 @@ mod tests {
         let plain: Vec<u8> = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0].iter().flat_map(|v: &f64| v.to_le_bytes()).collect();
         let pages = vec![
             dictionary(&[-1.0, -2.0, -3.0]),
-            with_rows(v1(&levels, Encoding::RLE_DICTIONARY, indices(&[2, 0, 1, 1, 0, 2, 2], 2)), 11),
-            with_rows(v1(&levels, Encoding::PLAIN, plain), 11),
+            v1(&levels, Encoding::RLE_DICTIONARY, indices(&[2, 0, 1, 1, 0, 2, 2], 2)),
+            v1(&levels, Encoding::PLAIN, plain),
         ];
         let n = f64::NAN;
         let want = [-3.0, n, -1.0, -2.0, n, n, -2.0, -1.0, -3.0, n, -3.0, 10.0, n, 20.0, 30.0, n, n, 40.0, 50.0, 60.0, n, 70.0];
@@ -563,33 +561,19 @@ mod tests {
 
     #[test]
     fn broken_pages_are_clear_errors() {
-        let dict_page = |idx: &[u32]| with_rows(v1(&vec![1; idx.len()], Encoding::RLE_DICTIONARY, indices(idx, 2)), idx.len() as u32);
+        let dict_page = |idx: &[u32]| v1(&vec![1; idx.len()], Encoding::RLE_DICTIONARY, indices(idx, 2));
         let err = read(vec![dictionary(&[1.0, 2.0]), dict_page(&[0, 1, 3])], 1, 3).unwrap_err();
         assert_eq!(err, "dictionary index 3 past the dictionary's 2 values");
         let err = read(vec![dict_page(&[0, 1])], 1, 2).unwrap_err();
         assert_eq!(err, "dictionary-encoded values without a dictionary page");
         let err = read(vec![dictionary(&[1.0]), dict_page(&[0, 0, 0])], 1, 5).unwrap_err();
         assert_eq!(err, "the row group says 5 rows but holds 3");
-        let err = read(vec![with_rows(v1(&[1, 1, 1], Encoding::PLAIN, vec![0; 16]), 3)], 1, 3).unwrap_err();
+        let err = read(vec![v1(&[1, 1, 1], Encoding::PLAIN, vec![0; 16])], 1, 3).unwrap_err();
         assert_eq!(err, "a data page holds fewer values than its levels say");
-        let cut = Page::DataPage {
-            buf: vec![100, 0, 0, 0, 4, 1].into(),
-            num_values: 2,
-            encoding: Encoding::PLAIN,
-            def_level_encoding: Encoding::RLE,
-            rep_level_encoding: Encoding::RLE,
-            statistics: None,
-        };
+        let cut = raw_v1(vec![100, 0, 0, 0, 4, 1], 2, Encoding::PLAIN);
         assert_eq!(read(vec![cut], 1, 2).unwrap_err(), "a data page too short for its definition levels");
         // Levels of 2 for a column whose values are present at level 1 (a run of two 2s).
-        let high = Page::DataPage {
-            buf: vec![2, 0, 0, 0, 4, 2].into(),
-            num_values: 2,
-            encoding: Encoding::PLAIN,
-            def_level_encoding: Encoding::RLE,
-            rep_level_encoding: Encoding::RLE,
-            statistics: None,
-        };
+        let high = raw_v1(vec![2, 0, 0, 0, 4, 2], 2, Encoding::PLAIN);
         assert_eq!(read(vec![high], 1, 2).unwrap_err(), "a definition level of 2, above the column's 1");
     }
 

@@ -112,6 +112,20 @@ fn centroid_file(csv: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (tmp, init)
 }
 
+/// k-means trained on one rank from the chunks of `x` cut at `cuts`, on `threads` threads.
+fn fit_chunks(spec: &NodeSpec, x: &Array2<f64>, cuts: &[usize], threads: usize) -> KmeansModel {
+    let schema = Schema::features(&["a".into(), "b".into()]);
+    crate::threads::Pool::new(threads).unwrap().run(|| {
+        let mut node = crate::nodes::KmeansNode::from_spec(spec).unwrap();
+        node.begin(&schema).unwrap();
+        for w in cuts.windows(2) {
+            node.update(&Chunk::new(x.slice(s![w[0]..w[1], ..]))).unwrap();
+        }
+        node.join(&crate::comm::SingleComm).unwrap();
+        node.model().expect("trained").clone()
+    })
+}
+
 #[test]
 fn the_first_step_taken_while_reading_chunks_matches_one_pass() {
     // Known centroids (a file): the first Lloyd step and the tol variances are accumulated
@@ -119,18 +133,8 @@ fn the_first_step_taken_while_reading_chunks_matches_one_pass() {
     let x = blobs();
     let (_tmp, init) = centroid_file("a,b\n1,1\n4,4\n0,5\n");
     let spec = NodeSpec::parse(&format!("kmeans(init={}, tol=1e-3)", init.display())).unwrap();
-    let schema = Schema::features(&["a".into(), "b".into()]);
-    let fit_in = |cuts: &[usize]| {
-        let mut n = crate::nodes::KmeansNode::from_spec(&spec).unwrap();
-        n.begin(&schema).unwrap();
-        for w in cuts.windows(2) {
-            n.update(&Chunk::new(x.slice(s![w[0]..w[1], ..]))).unwrap();
-        }
-        n.join(&crate::comm::SingleComm).unwrap();
-        n.model().expect("trained").clone()
-    };
-    let one = fit_in(&[0, 300]);
-    let many = fit_in(&[0, 1, 7, 7, 150, 299, 300]);
+    let one = fit_chunks(&spec, &x, &[0, 300], 1);
+    let many = fit_chunks(&spec, &x, &[0, 1, 7, 7, 150, 299, 300], 1);
     assert_eq!(one.n_iter, many.n_iter);
     assert!(one.centroids.iter().zip(&many.centroids).all(|(a, b)| (a - b).abs() < 1e-12));
     assert!((one.inertia - many.inertia).abs() < 1e-9 * one.inertia);
@@ -146,17 +150,6 @@ fn rows_kept_in_parts_on_threads_give_the_same_bits_for_any_thread_count() {
     let (_tmp, init) = centroid_file("a,b\n1,1\n4,4\n0,5\n");
     let spec = NodeSpec::parse(&format!("kmeans(init={}, tol=1e-6)", init.display())).unwrap();
     let schema = Schema::features(&["a".into(), "b".into()]);
-    let fit_on = |threads: usize, cuts: &[usize]| {
-        crate::threads::Pool::new(threads).unwrap().run(|| {
-            let mut node = crate::nodes::KmeansNode::from_spec(&spec).unwrap();
-            node.begin(&schema).unwrap();
-            for w in cuts.windows(2) {
-                node.update(&Chunk::new(x.slice(s![w[0]..w[1], ..]))).unwrap();
-            }
-            node.join(&crate::comm::SingleComm).unwrap();
-            node.model().expect("trained").clone()
-        })
-    };
     // Lloyd's steps done plainly, from the same centroids, until no row changes cluster.
     let mut c = vec![[1.0, 1.0], [4.0, 4.0], [0.0, 5.0]];
     for _ in 0..100 {
@@ -181,12 +174,12 @@ fn rows_kept_in_parts_on_threads_give_the_same_bits_for_any_thread_count() {
             assert!(partial.rows.iter().zip(x.rows()).all(|(a, b)| a == b.as_slice().unwrap()) && partial.rows.len() == n);
             assert!(partial.rows.blocks.len() >= 3, "copied in parts");
         }
-        let one = fit_on(1, &cuts);
+        let one = fit_chunks(&spec, &x, &cuts, 1);
         for (got, want) in one.centroids.rows().into_iter().zip(&c) {
             assert!((got[0] - want[0]).abs() < 1e-9 && (got[1] - want[1]).abs() < 1e-9, "{got} vs {want:?}");
         }
         for threads in [2, 3] {
-            let m = fit_on(threads, &cuts);
+            let m = fit_chunks(&spec, &x, &cuts, threads);
             assert_eq!((&m.centroids, m.n_iter, m.inertia.to_bits()), (&one.centroids, one.n_iter, one.inertia.to_bits()), "{threads} threads, cuts {cuts:?}");
         }
     }
