@@ -4,7 +4,7 @@
 # NPY, on layouts of ranks x threads per rank (default 1x1, 2x1 and 1x2: one rank of two threads
 # against two ranks of one); prints wall time, MB/s, rows/s and peak RSS per rank, a 1xT
 # layout's time over the Tx1 one's, next to a single-process numpy/pandas baseline measured in
-# the same run (when python3 has them), and the machine's own limits (one core's dgemm GFLOP/s
+# the same run (when python3 has them; numpy with its default BLAS threads on all cores), and the machine's own limits (one core's dgemm GFLOP/s
 # and memory read GB/s, by numpy with one BLAS thread).
 #
 #   bash scripts/bench.sh                 # data under /tmp/flowmpi-bench (made once, not committed)
@@ -104,7 +104,9 @@ for fmt in $FORMATS; do
     done
     unset walls
     if [ $have_py = 1 ] && [ "$node" != sfa2 ] && { [ "$node" != kmeans ] || python3 -c 'import sklearn' 2>/dev/null; }; then
-      read -r wall rss _ < <(REPEAT=1 best_of 1x1 python3 scripts/bench_baseline.py "$node" "$fmt" "$DIR"/shard*."$fmt")
+      # numpy with its default BLAS threads on every core (unbound: "1xN"), whatever the
+      # caller's environment says (with one BLAS thread, np.cov of 4M x 34 took 9.3 s, not 1.25).
+      read -r wall rss _ < <(REPEAT=1 best_of "1x$(nproc)" env -u OPENBLAS_NUM_THREADS python3 scripts/bench_baseline.py "$node" "$fmt" "$DIR"/shard*."$fmt")
       base=$([ "$fmt" = csv ] && echo "pandas.read_csv+" || echo "numpy.load+")$([ "$node" = kmeans ] && echo sklearn || echo numpy)
       printf "%-11s %-4s %-26s %6s %8.3f %8.0f %10.2f %9s %10s %8s\n" "$node" "$fmt" "$base" 1 "$wall" \
         "$(echo "$bytes / 1000000 / $wall" | bc -l)" "$(echo "$N / 1000000 / $wall" | bc -l)" "$rss" "-" "-"
