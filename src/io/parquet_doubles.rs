@@ -158,7 +158,7 @@ impl Doubles {
                     if end > buf.len() {
                         return Err("a data page too short for its definition levels".into());
                     }
-                    (buf.clone(), num_values as usize, encoding, start..end)
+                    (buf, num_values as usize, encoding, start..end)
                 }
                 // v2: the levels' lengths are in the header; the levels are never compressed.
                 Page::DataPageV2 { buf, num_values, encoding, def_levels_byte_len, rep_levels_byte_len, .. } => {
@@ -167,7 +167,7 @@ impl Doubles {
                     if end > buf.len() {
                         return Err("a data page too short for its definition levels".into());
                     }
-                    (buf.clone(), num_values as usize, encoding, start..end)
+                    (buf, num_values as usize, encoding, start..end)
                 }
             };
             if rows == 0 {
