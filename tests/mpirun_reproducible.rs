@@ -8,11 +8,18 @@ use common::*;
 
 /// The model file trained on `n` ranks: the same bytes for any `n` (it records no rank count).
 fn model_file(n: usize, data: &str, flow: &str, dir: &std::path::Path) -> Vec<u8> {
-    let m = dir.join(format!("m{n}.json"));
-    let r = mpirun(n, &["-v", "train", "--reproducible", "--data", data, "--flow", flow, "--model", m.to_str().unwrap()]);
+    trained(n, &["--reproducible"], data, flow, &dir.join(format!("m{n}.json")))
+}
+
+/// The model file `train` writes to `path` on `ranks` ranks with arguments `extra`; every
+/// rank says it holds the same model.
+fn trained(ranks: usize, extra: &[&str], data: &str, flow: &str, path: &std::path::Path) -> Vec<u8> {
+    let mut args = vec!["-v", "train", "--data", data, "--flow", flow, "--model", path.to_str().unwrap()];
+    args.extend(extra);
+    let r = mpirun(ranks, &args);
     r.ok();
-    assert_same_hash_on_all_ranks(&r, n);
-    std::fs::read(&m).unwrap()
+    assert_same_hash_on_all_ranks(&r, ranks);
+    std::fs::read(path).unwrap()
 }
 
 /// The trained nodes of [`model_file`].
@@ -91,14 +98,9 @@ fn every_kind_gives_the_same_bits_on_1_to_4_ranks() {
 
 /// The model file trained on `ranks` ranks of `threads` threads each (`--reproducible` or not).
 fn model_with_threads(ranks: usize, threads: usize, reproducible: bool, data: &str, flow: &str, dir: &std::path::Path) -> Vec<u8> {
-    let m = dir.join(format!("t{ranks}x{threads}.json"));
     let t = threads.to_string();
-    let mut args = vec!["train", "--threads", &t, "--data", data, "--flow", flow, "--model", m.to_str().unwrap()];
-    if reproducible {
-        args.push("--reproducible");
-    }
-    mpirun(ranks, &args).ok();
-    std::fs::read(&m).unwrap()
+    let extra = if reproducible { vec!["--threads", &t, "--reproducible"] } else { vec!["--threads", &t] };
+    trained(ranks, &extra, data, flow, &dir.join(format!("t{ranks}x{threads}.json")))
 }
 
 #[test]
